@@ -1,0 +1,253 @@
+"""Actor base: one thread with its own sockets, a control-first poll loop, turns and heartbeats.
+
+An actor adapts the bus to an engine. The loop polls, in this order: the supervisor's pipe
+(stop), the control socket (Interrupt and other control messages, drained completely), then
+one data message, then any extra file descriptors the actor watches (stdin, a device). So an
+interrupt is never stuck behind queued audio, and data of a turn older than the newest
+Interrupt is dropped before it reaches the handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import zmq
+
+from runtime.bus import Bus, Publisher, receive
+from runtime.errors import BusFault
+from runtime.messages import ActorState, ActorStatus, Heartbeat, Interrupt, Message
+
+_LOGGER = logging.getLogger(__name__)
+
+_STOP = b"stop"
+_SYNC_TIMEOUT_S = 10.0
+
+
+class Actor:
+    """Base class of every actor; subclasses override the hooks below."""
+
+    subscriptions: ClassVar[tuple[type[Message], ...]] = ()
+    """Data messages this actor handles."""
+    controls: ClassVar[tuple[type[Message], ...]] = (Interrupt,)
+    """Control messages this actor handles (read before data)."""
+    tick_interval_s: ClassVar[float | None] = None
+    """Call tick() this often (seconds); None for never."""
+    drop_stale: ClassVar[bool] = True
+    """Drop data messages whose turn is older than the current turn."""
+
+    def __init__(self, name: str, bus: Bus, *, heartbeat_s: float = 1.0) -> None:
+        self.name = name
+        self.bus = bus
+        self.heartbeat_s = heartbeat_s
+        self.turn = 0
+        """Newest conversation epoch seen."""
+        self.error: BaseException | None = None
+        """Why the actor's thread ended, when it failed."""
+        self.ready = threading.Event()
+        self.finished = threading.Event()
+        self.last_beat = time.monotonic()
+        """Monotonic time the loop last turned (read by the supervisor's hang check)."""
+        self._out: Publisher | None = None
+        self._watched: dict[Any, Callable[[], None]] = {}
+        self._poller: zmq.Poller | None = None
+        self._thread: threading.Thread | None = None
+        self._pipe: zmq.Socket | None = None
+        self._pipe_endpoint = f"inproc://edge-talker-actor-{name}-{id(self)}"
+        self._beats = 0
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Open engines and devices (runs in the actor's thread before it reports ready)."""
+
+    def handle(self, msg: Message) -> None:
+        """Handle one data message of the current turn."""
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        """A newer turn started: cancel in-flight work (self.turn is already updated)."""
+
+    def on_control(self, msg: Message) -> None:
+        """Handle a control message other than Interrupt."""
+
+    def tick(self) -> None:
+        """Periodic work, every tick_interval_s."""
+
+    def teardown(self) -> None:
+        """Release engines and devices (runs in the actor's thread, also after a failure)."""
+
+    # --- helpers for subclasses -------------------------------------------------------------
+
+    def publish(self, msg: Message) -> None:
+        """Publish a message on the bus."""
+        assert self._out is not None, "publish() before the actor started"
+        self._out.publish(msg)
+
+    def watch(self, source: Any, callback: Callable[[], None]) -> None:
+        """Call callback when a file descriptor or socket becomes readable."""
+        self._watched[source] = callback
+        if self._poller is not None:
+            self._poller.register(source, zmq.POLLIN)
+
+    def unwatch(self, source: Any) -> None:
+        """Stop watching a file descriptor or socket."""
+        if self._watched.pop(source, None) is not None and self._poller is not None:
+            self._poller.unregister(source)
+
+    # --- lifecycle (called by the supervisor) -----------------------------------------------
+
+    def start(self) -> None:
+        """Start the actor's thread."""
+        self._pipe = self.bus.context.socket(zmq.PAIR)
+        self._pipe.linger = 0
+        self._pipe.bind(self._pipe_endpoint)
+        self._thread = threading.Thread(target=self._run, name=f"actor-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float) -> bool:
+        """Ask the actor to stop and wait for it; True when its thread ended in time."""
+        if self._pipe is None:
+            return True
+        if not self.finished.is_set():
+            try:
+                self._pipe.send(_STOP, zmq.NOBLOCK)
+            except zmq.Again:
+                _LOGGER.warning("%s: stop request not delivered (pipe full)", self.name)
+        ended = self._thread is None or (self._thread.join(timeout_s) or not self._thread.is_alive())
+        self._pipe.close()
+        self._pipe = None
+        return ended
+
+    @property
+    def alive(self) -> bool:
+        """True while the actor's thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- the thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        sockets: list[zmq.Socket] = []
+        try:
+            pipe = self.bus.context.socket(zmq.PAIR)
+            sockets.append(pipe)
+            pipe.linger = 0
+            pipe.connect(self._pipe_endpoint)
+            control = self.bus.subscriber([*self.controls, Heartbeat])
+            sockets.append(control)
+            data = self.bus.subscriber(self.subscriptions) if self.subscriptions else None
+            if data is not None:
+                sockets.append(data)
+            self._out = self.bus.publisher()
+            sockets.append(self._out.socket)
+            self._sync(control)
+            self._publish_state(ActorState.STARTING)
+            self.setup()
+            self._poller = self._make_poller(pipe, control, data)
+            self._publish_state(ActorState.READY)
+            self.ready.set()
+            _LOGGER.debug("%s: ready", self.name)
+            self._loop(pipe, control, data)
+            self._publish_state(ActorState.STOPPED)
+        except Exception as err:  # noqa: BLE001 - the supervisor decides what a failure means
+            self.error = err
+            _LOGGER.exception("%s: failed (turn %d)", self.name, self.turn)
+            self._try_publish_state(ActorState.FAILED, f"{type(err).__name__}: {err}")
+        finally:
+            self._safe_teardown()
+            for sock in sockets:
+                sock.close(linger=0)
+            self._out = None
+            self.finished.set()
+
+    def _sync(self, control: zmq.Socket) -> None:
+        """Wait until our first heartbeat comes back: the bus path works both ways."""
+        deadline = time.monotonic() + _SYNC_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._beat()
+            if control.poll(20):
+                while control.poll(0):
+                    msg = receive(control)
+                    if isinstance(msg, Heartbeat) and msg.actor == self.name:
+                        control.setsockopt(zmq.UNSUBSCRIBE, Heartbeat.TOPIC.encode())
+                        return
+        raise BusFault("bus-sync-timeout", f"{self.name}: no echo from the bus forwarder",
+                       "check the [bus] endpoints in the config")
+
+    def _make_poller(self, pipe, control, data) -> zmq.Poller:
+        poller = zmq.Poller()
+        for sock in (pipe, control, data, *self._watched):
+            if sock is not None:
+                poller.register(sock, zmq.POLLIN)
+        return poller
+
+    def _loop(self, pipe: zmq.Socket, control: zmq.Socket, data: zmq.Socket | None) -> None:
+        next_tick = time.monotonic() + (self.tick_interval_s or 0)
+        next_beat = time.monotonic() + self.heartbeat_s
+        while True:
+            now = time.monotonic()
+            wake = min(next_beat, next_tick) if self.tick_interval_s else next_beat
+            events = dict(self._poller.poll(max(0, int((wake - now) * 1000))))
+            self.last_beat = time.monotonic()
+            if pipe in events and pipe.recv() == _STOP:
+                self._publish_state(ActorState.STOPPING)
+                return
+            if control in events:
+                self._drain_control(control)
+            if data is not None and data in events:
+                msg = self._receive(data)
+                if msg is not None and not (self.drop_stale and msg.turn < self.turn):
+                    self.handle(msg)
+            for source, callback in list(self._watched.items()):
+                if source in events:
+                    callback()
+            now = time.monotonic()
+            if self.tick_interval_s and now >= next_tick:
+                next_tick = now + self.tick_interval_s
+                self.tick()
+            if now >= next_beat:
+                next_beat = now + self.heartbeat_s
+                self._beat()
+
+    def _drain_control(self, control: zmq.Socket) -> None:
+        while control.poll(0):
+            msg = self._receive(control)
+            if msg is None:
+                continue
+            if isinstance(msg, Interrupt):
+                if msg.turn > self.turn:
+                    self.turn = msg.turn
+                    self.on_interrupt(msg)
+            elif not isinstance(msg, Heartbeat):
+                self.on_control(msg)
+
+    def _receive(self, sock: zmq.Socket) -> Message | None:
+        """One message, or None (logged) when it cannot be decoded: bad input is not fatal."""
+        try:
+            return receive(sock, zmq.NOBLOCK)
+        except BusFault as err:
+            _LOGGER.warning("%s: dropped a message: %s", self.name, err)
+            return None
+
+    def _beat(self) -> None:
+        self.publish(Heartbeat(turn=self.turn, actor=self.name, seq=self._beats))
+        self._beats += 1
+
+    def _publish_state(self, state: ActorState, detail: str = "") -> None:
+        self.publish(ActorStatus(turn=self.turn, actor=self.name, state=state, detail=detail))
+
+    def _try_publish_state(self, state: ActorState, detail: str) -> None:
+        if self._out is None:
+            return
+        try:
+            self._publish_state(state, detail)
+        except zmq.ZMQError as err:
+            _LOGGER.debug("%s: could not report %s: %s", self.name, state, err)
+
+    def _safe_teardown(self) -> None:
+        try:
+            self.teardown()
+        except Exception:  # noqa: BLE001 - a failing teardown must not leak the sockets
+            _LOGGER.exception("%s: teardown failed", self.name)

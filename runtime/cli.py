@@ -1,0 +1,123 @@
+"""The `edge-talker` command: thin sub-commands over the library.
+
+Every user-facing failure is a RuntimeFault, printed as `error[code]: message` plus a hint and
+turned into the fault's exit code; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from runtime import __version__
+from runtime.errors import RuntimeFault
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="edge-talker", description="Offline talking digital human.")
+    parser.add_argument("--version", action="version", version=f"edge-talker {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the talking avatar (the product)")
+    run.add_argument("--config", help="config file (default: $EDGE_TALKER_CONFIG, /etc/edge-talker/config.toml, built-in)")
+    run.set_defaults(func=_run)
+
+    check = sub.add_parser("check-config", help="validate a config file; exit 0 when valid, 2 when not")
+    check.add_argument("--config", help="config file to check (default: as for run)")
+    check.set_defaults(func=_check_config)
+
+    models = sub.add_parser("models", help="list, fetch and verify the models of models/manifest.toml")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    for name, func, text in (("list", _models_list, "show every model and whether it is in the store"),
+                             ("fetch", _models_fetch, "fetch missing models and verify them"),
+                             ("verify", _models_verify, "re-hash every file of the store")):
+        cmd = models_sub.add_parser(name, help=text)
+        cmd.add_argument("ids", nargs="*", help="model ids (default: all)")
+        cmd.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format=_log_format(), stream=sys.stderr)
+    try:
+        return args.func(args)
+    except RuntimeFault as fault:
+        print(fault.render(), file=sys.stderr)
+        return fault.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _log_format() -> str:
+    import os
+
+    # journald stamps every line itself; elsewhere a timestamp helps.
+    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
+        return "%(levelname)s %(name)s: %(message)s"
+    return "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from runtime.app import run_app
+    from runtime.config import load_config
+
+    return run_app(load_config(args.config))
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from runtime.config import config_path, load_config
+
+    load_config(args.config)
+    source = config_path(args.config)
+    print(f"ok: {source if source else 'built-in defaults'} is valid")
+    return 0
+
+
+def _selected(ids: list[str]):
+    from runtime.models import ModelStore
+
+    store = ModelStore()
+    entries = [store.manifest.get(i) for i in ids] if ids else list(store.manifest.model)
+    return store, entries
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    store, entries = _selected(args.ids)
+    print(f"store: {store.root}")
+    for entry in entries:
+        codes = {s.code for s in store.check(entry, full=False)}
+        state = "ok" if codes == {"ok"} else ",".join(sorted(codes - {"ok"}))
+        print(f"{entry.id:22} {entry.role:9} {entry.size / 1e6:8.1f} MB  {state:14} {entry.licence}")
+    return 0
+
+
+def _models_fetch(args: argparse.Namespace) -> int:
+    from runtime.fetch import Fetcher
+
+    store, entries = _selected(args.ids)
+    print(f"store: {store.root}")
+    fetcher = Fetcher(store)
+    for entry in entries:
+        print(f"{entry.id}: {fetcher.fetch(entry)}", flush=True)
+    return 0
+
+
+def _models_verify(args: argparse.Namespace) -> int:
+    store, entries = _selected(args.ids)
+    print(f"store: {store.root}")
+    failed = 0
+    for entry in entries:
+        for status in store.check(entry, full=True):
+            if status.code != "ok":
+                failed += 1
+                print(f"error[{status.code}]: {entry.id}/{status.name} {status.detail}\n"
+                      f"  hint: run `edge-talker models fetch {entry.id}`")
+            else:
+                print(f"ok: {entry.id}/{status.name}")
+    return 1 if failed else 0

@@ -1,0 +1,77 @@
+"""Faults with stable codes: one base class, one subclass per stage.
+
+A code is kebab-case and never changes once released; operators and tests match on it.
+Every fault carries a hint that tells the user what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class RuntimeFault(Exception):
+    """A failure the user can act on: a stable code, a message and a hint."""
+
+    stage = "runtime"
+    exit_code = 1
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def render(self) -> str:
+        """The fault as the CLI prints it: code, message, hint."""
+        text = f"error[{self.code}]: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def as_dict(self) -> dict[str, str]:
+        """The fault as a JSON-able map (for --json output, MQTT and HTTP replies)."""
+        return {"code": self.code, "message": self.message, "hint": self.hint, "stage": self.stage}
+
+
+class ConfigFault(RuntimeFault):
+    """The configuration file is missing, unparsable or invalid."""
+
+    stage = "config"
+    exit_code = 2
+
+    def __init__(self, code: str, message: str, hint: str = "", errors: list[str] | None = None):
+        super().__init__(code, message, hint)
+        self.errors = errors or []
+
+    def render(self) -> str:
+        lines = [f"error[{self.code}]: {self.message}"]
+        lines += [f"  - {err}" for err in self.errors]
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class ModelFault(RuntimeFault):
+    """A model is missing, corrupt, unknown or could not be fetched."""
+
+    stage = "models"
+
+
+class BusFault(RuntimeFault):
+    """A bus endpoint could not be bound or a message could not be decoded."""
+
+    stage = "bus"
+
+
+class SupervisorFault(RuntimeFault):
+    """An actor could not start, or failed too often to keep running."""
+
+    stage = "supervisor"
+    exit_code = 3
+
+
+class CaptureFault(RuntimeFault):
+    """An input source (microphone, file, console) failed."""
+
+    stage = "capture"

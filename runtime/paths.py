@@ -1,0 +1,36 @@
+"""Where the model store and the app state live on this machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+"""The checkout this package runs from (holds models/manifest.toml and config/)."""
+
+
+def models_dir(configured: str = "") -> Path:
+    """Model store: config, else $EDGE_TALKER_MODELS, else $STATE_DIRECTORY/models, else ~/.cache."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get("EDGE_TALKER_MODELS"):
+        return Path(os.environ["EDGE_TALKER_MODELS"])
+    if os.environ.get("STATE_DIRECTORY"):
+        return _first(os.environ["STATE_DIRECTORY"]) / "models"
+    return Path.home() / ".cache" / "edge-talker" / "models"
+
+
+def state_dir(configured: str = "") -> Path:
+    """App state (avatars): config, else $EDGE_TALKER_STATE, else $STATE_DIRECTORY, else ~/.local/share."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get("EDGE_TALKER_STATE"):
+        return Path(os.environ["EDGE_TALKER_STATE"])
+    if os.environ.get("STATE_DIRECTORY"):
+        return _first(os.environ["STATE_DIRECTORY"])
+    return Path.home() / ".local" / "share" / "edge-talker"
+
+
+def _first(colon_list: str) -> Path:
+    # systemd passes several directories separated by colons when StateDirectory= lists several.
+    return Path(colon_list.split(":")[0])
