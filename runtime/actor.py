@@ -54,6 +54,7 @@ class Actor:
         self._out: Publisher | None = None
         self._watched: dict[Any, Callable[[], None]] = {}
         self._poller: zmq.Poller | None = None
+        self._control: zmq.Socket | None = None
         self._thread: threading.Thread | None = None
         self._pipe: zmq.Socket | None = None
         self._pipe_endpoint = f"inproc://edge-talker-actor-{name}-{id(self)}"
@@ -85,6 +86,13 @@ class Actor:
         """Publish a message on the bus."""
         assert self._out is not None, "publish() before the actor started"
         self._out.publish(msg)
+
+    def check_control(self) -> bool:
+        """Handle pending control messages now (call between steps of long work); True if the turn changed."""
+        before = self.turn
+        if self._control is not None:
+            self._drain_control(self._control)
+        return self.turn != before
 
     def watch(self, source: Any, callback: Callable[[], None]) -> None:
         """Call callback when a file descriptor or socket becomes readable."""
@@ -135,7 +143,7 @@ class Actor:
             sockets.append(pipe)
             pipe.linger = 0
             pipe.connect(self._pipe_endpoint)
-            control = self.bus.subscriber([*self.controls, Heartbeat])
+            control = self._control = self.bus.subscriber([*self.controls, Heartbeat])
             sockets.append(control)
             data = self.bus.subscriber(self.subscriptions) if self.subscriptions else None
             if data is not None:
@@ -151,7 +159,7 @@ class Actor:
             _LOGGER.debug("%s: ready", self.name)
             self._loop(pipe, control, data)
             self._publish_state(ActorState.STOPPED)
-        except Exception as err:  # noqa: BLE001 - the supervisor decides what a failure means
+        except Exception as err:
             self.error = err
             _LOGGER.exception("%s: failed (turn %d)", self.name, self.turn)
             self._try_publish_state(ActorState.FAILED, f"{type(err).__name__}: {err}")
@@ -159,7 +167,7 @@ class Actor:
             self._safe_teardown()
             for sock in sockets:
                 sock.close(linger=0)
-            self._out = None
+            self._out = self._control = None
             self.finished.set()
 
     def _sync(self, control: zmq.Socket) -> None:
@@ -249,5 +257,5 @@ class Actor:
     def _safe_teardown(self) -> None:
         try:
             self.teardown()
-        except Exception:  # noqa: BLE001 - a failing teardown must not leak the sockets
+        except Exception:
             _LOGGER.exception("%s: teardown failed", self.name)

@@ -107,6 +107,9 @@ class Bus:
 
     def start(self) -> None:
         """Bind both sides and start forwarding; raises BusFault when an endpoint is taken."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._ready.clear()
         self._thread = threading.Thread(target=self._forward, name="bus", daemon=True)
         self._thread.start()
         self._ready.wait(10)

@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the talking avatar (the product)")
-    run.add_argument("--config", help="config file (default: $EDGE_TALKER_CONFIG, /etc/edge-talker/config.toml, built-in)")
+    run.add_argument("--config",
+                     help="config file (default: $EDGE_TALKER_CONFIG, /etc/edge-talker/config.toml, built-in)")
     run.set_defaults(func=_run)
 
     check = sub.add_parser("check-config", help="validate a config file; exit 0 when valid, 2 when not")
@@ -45,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format=_log_format(), stream=sys.stderr)
+    return guarded(lambda: args.func(args))
+
+
+def guarded(func) -> int:
+    """Run a command; a RuntimeFault becomes its rendered message and exit code, never a traceback."""
     try:
-        return args.func(args)
+        return func()
     except RuntimeFault as fault:
         print(fault.render(), file=sys.stderr)
         return fault.exit_code
@@ -80,9 +86,11 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _selected(ids: list[str]):
+    from runtime.config import load_config
     from runtime.models import ModelStore
+    from runtime.paths import models_dir
 
-    store = ModelStore()
+    store = ModelStore(models_dir(load_config().paths.models))
     entries = [store.manifest.get(i) for i in ids] if ids else list(store.manifest.model)
     return store, entries
 

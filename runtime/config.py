@@ -8,10 +8,10 @@ key with the same values (a test keeps the two equal). Backends are discriminate
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runtime.errors import ConfigFault
@@ -55,11 +55,15 @@ class SupervisorConfig(Section):
 
     start_timeout_s: float = Field(60.0, gt=0, description="Time one actor may take to become ready (seconds).")
     stop_timeout_s: float = Field(1.5, gt=0, le=30, description="Time all actors together may take to stop (seconds).")
-    restart_backoff_s: float = Field(0.2, ge=0, description="Delay before the first restart of a failed actor (seconds).")
-    restart_backoff_max_s: float = Field(5.0, ge=0, description="Longest delay between restarts; doubles up to this (seconds).")
-    storm_max_restarts: int = Field(5, ge=1, description="Restarts of one actor within storm_window_s that end the process.")
+    restart_backoff_s: float = Field(0.2, ge=0,
+        description="Delay before the first restart of a failed actor (seconds).")
+    restart_backoff_max_s: float = Field(5.0, ge=0,
+        description="Longest delay between restarts; doubles up to this (seconds).")
+    storm_max_restarts: int = Field(5, ge=1,
+        description="Restarts of one actor within storm_window_s that end the process.")
     storm_window_s: float = Field(60.0, gt=0, description="Window for counting restarts (seconds).")
-    hang_timeout_s: float = Field(30.0, gt=0, description="An actor whose loop has not turned this long is hung: the process exits non-zero (seconds).")
+    hang_timeout_s: float = Field(30.0, gt=0,
+        description="An actor whose loop has not turned this long is hung: the process exits non-zero (seconds).")
 
 
 class ConsoleCapture(Section):
@@ -90,8 +94,10 @@ class LogConfig(Section):
 class PathsConfig(Section):
     """[paths] where models and state live; empty means the environment decides (see README)."""
 
-    models: str = Field("", description="Model store; empty: $EDGE_TALKER_MODELS, $STATE_DIRECTORY/models or ~/.cache/edge-talker/models.")
-    state: str = Field("", description="App state (avatars); empty: $EDGE_TALKER_STATE, $STATE_DIRECTORY or ~/.local/share/edge-talker.")
+    models: str = Field("",
+        description="Model store; empty: $EDGE_TALKER_MODELS, $STATE_DIRECTORY/models or ~/.cache/edge-talker/models.")
+    state: str = Field("",
+        description="App state (avatars); empty: $EDGE_TALKER_STATE, $STATE_DIRECTORY or ~/.local/share/edge-talker.")
 
 
 def backends(*classes: type[Section]):

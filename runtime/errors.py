@@ -45,6 +45,7 @@ class ConfigFault(RuntimeFault):
         self.errors = errors or []
 
     def render(self) -> str:
+        """The fault with one line per configuration problem."""
         lines = [f"error[{self.code}]: {self.message}"]
         lines += [f"  - {err}" for err in self.errors]
         if self.hint:

@@ -25,8 +25,16 @@ from pathlib import Path
 
 from runtime.errors import ModelFault
 from runtime.models import (
-    FIX_HINT, ModelEntry, ModelFile, ModelStore, PathSource, PyPISource, UrlSource, read_lock,
-    sha256_file, write_lock,
+    FIX_HINT,
+    ModelEntry,
+    ModelFile,
+    ModelStore,
+    PathSource,
+    PyPISource,
+    UrlSource,
+    read_lock,
+    sha256_file,
+    write_lock,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,10 +56,11 @@ class Fetcher:
         self.report = report
 
     def fetch(self, entry: ModelEntry) -> str:
-        """Make one model present and verified; returns what was done."""
+        """Make one model present and verified (repairing damaged files); returns what was done."""
         self.store.root.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.store.root / ".fetch.lock"):
-            bad = {s.name for s in self.store.check(entry, full=False) if s.code != "ok"}
+            # A full hash (about 1 s per GB): fetch also repairs silent corruption the cheap check misses.
+            bad = {s.name for s in self.store.check(entry, full=True) if s.code != "ok"}
             if not bad:
                 return "present"
             folder = self.store.model_dir(entry.id)
@@ -152,6 +161,8 @@ def convert_tflite(source: Path, target: Path) -> None:
     import onnx
     import tflite2onnx
 
+    # tflite2onnx warns about every float16 tensor (they are folded correctly); keep the log readable.
+    logging.getLogger("tflite2onnx").setLevel(logging.ERROR)
     tflite2onnx.convert(str(source), str(target))
     model = onnx.load(str(target))
     for field in ("initializer", "value_info"):

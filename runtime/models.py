@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.errors import ModelFault

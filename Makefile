@@ -1,0 +1,47 @@
+# The two commands: `make run` runs the product, `make test` passes the tests.
+# Each bootstraps what it needs, idempotently: Debian packages (when root and missing), the
+# virtualenv (only when setup.cfg changed) and the models (only those missing or damaged).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := libportaudio2 mosquitto mosquitto-clients
+
+.PHONY: run test bootstrap system-deps models lint
+
+run: bootstrap
+	$(BIN)/edge-talker run
+
+test: bootstrap
+	$(BIN)/ruff check runtime tests
+	$(BIN)/pytest
+
+bootstrap: system-deps $(VENV)/.installed models
+
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "warning: missing system packages:$$missing (install them as root)"; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+models: $(VENV)/.installed
+	$(BIN)/edge-talker models fetch
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check runtime tests
+	$(BIN)/ruff format --check runtime tests

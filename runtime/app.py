@@ -1,0 +1,214 @@
+"""Supervisor: builds the bus and actors from config, starts and stops them in order, restarts
+failed actors with backoff, ends the process on a restart storm or a hung actor, handles signals
+and tells systemd (sd_notify) when it is ready, alive and stopping."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import zmq
+
+from runtime.actor import Actor
+from runtime.bus import Bus
+from runtime.config import Settings, SupervisorConfig
+from runtime.errors import RuntimeFault, SupervisorFault
+
+_LOGGER = logging.getLogger(__name__)
+
+_TICK_S = 0.05
+
+
+@dataclass
+class ActorSpec:
+    """How to make an actor; called again for every restart."""
+
+    name: str
+    factory: Callable[[], Actor]
+
+
+@dataclass
+class _Slot:
+    spec: ActorSpec
+    actor: Actor | None = None
+    restart_at: float | None = None
+    restarts: deque = field(default_factory=deque)
+    """Monotonic times of recent restarts (within the storm window)."""
+
+
+def sd_notify(state: str) -> None:
+    """Send a state line to systemd when running as a notify service; no-op otherwise."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(state.encode())
+
+
+class Supervisor:
+    """Owns the actors' lifecycles; specs are in start order (consumers before producers)."""
+
+    def __init__(self, bus: Bus, specs: list[ActorSpec], settings: SupervisorConfig,
+                 *, notify: Callable[[str], None] = sd_notify) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.notify = notify
+        self.slots = [_Slot(spec) for spec in specs]
+        self._watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6
+
+    @property
+    def actors(self) -> list[Actor]:
+        """The current actor instances, in start order."""
+        return [slot.actor for slot in self.slots if slot.actor is not None]
+
+    def start(self) -> None:
+        """Start the bus, then every actor in order, each ready before the next starts."""
+        self.bus.start()
+        for slot in self.slots:
+            slot.actor = slot.spec.factory()
+            slot.actor.start()
+            self._wait_ready(slot)
+        self.notify("READY=1")
+        _LOGGER.info("ready: %s", ", ".join(s.spec.name for s in self.slots))
+
+    def run(self, stop: threading.Event) -> int:
+        """Supervise until `stop` is set; returns 0, or raises SupervisorFault on a storm or hang."""
+        next_watchdog = 0.0
+        while not stop.wait(_TICK_S):
+            now = time.monotonic()
+            for slot in self.slots:
+                self._supervise(slot, now)
+            if self._watchdog_s and now >= next_watchdog:
+                self.notify("WATCHDOG=1")
+                next_watchdog = now + self._watchdog_s
+        return 0
+
+    def stop(self) -> bool:
+        """Stop actors in reverse order, then the bus; True when every thread ended in time."""
+        self.notify("STOPPING=1")
+        deadline = time.monotonic() + self.settings.stop_timeout_s
+        clean = True
+        for slot in reversed(self.slots):
+            if slot.actor is not None:
+                ended = slot.actor.stop(max(0.05, deadline - time.monotonic()))
+                if not ended:
+                    _LOGGER.error("%s did not stop within the stop budget", slot.spec.name)
+                clean &= ended
+        self.bus.stop()
+        return clean
+
+    def _wait_ready(self, slot: _Slot) -> None:
+        actor = slot.actor
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        while not actor.ready.wait(_TICK_S):
+            if actor.finished.is_set():
+                if isinstance(actor.error, RuntimeFault):
+                    raise actor.error
+                raise SupervisorFault("actor-start-failed", f"{slot.spec.name} failed to start: {actor.error}",
+                                      "see the log above for the cause")
+            if time.monotonic() > deadline:
+                raise SupervisorFault("actor-start-timeout",
+                                      f"{slot.spec.name} not ready after {self.settings.start_timeout_s:g} s",
+                                      "raise [supervisor] start_timeout_s, or check the log for what it waits on")
+
+    def _supervise(self, slot: _Slot, now: float) -> None:
+        actor = slot.actor
+        if slot.restart_at is not None:
+            if now >= slot.restart_at:
+                self._restart(slot, now)
+            return
+        if actor is None:
+            return
+        if actor.finished.is_set():
+            if actor.error is not None:
+                self._failed(slot, now)
+            return
+        if actor.ready.is_set() and now - actor.last_beat > self.settings.hang_timeout_s:
+            raise SupervisorFault("supervisor-actor-hung",
+                                  f"{slot.spec.name} has not turned its loop for {now - actor.last_beat:.0f} s",
+                                  "the process exits so that systemd restarts it; see the log for the stage")
+
+    def _failed(self, slot: _Slot, now: float) -> None:
+        cfg = self.settings
+        while slot.restarts and now - slot.restarts[0] > cfg.storm_window_s:
+            slot.restarts.popleft()
+        if len(slot.restarts) >= cfg.storm_max_restarts:
+            raise SupervisorFault(
+                "supervisor-restart-storm",
+                f"{slot.spec.name} failed {len(slot.restarts) + 1} times within {cfg.storm_window_s:g} s",
+                "the process exits so that systemd restarts it; see the log for the actor's error")
+        delay = min(cfg.restart_backoff_s * 2 ** len(slot.restarts), cfg.restart_backoff_max_s)
+        _LOGGER.warning("%s failed (%s); restarting in %.2f s", slot.spec.name, slot.actor.error, delay)
+        slot.restarts.append(now)
+        slot.restart_at = now + delay
+        slot.actor.stop(0.1)
+
+    def _restart(self, slot: _Slot, now: float) -> None:
+        slot.restart_at = None
+        slot.actor = slot.spec.factory()
+        slot.actor.start()
+        _LOGGER.info("%s restarted (%d in the last %g s)", slot.spec.name, len(slot.restarts),
+                     self.settings.storm_window_s)
+
+
+def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None) -> list[ActorSpec]:
+    """The actors the config asks for, consumers first (so nothing published is lost)."""
+    from runtime.actors.caption import CaptionActor
+    from runtime.actors.capture import ConsoleSource
+    from runtime.actors.think import ThinkActor
+    from runtime.engines.llm_echo import EchoEngine
+
+    beat = {"heartbeat_s": settings.bus.heartbeat_s}
+    specs = []
+    if settings.caption.enabled:
+        specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
+    think = settings.think
+    specs.append(ActorSpec("think", lambda: ThinkActor("think", bus, engine=EchoEngine(think.prefix), **beat)))
+    specs.append(ActorSpec("capture", lambda: ConsoleSource("capture", bus, stream=stdin, **beat)))
+    return specs
+
+
+def describe_io(settings: Settings) -> list[str]:
+    """Where input comes from and where output goes, for the start-up banner."""
+    return [
+        "input:  console - type what the visitor says and press Enter (Ctrl-D ends input, Ctrl-C quits)",
+        f"answer: {settings.think.type} - replies come from the `{settings.think.type}` engine",
+        "output: captions on this terminal" if settings.caption.enabled else "output: none configured",
+    ]
+
+
+def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] = build_specs) -> int:
+    """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
+    logging.getLogger().setLevel(settings.log.level.upper())
+    context = zmq.Context()
+    bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
+    supervisor = Supervisor(bus, build(settings, bus), settings.supervisor)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for line in describe_io(settings):
+            print(line, file=sys.stderr, flush=True)
+        supervisor.start()
+        code = supervisor.run(stop)
+        _LOGGER.info("stopping")
+        return code
+    finally:
+        clean = supervisor.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if clean:
+            context.term()
+        else:
+            _LOGGER.error("some actor threads did not stop; exiting without waiting for them")

@@ -1,0 +1,70 @@
+"""Shared fixtures: a private ZeroMQ context and bus per test, and a timeout-wrapped receive."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from runtime.bus import Bus, receive
+from runtime.messages import Message
+
+REPO = Path(__file__).resolve().parent.parent
+_ids = itertools.count()
+
+
+def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.01) -> bool:
+    """Poll predicate until it is true or the timeout passes; returns its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return bool(predicate())
+
+
+def recv_within(sock: zmq.Socket, timeout_s: float = 5.0) -> Message:
+    """Receive one message or fail the test after timeout_s."""
+    if not sock.poll(int(timeout_s * 1000)):
+        raise AssertionError(f"no message within {timeout_s} s")
+    return receive(sock)
+
+
+def term_within(ctx: zmq.Context, timeout_s: float = 3.0) -> bool:
+    """Terminate a context; False when it hangs because some socket was left open."""
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (ctx.term(), done.set()), daemon=True)
+    thread.start()
+    return done.wait(timeout_s)
+
+
+@pytest.fixture
+def ctx():
+    """A private context; the test fails if any socket is left open at the end."""
+    context = zmq.Context()
+    yield context
+    assert term_within(context), "sockets left open: the context did not terminate"
+
+
+@pytest.fixture
+def bus(ctx):
+    """A started bus on private inproc endpoints."""
+    n = next(_ids)
+    the_bus = Bus(f"inproc://test-pub-{n}", f"inproc://test-sub-{n}", context=ctx)
+    the_bus.start()
+    yield the_bus
+    the_bus.stop()
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """Run `python -m runtime ARGS` and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "runtime", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=REPO, check=False, **kwargs)

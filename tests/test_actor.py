@@ -1,0 +1,157 @@
+"""Actor lifecycle and supervision with real threads and sockets."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from runtime.actor import Actor
+from runtime.app import ActorSpec, Supervisor
+from runtime.config import SupervisorConfig
+from runtime.errors import SupervisorFault
+from runtime.messages import Interrupt, ReplyChunk, Transcript
+from tests.conftest import recv_within, wait_for
+
+FAST = SupervisorConfig(restart_backoff_s=0.01, restart_backoff_max_s=0.05, storm_max_restarts=3,
+                        storm_window_s=30, stop_timeout_s=1.5)
+
+
+class Upper(Actor):
+    """Answers a transcript with its upper-case text; raises on the word `boom`."""
+
+    subscriptions = (Transcript,)
+
+    def handle(self, msg):
+        if msg.text == "boom":
+            raise RuntimeError("boom")
+        self.publish(ReplyChunk(turn=msg.turn, text=msg.text.upper()))
+
+
+class Slow(Actor):
+    """Takes 20 ms per data message and records what it handled."""
+
+    subscriptions = (Transcript,)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.handled: list[int] = []
+        self.interrupts: list[int] = []
+
+    def handle(self, msg):
+        time.sleep(0.02)
+        self.handled.append(msg.turn)
+
+    def on_interrupt(self, msg):
+        self.interrupts.append(msg.turn)
+
+
+def ask(bus, pub, sub, text: str, turn: int = 0, timeout_s: float = 5.0) -> ReplyChunk:
+    """Publish a transcript until an answer comes back (the actor may be restarting)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pub.publish(Transcript(turn=turn, text=text))
+        if sub.poll(100):
+            return recv_within(sub)
+    raise AssertionError(f"no answer to {text!r}")
+
+
+@pytest.fixture
+def client(bus):
+    pub, sub = bus.publisher(), bus.subscriber([ReplyChunk])
+    yield pub, sub
+    pub.close()
+    sub.close()
+
+
+def test_failed_actor_is_restarted_and_keeps_serving(bus, client):
+    pub, sub = client
+    sup = Supervisor(bus, [ActorSpec("upper", lambda: Upper("upper", bus))], FAST)
+    sup.start()
+    stop = threading.Event()
+    runner = threading.Thread(target=sup.run, args=(stop,))
+    runner.start()
+    try:
+        assert ask(bus, pub, sub, "hello").text == "HELLO"
+        first = sup.actors[0]
+        pub.publish(Transcript(text="boom"))
+        assert wait_for(lambda: sup.actors[0] is not first and sup.actors[0].ready.is_set())
+        assert ask(bus, pub, sub, "again").text == "AGAIN"
+    finally:
+        stop.set()
+        runner.join(5)
+        assert sup.stop()
+
+
+def test_restart_storm_ends_supervision_with_a_fault(bus, client):
+    pub, _ = client
+    sup = Supervisor(bus, [ActorSpec("upper", lambda: Upper("upper", bus))], FAST)
+    sup.start()
+    result = {}
+
+    def supervise():
+        try:
+            sup.run(threading.Event())
+        except SupervisorFault as fault:
+            result["fault"] = fault
+
+    runner = threading.Thread(target=supervise)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while runner.is_alive() and time.monotonic() < deadline:
+            pub.publish(Transcript(text="boom"))
+            time.sleep(0.02)
+        runner.join(1)
+        assert result["fault"].code == "supervisor-restart-storm"
+        assert result["fault"].exit_code != 0
+    finally:
+        sup.stop()
+
+
+def test_interrupt_overtakes_queued_data_and_stale_data_is_dropped(bus):
+    pub = bus.publisher()
+    actor = Slow("slow", bus)
+    sup = Supervisor(bus, [ActorSpec("slow", lambda: actor)], FAST)
+    sup.start()
+    try:
+        for _ in range(100):
+            pub.publish(Transcript(turn=0, text="old"))
+        pub.publish(Interrupt(turn=1))
+        pub.publish(Transcript(turn=1, text="new"))
+        assert wait_for(lambda: 1 in actor.handled, timeout_s=5)
+        # 100 old messages would take 2 s; the interrupt arrived while they queued and the
+        # remaining turn-0 data was dropped unhandled.
+        assert actor.interrupts == [1]
+        assert len(actor.handled) < 20, actor.handled
+        assert actor.handled[-1] == 1
+    finally:
+        pub.close()
+        sup.stop()
+
+
+def test_shutdown_leaves_no_threads_and_no_sockets(ctx, bus):
+    before = {t.name for t in threading.enumerate()}
+    specs = [ActorSpec(f"a{i}", lambda i=i: Upper(f"a{i}", bus)) for i in range(4)]
+    sup = Supervisor(bus, specs, FAST)
+    sup.start()
+    started = time.monotonic()
+    assert sup.stop()
+    assert time.monotonic() - started < 2.0
+    leftover = {t.name for t in threading.enumerate()} - before
+    assert not leftover, leftover
+    # The ctx fixture then terminates the context, which fails if any socket is still open.
+
+
+def test_actor_failing_in_setup_stops_start_with_its_reason(bus):
+    class Broken(Actor):
+        def setup(self):
+            raise OSError("device gone")
+
+    sup = Supervisor(bus, [ActorSpec("broken", lambda: Broken("broken", bus))], FAST)
+    with pytest.raises(SupervisorFault) as info:
+        sup.start()
+    assert info.value.code == "actor-start-failed"
+    assert "device gone" in info.value.message
+    sup.stop()

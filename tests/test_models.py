@@ -1,0 +1,172 @@
+"""The model store: fetch from sources in order, verify every byte, refuse what is broken."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import onnxruntime
+import pytest
+
+from runtime.errors import ModelFault
+from runtime.fetch import Fetcher
+from runtime.models import Manifest, ModelStore, load_manifest, sha256_file
+from runtime.paths import models_dir, state_dir
+from tests.conftest import run_cli
+
+REAL = ModelStore(models_dir())
+VAD = REAL.manifest.get("vad-silero")
+VAD_FILE = "silero_vad.onnx"
+
+
+def copy_model(model_id: str, root: Path) -> Path:
+    shutil.copytree(REAL.resolve(model_id), root / model_id)
+    return root / model_id
+
+
+def flip_byte(path: Path, offset: int = 1000, keep_mtime: bool = True) -> None:
+    stat = path.stat()
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    if keep_mtime:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def one_model_manifest(entry, sources: list[dict]) -> Manifest:
+    data = entry.model_dump()
+    data["sources"] = sources
+    return Manifest.model_validate({"model": [data]})
+
+
+def test_every_manifest_model_is_in_the_store():
+    for entry in REAL.manifest.model:
+        folder = REAL.resolve(entry.id)
+        for spec in entry.files:
+            assert (folder / spec.name).stat().st_size > 0
+
+
+def test_verify_catches_one_flipped_byte_in_a_copy(tmp_path):
+    copy_model("vad-silero", tmp_path)
+    env = {"EDGE_TALKER_MODELS": str(tmp_path)}
+    ok = run_cli("models", "verify", "vad-silero", env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    flip_byte(tmp_path / "vad-silero" / VAD_FILE)
+    bad = run_cli("models", "verify", "vad-silero", env=env)
+    assert bad.returncode == 1
+    assert "error[model-corrupt]: vad-silero/silero_vad.onnx" in bad.stdout
+    assert "edge-talker models fetch vad-silero" in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_resolve_refuses_missing_truncated_and_modified_files(tmp_path):
+    store = ModelStore(tmp_path, REAL.manifest)
+    with pytest.raises(ModelFault) as info:
+        store.resolve("vad-silero")
+    assert info.value.code == "model-missing"
+    assert "edge-talker models fetch vad-silero" in info.value.hint
+    folder = copy_model("vad-silero", tmp_path)
+    assert store.resolve("vad-silero") == folder
+    flip_byte(folder / VAD_FILE, keep_mtime=False)  # an edit: the cheap check notices the new mtime
+    with pytest.raises(ModelFault) as info:
+        store.resolve("vad-silero")
+    assert info.value.code == "model-corrupt"
+    with open(folder / VAD_FILE, "r+b") as handle:
+        handle.truncate(100)
+    with pytest.raises(ModelFault) as info:
+        store.path("vad-silero", VAD_FILE)
+    assert info.value.code == "model-corrupt" and "100 bytes" in info.value.message
+
+
+def test_fetch_skips_a_poisoned_source_and_never_stores_bad_bytes(tmp_path):
+    poisoned, good = tmp_path / "poisoned", tmp_path / "good"
+    poisoned.mkdir()
+    (poisoned / VAD_FILE).write_bytes(b"\0" * VAD.files[0].size)
+    shutil.copytree(REAL.resolve("vad-silero"), good)
+    manifest = one_model_manifest(VAD, [{"type": "path", "path": str(poisoned)},
+                                        {"type": "path", "path": str(good)}])
+    store = ModelStore(tmp_path / "store", manifest)
+    assert Fetcher(store, report=lambda _: None).fetch(manifest.get("vad-silero")) == f"fetched from path {good}"
+    assert sha256_file(store.path("vad-silero", VAD_FILE)) == VAD.files[0].sha256
+    assert Fetcher(store, report=lambda _: None).fetch(manifest.get("vad-silero")) == "present"
+
+
+def test_fetch_fails_clearly_when_no_source_can_provide(tmp_path):
+    poisoned = tmp_path / "poisoned"
+    poisoned.mkdir()
+    (poisoned / VAD_FILE).write_bytes(b"not a model")
+    manifest = one_model_manifest(VAD, [{"type": "path", "path": str(poisoned)},
+                                        {"type": "path", "path": "$EDGE_TALKER_UNSET_FOR_TEST/x"}])
+    store = ModelStore(tmp_path / "store", manifest)
+    with pytest.raises(ModelFault) as info:
+        Fetcher(store, report=lambda _: None).fetch(manifest.get("vad-silero"))
+    assert info.value.code == "model-fetch-failed"
+    assert "has 11 bytes" in info.value.message and "variable not set" in info.value.message
+    assert not (tmp_path / "store" / "vad-silero" / VAD_FILE).exists()
+
+
+def test_fetch_from_an_http_url(tmp_path):
+    served = copy_model("vad-silero", tmp_path / "www")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{VAD_FILE}"
+        manifest = one_model_manifest(VAD, [{"type": "url", "urls": {VAD_FILE: url}}])
+        store = ModelStore(tmp_path / "store", manifest)
+        assert Fetcher(store, report=lambda _: None).fetch(manifest.get("vad-silero")) == "fetched from url"
+        assert store.check(manifest.get("vad-silero"), full=True)[0].code == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_converted_face_model_is_recorded_and_verified(tmp_path):
+    detector = REAL.manifest.get("face-detector")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(REAL.path("face-detector", "face_detection_short_range.tflite"), mirror)
+    manifest = one_model_manifest(detector, [{"type": "path", "path": str(mirror)}])
+    store = ModelStore(tmp_path / "store", manifest)
+    Fetcher(store, report=lambda _: None).fetch(manifest.get("face-detector"))
+    onnx_path = store.path("face-detector", "face_detection_short_range.onnx")
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 3, 128, 128]
+    assert all(s.code == "ok" for s in store.check(manifest.get("face-detector"), full=True))
+    flip_byte(onnx_path, offset=5000)
+    codes = {s.name: s.code for s in store.check(manifest.get("face-detector"), full=True)}
+    assert codes["face_detection_short_range.onnx"] == "model-corrupt"
+    # fetch repairs it from the (still verified) tflite source
+    Fetcher(store, report=lambda _: None).fetch(manifest.get("face-detector"))
+    assert all(s.code == "ok" for s in store.check(manifest.get("face-detector"), full=True))
+
+
+def test_unknown_model_and_broken_manifest_are_clear_faults(tmp_path):
+    done = run_cli("models", "verify", "no-such-model")
+    assert done.returncode == 1 and "error[model-unknown]" in done.stderr
+    broken = tmp_path / "manifest.toml"
+    broken.write_text("[[model]]\nid = 'x'\n", encoding="utf-8")
+    with pytest.raises(ModelFault) as info:
+        load_manifest(broken)
+    assert info.value.code == "model-manifest-invalid"
+
+
+def test_store_and_state_locations_follow_the_environment(monkeypatch, tmp_path):
+    for var in ("EDGE_TALKER_MODELS", "EDGE_TALKER_STATE", "STATE_DIRECTORY"):
+        monkeypatch.delenv(var, raising=False)
+    assert models_dir() == Path.home() / ".cache/edge-talker/models"
+    assert state_dir() == Path.home() / ".local/share/edge-talker"
+    monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path}/svc:/other")
+    assert models_dir() == tmp_path / "svc" / "models"
+    assert state_dir() == tmp_path / "svc"
+    monkeypatch.setenv("EDGE_TALKER_MODELS", str(tmp_path / "m"))
+    monkeypatch.setenv("EDGE_TALKER_STATE", str(tmp_path / "s"))
+    assert (models_dir(), state_dir()) == (tmp_path / "m", tmp_path / "s")
+    assert models_dir("/opt/models") == Path("/opt/models")

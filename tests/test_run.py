@@ -1,0 +1,129 @@
+"""`edge-talker run` as a real process: it answers typed input and stops cleanly on signals."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from runtime import __version__
+from tests.conftest import REPO, run_cli
+
+
+class Product:
+    """`edge-talker run` in a subprocess with its output read line by line."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", *args], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stderr: list[str] = []
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, sink) -> None:
+        for line in stream:
+            sink(line.rstrip("\n"))
+
+    def say(self, text: str) -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, wanted: str, timeout_s: float = 20) -> str:
+        deadline = time.monotonic() + timeout_s
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if wanted in line:
+                return line
+        raise AssertionError(f"{wanted!r} not printed; got {seen}; stderr {self.stderr}")
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any("ready:" in line for line in self.stderr):
+            assert time.monotonic() < deadline, self.stderr
+            assert self.proc.poll() is None, self.stderr
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_answers_typed_input_and_stops_on_signal(sig):
+    product = Product()
+    try:
+        product.wait_ready()
+        assert any(line.startswith("input:") for line in product.stderr)
+        assert any(line.startswith("output:") for line in product.stderr)
+        product.say("hello kiosk")
+        product.expect("visitor> hello kiosk")
+        product.expect("avatar> You said: hello kiosk")
+        product.say("你好")
+        product.expect("avatar> You said: 你好")
+        sent = time.monotonic()
+        product.proc.send_signal(sig)
+        code = product.proc.wait(timeout=10)
+        assert time.monotonic() - sent < 2.5  # budget 2 s, plus interpreter exit
+        assert code == 0, product.stderr
+        assert not any("Traceback" in line for line in product.stderr)
+    finally:
+        if product.proc.poll() is None:
+            product.proc.kill()
+
+
+def test_end_of_input_keeps_running_until_stopped():
+    product = Product()
+    try:
+        product.wait_ready()
+        product.proc.stdin.close()
+        time.sleep(0.3)
+        assert product.proc.poll() is None
+        product.proc.send_signal(signal.SIGINT)
+        assert product.proc.wait(timeout=10) == 0
+    finally:
+        if product.proc.poll() is None:
+            product.proc.kill()
+
+
+def test_restart_storm_ends_the_process_non_zero():
+    script = textwrap.dedent("""
+        import sys
+        from runtime.actor import Actor
+        from runtime.app import ActorSpec, run_app
+        from runtime.cli import guarded
+        from runtime.config import Settings, SupervisorConfig
+
+        class Crashing(Actor):
+            tick_interval_s = 0.01
+            def tick(self):
+                raise RuntimeError("driver crashed")
+
+        def build(settings, bus):
+            return [ActorSpec("crashing", lambda: Crashing("crashing", bus))]
+
+        settings = Settings(supervisor=SupervisorConfig(restart_backoff_s=0.01, restart_backoff_max_s=0.02,
+                                                        storm_max_restarts=3))
+        sys.exit(guarded(lambda: run_app(settings, build=build)))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    assert done.returncode == 3, done.stderr
+    assert "error[supervisor-restart-storm]: crashing failed 4 times" in done.stderr
+
+
+def test_version_and_bad_usage():
+    done = run_cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"edge-talker {__version__}"
+    done = run_cli("no-such-command")
+    assert done.returncode == 2 and "invalid choice" in done.stderr
