@@ -9,7 +9,9 @@ Interrupt is dropped before it reaches the handler.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +27,29 @@ _LOGGER = logging.getLogger(__name__)
 
 _STOP = b"stop"
 _SYNC_TIMEOUT_S = 10.0
+
+
+class Waker:
+    """A pipe another thread writes to so that the actor's poll loop wakes up (watch `fd`)."""
+
+    def __init__(self) -> None:
+        self.fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+
+    def wake(self) -> None:
+        """Wake the actor (safe from any thread; a full pipe means it is already awake)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write_fd, b"\0")
+
+    def clear(self) -> None:
+        """Consume pending wake-ups (call from the actor's callback)."""
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.fd, 4096)
+
+    def close(self) -> None:
+        """Close both ends."""
+        os.close(self.fd)
+        os.close(self._write_fd)
 
 
 class Actor:

@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
 
 import zmq
 
@@ -163,42 +162,19 @@ class Supervisor:
                      self.settings.storm_window_s)
 
 
-def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None) -> list[ActorSpec]:
-    """The actors the config asks for, consumers first (so nothing published is lost)."""
-    from runtime.actors.caption import CaptionActor
-    from runtime.actors.capture import ConsoleSource
-    from runtime.actors.think import ThinkActor
-    from runtime.engines.llm_echo import EchoEngine
-
-    beat = {"heartbeat_s": settings.bus.heartbeat_s}
-    specs = []
-    if settings.caption.enabled:
-        specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
-    think = settings.think
-    specs.append(ActorSpec("think", lambda: ThinkActor("think", bus, engine=EchoEngine(think.prefix), **beat)))
-    specs.append(ActorSpec("capture", lambda: ConsoleSource("capture", bus, stream=stdin, **beat)))
-    return specs
-
-
-def describe_io(settings: Settings) -> list[str]:
-    """Where input comes from and where output goes, for the start-up banner."""
-    return [
-        "input:  console - type what the visitor says and press Enter (Ctrl-D ends input, Ctrl-C quits)",
-        f"answer: {settings.think.type} - replies come from the `{settings.think.type}` engine",
-        "output: captions on this terminal" if settings.caption.enabled else "output: none configured",
-    ]
-
-
-def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] = build_specs) -> int:
+def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None = None) -> int:
     """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
-    logging.getLogger().setLevel(settings.log.level.upper())
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
     context = zmq.Context()
     bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
-    supervisor = Supervisor(bus, build(settings, bus), settings.supervisor)
+    from runtime import pipeline
+
+    supervisor = Supervisor(bus, (build or pipeline.build_specs)(settings, bus), settings.supervisor)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for line in describe_io(settings):
+        for line in pipeline.describe_io(settings):
             print(line, file=sys.stderr, flush=True)
         supervisor.start()
         code = supervisor.run(stop)

@@ -66,10 +66,84 @@ class SupervisorConfig(Section):
         description="An actor whose loop has not turned this long is hung: the process exits non-zero (seconds).")
 
 
+class AutoCapture(Section):
+    """[capture] type = "auto": the default microphone when there is one, else typed lines."""
+
+    type: Literal["auto"] = "auto"
+
+
 class ConsoleCapture(Section):
     """[capture] type = "console": typed lines are the visitor's words."""
 
-    type: Literal["console"] = "console"
+    type: Literal["console"]
+
+
+class FileCapture(Section):
+    """[capture] type = "file": an audio file (WAV/FLAC/OGG) is what the visitor says."""
+
+    type: Literal["file"]
+    path: str = Field(min_length=1, description="Audio file to play into the pipeline.")
+    speed: float = Field(1.0, ge=0, le=50,
+        description="Pacing: 1 = real time, 2 = twice as fast, 0 = as fast as possible (at most 50x).")
+    tail_silence_s: float = Field(1.0, ge=0, le=10,
+        description="Silence added after the file so its last utterance ends (seconds).")
+
+
+class MicrophoneCapture(Section):
+    """[capture] type = "microphone": a sound input device."""
+
+    type: Literal["microphone"]
+    device: str = Field("", description="Device name fragment or index; empty for the system default.")
+    device_rate: int = Field(0, ge=0, le=384_000,
+        description="Rate to open the device at (hertz); 0 = the device's default. Resampled to 16 kHz.")
+
+
+class ListenConfig(Section):
+    """[listen] voice activity detection, endpointing, partials and the self-echo policy."""
+
+    language: Literal["auto", "en", "zh"] = Field("auto", description="Language spoken to the kiosk.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
+    min_speech_s: float = Field(0.25, gt=0, le=2, description="Speech needed before an utterance starts (seconds).")
+    min_silence_s: float = Field(0.5, gt=0, le=5, description="Silence that ends an utterance (seconds).")
+    max_utterance_s: float = Field(15.0, ge=2, le=60, description="Longer speech is cut here (seconds).")
+    pause_s: float = Field(0.2, gt=0, le=2,
+        description="A pause this long starts decoding speculatively, before the endpoint (seconds).")
+    partial_interval_s: float = Field(0.6, gt=0, le=5, description="Time between partial transcripts (seconds).")
+    barge_in_threshold: float = Field(0.8, gt=0, lt=1,
+        description="While the avatar speaks: speech probability needed to count as the visitor.")
+    barge_in_min_speech_s: float = Field(0.3, gt=0, le=2,
+        description="While the avatar speaks: speech needed before it counts as a barge-in (seconds).")
+    barge_in_min_dbfs: float = Field(-30.0, ge=-90, le=0,
+        description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
+    echo_tail_s: float = Field(0.3, ge=0, le=3,
+        description="The echo policy stays on this long after playback ends (seconds).")
+
+
+class WhisperAsr(Section):
+    """[asr] type = "whisper": faster-whisper on CTranslate2."""
+
+    type: Literal["whisper"] = "whisper"
+    model: str = Field("asr-whisper-base",
+        description="Model id from models/manifest.toml (asr-whisper-tiny-en is the fast English one) "
+                    "or a CTranslate2 model directory.")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for decoding.")
+    beam_size: int = Field(1, ge=1, le=10, description="Beam width of finals (1 = greedy, fastest).")
+    languages: list[str] = Field(["en", "zh"], description="Languages `auto` may pick from (empty: any).")
+
+
+class SherpaAsr(Section):
+    """[asr] type = "sherpa": a sherpa-onnx streaming or offline model given by file paths."""
+
+    type: Literal["sherpa"]
+    kind: Literal["transducer", "paraformer", "zipformer2_ctc", "offline_transducer", "offline_paraformer",
+                  "zipformer_ctc", "sense_voice", "whisper"] = Field(description="Model architecture.")
+    files: dict[str, str] = Field(
+        description="Model files by role: encoder/decoder/joiner, or model (see README).")
+    tokens: str = Field(min_length=1, description="tokens.txt of the model.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads.")
+    language: str = Field("", description="Language hint for multilingual models (SenseVoice, Whisper).")
 
 
 class EchoThink(Section):
@@ -107,7 +181,8 @@ def backends(*classes: type[Section]):
     return Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007 - runtime union
 
 
-Capture = backends(ConsoleCapture)
+Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
+Asr = backends(WhisperAsr, SherpaAsr)
 Think = backends(EchoThink)
 
 
@@ -116,7 +191,9 @@ class Settings(Section):
 
     bus: BusConfig = BusConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
-    capture: Capture = ConsoleCapture()
+    capture: Capture = AutoCapture()
+    listen: ListenConfig = ListenConfig()
+    asr: Asr = WhisperAsr()
     think: Think = EchoThink()
     caption: CaptionConfig = CaptionConfig()
     log: LogConfig = LogConfig()

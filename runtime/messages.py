@@ -121,6 +121,17 @@ class InputEnded(Message):
     """`console`, `file` or `microphone`."""
 
 
+@register("hear.speech-started")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStarted(Message):
+    """The visitor started speaking (the barge-in signal); sent at once, before any transcript."""
+
+    start_s: float
+    """Estimated speech onset on the input timeline (seconds)."""
+    during_playback: bool = False
+    """True when the avatar was speaking: this is a barge-in."""
+
+
 @register("hear.transcript")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transcript(Message):
@@ -156,6 +167,27 @@ class ReplyChunk(Message):
     emotion: str = "neutral"
     intensity: float = 0.0
     """Strength of the emotion, 0..1."""
+
+
+# --- playback ---------------------------------------------------------------------------------
+
+
+@register("play.started")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackStarted(Message):
+    """The speaker started playing a chunk of the answer (the avatar is talking)."""
+
+    index: int = 0
+    """Chunk index within the answer."""
+
+
+@register("play.finished")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackFinished(Message):
+    """The speaker played a chunk to its end, or stopped it (interrupted=True)."""
+
+    index: int = 0
+    interrupted: bool = False
 
 
 def payload_fields(cls: type[Message]) -> tuple[str, ...]:

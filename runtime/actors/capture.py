@@ -1,16 +1,31 @@
-"""capture actor: where the visitor's input comes from (console now; microphone and files later)."""
+"""capture actor: where the visitor's input comes from — console lines, an audio file, a microphone.
+
+Audio sources publish 20 ms frames of 16 kHz mono int16 PCM (`AudioFrame`) whose
+`offset_samples` count from the first captured sample: the input timeline.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import sys
+import time
 from typing import BinaryIO, TextIO
 
-from runtime.actor import Actor
-from runtime.messages import InputEnded, Interrupt, Transcript
+import numpy as np
+
+from runtime.actor import Actor, Waker
+from runtime.audio import SAMPLE_RATE, read_audio, to_int16
+from runtime.errors import CaptureFault
+from runtime.messages import AudioFrame, InputEnded, Interrupt, Transcript
 
 _LOGGER = logging.getLogger(__name__)
+
+FRAME = SAMPLE_RATE // 50
+"""Samples per published frame (20 ms)."""
+_BURST_FRAMES = 50
+"""Frames a file source sends per tick when unpaced (caps it at 50x real time)."""
 
 
 class ConsoleSource(Actor):
@@ -47,3 +62,128 @@ class ConsoleSource(Actor):
         self.turn += 1
         self.publish(Interrupt(turn=self.turn, reason="new-input"))
         self.publish(Transcript(turn=self.turn, text=text, source="console"))
+
+
+class AudioSource(Actor):
+    """Base of audio sources: cuts audio into 20 ms frames on the input timeline and publishes them."""
+
+    source = "audio"
+
+    def __init__(self, name: str, bus, **kwargs) -> None:
+        super().__init__(name, bus, **kwargs)
+        self._offset = 0
+        self._carry = np.zeros(0, np.int16)
+
+    def emit(self, audio: np.ndarray) -> None:
+        """Publish 16 kHz mono float32 audio as whole frames (a remainder waits for more)."""
+        pcm = np.concatenate([self._carry, to_int16(audio)])
+        whole = len(pcm) - len(pcm) % FRAME
+        for start in range(0, whole, FRAME):
+            self.publish(AudioFrame(turn=self.turn, pcm=pcm[start:start + FRAME], offset_samples=self._offset))
+            self._offset += FRAME
+        self._carry = pcm[whole:]
+
+
+class FileSource(AudioSource):
+    """An audio file played into the pipeline, paced in real time (speed 1) or faster."""
+
+    tick_interval_s = 0.01
+    source = "file"
+
+    def __init__(self, name: str, bus, *, path: str, speed: float = 1.0, tail_silence_s: float = 1.0,
+                 **kwargs) -> None:
+        super().__init__(name, bus, **kwargs)
+        self.path = path
+        self.speed = speed
+        """1 = real time, 2 = twice as fast, 0 = unpaced (bounded at 50x)."""
+        self.tail_silence_s = tail_silence_s
+        self._audio = np.zeros(0, np.float32)
+        self._started = 0.0
+        self._done = False
+
+    def setup(self) -> None:
+        """Decode the whole file up front so a bad file fails at start, not mid-conversation."""
+        audio = read_audio(self.path)
+        self._audio = np.concatenate([audio, np.zeros(int(self.tail_silence_s * SAMPLE_RATE), np.float32)])
+        self._started = time.monotonic()
+        _LOGGER.info("input: %s (%.1f s) at %s", self.path, len(audio) / SAMPLE_RATE,
+                     f"{self.speed:g}x" if self.speed else "full speed")
+
+    def tick(self) -> None:
+        """Publish the frames that are due."""
+        if self._done:
+            return
+        if self.speed > 0:
+            due = int((time.monotonic() - self._started) * self.speed * SAMPLE_RATE)
+        else:
+            due = self._offset + _BURST_FRAMES * FRAME
+        due = min(due - due % FRAME, len(self._audio))
+        if due > self._offset:
+            self.emit(self._audio[self._offset:due])
+        if self._offset >= len(self._audio) - FRAME + 1:
+            self._done = True
+            self.publish(InputEnded(turn=self.turn, source=self.source))
+            _LOGGER.info("input: end of %s", self.path)
+
+
+class MicrophoneSource(AudioSource):
+    """A sounddevice input stream; resampled with soxr when the device does not run at 16 kHz."""
+
+    source = "microphone"
+
+    def __init__(self, name: str, bus, *, device: str | int | None = None, device_rate: int | None = None,
+                 **kwargs) -> None:
+        super().__init__(name, bus, **kwargs)
+        self.device = device
+        self.device_rate = device_rate
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._waker: Waker | None = None
+        self._stream = None
+        self._resampler = None
+
+    def setup(self) -> None:
+        """Open the device (clear error listing the devices when it is missing or busy)."""
+        import sounddevice
+        import soxr
+
+        from runtime import sound
+
+        info = sound.find(self.device, "input")
+        rate = int(self.device_rate or info["default_samplerate"])
+        if rate != SAMPLE_RATE:
+            self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+        self._waker = Waker()
+        try:
+            self._stream = sounddevice.InputStream(
+                device=info["index"], channels=1, samplerate=rate, blocksize=rate // 50, dtype="float32",
+                callback=self._callback)
+            self._stream.start()
+        except sounddevice.PortAudioError as err:
+            raise CaptureFault("capture-device-busy", f"cannot open {info['name']!r}: {err}; available:\n"
+                               f"{sound.describe('input')}", "close other programs using it, or pick "
+                               "another device with [capture] device") from err
+        self.watch(self._waker.fd, self._drain)
+        _LOGGER.info("input: microphone %r at %d Hz", info["name"], rate)
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        # Runs on PortAudio's thread: hand the block over and wake the actor, nothing else.
+        if status:
+            _LOGGER.debug("microphone status: %s", status)
+        self._queue.put(indata[:, 0].copy())
+        self._waker.wake()
+
+    def _drain(self) -> None:
+        self._waker.clear()
+        while not self._queue.empty():
+            block = self._queue.get_nowait()
+            if self._resampler is not None:
+                block = self._resampler.resample_chunk(block)
+            self.emit(block)
+
+    def teardown(self) -> None:
+        """Close the stream and the wake pipe."""
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+        if self._waker is not None:
+            self._waker.close()

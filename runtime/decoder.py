@@ -1,0 +1,115 @@
+"""DecodeWorker: runs ASR jobs on one background thread so the listen loop never blocks.
+
+Jobs have priorities: a final (the visitor finished) beats a speculative final (the visitor
+paused) beats a partial (the visitor is still talking). A partial is skipped when the worker is
+busy, and a newer speculative job replaces a pending one, so the queue never grows and a final
+never waits behind stale work. Results come back through a queue; `waker` tells the actor.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from runtime.actor import Waker
+from runtime.engines.asr import AsrEngine, AsrResult
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class JobKind(IntEnum):
+    """What a decode is for; lower runs first."""
+
+    FINAL = 0
+    SPECULATIVE = 1
+    PARTIAL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Audio of one utterance to decode."""
+
+    kind: JobKind
+    utterance: int
+    audio: np.ndarray
+    end: int
+    """Input-timeline sample one past the job's audio."""
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A finished job: its result (or the error) and how long decoding took."""
+
+    job: Job
+    result: AsrResult | None
+    seconds: float
+    error: str = ""
+
+
+class DecodeWorker:
+    """One thread, one engine, prioritised jobs."""
+
+    def __init__(self, engine: AsrEngine, language: str, waker: Waker) -> None:
+        self.engine = engine
+        self.language = language
+        self.waker = waker
+        self.results: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self._pending: list[Job] = []
+        self._busy = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="asr-decode", daemon=True)
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing pending."""
+        with self._cond:
+            return not self._busy and not self._pending
+
+    def submit(self, job: Job) -> bool:
+        """Queue a job; False when a partial was skipped because the worker is busy."""
+        with self._cond:
+            if job.kind == JobKind.PARTIAL and (self._busy or self._pending):
+                return False
+            if job.kind != JobKind.PARTIAL:
+                # A newer speculative or final job supersedes pending partial/speculative work.
+                self._pending = [j for j in self._pending if j.kind == JobKind.FINAL]
+            self._pending.append(job)
+            self._pending.sort(key=lambda j: j.kind)
+            self._cond.notify()
+            return True
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Stop after the running job (a decode cannot be cut short)."""
+        with self._cond:
+            self._closed = True
+            self._pending.clear()
+            self._cond.notify()
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = self._pending.pop(0)
+                self._busy = True
+            started = time.monotonic()
+            try:
+                decode = self.engine.partial if job.kind == JobKind.PARTIAL else self.engine.transcribe
+                done = Done(job, decode(job.audio, self.language), time.monotonic() - started)
+            except Exception as err:  # noqa: BLE001 - reported to the actor, which logs it once
+                done = Done(job, None, time.monotonic() - started, f"{type(err).__name__}: {err}")
+            with self._cond:
+                self._busy = False
+            self.results.put(done)
+            self.waker.wake()

@@ -1,0 +1,134 @@
+"""Whisper ASR with faster-whisper on CTranslate2 (CPU int8 by default).
+
+Finals use faster-whisper's full decode (30 s window, timestamps, temperature fallback).
+Partials trade accuracy for speed: the encoder sees only the audio so far (plus a second of
+silence) instead of a 30 s window, which costs about a third as much here; their length is capped
+so a confused decoder cannot loop. Partials are for display; only finals are answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from runtime.engines.asr import AsrResult, AsrSegment
+from runtime.errors import RuntimeFault
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+_WINDOW_S = 30
+_WINDOW_FRAMES = 3000
+"""Mel frames of Whisper's 30 s window."""
+_MAX_TOKENS = 224
+_NO_SPEECH = 0.6
+_LOW_LOGPROB = -1.0
+"""Whisper's own rule: no-speech probability above _NO_SPEECH and a mean log-prob below
+_LOW_LOGPROB means the window holds no words (noise, breath), not a hallucinated sentence."""
+_PARTIAL_PAD_S = 1.0
+_PARTIAL_TOKENS_PER_S = 8
+
+
+class WhisperEngine:
+    """faster-whisper on a CTranslate2 model directory."""
+
+    def __init__(self, model_dir: Path, *, compute_type: str = "int8", threads: int = 2, beam_size: int = 5,
+                 languages: tuple[str, ...] = ("en", "zh"), device: str = "cpu") -> None:
+        from faster_whisper import WhisperModel
+
+        try:
+            self.model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
+                                      cpu_threads=threads)
+        except (RuntimeError, ValueError, OSError) as err:
+            raise RuntimeFault("asr-model-invalid", f"cannot load whisper model {model_dir}: {err}",
+                               "run `edge-talker models verify`, or check [asr] device and compute_type") from err
+        self.beam_size = beam_size
+        self.languages = languages
+        """Languages `auto` may choose from (empty: any the model knows)."""
+
+    def transcribe(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
+        """Full-quality transcript with segment times: one encoder pass over a 30 s window, the
+        language detected from that same pass (restricted to `languages`), then one decode."""
+        audio = audio[: _WINDOW_S * SAMPLE_RATE]
+        features = self.model.feature_extractor(audio, padding=_WINDOW_S * SAMPLE_RATE)[:, : _WINDOW_FRAMES]
+        encoded = self._encode(features)
+        lang = language if language != "auto" else self._detect(encoded)
+        tokenizer = self._tokenizer(lang)
+        result = self.model.model.generate(
+            encoded, [list(tokenizer.sot_sequence)], beam_size=self.beam_size, max_length=_MAX_TOKENS,
+            suppress_blank=True, suppress_tokens=[-1], return_no_speech_prob=True, return_scores=True)[0]
+        tokens = result.sequences_ids[0]
+        if result.no_speech_prob > _NO_SPEECH and result.scores[0] < _LOW_LOGPROB:  # score: mean log-prob
+            return AsrResult(text="", language=lang)
+        parts = tuple(_segments(tokens, tokenizer, len(audio) / SAMPLE_RATE))
+        return AsrResult(text=_join(p.text for p in parts), language=lang, segments=parts)
+
+    def partial(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
+        """Fast rough transcript of the audio so far (truncated encoder window)."""
+        padded = np.concatenate([audio[: _WINDOW_S * SAMPLE_RATE],
+                                 np.zeros(int(_PARTIAL_PAD_S * SAMPLE_RATE), np.float32)])
+        features = self.model.feature_extractor(padded)
+        encoded = self._encode(features[:, : min(_WINDOW_FRAMES, features.shape[1] - features.shape[1] % 2)])
+        lang = language if language != "auto" else self._detect(encoded)
+        tokenizer = self._tokenizer(lang)
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        limit = len(prompt) + 8 + int(_PARTIAL_TOKENS_PER_S * len(audio) / SAMPLE_RATE)
+        result = self.model.model.generate(encoded, [prompt], beam_size=1, max_length=min(limit, 224),
+                                           suppress_blank=True)
+        text = tokenizer.decode([t for t in result[0].sequences_ids[0] if t < tokenizer.eot]).strip()
+        return AsrResult(text=text, language=lang)
+
+    def _encode(self, features: np.ndarray):
+        import ctranslate2
+
+        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None], np.float32))
+        return self.model.model.encode(view, to_cpu=self.model.model.device == "cuda")
+
+    def _tokenizer(self, lang: str):
+        from faster_whisper.tokenizer import Tokenizer
+
+        return Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe",
+                         language=lang if self.model.model.is_multilingual else None)
+
+    def _detect(self, encoded) -> str:
+        if not self.model.model.is_multilingual:
+            return "en"
+        probs = self.model.model.detect_language(encoded)[0]
+        for token, _ in probs:
+            code = token.strip("<|>")
+            if not self.languages or code in self.languages:
+                return code
+        return self.languages[0]
+
+
+def _segments(tokens: list[int], tokenizer, duration_s: float):
+    """Split a decoded sequence at its timestamp tokens (0.02 s each) into timed segments."""
+    begin, start, text_tokens = tokenizer.timestamp_begin, 0.0, []
+    for token in [*tokens, None]:
+        if token is None or token >= begin:
+            text = tokenizer.decode(text_tokens).strip()
+            time_s = duration_s if token is None else (token - begin) * 0.02
+            if text:
+                yield AsrSegment(round(start, 2), round(min(max(time_s, start), duration_s), 2), text)
+                start = time_s
+            elif token is not None:
+                start = time_s
+            text_tokens = []
+        elif token < tokenizer.eot:
+            text_tokens.append(token)
+
+
+def _join(texts) -> str:
+    """Join segment texts: with spaces between words, without between CJK characters."""
+    out = ""
+    for text in texts:
+        if out and not (_is_cjk(out[-1]) or _is_cjk(text[0])):
+            out += " "
+        out += text
+    return out
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3000" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef"

@@ -1,0 +1,120 @@
+"""Which actors and engines the configuration asks for, in start order (consumers first)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import TextIO
+
+from runtime.app import ActorSpec
+from runtime.bus import Bus
+from runtime.config import (
+    AutoCapture,
+    ConsoleCapture,
+    FileCapture,
+    MicrophoneCapture,
+    Settings,
+    SherpaAsr,
+    WhisperAsr,
+)
+from runtime.models import ModelStore
+from runtime.paths import models_dir
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def resolve_capture(settings: Settings):
+    """The capture config to use: `auto` becomes the microphone when one exists, else the console."""
+    capture = settings.capture
+    if not isinstance(capture, AutoCapture):
+        return capture
+    try:
+        from runtime import sound
+
+        if sound.devices("input"):
+            return MicrophoneCapture(type="microphone")
+    except (OSError, ImportError) as err:  # no PortAudio library: no microphone either
+        _LOGGER.info("no audio input (%s); using typed input", err)
+    return ConsoleCapture(type="console")
+
+
+def model_path(store: ModelStore, name: str) -> Path:
+    """A model given as a manifest id (verified in the store) or as a filesystem path."""
+    if any(m.id == name for m in store.manifest.model):
+        return store.resolve(name)
+    return Path(name).expanduser()
+
+
+def asr_factory(settings: Settings, store: ModelStore | None = None):
+    """A function that loads the configured ASR engine (called in the listen actor's thread)."""
+    cfg = settings.asr
+    store = store or ModelStore(models_dir(settings.paths.models))
+    if isinstance(cfg, WhisperAsr):
+        from runtime.engines.asr_whisper import WhisperEngine
+
+        return lambda: WhisperEngine(model_path(store, cfg.model), compute_type=cfg.compute_type,
+                                     threads=cfg.threads, beam_size=cfg.beam_size,
+                                     languages=tuple(cfg.languages), device=cfg.device)
+    assert isinstance(cfg, SherpaAsr)
+    from runtime.engines.asr_sherpa import SherpaEngine
+
+    return lambda: SherpaEngine(cfg.kind, {k: Path(v) for k, v in cfg.files.items()}, Path(cfg.tokens),
+                                threads=cfg.threads, language=cfg.language)
+
+
+def vad_factory(settings: Settings, store: ModelStore | None = None):
+    """A function making Silero detectors with given thresholds."""
+    from runtime.engines.vad_silero import SileroVad
+
+    store = store or ModelStore(models_dir(settings.paths.models))
+    return lambda **kw: SileroVad(store.path("vad-silero", "silero_vad.onnx"), **kw)
+
+
+def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None) -> list[ActorSpec]:
+    """The actors the config asks for, consumers first (so nothing published is lost)."""
+    from runtime.actors import capture as cap
+    from runtime.actors.caption import CaptionActor
+    from runtime.actors.think import ThinkActor
+    from runtime.engines.llm_echo import EchoEngine
+
+    beat = {"heartbeat_s": settings.bus.heartbeat_s}
+    specs = []
+    if settings.caption.enabled:
+        specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
+    think = settings.think
+    specs.append(ActorSpec("think", lambda: ThinkActor("think", bus, engine=EchoEngine(think.prefix), **beat)))
+    capture = resolve_capture(settings)
+    if not isinstance(capture, ConsoleCapture):
+        from runtime.actors.listen import ListenActor
+
+        store = ModelStore(models_dir(settings.paths.models))
+        make = functools.partial(ListenActor, "listen", bus, asr_factory=asr_factory(settings, store),
+                                 vad_factory=vad_factory(settings, store), settings=settings.listen, **beat)
+        specs.append(ActorSpec("listen", make))
+    if isinstance(capture, FileCapture):
+        make = functools.partial(cap.FileSource, "capture", bus, path=capture.path, speed=capture.speed,
+                                 tail_silence_s=capture.tail_silence_s, **beat)
+    elif isinstance(capture, MicrophoneCapture):
+        make = functools.partial(cap.MicrophoneSource, "capture", bus, device=capture.device or None,
+                                 device_rate=capture.device_rate or None, **beat)
+    else:
+        make = functools.partial(cap.ConsoleSource, "capture", bus, stream=stdin, **beat)
+    specs.append(ActorSpec("capture", make))
+    return specs
+
+
+def describe_io(settings: Settings) -> list[str]:
+    """Where input comes from and where output goes, for the start-up banner."""
+    capture = resolve_capture(settings)
+    if isinstance(capture, FileCapture):
+        source = f"audio file {capture.path} ({capture.speed:g}x)"
+    elif isinstance(capture, MicrophoneCapture):
+        source = f"microphone {capture.device or '(system default)'} - speak to the kiosk"
+    else:
+        source = "console - type what the visitor says and press Enter (Ctrl-D ends input, Ctrl-C quits)"
+    return [
+        f"input:  {source}",
+        f"answer: {settings.think.type} - replies come from the `{settings.think.type}` engine",
+        "output: captions on this terminal" if settings.caption.enabled else "output: none configured",
+    ]
