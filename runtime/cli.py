@@ -30,6 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help="config file to check (default: as for run)")
     check.set_defaults(func=_check_config)
 
+    trans = sub.add_parser("transcribe", help="print the transcript of an audio file")
+    trans.add_argument("file", help="WAV, FLAC or OGG file (any rate, mono or stereo)")
+    trans.add_argument("--language", choices=["auto", "en", "zh"], default=None,
+                       help="spoken language (default: [listen] language of the config)")
+    trans.add_argument("--json", action="store_true", help="print one JSON object with segments and latency")
+    trans.add_argument("--config", help="config file for the ASR and VAD settings")
+    trans.set_defaults(func=_transcribe)
+
+    devices = sub.add_parser("devices", help="list sound input and output devices")
+    devices.set_defaults(func=_devices)
+
+    bench = sub.add_parser("bench", help="run a benchmark and print its numbers")
+    bench.add_argument("stage", choices=["hear"], help="what to measure")
+    bench.add_argument("--out", help="directory for the JSON report")
+    bench.add_argument("--config", help="config file (models and settings to measure)")
+    bench.set_defaults(func=_bench)
+
     models = sub.add_parser("models", help="list, fetch and verify the models of models/manifest.toml")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     for name, func, text in (("list", _models_list, "show every model and whether it is in the store"),
@@ -82,6 +99,42 @@ def _check_config(args: argparse.Namespace) -> int:
     load_config(args.config)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid")
+    return 0
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    import json
+
+    from runtime import pipeline
+    from runtime.audio import read_audio
+    from runtime.config import load_config
+    from runtime.transcribe import transcribe_file
+
+    settings = load_config(args.config)
+    read_audio(args.file)  # refuse a bad file before loading any model
+    listen = settings.listen
+    vad = pipeline.vad_factory(settings)(threshold=listen.threshold, min_silence_s=listen.min_silence_s,
+                                         min_speech_s=listen.min_speech_s, max_speech_s=listen.max_utterance_s)
+    result = transcribe_file(args.file, pipeline.asr_factory(settings)(), vad, args.language or listen.language)
+    print(json.dumps(result.as_dict(), ensure_ascii=False) if args.json else result.text)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runtime.bench import hear
+    from runtime.config import load_config
+
+    hear.run(Path(args.out) if args.out else None, load_config(args.config))
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from runtime import sound
+
+    for kind in ("input", "output"):
+        print(f"{kind}:\n{sound.describe(kind)}")
     return 0
 
 

@@ -39,10 +39,16 @@ class SileroVad:
             min_speech_duration=min_speech_s, window_size=WINDOW, max_speech_duration=max_speech_s)
         config = sherpa_onnx.VadModelConfig(silero_vad=silero, sample_rate=SAMPLE_RATE, num_threads=1)
         self._vad = sherpa_onnx.VoiceActivityDetector(config, buffer_size_in_seconds=buffer_s)
+        self._carry = np.zeros(0, np.float32)
 
     def accept(self, audio: np.ndarray) -> None:
-        """Feed audio (float32, 16 kHz, any length)."""
-        self._vad.accept_waveform(audio)
+        """Feed audio (float32, 16 kHz, any length); the detector sees it in whole windows, because
+        sherpa-onnx places segments differently when one call carries many windows."""
+        audio = np.concatenate([self._carry, audio]) if self._carry.size else audio
+        whole = len(audio) - len(audio) % WINDOW
+        for start in range(0, whole, WINDOW):
+            self._vad.accept_waveform(audio[start:start + WINDOW])
+        self._carry = np.array(audio[whole:], dtype=np.float32)
 
     @property
     def speaking(self) -> bool:

@@ -1,0 +1,88 @@
+"""Run real actors on a real bus and record what they publish (every wait has a timeout)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import soundfile
+import zmq
+
+from runtime.app import ActorSpec, Supervisor
+from runtime.bus import receive
+from runtime.config import SupervisorConfig
+from runtime.messages import REGISTRY, Message
+
+
+class Recorder:
+    """Subscribes to every topic in a background thread and keeps what arrives, in order."""
+
+    def __init__(self, bus) -> None:
+        self.bus = bus
+        self.messages: list[Message] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(5)
+
+    def _run(self) -> None:
+        sock = self.bus.subscriber(REGISTRY.values())
+        try:
+            self._ready.set()
+            while not self._stop.is_set():
+                if sock.poll(50):
+                    self.messages.append(receive(sock, zmq.NOBLOCK))
+        finally:
+            sock.close()
+
+    def of(self, cls: type[Message]) -> list[Message]:
+        """Messages of one type, in arrival order."""
+        return [m for m in list(self.messages) if isinstance(m, cls)]
+
+    def wait_for(self, predicate, timeout_s: float = 30.0) -> bool:
+        """Wait until predicate(self) is true."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            time.sleep(0.02)
+        return bool(predicate(self))
+
+    def close(self) -> None:
+        """Stop recording."""
+        self._stop.set()
+        self._thread.join(5)
+
+
+class Running:
+    """A supervisor with the given actors, started; use as a context manager."""
+
+    def __init__(self, bus, specs: list[ActorSpec], settings: SupervisorConfig | None = None) -> None:
+        self.bus = bus
+        self.recorder = Recorder(bus)
+        self.supervisor = Supervisor(bus, specs, settings or SupervisorConfig())
+
+    def __enter__(self) -> Recorder:
+        self.supervisor.start()
+        return self.recorder
+
+    def __exit__(self, *exc) -> None:
+        self.supervisor.stop()
+        self.recorder.close()
+
+
+def write_wav(path, audio: np.ndarray, rate: int = 16000) -> str:
+    """Write float32 audio as 16-bit WAV; returns the path as str."""
+    soundfile.write(str(path), audio, rate, subtype="PCM_16")
+    return str(path)
+
+
+def scaled_to(audio: np.ndarray, dbfs_target: float) -> np.ndarray:
+    """Audio scaled so its RMS over the voiced part (above -50 dBFS frames) is dbfs_target."""
+    frames = audio[: len(audio) // 320 * 320].reshape(-1, 320)
+    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    voiced = rms[rms > 10 ** (-50 / 20)]
+    level = float(np.sqrt(np.mean(voiced ** 2))) if voiced.size else 1e-9
+    return (audio * (10 ** (dbfs_target / 20) / level)).astype(np.float32)

@@ -1,0 +1,134 @@
+"""Hearing the visitor: file source -> listen actor with the real Silero VAD and Whisper base."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import tomllib
+
+import numpy as np
+import pytest
+
+from runtime import pipeline
+from runtime.actors.capture import FileSource
+from runtime.actors.listen import ListenActor
+from runtime.app import ActorSpec
+from runtime.audio import SAMPLE_RATE, read_audio
+from runtime.config import ListenConfig, Settings
+from runtime.messages import Interrupt, PlaybackStarted, SpeechStarted, Transcript
+from runtime.models import ModelStore
+from runtime.paths import models_dir
+from runtime.textnorm import wer
+from tests.conftest import REPO
+from tests.harness import Running, scaled_to, write_wav
+
+STORE = ModelStore(models_dir())
+SAMPLES = STORE.resolve("speech-samples")
+HUMAN = STORE.resolve("speech-human")
+REFERENCES = tomllib.loads((REPO / "tests/data/references.toml").read_text(encoding="utf-8"))
+SETTINGS = Settings()
+_names = itertools.count()
+
+
+def clip(name: str) -> np.ndarray:
+    return read_audio(SAMPLES / f"{name}.wav")
+
+
+def reference(name: str) -> str:
+    return (SAMPLES / f"{name}.txt").read_text(encoding="utf-8").strip()
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), np.float32)
+
+
+def hear(bus, tmp_path, audio: np.ndarray, *, speed: float = 2.0, playing: bool = False,
+         listen: ListenConfig | None = None, until=None, timeout_s: float = 60.0):
+    """Play audio through FileSource -> ListenActor; return the recorder once input has ended."""
+    path = write_wav(tmp_path / f"in-{next(_names)}.wav", audio)
+    listen_actor = functools.partial(
+        ListenActor, "listen", bus, asr_factory=pipeline.asr_factory(SETTINGS, STORE),
+        vad_factory=pipeline.vad_factory(SETTINGS, STORE), settings=listen or SETTINGS.listen)
+    specs = [ActorSpec("listen", listen_actor)]
+    if not playing:
+        specs.append(ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=speed)))
+    with Running(bus, specs) as rec:
+        if playing:
+            # The avatar is talking: the play actor's message arrives before the visitor's audio.
+            publisher = bus.publisher()
+            publisher.publish(PlaybackStarted(index=0))
+            assert rec.wait_for(lambda r: r.of(PlaybackStarted), 5)
+            publisher.close()
+            source = FileSource("capture", bus, path=path, speed=speed)
+            source.start()
+        duration = len(audio) / SAMPLE_RATE / speed
+        rec.wait_for(until or (lambda r: False), timeout_s=duration + 15)
+        if playing:
+            source.stop(2)
+        return rec
+
+
+def test_english_clips_are_transcribed_in_order_with_the_barge_in_signal_first(bus, tmp_path):
+    names = ["en-hello_world", "en-quick_brown_fox", "en-counting"]
+    audio = np.concatenate([silence(0.5)] + [x for n in names for x in (clip(n), silence(1.2))])
+    rec = hear(bus, tmp_path, audio, until=lambda r: len([t for t in r.of(Transcript) if t.final]) >= 3)
+    finals = [t for t in rec.of(Transcript) if t.final]
+    assert len(finals) == 3, [t.text for t in finals]
+    for name, final in zip(names, finals, strict=True):
+        assert wer(reference(name), final.text) <= 0.1, (name, final.text)
+        assert final.language == "en"
+        assert final.end_s > final.start_s
+    assert [f.turn for f in finals] == sorted({f.turn for f in finals}), "one turn per utterance, in order"
+    assert finals[1].start_s == pytest.approx(0.5 + 1.14 + 1.2, abs=0.5)
+    for final in finals:
+        started = [m for m in rec.messages if isinstance(m, SpeechStarted) and m.turn == final.turn]
+        assert started, f"no SpeechStarted for turn {final.turn}"
+        first_text = next(m for m in rec.messages if isinstance(m, Transcript) and m.turn == final.turn)
+        assert rec.messages.index(started[0]) < rec.messages.index(first_text)
+    partials = [t for t in rec.of(Transcript) if not t.final and t.turn == finals[1].turn]
+    assert partials, "a 2.9 s utterance gets at least one partial transcript"
+
+
+def test_silence_and_noise_give_no_transcript(bus, tmp_path):
+    noise = np.random.default_rng(7).normal(0, 10 ** (-30 / 20), 3 * SAMPLE_RATE).astype(np.float32)
+    rec = hear(bus, tmp_path, np.concatenate([silence(1.5), noise, silence(1.0)]), speed=4.0)
+    assert not rec.of(SpeechStarted)
+    assert not rec.of(Transcript)
+
+
+def test_avatar_voice_at_echo_level_is_not_the_visitor_but_a_visitor_can_barge_in(bus, tmp_path):
+    echo = scaled_to(clip("en-quick_brown_fox"), -42)
+    rec = hear(bus, tmp_path, np.concatenate([silence(0.5), echo, silence(1.0)]), playing=True)
+    assert not rec.of(SpeechStarted), "the avatar's own voice triggered a barge-in"
+    assert not rec.of(Transcript)
+
+
+def test_visitor_talking_over_the_avatar_interrupts_it(bus, tmp_path):
+    visitor = scaled_to(clip("en-quick_brown_fox"), -20)
+    rec = hear(bus, tmp_path, np.concatenate([silence(0.5), visitor, silence(1.0)]), playing=True,
+               until=lambda r: any(t.final for t in r.of(Transcript)))
+    started = rec.of(SpeechStarted)
+    assert len(started) == 1 and started[0].during_playback
+    assert any(i.turn == started[0].turn and i.reason == "barge-in" for i in rec.of(Interrupt))
+    final = next(t for t in rec.of(Transcript) if t.final)
+    assert wer(reference("en-quick_brown_fox"), final.text) <= 0.1
+
+
+def test_quiet_speech_is_heard_when_the_avatar_is_silent(bus, tmp_path):
+    quiet = scaled_to(clip("en-hello_world"), -42)
+    rec = hear(bus, tmp_path, np.concatenate([silence(0.5), quiet, silence(1.0)]),
+               until=lambda r: any(t.final for t in r.of(Transcript)))
+    assert rec.of(SpeechStarted) and not rec.of(SpeechStarted)[0].during_playback
+    assert wer(reference("en-hello_world"), next(t for t in rec.of(Transcript) if t.final).text) <= 0.1
+
+
+def test_human_read_speech_file_transcript(tmp_path):
+    from runtime.transcribe import transcribe_file
+
+    settings = SETTINGS
+    vad = pipeline.vad_factory(settings, STORE)(threshold=0.5, min_silence_s=0.5, min_speech_s=0.25,
+                                                max_speech_s=15)
+    result = transcribe_file(str(HUMAN / "two_cities.wav"), pipeline.asr_factory(settings, STORE)(), vad, "en")
+    assert wer(REFERENCES["two_cities"]["text"], result.text) <= 0.05, result.text
+    assert result.language == "en"
+    assert all(b.start_s >= a.end_s - 0.01 for a, b in zip(result.segments, result.segments[1:], strict=False))
