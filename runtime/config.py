@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from runtime.compat import tomllib
 from runtime.errors import ConfigFault
 
 CONFIG_ENV = "EDGE_TALKER_CONFIG"
@@ -243,6 +243,8 @@ def parse_config(text: str, source: str = "<config>") -> Settings:
 
 def _describe(error: dict) -> str:
     path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        path += ".type"  # the backend selector is what is wrong
     if error["type"] == "extra_forbidden":
         return f"{path}: unknown key"
     reason = error["msg"]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import ClassVar
 
 import numpy as np
+
+from runtime.compat import StrEnum
 
 PAYLOAD = {"payload": True}
 """Field metadata: send this field (numpy array or bytes) as a raw frame."""

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runtime.compat import tomllib
 from runtime.errors import ModelFault
 from runtime.paths import REPO, models_dir
 

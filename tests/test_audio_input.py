@@ -96,3 +96,18 @@ def test_unsupported_container_is_refused(tmp_path):
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
     done = run_cli("transcribe", str(path))
     assert done.returncode == 1 and "error[audio-file-unsupported]" in done.stderr
+
+
+def test_missing_microphone_is_refused_with_the_device_list(bus):
+    from runtime.actors.capture import MicrophoneSource
+    from runtime.app import ActorSpec, Supervisor
+    from runtime.config import SupervisorConfig
+
+    supervisor = Supervisor(bus, [ActorSpec("capture", lambda: MicrophoneSource(
+        "capture", bus, device="no-such-microphone"))], SupervisorConfig())
+    with pytest.raises(CaptureFault) as info:
+        supervisor.start()
+    supervisor.stop()
+    assert info.value.code == "capture-device-missing"
+    assert "no-such-microphone" in info.value.message and "available:" in info.value.message
+    assert "edge-talker devices" in info.value.hint

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import tomllib
 from pydantic import BaseModel
 
+from runtime.compat import tomllib
 from runtime.config import Settings, load_config
 from runtime.errors import ConfigFault
 from tests.conftest import REPO, run_cli
@@ -25,12 +25,14 @@ def test_default_file_is_valid_and_equals_the_embedded_defaults():
     assert done.returncode == 0, done.stderr
 
 
-def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+def _keys(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None) -> set[str]:
+    """Every key of a section; a backend union contributes the keys of its default backend."""
     keys = set()
-    for name, info in model.model_fields.items():
-        kind = info.annotation
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            keys |= _keys(kind, f"{prefix}{name}.")
+    defaults = defaults if defaults is not None else model()
+    for name in model.model_fields:
+        value = getattr(defaults, name)
+        if isinstance(value, BaseModel):
+            keys |= _keys(type(value), f"{prefix}{name}.", value)
         else:
             keys.add(prefix + name)
     return keys

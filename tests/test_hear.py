@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import tomllib
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.app import ActorSpec
 from runtime.audio import SAMPLE_RATE, read_audio
+from runtime.compat import tomllib
 from runtime.config import ListenConfig, Settings
 from runtime.messages import Interrupt, PlaybackStarted, SpeechStarted, Transcript
 from runtime.models import ModelStore

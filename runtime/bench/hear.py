@@ -10,7 +10,6 @@ import json
 import statistics
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from runtime import pipeline
 from runtime.app import ActorSpec, Supervisor
 from runtime.audio import SAMPLE_RATE, read_audio
 from runtime.bus import Bus, receive
+from runtime.compat import tomllib
 from runtime.config import Settings
 from runtime.messages import InputEnded, Transcript
 from runtime.models import ModelStore
