@@ -38,11 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     trans.add_argument("--config", help="config file for the ASR and VAD settings")
     trans.set_defaults(func=_transcribe)
 
+    reply = sub.add_parser("reply", help="stream the avatar's answer to a text")
+    reply.add_argument("text", help="what the visitor says")
+    reply.add_argument("--persona", help="persona id (default: [think] persona of the config)")
+    reply.add_argument("--json", action="store_true",
+                       help="one JSON object per chunk: text, emotion, intensity, t_ms")
+    reply.add_argument("--config", help="config file")
+    reply.set_defaults(func=_reply)
+
     devices = sub.add_parser("devices", help="list sound input and output devices")
     devices.set_defaults(func=_devices)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers")
-    bench.add_argument("stage", choices=["hear"], help="what to measure")
+    bench.add_argument("stage", choices=["hear", "think"], help="what to measure")
     bench.add_argument("--out", help="directory for the JSON report")
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.set_defaults(func=_bench)
@@ -121,12 +129,35 @@ def _transcribe(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from importlib import import_module
     from pathlib import Path
 
-    from runtime.bench import hear
     from runtime.config import load_config
 
-    hear.run(Path(args.out) if args.out else None, load_config(args.config))
+    stage = import_module(f"runtime.bench.{args.stage}")
+    stage.run(Path(args.out) if args.out else None, load_config(args.config))
+    return 0
+
+
+def _reply(args: argparse.Namespace) -> int:
+    import json
+
+    from runtime import pipeline
+    from runtime.config import load_config
+
+    settings = load_config(args.config)
+    if args.persona and args.persona not in settings.personas:
+        raise RuntimeFault("think-unknown-persona", f"no persona {args.persona!r}",
+                           f"use one of: {', '.join(sorted(settings.personas))}")
+    if not args.text.strip():
+        raise RuntimeFault("think-empty-input", "nothing to answer: the text is empty", "pass the visitor's words")
+    dialogue = pipeline.dialogue_factory(settings, persona=args.persona)()
+    for chunk in dialogue.reply(args.text):
+        if args.json:
+            print(json.dumps({"text": chunk.text, "emotion": chunk.emotion, "intensity": chunk.intensity,
+                              "t_ms": round(chunk.t_ms, 1)}, ensure_ascii=False), flush=True)
+        else:
+            print(chunk.text, flush=True)
     return 0
 
 

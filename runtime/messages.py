@@ -74,6 +74,15 @@ class Interrupt(Message):
     """Why the turn changed: `barge-in`, `new-input`, `operator`."""
 
 
+@register("ctl.persona", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetPersona(Message):
+    """Switch the active persona (from the operator, MQTT or the API)."""
+
+    persona: str
+    """A key of [personas] in the config."""
+
+
 # --- system -----------------------------------------------------------------------------------
 
 

@@ -71,19 +71,47 @@ def vad_factory(settings: Settings, store: ModelStore | None = None):
     return lambda **kw: SileroVad(store.path("vad-silero", "silero_vad.onnx"), **kw)
 
 
+def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None):
+    """A function that loads the configured LLM and returns a Dialogue (called in the think thread)."""
+    from runtime.config import LlamaThink
+    from runtime.dialogue import Dialogue
+
+    cfg = settings.think
+    store = store or ModelStore(models_dir(settings.paths.models))
+
+    def make() -> Dialogue:
+        if isinstance(cfg, LlamaThink):
+            from runtime.engines.llm_llamacpp import LlamaEngine
+
+            path = model_path(store, cfg.model)
+            if path.is_dir():
+                path = next(iter(sorted(path.glob("*.gguf"))), path)
+            engine = LlamaEngine(path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
+                                 n_gpu_layers=cfg.n_gpu_layers, temperature=cfg.temperature, top_p=cfg.top_p,
+                                 seed=cfg.seed)
+            return Dialogue(engine, settings.personas, persona or cfg.persona, memory_tokens=cfg.memory_tokens,
+                            idle_reset_s=cfg.idle_reset_s, max_reply_tokens=cfg.max_reply_tokens,
+                            max_input_tokens=cfg.max_input_tokens, first_chunk_units=cfg.first_chunk_units)
+        from runtime.engines.llm_echo import EchoEngine
+
+        quiet = {k: p.model_copy(update={"greeting": {}}) for k, p in settings.personas.items()}
+        return Dialogue(EchoEngine(cfg.prefix), quiet, persona or cfg.persona)
+
+    return make
+
+
 def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None) -> list[ActorSpec]:
     """The actors the config asks for, consumers first (so nothing published is lost)."""
     from runtime.actors import capture as cap
     from runtime.actors.caption import CaptionActor
     from runtime.actors.think import ThinkActor
-    from runtime.engines.llm_echo import EchoEngine
 
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
     specs = []
     if settings.caption.enabled:
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
-    think = settings.think
-    specs.append(ActorSpec("think", lambda: ThinkActor("think", bus, engine=EchoEngine(think.prefix), **beat)))
+    specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
+                                                      dialogue_factory=dialogue_factory(settings), **beat)))
     capture = resolve_capture(settings)
     if not isinstance(capture, ConsoleCapture):
         from runtime.actors.listen import ListenActor
@@ -115,6 +143,14 @@ def describe_io(settings: Settings) -> list[str]:
         source = "console - type what the visitor says and press Enter (Ctrl-D ends input, Ctrl-C quits)"
     return [
         f"input:  {source}",
-        f"answer: {settings.think.type} - replies come from the `{settings.think.type}` engine",
+        f"answer: {_describe_think(settings)}",
         "output: captions on this terminal" if settings.caption.enabled else "output: none configured",
     ]
+
+
+def _describe_think(settings: Settings) -> str:
+    cfg = settings.think
+    persona = settings.personas[cfg.persona]
+    if cfg.type == "echo":
+        return f"echo (repeats the visitor) as {persona.name}"
+    return f"{cfg.model} via llama.cpp as {persona.name} ({cfg.persona})"

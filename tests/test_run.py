@@ -16,12 +16,14 @@ import pytest
 from runtime import __version__
 from tests.conftest import REPO, run_cli
 
+ECHO = str(REPO / "config" / "examples" / "echo-console.toml")
+
 
 class Product:
     """`edge-talker run` in a subprocess with its output read line by line."""
 
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", *args], cwd=REPO,
+    def __init__(self, *args: str, config: str = ECHO) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", config, *args], cwd=REPO,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
         self.lines: queue.Queue[str] = queue.Queue()

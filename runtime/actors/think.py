@@ -1,33 +1,82 @@
-"""think actor: final transcripts in, speakable answer chunks out, cancelled by a newer turn."""
+"""think actor: final transcripts in, speakable answer chunks out, cancelled by a newer turn.
+
+Generation checks the control socket after every token, so an Interrupt stops it within one
+token. What the visitor actually heard of an interrupted answer (PlaybackFinished per chunk, when
+a speaker reports it) is what the conversation memory keeps.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from runtime.actor import Actor
-from runtime.messages import Message, ReplyChunk, Transcript
+from runtime.errors import RuntimeFault
+from runtime.messages import Interrupt, Message, PlaybackFinished, ReplyChunk, SetPersona, Transcript
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class ThinkActor(Actor):
-    """Answers each final transcript with the engine's chunks, in order, tagged with the turn."""
+    """Answers each final transcript with the dialogue's chunks, in order, tagged with the turn."""
 
-    subscriptions = (Transcript,)
+    subscriptions = (Transcript, PlaybackFinished)
+    controls = (Interrupt, SetPersona)
+    drop_stale = False  # playback reports of an interrupted turn are exactly what memory needs
 
-    def __init__(self, name: str, bus, *, engine, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, dialogue_factory, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
-        self.engine = engine
+        self._dialogue_factory = dialogue_factory
+        self.dialogue = None
+        self._answer_turn = -1
+        self._answer_chunks: list[str] = []
+        self._played: int | None = None
+        """Chunks of the last answer the speaker finished playing (None: no speaker reports)."""
+
+    def setup(self) -> None:
+        """Load the model and evaluate the personas' prompts before the first visitor."""
+        self.dialogue = self._dialogue_factory()
+        self.dialogue.warm()
 
     def handle(self, msg: Message) -> None:
-        """Answer a final, non-empty transcript."""
-        if not isinstance(msg, Transcript) or not msg.final or not msg.text.strip():
+        """Answer a final transcript of the current turn; count played chunks."""
+        if isinstance(msg, PlaybackFinished):
+            if msg.turn == self._answer_turn and not msg.interrupted:
+                self._played = max(self._played or 0, msg.index + 1)
             return
+        if not isinstance(msg, Transcript) or not msg.final or msg.turn < self.turn or not msg.text.strip():
+            return
+        self._answer(msg)
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        """Memory keeps only the chunks of the interrupted answer that were played."""
+        if self._played is not None and self.dialogue.memory.turns and self._answer_turn < msg.turn:
+            last = self.dialogue.memory.turns[-1]
+            if last.interrupted or self._played < len(self._answer_chunks):
+                joiner = "" if self.dialogue.language(last.user) == "zh" else " "
+                last.assistant = joiner.join(self._answer_chunks[: self._played])
+                last.interrupted = True
+
+    def on_control(self, msg: Message) -> None:
+        """Switch persona."""
+        if isinstance(msg, SetPersona):
+            try:
+                self.dialogue.set_persona(msg.persona)
+                _LOGGER.info("persona: %s", msg.persona)
+            except RuntimeFault as fault:
+                _LOGGER.warning("%s", fault)
+
+    def _answer(self, msg: Transcript) -> None:
+        self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
         index = 0
-        for text in self.engine.reply(msg.text):
-            if self.check_control() and self.turn > msg.turn:
-                _LOGGER.info("turn %d: answer interrupted after %d chunk(s)", msg.turn, index)
-                return
-            self.publish(ReplyChunk(turn=msg.turn, text=text, index=index))
+        stop = lambda: self.check_control() and self.turn > msg.turn  # noqa: E731
+        for chunk in self.dialogue.reply(msg.text, msg.language, should_stop=stop):
+            if self.turn > msg.turn:
+                break
+            self._answer_chunks.append(chunk.text)
+            self.publish(ReplyChunk(turn=msg.turn, text=chunk.text, index=index, emotion=chunk.emotion,
+                                    intensity=chunk.intensity))
             index += 1
+        if self.turn > msg.turn:
+            _LOGGER.info("turn %d: answer interrupted after %d chunk(s)", msg.turn, index)
+            return
         self.publish(ReplyChunk(turn=msg.turn, text="", index=index, last=True))

@@ -1,16 +1,29 @@
-"""Echo "LLM": answers by repeating the visitor's words, so the pipeline runs before an LLM is set."""
+"""Echo "LLM": repeats the visitor's words, so the pipeline runs without a language model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class EchoEngine:
-    """Repeats the input as a one-chunk answer."""
+    """Streams `prefix + question` word by word, with the LlamaEngine interface."""
 
     def __init__(self, prefix: str = "You said: ") -> None:
         self.prefix = prefix
 
-    def reply(self, text: str) -> Iterator[str]:
-        """Speakable chunks of the answer to `text`."""
-        yield self.prefix + " ".join(text.split())
+    def count(self, text: str) -> int:
+        """Tokens, approximated as characters / 4."""
+        return max(1, len(text) // 4)
+
+    def trim(self, text: str, max_tokens: int) -> str:
+        """The text cut to about max_tokens tokens."""
+        return text[: max_tokens * 4]
+
+    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
+        """The question (without the dialogue's language hint) after the prefix."""
+        question = messages[-1]["content"].split("\n")[0]
+        words = (self.prefix + question).split(" ")
+        for i, word in enumerate(words[:max_tokens]):
+            if should_stop():
+                return
+            yield word if i == 0 else " " + word

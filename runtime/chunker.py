@@ -1,0 +1,173 @@
+"""Streamed LLM text -> speakable chunks.
+
+Chunks end at sentence boundaries (。！？；!?. and line breaks), never inside a number (3.14), an
+abbreviation (Dr., e.g.), an initial (J. K.) or a time (10:30, 3 p.m.). The first chunk may end
+early at a clause boundary (，、,;:) once it is long enough to say, so the voice starts sooner;
+an over-long sentence is cut at a clause boundary too. Before a chunk is emitted, markdown,
+code, URLs and emoji are turned into speakable text or dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+
+SENTENCE_END = "。！？；!?;\n"
+CLAUSE_END = "，、,：:；"
+CLOSERS = "\"'”’)）」』】"
+ABBREVIATIONS = {
+    "dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "approx", "dept",
+    "a.m", "p.m", "mt", "fig", "inc", "ltd", "co", "u.s", "u.k",
+}
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_INLINE_CODE = re.compile(r"`([^`]*)`")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|~~)(?=\S)(.+?)(?<=\S)\1")
+_LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.MULTILINE)
+_HEADING = re.compile(r"^\s*#{1,6}\s*", re.MULTILINE)
+
+
+def units(text: str) -> float:
+    """How long a text takes to say, roughly: one unit per CJK character, 1.5 per Latin word."""
+    cjk = sum(1 for c in text if _is_cjk(c))
+    words = len(re.findall(r"[A-Za-z0-9]+", text))
+    return cjk + 1.5 * words
+
+
+def speakable(text: str) -> str:
+    """Markdown, URLs, inline code markers and emoji removed; whitespace collapsed."""
+    text = _LINK.sub(r"\1", text)
+    text = _URL.sub("", text)
+    text = _INLINE_CODE.sub(r"\1", text)
+    text = _EMPHASIS.sub(r"\2", text)
+    text = _HEADING.sub("", _LIST_MARK.sub("", text))
+    text = "".join(c for c in text if not _is_symbol(c)).replace("*", "").replace("#", "")
+    return " ".join(text.split())
+
+
+class Chunker:
+    """Feed tokens' text with push(); read finished chunks from it; call finish() at the end."""
+
+    def __init__(self, first_min_units: float = 6.0, max_units: float = 60.0) -> None:
+        self.first_min_units = first_min_units
+        """The first chunk may end at a clause boundary once it is this long (see units())."""
+        self.max_units = max_units
+        """A sentence longer than this is cut at its last clause boundary."""
+        self._buffer = ""
+        self._in_code = False
+        self._code_tail = ""
+        """Backticks at the end of a code block's text that may start its closing fence."""
+        self._emitted = 0
+
+    def push(self, text: str) -> list[str]:
+        """Add streamed text; returns the chunks it completed."""
+        self._absorb(text)
+        out: list[str] = []
+        while (cut := self._find_cut()) is not None:
+            chunk, self._buffer = self._buffer[:cut], self._buffer[cut:]
+            self._emit(chunk, out)
+        return out
+
+    def finish(self) -> list[str]:
+        """The rest of the text as the last chunk (if anything speakable is left)."""
+        rest, self._buffer = self._buffer, ""
+        self._in_code, self._code_tail = False, ""
+        out: list[str] = []
+        self._emit(rest, out)
+        return out
+
+    def _emit(self, chunk: str, out: list[str]) -> None:
+        text = speakable(chunk)
+        if any(c.isalnum() for c in text):
+            out.append(text)
+            self._emitted += 1
+
+    def _absorb(self, text: str) -> None:
+        """Append text, dropping fenced code blocks even when a fence arrives split over tokens."""
+        while text:
+            if self._in_code:
+                text = self._code_tail + text
+                end = text.find("```")
+                if end < 0:
+                    self._code_tail = text[-2:].lstrip("".join(c for c in text[-2:] if c != "`"))
+                    return
+                self._in_code, self._code_tail, text = False, "", text[end + 3:]
+            else:
+                self._buffer += text
+                start = self._buffer.find("```")
+                if start < 0:
+                    return
+                text = self._buffer[start + 3:]
+                self._buffer = self._buffer[:start] + "\n"
+                self._in_code = True
+
+    def _find_cut(self) -> int | None:
+        """Index just past the next chunk boundary in the buffer, or None to wait for more text."""
+        buf = self._buffer
+        last_clause = None
+        for i, char in enumerate(buf):
+            if char in SENTENCE_END or char == ".":
+                end = self._sentence_end(buf, i)
+                if end == -1:
+                    return None  # need the next character to decide
+                if end is not None:
+                    return end
+            if char in CLAUSE_END and not self._inside_number(buf, i):
+                last_clause = i + 1
+                if self._emitted == 0 and units(buf[:i]) >= self.first_min_units:
+                    return self._past_closers(buf, i + 1)
+            if last_clause and units(buf[:i]) >= self.max_units:
+                return last_clause
+        return None
+
+    def _sentence_end(self, buf: str, i: int) -> int | None:
+        """Where the sentence ending at buf[i] ends: an index, None (not an end) or -1 (wait)."""
+        char = buf[i]
+        if char != ".":
+            return self._past_closers(buf, i + 1) if i + 1 < len(buf) or char in "。！？；\n" else -1
+        if i + 1 >= len(buf):
+            return -1
+        nxt = buf[i + 1]
+        if nxt.isdigit() or nxt == "." or (nxt.isalpha() and not nxt.isspace()):
+            return None  # 3.14, ..., e.g / a.m inside
+        if nxt not in " \n" and nxt not in CLOSERS:
+            return None
+        word = re.search(r"([A-Za-z.]+)$", buf[:i])
+        if word:
+            token = word.group(1).lower().strip(".")
+            if token in ABBREVIATIONS or (len(token) == 1 and token.isalpha() and buf[i - 1].isupper()):
+                return None
+        return self._past_closers(buf, i + 1)
+
+    @staticmethod
+    def _inside_number(buf: str, i: int) -> bool:
+        """A comma or colon between digits (1,000 or 10:30) is not a clause boundary."""
+        return (0 < i < len(buf) - 1 and buf[i - 1].isdigit() and buf[i + 1].isdigit()) or (
+            i == len(buf) - 1 and i > 0 and buf[i - 1].isdigit())
+
+    @staticmethod
+    def _past_closers(buf: str, j: int) -> int:
+        while j < len(buf) and (buf[j] in CLOSERS or buf[j] in "!?！？。…"):
+            j += 1
+        return j
+
+
+def chunk_text(pieces: Iterable[str], **kwargs) -> Iterator[str]:
+    """Chunks of a whole stream of text pieces (for tests and offline use)."""
+    chunker = Chunker(**kwargs)
+    for piece in pieces:
+        yield from chunker.push(piece)
+    yield from chunker.finish()
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf"
+
+
+def _is_symbol(char: str) -> bool:
+    """Emoji, pictographs and other symbols a voice cannot say."""
+    if char in "\u200d\ufe0f":
+        return True
+    category = unicodedata.category(char)
+    return category in ("So", "Cs", "Co") or ("\U0001f000" <= char <= "\U0001faff")

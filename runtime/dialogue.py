@@ -1,0 +1,133 @@
+"""A conversation with one persona: memory, language policy, streamed speakable chunks, emotion.
+
+No bus and no threads: the think actor and `edge-talker reply` both drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from runtime.chunker import SENTENCE_END, Chunker
+from runtime.config import Persona
+from runtime.emotion import Emotion, Tagged, is_chinese, tag
+from runtime.errors import RuntimeFault
+from runtime.memory import Memory, Turn
+
+_LOGGER = logging.getLogger(__name__)
+
+_HINTS = {"en": "(Answer in English.)", "zh": "（请用简体中文回答。）"}
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One speakable piece of an answer."""
+
+    text: str
+    emotion: str
+    intensity: float
+    t_ms: float
+    """Time since the request (milliseconds)."""
+
+
+class Dialogue:
+    """Answers questions as the active persona, remembering the current visitor."""
+
+    def __init__(self, engine, personas: dict[str, Persona], persona: str, *, memory_tokens: int = 1200,
+                 idle_reset_s: float = 120.0, max_reply_tokens: int = 160, max_input_tokens: int = 256,
+                 first_chunk_units: float = 6.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.personas = personas
+        self.max_reply_tokens = max_reply_tokens
+        self.max_input_tokens = max_input_tokens
+        self.first_chunk_units = first_chunk_units
+        self.clock = clock
+        self.memory = Memory(memory_tokens, idle_reset_s, engine.count, clock)
+        self.persona_id = ""
+        self.set_persona(persona)
+
+    @property
+    def persona(self) -> Persona:
+        """The active persona."""
+        return self.personas[self.persona_id]
+
+    def set_persona(self, persona_id: str) -> None:
+        """Switch persona (takes effect with the next answer)."""
+        if persona_id not in self.personas:
+            raise RuntimeFault("think-unknown-persona", f"no persona {persona_id!r}",
+                               f"use one of: {', '.join(sorted(self.personas))}")
+        self.persona_id = persona_id
+
+    def system_prompt(self, persona: Persona | None = None) -> str:
+        """The system prompt the model sees for a persona."""
+        p = persona or self.persona
+        style = f" Speaking style: {p.style}" if p.style else ""
+        return (f"{p.system_prompt}{style} Your answers are spoken aloud: at most {p.max_sentences} short "
+                f"sentences, no lists, no markdown, no emoji.")
+
+    def warm(self) -> None:
+        """Evaluate every persona's system prompt once, before the first visitor."""
+        if hasattr(self.engine, "warm"):
+            self.engine.warm([self.system_prompt(p) for p in self.personas.values()])
+        tag("Hello!")  # loads the sentiment lexicons (snownlp takes seconds on first use)
+        tag("你好！")
+
+    def language(self, text: str, heard: str = "") -> str:
+        """The answer language: the persona's, else the visitor's."""
+        if self.persona.language != "match":
+            return self.persona.language
+        if heard in _HINTS:
+            return heard
+        return "zh" if is_chinese(text) else "en"
+
+    def reply(self, text: str, language: str = "", should_stop: Callable[[], bool] = lambda: False) -> Iterator[Chunk]:
+        """Stream the answer to `text` as chunks; stops early when should_stop() turns true."""
+        question = " ".join(text.split())
+        if not question:
+            raise RuntimeFault("think-empty-input", "nothing to answer: the text is empty",
+                               "pass the visitor's words")
+        trimmed = self.engine.trim(question, self.max_input_tokens)
+        if trimmed != question:
+            _LOGGER.warning("think-input-trimmed: visitor input cut from %d to %d characters",
+                            len(question), len(trimmed))
+        started, persona, lang = self.clock(), self.persona, self.language(trimmed, language)
+        stopped = []
+
+        def stop() -> bool:
+            if not stopped and should_stop():
+                stopped.append(True)
+            return bool(stopped)
+
+        spoken: list[str] = []
+        greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() else ""
+        messages = self.memory.messages(self.system_prompt(persona), f"{trimmed}\n{_HINTS[lang]}")
+        try:
+            for piece in [greeting] if greeting else []:
+                spoken.append(piece)
+                yield self._chunk(piece, started, persona, Emotion.HAPPY)
+            yield from self._answer(messages, started, persona, spoken, stop)
+        finally:
+            # Runs also when the consumer stops iterating: an interrupted answer is remembered as
+            # what was actually produced, marked interrupted.
+            self.memory.add(Turn(trimmed, ("" if lang == "zh" else " ").join(spoken), interrupted=bool(stopped)))
+
+    def _answer(self, messages, started, persona: Persona, spoken: list[str], stop) -> Iterator[Chunk]:
+        chunker, sentences = Chunker(first_min_units=self.first_chunk_units), 0
+        for piece in self.engine.stream(messages, max_tokens=self.max_reply_tokens, should_stop=stop):
+            for text in chunker.push(piece):
+                spoken.append(text)
+                yield self._chunk(text, started, persona)
+                sentences += text[-1] in SENTENCE_END + "."
+                if sentences >= persona.max_sentences:
+                    return
+        if not stop():
+            for text in chunker.finish():
+                spoken.append(text)
+                yield self._chunk(text, started, persona)
+
+    def _chunk(self, text: str, started: float, persona: Persona, emotion: Emotion | None = None) -> Chunk:
+        tagged = tag(text, Emotion(persona.emotion), persona.emotion_intensity) if emotion is None \
+            else Tagged(emotion, 0.5)
+        return Chunk(text, str(tagged.emotion), tagged.intensity, (self.clock() - started) * 1000)

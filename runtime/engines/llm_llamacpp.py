@@ -1,0 +1,138 @@
+"""LLM through llama-cpp-python on a GGUF model: chat template, token streaming, prefix reuse.
+
+Prefix reuse: the evaluated system prompt of each persona is saved (llama.cpp state) the first
+time it is used, and loaded again when that persona answers after another one; between turns of
+one persona llama.cpp keeps the common prefix itself. So the time to the first token does not grow
+with the length of the persona prompt.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from runtime.errors import RuntimeFault
+
+_LOGGER = logging.getLogger(__name__)
+
+_CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+_MAX_PREFIX_STATES = 8
+
+
+class LlamaEngine:
+    """One GGUF model; not thread-safe (one actor thread uses it)."""
+
+    def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, n_gpu_layers: int = 0,
+                 temperature: float = 0.6, top_p: float = 0.9, seed: int = 0) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if not Path(model_path).is_file():
+            raise RuntimeFault("llm-model-missing", f"no LLM model file {model_path}",
+                               "run `edge-talker models fetch`, or fix [think] model")
+        try:
+            self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                             seed=seed, verbose=False)
+        except (ValueError, RuntimeError, OSError) as err:
+            raise RuntimeFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
+                               "the file is not a usable GGUF model; `edge-talker models verify` checks "
+                               "the store's copy") from err
+        self.temperature, self.top_p, self.seed = temperature, top_p, seed
+        model = self.llm._model
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        template = {"template": self.llm.metadata.get("tokenizer.chat_template") or _CHATML,
+                    "eos_token": model.token_get_text(eos) if eos >= 0 else "",
+                    "bos_token": model.token_get_text(bos) if bos >= 0 else ""}
+        self._formatters = {flag: Jinja2ChatFormatter(**template, add_generation_prompt=flag) for flag in (True, False)}
+        self._stops = {eos} | {t for s in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>")
+                               for t in self._single_token(s)}
+        self._prefix_states: dict[tuple[int, ...], object] = {}
+        self.tokens_generated = 0
+        """Tokens sampled since the engine was made (for tokens/s and interruption checks)."""
+        self.last_prompt = ""
+        """The prompt text of the latest request, as the model saw it."""
+        self.last_first_token_ms: float | None = None
+        """Request -> first sampled token of the latest request (milliseconds)."""
+
+    @property
+    def n_ctx(self) -> int:
+        """Context window (tokens)."""
+        return self.llm.n_ctx()
+
+    def count(self, text: str) -> int:
+        """Tokens in a piece of text."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def trim(self, text: str, max_tokens: int) -> str:
+        """The text cut to at most max_tokens tokens (at a token boundary)."""
+        tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= max_tokens:
+            return text
+        return self.llm.detokenize(tokens[:max_tokens]).decode("utf-8", "ignore")
+
+    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
+        """Text of each generated token; stops at end of turn, max_tokens or when should_stop()."""
+        started = time.perf_counter()
+        self.last_first_token_ms = None
+        tokens = self._tokens(messages)
+        self.last_prompt = self.llm.detokenize(tokens, special=True).decode("utf-8", "replace")
+        system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
+        self._restore_prefix(tokens, system)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        produced = 0
+        for token in self.llm.generate(tokens, temp=self.temperature, top_p=self.top_p, top_k=40,
+                                       repeat_penalty=1.1, reset=True):
+            self.tokens_generated += 1
+            if self.last_first_token_ms is None:
+                self.last_first_token_ms = (time.perf_counter() - started) * 1000
+            if token in self._stops or produced >= max_tokens or should_stop():
+                break
+            produced += 1
+            piece = decoder.decode(self.llm.detokenize([token]))
+            if piece:
+                yield piece
+
+    def warm(self, system_prompts: list[str]) -> None:
+        """Evaluate and save each system prompt now, so no visitor waits for it later."""
+        for prompt in system_prompts:
+            messages = [{"role": "system", "content": prompt}, {"role": "user", "content": "hi"}]
+            self._restore_prefix(self._tokens(messages), self._tokens(messages[:1], generation=False))
+        # llama.cpp's first state load is slow (one-time set-up); pay it here, not mid-conversation.
+        if self._prefix_states:
+            self.llm.load_state(next(iter(self._prefix_states.values())))
+
+    def _tokens(self, messages: list[dict], generation: bool = True) -> list[int]:
+        prompt = self._formatters[generation](messages=messages).prompt
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def _restore_prefix(self, tokens: list[int], system: list[int]) -> None:
+        """Make the KV cache start with the evaluated system prompt (saved once per persona)."""
+        common = 0
+        for a, b in zip(system, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        if common < 8:
+            return
+        key = tuple(tokens[:common])
+        current = self.llm._input_ids[: common].tolist() if self.llm.n_tokens >= common else []
+        if current == list(key):
+            return
+        state = self._prefix_states.get(key)
+        if state is None:
+            self.llm.reset()
+            self.llm.eval(list(key))
+            if len(self._prefix_states) >= _MAX_PREFIX_STATES:
+                self._prefix_states.pop(next(iter(self._prefix_states)))
+            self._prefix_states[key] = self.llm.save_state()
+            _LOGGER.debug("evaluated and saved a %d-token system prompt", common)
+        else:
+            self.llm.load_state(state)
+
+    def _single_token(self, text: str) -> list[int]:
+        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return ids if len(ids) == 1 else []

@@ -1,0 +1,70 @@
+"""Conversation memory: the latest turns that fit a token budget, reset for a new visitor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_MESSAGE_OVERHEAD = 6
+"""Tokens a chat template adds around each message (role markers)."""
+
+
+@dataclass
+class Turn:
+    """One exchange; an interrupted answer keeps only what was actually said."""
+
+    user: str
+    assistant: str
+    interrupted: bool = False
+
+
+class Memory:
+    """Turns of the current visitor, oldest first."""
+
+    def __init__(self, budget_tokens: int, idle_reset_s: float, count: Callable[[str], int],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget_tokens = budget_tokens
+        self.idle_reset_s = idle_reset_s
+        self.count = count
+        self.clock = clock
+        self.turns: list[Turn] = []
+        self._last_activity = clock()
+
+    def new_visitor(self) -> bool:
+        """Forget everything if the kiosk was idle long enough; True when this starts a new visitor."""
+        idle = self.clock() - self._last_activity > self.idle_reset_s
+        if idle:
+            self.turns.clear()
+        self._last_activity = self.clock()
+        return idle or not self.turns
+
+    def messages(self, system: str, user: str) -> list[dict]:
+        """Chat messages: the system prompt, the newest turns within budget, then the question."""
+        used = self.count(system) + self.count(user) + 3 * _MESSAGE_OVERHEAD
+        kept: list[Turn] = []
+        for turn in reversed(self.turns):
+            cost = self.count(turn.user) + self.count(self._said(turn)) + 2 * _MESSAGE_OVERHEAD
+            if used + cost > self.budget_tokens:
+                break
+            used += cost
+            kept.append(turn)
+        if len(kept) < len(self.turns):
+            del self.turns[: len(self.turns) - len(kept)]  # dropped turns never come back
+        history = [m for t in reversed(kept) for m in ({"role": "user", "content": t.user},
+                                                      {"role": "assistant", "content": self._said(t)})]
+        return [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
+
+    def add(self, turn: Turn) -> None:
+        """Remember a finished (or interrupted) exchange."""
+        self.turns.append(turn)
+        self._last_activity = self.clock()
+
+    def tokens(self, system: str) -> int:
+        """Tokens the remembered conversation uses with this system prompt."""
+        return self.count(system) + _MESSAGE_OVERHEAD + sum(
+            self.count(t.user) + self.count(self._said(t)) + 2 * _MESSAGE_OVERHEAD for t in self.turns)
+
+    @staticmethod
+    def _said(turn: Turn) -> str:
+        return f"{turn.assistant} [interrupted by the visitor]" if turn.interrupted else turn.assistant

