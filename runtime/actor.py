@@ -19,14 +19,13 @@ from typing import Any, ClassVar
 
 import zmq
 
-from runtime.bus import Bus, Publisher, receive
+from runtime.bus import Bus, Publisher, await_echo, receive
 from runtime.errors import BusFault
 from runtime.messages import ActorState, ActorStatus, Heartbeat, Interrupt, Message
 
 _LOGGER = logging.getLogger(__name__)
 
 _STOP = b"stop"
-_SYNC_TIMEOUT_S = 10.0
 
 
 class Waker:
@@ -173,7 +172,7 @@ class Actor:
             data = self.bus.subscriber(self.subscriptions) if self.subscriptions else None
             if data is not None:
                 sockets.append(data)
-            self._out = self.bus.publisher()
+            self._out = self.bus.publisher(sync=False)
             sockets.append(self._out.socket)
             self._sync(control)
             self._publish_state(ActorState.STARTING)
@@ -197,17 +196,9 @@ class Actor:
 
     def _sync(self, control: zmq.Socket) -> None:
         """Wait until our first heartbeat comes back: the bus path works both ways."""
-        deadline = time.monotonic() + _SYNC_TIMEOUT_S
-        while time.monotonic() < deadline:
-            self._beat()
-            if control.poll(20):
-                while control.poll(0):
-                    msg = receive(control)
-                    if isinstance(msg, Heartbeat) and msg.actor == self.name:
-                        control.setsockopt(zmq.UNSUBSCRIBE, Heartbeat.TOPIC.encode())
-                        return
-        raise BusFault("bus-sync-timeout", f"{self.name}: no echo from the bus forwarder",
-                       "check the [bus] endpoints in the config")
+        await_echo(self._out, control, self.name)
+        self._beats += 1
+        control.setsockopt(zmq.UNSUBSCRIBE, Heartbeat.TOPIC.encode())
 
     def _make_poller(self, pipe, control, data) -> zmq.Poller:
         poller = zmq.Poller()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 import zmq
 
 from runtime.errors import BusFault
-from runtime.messages import REGISTRY, Message, payload_fields
+from runtime.messages import REGISTRY, Heartbeat, Message, payload_fields
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -157,13 +158,21 @@ class Bus:
             for sock in sockets:
                 sock.close()
 
-    def publisher(self) -> Publisher:
-        """A new publisher; call from the thread that will use it."""
+    def publisher(self, *, sync: bool = True) -> Publisher:
+        """A new publisher (use it from one thread). With sync, returns only once the forwarder
+        receives from it, so not even the first message is lost to ZeroMQ's slow-joiner window."""
         sock = self.context.socket(zmq.PUB)
         sock.linger = 0
         sock.sndhwm = self.hwm
         sock.connect(self.pub_endpoint)
-        return Publisher(sock)
+        publisher = Publisher(sock)
+        if sync:
+            probe = self.subscriber([Heartbeat])
+            try:
+                await_echo(publisher, probe, f"publisher-{id(publisher)}")
+            finally:
+                probe.close()
+        return publisher
 
     def subscriber(self, topics: Iterable[str | type[Message]]) -> zmq.Socket:
         """A new SUB socket subscribed to the given topics (message classes or topic names)."""
@@ -175,6 +184,20 @@ class Bus:
             sock.setsockopt(zmq.SUBSCRIBE, name.encode())
         sock.connect(self.sub_endpoint)
         return sock
+
+
+def await_echo(publisher: Publisher, sub: zmq.Socket, name: str, timeout_s: float = 10.0) -> None:
+    """Publish heartbeats named `name` until `sub` (subscribed to Heartbeat) receives one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        publisher.publish(Heartbeat(actor=name, seq=-1))
+        if sub.poll(20):
+            while sub.poll(0):
+                msg = receive(sub)
+                if isinstance(msg, Heartbeat) and msg.actor == name:
+                    return
+    raise BusFault("bus-sync-timeout", f"{name}: no echo from the bus forwarder",
+                   "check the [bus] endpoints in the config")
 
 
 def _bind(sock: zmq.Socket, endpoint: str) -> str:

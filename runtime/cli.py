@@ -46,11 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("--config", help="config file")
     reply.set_defaults(func=_reply)
 
+    speak = sub.add_parser("speak", help="synthesize text to a WAV file with its viseme track")
+    speak.add_argument("text", help="what the avatar says")
+    speak.add_argument("--out", required=True, help="WAV file to write")
+    speak.add_argument("--visemes", help="JSON file for the viseme track (start, samples, targets)")
+    speak.add_argument("--config", help="config file ([speak] voice and settings)")
+    speak.set_defaults(func=_speak)
+
     devices = sub.add_parser("devices", help="list sound input and output devices")
     devices.set_defaults(func=_devices)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers")
-    bench.add_argument("stage", choices=["hear", "think"], help="what to measure")
+    bench.add_argument("stage", choices=["hear", "think", "speak"], help="what to measure")
     bench.add_argument("--out", help="directory for the JSON report")
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.set_defaults(func=_bench)
@@ -158,6 +165,26 @@ def _reply(args: argparse.Namespace) -> int:
                               "t_ms": round(chunk.t_ms, 1)}, ensure_ascii=False), flush=True)
         else:
             print(chunk.text, flush=True)
+    return 0
+
+
+def _speak(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile
+
+    from runtime import pipeline
+    from runtime.config import load_config
+    from runtime.visemes import concat
+
+    engine = pipeline.tts_factory(load_config(args.config))()
+    pieces = list(engine.synthesize(args.text))
+    audio = np.concatenate([p.audio for p in pieces])
+    soundfile.write(args.out, audio, engine.sample_rate, subtype="PCM_16")
+    if args.visemes:
+        Path(args.visemes).write_text(concat([p.track for p in pieces]).as_json(), encoding="utf-8")
+    print(f"{args.out}: {len(audio) / engine.sample_rate:.2f} s at {engine.sample_rate} Hz")
     return 0
 
 

@@ -176,6 +176,20 @@ class EchoThink(Section):
     persona: str = Field("guide", description="Active persona: a key of [personas].")
 
 
+class PiperSpeak(Section):
+    """[speak] type = "piper": a piper voice (.onnx + .onnx.json)."""
+
+    type: Literal["piper"] = "piper"
+    voice: str = Field("tts-piper-joe",
+        description="Model id from models/manifest.toml or the path of a piper .onnx voice (its .onnx.json beside it).")
+    speaker_id: int = Field(-1, ge=-1, description="Speaker of a multi-speaker voice; -1 = the voice's default.")
+    length_scale: float = Field(0.0, ge=0, le=3,
+        description="Speaking slowness: >1 slower, <1 faster; 0 = the voice's default.")
+    noise_scale: float = Field(0.0, ge=0, le=2, description="Variation in the voice; 0 = the voice's default.")
+    noise_w_scale: float = Field(0.0, ge=0, le=2, description="Variation in timing; 0 = the voice's default.")
+    volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
+
+
 class CaptionConfig(Section):
     """[caption] subtitles of the conversation on the terminal."""
 
@@ -207,6 +221,7 @@ def backends(*classes: type[Section]):
 Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
 Asr = backends(WhisperAsr, SherpaAsr)
 Think = backends(LlamaThink, EchoThink)
+Speak = backends(PiperSpeak)
 
 
 class Persona(Section):
@@ -246,6 +261,7 @@ class Settings(Section):
     asr: Asr = WhisperAsr()
     think: Think = LlamaThink()
     personas: dict[str, Persona] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
+    speak: Speak = PiperSpeak()
     caption: CaptionConfig = CaptionConfig()
     log: LogConfig = LogConfig()
     paths: PathsConfig = PathsConfig()

@@ -179,6 +179,32 @@ class ReplyChunk(Message):
     """Strength of the emotion, 0..1."""
 
 
+@register("speak.audio")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechAudio(Message):
+    """Synthesized speech of (part of) an answer chunk with its viseme track, sample-exact."""
+
+    pcm: np.ndarray = field(metadata=PAYLOAD)
+    """Samples, int16 mono, shape (n,)."""
+    spans: np.ndarray = field(metadata=PAYLOAD)
+    """Viseme entries: int32 (k, 2) = start sample, length in samples; lengths add up to n."""
+    targets: np.ndarray = field(metadata=PAYLOAD)
+    """Mouth targets per entry: float32 (k, 5), see runtime.visemes.TARGET_NAMES."""
+    visemes: tuple[str, ...] = ()
+    """Viseme class per entry (`~` when derived from audio)."""
+    sample_rate: int = 22050
+    """Sample rate (hertz)."""
+    index: int = 0
+    """Chunk index within the answer (ReplyChunk.index)."""
+    part: int = 0
+    """Sentence within the chunk, from 0."""
+    text: str = ""
+    emotion: str = "neutral"
+    intensity: float = 0.0
+    last: bool = False
+    """End of the answer: no more audio for this turn (pcm is empty)."""
+
+
 # --- playback ---------------------------------------------------------------------------------
 
 

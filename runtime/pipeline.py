@@ -100,6 +100,24 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
     return make
 
 
+def tts_factory(settings: Settings, store: ModelStore | None = None):
+    """A function that loads the configured voice (called in the speak actor's thread)."""
+    from runtime.engines.tts_piper import PiperEngine
+
+    cfg = settings.speak
+    store = store or ModelStore(models_dir(settings.paths.models))
+
+    def make() -> PiperEngine:
+        path = model_path(store, cfg.voice)
+        if path.is_dir():
+            path = next(iter(sorted(path.glob("*.onnx"))), path)
+        return PiperEngine(path, speaker_id=None if cfg.speaker_id < 0 else cfg.speaker_id,
+                           length_scale=cfg.length_scale or None, noise_scale=cfg.noise_scale or None,
+                           noise_w_scale=cfg.noise_w_scale or None, volume=cfg.volume)
+
+    return make
+
+
 def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None) -> list[ActorSpec]:
     """The actors the config asks for, consumers first (so nothing published is lost)."""
     from runtime.actors import capture as cap

@@ -25,6 +25,8 @@ def sample(cls: type[Message]) -> Message:
                 else bytes(range(7))
         elif f.name == "t_ns":
             continue
+        elif typing.get_origin(hints[f.name]) is tuple:
+            values[f.name] = ("sil", "PP", f"x{i}")
         else:
             kind = hints[f.name]
             values[f.name] = {int: 40 + i, float: 0.5 + i, bool: True, str: f"text {i} 你好",

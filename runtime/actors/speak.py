@@ -1,0 +1,66 @@
+"""speak actor: answer chunks in, speech audio with a sample-exact viseme track out.
+
+Each chunk is synthesized as soon as it arrives, sentence by sentence; between sentences the
+control socket is read, so an Interrupt stops synthesis and the base class drops queued chunks of
+the old turn. Text the voice cannot say (Chinese without a Chinese voice, symbols only) is logged
+with its code and skipped: the caption still shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from runtime.actor import Actor
+from runtime.audio import to_int16
+from runtime.errors import RuntimeFault
+from runtime.messages import ReplyChunk, SpeechAudio
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class SpeakActor(Actor):
+    """Text-to-speech for every chunk of the current turn."""
+
+    subscriptions = (ReplyChunk,)
+
+    def __init__(self, name: str, bus, *, engine_factory, **kwargs) -> None:
+        super().__init__(name, bus, **kwargs)
+        self._engine_factory = engine_factory
+        self.engine = None
+
+    def setup(self) -> None:
+        """Load the voice and synthesize once so the first visitor does not pay for warm-up."""
+        self.engine = self._engine_factory()
+        for _ in self.engine.synthesize("Hello."):
+            pass
+
+    def handle(self, msg) -> None:
+        """Synthesize one chunk (or pass the end-of-answer marker on)."""
+        if not isinstance(msg, ReplyChunk) or msg.turn < self.turn:
+            return
+        if msg.last:
+            self.publish(_empty(msg, self.engine.sample_rate))
+            return
+        if not msg.text.strip():
+            return
+        try:
+            for part, speech in enumerate(self.engine.synthesize(msg.text)):
+                if self.check_control() and self.turn > msg.turn:
+                    _LOGGER.info("turn %d: speech interrupted in chunk %d", msg.turn, msg.index)
+                    return
+                track = speech.track
+                self.publish(SpeechAudio(
+                    turn=msg.turn, pcm=to_int16(speech.audio), spans=track.spans, targets=track.targets,
+                    visemes=track.visemes, sample_rate=speech.sample_rate, index=msg.index, part=part,
+                    text=msg.text, emotion=msg.emotion, intensity=msg.intensity))
+        except RuntimeFault as fault:
+            if fault.code not in ("tts-no-voice-for-language", "tts-unspeakable"):
+                raise
+            _LOGGER.warning("turn %d: chunk %d not spoken: %s", msg.turn, msg.index, fault)
+
+
+def _empty(msg: ReplyChunk, sample_rate: int) -> SpeechAudio:
+    return SpeechAudio(turn=msg.turn, pcm=np.zeros(0, np.int16), spans=np.zeros((0, 2), np.int32),
+                       targets=np.zeros((0, 5), np.float32), sample_rate=sample_rate, index=msg.index, last=True)
