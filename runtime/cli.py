@@ -53,11 +53,27 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("--config", help="config file ([speak] voice and settings)")
     speak.set_defaults(func=_speak)
 
+    avatar = sub.add_parser("avatar", help="enroll photos as avatars, list, show, remove, preview them")
+    avatar_sub = avatar.add_subparsers(dest="avatar_command", required=True)
+    enroll = avatar_sub.add_parser("enroll", help="make an avatar from one portrait photo")
+    enroll.add_argument("photo", help="JPEG, PNG or WebP photo of one face")
+    enroll.add_argument("--name", default="", help="avatar name (default: the photo's file name)")
+    for verb, text in (("list", "list the avatars"), ("show", "print an avatar's metadata"),
+                       ("remove", "delete an avatar"), ("preview", "write a contact sheet of key poses")):
+        cmd = avatar_sub.add_parser(verb, help=text)
+        if verb != "list":
+            cmd.add_argument("name", help="avatar name")
+        if verb == "preview":
+            cmd.add_argument("--out", required=True, help="PNG file to write")
+    for cmd in avatar_sub.choices.values():
+        cmd.add_argument("--config", help="config file")
+    avatar.set_defaults(func=_avatar)
+
     devices = sub.add_parser("devices", help="list sound input and output devices")
     devices.set_defaults(func=_devices)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers")
-    bench.add_argument("stage", choices=["hear", "think", "speak"], help="what to measure")
+    bench.add_argument("stage", choices=["hear", "think", "speak", "face"], help="what to measure")
     bench.add_argument("--out", help="directory for the JSON report")
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.set_defaults(func=_bench)
@@ -185,6 +201,40 @@ def _speak(args: argparse.Namespace) -> int:
     if args.visemes:
         Path(args.visemes).write_text(concat([p.track for p in pieces]).as_json(), encoding="utf-8")
     print(f"{args.out}: {len(audio) / engine.sample_rate:.2f} s at {engine.sample_rate} Hz")
+    return 0
+
+
+def _avatar(args: argparse.Namespace) -> int:
+    import json
+    import re
+    from pathlib import Path
+
+    import cv2
+
+    from runtime.config import load_config
+    from runtime.face import avatars, bundle
+    from runtime.paths import state_dir
+
+    settings = load_config(args.config)
+    state = state_dir(settings.paths.state)
+    command = args.avatar_command
+    if command == "enroll":
+        name = args.name or re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-") or "avatar"
+        folder = avatars.enroll_photo(settings, Path(args.photo), name)
+        meta = bundle.load(state, name).meta
+        print(f"enrolled {name} in {folder} (head {meta['head_px']} px, {meta['enroll_s']} s)")
+    elif command == "list":
+        for name in bundle.names(state) or ["(none yet: the default avatar is enrolled on first use)"]:
+            print(name)
+    elif command == "show":
+        print(json.dumps(avatars.load_avatar(settings, args.name).meta, indent=1))
+    elif command == "remove":
+        bundle.remove(state, args.name)
+        print(f"removed {args.name}")
+    else:
+        sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, args.name)))
+        cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        print(f"{args.out}: {', '.join(avatars.POSES)}")
     return 0
 
 

@@ -190,6 +190,18 @@ class PiperSpeak(Section):
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
 
 
+class AvatarConfig(Section):
+    """[avatar] the face: which avatar to show and how photos are enrolled."""
+
+    name: str = Field("default",
+        description="Avatar to show (`edge-talker avatar list`); default = the bundled portrait.")
+    resolution: int = Field(512, ge=128, le=2048, description="Side of the aligned portrait (pixels).")
+    min_face_px: int = Field(128, ge=32, description="Smallest head (1.5 x the detected face box) to enroll (pixels).")
+    several_faces: Literal["largest", "refuse"] = Field("largest",
+        description="A photo with several faces: enroll the largest (with a warning) or refuse it.")
+    keep_original: bool = Field(False, description="Keep the original photo in the bundle (off: privacy).")
+
+
 class CaptionConfig(Section):
     """[caption] subtitles of the conversation on the terminal."""
 
@@ -262,6 +274,7 @@ class Settings(Section):
     think: Think = LlamaThink()
     personas: dict[str, Persona] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
     speak: Speak = PiperSpeak()
+    avatar: AvatarConfig = AvatarConfig()
     caption: CaptionConfig = CaptionConfig()
     log: LogConfig = LogConfig()
     paths: PathsConfig = PathsConfig()

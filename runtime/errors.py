@@ -76,3 +76,9 @@ class CaptureFault(RuntimeFault):
     """An input source (microphone, file, console) failed."""
 
     stage = "capture"
+
+
+class AvatarFault(RuntimeFault):
+    """A photo cannot become an avatar, or an avatar bundle is missing or damaged."""
+
+    stage = "avatar"

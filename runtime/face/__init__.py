@@ -1,0 +1,1 @@
+"""The face: enrollment of one portrait photo and the real-time warp renderer."""

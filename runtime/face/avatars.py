@@ -1,0 +1,84 @@
+"""Avatar operations behind the CLI (and later MQTT/API): enroll, default, preview sheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.config import Settings
+from runtime.face import bundle
+from runtime.face.animator import EMOTIONS
+from runtime.face.enroll import enroll
+from runtime.face.render import FaceRenderer
+from runtime.face.rig import build_rig
+from runtime.models import ModelStore
+from runtime.paths import models_dir, state_dir
+from runtime.visemes import TARGETS, Viseme
+
+
+def face_models(settings: Settings, store: ModelStore | None = None):
+    """The detector and mesh from the model store."""
+    from runtime.engines.face_mediapipe import FaceModels
+
+    store = store or ModelStore(models_dir(settings.paths.models))
+    return FaceModels(store.path("face-detector", "face_detection_short_range.onnx"),
+                      store.path("face-mesh", "face_landmark.onnx"))
+
+
+def enroll_photo(settings: Settings, photo: Path, name: str) -> Path:
+    """Enroll a photo as avatar `name` in the state directory."""
+    cfg = settings.avatar
+    bundle.check_name(name)
+    enrolled = enroll(photo, face_models(settings), resolution=cfg.resolution, min_face_px=cfg.min_face_px,
+                      several=cfg.several_faces)
+    return bundle.save(state_dir(settings.paths.state), name, enrolled, photo if cfg.keep_original else None)
+
+
+def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
+    """An avatar by name; the default one is enrolled from the bundled portrait on first use."""
+    name = name or settings.avatar.name
+    state = state_dir(settings.paths.state)
+    if name == bundle.DEFAULT and name not in bundle.names(state):
+        store = ModelStore(models_dir(settings.paths.models))
+        enroll_photo(settings, store.path("portrait-astronaut", "astronaut.png"), bundle.DEFAULT)
+    return bundle.load(state, name)
+
+
+def renderer(avatar: bundle.Avatar) -> FaceRenderer:
+    """A renderer for a loaded avatar."""
+    return FaceRenderer(avatar.portrait, avatar.landmarks, build_rig(avatar.landmarks, avatar.portrait.shape[0]))
+
+
+def mouth(viseme: Viseme, amount: float = 1.0) -> dict[str, float]:
+    """Renderer mouth parameters of a viseme class (as the animator maps them)."""
+    jaw, spread, rnd, press, teeth = TARGETS[viseme]
+    return {"jaw_open": jaw * amount, "lip_spread": spread, "lip_round": rnd, "lip_press": max(press, 0.5 * teeth)}
+
+
+POSES = {
+    "rest": {},
+    "A": mouth(Viseme.AA),
+    "E": mouth(Viseme.E),
+    "O": mouth(Viseme.O),
+    "M/B/P": mouth(Viseme.PP),
+    "F/V": mouth(Viseme.FF),
+    "smile": dict(EMOTIONS["happy"]),
+    "surprise": dict(EMOTIONS["surprised"], jaw_open=0.35),
+    "blink": {"blink_left": 1.0, "blink_right": 1.0},
+}
+
+
+def contact_sheet(face: FaceRenderer, columns: int = 3) -> np.ndarray:
+    """Key poses side by side, labelled (RGB)."""
+    tiles = []
+    for label, params in POSES.items():
+        frame = face.render(params).copy()
+        cv2.putText(frame, label, (12, 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(frame, label, (12, 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+        tiles.append(frame)
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)

@@ -1,0 +1,133 @@
+"""Enrollment: one portrait photo -> an aligned avatar bundle (portrait, landmarks, rig, metadata).
+
+Handles real photos: any size, JPEG/PNG/WebP, EXIF rotation, a face off-centre, small, slightly
+rotated or mirrored. Refuses, with a code and a hint: an unreadable file (avatar-bad-image), no
+face (avatar-no-face), a face too small to animate (avatar-face-too-small), several faces when
+configured to refuse them (avatar-several-faces). The photo itself is not kept unless asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.engines.face_mediapipe import Detection, FaceModels
+from runtime.errors import AvatarFault
+from runtime.face import landmarks as L
+
+_LOGGER = logging.getLogger(__name__)
+
+EYE_DISTANCE = 0.2
+"""Distance between the eye centres in the aligned portrait, as a fraction of its width."""
+EYE_HEIGHT = 0.42
+"""Height of the eye line in the aligned portrait, as a fraction of its height."""
+_HINT = "use a clear, front-facing photo of one person (JPEG, PNG or WebP)"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """An aligned portrait and its mesh, ready to be saved as a bundle."""
+
+    portrait: np.ndarray
+    landmarks: np.ndarray
+    meta: dict
+
+
+def load_photo(path: str | Path) -> np.ndarray:
+    """The photo as RGB uint8, upright according to its EXIF orientation."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise AvatarFault("avatar-bad-image", f"{path} does not exist or is not a file", _HINT)
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            return np.array(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise AvatarFault("avatar-bad-image", f"{path.name} is not a readable image: {err}", _HINT) from err
+
+
+def find_face(rgb: np.ndarray, models: FaceModels, *, several: str = "largest") -> Detection:
+    """The face to enroll; looks in overlapping tiles too, for a small face in a big photo."""
+    faces = models.detect(rgb)
+    if not faces:
+        faces = _detect_in_tiles(rgb, models)
+    if not faces:
+        raise AvatarFault("avatar-no-face", "no face found in the photo", _HINT)
+    if len(faces) > 1:
+        if several == "refuse":
+            raise AvatarFault("avatar-several-faces", f"{len(faces)} faces in the photo",
+                              "crop the photo to one person, or set [avatar] several_faces = \"largest\"")
+        _LOGGER.warning("avatar-several-faces: %d faces in the photo; enrolling the largest", len(faces))
+    return max(faces, key=lambda f: f.head_px)
+
+
+def _detect_in_tiles(rgb: np.ndarray, models: FaceModels) -> list[Detection]:
+    """The short-range detector wants the face to fill a good part of its input: look again in
+    overlapping tiles of half and of a third of the photo."""
+    h, w = rgb.shape[:2]
+    found: list[Detection] = []
+    for fraction in (0.5, 0.33):
+        side = int(fraction * max(h, w))
+        if side < 256:
+            break
+        step = side // 2
+        for y in range(0, max(1, h - step), step):
+            for x in range(0, max(1, w - step), step):
+                for d in models.detect(rgb[y:y + side, x:x + side]):
+                    box = (d.box[0] + x, d.box[1] + y, d.box[2] + x, d.box[3] + y)
+                    shifted = Detection(box, [*d.keypoints, x, y], d.score)
+                    if all(_overlap(shifted.box, f.box) < 0.3 for f in found):
+                        found.append(shifted)
+        if found:
+            break
+    return found
+
+
+def _refined(face: Detection, mesh: np.ndarray) -> Detection:
+    """The detection re-centred on the first mesh (as MediaPipe's tracker does): the second mesh
+    then depends on the face, not on where the detector happened to put its box."""
+    oval = mesh[L.FACE_OVAL, :2]
+    cx, cy = (oval.min(axis=0) + oval.max(axis=0)) / 2
+    half = max(face.box[2] - face.box[0], face.box[3] - face.box[1]) / 2
+    points = face.keypoints.copy()
+    points[0], points[1] = mesh[L.RIGHT_EYE, :2].mean(axis=0), mesh[L.LEFT_EYE, :2].mean(axis=0)
+    return Detection((cx - half, cy - half, cx + half, cy + half), points, face.score)
+
+
+def _overlap(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1e-6, min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])))
+
+
+def enroll(photo: str | Path, models: FaceModels, *, resolution: int = 512, min_face_px: int = 128,
+           several: str = "largest") -> Enrolled:
+    """Detect, mesh and align the face of a photo into a resolution x resolution portrait."""
+    started = time.perf_counter()
+    rgb = load_photo(photo)
+    face = find_face(rgb, models, several=several)
+    if face.head_px < min_face_px:
+        raise AvatarFault("avatar-face-too-small", f"the face is {face.head_px:.0f} px, at least {min_face_px} "
+                          "px are needed", "use a photo where the head is larger (closer or higher resolution)")
+    mesh = models.mesh(rgb, _refined(face, models.mesh(rgb, face)))
+    right, left = mesh[L.RIGHT_EYE, :2].mean(axis=0), mesh[L.LEFT_EYE, :2].mean(axis=0)
+    scale = EYE_DISTANCE * resolution / float(np.linalg.norm(left - right))
+    angle = float(np.degrees(np.arctan2(left[1] - right[1], left[0] - right[0])))
+    centre = (right + left) / 2
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    matrix[:, 2] += (0.5 * resolution - centre[0], EYE_HEIGHT * resolution - centre[1])
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    portrait = cv2.warpAffine(rgb, matrix, (resolution, resolution), flags=interpolation,
+                              borderMode=cv2.BORDER_REPLICATE)
+    landmarks = np.concatenate([mesh[:, :2] @ matrix[:, :2].T + matrix[:, 2], mesh[:, 2:] * scale], axis=1)
+    meta = {"source_size": [int(rgb.shape[1]), int(rgb.shape[0])], "head_px": round(face.head_px, 1),
+            "score": round(face.score, 3), "roll_deg": round(angle, 1), "scale": round(scale, 3),
+            "resolution": resolution, "enroll_s": round(time.perf_counter() - started, 3)}
+    return Enrolled(portrait, landmarks.astype(np.float32), meta)
