@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config", help="config file")
     avatar.set_defaults(func=_avatar)
 
+    render = sub.add_parser("render", help="make a talking MP4 from the avatar and a text or a WAV, offline")
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="what the avatar says (synthesized with the configured voice)")
+    source.add_argument("--audio", help="a recording the avatar lip-syncs to (WAV/FLAC/OGG)")
+    render.add_argument("--avatar", help="avatar name (default: [avatar] name of the config)")
+    render.add_argument("--out", required=True, help="MP4 file to write")
+    render.add_argument("--fps", type=int, default=25, help="video frame rate")
+    render.add_argument("--config", help="config file")
+    render.set_defaults(func=_render)
+
     devices = sub.add_parser("devices", help="list sound input and output devices")
     devices.set_defaults(func=_devices)
 
@@ -235,6 +245,21 @@ def _avatar(args: argparse.Namespace) -> int:
         sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, args.name)))
         cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
         print(f"{args.out}: {', '.join(avatars.POSES)}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from runtime.clip import render_clip
+    from runtime.config import load_config
+
+    settings = load_config(args.config)
+    if args.audio:
+        from runtime.audio import read_audio
+
+        read_audio(args.audio)  # a bad file is refused before anything else loads
+    clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps)
+    print(f"{clip.path}: {clip.duration_s:.2f} s, {clip.frames} frames at {clip.fps} fps, "
+          f"rendered in {clip.render_s:.2f} s ({clip.duration_s / clip.render_s:.1f}x real time)")
     return 0
 
 
