@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := libportaudio2 mosquitto mosquitto-clients
+APT_PACKAGES := libportaudio2 mosquitto mosquitto-clients xvfb
 
 .PHONY: run test bootstrap system-deps models lint
 

@@ -162,7 +162,8 @@ class Supervisor:
                      self.settings.storm_window_s)
 
 
-def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None = None) -> int:
+def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None = None,
+            exit_when_idle: bool = False) -> int:
     """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
@@ -170,8 +171,9 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
     bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
     from runtime import pipeline
 
-    supervisor = Supervisor(bus, (build or pipeline.build_specs)(settings, bus), settings.supervisor)
     stop = threading.Event()
+    specs = (build or pipeline.build_specs)(settings, bus, on_idle=stop.set if exit_when_idle else None)
+    supervisor = Supervisor(bus, specs, settings.supervisor)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for line in pipeline.describe_io(settings):

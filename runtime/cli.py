@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the talking avatar (the product)")
     run.add_argument("--config",
                      help="config file (default: $EDGE_TALKER_CONFIG, /etc/edge-talker/config.toml, built-in)")
+    run.add_argument("--input", help="an audio file as the visitor (paced in real time) instead of the microphone")
+    run.add_argument("--record", help="MP4 of what the visitor sees and hears (with the input on the right channel)")
+    run.add_argument("--exit-when-idle", action="store_true",
+                     help="stop once the input has ended and the conversation has gone quiet")
     run.set_defaults(func=_run)
 
     check = sub.add_parser("check-config", help="validate a config file; exit 0 when valid, 2 when not")
@@ -128,10 +132,29 @@ def _log_format() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from runtime.app import run_app
-    from runtime.config import load_config
+    import time
 
-    return run_app(load_config(args.config))
+    from runtime.app import run_app
+    from runtime.config import FileCapture, load_config
+    from runtime.display import display_available
+    from runtime.paths import state_dir
+
+    settings = load_config(args.config)
+    changes = {}
+    if args.input:
+        from runtime.audio import read_audio
+
+        read_audio(args.input)  # a bad file is refused before any model loads
+        changes["capture"] = FileCapture(type="file", path=args.input)
+    record = settings.record
+    if args.record:
+        record = record.model_copy(update={"path": args.record, "include_input": True})
+    elif not record.path and settings.display.window != "on" and not display_available():
+        folder = state_dir(settings.paths.state) / "recordings"
+        folder.mkdir(parents=True, exist_ok=True)
+        record = record.model_copy(update={"path": str(folder / time.strftime("edge-talker-%Y%m%d-%H%M%S.mp4"))})
+    changes["record"] = record
+    return run_app(settings.model_copy(update=changes), exit_when_idle=args.exit_when_idle)
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -202,6 +202,34 @@ class AvatarConfig(Section):
     keep_original: bool = Field(False, description="Keep the original photo in the bundle (off: privacy).")
 
 
+class PlayConfig(Section):
+    """[play] the speaker."""
+
+    device: str = Field("", description='Output device name fragment or index; "" = default; "none" = no speaker '
+                                       "(the playback clock still runs, silently).")
+    volume: float = Field(1.0, ge=0, le=4, description="Loudness multiplier.")
+    mute: bool = Field(False, description="Play silence (the face still speaks).")
+
+
+class DisplayConfig(Section):
+    """[display] the window on the attached screen."""
+
+    window: Literal["auto", "on", "off"] = Field("auto",
+        description="auto = a window when a display exists; on = required; off = never.")
+    fullscreen: bool = Field(False, description="Fill the screen.")
+    hide_cursor: bool = Field(False, description="Kiosk mode: no mouse pointer.")
+    fps: int = Field(30, ge=5, le=120, description="Frames drawn per second.")
+
+
+class RecordConfig(Section):
+    """[record] an MP4 of what the visitor sees and hears."""
+
+    path: str = Field("", description='MP4 file to write; "" = no recording (privacy), unless there is no window.')
+    fps: int = Field(25, ge=5, le=60, description="Video frame rate of the recording.")
+    include_input: bool = Field(False,
+        description="Also record the visitor's input audio (right channel). Off by default for privacy.")
+
+
 class CaptionConfig(Section):
     """[caption] subtitles of the conversation on the terminal."""
 
@@ -275,6 +303,9 @@ class Settings(Section):
     personas: dict[str, Persona] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
     speak: Speak = PiperSpeak()
     avatar: AvatarConfig = AvatarConfig()
+    play: PlayConfig = PlayConfig()
+    display: DisplayConfig = DisplayConfig()
+    record: RecordConfig = RecordConfig()
     caption: CaptionConfig = CaptionConfig()
     log: LogConfig = LogConfig()
     paths: PathsConfig = PathsConfig()

@@ -14,7 +14,7 @@ class Mp4Writer:
     """Writes frames (RGB, indexed at `fps`) and mono audio (indexed in samples) into one MP4."""
 
     def __init__(self, path: str | Path, *, width: int, height: int, fps: int = 25, sample_rate: int = 22050,
-                 crf: int = 20) -> None:
+                 crf: int = 20, channels: int = 1) -> None:
         import av
 
         try:
@@ -27,7 +27,8 @@ class Mp4Writer:
         self.video.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation"}
         self.video.codec_context.time_base = Fraction(1, fps)
         self.audio = self.container.add_stream("aac", rate=sample_rate)
-        self.audio.layout = "mono"
+        self.channels = channels
+        self.audio.layout = "mono" if channels == 1 else "stereo"
         self.sample_rate = sample_rate
         self._fifo = av.AudioFifo()
         self._audio_pts = 0
@@ -43,16 +44,19 @@ class Mp4Writer:
         self.container.mux(self.video.encode(frame))
 
     def write_audio(self, pcm: np.ndarray) -> None:
-        """The next samples of the soundtrack (int16 or float32 mono), contiguous with the last."""
+        """The next samples of the soundtrack (int16 or float32; (n,) mono or (n, 2) stereo)."""
         import av
 
         if pcm.dtype != np.int16:
             pcm = (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        if self.channels == 1:
+            frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        else:
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm.T), format="s16p", layout="stereo")
         frame.sample_rate = self.sample_rate
         frame.pts = self._audio_pts
         frame.time_base = Fraction(1, self.sample_rate)
-        self._audio_pts += len(pcm)
+        self._audio_pts += pcm.shape[0]
         self._fifo.write(frame)
         self._drain(final=False)
 
@@ -73,8 +77,8 @@ class Mp4Writer:
         self.container.close()
 
 
-def read_clip(path: str | Path) -> tuple[list[np.ndarray], float, np.ndarray, int]:
-    """Decoded frames (RGB), video fps, mono float32 audio and its rate, for measuring a clip."""
+def read_clip(path: str | Path, channel: int | None = None) -> tuple[list[np.ndarray], float, np.ndarray, int]:
+    """Decoded frames (RGB), video fps, float32 audio (mixed, or one channel) and its rate."""
     import av
 
     frames, chunks, rate, fps = [], [], 0, 0.0
@@ -86,6 +90,9 @@ def read_clip(path: str | Path) -> tuple[list[np.ndarray], float, np.ndarray, in
         for frame in container.decode(audio=0):
             rate = frame.sample_rate
             data = frame.to_ndarray()
-            chunks.append(data.mean(axis=0) if data.ndim == 2 else data)
+            if data.ndim == 2 and data.shape[0] > 1:
+                chunks.append(data[channel] if channel is not None else data.mean(axis=0))
+            else:
+                chunks.append(data.reshape(-1))
     audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return frames, fps, audio, rate

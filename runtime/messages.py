@@ -211,19 +211,48 @@ class SpeechAudio(Message):
 @register("play.started")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlaybackStarted(Message):
-    """The speaker started playing a chunk of the answer (the avatar is talking)."""
+    """The speaker started playing a piece of the answer (the avatar is talking)."""
 
     index: int = 0
     """Chunk index within the answer."""
+    part: int = 0
+    """Sentence within the chunk."""
+    heard_ns: int = 0
+    """Monotonic time its first sample is heard (DAC time; nanoseconds)."""
+
+
+@register("play.position")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackPosition(Message):
+    """The playback clock: `sample` of piece (index, part) is heard at monotonic `heard_ns`."""
+
+    index: int = 0
+    part: int = 0
+    sample: int = 0
+    """Sample of the piece, at the piece's own rate."""
+    heard_ns: int = 0
 
 
 @register("play.finished")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlaybackFinished(Message):
-    """The speaker played a chunk to its end, or stopped it (interrupted=True)."""
+    """The speaker played a piece to its end, or stopped it (interrupted=True)."""
 
     index: int = 0
+    part: int = 0
     interrupted: bool = False
+    heard_ns: int = 0
+    """Monotonic time its last played sample is heard."""
+
+
+@register("render.frame")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VideoFrame(Message):
+    """A rendered frame of the face, as shown at monotonic time shown_ns."""
+
+    rgb: np.ndarray = field(metadata=PAYLOAD)
+    """uint8 (h, w, 3)."""
+    shown_ns: int = 0
 
 
 def payload_fields(cls: type[Message]) -> tuple[str, ...]:

@@ -118,14 +118,71 @@ def tts_factory(settings: Settings, store: ModelStore | None = None):
     return make
 
 
-def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None) -> list[ActorSpec]:
+def output_factory(settings: Settings):
+    """A function opening the speaker, or the silent clock when there is none."""
+    from runtime import sound
+    from runtime.errors import CaptureFault
+
+    device = settings.play.device
+
+    def make(fill):
+        if device == "none":
+            return sound.SilentOutput(None, fill)
+        try:
+            return sound.OutputDevice(device or None, fill)
+        except (CaptureFault, OSError) as err:
+            if device:
+                raise
+            _LOGGER.info("no speaker (%s); the playback clock runs silently", str(err).splitlines()[0])
+            return sound.SilentOutput(None, fill)
+
+    return make
+
+
+def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[ActorSpec]:
+    """Voice, speaker, face, recording and the idle watch, consumers first."""
+    from runtime.actors.play import PlayActor
+    from runtime.actors.render import RenderActor
+    from runtime.actors.speak import SpeakActor
+    from runtime.display import open_display
+    from runtime.face import avatars
+
+    beat = {"heartbeat_s": settings.bus.heartbeat_s}
+    specs = []
+    record = settings.record
+    if record.path:
+        from runtime.actors.record import RecordActor
+
+        specs.append(ActorSpec("record", functools.partial(
+            RecordActor, "record", bus, path=record.path, size=settings.avatar.resolution, fps=record.fps,
+            include_input=record.include_input,
+            input_timeline=not isinstance(resolve_capture(settings), ConsoleCapture), **beat)))
+    if on_idle is not None:
+        from runtime.actors.idle import IdleActor
+
+        specs.append(ActorSpec("idle", functools.partial(IdleActor, "idle", bus, on_idle=on_idle, **beat)))
+    display = settings.display
+    specs.append(ActorSpec("render", functools.partial(
+        RenderActor, "render", bus, face_factory=lambda: avatars.renderer(avatars.load_avatar(settings)),
+        display_factory=lambda: open_display(display.window, settings.avatar.resolution,
+                                             fullscreen=display.fullscreen, hide_cursor=display.hide_cursor),
+        fps=display.fps, publish_frames=bool(record.path), **beat)))
+    specs.append(ActorSpec("play", functools.partial(PlayActor, "play", bus, output_factory=output_factory(settings),
+                                                     volume=settings.play.volume, mute=settings.play.mute, **beat)))
+    specs.append(ActorSpec("speak", functools.partial(SpeakActor, "speak", bus,
+                                                      engine_factory=tts_factory(settings), **beat)))
+    return specs
+
+
+def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None,
+                on_idle=None) -> list[ActorSpec]:
     """The actors the config asks for, consumers first (so nothing published is lost)."""
     from runtime.actors import capture as cap
     from runtime.actors.caption import CaptionActor
     from runtime.actors.think import ThinkActor
 
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
-    specs = []
+    specs = presentation_specs(settings, bus, on_idle=on_idle)
     if settings.caption.enabled:
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
     specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
@@ -159,11 +216,16 @@ def describe_io(settings: Settings) -> list[str]:
         source = f"microphone {capture.device or '(system default)'} - speak to the kiosk"
     else:
         source = "console - type what the visitor says and press Enter (Ctrl-D ends input, Ctrl-C quits)"
-    return [
-        f"input:  {source}",
-        f"answer: {_describe_think(settings)}",
-        "output: captions on this terminal" if settings.caption.enabled else "output: none configured",
-    ]
+    from runtime.display import display_available
+
+    window = settings.display.window == "on" or (settings.display.window == "auto" and display_available())
+    outputs = ["speaker" if settings.play.device != "none" else "silent clock (no speaker)",
+               "window" if window else "no window"]
+    if settings.record.path:
+        outputs.append(f"recording {settings.record.path}")
+    if settings.caption.enabled:
+        outputs.append("captions on this terminal")
+    return [f"input:  {source}", f"answer: {_describe_think(settings)}", f"output: {', '.join(outputs)}"]
 
 
 def _describe_think(settings: Settings) -> str:

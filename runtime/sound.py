@@ -48,3 +48,75 @@ def _missing(device, kind: str, why: str) -> CaptureFault:
                         f"no {kind} device {device!r} ({why}); available:\n{describe(kind)}",
                         "pick one with [capture] device (a name fragment or an index); "
                         "`edge-talker devices` lists them")
+
+
+class OutputDevice:
+    """A speaker: a sounddevice output stream whose callback calls fill(out, dac_delay_s).
+
+    fill writes float32 mono samples into `out` (shape (frames,)); dac_delay_s is how long until
+    the first of them is heard, from the device's DAC time when it is sane, else its latency.
+    """
+
+    def __init__(self, device: str | int | None, fill, *, rate: int | None = None, block_s: float = 0.02) -> None:
+        import sounddevice
+
+        info = find(device, "output")
+        self.rate = int(rate or info["default_samplerate"])
+        self._fill = fill
+        self._stream = sounddevice.OutputStream(device=info["index"], channels=1, samplerate=self.rate,
+                                                blocksize=int(self.rate * block_s), dtype="float32",
+                                                callback=self._callback)
+        self.name = info["name"]
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        delay = time_info.outputBufferDacTime - time_info.currentTime
+        if not 0.0 <= delay < 1.0:  # some drivers report nonsense: fall back to the nominal latency
+            delay = float(self._stream.latency)
+        self._fill(outdata[:, 0], delay)
+
+    def start(self) -> None:
+        """Start calling fill."""
+        self._stream.start()
+
+    def close(self) -> None:
+        """Stop and release the device."""
+        self._stream.stop()
+        self._stream.close()
+
+
+class SilentOutput(OutputDevice):
+    """No speaker attached: the same callbacks, paced by the monotonic clock, into nothing.
+
+    The playback clock (and so the face and the recording) runs exactly as with a speaker.
+    """
+
+    def __init__(self, device, fill, *, rate: int | None = None, block_s: float = 0.02) -> None:
+        import threading
+
+        self.rate = int(rate or 48000)
+        self._fill = fill
+        self._block = int(self.rate * block_s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="silent-output", daemon=True)
+        self.name = "(no speaker: silent clock)"
+
+    def _run(self) -> None:
+        import time
+
+        import numpy as np
+
+        buffer = np.zeros(self._block, np.float32)
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            self._fill(buffer, 0.0)
+            next_at += self._block / self.rate
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def start(self) -> None:
+        """Start the clock thread."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the clock thread."""
+        self._stop.set()
+        self._thread.join(1.0)

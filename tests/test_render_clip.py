@@ -47,7 +47,7 @@ def test_user_wav_44k_stereo_drives_the_lips(tmp_path):
     done = run_cli("render", "--audio", str(wav), "--out", str(out))
     assert done.returncode == 0, done.stderr
     clip = render_clip(SETTINGS, tmp_path / "again.mp4", audio_path=str(wav))
-    frames, fps, audio, rate, offset = measured(clip)
+    frames, fps, _audio, rate, offset = measured(clip)
     assert abs(len(frames) / fps - clip.duration_s) <= 1 / fps + 1e-6
     assert abs(offset) <= 40
     assert mouth_opening(frames, clip.mouth_region).max() > 100, "the mouth never opened"

@@ -24,6 +24,7 @@ class Product:
 
     def __init__(self, *args: str, config: str = ECHO) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", config, *args], cwd=REPO,
+                                     env={**os.environ, "SDL_VIDEODRIVER": "dummy"},
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -111,7 +112,7 @@ def test_restart_storm_ends_the_process_non_zero():
             def tick(self):
                 raise RuntimeError("driver crashed")
 
-        def build(settings, bus):
+        def build(settings, bus, **_):
             return [ActorSpec("crashing", lambda: Crashing("crashing", bus))]
 
         settings = Settings(supervisor=SupervisorConfig(restart_backoff_s=0.01, restart_backoff_max_s=0.02,

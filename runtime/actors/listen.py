@@ -99,7 +99,9 @@ class ListenActor(Actor):
         self.barge = self._vad_factory(threshold=s.barge_in_threshold, min_silence_s=s.min_silence_s,
                                        min_speech_s=s.barge_in_min_speech_s, max_speech_s=s.max_utterance_s)
         self._waker = Waker()
-        self._worker = DecodeWorker(self._asr_factory(), s.language, self._waker)
+        engine = self._asr_factory()
+        engine.transcribe(np.zeros(SAMPLE_RATE, np.float32), "en")  # first decode pays one-off set-up costs
+        self._worker = DecodeWorker(engine, s.language, self._waker)
         self.watch(self._waker.fd, self._collect)
 
     def teardown(self) -> None:

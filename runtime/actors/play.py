@@ -1,0 +1,131 @@
+"""play actor: the speaker, and the playback clock everyone else follows.
+
+Speech pieces are queued (resampled to the device rate); the audio callback copies from the
+queue into the device buffer and notes, for every piece, when its first and last samples reach
+the listener (DAC time). The actor publishes those as PlaybackStarted / PlaybackPosition /
+PlaybackFinished. An Interrupt empties the queue at once: the next callback plays silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.actor import Actor, Waker
+from runtime.audio import to_float
+from runtime.messages import Interrupt, PlaybackFinished, PlaybackPosition, PlaybackStarted, SpeechAudio
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class _Piece:
+    turn: int
+    index: int
+    part: int
+    audio: np.ndarray
+    """float32 at the device rate."""
+    ratio: float
+    """Piece rate / device rate (to report positions in the piece's own samples)."""
+    played: int = 0
+
+
+class PlayActor(Actor):
+    """Plays the answer's speech and publishes when each piece is heard."""
+
+    subscriptions = (SpeechAudio,)
+
+    def __init__(self, name: str, bus, *, output_factory, volume: float = 1.0, mute: bool = False, **kwargs) -> None:
+        super().__init__(name, bus, **kwargs)
+        self._output_factory = output_factory
+        self.volume, self.mute = volume, mute
+        self._pieces: list[_Piece] = []
+        self._lock = threading.Lock()
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._waker: Waker | None = None
+        self.output = None
+
+    def setup(self) -> None:
+        """Open the speaker (or the silent clock when there is none) and start it."""
+        self._waker = Waker()
+        self.watch(self._waker.fd, self._publish_events)
+        self.output = self._output_factory(self._fill)
+        self.output.start()
+        _LOGGER.info("output: %s at %d Hz", self.output.name, self.output.rate)
+
+    def teardown(self) -> None:
+        """Close the device."""
+        if self.output is not None:
+            self.output.close()
+        if self._waker is not None:
+            self._waker.close()
+
+    def handle(self, msg) -> None:
+        """Queue a piece of speech of the current turn."""
+        if not isinstance(msg, SpeechAudio) or msg.last or not len(msg.pcm):
+            return
+        import soxr
+
+        audio = to_float(msg.pcm)
+        if msg.sample_rate != self.output.rate:
+            audio = soxr.resample(audio, msg.sample_rate, self.output.rate).astype(np.float32)
+        piece = _Piece(msg.turn, msg.index, msg.part, audio, msg.sample_rate / self.output.rate)
+        with self._lock:
+            self._pieces.append(piece)
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        """Drop everything queued; the callback goes silent on its next block."""
+        with self._lock:
+            dropped, self._pieces = self._pieces, []
+        now = time.monotonic_ns()
+        for piece in dropped:
+            if piece.played:
+                self.publish(PlaybackFinished(turn=piece.turn, index=piece.index, part=piece.part,
+                                              interrupted=True, heard_ns=now))
+        if dropped:
+            _LOGGER.info("turn %d: playback flushed (%d piece(s))", msg.turn, len(dropped))
+
+    # --- PortAudio's thread -------------------------------------------------------------------
+
+    def _fill(self, out: np.ndarray, delay_s: float) -> None:
+        now = time.monotonic_ns()
+        heard0 = now + int(delay_s * 1e9)
+        rate = self.output.rate
+        written = 0
+        gain = 0.0 if self.mute else self.volume
+        with self._lock:
+            while written < len(out) and self._pieces:
+                piece = self._pieces[0]
+                take = min(len(out) - written, len(piece.audio) - piece.played)
+                at_ns = heard0 + int(written / rate * 1e9)
+                if piece.played == 0:
+                    self._events.put(("started", piece, 0, at_ns))
+                out[written:written + take] = piece.audio[piece.played:piece.played + take] * gain
+                self._events.put(("position", piece, piece.played, at_ns))
+                piece.played += take
+                written += take
+                if piece.played >= len(piece.audio):
+                    self._events.put(("finished", piece, piece.played, heard0 + int(written / rate * 1e9)))
+                    self._pieces.pop(0)
+        out[written:] = 0.0
+        if written:
+            self._waker.wake()
+
+    # --- the actor's thread -------------------------------------------------------------------
+
+    def _publish_events(self) -> None:
+        self._waker.clear()
+        while not self._events.empty():
+            kind, piece, sample, at_ns = self._events.get_nowait()
+            common = {"turn": piece.turn, "index": piece.index, "part": piece.part, "heard_ns": at_ns}
+            if kind == "started":
+                self.publish(PlaybackStarted(**common))
+            elif kind == "position":
+                self.publish(PlaybackPosition(sample=int(sample * piece.ratio), **common))
+            else:
+                self.publish(PlaybackFinished(**common))

@@ -1,0 +1,87 @@
+"""render actor: the face at display rate, following the playback clock.
+
+It keeps the viseme track of every piece of speech; PlaybackStarted/Position tell it when each
+piece's samples are heard (monotonic time), so at every tick it asks the animator for the mouth
+of what is heard *now*. Frames go to the window and, when recording, onto the bus. An Interrupt
+returns the face to rest at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from runtime.actor import Actor
+from runtime.face.animator import Animator
+from runtime.messages import (
+    Interrupt,
+    PlaybackPosition,
+    PlaybackStarted,
+    ReplyChunk,
+    SpeechAudio,
+    VideoFrame,
+)
+from runtime.visemes import VisemeTrack
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class RenderActor(Actor):
+    """Draws the avatar; `display_factory` may return None (no window)."""
+
+    subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, ReplyChunk)
+
+    def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
+                 publish_frames: bool = False, **kwargs) -> None:
+        super().__init__(name, bus, **kwargs)
+        self.tick_interval_s = 1.0 / fps
+        self._face_factory, self._display_factory = face_factory, display_factory
+        self.publish_frames = publish_frames
+        self.animator = Animator()
+        self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
+        self.face = self.display = None
+        self.frames = 0
+        self.frame_ms: list[float] = []
+
+    def setup(self) -> None:
+        """Load the avatar and open the window (if any)."""
+        self.face = self._face_factory()
+        self.display = self._display_factory()
+        _LOGGER.info("face: %s", f"window ({self.display.driver})" if self.display else "no window")
+
+    def teardown(self) -> None:
+        """Close the window."""
+        if self.display is not None:
+            self.display.close()
+
+    def handle(self, msg) -> None:
+        """Keep tracks; follow the playback clock; take the answer's emotion."""
+        if isinstance(msg, SpeechAudio) and not msg.last:
+            self._tracks[(msg.turn, msg.index, msg.part)] = VisemeTrack(msg.sample_rate, msg.spans, msg.targets,
+                                                                       msg.visemes)
+        elif isinstance(msg, (PlaybackStarted, PlaybackPosition)):
+            track = self._tracks.get((msg.turn, msg.index, msg.part))
+            if track is not None:
+                sample = getattr(msg, "sample", 0)
+                self.animator.speak(track, msg.heard_ns / 1e9 - sample / track.sample_rate)
+        elif isinstance(msg, ReplyChunk) and msg.text:
+            self.animator.feel(msg.emotion, msg.intensity)
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        """Back to rest: the old answer is no longer heard."""
+        self.animator.speak(None, 0.0)
+        self.animator.feel("neutral", 0.0)
+        self._tracks = {k: v for k, v in self._tracks.items() if k[0] >= msg.turn}
+
+    def tick(self) -> None:
+        """Draw the frame for now."""
+        started = time.perf_counter()
+        now_ns = time.monotonic_ns()
+        frame = self.face.render(self.animator.params(now_ns / 1e9))
+        if self.display is not None:
+            self.display.show(frame)
+        if self.publish_frames:
+            self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns))
+        self.frames += 1
+        self.frame_ms.append((time.perf_counter() - started) * 1000)
+        del self.frame_ms[:-600]

