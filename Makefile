@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := libportaudio2 mosquitto mosquitto-clients xvfb
 
-.PHONY: run test bootstrap system-deps models lint
+.PHONY: run test bench bootstrap system-deps models lint
 
 run: bootstrap
 	$(BIN)/edge-talker run
@@ -15,6 +15,13 @@ run: bootstrap
 test: bootstrap
 	$(BIN)/ruff check runtime tests
 	$(BIN)/pytest
+
+bench: bootstrap
+	$(BIN)/edge-talker bench --out bench-out
+	$(BIN)/edge-talker bench hear --out bench-out
+	$(BIN)/edge-talker bench think --out bench-out
+	$(BIN)/edge-talker bench speak --out bench-out
+	$(BIN)/edge-talker bench face --out bench-out
 
 bootstrap: system-deps $(VENV)/.installed models
 

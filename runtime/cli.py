@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", help="list sound input and output devices")
     devices.set_defaults(func=_devices)
 
-    bench = sub.add_parser("bench", help="run a benchmark and print its numbers")
-    bench.add_argument("stage", choices=["hear", "think", "speak", "face"], help="what to measure")
-    bench.add_argument("--out", help="directory for the JSON report")
+    bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
+    bench.add_argument("stage", nargs="?", default="e2e", choices=["e2e", "hear", "think", "speak", "face"],
+                       help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
+    bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.set_defaults(func=_bench)
 
