@@ -229,7 +229,9 @@ class Actor:
                     callback()
             now = time.monotonic()
             if self.tick_interval_s and now >= next_tick:
-                next_tick = now + self.tick_interval_s
+                # A fixed rate (not "interval after the last tick"): 30 fps stays 30 fps. After a
+                # stall, skip the missed ticks instead of bursting to catch up.
+                next_tick = max(next_tick + self.tick_interval_s, now)
                 self.tick()
             if now >= next_beat:
                 next_beat = now + self.heartbeat_s

@@ -186,6 +186,9 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         clean = supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        import resource
+
+        _LOGGER.info("peak memory %.0f MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if clean:
             context.term()
         else:

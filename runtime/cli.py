@@ -192,7 +192,8 @@ def _bench(args: argparse.Namespace) -> int:
     from runtime.config import load_config
 
     stage = import_module(f"runtime.bench.{args.stage}")
-    stage.run(Path(args.out) if args.out else None, load_config(args.config))
+    extra = {"config": args.config} if args.stage == "e2e" else {}
+    stage.run(Path(args.out) if args.out else None, load_config(args.config), **extra)
     return 0
 
 

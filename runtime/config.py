@@ -104,16 +104,16 @@ class ListenConfig(Section):
     language: Literal["auto", "en", "zh"] = Field("auto", description="Language spoken to the kiosk.")
     threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
     min_speech_s: float = Field(0.25, gt=0, le=2, description="Speech needed before an utterance starts (seconds).")
-    min_silence_s: float = Field(0.5, gt=0, le=5, description="Silence that ends an utterance (seconds).")
+    min_silence_s: float = Field(0.45, gt=0, le=5, description="Silence that ends an utterance (seconds).")
     max_utterance_s: float = Field(15.0, ge=2, le=60, description="Longer speech is cut here (seconds).")
-    pause_s: float = Field(0.2, gt=0, le=2,
+    pause_s: float = Field(0.12, gt=0, le=2,
         description="A pause this long starts decoding speculatively, before the endpoint (seconds).")
     partial_interval_s: float = Field(0.6, gt=0, le=5, description="Time between partial transcripts (seconds).")
-    barge_in_threshold: float = Field(0.8, gt=0, lt=1,
+    barge_in_threshold: float = Field(0.6, gt=0, lt=1,
         description="While the avatar speaks: speech probability needed to count as the visitor.")
-    barge_in_min_speech_s: float = Field(0.3, gt=0, le=2,
+    barge_in_min_speech_s: float = Field(0.08, gt=0, le=2,
         description="While the avatar speaks: speech needed before it counts as a barge-in (seconds).")
-    barge_in_min_dbfs: float = Field(-30.0, ge=-90, le=0,
+    barge_in_min_dbfs: float = Field(-35.0, ge=-90, le=0,
         description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
     echo_tail_s: float = Field(0.3, ge=0, le=3,
         description="The echo policy stays on this long after playback ends (seconds).")

@@ -253,6 +253,8 @@ class VideoFrame(Message):
     rgb: np.ndarray = field(metadata=PAYLOAD)
     """uint8 (h, w, 3)."""
     shown_ns: int = 0
+    render_ms: float = 0.0
+    """Time it took to animate and draw this frame (milliseconds)."""
 
 
 def payload_fields(cls: type[Message]) -> tuple[str, ...]:

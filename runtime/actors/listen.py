@@ -133,7 +133,9 @@ class ListenActor(Actor):
         for vad in (self.main, self.pause, self.barge):
             vad.accept(audio)
         now_sample = self._buffer_start + len(self._buffer)
-        if self._current is None and self.main.speaking:
+        # While the avatar talks, the quicker strict detector may open the utterance: a barge-in
+        # should not wait for the normal minimum speech time.
+        if self._current is None and (self.main.speaking or (self._echo_policy_on() and self.barge.speaking)):
             self._onset(now_sample)
         utt = self._current
         if utt is not None and not utt.accepted:
@@ -151,8 +153,11 @@ class ListenActor(Actor):
         s = self.settings
         self._ids += 1
         lookback = int((s.min_speech_s + _PREROLL_S) * SAMPLE_RATE)
-        playing = self._playing or time.monotonic() < self._echo_until
+        playing = self._echo_policy_on()
         self._current = _Utterance(self._ids, max(self._buffer_start, now_sample - lookback), playing)
+
+    def _echo_policy_on(self) -> bool:
+        return self._playing or time.monotonic() < self._echo_until
 
     def _consider(self, utt: _Utterance) -> None:
         """Accept an utterance at once, or during playback only when it passes the echo policy."""

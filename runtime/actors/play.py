@@ -48,6 +48,8 @@ class PlayActor(Actor):
         self._lock = threading.Lock()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._waker: Waker | None = None
+        self._buffered_s = 0.0
+        """Audio handed to the device but not yet heard, as of the last callback (seconds)."""
         self.output = None
 
     def setup(self) -> None:
@@ -82,7 +84,8 @@ class PlayActor(Actor):
         """Drop everything queued; the callback goes silent on its next block."""
         with self._lock:
             dropped, self._pieces = self._pieces, []
-        now = time.monotonic_ns()
+        # What is already in the device's buffer still plays: the silence is heard after it.
+        now = time.monotonic_ns() + int(self._buffered_s * 1e9)
         for piece in dropped:
             if piece.played:
                 self.publish(PlaybackFinished(turn=piece.turn, index=piece.index, part=piece.part,
@@ -93,6 +96,7 @@ class PlayActor(Actor):
     # --- PortAudio's thread -------------------------------------------------------------------
 
     def _fill(self, out: np.ndarray, delay_s: float) -> None:
+        self._buffered_s = delay_s + len(out) / self.output.rate
         now = time.monotonic_ns()
         heard0 = now + int(delay_s * 1e9)
         rate = self.output.rate

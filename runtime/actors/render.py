@@ -40,8 +40,6 @@ class RenderActor(Actor):
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
         self.face = self.display = None
-        self.frames = 0
-        self.frame_ms: list[float] = []
 
     def setup(self) -> None:
         """Load the avatar and open the window (if any)."""
@@ -80,8 +78,6 @@ class RenderActor(Actor):
         frame = self.face.render(self.animator.params(now_ns / 1e9))
         if self.display is not None:
             self.display.show(frame)
+        render_ms = (time.perf_counter() - started) * 1000
         if self.publish_frames:
-            self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns))
-        self.frames += 1
-        self.frame_ms.append((time.perf_counter() - started) * 1000)
-        del self.frame_ms[:-600]
+            self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns, render_ms=render_ms))

@@ -9,7 +9,7 @@ measured on the recording itself.
 
 from __future__ import annotations
 
-import os
+import json
 import resource
 import statistics
 import subprocess
@@ -22,9 +22,8 @@ import numpy as np
 import zmq
 
 from runtime import pipeline
-from runtime.app import Supervisor
 from runtime.audio import SAMPLE_RATE, read_audio
-from runtime.bus import Bus, receive
+from runtime.bus import receive
 from runtime.config import Settings
 from runtime.messages import REGISTRY, Heartbeat, VideoFrame
 from runtime.models import ModelStore
@@ -61,89 +60,112 @@ def _visitor_track(settings: Settings, store: ModelStore) -> tuple[np.ndarray, l
     return np.concatenate(pieces), script
 
 
-def _cold_start_s(config: Path, silence: Path) -> float:
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(config), "--input",
-                             str(silence), "--exit-when-idle"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
-    ready = None
-    for line in proc.stderr:
-        if "ready:" in line and ready is None:
-            ready = time.monotonic() - started
-    proc.wait(120)
-    return round(ready, 2) if ready else float("nan")
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-class _Probe:
-    """Every bus message with its arrival (recorded in the bench's thread)."""
+def run(out: Path | None = None, settings: Settings | None = None, config: str | None = None) -> dict:
+    """Run the benchmark; print the summary; write report.json, report.md and timeline.png.
 
-    def __init__(self, bus: Bus) -> None:
-        self.sock = bus.subscriber([c for c in REGISTRY.values() if c is not Heartbeat])
-        self.messages: list = []
-
-    def pump(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.sock.poll(50):
-                while self.sock.poll(0):
-                    msg = receive(self.sock, zmq.NOBLOCK)
-                    if isinstance(msg, VideoFrame):
-                        msg = (VideoFrame, msg.shown_ns)  # keep the time, drop the pixels
-                    self.messages.append(msg)
-
-
-def run(out: Path | None = None, settings: Settings | None = None) -> dict:
-    """Run the benchmark; print the summary; write report.json, report.md and timeline.png."""
+    The product runs as its own process (`edge-talker run --input ... --record ... --exit-when-idle`)
+    so memory, CPU and cold start are its own; the bench listens to its bus over TCP.
+    """
     from runtime.bench.report import analyse, write_reports
 
     settings = settings or Settings()
-    out = out or Path("bench-out")
+    out = (out or Path("bench-out")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     store = ModelStore(models_dir(settings.paths.models))
     audio, script = _visitor_track(settings, store)
+    pub, sub = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
     with tempfile.TemporaryDirectory() as tmp:
         import soundfile
 
-        wav, silence = Path(tmp) / "visitor.wav", Path(tmp) / "silence.wav"
+        wav = Path(tmp) / "visitor.wav"
         soundfile.write(str(wav), audio, SAMPLE_RATE, subtype="PCM_16")
-        soundfile.write(str(silence), np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, subtype="PCM_16")
-        config = Path(tmp) / "bench.toml"
-        config.write_text('[play]\ndevice = "none"\n[display]\nwindow = "off"\n', encoding="utf-8")
-        cold = _cold_start_s(config, silence)
+        base = Path(config).read_text(encoding="utf-8") if config else ""
+        cfg = Path(tmp) / "bench.toml"
+        cfg.write_text(_with_bench_sections(base, pub, sub), encoding="utf-8")
         recording = out / "recording.mp4"
-        from runtime.config import FileCapture
-
-        live = settings.model_copy(update={
-            "capture": FileCapture(type="file", path=str(wav)),
-            "record": settings.record.model_copy(update={"path": str(recording), "include_input": True}),
-            "play": settings.play.model_copy(update={"device": "none"}),
-            "display": settings.display.model_copy(update={"window": "off"}),
-            "caption": settings.caption.model_copy(update={"enabled": False})})
         context = zmq.Context()
-        bus = Bus("inproc://bench-pub", "inproc://bench-sub", context=context)
-        bus.start()
-        probe = _Probe(bus)
-        supervisor = Supervisor(bus, pipeline.build_specs(live, bus), live.supervisor)
-        cpu0 = sum(os.times()[:2])
+        probe = context.socket(zmq.SUB)
+        for cls in REGISTRY.values():
+            if cls is not Heartbeat:
+                probe.setsockopt(zmq.SUBSCRIBE, cls.TOPIC.encode())
+        probe.connect(sub)
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(cfg), "--input", str(wav),
+                                 "--record", str(recording), "--exit-when-idle"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        log: list[tuple[float, str]] = []  # (monotonic arrival, line)
+        import threading
+
+        reader = threading.Thread(target=lambda: log.extend((time.monotonic(), line) for line in proc.stderr),
+                                  daemon=True)
+        reader.start()
+        messages = []
         try:
-            supervisor.start()
-            render = next(a for a in supervisor.actors if a.name == "render")
-            probe.pump(len(audio) / SAMPLE_RATE + 4.0)
-            frame_ms, frames = list(render.frame_ms), render.frames
+            while proc.poll() is None:
+                if probe.poll(50):
+                    while probe.poll(0):
+                        msg = receive(probe, zmq.NOBLOCK)
+                        messages.append((VideoFrame, msg.shown_ns, msg.render_ms) if isinstance(msg, VideoFrame)
+                                        else msg)
         finally:
-            supervisor.stop()
-            probe.sock.close()
+            probe.close()
             context.term()
-        cpu_s = sum(os.times()[:2]) - cpu0
-    report = analyse(probe.messages, script, recording, settings)
+            reader.join(5)
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError("the product failed during the benchmark:\n" + "".join(line for _, line in log[-30:]))
+    ready_at = next((t for t, line in log if "ready:" in line), None)
+    report = analyse(messages, script, recording, settings)
+    frames = [m for m in messages if isinstance(m, tuple)]
+    render_ms = [m[2] for m in frames]
+    span_s = (frames[-1][1] - frames[0][1]) / 1e9 if len(frames) > 1 else 0
     report.update({
-        "render_fps": round(frames / (len(audio) / SAMPLE_RATE), 1),
-        "frame_ms": {"p50": round(statistics.median(frame_ms), 2),
-                     "p95": round(float(np.percentile(frame_ms, 95)), 2)} if frame_ms else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "cpu_s_per_turn": round(cpu_s / len(script), 2),
-        "cold_start_s": cold,
+        "render_fps": round((len(frames) - 1) / span_s, 1) if span_s else None,
+        "frame_ms": {"p50": round(statistics.median(render_ms), 2),
+                     "p95": round(float(np.percentile(render_ms, 95)), 2)} if render_ms else None,
+        "peak_rss_mb": _peak_mb([line for _, line in log]),
+        "cpu_s_per_turn": round((cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / len(script), 2),
+        "cold_start_s": round(ready_at - started, 2) if ready_at else None,
+        "wall_s": round(time.monotonic() - started, 1),
     })
     write_reports(report, out)
     return report
 
+
+def _with_bench_sections(base: str, pub: str, sub: str) -> str:
+    """The user's config with the bench's bus (TCP, so the bench can listen), no speaker, no window."""
+    from runtime.compat import tomllib
+
+    data = tomllib.loads(base) if base else {}
+    data["bus"] = {**data.get("bus", {}), "pub_endpoint": pub, "sub_endpoint": sub}
+    data["play"] = {**data.get("play", {}), "device": "none"}
+    data["display"] = {**data.get("display", {}), "window": "off"}
+    data["caption"] = {"enabled": False}
+    return _dump_toml(data)
+
+
+def _dump_toml(data: dict, prefix: str = "") -> str:
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    text = (f"[{prefix}]\n" if prefix and lines else "") + "\n".join(lines) + ("\n" if lines else "")
+    for key, value in tables:
+        text += _dump_toml(value, f"{prefix}.{key}" if prefix else key)
+    return text
+
+
+def _peak_mb(log: list[str]) -> float | None:
+    line = next((line for line in log if "peak memory" in line), "")
+    return float(line.split("peak memory")[1].split()[0]) if line else None

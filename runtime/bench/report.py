@@ -17,6 +17,7 @@ from runtime.face import landmarks as L
 from runtime.media import read_clip
 from runtime.messages import (
     AudioFrame,
+    PlaybackFinished,
     PlaybackStarted,
     ReplyChunk,
     SpeechAudio,
@@ -70,7 +71,7 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
         after = sound[(sound > item["end_s"]) & (sound < item["end_s"] + 8.0)]
         row["voice_to_voice_ms"] = round((after[0] - item["end_s"]) * 1000, 1) if after.size else None
         if item["barge_in"]:
-            row.update(_barge_in(messages, sound, item))
+            row.update(_barge_in(messages, origin + int(item["start_s"] * 1e9)))
         turns.append(row)
     lips = avatars.load_avatar(settings).landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
     (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
@@ -82,7 +83,8 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
     return {
         "voice_to_voice_ms": {"p50": _median(spoken), "p95": _p95(spoken), "n": len(spoken)},
         "stages_ms": stages, "first_frame_ms": stages["first_lip_synced_frame"],
-        "av_offset_ms": round(av, 1), "barge_in_ms": barge.get("barge_in_ms"), "turns": turns,
+        "av_offset_ms": round(av, 1), "barge_in_ms": barge.get("barge_in_ms"),
+        "barge_in_detected_ms": barge.get("barge_in_detected_ms"), "turns": turns,
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": _cores(),
                     "python": platform.python_version(), "system": platform.platform()},
         "models": {"asr": getattr(settings.asr, "model", settings.asr.type),
@@ -92,20 +94,16 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
     }
 
 
-def _barge_in(messages, sound: np.ndarray, item: dict) -> dict:
-    """Visitor speech onset -> the avatar's last audible sound before it fell silent."""
-    started = any(isinstance(m, SpeechStarted) and m.during_playback for m in messages)
-    before = sound[sound < item["start_s"]]
-    talking = before.size and item["start_s"] - before[-1] < 0.1
-    if not (started and talking):
-        return {"barge_in_ms": None, "barge_in_note": "the avatar was not speaking when the visitor cut in"}
-    run = [s for s in sound if item["start_s"] <= s < item["start_s"] + 3.0]
-    last = item["start_s"]
-    for s in run:  # the continuous sound right after the onset (before any new answer starts)
-        if s - last > 0.05:
-            break
-        last = s
-    return {"barge_in_ms": round((last + 0.01 - item["start_s"]) * 1000, 1)}
+def _barge_in(messages, onset_ns: int) -> dict:
+    """Visitor speech onset -> barge-in detected, and -> the speaker's last sample heard."""
+    heard = next((m for m in messages if isinstance(m, SpeechStarted) and m.during_playback
+                  and m.t_ns >= onset_ns), None)
+    if heard is None:
+        return {"barge_in_ms": None, "barge_in_note": "no barge-in: the avatar was not speaking"}
+    stopped = next((m for m in messages if isinstance(m, PlaybackFinished) and m.interrupted
+                    and m.heard_ns >= onset_ns), None)
+    return {"barge_in_detected_ms": round((heard.t_ns - onset_ns) / 1e6, 1),
+            "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None}
 
 
 def _median(values):

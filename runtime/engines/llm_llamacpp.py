@@ -128,7 +128,11 @@ class LlamaEngine:
             self.llm.eval(list(key))
             if len(self._prefix_states) >= _MAX_PREFIX_STATES:
                 self._prefix_states.pop(next(iter(self._prefix_states)))
-            self._prefix_states[key] = self.llm.save_state()
+            state = self.llm.save_state()
+            # The state carries the logits of every prompt token (n_tokens x vocabulary floats:
+            # ~110 MB for Qwen); only the last row can matter, and it broadcasts back on load.
+            state.scores = state.scores[-1:].copy()
+            self._prefix_states[key] = state
             _LOGGER.debug("evaluated and saved a %d-token system prompt", common)
         else:
             self.llm.load_state(state)
