@@ -28,6 +28,14 @@ _LOGGER = logging.getLogger(__name__)
 _STOP = b"stop"
 
 
+def lower_priority(nice: int) -> None:
+    """Make the calling thread (and threads it starts from now on) nicer; Linux only, best effort."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (OSError, AttributeError) as err:
+        _LOGGER.debug("could not renice thread: %s", err)
+
+
 class Waker:
     """A pipe another thread writes to so that the actor's poll loop wakes up (watch `fd`)."""
 
@@ -62,6 +70,9 @@ class Actor:
     """Call tick() this often (seconds); None for never."""
     drop_stale: ClassVar[bool] = True
     """Drop data messages whose turn is older than the current turn."""
+    nice: ClassVar[int] = 0
+    """Scheduling niceness of the actor's thread (and the threads its engine starts): heavy model
+    work runs a little nicer, so the face and the speaker never wait for a CPU core."""
 
     def __init__(self, name: str, bus: Bus, *, heartbeat_s: float = 1.0) -> None:
         self.name = name
@@ -162,6 +173,8 @@ class Actor:
 
     def _run(self) -> None:
         sockets: list[zmq.Socket] = []
+        if self.nice:
+            lower_priority(self.nice)
         try:
             pipe = self.bus.context.socket(zmq.PAIR)
             sockets.append(pipe)

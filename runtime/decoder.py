@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from runtime.actor import Waker
+from runtime.actor import Waker, lower_priority
 from runtime.engines.asr import AsrEngine, AsrResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class DecodeWorker:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        lower_priority(5)  # decoding is heavy; the face and the speaker come first
         while True:
             with self._cond:
                 while not self._pending and not self._closed:

@@ -102,7 +102,8 @@ class Dialogue:
 
         spoken: list[str] = []
         greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() else ""
-        messages = self.memory.messages(self.system_prompt(persona), f"{trimmed}\n{_HINTS[lang]}")
+        prompt = f"{trimmed}\n{_HINTS[lang]}"
+        messages = self.memory.messages(self.system_prompt(persona), prompt)
         try:
             for piece in [greeting] if greeting else []:
                 spoken.append(piece)
@@ -111,7 +112,8 @@ class Dialogue:
         finally:
             # Runs also when the consumer stops iterating: an interrupted answer is remembered as
             # what was actually produced, marked interrupted.
-            self.memory.add(Turn(trimmed, ("" if lang == "zh" else " ").join(spoken), interrupted=bool(stopped)))
+            self.memory.add(Turn(trimmed, ("" if lang == "zh" else " ").join(spoken), interrupted=bool(stopped),
+                                 prompt=prompt))
 
     def _answer(self, messages, started, persona: Persona, spoken: list[str], stop) -> Iterator[Chunk]:
         chunker, sentences = Chunker(first_min_units=self.first_chunk_units), 0

@@ -11,10 +11,13 @@ from runtime.errors import RuntimeFault
 
 
 class Mp4Writer:
-    """Writes frames (RGB, indexed at `fps`) and mono audio (indexed in samples) into one MP4."""
+    """Writes frames (RGB, indexed at `fps`) and audio (indexed in samples) into one MP4.
+
+    threads: encoder threads (0 = as many as cores, for offline clips; 1 for live recording, so
+    the encoder never takes the CPU from the voice and the face)."""
 
     def __init__(self, path: str | Path, *, width: int, height: int, fps: int = 25, sample_rate: int = 22050,
-                 crf: int = 20, channels: int = 1) -> None:
+                 crf: int = 20, channels: int = 1, threads: int = 0) -> None:
         import av
 
         try:
@@ -24,7 +27,7 @@ class Mp4Writer:
                                "check the directory exists and is writable") from err
         self.video = self.container.add_stream("libx264", rate=fps)
         self.video.width, self.video.height, self.video.pix_fmt = width, height, "yuv420p"
-        self.video.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation"}
+        self.video.options = {"crf": str(crf), "preset": "veryfast", "tune": "animation", "threads": str(threads)}
         self.video.codec_context.time_base = Fraction(1, fps)
         self.audio = self.container.add_stream("aac", rate=sample_rate)
         self.channels = channels

@@ -17,6 +17,9 @@ class Turn:
     user: str
     assistant: str
     interrupted: bool = False
+    prompt: str = ""
+    """The user message exactly as the model saw it (with the language hint); replaying it
+    verbatim lets llama.cpp reuse the evaluated history instead of re-reading it every turn."""
 
 
 class Memory:
@@ -44,14 +47,14 @@ class Memory:
         used = self.count(system) + self.count(user) + 3 * _MESSAGE_OVERHEAD
         kept: list[Turn] = []
         for turn in reversed(self.turns):
-            cost = self.count(turn.user) + self.count(self._said(turn)) + 2 * _MESSAGE_OVERHEAD
+            cost = self.count(turn.prompt or turn.user) + self.count(self._said(turn)) + 2 * _MESSAGE_OVERHEAD
             if used + cost > self.budget_tokens:
                 break
             used += cost
             kept.append(turn)
         if len(kept) < len(self.turns):
             del self.turns[: len(self.turns) - len(kept)]  # dropped turns never come back
-        history = [m for t in reversed(kept) for m in ({"role": "user", "content": t.user},
+        history = [m for t in reversed(kept) for m in ({"role": "user", "content": t.prompt or t.user},
                                                       {"role": "assistant", "content": self._said(t)})]
         return [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
 
@@ -63,7 +66,7 @@ class Memory:
     def tokens(self, system: str) -> int:
         """Tokens the remembered conversation uses with this system prompt."""
         return self.count(system) + _MESSAGE_OVERHEAD + sum(
-            self.count(t.user) + self.count(self._said(t)) + 2 * _MESSAGE_OVERHEAD for t in self.turns)
+            self.count(t.prompt or t.user) + self.count(self._said(t)) + 2 * _MESSAGE_OVERHEAD for t in self.turns)
 
     @staticmethod
     def _said(turn: Turn) -> str:

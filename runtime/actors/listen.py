@@ -74,7 +74,8 @@ class ListenActor(Actor):
         self.settings = settings
         self._asr_factory = asr_factory
         self._vad_factory = vad_factory
-        self._buffer = np.zeros(0, np.float32)
+        self._store = np.zeros(30 * SAMPLE_RATE, np.float32)
+        self._filled = 0
         self._buffer_start = 0
         """Input-timeline sample of _buffer[0]."""
         self._playing = False
@@ -129,7 +130,7 @@ class ListenActor(Actor):
         audio = to_float(frame.pcm)
         if self._vad_base is None:
             self._vad_base = self._buffer_start = frame.offset_samples
-        self._buffer = np.concatenate([self._buffer, audio])
+        self._append(audio)
         for vad in (self.main, self.pause, self.barge):
             vad.accept(audio)
         now_sample = self._buffer_start + len(self._buffer)
@@ -255,13 +256,27 @@ class ListenActor(Actor):
         _LOGGER.info("turn %d: heard %r (%s, %.0f ms after the endpoint)", utt.turn, result.text,
                      result.language, latency_ms)
 
+    def _append(self, audio: np.ndarray) -> None:
+        """Add audio to a preallocated buffer (no per-frame reallocation of seconds of audio)."""
+        if self._filled + len(audio) > len(self._store):
+            grown = np.zeros(max(2 * len(self._store), self._filled + len(audio)), np.float32)
+            grown[: self._filled] = self._store[: self._filled]
+            self._store = grown
+        self._store[self._filled:self._filled + len(audio)] = audio
+        self._filled += len(audio)
+
+    @property
+    def _buffer(self) -> np.ndarray:
+        """The kept audio (a view, no copy)."""
+        return self._store[: self._filled]
+
     def _trim(self) -> None:
         """Keep the audio an utterance may still need, and no more."""
-        keep_from = self._buffer_start + len(self._buffer) - int(
-            (self.settings.max_utterance_s + 2.0) * SAMPLE_RATE)
+        keep_from = self._buffer_start + self._filled - int((self.settings.max_utterance_s + 2.0) * SAMPLE_RATE)
         if self._current is not None:
             keep_from = min(keep_from, self._current.onset)
         drop = keep_from - self._buffer_start
-        if drop > SAMPLE_RATE:
-            self._buffer = self._buffer[drop:]
+        if drop > 4 * SAMPLE_RATE:  # shift rarely: once per few seconds of audio
+            self._store[: self._filled - drop] = self._store[drop:self._filled]
+            self._filled -= drop
             self._buffer_start += drop

@@ -44,7 +44,7 @@ class RecordActor(Actor):
     def setup(self) -> None:
         """Open the file."""
         self._writer = Mp4Writer(self.path, width=self.size, height=self.size, fps=self.fps, sample_rate=self.rate,
-                                 channels=2 if self.include_input else 1)
+                                 channels=2 if self.include_input else 1, threads=1)
 
     def handle(self, msg) -> None:
         """Place frames and sound on the timeline."""

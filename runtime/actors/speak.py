@@ -23,6 +23,8 @@ _LOGGER = logging.getLogger(__name__)
 class SpeakActor(Actor):
     """Text-to-speech for every chunk of the current turn."""
 
+    nice = 2
+
     subscriptions = (ReplyChunk,)
 
     def __init__(self, name: str, bus, *, engine_factory, **kwargs) -> None:

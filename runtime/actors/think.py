@@ -19,6 +19,8 @@ _LOGGER = logging.getLogger(__name__)
 class ThinkActor(Actor):
     """Answers each final transcript with the dialogue's chunks, in order, tagged with the turn."""
 
+    nice = 5
+
     subscriptions = (Transcript, PlaybackFinished)
     controls = (Interrupt, SetPersona)
     drop_stale = False  # playback reports of an interrupted turn are exactly what memory needs

@@ -9,6 +9,7 @@ measured on the recording itself.
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import statistics
@@ -25,7 +26,7 @@ from runtime import pipeline
 from runtime.audio import SAMPLE_RATE, read_audio
 from runtime.bus import receive
 from runtime.config import Settings
-from runtime.messages import REGISTRY, Heartbeat, VideoFrame
+from runtime.messages import REGISTRY, AudioFrame, Heartbeat, VideoFrame
 from runtime.models import ModelStore
 from runtime.paths import models_dir
 
@@ -43,11 +44,12 @@ def _visitor_track(settings: Settings, store: ModelStore) -> tuple[np.ndarray, l
 
     def say(text):
         audio = np.concatenate([p.audio for p in engine.synthesize(text)])
-        return soxr.resample(audio, engine.sample_rate, SAMPLE_RATE).astype(np.float32)
+        return _voiced(soxr.resample(audio, engine.sample_rate, SAMPLE_RATE).astype(np.float32))
 
     pieces, script, cursor = [np.zeros(SAMPLE_RATE, np.float32)], [], SAMPLE_RATE
     items = [(q, "en", say(q), GAP_S) for q in QUESTIONS]
-    items.append(("你好世界", "zh", read_audio(store.resolve("speech-samples") / "zh-nihao_shijie.wav"), GAP_S))
+    items.append(("你好世界", "zh", _voiced(read_audio(store.resolve("speech-samples") / "zh-nihao_shijie.wav")),
+                  GAP_S))
     items.append(("Tell me everything about the history of this museum, please.", "en",
                   say("Tell me everything about the history of this museum, please."), BARGE_AFTER_S))
     items.append(("Sorry, where is the exit?", "en", say("Sorry, where is the exit?"), GAP_S))
@@ -58,6 +60,14 @@ def _visitor_track(settings: Settings, store: ModelStore) -> tuple[np.ndarray, l
         cursor += len(audio) + int(gap * SAMPLE_RATE)
     script[-1]["barge_in"] = True
     return np.concatenate(pieces), script
+
+
+def _voiced(audio: np.ndarray, threshold_dbfs: float = -45.0) -> np.ndarray:
+    """The audio from its first to its last voiced 10 ms: script times are the speech's own."""
+    hop = SAMPLE_RATE // 100
+    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
+    voiced = np.nonzero(20 * np.log10(np.sqrt((frames ** 2).mean(axis=1)) + 1e-9) > threshold_dbfs)[0]
+    return audio[voiced[0] * hop:(voiced[-1] + 1) * hop] if voiced.size else audio
 
 
 def _free_port() -> int:
@@ -125,11 +135,15 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         raise RuntimeError("the product failed during the benchmark:\n" + "".join(line for _, line in log[-30:]))
     ready_at = next((t for t, line in log if "ready:" in line), None)
     report = analyse(messages, script, recording, settings)
-    frames = [m for m in messages if isinstance(m, tuple)]
+    # Frames while the conversation runs (from the first input sample on), not during start-up.
+    first_input = next(m.t_ns for m in messages if isinstance(m, AudioFrame))
+    frames = [m for m in messages if isinstance(m, tuple) and m[1] >= first_input]
     render_ms = [m[2] for m in frames]
     span_s = (frames[-1][1] - frames[0][1]) / 1e9 if len(frames) > 1 else 0
     report.update({
         "render_fps": round((len(frames) - 1) / span_s, 1) if span_s else None,
+        "dropped_frames": int(sum(round((b[1] - a[1]) / 1e9 * settings.display.fps) - 1
+                                  for a, b in itertools.pairwise(frames))),
         "frame_ms": {"p50": round(statistics.median(render_ms), 2),
                      "p95": round(float(np.percentile(render_ms, 95)), 2)} if render_ms else None,
         "peak_rss_mb": _peak_mb([line for _, line in log]),
