@@ -90,6 +90,9 @@ class Actor:
         self._watched: dict[Any, Callable[[], None]] = {}
         self._poller: zmq.Poller | None = None
         self._control: zmq.Socket | None = None
+        self._pipe_in: zmq.Socket | None = None
+        self.stop_requested = False
+        """The supervisor asked this actor to stop (seen by check_control during long work)."""
         self._thread: threading.Thread | None = None
         self._pipe: zmq.Socket | None = None
         self._pipe_endpoint = f"inproc://edge-talker-actor-{name}-{id(self)}"
@@ -123,11 +126,14 @@ class Actor:
         self._out.publish(msg)
 
     def check_control(self) -> bool:
-        """Handle pending control messages now (call between steps of long work); True if the turn changed."""
+        """Handle pending control messages and stop requests now (call between steps of long
+        work); True if the turn changed or the actor must stop, so the work should end."""
         before = self.turn
         if self._control is not None:
             self._drain_control(self._control)
-        return self.turn != before
+        if self._pipe_in is not None and self._pipe_in.poll(0) and self._pipe_in.recv() == _STOP:
+            self.stop_requested = True
+        return self.turn != before or self.stop_requested
 
     def watch(self, source: Any, callback: Callable[[], None]) -> None:
         """Call callback when a file descriptor or socket becomes readable."""
@@ -176,7 +182,7 @@ class Actor:
         if self.nice:
             lower_priority(self.nice)
         try:
-            pipe = self.bus.context.socket(zmq.PAIR)
+            pipe = self._pipe_in = self.bus.context.socket(zmq.PAIR)
             sockets.append(pipe)
             pipe.linger = 0
             pipe.connect(self._pipe_endpoint)
@@ -204,7 +210,7 @@ class Actor:
             self._safe_teardown()
             for sock in sockets:
                 sock.close(linger=0)
-            self._out = self._control = None
+            self._out = self._control = self._pipe_in = None
             self.finished.set()
 
     def _sync(self, control: zmq.Socket) -> None:
@@ -228,7 +234,7 @@ class Actor:
             wake = min(next_beat, next_tick) if self.tick_interval_s else next_beat
             events = dict(self._poller.poll(max(0, int((wake - now) * 1000))))
             self.last_beat = time.monotonic()
-            if pipe in events and pipe.recv() == _STOP:
+            if self.stop_requested or (pipe in events and pipe.recv() == _STOP):
                 self._publish_state(ActorState.STOPPING)
                 return
             if control in events:

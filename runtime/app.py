@@ -192,4 +192,10 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         if clean:
             context.term()
         else:
+            # A thread still inside native code (llama.cpp, an encoder) would crash the
+            # interpreter's shutdown: leave at once, as systemd would after its stop timeout.
             _LOGGER.error("some actor threads did not stop; exiting without waiting for them")
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(3)

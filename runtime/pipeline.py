@@ -219,7 +219,7 @@ def describe_io(settings: Settings) -> list[str]:
     from runtime.display import display_available
 
     window = settings.display.window == "on" or (settings.display.window == "auto" and display_available())
-    outputs = ["speaker" if settings.play.device != "none" else "silent clock (no speaker)",
+    outputs = ["speaker" if settings.play.device != "none" and _has_output() else "silent clock (no speaker)",
                "window" if window else "no window"]
     if settings.record.path:
         outputs.append(f"recording {settings.record.path}")
@@ -234,3 +234,12 @@ def _describe_think(settings: Settings) -> str:
     if cfg.type == "echo":
         return f"echo (repeats the visitor) as {persona.name}"
     return f"{cfg.model} via llama.cpp as {persona.name} ({cfg.persona})"
+
+
+def _has_output() -> bool:
+    try:
+        from runtime import sound
+
+        return bool(sound.devices("output"))
+    except (OSError, ImportError):
+        return False

