@@ -15,7 +15,6 @@ import numpy as np
 from runtime.config import Settings
 from runtime.emotion import tag
 from runtime.face import avatars
-from runtime.face import landmarks as L
 from runtime.face.animator import Animator
 from runtime.media import Mp4Writer
 from runtime.visemes import VisemeTrack, concat, from_audio
@@ -80,7 +79,5 @@ def render_clip(settings: Settings, out: str | Path, *, text: str | None = None,
             writer.write_video(face.render(animator.params(i / fps)), i)
     finally:
         writer.close()
-    lips = avatar_bundle.landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
-    (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
     return Clip(Path(out), len(soundtrack) / rate, frames, fps, time.perf_counter() - started,
-                (slice(y0, y1), slice(x0, x1)))
+                avatars.mouth_region(avatar_bundle.landmarks))

@@ -17,7 +17,6 @@ from runtime.app import ActorSpec
 from runtime.avsync import mouth_opening
 from runtime.config import Settings
 from runtime.face import avatars
-from runtime.face import landmarks as L
 from runtime.messages import Interrupt, PlaybackFinished, PlaybackStarted, SpeechAudio, VideoFrame
 from runtime.sound import SilentOutput
 from tests.harness import Running
@@ -61,9 +60,7 @@ def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, s
         return speakers[-1]
 
     face = avatars.renderer(avatars.load_avatar(SETTINGS))
-    lips = face.landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
-    (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
-    mouth = (slice(y0, y1), slice(x0, x1))
+    mouth = avatars.mouth_region(face.landmarks)
     specs = [ActorSpec("render", functools.partial(RenderActor, "render", bus, face_factory=lambda: face,
                                                    fps=30, publish_frames=True)),
              ActorSpec("play", functools.partial(PlayActor, "play", bus, output_factory=output))]
@@ -179,9 +176,7 @@ def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
     frames, fps, avatar, rate = read_clip(out, channel=0)
     _, _, visitor, _ = read_clip(out, channel=1)
     face = avatars.renderer(avatars.load_avatar(SETTINGS))
-    lips = face.landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
-    (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
-    opening = mouth_opening(frames, (slice(y0, y1), slice(x0, x1)))
+    opening = mouth_opening(frames, avatars.mouth_region(face.landmarks))
     assert abs(offset_ms(opening, envelope(avatar, rate, fps, len(frames)), fps)) <= 40
     heard = np.nonzero(np.abs(visitor) > 0.02)[0]
     said = np.nonzero(np.abs(avatar) > 0.02)[0]

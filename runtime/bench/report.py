@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from runtime.avsync import envelope, mouth_opening, offset_ms
+from runtime.bench.hear import _percentiles
 from runtime.config import Settings
 from runtime.face import avatars
-from runtime.face import landmarks as L
 from runtime.media import read_clip
 from runtime.messages import (
     AudioFrame,
@@ -73,15 +72,13 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
         if item["barge_in"]:
             row.update(_barge_in(messages, origin + int(item["start_s"] * 1e9)))
         turns.append(row)
-    lips = avatars.load_avatar(settings).landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
-    (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
-    av = offset_ms(mouth_opening(frames, (slice(y0, y1), slice(x0, x1))), envelope(avatar, rate, fps, len(frames)),
-                   fps)
+    region = avatars.mouth_region(avatars.load_avatar(settings).landmarks)
+    av = offset_ms(mouth_opening(frames, region), envelope(avatar, rate, fps, len(frames)), fps)
     spoken = [t["voice_to_voice_ms"] for t in turns if t["voice_to_voice_ms"] is not None and t["language"] == "en"]
     stages = {k: _median([t.get("stages_ms", {}).get(k) for t in turns]) for k in STAGES}
     barge = next((t for t in turns if "barge_in_ms" in t), {})
     return {
-        "voice_to_voice_ms": {"p50": _median(spoken), "p95": _p95(spoken), "n": len(spoken)},
+        "voice_to_voice_ms": _percentiles(spoken),
         "stages_ms": stages, "first_frame_ms": stages["first_lip_synced_frame"],
         "av_offset_ms": round(av, 1), "barge_in_ms": barge.get("barge_in_ms"),
         "barge_in_detected_ms": barge.get("barge_in_detected_ms"), "turns": turns,
@@ -107,13 +104,7 @@ def _barge_in(messages, onset_ns: int) -> dict:
 
 
 def _median(values):
-    values = [v for v in values if v is not None]
-    return round(statistics.median(values), 1) if values else None
-
-
-def _p95(values):
-    values = sorted(v for v in values if v is not None)
-    return round(values[min(len(values) - 1, int(0.95 * len(values)))], 1) if values else None
+    return _percentiles([v for v in values if v is not None])["p50"]
 
 
 def _cores() -> int:

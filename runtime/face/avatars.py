@@ -9,6 +9,7 @@ import numpy as np
 
 from runtime.config import Settings
 from runtime.face import bundle
+from runtime.face import landmarks as L
 from runtime.face.animator import EMOTIONS
 from runtime.face.enroll import enroll
 from runtime.face.render import FaceRenderer
@@ -49,6 +50,13 @@ def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
 def renderer(avatar: bundle.Avatar) -> FaceRenderer:
     """A renderer for a loaded avatar."""
     return FaceRenderer(avatar.portrait, avatar.landmarks, build_rig(avatar.landmarks, avatar.portrait.shape[0]))
+
+
+def mouth_region(landmarks: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns around the lips and the jaw's travel: where mouth opening is measured."""
+    lips = landmarks[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER, :2]
+    (x0, y0), (x1, y1) = lips.min(axis=0).astype(int) - 12, lips.max(axis=0).astype(int) + 40
+    return slice(y0, y1), slice(x0, x1)
 
 
 def mouth(viseme: Viseme, amount: float = 1.0) -> dict[str, float]:
