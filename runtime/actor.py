@@ -88,6 +88,7 @@ class Actor:
         """Monotonic time the loop last turned (read by the supervisor's hang check)."""
         self._out: Publisher | None = None
         self._watched: dict[Any, Callable[[], None]] = {}
+        self._wakers: list[Waker] = []
         self._poller: zmq.Poller | None = None
         self._control: zmq.Socket | None = None
         self._pipe_in: zmq.Socket | None = None
@@ -134,6 +135,19 @@ class Actor:
         if self._pipe_in is not None and self._pipe_in.poll(0) and self._pipe_in.recv() == _STOP:
             self.stop_requested = True
         return self.turn != before or self.stop_requested
+
+    def waker(self, callback: Callable[[], None]) -> Waker:
+        """A Waker whose wake-ups (from any thread) run callback in this actor's loop; closed
+        when the actor ends."""
+        waker = Waker()
+        self._wakers.append(waker)
+
+        def woken() -> None:
+            waker.clear()
+            callback()
+
+        self.watch(waker.fd, woken)
+        return waker
 
     def watch(self, source: Any, callback: Callable[[], None]) -> None:
         """Call callback when a file descriptor or socket becomes readable."""
@@ -210,6 +224,9 @@ class Actor:
             self._safe_teardown()
             for sock in sockets:
                 sock.close(linger=0)
+            for waker in self._wakers:
+                waker.close()
+            self._wakers.clear()
             self._out = self._control = self._pipe_in = None
             self.finished.set()
 

@@ -109,9 +109,10 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
     costs hundreds of MB of RSS for nothing. Two arenas (as MALLOC_ARENA_MAX=2) are enough."""
     import ctypes
     import ctypes.util
+    import os
 
     name = ctypes.util.find_library("c")
-    if name and "MALLOC_ARENA_MAX" not in __import__("os").environ:
+    if name and "MALLOC_ARENA_MAX" not in os.environ:
         try:
             ctypes.CDLL(name).mallopt(-8, arenas)  # -8 = M_ARENA_MAX
         except (OSError, AttributeError):  # not glibc: nothing to tune

@@ -39,7 +39,9 @@ class Clip:
 def speech_for(settings: Settings, text: str | None, audio_path: str | None) -> tuple[np.ndarray, int, VisemeTrack]:
     """Audio (float32), its rate and its viseme track: synthesized from text, or from a WAV's sound."""
     if text is not None:
-        engine = avatars_tts(settings)
+        from runtime import pipeline
+
+        engine = pipeline.tts_factory(settings)()
         pieces = list(engine.synthesize(text))
         return np.concatenate([p.audio for p in pieces]), engine.sample_rate, concat([p.track for p in pieces])
     from runtime.audio import read_audio
@@ -47,13 +49,6 @@ def speech_for(settings: Settings, text: str | None, audio_path: str | None) -> 
     rate = 22050
     audio = read_audio(audio_path, rate)
     return audio, rate, from_audio(audio, rate)
-
-
-def avatars_tts(settings: Settings):
-    """The configured voice."""
-    from runtime import pipeline
-
-    return pipeline.tts_factory(settings)()
 
 
 def render_clip(settings: Settings, out: str | Path, *, text: str | None = None, audio_path: str | None = None,

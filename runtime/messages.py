@@ -208,41 +208,40 @@ class SpeechAudio(Message):
 # --- playback ---------------------------------------------------------------------------------
 
 
-@register("play.started")
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlaybackStarted(Message):
-    """The speaker started playing a piece of the answer (the avatar is talking)."""
+class _PlaybackEvent(Message):
+    """Something the speaker did with one piece of speech (chunk `index`, sentence `part`)."""
 
     index: int = 0
     """Chunk index within the answer."""
     part: int = 0
     """Sentence within the chunk."""
     heard_ns: int = 0
-    """Monotonic time its first sample is heard (DAC time; nanoseconds)."""
+    """Monotonic time the event is heard at the speaker (DAC time; nanoseconds)."""
+
+
+@register("play.started")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackStarted(_PlaybackEvent):
+    """The speaker started playing a piece of the answer (heard_ns: its first sample)."""
 
 
 @register("play.position")
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlaybackPosition(Message):
-    """The playback clock: `sample` of piece (index, part) is heard at monotonic `heard_ns`."""
+class PlaybackPosition(_PlaybackEvent):
+    """The playback clock: `sample` of the piece is heard at `heard_ns`."""
 
-    index: int = 0
-    part: int = 0
     sample: int = 0
     """Sample of the piece, at the piece's own rate."""
-    heard_ns: int = 0
 
 
 @register("play.finished")
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlaybackFinished(Message):
-    """The speaker played a piece to its end, or stopped it (interrupted=True)."""
+class PlaybackFinished(_PlaybackEvent):
+    """The speaker played a piece to its end, or stopped it (interrupted=True; heard_ns: its
+    last played sample)."""
 
-    index: int = 0
-    part: int = 0
     interrupted: bool = False
-    heard_ns: int = 0
-    """Monotonic time its last played sample is heard."""
 
 
 @register("render.frame")

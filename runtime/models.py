@@ -162,10 +162,9 @@ class ModelStore:
         """Check every file of a model; full=True hashes even files the lock vouches for."""
         folder = self.model_dir(entry.id)
         lock = read_lock(folder)
-        results = []
-        for spec in entry.files:
-            results.append(self._check_file(entry.id, folder / spec.name, spec, lock, full))
-        if any(r.code == "ok" for r in results):
+        before = json.dumps(lock, sort_keys=True)
+        results = [self._check_file(entry.id, folder / spec.name, spec, lock, full) for spec in entry.files]
+        if json.dumps(lock, sort_keys=True) != before:  # only re-hashed files change it
             write_lock(folder, lock)
         return results
 

@@ -152,7 +152,7 @@ class MicrophoneSource(AudioSource):
         rate = int(self.device_rate or info["default_samplerate"])
         if rate != SAMPLE_RATE:
             self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
-        self._waker = Waker()
+        self._waker = self.waker(self._drain)
         try:
             self._stream = sounddevice.InputStream(
                 device=info["index"], channels=1, samplerate=rate, blocksize=rate // 50, dtype="float32",
@@ -162,7 +162,6 @@ class MicrophoneSource(AudioSource):
             raise CaptureFault("capture-device-busy", f"cannot open {info['name']!r}: {err}; available:\n"
                                f"{sound.describe('input')}", "close other programs using it, or pick "
                                "another device with [capture] device") from err
-        self.watch(self._waker.fd, self._drain)
         _LOGGER.info("input: microphone %r at %d Hz", info["name"], rate)
 
     def _callback(self, indata, frames, time_info, status) -> None:
@@ -173,7 +172,6 @@ class MicrophoneSource(AudioSource):
         self._waker.wake()
 
     def _drain(self) -> None:
-        self._waker.clear()
         while not self._queue.empty():
             block = self._queue.get_nowait()
             if self._resampler is not None:
@@ -181,9 +179,8 @@ class MicrophoneSource(AudioSource):
             self.emit(block)
 
     def teardown(self) -> None:
-        """Close the stream and the wake pipe."""
+        """Close the stream."""
         if self._stream is not None:
             self._stream.stop()
             self._stream.close()
-        if self._waker is not None:
-            self._waker.close()
+

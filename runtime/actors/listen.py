@@ -99,18 +99,15 @@ class ListenActor(Actor):
                                        min_speech_s=s.min_speech_s, max_speech_s=s.max_utterance_s)
         self.barge = self._vad_factory(threshold=s.barge_in_threshold, min_silence_s=s.min_silence_s,
                                        min_speech_s=s.barge_in_min_speech_s, max_speech_s=s.max_utterance_s)
-        self._waker = Waker()
+        self._waker = self.waker(self._collect)
         engine = self._asr_factory()
         engine.transcribe(np.zeros(SAMPLE_RATE, np.float32), "en")  # first decode pays one-off set-up costs
         self._worker = DecodeWorker(engine, s.language, self._waker)
-        self.watch(self._waker.fd, self._collect)
 
     def teardown(self) -> None:
         """Stop the decode thread."""
         if self._worker is not None:
             self._worker.close()
-        if self._waker is not None:
-            self._waker.close()
 
     # --- input ------------------------------------------------------------------------------
 
@@ -215,7 +212,6 @@ class ListenActor(Actor):
     # --- results ----------------------------------------------------------------------------
 
     def _collect(self) -> None:
-        self._waker.clear()
         while not self._worker.results.empty():
             self._result(self._worker.results.get_nowait())
 

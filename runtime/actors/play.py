@@ -54,8 +54,7 @@ class PlayActor(Actor):
 
     def setup(self) -> None:
         """Open the speaker (or the silent clock when there is none) and start it."""
-        self._waker = Waker()
-        self.watch(self._waker.fd, self._publish_events)
+        self._waker = self.waker(self._publish_events)
         self.output = self._output_factory(self._fill)
         self.output.start()
         _LOGGER.info("output: %s at %d Hz", self.output.name, self.output.rate)
@@ -64,8 +63,6 @@ class PlayActor(Actor):
         """Close the device."""
         if self.output is not None:
             self.output.close()
-        if self._waker is not None:
-            self._waker.close()
 
     def handle(self, msg) -> None:
         """Queue a piece of speech of the current turn."""
@@ -123,7 +120,6 @@ class PlayActor(Actor):
     # --- the actor's thread -------------------------------------------------------------------
 
     def _publish_events(self) -> None:
-        self._waker.clear()
         while not self._events.empty():
             kind, piece, sample, at_ns = self._events.get_nowait()
             common = {"turn": piece.turn, "index": piece.index, "part": piece.part, "heard_ns": at_ns}

@@ -60,7 +60,7 @@ def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Tran
                      vad_factory=pipeline.vad_factory(settings, store), settings=settings.listen)),
                  ActorSpec("capture", lambda: FileSource("capture", bus, path=str(path), tail_silence_s=2.0))]
         supervisor = Supervisor(bus, specs, settings.supervisor)
-        supervisor.bus.start()
+        bus.start()  # before subscribing; Supervisor.start() finds it running
         sub = bus.subscriber([Transcript, InputEnded])
         finals, ended_at = [], None
         try:
