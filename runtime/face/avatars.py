@@ -10,10 +10,10 @@ import numpy as np
 from runtime.config import Settings
 from runtime.face import bundle
 from runtime.face import landmarks as L
-from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
 from runtime.face.enroll import enroll
-from runtime.face.render import FaceRenderer
+from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
 from runtime.face.mouth import parting_line
+from runtime.face.render import FaceRenderer
 from runtime.face.rig import build_rig, mouth_open
 from runtime.models import ModelStore
 from runtime.paths import models_dir, state_dir

@@ -171,7 +171,7 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
     teeth = _teeth_mask(portrait[y0:y1, x0:x1])
     found = []
     for (x, top), (_, bottom) in zip(upper, lower, strict=True):
-        column = teeth[int(top) - y0:int(bottom) - y0 + 1, int(round(x)) - x0]
+        column = teeth[int(top) - y0:int(bottom) - y0 + 1, int(x + 0.5) - x0]
         rows = np.flatnonzero(column)
         if len(rows) and rows[0] < 0.5 * len(column):  # a run of teeth hanging from the upper lip
             breaks = np.flatnonzero(np.diff(rows) > 2)

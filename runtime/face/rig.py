@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from runtime.face import eyelids
@@ -273,7 +272,8 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None)
     b = _Builder(landmarks, size, split)
     xy = landmarks[:, :2]
     split = b.split[np.argsort(b.split[:, 0])].astype(np.float32)
-    above, below = split - [0, 3], split + [0, 3]
+    step = np.array([0, 3], np.float32)
+    above, below = split - step, split + step
     fields, moves, split_moves = {}, {}, {}
     for name, (box, d) in _fields(b).items():
         d = d * _taper(d.shape[:2])[..., None]
