@@ -41,18 +41,22 @@ def blink_keys(lm: np.ndarray, eye_d: float, region, eye) -> list:
     x0, x1 = up[0, 0] - 0.05 * eye_d, up[-1, 0] + 0.05 * eye_d
     box, xx, yy = region(x0, brow[:, 1].min(), x1, low[:, 1].max() + 0.06 * eye_d)
     lid = np.interp(xx, up[:, 0], up[:, 1])
-    floor = np.interp(xx, low[:, 0], low[:, 1]) + 0.015 * eye_d  # the lid closes a little past the lower lid's edge
+    # The mesh's lower lid line sits a little inside the visible margin: close a little past it.
+    floor = np.interp(xx, low[:, 0], low[:, 1]) + 0.045 * eye_d
     gap = np.clip(floor - lid, 0, None)
     room = lid - np.interp(xx, brow[:, 0], brow[:, 1])
-    # The lid band that unfolds: about one opening high, never reaching into the brow.
-    band = np.clip(np.minimum(gap + 0.03 * eye_d, 0.6 * room), 0.02 * eye_d, None)
+    # The lid band that unfolds: about one opening high plus the lashes, never reaching the brow.
+    band = np.clip(np.minimum(gap + 0.06 * eye_d, 0.6 * room), 0.02 * eye_d, None)
     crease = lid - band
+    lashes = np.minimum(0.035 * eye_d, 0.5 * band)  # the lash line moves down as it is, unstretched
     keys = []
     for k in range(1, BLINK_KEYS + 1):
-        closing = k / BLINK_KEYS
-        edge = lid + closing * gap
-        # Rows crease..edge show the band crease..lid stretched; rows below the edge show the eye.
-        shift = (yy - crease) * (closing * gap) / np.maximum(edge - crease, 1e-3)
+        drop = k / BLINK_KEYS * gap
+        edge = lid + drop
+        # Rows crease..edge-lashes show the skin crease..lid-lashes stretched; the last rows the lash
+        # line translated; rows below the edge the eye, covered rather than squeezed.
+        skin = (yy - crease) * drop / np.maximum(edge - lashes - crease, 1e-3)
+        shift = np.where(yy < edge - lashes, skin, drop)
         over = np.clip(edge + 0.5 - yy, 0.0, 1.0)  # a half-pixel anti-aliased leading edge
         d = np.zeros((*xx.shape, 2))
         d[..., 1] = np.where(yy >= crease, shift * over, 0.0)

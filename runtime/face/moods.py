@@ -25,13 +25,13 @@ EMOTIONS: dict[str, dict[str, float]] = {
     "neutral": {},
     # Joy (Duchenne smile): corners up and out, cheeks lift and narrow the eyes from below,
     # brows rise a little.
-    "happy": {"smile": 0.85, "cheek_raise": 0.8, "brow_raise": 0.3},
+    "happy": {"smile": 0.85, "cheek_raise": 0.8, "brow_raise": 0.3, "blink_left": 0.25, "blink_right": 0.25},
     # Sadness: inner brow ends up, corners down, head and gaze a little down.
     "sad": {"brow_inner": 0.9, "smile": -0.35, "head_pitch": 0.035, "gaze_y": 0.35, "lip_press": 0.1},
     "surprised": {"brow_raise": 1.0, "jaw_open": 0.15, "head_pitch": -0.015},
     "angry": {"brow_furrow": 1.0, "lip_press": 0.35, "cheek_raise": 0.15},
     # Sympathy: soft (inner-raised) brows, head tilted down and a little to the side.
-    "concerned": {"brow_inner": 0.7, "brow_furrow": 0.2, "smile": -0.1, "head_pitch": 0.03,
+    "concerned": {"brow_inner": 0.8, "brow_furrow": 0.1, "smile": -0.1, "head_pitch": 0.03,
                   "head_roll": 0.015},
 }
 """Parameter offsets of each emotion at intensity 1 (see runtime.face.rig for the ranges)."""

@@ -172,7 +172,7 @@ class _Builder:
             floor = np.interp(xx, low[order, 0], low[order, 1])
             x0, x1 = self.lm[corners, 0].min(), self.lm[corners, 0].max()
             cx, half = (x0 + x1) / 2, (x1 - x0) / 2
-            lift = 0.045 * e
+            lift = 0.06 * e
             # Below the lower lid the skin rises as a sheet, fading towards the cheekbone; inside
             # the eye the rise fades out over 1.5 lifts above the lid, so the iris is not dragged.
             up = _smooth((yy - (floor - 1.5 * lift)) / (1.5 * lift))
@@ -189,8 +189,8 @@ class _Builder:
         for brow, inner in ((L.RIGHT_BROW, L.RIGHT_BROW_INNER), (L.LEFT_BROW, L.LEFT_BROW_INNER)):
             if raise_ == "inner":  # sad or sympathetic brows: the inner ends rise, slanting the brow
                 c = self.lm[inner].mean(axis=0)
-                blob = _gauss(xx, yy, c[0], c[1] - 0.05 * e, 0.22 * e, 0.25 * e)
-                d[..., 1] -= 0.075 * e * blob
+                blob = _gauss(xx, yy, c[0], c[1] - 0.05 * e, 0.16 * e, 0.25 * e)
+                d[..., 1] -= 0.13 * e * blob
             elif raise_:
                 c = self.lm[brow].mean(axis=0)
                 blob = _gauss(xx, yy, c[0], c[1], 0.42 * e, 0.3 * e)
