@@ -151,8 +151,8 @@ def anisotropy(gray: np.ndarray) -> float:
 def eye_box(face, eye) -> tuple[slice, slice]:
     pts = face.landmarks[eye]
     e = float(np.linalg.norm(face.landmarks[33] - face.landmarks[263]))
-    x0, y0 = pts.min(axis=0) - [0.02 * e, 0.12 * e]
-    x1, y1 = pts.max(axis=0) + [0.02 * e, 0.06 * e]
+    x0, y0 = pts.min(axis=0) - np.array([0.02, 0.12]) * e
+    x1, y1 = pts.max(axis=0) + np.array([0.02, 0.06]) * e
     return slice(int(y0), int(y1)), slice(int(x0), int(x1))
 
 
