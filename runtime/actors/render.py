@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import time
 
-from runtime.actor import Actor
-from runtime.face.animator import Animator
-from runtime.messages import (
+from runtime.core.actor import Actor
+from runtime.core.messages import (
     Interrupt,
     PlaybackPosition,
     PlaybackStarted,
@@ -21,7 +20,8 @@ from runtime.messages import (
     SpeechAudio,
     VideoFrame,
 )
-from runtime.visemes import VisemeTrack
+from runtime.face.animator import Animator
+from runtime.speech.visemes import VisemeTrack
 
 _LOGGER = logging.getLogger(__name__)
 

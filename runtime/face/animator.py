@@ -15,22 +15,24 @@ import random
 
 import numpy as np
 
+from runtime.dialogue.emotion import Emotion
 from runtime.face.rig import PARAMS
-from runtime.visemes import VisemeTrack
+from runtime.speech.visemes import VisemeTrack
 
 _LOOK_S = np.array([-0.07, -0.04, -0.01, 0.01, 0.03, 0.05, 0.07, 0.08])
 """Where the mouth looks in the track, around now (seconds): it anticipates the next sound by
 ~30 ms, which is what puts the picture on the sound (measured offset about 0 ms, see README)."""
 _WEIGHTS = np.array([0.25, 0.5, 0.8, 1.0, 1.2, 1.0, 0.7, 0.4])
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
-EMOTIONS = {
-    "neutral": {},
-    "happy": {"smile": 0.8, "brow_raise": 0.15},
-    "sad": {"brow_furrow": 0.5, "smile": -0.4, "head_pitch": 0.03},
-    "surprised": {"brow_raise": 1.0, "jaw_open": 0.12},
-    "angry": {"brow_furrow": 1.0, "lip_press": 0.3},
-    "concerned": {"brow_furrow": 0.5, "brow_raise": 0.25},
+EMOTIONS: dict[Emotion, dict[str, float]] = {
+    Emotion.NEUTRAL: {},
+    Emotion.HAPPY: {"smile": 0.8, "brow_raise": 0.15},
+    Emotion.SAD: {"brow_furrow": 0.5, "smile": -0.4, "head_pitch": 0.03},
+    Emotion.SURPRISED: {"brow_raise": 1.0, "jaw_open": 0.12},
+    Emotion.ANGRY: {"brow_furrow": 1.0, "lip_press": 0.3},
+    Emotion.CONCERNED: {"brow_furrow": 0.5, "brow_raise": 0.25},
 }
+"""Rig offsets of each emotion at full intensity (the labels are runtime.dialogue.emotion's)."""
 _BLINK_CLOSE_S, _BLINK_OPEN_S = 0.08, 0.14
 _JAW_RATE = 16.0
 """Fastest jaw movement (full range per second)."""

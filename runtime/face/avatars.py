@@ -7,16 +7,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.config import Settings
+from runtime.core.config import Settings
+from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle
 from runtime.face import landmarks as L
 from runtime.face.animator import EMOTIONS
 from runtime.face.enroll import enroll
 from runtime.face.render import FaceRenderer
 from runtime.face.rig import build_rig
-from runtime.models import ModelStore
-from runtime.paths import models_dir, state_dir
-from runtime.visemes import TARGETS, Viseme
+from runtime.speech.visemes import TARGETS, Viseme
+from runtime.store.models import ModelStore
 
 
 def face_models(settings: Settings, store: ModelStore | None = None):
