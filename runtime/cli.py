@@ -11,7 +11,7 @@ import logging
 import sys
 
 from runtime import __version__
-from runtime.errors import RuntimeFault
+from runtime.core.errors import RuntimeFault, ThinkFault
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.set_defaults(func=_bench)
 
-    models = sub.add_parser("models", help="list, fetch and verify the models of models/manifest.toml")
+    models = sub.add_parser("models", help="list, fetch and verify the models of runtime/store/manifest.toml")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     for name, func, text in (("list", _models_list, "show every model and whether it is in the store"),
                              ("fetch", _models_fetch, "fetch missing models and verify them"),
@@ -151,15 +151,15 @@ def _log_format() -> str:
 def _run(args: argparse.Namespace) -> int:
     import time
 
-    from runtime.app import run_app
-    from runtime.config import FileCapture, load_config
-    from runtime.display import display_available
-    from runtime.paths import state_dir
+    from runtime.core.config import FileCapture, load_config
+    from runtime.core.paths import state_dir
+    from runtime.devices.display import display_available
+    from runtime.product import run_app
 
     settings = load_config(args.config)
     changes = {}
     if args.input:
-        from runtime.audio import read_audio
+        from runtime.speech.audio import read_audio
 
         read_audio(args.input)  # a bad file is refused before any model loads
         changes["capture"] = FileCapture(type="file", path=args.input)
@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from runtime.config import config_path, load_config
+    from runtime.core.config import config_path, load_config
 
     load_config(args.config)
     source = config_path(args.config)
@@ -186,17 +186,17 @@ def _check_config(args: argparse.Namespace) -> int:
 def _transcribe(args: argparse.Namespace) -> int:
     import json
 
-    from runtime import pipeline
-    from runtime.audio import read_audio
-    from runtime.config import load_config
-    from runtime.transcribe import transcribe_file
+    from runtime import product
+    from runtime.core.config import load_config
+    from runtime.speech.audio import read_audio
+    from runtime.speech.transcribe import transcribe_file
 
     settings = load_config(args.config)
     read_audio(args.file)  # refuse a bad file before loading any model
     listen = settings.listen
-    vad = pipeline.vad_factory(settings)(threshold=listen.threshold, min_silence_s=listen.min_silence_s,
+    vad = product.vad_factory(settings)(threshold=listen.threshold, min_silence_s=listen.min_silence_s,
                                          min_speech_s=listen.min_speech_s, max_speech_s=listen.max_utterance_s)
-    result = transcribe_file(args.file, pipeline.asr_factory(settings)(), vad, args.language or listen.language)
+    result = transcribe_file(args.file, product.asr_factory(settings)(), vad, args.language or listen.language)
     print(json.dumps(result.as_dict(), ensure_ascii=False) if args.json else result.text)
     return 0
 
@@ -205,7 +205,7 @@ def _bench(args: argparse.Namespace) -> int:
     from importlib import import_module
     from pathlib import Path
 
-    from runtime.config import load_config
+    from runtime.core.config import load_config
 
     stage = import_module(f"runtime.bench.{args.stage}")
     extra = {"config": args.config} if args.stage == "e2e" else {}
@@ -216,16 +216,16 @@ def _bench(args: argparse.Namespace) -> int:
 def _reply(args: argparse.Namespace) -> int:
     import json
 
-    from runtime import pipeline
-    from runtime.config import load_config
+    from runtime import product
+    from runtime.core.config import load_config
 
     settings = load_config(args.config)
     if args.persona and args.persona not in settings.personas:
-        raise RuntimeFault("think-unknown-persona", f"no persona {args.persona!r}",
+        raise ThinkFault("think-unknown-persona", f"no persona {args.persona!r}",
                            f"use one of: {', '.join(sorted(settings.personas))}")
     if not args.text.strip():
-        raise RuntimeFault("think-empty-input", "nothing to answer: the text is empty", "pass the visitor's words")
-    dialogue = pipeline.dialogue_factory(settings, persona=args.persona)()
+        raise ThinkFault("think-empty-input", "nothing to answer: the text is empty", "pass the visitor's words")
+    dialogue = product.dialogue_factory(settings, persona=args.persona)()
     for chunk in dialogue.reply(args.text):
         if args.json:
             print(json.dumps({"text": chunk.text, "emotion": chunk.emotion, "intensity": chunk.intensity,
@@ -241,11 +241,11 @@ def _speak(args: argparse.Namespace) -> int:
     import numpy as np
     import soundfile
 
-    from runtime import pipeline
-    from runtime.config import load_config
-    from runtime.visemes import concat
+    from runtime import product
+    from runtime.core.config import load_config
+    from runtime.speech.visemes import concat
 
-    engine = pipeline.tts_factory(load_config(args.config))()
+    engine = product.tts_factory(load_config(args.config))()
     pieces = list(engine.synthesize(args.text))
     audio = np.concatenate([p.audio for p in pieces])
     soundfile.write(args.out, audio, engine.sample_rate, subtype="PCM_16")
@@ -262,9 +262,9 @@ def _avatar(args: argparse.Namespace) -> int:
 
     import cv2
 
-    from runtime.config import load_config
+    from runtime.core.config import load_config
+    from runtime.core.paths import state_dir
     from runtime.face import avatars, bundle
-    from runtime.paths import state_dir
 
     settings = load_config(args.config)
     state = state_dir(settings.paths.state)
@@ -291,11 +291,11 @@ def _avatar(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     from runtime.clip import render_clip
-    from runtime.config import load_config
+    from runtime.core.config import load_config
 
     settings = load_config(args.config)
     if args.audio:
-        from runtime.audio import read_audio
+        from runtime.speech.audio import read_audio
 
         read_audio(args.audio)  # a bad file is refused before anything else loads
     clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps)
@@ -305,7 +305,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
-    from runtime import sound
+    from runtime.devices import sound
 
     for kind in ("input", "output"):
         print(f"{kind}:\n{sound.describe(kind)}")
@@ -313,9 +313,9 @@ def _devices(args: argparse.Namespace) -> int:
 
 
 def _selected(ids: list[str]):
-    from runtime.config import load_config
-    from runtime.models import ModelStore
-    from runtime.paths import models_dir
+    from runtime.core.config import load_config
+    from runtime.core.paths import models_dir
+    from runtime.store.models import ModelStore
 
     store = ModelStore(models_dir(load_config().paths.models))
     entries = [store.manifest.get(i) for i in ids] if ids else list(store.manifest.model)
@@ -333,7 +333,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_fetch(args: argparse.Namespace) -> int:
-    from runtime.fetch import Fetcher
+    from runtime.store.fetch import Fetcher
 
     store, entries = _selected(args.ids)
     print(f"store: {store.root}")

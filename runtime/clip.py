@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.config import Settings
-from runtime.emotion import tag
+from runtime.core.config import Settings
+from runtime.devices.media import Mp4Writer
+from runtime.dialogue.emotion import tag
 from runtime.face import avatars
 from runtime.face.animator import Animator
-from runtime.media import Mp4Writer
-from runtime.visemes import VisemeTrack, concat, from_audio
+from runtime.speech.audio import VOICE_RATE
+from runtime.speech.visemes import VisemeTrack, concat, from_audio
 
 LEAD_S, TAIL_S = 0.3, 0.5
 """Silence before and after the speech, so the clip starts and ends at rest."""
@@ -39,14 +40,14 @@ class Clip:
 def speech_for(settings: Settings, text: str | None, audio_path: str | None) -> tuple[np.ndarray, int, VisemeTrack]:
     """Audio (float32), its rate and its viseme track: synthesized from text, or from a WAV's sound."""
     if text is not None:
-        from runtime import pipeline
+        from runtime import product
 
-        engine = pipeline.tts_factory(settings)()
+        engine = product.tts_factory(settings)()
         pieces = list(engine.synthesize(text))
         return np.concatenate([p.audio for p in pieces]), engine.sample_rate, concat([p.track for p in pieces])
-    from runtime.audio import read_audio
+    from runtime.speech.audio import read_audio
 
-    rate = 22050
+    rate = VOICE_RATE
     audio = read_audio(audio_path, rate)
     return audio, rate, from_audio(audio, rate)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from runtime.bus import Bus, receive
-from runtime.messages import Message
+from runtime.core.bus import Bus, receive
+from runtime.core.messages import Message
 
 REPO = Path(__file__).resolve().parent.parent
 _ids = itertools.count()

@@ -9,10 +9,11 @@ import numpy as np
 import soundfile
 import zmq
 
-from runtime.app import ActorSpec, Supervisor
-from runtime.bus import receive
-from runtime.config import SupervisorConfig
-from runtime.messages import REGISTRY, Message
+from runtime.core.bus import receive
+from runtime.core.config import SupervisorConfig
+from runtime.core.messages import REGISTRY, Message
+from runtime.core.supervisor import ActorSpec, Supervisor
+from runtime.speech.audio import frame_rms
 
 
 class Recorder:
@@ -81,8 +82,7 @@ def write_wav(path, audio: np.ndarray, rate: int = 16000) -> str:
 
 def scaled_to(audio: np.ndarray, dbfs_target: float) -> np.ndarray:
     """Audio scaled so its RMS over the voiced part (above -50 dBFS frames) is dbfs_target."""
-    frames = audio[: len(audio) // 320 * 320].reshape(-1, 320)
-    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    rms = frame_rms(audio, 320)
     voiced = rms[rms > 10 ** (-50 / 20)]
     level = float(np.sqrt(np.mean(voiced ** 2))) if voiced.size else 1e-9
     return (audio * (10 ** (dbfs_target / 20) / level)).astype(np.float32)

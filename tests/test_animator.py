@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from runtime.face.animator import Animator
-from runtime.visemes import from_alignments
+from runtime.speech.visemes import from_alignments
 
 
 def test_blinks_come_every_two_to_six_seconds_and_sometimes_double():

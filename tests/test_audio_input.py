@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from runtime.audio import SAMPLE_RATE, read_audio
-from runtime.errors import CaptureFault
-from runtime.models import ModelStore
-from runtime.paths import models_dir
+from runtime.core.errors import CaptureFault
+from runtime.core.paths import models_dir
+from runtime.speech.audio import SAMPLE_RATE, read_audio
+from runtime.store.models import ModelStore
 from tests.conftest import run_cli
 
 SAMPLES = ModelStore(models_dir()).resolve("speech-samples")
@@ -100,8 +100,8 @@ def test_unsupported_container_is_refused(tmp_path):
 
 def test_missing_microphone_is_refused_with_the_device_list(bus):
     from runtime.actors.capture import MicrophoneSource
-    from runtime.app import ActorSpec, Supervisor
-    from runtime.config import SupervisorConfig
+    from runtime.core.config import SupervisorConfig
+    from runtime.core.supervisor import ActorSpec, Supervisor
 
     supervisor = Supervisor(bus, [ActorSpec("capture", lambda: MicrophoneSource(
         "capture", bus, device="no-such-microphone"))], SupervisorConfig())

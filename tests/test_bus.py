@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import zmq
 
-from runtime.bus import Bus, decode, encode
-from runtime.errors import BusFault
-from runtime.messages import REGISTRY, ActorState, AudioFrame, Message, payload_fields
+from runtime.core.bus import Bus, decode, encode
+from runtime.core.errors import BusFault
+from runtime.core.messages import REGISTRY, ActorState, AudioFrame, Message, payload_fields
 from tests.conftest import recv_within, wait_for
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.chunker import chunk_text, speakable
-from runtime.emotion import Emotion, tag
+from runtime.dialogue.chunker import chunk_text, speakable
+from runtime.dialogue.emotion import Emotion, tag
 
 
 def stream(text: str, step: int):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from runtime.compat import tomllib
-from runtime.config import Settings, load_config
-from runtime.errors import ConfigFault
+from runtime.core.compat import tomllib
+from runtime.core.config import Settings, load_config
+from runtime.core.errors import ConfigFault
 from tests.conftest import REPO, run_cli
 
 DEFAULT = REPO / "config" / "default.toml"
@@ -84,7 +84,7 @@ def test_missing_and_binary_files_are_clear_faults(tmp_path):
 
 
 def test_config_objects_are_immutable():
-    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type is an implementation detail
+    with pytest.raises(ValidationError, match="frozen"):
         Settings().bus.hwm = 3
     with pytest.raises(ConfigFault):
         load_config("/nonexistent/config.toml")

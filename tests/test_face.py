@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.config import AvatarConfig, Settings
-from runtime.errors import AvatarFault
+from runtime.core.config import AvatarConfig, Settings
+from runtime.core.errors import AvatarFault
+from runtime.core.paths import models_dir
 from runtime.face import avatars, bundle
 from runtime.face import landmarks as L
 from runtime.face.bundle import Avatar
 from runtime.face.enroll import EYE_DISTANCE, enroll
-from runtime.models import ModelStore
-from runtime.paths import models_dir
+from runtime.store.models import ModelStore
 from tests.conftest import run_cli
 
 STORE = ModelStore(models_dir())

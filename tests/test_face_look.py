@@ -9,14 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.config import Settings
-from runtime.errors import AvatarFault
+from runtime.core.config import Settings
+from runtime.core.errors import AvatarFault
 from runtime.face import avatars
 from runtime.face import landmarks as L
 from runtime.face.animator import Animator
 from runtime.face.bundle import Avatar
 from runtime.face.enroll import enroll
-from runtime.visemes import Viseme
+from runtime.speech.visemes import Viseme
 
 PORTRAITS = Path(__file__).parent / "data" / "portraits"
 SMILES = ["man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned20_tilted.jpg",

@@ -8,24 +8,24 @@ import itertools
 import numpy as np
 import pytest
 
-from runtime import pipeline
+from runtime import product
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
-from runtime.app import ActorSpec
-from runtime.audio import SAMPLE_RATE, read_audio
-from runtime.compat import tomllib
-from runtime.config import ListenConfig, Settings
-from runtime.messages import Interrupt, PlaybackStarted, SpeechStarted, Transcript
-from runtime.models import ModelStore
-from runtime.paths import models_dir
-from runtime.textnorm import wer
-from tests.conftest import REPO
+from runtime.bench import hear as hear_bench
+from runtime.core.compat import tomllib
+from runtime.core.config import ListenConfig, Settings
+from runtime.core.messages import Interrupt, PlaybackStarted, SpeechStarted, Transcript
+from runtime.core.paths import models_dir
+from runtime.core.supervisor import ActorSpec
+from runtime.speech.audio import SAMPLE_RATE, read_audio
+from runtime.speech.textnorm import wer
+from runtime.store.models import ModelStore
 from tests.harness import Running, scaled_to, write_wav
 
 STORE = ModelStore(models_dir())
 SAMPLES = STORE.resolve("speech-samples")
 HUMAN = STORE.resolve("speech-human")
-REFERENCES = tomllib.loads((REPO / "tests/data/references.toml").read_text(encoding="utf-8"))
+REFERENCES = tomllib.loads(hear_bench.REFERENCES.read_text(encoding="utf-8"))
 SETTINGS = Settings()
 _names = itertools.count()
 
@@ -47,8 +47,8 @@ def hear(bus, tmp_path, audio: np.ndarray, *, speed: float = 2.0, playing: bool 
     """Play audio through FileSource -> ListenActor; return the recorder once input has ended."""
     path = write_wav(tmp_path / f"in-{next(_names)}.wav", audio)
     listen_actor = functools.partial(
-        ListenActor, "listen", bus, asr_factory=pipeline.asr_factory(SETTINGS, STORE),
-        vad_factory=pipeline.vad_factory(SETTINGS, STORE), settings=listen or SETTINGS.listen)
+        ListenActor, "listen", bus, asr_factory=product.asr_factory(SETTINGS, STORE),
+        vad_factory=product.vad_factory(SETTINGS, STORE), settings=listen or SETTINGS.listen)
     specs = [ActorSpec("listen", listen_actor)]
     if not playing:
         specs.append(ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=speed)))
@@ -71,7 +71,9 @@ def hear(bus, tmp_path, audio: np.ndarray, *, speed: float = 2.0, playing: bool 
 def test_english_clips_are_transcribed_in_order_with_the_barge_in_signal_first(bus, tmp_path):
     names = ["en-hello_world", "en-quick_brown_fox", "en-counting"]
     audio = np.concatenate([silence(0.5)] + [x for n in names for x in (clip(n), silence(1.2))])
-    rec = hear(bus, tmp_path, audio, until=lambda r: len([t for t in r.of(Transcript) if t.final]) >= 3)
+    # Real-time pace, as a visitor speaks: partials come every partial_interval_s of speech.
+    rec = hear(bus, tmp_path, audio, speed=1.0,
+               until=lambda r: len([t for t in r.of(Transcript) if t.final]) >= 3)
     finals = [t for t in rec.of(Transcript) if t.final]
     assert len(finals) == 3, [t.text for t in finals]
     for name, final in zip(names, finals, strict=True):
@@ -89,24 +91,40 @@ def test_english_clips_are_transcribed_in_order_with_the_barge_in_signal_first(b
     assert partials, "a 2.9 s utterance gets at least one partial transcript"
 
 
-def test_silence_and_noise_give_no_transcript(bus, tmp_path):
+def _first_final(rec):
+    return any(t.final for t in rec.of(Transcript))
+
+
+def test_silence_and_noise_give_no_transcript_but_the_words_after_them_do(bus, tmp_path):
     noise = np.random.default_rng(7).normal(0, 10 ** (-30 / 20), 3 * SAMPLE_RATE).astype(np.float32)
-    rec = hear(bus, tmp_path, np.concatenate([silence(1.5), noise, silence(1.0)]), speed=4.0)
-    assert not rec.of(SpeechStarted)
-    assert not rec.of(Transcript)
+    words_at = 1.5 + 3.0 + 1.0
+    audio = np.concatenate([silence(1.5), noise, silence(1.0), clip("en-hello_world"), silence(1.2)])
+    rec = hear(bus, tmp_path, audio, speed=4.0, until=_first_final)
+    started, finals = rec.of(SpeechStarted), [t for t in rec.of(Transcript) if t.final]
+    # Positive control: the words after the noise are heard, so the pipeline was listening all along.
+    assert len(finals) == 1 and wer(reference("en-hello_world"), finals[0].text) <= 0.1, finals
+    assert len(started) == 1 and started[0].start_s >= words_at - 0.3, "silence or noise was taken for speech"
+    assert all(t.start_s >= words_at - 0.3 for t in rec.of(Transcript))
 
 
 def test_avatar_voice_at_echo_level_is_not_the_visitor_but_a_visitor_can_barge_in(bus, tmp_path):
     echo = scaled_to(clip("en-quick_brown_fox"), -42)
-    rec = hear(bus, tmp_path, np.concatenate([silence(0.5), echo, silence(1.0)]), playing=True)
-    assert not rec.of(SpeechStarted), "the avatar's own voice triggered a barge-in"
-    assert not rec.of(Transcript)
+    visitor_at = 0.5 + len(echo) / SAMPLE_RATE + 1.0
+    visitor = scaled_to(clip("en-hello_world"), -20)
+    rec = hear(bus, tmp_path, np.concatenate([silence(0.5), echo, silence(1.0), visitor, silence(1.2)]),
+               playing=True, until=_first_final)
+    started = rec.of(SpeechStarted)
+    assert len(started) == 1, "the avatar's own voice triggered a barge-in"
+    assert started[0].during_playback and started[0].start_s >= visitor_at - 0.3
+    assert any(i.turn == started[0].turn and i.reason == "barge-in" for i in rec.of(Interrupt))
+    finals = [t for t in rec.of(Transcript) if t.final]
+    assert len(finals) == 1 and wer(reference("en-hello_world"), finals[0].text) <= 0.1, finals
 
 
 def test_visitor_talking_over_the_avatar_interrupts_it(bus, tmp_path):
     visitor = scaled_to(clip("en-quick_brown_fox"), -20)
     rec = hear(bus, tmp_path, np.concatenate([silence(0.5), visitor, silence(1.0)]), playing=True,
-               until=lambda r: any(t.final for t in r.of(Transcript)))
+               until=_first_final)
     started = rec.of(SpeechStarted)
     assert len(started) == 1 and started[0].during_playback
     assert any(i.turn == started[0].turn and i.reason == "barge-in" for i in rec.of(Interrupt))
@@ -117,18 +135,18 @@ def test_visitor_talking_over_the_avatar_interrupts_it(bus, tmp_path):
 def test_quiet_speech_is_heard_when_the_avatar_is_silent(bus, tmp_path):
     quiet = scaled_to(clip("en-hello_world"), -42)
     rec = hear(bus, tmp_path, np.concatenate([silence(0.5), quiet, silence(1.0)]),
-               until=lambda r: any(t.final for t in r.of(Transcript)))
+               until=_first_final)
     assert rec.of(SpeechStarted) and not rec.of(SpeechStarted)[0].during_playback
     assert wer(reference("en-hello_world"), next(t for t in rec.of(Transcript) if t.final).text) <= 0.1
 
 
 def test_human_read_speech_file_transcript(tmp_path):
-    from runtime.transcribe import transcribe_file
+    from runtime.speech.transcribe import transcribe_file
 
     settings = SETTINGS
-    vad = pipeline.vad_factory(settings, STORE)(threshold=0.5, min_silence_s=0.5, min_speech_s=0.25,
+    vad = product.vad_factory(settings, STORE)(threshold=0.5, min_silence_s=0.5, min_speech_s=0.25,
                                                 max_speech_s=15)
-    result = transcribe_file(str(HUMAN / "two_cities.wav"), pipeline.asr_factory(settings, STORE)(), vad, "en")
+    result = transcribe_file(str(HUMAN / "two_cities.wav"), product.asr_factory(settings, STORE)(), vad, "en")
     assert wer(REFERENCES["two_cities"]["text"], result.text) <= 0.05, result.text
     assert result.language == "en"
     assert all(b.start_s >= a.end_s - 0.01 for a, b in zip(result.segments, result.segments[1:], strict=False))

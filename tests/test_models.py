@@ -12,10 +12,10 @@ from pathlib import Path
 import onnxruntime
 import pytest
 
-from runtime.errors import ModelFault
-from runtime.fetch import Fetcher
-from runtime.models import Manifest, ModelStore, load_manifest, sha256_file
-from runtime.paths import models_dir, state_dir
+from runtime.core.errors import ModelFault
+from runtime.core.paths import models_dir, state_dir
+from runtime.store.fetch import Fetcher
+from runtime.store.models import Manifest, ModelStore, load_manifest, sha256_file
 from tests.conftest import run_cli
 
 REAL = ModelStore(models_dir())

@@ -10,22 +10,32 @@ import time
 import numpy as np
 import pytest
 
-from runtime import pipeline
+from runtime import product
 from runtime.actors.play import PlayActor
 from runtime.actors.render import RenderActor
-from runtime.app import ActorSpec
-from runtime.avsync import mouth_opening
-from runtime.config import Settings
+from runtime.bench.avsync import mouth_opening
+from runtime.core.config import Settings
+from runtime.core.messages import (
+    Interrupt,
+    PlaybackFinished,
+    PlaybackPosition,
+    PlaybackStarted,
+    SpeechAudio,
+    SpeechStarted,
+    Transcript,
+    VideoFrame,
+)
+from runtime.core.supervisor import ActorSpec
+from runtime.devices.sound import SilentOutput
 from runtime.face import avatars
-from runtime.messages import Interrupt, PlaybackFinished, PlaybackStarted, SpeechAudio, VideoFrame
-from runtime.sound import SilentOutput
+from runtime.face.animator import Activity
 from tests.harness import Running
 
 SETTINGS = Settings()
 
 
 class RecordingSpeaker(SilentOutput):
-    """A speaker at the hardware edge that keeps every sample it was given, with when it was heard."""
+    """A speaker at the hardware edge that keeps every block it was given, with when it asked for it."""
 
     def __init__(self, device, fill, **kwargs) -> None:
         self.blocks: list[tuple[int, np.ndarray]] = []
@@ -33,26 +43,33 @@ class RecordingSpeaker(SilentOutput):
 
     def _keep(self, fill):
         def wrapped(out, delay_s):
+            asked_ns = time.monotonic_ns()
             fill(out, delay_s)
-            self.blocks.append((time.monotonic_ns() + int(delay_s * 1e9), out.copy()))
+            self.blocks.append((asked_ns, out.copy()))
         return wrapped
 
 
 @pytest.fixture(scope="module")
 def speech():
-    engine = pipeline.tts_factory(SETTINGS)()
+    engine = product.tts_factory(SETTINGS)()
     text = "Welcome to the museum. Our galleries are open every day from nine until six, and the cafe is open too."
     return list(engine.synthesize(text))
 
 
 def as_message(piece, turn=1, index=0, part=0) -> SpeechAudio:
-    from runtime.audio import to_int16
+    from runtime.speech.audio import to_int16
 
     return SpeechAudio(turn=turn, pcm=to_int16(piece.audio), spans=piece.track.spans, targets=piece.track.targets,
                        visemes=piece.track.visemes, sample_rate=piece.sample_rate, index=index, part=part)
 
 
-def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, speech):
+def _heard_s(rec) -> float:
+    """Seconds of the answer the speaker has played so far, on the playback clock."""
+    started, positions = rec.of(PlaybackStarted), rec.of(PlaybackPosition)
+    return (positions[-1].heard_ns - started[0].heard_ns) / 1e9 if started and positions else 0.0
+
+
+def test_interrupt_silences_the_speaker_at_its_next_block_and_the_mouth_rests(bus, speech):
     speakers = []
 
     def output(fill):
@@ -69,21 +86,28 @@ def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, s
         pub.publish(Interrupt(turn=1))
         for part, piece in enumerate(speech):
             pub.publish(as_message(piece, part=part))
-        assert rec.wait_for(lambda r: r.of(PlaybackStarted), 10)
-        time.sleep(1.2)
+        # Interrupt mid-speech: once a second of the answer has been heard and drawn.
+        assert rec.wait_for(lambda r: _heard_s(r) >= 1.0 and len(r.of(VideoFrame)) >= 20, 20)
         interrupt = Interrupt(turn=2, reason="barge-in")
         pub.publish(interrupt)
         assert rec.wait_for(lambda r: any(f.interrupted for f in r.of(PlaybackFinished)), 5)
-        time.sleep(0.8)
+        flushed = next(f for f in rec.of(PlaybackFinished) if f.interrupted)
+        # The mouth eases back to rest within a few frames; wait for half a second of frames after it.
+        assert rec.wait_for(lambda r: sum(f.shown_ns > flushed.t_ns + 300_000_000 for f in r.of(VideoFrame)) >= 6,
+                            10)
+        assert rec.wait_for(lambda r: sum(t > flushed.t_ns for t, _ in speakers[0].blocks) >= 5, 5)
         pub.close()
     blocks = speakers[0].blocks
     loud_before = [b for t, b in blocks if t < interrupt.t_ns and np.abs(b).max() > 0.05]
-    after = [b for t, b in blocks if t > interrupt.t_ns + 100_000_000]
+    # Every block the speaker asked for after the play actor flushed its queue is silence.
+    after = [b for t, b in blocks if t > flushed.t_ns]
     assert loud_before, "nothing was played before the interrupt"
-    assert after and max(np.abs(b).max() for b in after) == 0.0, "sound continued >100 ms after the interrupt"
+    assert after and max(np.abs(b).max() for b in after) == 0.0, "sound continued after the interrupt"
+    # Positive control: the answer had more to say than was played when it was cut.
+    assert sum(len(b) for b in loud_before) < sum(len(p.audio) for p in speech) * 48000 / speech[0].sample_rate
     frames = [f for f in rec.of(VideoFrame)]
     speaking = [f.rgb for f in frames if f.shown_ns < interrupt.t_ns]
-    resting = [f.rgb for f in frames if f.shown_ns > interrupt.t_ns + 300_000_000]
+    resting = [f.rgb for f in frames if f.shown_ns > flushed.t_ns + 300_000_000]
     rest = mouth_opening([face.render({})], mouth)[0]
     assert mouth_opening(speaking, mouth).max() > rest + 200, "the mouth never moved while speaking"
     assert np.abs(mouth_opening(resting, mouth) - rest).max() < 60, "the mouth did not return to rest"
@@ -91,7 +115,7 @@ def test_interrupt_silences_the_speaker_within_100_ms_and_the_mouth_rests(bus, s
 
 def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    from runtime.display import open_display
+    from runtime.devices.display import open_display
 
     made = []
     face = avatars.renderer(avatars.load_avatar(SETTINGS))
@@ -109,8 +133,8 @@ def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
 
 SCREENSHOT = """
 import numpy as np, sys, cv2
-from runtime.config import Settings
-from runtime.display import open_display
+from runtime.core.config import Settings
+from runtime.devices.display import open_display
 from runtime.face import avatars
 face = avatars.renderer(avatars.load_avatar(Settings()))
 window = open_display("on", 512)
@@ -132,7 +156,11 @@ def test_screenshot_under_xvfb_shows_the_face(tmp_path):
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1.0)
+        socket_path = f"/tmp/.X11-unix/X{display[1:]}"
+        deadline = time.monotonic() + 20
+        while not os.path.exists(socket_path):  # Xvfb accepts clients once its socket exists
+            assert xvfb.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
+            time.sleep(0.05)
         env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"} | {"DISPLAY": display}
         shot = tmp_path / "shot.png"
         done = subprocess.run([sys.executable, "-c", SCREENSHOT, str(shot)], env=env, capture_output=True,
@@ -155,10 +183,10 @@ def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
     """The whole pipeline, fed a spoken question at real-time pace, recorded on the input timeline."""
     import sys
 
-    from runtime.avsync import envelope, offset_ms
-    from runtime.media import read_clip
+    from runtime.bench.avsync import envelope, offset_ms
+    from runtime.devices.media import read_clip
 
-    engine = pipeline.tts_factory(SETTINGS)()
+    engine = product.tts_factory(SETTINGS)()
     question = np.concatenate([p.audio for p in engine.synthesize("Hello! Where is the cafe, please?")])
     import soundfile
 
@@ -183,3 +211,41 @@ def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
     assert heard.size and said.size
     assert 0.3 < heard[0] / rate < 0.7, "the input timeline does not start at the first input sample"
     assert said[0] > heard[-1], "the avatar answered before the visitor finished"
+
+
+def test_the_face_follows_the_conversation_listening_thinking_speaking_idle(bus, speech):
+    """The visitor speaks (listening), the answer is prepared (thinking), heard (speaking), done (idle)."""
+    face = avatars.renderer(avatars.load_avatar(SETTINGS))
+    actors = []
+
+    def render():
+        actors.append(RenderActor("render", bus, face_factory=lambda: face, fps=30, publish_frames=True))
+        return actors[-1]
+
+    specs = [ActorSpec("render", render),
+             ActorSpec("play", functools.partial(PlayActor, "play", bus,
+                                                 output_factory=lambda fill: SilentOutput(None, fill)))]
+    with Running(bus, specs) as rec:
+        animator = actors[0].animator
+        pub = bus.publisher()
+        assert animator.activity == Activity.IDLE
+        pub.publish(Interrupt(turn=1, reason="new-input"))
+        pub.publish(SpeechStarted(turn=1, start_s=0.0))
+        assert rec.wait_for(lambda r: animator.activity == Activity.LISTENING, 5)
+        pub.publish(Transcript(turn=1, text="Where is the cafe?"))
+        assert rec.wait_for(lambda r: animator.activity == Activity.THINKING, 5)
+        pieces = speech[:1]
+        for part, piece in enumerate(pieces):
+            pub.publish(as_message(piece, part=part))
+        assert rec.wait_for(lambda r: r.of(PlaybackStarted) and animator.activity == Activity.SPEAKING, 10)
+        pub.publish(SpeechAudio(turn=1, pcm=np.zeros(0, np.int16), spans=np.zeros((0, 2), np.int32),
+                                targets=np.zeros((0, 5), np.float32), index=1, last=True))
+        # Still speaking until the last piece has been played to its end.
+        assert rec.wait_for(lambda r: len(r.of(PlaybackFinished)) == len(pieces), 30)
+        assert rec.wait_for(lambda r: animator.activity == Activity.IDLE, 5)
+        # A barge-in while the avatar speaks turns the face to the visitor.
+        pub.publish(as_message(speech[1], turn=1, index=2))
+        assert rec.wait_for(lambda r: animator.activity == Activity.SPEAKING, 10)
+        pub.publish(Interrupt(turn=2, reason="barge-in"))
+        assert rec.wait_for(lambda r: animator.activity == Activity.LISTENING, 5)
+        pub.close()

@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from runtime import pipeline
+from runtime import product
 from runtime.actors.speak import SpeakActor
-from runtime.app import ActorSpec
-from runtime.audio import read_audio
-from runtime.config import Settings
-from runtime.errors import RuntimeFault
-from runtime.messages import Interrupt, ReplyChunk, SpeechAudio
-from runtime.textnorm import wer
-from runtime.visemes import IDS, TARGETS, Viseme, concat, from_audio
+from runtime.core.config import Settings
+from runtime.core.errors import RuntimeFault
+from runtime.core.messages import Interrupt, ReplyChunk, SpeechAudio
+from runtime.core.supervisor import ActorSpec
+from runtime.speech.audio import read_audio
+from runtime.speech.textnorm import wer
+from runtime.speech.visemes import concat, from_audio
 from tests.conftest import run_cli
 from tests.harness import Running
 
@@ -25,7 +25,7 @@ SETTINGS = Settings()
 
 @pytest.fixture(scope="module")
 def voice():
-    return pipeline.tts_factory(SETTINGS)()
+    return product.tts_factory(SETTINGS)()
 
 
 def test_track_tiles_the_audio_exactly(voice):
@@ -38,20 +38,34 @@ def test_track_tiles_the_audio_exactly(voice):
         assert len(piece.track.visemes) == len(piece.track.targets) == len(lengths)
 
 
-def test_open_vowel_opens_the_jaw_more_than_a_bilabial(voice):
+def _runs(track, viseme: str) -> list[np.ndarray]:
+    """Target rows of each maximal run of one viseme class in a track."""
+    runs, current = [], []
+    for name, row in zip(track.visemes, track.targets, strict=True):
+        if name == viseme:
+            current.append(row)
+        elif current:
+            runs, current = [*runs, np.array(current)], []
+    return [*runs, np.array(current)] if current else runs
+
+
+def test_the_lips_close_for_each_bilabial_and_the_jaw_drops_for_open_vowels(voice):
+    # "Papa bought a big apple": p, p, b, b, pp -> five closures, each pressing the lips shut.
     track = concat([p.track for p in voice.synthesize("Papa bought a big apple.")])
-    jaw = {v: t[0] for v, t in zip(track.visemes, track.targets, strict=True)}
-    assert "aa" in jaw and "PP" in jaw
-    assert jaw["aa"] > jaw["PP"] + 0.5
-    press = {v: t[3] for v, t in zip(track.visemes, track.targets, strict=True)}
-    assert press["PP"] == 1.0
-    assert TARGETS[Viseme.FF][4] == 1.0 and len(IDS) == len(TARGETS)
+    closures = _runs(track, "PP")
+    assert len(closures) == 5, track.visemes
+    assert all(run[:, 3].max() == 1.0 and run[:, 0].max() < 0.1 for run in closures)
+    opens = _runs(track, "aa")
+    assert opens and min(run[:, 0].max() for run in opens) > 0.5
+    # "Five fine vans": f, f, v -> the lower lip touches the teeth three times.
+    track = concat([p.track for p in voice.synthesize("Five fine vans.")])
+    assert len(_runs(track, "FF")) == 3 and all(run[:, 4].max() == 1.0 for run in _runs(track, "FF"))
 
 
 def test_synthesized_speech_is_understood_by_the_recogniser(voice, tmp_path):
     text = "Welcome to the city museum. The cafe is next to the main entrance."
     audio = np.concatenate([p.audio for p in voice.synthesize(text)])
-    heard = pipeline.asr_factory(SETTINGS)().transcribe(
+    heard = product.asr_factory(SETTINGS)().transcribe(
         read_audio_from(audio, voice.sample_rate, tmp_path), "en")
     assert wer(text, heard.text) <= 0.1, heard.text
 
@@ -65,8 +79,8 @@ def read_audio_from(audio: np.ndarray, rate: int, tmp_path) -> np.ndarray:
 
 
 def test_audio_driven_track_follows_loudness(tmp_path):
-    from runtime.models import ModelStore
-    from runtime.paths import models_dir
+    from runtime.core.paths import models_dir
+    from runtime.store.models import ModelStore
 
     audio = read_audio(ModelStore(models_dir()).resolve("speech-samples") / "en-quick_brown_fox.wav")
     padded = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(8000, np.float32)])
@@ -80,7 +94,7 @@ def test_audio_driven_track_follows_loudness(tmp_path):
 
 
 def test_speak_actor_streams_chunks_and_stops_on_interrupt(bus):
-    actor = functools.partial(SpeakActor, "speak", bus, engine_factory=pipeline.tts_factory(SETTINGS))
+    actor = functools.partial(SpeakActor, "speak", bus, engine_factory=product.tts_factory(SETTINGS))
     with Running(bus, [ActorSpec("speak", actor)]) as rec:
         pub = bus.publisher()
         pub.publish(Interrupt(turn=1))
@@ -91,16 +105,19 @@ def test_speak_actor_streams_chunks_and_stops_on_interrupt(bus):
         assert first.emotion == "happy" and first.sample_rate == 22050
         assert int(first.spans[:, 1].sum()) == len(first.pcm) > 0
         # A long answer, interrupted after its first sentence came out: nothing more of it is spoken.
-        long_text = " ".join(f"This is sentence number {i} of a very long answer." for i in range(12))
+        long_text = " ".join(f"This is sentence number {i} of a very long answer." for i in range(40))
         pub.publish(Interrupt(turn=2))
         pub.publish(ReplyChunk(turn=2, index=0, text=long_text))
         for i in range(1, 6):
             pub.publish(ReplyChunk(turn=2, index=i, text=f"Queued chunk {i}."))
         assert rec.wait_for(lambda r: any(a.turn == 2 for a in r.of(SpeechAudio)), 30)
         pub.publish(Interrupt(turn=3))
-        rec.wait_for(lambda r: False, 2.0)
+        # The actor works in order: once turn 3 is spoken, nothing of turn 2 can follow.
+        pub.publish(ReplyChunk(turn=3, index=0, text="Yes?"))
+        pub.publish(ReplyChunk(turn=3, index=1, text="", last=True))
+        assert rec.wait_for(lambda r: any(a.turn == 3 and a.last for a in r.of(SpeechAudio)), 30)
         turn2 = [a for a in rec.of(SpeechAudio) if a.turn == 2]
-        assert len(turn2) < 12 and all(a.index == 0 for a in turn2), [(a.index, a.part) for a in turn2]
+        assert len(turn2) < 40 and all(a.index == 0 for a in turn2), [(a.index, a.part) for a in turn2]
         pub.close()
 
 
@@ -113,7 +130,7 @@ def test_bad_text_and_broken_voice_get_codes(voice, tmp_path):
     broken = tmp_path / "voice.onnx"
     broken.write_bytes(b"\x08\x01garbage" * 100)
     (tmp_path / "voice.onnx.json").write_text(json.dumps(json.loads(
-        (pipeline.model_path(pipeline.ModelStore(pipeline.models_dir()), "tts-piper-joe")
+        (product.model_store(SETTINGS).locate("tts-piper-joe")
          / "en_US-joe-medium.onnx.json").read_text())))
     config = tmp_path / "c.toml"
     config.write_text(f'[speak]\nvoice = "{broken}"\n')

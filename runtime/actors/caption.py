@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from runtime.actor import Actor
-from runtime.messages import Message, ReplyChunk, Transcript
+from runtime.core.actor import Actor
+from runtime.core.messages import Message, ReplyChunk, Transcript
 
 
 class CaptionActor(Actor):

@@ -15,10 +15,12 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
-from runtime.actor import Actor, Waker
-from runtime.audio import SAMPLE_RATE, read_audio, to_int16
-from runtime.errors import CaptureFault
-from runtime.messages import AudioFrame, InputEnded, Interrupt, Transcript
+from runtime.core.actor import Actor
+from runtime.core.config import ConsoleCapture, FileCapture, MicrophoneCapture
+from runtime.core.errors import CaptureFault
+from runtime.core.messages import AudioFrame, InputEnded, Interrupt, Transcript
+from runtime.core.threads import Waker
+from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ _BURST_FRAMES = 50
 
 class ConsoleSource(Actor):
     """Typed lines are the visitor's words; each line starts a new turn (and interrupts the last)."""
+
+    @classmethod
+    def from_config(cls, name: str, bus, cfg: ConsoleCapture, *, stdin=None, **kwargs) -> ConsoleSource:
+        """The source for a [capture] type = "console" section (stdin: the stream to read)."""
+        return cls(name, bus, stream=stdin, **kwargs)
 
     def __init__(self, name: str, bus, *, stream: TextIO | BinaryIO | None = None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
@@ -90,6 +97,11 @@ class FileSource(AudioSource):
     tick_interval_s = 0.01
     source = "file"
 
+    @classmethod
+    def from_config(cls, name: str, bus, cfg: FileCapture, *, stdin=None, **kwargs) -> FileSource:
+        """The source for a [capture] type = "file" section."""
+        return cls(name, bus, path=cfg.path, speed=cfg.speed, tail_silence_s=cfg.tail_silence_s, **kwargs)
+
     def __init__(self, name: str, bus, *, path: str, speed: float = 1.0, tail_silence_s: float = 1.0,
                  **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
@@ -131,6 +143,11 @@ class MicrophoneSource(AudioSource):
 
     source = "microphone"
 
+    @classmethod
+    def from_config(cls, name: str, bus, cfg: MicrophoneCapture, *, stdin=None, **kwargs) -> MicrophoneSource:
+        """The source for a [capture] type = "microphone" section."""
+        return cls(name, bus, device=cfg.device or None, device_rate=cfg.device_rate or None, **kwargs)
+
     def __init__(self, name: str, bus, *, device: str | int | None = None, device_rate: int | None = None,
                  **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
@@ -146,7 +163,7 @@ class MicrophoneSource(AudioSource):
         import sounddevice
         import soxr
 
-        from runtime import sound
+        from runtime.devices import sound
 
         info = sound.find(self.device, "input")
         rate = int(self.device_rate or info["default_samplerate"])

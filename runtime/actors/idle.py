@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from runtime.actor import Actor
-from runtime.messages import (
+from runtime.core.actor import Actor
+from runtime.core.messages import (
     InputEnded,
     PlaybackFinished,
     PlaybackStarted,

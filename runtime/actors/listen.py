@@ -23,11 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.actor import Actor, Waker
-from runtime.audio import SAMPLE_RATE, dbfs, to_float
-from runtime.decoder import DecodeWorker, Done, Job, JobKind
-from runtime.engines.asr import AsrResult
-from runtime.messages import (
+from runtime.core.actor import Actor
+from runtime.core.messages import (
     AudioFrame,
     InputEnded,
     Interrupt,
@@ -36,6 +33,10 @@ from runtime.messages import (
     SpeechStarted,
     Transcript,
 )
+from runtime.core.threads import Waker
+from runtime.engines.asr import AsrResult
+from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
+from runtime.speech.decoder import DecodeWorker, Done, Job, JobKind
 
 _LOGGER = logging.getLogger(__name__)
 

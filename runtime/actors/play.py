@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.actor import Actor, Waker
-from runtime.audio import to_float
-from runtime.messages import Interrupt, PlaybackFinished, PlaybackPosition, PlaybackStarted, SpeechAudio
+from runtime.core.actor import Actor
+from runtime.core.messages import Interrupt, PlaybackFinished, PlaybackPosition, PlaybackStarted, SpeechAudio
+from runtime.core.threads import Waker
+from runtime.speech.audio import to_float, to_rate
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,11 +69,7 @@ class PlayActor(Actor):
         """Queue a piece of speech of the current turn."""
         if not isinstance(msg, SpeechAudio) or msg.last or not len(msg.pcm):
             return
-        import soxr
-
-        audio = to_float(msg.pcm)
-        if msg.sample_rate != self.output.rate:
-            audio = soxr.resample(audio, msg.sample_rate, self.output.rate).astype(np.float32)
+        audio = to_rate(to_float(msg.pcm), msg.sample_rate, self.output.rate)
         piece = _Piece(msg.turn, msg.index, msg.part, audio, msg.sample_rate / self.output.rate)
         with self._lock:
             self._pieces.append(piece)

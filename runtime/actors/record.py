@@ -12,10 +12,10 @@ import logging
 
 import numpy as np
 
-from runtime.actor import Actor
-from runtime.audio import SAMPLE_RATE, to_float
-from runtime.media import Mp4Writer
-from runtime.messages import AudioFrame, PlaybackFinished, PlaybackStarted, SpeechAudio, VideoFrame
+from runtime.core.actor import Actor
+from runtime.core.messages import AudioFrame, PlaybackFinished, PlaybackStarted, SpeechAudio, VideoFrame
+from runtime.devices.media import Mp4Writer
+from runtime.speech.audio import SAMPLE_RATE, VOICE_RATE, to_float, to_rate
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class RecordActor(Actor):
     subscriptions = (VideoFrame, SpeechAudio, PlaybackStarted, PlaybackFinished, AudioFrame)
     drop_stale = False
 
-    def __init__(self, name: str, bus, *, path: str, size: int, fps: int = 25, rate: int = 22050,
+    def __init__(self, name: str, bus, *, path: str, size: int, fps: int = 25, rate: int = VOICE_RATE,
                  include_input: bool = False, input_timeline: bool = False, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.path, self.size, self.fps, self.rate = path, size, fps, rate
@@ -98,10 +98,7 @@ class RecordActor(Actor):
             if end > start >= 0:
                 avatar[start:end] += audio[: end - start]
         if self.include_input:
-            import soxr
-
-            visitor = soxr.resample(self._input, SAMPLE_RATE, self.rate).astype(np.float32) if len(self._input) \
-                else np.zeros(0, np.float32)
+            visitor = to_rate(self._input, SAMPLE_RATE, self.rate) if len(self._input) else np.zeros(0, np.float32)
             visitor = np.pad(visitor, (0, max(0, length - len(visitor))))[:length]
             self._writer.write_audio(np.stack([avatar, visitor], axis=1))
         else:

@@ -12,10 +12,10 @@ import logging
 
 import numpy as np
 
-from runtime.actor import Actor
-from runtime.audio import to_int16
-from runtime.errors import RuntimeFault
-from runtime.messages import ReplyChunk, SpeechAudio
+from runtime.core.actor import Actor
+from runtime.core.errors import Unspeakable
+from runtime.core.messages import ReplyChunk, SpeechAudio
+from runtime.speech.audio import to_int16
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ class SpeakActor(Actor):
                     turn=msg.turn, pcm=to_int16(speech.audio), spans=track.spans, targets=track.targets,
                     visemes=track.visemes, sample_rate=speech.sample_rate, index=msg.index, part=part,
                     text=msg.text, emotion=msg.emotion, intensity=msg.intensity))
-        except RuntimeFault as fault:
-            if fault.code not in ("tts-no-voice-for-language", "tts-unspeakable"):
-                raise
+        except Unspeakable as fault:
             _LOGGER.warning("turn %d: chunk %d not spoken: %s", msg.turn, msg.index, fault)
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from runtime.actor import Actor
-from runtime.errors import RuntimeFault
-from runtime.messages import Interrupt, Message, PlaybackFinished, ReplyChunk, SetPersona, Transcript
+from runtime.core.actor import Actor
+from runtime.core.errors import RuntimeFault
+from runtime.core.messages import Interrupt, Message, PlaybackFinished, ReplyChunk, SetPersona, Transcript
+from runtime.speech.language import join_words
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ class ThinkActor(Actor):
         if self._played is not None and self.dialogue.memory.turns and self._answer_turn < msg.turn:
             last = self.dialogue.memory.turns[-1]
             if last.interrupted or self._played < len(self._answer_chunks):
-                joiner = "" if self.dialogue.language(last.user) == "zh" else " "
-                last.assistant = joiner.join(self._answer_chunks[: self._played])
+                last.assistant = join_words(self._answer_chunks[: self._played])
                 last.interrupted = True
 
     def on_control(self, msg: Message) -> None:

@@ -10,9 +10,7 @@ measured on the recording itself.
 from __future__ import annotations
 
 import itertools
-import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from runtime import pipeline
-from runtime.audio import SAMPLE_RATE, read_audio
-from runtime.bus import receive
-from runtime.config import Settings
-from runtime.messages import REGISTRY, AudioFrame, Heartbeat, VideoFrame
-from runtime.models import ModelStore
-from runtime.paths import models_dir
+from runtime import product
+from runtime.core.bus import receive
+from runtime.core.config import Settings
+from runtime.core.messages import REGISTRY, ActorState, ActorStatus, AudioFrame, Heartbeat, ProcessStats, VideoFrame
+from runtime.core.paths import models_dir
+from runtime.speech.audio import SAMPLE_RATE, frame_rms, read_audio, to_db, to_rate
+from runtime.store.models import ModelStore
 
 QUESTIONS = ["What time does the museum open today?", "Where can I get a cup of coffee?",
              "Is there a lift to the second floor?", "Can I take photos in the gallery?"]
@@ -39,12 +37,10 @@ BARGE_AFTER_S = 3.2
 
 
 def _visitor_track(settings: Settings, store: ModelStore) -> tuple[np.ndarray, list[dict]]:
-    engine = pipeline.tts_factory(settings)()
-    import soxr
-
+    engine = product.tts_factory(settings)()
     def say(text):
         audio = np.concatenate([p.audio for p in engine.synthesize(text)])
-        return _voiced(soxr.resample(audio, engine.sample_rate, SAMPLE_RATE).astype(np.float32))
+        return _voiced(to_rate(audio, engine.sample_rate))
 
     pieces, script, cursor = [np.zeros(SAMPLE_RATE, np.float32)], [], SAMPLE_RATE
     items = [(q, "en", say(q), GAP_S) for q in QUESTIONS]
@@ -65,8 +61,7 @@ def _visitor_track(settings: Settings, store: ModelStore) -> tuple[np.ndarray, l
 def _voiced(audio: np.ndarray, threshold_dbfs: float = -45.0) -> np.ndarray:
     """The audio from its first to its last voiced 10 ms: script times are the speech's own."""
     hop = SAMPLE_RATE // 100
-    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
-    voiced = np.nonzero(20 * np.log10(np.sqrt((frames ** 2).mean(axis=1)) + 1e-9) > threshold_dbfs)[0]
+    voiced = np.nonzero(to_db(frame_rms(audio, hop)) > threshold_dbfs)[0]
     return audio[voiced[0] * hop:(voiced[-1] + 1) * hop] if voiced.size else audio
 
 
@@ -85,6 +80,7 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     so memory, CPU and cold start are its own; the bench listens to its bus over TCP.
     """
     from runtime.bench.report import analyse, write_reports
+    from runtime.bench.stats import percentiles
 
     settings = settings or Settings()
     out = (out or Path("bench-out")).resolve()
@@ -108,7 +104,7 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
                 probe.setsockopt(zmq.SUBSCRIBE, cls.TOPIC.encode())
         probe.connect(sub)
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
+        started, started_ns = time.monotonic(), time.monotonic_ns()
         proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(cfg), "--input", str(wav),
                                  "--record", str(recording), "--exit-when-idle"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
@@ -133,7 +129,9 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError("the product failed during the benchmark:\n" + "".join(line for _, line in log[-30:]))
-    ready_at = next((t for t, line in log if "ready:" in line), None)
+    # Cold start: process start -> the last actor's READY (from the bus, as the fleet sees it).
+    ready = [m.t_ns for m in messages if isinstance(m, ActorStatus) and m.state == ActorState.READY]
+    stats = [m for m in messages if isinstance(m, ProcessStats)]
     report = analyse(messages, script, recording, settings)
     # Frames while the conversation runs (from the first input sample on), not during start-up.
     first_input = next(m.t_ns for m in messages if isinstance(m, AudioFrame))
@@ -144,11 +142,10 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         "render_fps": round((len(frames) - 1) / span_s, 1) if span_s else None,
         "dropped_frames": int(sum(round((b[1] - a[1]) / 1e9 * settings.display.fps) - 1
                                   for a, b in itertools.pairwise(frames))),
-        "frame_ms": {"p50": round(statistics.median(render_ms), 2),
-                     "p95": round(float(np.percentile(render_ms, 95)), 2)} if render_ms else None,
-        "peak_rss_mb": _peak_mb([line for _, line in log]),
+        "frame_ms": percentiles(render_ms, digits=2) if render_ms else None,
+        "peak_rss_mb": max((m.peak_rss_mb for m in stats), default=None),
         "cpu_s_per_turn": round((cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / len(script), 2),
-        "cold_start_s": round(ready_at - started, 2) if ready_at else None,
+        "cold_start_s": round(max(ready) / 1e9 - started_ns / 1e9, 2) if ready else None,
         "wall_s": round(time.monotonic() - started, 1),
     })
     write_reports(report, out)
@@ -157,29 +154,13 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
 
 def _with_bench_sections(base: str, pub: str, sub: str) -> str:
     """The user's config with the bench's bus (TCP, so the bench can listen), no speaker, no window."""
-    from runtime.compat import tomllib
+    import tomli_w
+
+    from runtime.core.compat import tomllib
 
     data = tomllib.loads(base) if base else {}
     data["bus"] = {**data.get("bus", {}), "pub_endpoint": pub, "sub_endpoint": sub}
     data["play"] = {**data.get("play", {}), "device": "none"}
     data["display"] = {**data.get("display", {}), "window": "off"}
     data["caption"] = {"enabled": False}
-    return _dump_toml(data)
-
-
-def _dump_toml(data: dict, prefix: str = "") -> str:
-    lines, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
-    text = (f"[{prefix}]\n" if prefix and lines else "") + "\n".join(lines) + ("\n" if lines else "")
-    for key, value in tables:
-        text += _dump_toml(value, f"{prefix}.{key}" if prefix else key)
-    return text
-
-
-def _peak_mb(log: list[str]) -> float | None:
-    line = next((line for line in log if "peak memory" in line), "")
-    return float(line.split("peak memory")[1].split()[0]) if line else None
+    return tomli_w.dumps(data)

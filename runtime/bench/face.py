@@ -9,14 +9,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.bench.hear import _percentiles
-from runtime.config import Settings
+from runtime.bench.stats import percentiles
+from runtime.core.config import Settings
+from runtime.core.paths import models_dir
 from runtime.face import avatars
 from runtime.face.animator import Animator
 from runtime.face.enroll import enroll
-from runtime.models import ModelStore
-from runtime.paths import models_dir
-from runtime.visemes import from_audio
+from runtime.speech.audio import VOICE_RATE
+from runtime.speech.visemes import from_audio
+from runtime.store.models import ModelStore
 
 
 def run(out: Path | None = None, settings: Settings | None = None) -> dict:
@@ -38,8 +39,9 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     rig_ms = (time.perf_counter() - started) * 1000
     animator = Animator(seed=1)
     rng = np.random.default_rng(0)
-    speech = (rng.normal(0, 0.1, 22050 * 10) * np.abs(np.sin(np.arange(22050 * 10) / 2000))).astype(np.float32)
-    animator.speak(from_audio(speech, 22050), 0.0)
+    n = VOICE_RATE * 10
+    speech = (rng.normal(0, 0.1, n) * np.abs(np.sin(np.arange(n) / 2000))).astype(np.float32)
+    animator.speak(from_audio(speech, VOICE_RATE), 0.0)
     animator.feel("happy", 0.6)
     frame_ms, animate_ms = [], []
     for i in range(600):
@@ -51,10 +53,10 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
         done = time.perf_counter()
         animate_ms.append((mid - started) * 1000)
         frame_ms.append((done - started) * 1000)
-    frames = _percentiles(frame_ms)
+    frames = percentiles(frame_ms)
     report = {"resolution": settings.avatar.resolution, "threads": 1, "frame_ms": frames,
-              "animator_ms": _percentiles(animate_ms), "fps": round(1000 / frames["p50"], 1),
-              "enroll_ms": _percentiles(enroll_ms), "rig_ms": round(rig_ms, 1)}
+              "animator_ms": percentiles(animate_ms), "fps": round(1000 / frames["p50"], 1),
+              "enroll_ms": percentiles(enroll_ms), "rig_ms": round(rig_ms, 1)}
     print(f"face benchmark — {report['resolution']}x{report['resolution']}, one thread")
     print(f"  frame (animator + render)  : p50 {frames['p50']} ms, p95 {frames['p95']} ms -> {report['fps']} fps")
     print(f"  animator alone             : p50 {report['animator_ms']['p50']} ms")

@@ -15,24 +15,28 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from runtime import pipeline
-from runtime.app import ActorSpec, Supervisor
-from runtime.audio import SAMPLE_RATE, read_audio
-from runtime.bus import Bus, receive
-from runtime.compat import tomllib
-from runtime.config import Settings
-from runtime.messages import InputEnded, Transcript
-from runtime.models import ModelStore
-from runtime.paths import REPO, models_dir
-from runtime.textnorm import cer, wer
+from runtime import product
+from runtime.bench.stats import percentiles
+from runtime.core.bus import Bus, receive
+from runtime.core.compat import tomllib
+from runtime.core.config import Settings
+from runtime.core.messages import InputEnded, Transcript
+from runtime.core.paths import models_dir
+from runtime.core.supervisor import ActorSpec, Supervisor
+from runtime.speech.audio import SAMPLE_RATE, read_audio
+from runtime.speech.language import join_words
+from runtime.speech.textnorm import cer, wer
+from runtime.store.models import ModelStore
 
 GAP_S = 1.5
+REFERENCES = Path(__file__).with_name("references.toml")
+"""Transcripts of the recorded human readings (package data: an installed wheel has it too)."""
 
 
 def _corpus(store: ModelStore) -> list[tuple[str, str, str, np.ndarray]]:
     """(name, language, reference, audio) for every clip of the benchmark."""
     samples, human = store.resolve("speech-samples"), store.resolve("speech-human")
-    refs = tomllib.loads((REPO / "tests/data/references.toml").read_text(encoding="utf-8"))
+    refs = tomllib.loads(REFERENCES.read_text(encoding="utf-8"))
     items = []
     for wav in sorted(samples.glob("*.wav")):
         lang = wav.name[:2]
@@ -46,7 +50,7 @@ def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Tran
     """Finals of the live listen path for the audio, played at real-time pace."""
     from runtime.actors.capture import FileSource
     from runtime.actors.listen import ListenActor
-    from runtime.audio import to_int16
+    from runtime.speech.audio import to_int16
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.wav"
@@ -56,8 +60,8 @@ def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Tran
         context = zmq.Context()
         bus = Bus("inproc://bench-pub", "inproc://bench-sub", context=context)
         specs = [ActorSpec("listen", lambda: ListenActor(
-                     "listen", bus, asr_factory=pipeline.asr_factory(settings, store),
-                     vad_factory=pipeline.vad_factory(settings, store), settings=settings.listen)),
+                     "listen", bus, asr_factory=product.asr_factory(settings, store),
+                     vad_factory=product.vad_factory(settings, store), settings=settings.listen)),
                  ActorSpec("capture", lambda: FileSource("capture", bus, path=str(path), tail_silence_s=2.0))]
         supervisor = Supervisor(bus, specs, settings.supervisor)
         bus.start()  # before subscribing; Supervisor.start() finds it running
@@ -84,7 +88,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     settings = settings or Settings()
     store = ModelStore(models_dir(settings.paths.models))
     corpus = _corpus(store)
-    engine = pipeline.asr_factory(settings, store)()
+    engine = product.asr_factory(settings, store)()
     engine.transcribe(np.zeros(SAMPLE_RATE, np.float32))  # warm-up
     decode_s = sum(_timed(engine, audio, lang) for _, lang, _, audio in corpus)
     total_s = sum(len(a) for *_, a in corpus) / SAMPLE_RATE
@@ -99,7 +103,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
 
     rows, latencies = [], [f.latency_ms for f in finals if f.end_s - f.start_s <= 5.0]
     for name, lang, ref, start, end in spans:
-        text = ("" if lang == "zh" else " ").join(f.text for f in finals if start - 0.5 <= f.start_s < end)
+        text = join_words(f.text for f in finals if start - 0.5 <= f.start_s < end)
         score = cer(ref, text) if lang == "zh" else wer(ref, text)
         rows.append({"clip": name, "language": lang, "metric": "CER" if lang == "zh" else "WER",
                      "error": round(score, 4), "text": text})
@@ -110,7 +114,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
         "wer_human_en": round(wer(" ".join(r for r, _ in human), " ".join(h for _, h in human)), 4),
         "cer_zh": round(statistics.mean(r["error"] for r in rows if r["language"] == "zh"), 4),
         "rtf": round(decode_s / total_s, 3),
-        "endpoint_to_final_ms": _percentiles(latencies),
+        "endpoint_to_final_ms": percentiles(latencies),
         "utterances": len(finals),
         "clips": rows,
     }
@@ -127,14 +131,6 @@ def _timed(engine, audio: np.ndarray, lang: str) -> float:
     if len(audio) > 30 * SAMPLE_RATE:
         engine.transcribe(audio[30 * SAMPLE_RATE:], lang)
     return time.perf_counter() - started
-
-
-def _percentiles(values: list[float]) -> dict:
-    if not values:
-        return {"p50": None, "p95": None, "n": 0}
-    ordered = sorted(values)
-    return {"p50": round(statistics.median(ordered), 1),
-            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1), "n": len(ordered)}
 
 
 def _print(report: dict) -> None:

@@ -9,12 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.avsync import envelope, mouth_opening, offset_ms
-from runtime.bench.hear import _percentiles
-from runtime.config import Settings
-from runtime.face import avatars
-from runtime.media import read_clip
-from runtime.messages import (
+from runtime.bench.avsync import envelope, mouth_opening, offset_ms
+from runtime.bench.stats import median, percentiles
+from runtime.core.config import Settings
+from runtime.core.messages import (
     AudioFrame,
     PlaybackFinished,
     PlaybackStarted,
@@ -23,6 +21,9 @@ from runtime.messages import (
     SpeechStarted,
     Transcript,
 )
+from runtime.devices.media import read_clip
+from runtime.face import avatars
+from runtime.speech.audio import frame_rms
 
 STAGES = ["vad_endpoint", "final_transcript", "first_chunk", "first_llm_chunk", "first_tts_audio",
           "playback_start", "first_lip_synced_frame"]
@@ -37,8 +38,7 @@ def _first(messages, cls, turn, when=lambda m: True):
 def _sound(audio: np.ndarray, rate: int, threshold: float = 0.01) -> np.ndarray:
     """Indices of 10 ms windows holding sound."""
     hop = rate // 100
-    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
-    return np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > threshold)[0] * hop
+    return np.nonzero(frame_rms(audio, hop) > threshold)[0] * hop
 
 
 def analyse(messages: list, script: list[dict], recording: Path, settings: Settings) -> dict:
@@ -75,10 +75,10 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
     region = avatars.mouth_region(avatars.load_avatar(settings).landmarks)
     av = offset_ms(mouth_opening(frames, region), envelope(avatar, rate, fps, len(frames)), fps)
     spoken = [t["voice_to_voice_ms"] for t in turns if t["voice_to_voice_ms"] is not None and t["language"] == "en"]
-    stages = {k: _median([t.get("stages_ms", {}).get(k) for t in turns]) for k in STAGES}
+    stages = {k: median([t.get("stages_ms", {}).get(k) for t in turns]) for k in STAGES}
     barge = next((t for t in turns if "barge_in_ms" in t), {})
     return {
-        "voice_to_voice_ms": _percentiles(spoken),
+        "voice_to_voice_ms": percentiles(spoken),
         "stages_ms": stages, "first_frame_ms": stages["first_lip_synced_frame"],
         "av_offset_ms": round(av, 1), "barge_in_ms": barge.get("barge_in_ms"),
         "barge_in_detected_ms": barge.get("barge_in_detected_ms"), "turns": turns,
@@ -101,10 +101,6 @@ def _barge_in(messages, onset_ns: int) -> dict:
                     and m.heard_ns >= onset_ns), None)
     return {"barge_in_detected_ms": round((heard.t_ns - onset_ns) / 1e6, 1),
             "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None}
-
-
-def _median(values):
-    return _percentiles([v for v in values if v is not None])["p50"]
 
 
 def _cores() -> int:

@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from runtime import pipeline
-from runtime.bench.hear import _percentiles
-from runtime.config import Settings
+from runtime import product
+from runtime.bench.stats import percentiles
+from runtime.core.config import Settings
 
 SENTENCES = [
     "The gallery on the second floor opens at nine today.",
@@ -26,7 +26,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     """Run the benchmark, print it, return (and optionally write) the numbers."""
     settings = settings or Settings()
     started = time.perf_counter()
-    engine = pipeline.tts_factory(settings)()
+    engine = product.tts_factory(settings)()
     load_s = time.perf_counter() - started
     list(engine.synthesize("Warm up."))
     first_audio, synth_s, audio_s = [], 0.0, 0.0
@@ -39,7 +39,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
                 audio_s += len(speech.audio) / speech.sample_rate
             synth_s += time.perf_counter() - started
     report = {"voice": settings.speak.voice, "load_s": round(load_s, 2), "rtf": round(synth_s / audio_s, 3),
-              "first_audio_ms": _percentiles(first_audio)}
+              "first_audio_ms": percentiles(first_audio)}
     print(f"speak benchmark — voice {report['voice']} (loaded in {report['load_s']} s)")
     print(f"  real-time factor              : {report['rtf']}")
     print(f"  first audio, 10-word sentence : p50 {report['first_audio_ms']['p50']} ms, "

@@ -11,10 +11,10 @@ import json
 import time
 from pathlib import Path
 
-from runtime import pipeline
-from runtime.bench.hear import _percentiles
-from runtime.config import Persona, Settings
-from runtime.dialogue import Dialogue
+from runtime import product
+from runtime.bench.stats import median, percentiles
+from runtime.core.config import Persona, Settings
+from runtime.dialogue.conversation import Dialogue
 
 QUESTIONS = [
     "Where is the nearest restroom?", "What time do you close today?", "Can I take photos inside?",
@@ -47,8 +47,8 @@ def _measure(dialogue: Dialogue, persona: str) -> dict:
             rates.append((engine.tokens_generated - tokens_before) / max(1e-6, (elapsed_ms - first) / 1000))
         if chunks:
             first_chunks.append(chunks[0].t_ms)
-    return {"first_token_ms": _percentiles(first_tokens), "first_chunk_ms": _percentiles(first_chunks),
-            "tokens_per_s": round(sorted(rates)[len(rates) // 2], 1) if rates else None}
+    return {"first_token_ms": percentiles(first_tokens), "first_chunk_ms": percentiles(first_chunks),
+            "tokens_per_s": median(rates)}
 
 
 def run(out: Path | None = None, settings: Settings | None = None) -> dict:
@@ -58,7 +58,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
                 system_prompt="You are Mia, a museum guide.")}
     settings = settings.model_copy(update={"personas": personas,
                                            "think": settings.think.model_copy(update={"persona": "long"})})
-    dialogue = pipeline.dialogue_factory(settings)()
+    dialogue = product.dialogue_factory(settings)()
     started = time.perf_counter()
     dialogue.warm()
     report = {"model": getattr(settings.think, "model", settings.think.type),

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.core.config import SherpaAsr
+from runtime.core.errors import ListenFault
 from runtime.engines.asr import AsrResult
-from runtime.errors import RuntimeFault
-
-SAMPLE_RATE = 16000
+from runtime.speech.audio import SAMPLE_RATE
+from runtime.store.models import ModelStore
 
 # kind -> (streaming, files it needs besides tokens)
 KINDS: dict[str, tuple[bool, tuple[str, ...]]] = {
@@ -30,28 +31,34 @@ KINDS: dict[str, tuple[bool, tuple[str, ...]]] = {
 }
 
 
+def create(cfg: SherpaAsr, store: ModelStore) -> SherpaEngine:
+    """The engine for an [asr] type = "sherpa" section (files are paths, not manifest ids)."""
+    return SherpaEngine(cfg.kind, {k: Path(v) for k, v in cfg.files.items()}, Path(cfg.tokens),
+                        threads=cfg.threads, language=cfg.language)
+
+
 class SherpaEngine:
     """One sherpa-onnx recognizer; `files` maps the kind's file roles to paths."""
 
     def __init__(self, kind: str, files: dict[str, Path], tokens: Path, *, threads: int = 2,
                  language: str = "") -> None:
         if kind not in KINDS:
-            raise RuntimeFault("asr-config-invalid", f"unknown sherpa model kind {kind!r}",
+            raise ListenFault("asr-config-invalid", f"unknown sherpa model kind {kind!r}",
                                f"use one of {', '.join(KINDS)}")
         self.streaming, roles = KINDS[kind]
         missing = [r for r in roles if r not in files]
         if missing:
-            raise RuntimeFault("asr-config-invalid", f"sherpa {kind} needs {', '.join(missing)}",
+            raise ListenFault("asr-config-invalid", f"sherpa {kind} needs {', '.join(missing)}",
                                "set the file paths in [asr] files")
         for path in [tokens, *files.values()]:
             if not Path(path).is_file():
-                raise RuntimeFault("asr-model-missing", f"sherpa model file {path} does not exist",
+                raise ListenFault("asr-model-missing", f"sherpa model file {path} does not exist",
                                    "put the model files there or fix the paths in [asr]")
         self.language = language
         try:
             self._recognizer = _build(kind, {k: str(v) for k, v in files.items()}, str(tokens), threads, language)
         except (RuntimeError, ValueError, TypeError) as err:
-            raise RuntimeFault("asr-model-invalid", f"sherpa-onnx cannot load the {kind} model: {err}",
+            raise ListenFault("asr-model-invalid", f"sherpa-onnx cannot load the {kind} model: {err}",
                                "check that the files match the model kind in [asr]") from err
 
     def transcribe(self, audio: np.ndarray, language: str = "auto") -> AsrResult:

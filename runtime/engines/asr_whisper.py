@@ -13,12 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.core.config import WhisperAsr
+from runtime.core.errors import ListenFault
 from runtime.engines.asr import AsrResult, AsrSegment
-from runtime.errors import RuntimeFault
+from runtime.speech.audio import SAMPLE_RATE
+from runtime.speech.language import join_words
+from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 _WINDOW_S = 30
 _WINDOW_FRAMES = 3000
 """Mel frames of Whisper's 30 s window."""
@@ -29,6 +32,12 @@ _LOW_LOGPROB = -1.0
 _LOW_LOGPROB means the window holds no words (noise, breath), not a hallucinated sentence."""
 _PARTIAL_PAD_S = 1.0
 _PARTIAL_TOKENS_PER_S = 8
+
+
+def create(cfg: WhisperAsr, store: ModelStore) -> WhisperEngine:
+    """The engine for an [asr] type = "whisper" section."""
+    return WhisperEngine(store.locate(cfg.model), compute_type=cfg.compute_type, threads=cfg.threads,
+                         beam_size=cfg.beam_size, languages=tuple(cfg.languages), device=cfg.device)
 
 
 class WhisperEngine:
@@ -42,7 +51,7 @@ class WhisperEngine:
             self.model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
                                       cpu_threads=threads)
         except (RuntimeError, ValueError, OSError) as err:
-            raise RuntimeFault("asr-model-invalid", f"cannot load whisper model {model_dir}: {err}",
+            raise ListenFault("asr-model-invalid", f"cannot load whisper model {model_dir}: {err}",
                                "run `edge-talker models verify`, or check [asr] device and compute_type") from err
         self.beam_size = beam_size
         self.languages = languages
@@ -63,7 +72,7 @@ class WhisperEngine:
         if result.no_speech_prob > _NO_SPEECH and result.scores[0] < _LOW_LOGPROB:  # score: mean log-prob
             return AsrResult(text="", language=lang)
         parts = tuple(_segments(tokens, tokenizer, len(audio) / SAMPLE_RATE))
-        return AsrResult(text=_join(p.text for p in parts), language=lang, segments=parts)
+        return AsrResult(text=join_words(p.text for p in parts), language=lang, segments=parts)
 
     def partial(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
         """Fast rough transcript of the audio so far (truncated encoder window)."""
@@ -118,17 +127,3 @@ def _segments(tokens: list[int], tokenizer, duration_s: float):
             text_tokens = []
         elif token < tokenizer.eot:
             text_tokens.append(token)
-
-
-def _join(texts) -> str:
-    """Join segment texts: with spaces between words, without between CJK characters."""
-    out = ""
-    for text in texts:
-        if out and not (_is_cjk(out[-1]) or _is_cjk(text[0])):
-            out += " "
-        out += text
-    return out
-
-
-def _is_cjk(char: str) -> bool:
-    return "\u3000" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef"

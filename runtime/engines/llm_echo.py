@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from runtime.core.config import EchoThink
+from runtime.store.models import ModelStore
+
+
+def create(cfg: EchoThink, store: ModelStore) -> EchoEngine:
+    """The engine for a [think] type = "echo" section (no model)."""
+    return EchoEngine(cfg.prefix)
+
 
 class EchoEngine:
     """Streams `prefix + question` word by word, with the LlamaEngine interface."""
+
+    greets = False
+    """An echo has no persona to greet with: it only repeats."""
 
     def __init__(self, prefix: str = "You said: ") -> None:
         self.prefix = prefix

@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from runtime.errors import RuntimeFault
+from runtime.core.config import LlamaThink
+from runtime.core.errors import ThinkFault
+from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -23,8 +25,17 @@ _CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] 
 _MAX_PREFIX_STATES = 8
 
 
+def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
+    """The engine for a [think] type = "llamacpp" section."""
+    return LlamaEngine(store.locate(cfg.model, "*.gguf"), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
+                       n_gpu_layers=cfg.n_gpu_layers, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+
+
 class LlamaEngine:
     """One GGUF model; not thread-safe (one actor thread uses it)."""
+
+    greets = True
+    """A new visitor hears the persona's greeting before the answer."""
 
     def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, n_gpu_layers: int = 0,
                  temperature: float = 0.6, top_p: float = 0.9, seed: int = 0) -> None:
@@ -32,13 +43,13 @@ class LlamaEngine:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         if not Path(model_path).is_file():
-            raise RuntimeFault("llm-model-missing", f"no LLM model file {model_path}",
+            raise ThinkFault("llm-model-missing", f"no LLM model file {model_path}",
                                "run `edge-talker models fetch`, or fix [think] model")
         try:
             self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
                              seed=seed, verbose=False)
         except (ValueError, RuntimeError, OSError) as err:
-            raise RuntimeFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
+            raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "
                                "the store's copy") from err
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
@@ -95,6 +106,10 @@ class LlamaEngine:
             piece = decoder.decode(self.llm.detokenize([token]))
             if piece:
                 yield piece
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """Tokens the model reads for a conversation (chat template included)."""
+        return len(self._tokens(messages))
 
     def warm(self, system_prompts: list[str]) -> None:
         """Evaluate and save each system prompt now, so no visitor waits for it later."""

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.visemes import VisemeTrack
+from runtime.speech.visemes import VisemeTrack
 
 
 @dataclass(frozen=True, slots=True)

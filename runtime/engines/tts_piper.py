@@ -9,10 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.emotion import is_chinese
+from runtime.core.config import PiperSpeak
+from runtime.core.errors import SpeakFault, Unspeakable
 from runtime.engines.tts import Speech
-from runtime.errors import RuntimeFault
-from runtime.visemes import from_alignments, from_audio
+from runtime.speech.language import is_chinese
+from runtime.speech.visemes import from_alignments, from_audio
+from runtime.store.models import ModelStore
+
+
+def create(cfg: PiperSpeak, store: ModelStore) -> PiperEngine:
+    """The engine for a [speak] type = "piper" section."""
+    return PiperEngine(store.locate(cfg.voice, "*.onnx"), speaker_id=None if cfg.speaker_id < 0 else cfg.speaker_id,
+                       length_scale=cfg.length_scale or None, noise_scale=cfg.noise_scale or None,
+                       noise_w_scale=cfg.noise_w_scale or None, volume=cfg.volume)
 
 
 class PiperEngine:
@@ -26,13 +35,13 @@ class PiperEngine:
         config = config or Path(f"{model}.json")
         for path in (model, config):
             if not Path(path).is_file():
-                raise RuntimeFault("tts-voice-missing", f"no piper voice file {path}",
+                raise SpeakFault("tts-voice-missing", f"no piper voice file {path}",
                                    "run `edge-talker models fetch`, or fix [speak] voice")
         try:
             voice_config = json.loads(Path(config).read_text(encoding="utf-8"))
             self.voice = PiperVoice.load(model, config_path=config, include_alignments=True)
         except Exception as err:
-            raise RuntimeFault("tts-voice-invalid", f"piper cannot load {Path(model).name}: "
+            raise SpeakFault("tts-voice-invalid", f"piper cannot load {Path(model).name}: "
                                f"{type(err).__name__}: {err}",
                                "the voice file is damaged or not a piper voice; `edge-talker models verify` "
                                "checks the store's copy") from err
@@ -56,12 +65,12 @@ class PiperEngine:
 def check_speakable(text: str, languages: tuple[str, ...]) -> None:
     """Raise a TTS fault for text a voice cannot say."""
     if not text or not text.strip():
-        raise RuntimeFault("tts-empty-text", "nothing to say: the text is empty", "pass words to speak")
+        raise Unspeakable("tts-empty-text", "nothing to say: the text is empty", "pass words to speak")
     if not any(unicodedata.category(c)[0] in "LN" for c in text):
-        raise RuntimeFault("tts-unspeakable", f"no letters or digits to say in {text[:40]!r}",
+        raise Unspeakable("tts-unspeakable", f"no letters or digits to say in {text[:40]!r}",
                            "control characters, symbols and emoji alone cannot be spoken")
     if is_chinese(text) and "zh" not in languages:
-        raise RuntimeFault("tts-no-voice-for-language", "Chinese text but the voice speaks "
+        raise Unspeakable("tts-no-voice-for-language", "Chinese text but the voice speaks "
                            f"{', '.join(languages)} only",
                            "configure a Chinese voice, or set the persona's language to \"en\"; until then "
                            "Chinese answers are shown as captions only")

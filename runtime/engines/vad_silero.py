@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from runtime.speech.audio import SAMPLE_RATE
+
 WINDOW = 512
 """Samples per Silero window at 16 kHz."""
 

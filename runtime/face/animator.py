@@ -28,7 +28,7 @@ import numpy as np
 
 from runtime.face.moods import ACTIVITIES, BLINK_PACE, EMOTIONS, Activity
 from runtime.face.rig import PARAMS
-from runtime.visemes import VisemeTrack
+from runtime.speech.visemes import VisemeTrack
 
 __all__ = ["EMOTIONS", "Activity", "Animator"]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.config import Settings
+from runtime.core.config import Settings
+from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle
 from runtime.face import landmarks as L
 from runtime.face.enroll import enroll
@@ -15,9 +16,8 @@ from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
 from runtime.face.mouth import parting_line
 from runtime.face.render import FaceRenderer
 from runtime.face.rig import build_rig, mouth_open
-from runtime.models import ModelStore
-from runtime.paths import models_dir, state_dir
-from runtime.visemes import TARGETS, Viseme
+from runtime.speech.visemes import TARGETS, Viseme
+from runtime.store.models import ModelStore
 
 
 def face_models(settings: Settings, store: ModelStore | None = None):

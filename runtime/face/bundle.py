@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.errors import AvatarFault
+from runtime.core.errors import AvatarFault
 from runtime.face.enroll import Enrolled
 
 DEFAULT = "default"

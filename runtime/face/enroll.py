@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime.core.errors import AvatarFault
 from runtime.engines.face_mediapipe import Detection, FaceModels
-from runtime.errors import AvatarFault
 from runtime.face import landmarks as L
 
 _LOGGER = logging.getLogger(__name__)

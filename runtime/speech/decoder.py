@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from runtime.actor import Waker, lower_priority
+from runtime.core.threads import Waker, lower_priority
 from runtime.engines.asr import AsrEngine, AsrResult
 
 _LOGGER = logging.getLogger(__name__)

@@ -9,9 +9,7 @@ Interrupt is dropped before it reaches the handler.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,44 +17,14 @@ from typing import Any, ClassVar
 
 import zmq
 
-from runtime.bus import Bus, Publisher, await_echo, receive
-from runtime.errors import BusFault
-from runtime.messages import ActorState, ActorStatus, Heartbeat, Interrupt, Message
+from runtime.core.bus import Bus, Publisher, await_echo, receive
+from runtime.core.errors import BusFault
+from runtime.core.messages import ActorState, ActorStatus, Heartbeat, Interrupt, Message
+from runtime.core.threads import Waker, lower_priority
 
 _LOGGER = logging.getLogger(__name__)
 
 _STOP = b"stop"
-
-
-def lower_priority(nice: int) -> None:
-    """Make the calling thread (and threads it starts from now on) nicer; Linux only, best effort."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except (OSError, AttributeError) as err:
-        _LOGGER.debug("could not renice thread: %s", err)
-
-
-class Waker:
-    """A pipe another thread writes to so that the actor's poll loop wakes up (watch `fd`)."""
-
-    def __init__(self) -> None:
-        self.fd, self._write_fd = os.pipe()
-        os.set_blocking(self._write_fd, False)
-
-    def wake(self) -> None:
-        """Wake the actor (safe from any thread; a full pipe means it is already awake)."""
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._write_fd, b"\0")
-
-    def clear(self) -> None:
-        """Consume pending wake-ups (call from the actor's callback)."""
-        with contextlib.suppress(BlockingIOError):
-            os.read(self.fd, 4096)
-
-    def close(self) -> None:
-        """Close both ends."""
-        os.close(self.fd)
-        os.close(self._write_fd)
 
 
 class Actor:
@@ -130,6 +98,7 @@ class Actor:
         """Handle pending control messages and stop requests now (call between steps of long
         work); True if the turn changed or the actor must stop, so the work should end."""
         before = self.turn
+        self.last_beat = time.monotonic()  # long work that checks in is alive, not hung
         if self._control is not None:
             self._drain_control(self._control)
         if self._pipe_in is not None and self._pipe_in.poll(0) and self._pipe_in.recv() == _STOP:
@@ -170,15 +139,19 @@ class Actor:
         self._thread = threading.Thread(target=self._run, name=f"actor-{self.name}", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float) -> bool:
-        """Ask the actor to stop and wait for it; True when its thread ended in time."""
-        if self._pipe is None:
-            return True
-        if not self.finished.is_set():
+    def request_stop(self) -> None:
+        """Ask the actor to stop without waiting (the supervisor asks every actor at once)."""
+        if self._pipe is not None and not self.finished.is_set():
             try:
                 self._pipe.send(_STOP, zmq.NOBLOCK)
             except zmq.Again:
                 _LOGGER.warning("%s: stop request not delivered (pipe full)", self.name)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Ask the actor to stop and wait for it; True when its thread ended in time."""
+        if self._pipe is None:
+            return True
+        self.request_stop()
         ended = self._thread is None or (self._thread.join(timeout_s) or not self._thread.is_alive())
         self._pipe.close()
         self._pipe = None

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.compat import StrEnum
+from runtime.core.compat import StrEnum
+from runtime.speech.audio import VOICE_RATE, frame_rms, to_db
 
 
 class Viseme(StrEnum):
@@ -166,7 +167,7 @@ def from_audio(audio: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> Vise
     freqs = np.fft.rfftfreq(hop, 1.0 / sample_rate)
     power = spectrum.sum(axis=1) + 1e-9
     centroid = (spectrum * freqs).sum(axis=1) / power
-    level = 20 * np.log10(np.sqrt(np.mean(frames ** 2, axis=1)) + 1e-9)
+    level = to_db(frame_rms(padded, hop))
     jaw = np.clip((level + 50.0) / 35.0, 0.0, 1.0)
     jaw = np.convolve(jaw, np.ones(3) / 3, mode="same")  # soften frame-to-frame jitter
     bright = np.clip((centroid - 1200.0) / 2500.0, 0.0, 1.0)
@@ -186,7 +187,7 @@ def from_audio(audio: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> Vise
 def concat(tracks: list[VisemeTrack]) -> VisemeTrack:
     """Tracks of consecutive audio pieces as one track."""
     if not tracks:
-        return VisemeTrack(22050, np.zeros((0, 2), np.int32), np.zeros((0, len(TARGET_NAMES)), np.float32), ())
+        return VisemeTrack(VOICE_RATE, np.zeros((0, 2), np.int32), np.zeros((0, len(TARGET_NAMES)), np.float32), ())
     offsets = np.cumsum([0, *(t.num_samples for t in tracks[:-1])])
     spans = np.concatenate([t.spans + np.array([off, 0]) for t, off in zip(tracks, offsets, strict=True)])
     spans = spans.astype(np.int32)

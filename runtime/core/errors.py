@@ -82,3 +82,38 @@ class AvatarFault(RuntimeFault):
     """A photo cannot become an avatar, or an avatar bundle is missing or damaged."""
 
     stage = "avatar"
+
+
+class ListenFault(RuntimeFault):
+    """Voice activity detection or speech recognition failed (asr-*, vad-*)."""
+
+    stage = "listen"
+
+
+class ThinkFault(RuntimeFault):
+    """The language model or the conversation failed (llm-*, think-*)."""
+
+    stage = "think"
+
+
+class SpeakFault(RuntimeFault):
+    """Text-to-speech failed (tts-*)."""
+
+    stage = "speak"
+
+
+class Unspeakable(SpeakFault):
+    """This text cannot be said by this voice (no voice for its language, nothing to say): the
+    speak actor skips it and the caption still shows it; the voice itself is fine."""
+
+
+class RenderFault(RuntimeFault):
+    """The face cannot be drawn or shown (display-*, render-*)."""
+
+    stage = "render"
+
+
+class RecordFault(RuntimeFault):
+    """A recording cannot be written (record-*)."""
+
+    stage = "record"

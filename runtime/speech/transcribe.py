@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from runtime.audio import SAMPLE_RATE, read_audio
 from runtime.engines.asr import AsrSegment
-from runtime.engines.asr_whisper import _join
+from runtime.speech.audio import SAMPLE_RATE, read_audio
+from runtime.speech.language import join_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,5 +41,5 @@ def transcribe_file(path: str, engine, vad, language: str = "auto") -> FileTrans
                                      if result.text else ())
         segments += [AsrSegment(round(offset + p.start_s, 2), round(offset + p.end_s, 2), p.text) for p in pieces]
     lang = max(set(languages), key=languages.count) if languages else ("" if language == "auto" else language)
-    return FileTranscript(_join(s.text for s in segments), lang, tuple(segments),
+    return FileTranscript(join_words(s.text for s in segments), lang, tuple(segments),
                           (time.monotonic() - started) * 1000)

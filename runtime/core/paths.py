@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-"""The checkout this package runs from (holds models/manifest.toml and config/)."""
-
 
 def models_dir(configured: str = "") -> Path:
     """Model store: config, else $EDGE_TALKER_MODELS, else $STATE_DIRECTORY/models, else ~/.cache."""

@@ -13,6 +13,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
+from runtime.speech.language import is_cjk
+
 SENTENCE_END = "。！？；!?;\n"
 CLAUSE_END = "，、,：:；"
 CLOSERS = "\"'”’)）」』】"
@@ -30,7 +32,7 @@ _HEADING = re.compile(r"^\s*#{1,6}\s*", re.MULTILINE)
 
 def units(text: str) -> float:
     """How long a text takes to say, roughly: one unit per CJK character, 1.5 per Latin word."""
-    cjk = sum(1 for c in text if _is_cjk(c))
+    cjk = sum(1 for c in text if is_cjk(c))
     words = len(re.findall(r"[A-Za-z0-9]+", text))
     return cjk + 1.5 * words
 
@@ -159,10 +161,6 @@ def chunk_text(pieces: Iterable[str], **kwargs) -> Iterator[str]:
     for piece in pieces:
         yield from chunker.push(piece)
     yield from chunker.finish()
-
-
-def _is_cjk(char: str) -> bool:
-    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf"
 
 
 def _is_symbol(char: str) -> bool:

@@ -18,11 +18,12 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runtime.compat import tomllib
-from runtime.errors import ModelFault
-from runtime.paths import REPO, models_dir
+from runtime.core.compat import tomllib
+from runtime.core.errors import ModelFault
+from runtime.core.paths import models_dir
 
-MANIFEST = REPO / "models" / "manifest.toml"
+MANIFEST = Path(__file__).with_name("manifest.toml")
+"""Shipped inside the package (package data), so an installed wheel finds it anywhere."""
 LOCK = ".lock.json"
 FIX_HINT = "run `edge-talker models fetch {id}`"
 
@@ -91,7 +92,7 @@ class ModelEntry(_Strict):
 
 
 class Manifest(_Strict):
-    """models/manifest.toml."""
+    """runtime/store/manifest.toml."""
 
     model: list[ModelEntry]
 
@@ -110,7 +111,7 @@ def load_manifest(path: Path = MANIFEST) -> Manifest:
         return Manifest.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as err:
         raise ModelFault("model-manifest-invalid", f"cannot use manifest {path}: {err}",
-                         "restore models/manifest.toml from the release") from err
+                         "reinstall edge-talker: the manifest ships inside the package") from err
 
 
 def sha256_file(path: Path) -> str:
@@ -157,6 +158,14 @@ class ModelStore:
         """One verified file of a model."""
         self.manifest.get(model_id).file(name)
         return self.resolve(model_id) / name
+
+    def locate(self, name: str, pattern: str = "") -> Path:
+        """A model given as a manifest id (verified in the store) or as a filesystem path; for a
+        directory and a glob `pattern`, its first matching file."""
+        path = self.resolve(name) if any(m.id == name for m in self.manifest.model) else Path(name).expanduser()
+        if pattern and path.is_dir():
+            path = next(iter(sorted(path.glob(pattern))), path)
+        return path
 
     def check(self, entry: ModelEntry, *, full: bool) -> list[FileStatus]:
         """Check every file of a model; full=True hashes even files the lock vouches for."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import RuntimeFault
+from runtime.core.errors import RecordFault
+from runtime.speech.audio import VOICE_RATE, to_int16
 
 
 class Mp4Writer:
@@ -16,14 +17,14 @@ class Mp4Writer:
     threads: encoder threads (0 = as many as cores, for offline clips; 1 for live recording, so
     the encoder never takes the CPU from the voice and the face)."""
 
-    def __init__(self, path: str | Path, *, width: int, height: int, fps: int = 25, sample_rate: int = 22050,
+    def __init__(self, path: str | Path, *, width: int, height: int, fps: int = 25, sample_rate: int = VOICE_RATE,
                  crf: int = 20, channels: int = 1, threads: int = 0) -> None:
         import av
 
         try:
             self.container = av.open(str(path), "w")
         except (OSError, av.FFmpegError) as err:
-            raise RuntimeFault("record-open-failed", f"cannot write {path}: {err}",
+            raise RecordFault("record-open-failed", f"cannot write {path}: {err}",
                                "check the directory exists and is writable") from err
         self.video = self.container.add_stream("libx264", rate=fps)
         self.video.width, self.video.height, self.video.pix_fmt = width, height, "yuv420p"
@@ -51,7 +52,7 @@ class Mp4Writer:
         import av
 
         if pcm.dtype != np.int16:
-            pcm = (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
+            pcm = to_int16(pcm)
         if self.channels == 1:
             frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         else:

@@ -1,12 +1,12 @@
-"""Supervisor: builds the bus and actors from config, starts and stops them in order, restarts
-failed actors with backoff, ends the process on a restart storm or a hung actor, handles signals
-and tells systemd (sd_notify) when it is ready, alive and stopping."""
+"""Supervisor: starts and stops actors in order, restarts failed ones with backoff, ends the
+process on a restart storm or a hung actor, publishes the process's health, and tells systemd
+(sd_notify) when it is ready, alive and stopping. It knows nothing about the product: the
+composition root (runtime.product) hands it the actor specs."""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
@@ -15,12 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import zmq
-
-from runtime.actor import Actor
-from runtime.bus import Bus
-from runtime.config import Settings, SupervisorConfig
-from runtime.errors import RuntimeFault, SupervisorFault
+from runtime.core.actor import Actor
+from runtime.core.bus import Bus
+from runtime.core.config import SupervisorConfig
+from runtime.core.errors import RuntimeFault, SupervisorFault
+from runtime.core.messages import ProcessStats
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +41,22 @@ class _Slot:
     restart_at: float | None = None
     restarts: deque = field(default_factory=deque)
     """Monotonic times of recent restarts (within the storm window)."""
+
+
+def process_stats(*, ready: bool) -> ProcessStats:
+    """This process's memory, threads and open files now."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            rss_mb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        fds = len(os.listdir("/proc/self/fd"))
+    except OSError:  # not Linux: what getrusage knows
+        rss_mb, fds = usage.ru_maxrss / 1024, -1
+    return ProcessStats(rss_mb=round(rss_mb, 1), peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+                        threads=threading.active_count(), fds=fds,
+                        cpu_s=round(usage.ru_utime + usage.ru_stime, 2), ready=ready)
 
 
 def sd_notify(state: str) -> None:
@@ -66,6 +81,8 @@ class Supervisor:
         self.notify = notify
         self.slots = [_Slot(spec) for spec in specs]
         self._watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6
+        self._out = None
+        self._stats_s = 1.0
 
     @property
     def actors(self) -> list[Actor]:
@@ -75,20 +92,25 @@ class Supervisor:
     def start(self) -> None:
         """Start the bus, then every actor in order, each ready before the next starts."""
         self.bus.start()
+        self._out = self.bus.publisher()
         for slot in self.slots:
             slot.actor = slot.spec.factory()
             slot.actor.start()
             self._wait_ready(slot)
         self.notify("READY=1")
         _LOGGER.info("ready: %s", ", ".join(s.spec.name for s in self.slots))
+        self._out.publish(process_stats(ready=True))
 
     def run(self, stop: threading.Event) -> int:
         """Supervise until `stop` is set; returns 0, or raises SupervisorFault on a storm or hang."""
-        next_watchdog = 0.0
+        next_watchdog = next_stats = 0.0
         while not stop.wait(_TICK_S):
             now = time.monotonic()
             for slot in self.slots:
                 self._supervise(slot, now)
+            if now >= next_stats:
+                self._out.publish(process_stats(ready=True))
+                next_stats = now + self._stats_s
             if self._watchdog_s and now >= next_watchdog:
                 self.notify("WATCHDOG=1")
                 next_watchdog = now + self._watchdog_s
@@ -99,12 +121,19 @@ class Supervisor:
         self.notify("STOPPING=1")
         deadline = time.monotonic() + self.settings.stop_timeout_s
         clean = True
+        for slot in reversed(self.slots):  # all at once: each gets the whole budget
+            if slot.actor is not None:
+                slot.actor.request_stop()
         for slot in reversed(self.slots):
             if slot.actor is not None:
                 ended = slot.actor.stop(max(0.05, deadline - time.monotonic()))
                 if not ended:
                     _LOGGER.error("%s did not stop within the stop budget", slot.spec.name)
                 clean &= ended
+        if self._out is not None:
+            self._out.publish(process_stats(ready=False))
+            self._out.close()
+            self._out = None
         self.bus.stop()
         return clean
 
@@ -162,40 +191,11 @@ class Supervisor:
                      self.settings.storm_window_s)
 
 
-def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None = None,
-            exit_when_idle: bool = False) -> int:
-    """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
-    root = logging.getLogger()
-    root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
-    context = zmq.Context()
-    bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
-    from runtime import pipeline
-
-    stop = threading.Event()
-    specs = (build or pipeline.build_specs)(settings, bus, on_idle=stop.set if exit_when_idle else None)
-    supervisor = Supervisor(bus, specs, settings.supervisor)
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for line in pipeline.describe_io(settings):
-            print(line, file=sys.stderr, flush=True)
-        supervisor.start()
-        code = supervisor.run(stop)
-        _LOGGER.info("stopping")
-        return code
-    finally:
-        clean = supervisor.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        import resource
-
-        _LOGGER.info("peak memory %.0f MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        if clean:
-            context.term()
-        else:
-            # A thread still inside native code (llama.cpp, an encoder) would crash the
-            # interpreter's shutdown: leave at once, as systemd would after its stop timeout.
-            _LOGGER.error("some actor threads did not stop; exiting without waiting for them")
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(3)
+def exit_now(code: int) -> None:
+    """Leave at once: a thread still inside native code (llama.cpp, an encoder) would crash the
+    interpreter's shutdown, so do as systemd would after its stop timeout."""
+    _LOGGER.error("some actor threads did not stop; exiting without waiting for them")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -11,7 +11,8 @@ import functools
 import re
 from dataclasses import dataclass
 
-from runtime.compat import StrEnum
+from runtime.core.compat import StrEnum
+from runtime.speech.language import is_chinese
 
 
 class Emotion(StrEnum):
@@ -40,13 +41,6 @@ _CUES = {
     Emotion.ANGRY: r"\b(angry|furious|outrageous|unacceptable|hate|how dare)\b|生气|愤怒|可恶|岂有此理",
     Emotion.HAPPY: r"太好了|欢迎|高兴|开心|很棒|真棒|祝你|恭喜",
 }
-
-
-def is_chinese(text: str) -> bool:
-    """True when CJK characters outnumber Latin letters."""
-    cjk = sum(1 for c in text if "\u4e00" <= c <= "\u9fff")
-    latin = sum(1 for c in text if c.isascii() and c.isalpha())
-    return cjk > latin
 
 
 def tag(text: str, bias: Emotion | None = None, bias_intensity: float = 0.3) -> Tagged:

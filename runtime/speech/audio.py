@@ -6,10 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import CaptureFault
+from runtime.core.errors import CaptureFault
 
 SAMPLE_RATE = 16000
-"""The pipeline's internal rate (hertz)."""
+"""The pipeline's internal rate for heard audio (hertz)."""
+VOICE_RATE = 22050
+"""Rate of the bundled piper voice (hertz): only a default; every piece of speech carries its own rate."""
+SILENCE_DB = -120.0
+"""The level reported for digital silence (dBFS)."""
 
 _HINT = "use a WAV, FLAC or OGG file with audio in it"
 
@@ -50,9 +54,22 @@ def to_float(pcm: np.ndarray) -> np.ndarray:
     return pcm.astype(np.float32) / 32768.0
 
 
+def rms(audio: np.ndarray) -> float:
+    """Root mean square of float32 audio (0 for no samples)."""
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+
+
+def frame_rms(audio: np.ndarray, hop: int) -> np.ndarray:
+    """RMS of each whole window of `hop` samples (a partial last window is left out)."""
+    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
+    return np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+
+
+def to_db(level: float | np.ndarray) -> float | np.ndarray:
+    """An RMS level in dB relative to full scale, never below SILENCE_DB."""
+    return np.maximum(SILENCE_DB, 20.0 * np.log10(np.asarray(level) + 1e-12))
+
+
 def dbfs(audio: np.ndarray) -> float:
-    """RMS level of float32 audio in dB relative to full scale (-120 for silence)."""
-    if audio.size == 0:
-        return -120.0
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    return max(-120.0, 20.0 * np.log10(rms + 1e-12))
+    """RMS level of float32 audio in dB relative to full scale (SILENCE_DB for silence)."""
+    return float(to_db(rms(audio))) if audio.size else SILENCE_DB

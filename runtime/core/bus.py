@@ -20,8 +20,8 @@ import msgpack
 import numpy as np
 import zmq
 
-from runtime.errors import BusFault
-from runtime.messages import REGISTRY, Heartbeat, Message, payload_fields
+from runtime.core.errors import BusFault
+from runtime.core.messages import REGISTRY, Heartbeat, Message, payload_fields
 
 _LOGGER = logging.getLogger(__name__)
 

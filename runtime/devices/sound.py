@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from runtime.errors import CaptureFault
+import logging
+
+from runtime.core.errors import CaptureFault
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def devices(kind: str = "input") -> list[dict]:
@@ -120,3 +124,25 @@ class SilentOutput(OutputDevice):
         """Stop the clock thread."""
         self._stop.set()
         self._thread.join(1.0)
+
+
+def open_output(device: str, fill) -> OutputDevice:
+    """The speaker `device` ("" = the default, "none" = none), or the silent clock when the
+    default is asked for and there is no speaker; a named device that is missing is an error."""
+    if device == "none":
+        return SilentOutput(None, fill)
+    try:
+        return OutputDevice(device or None, fill)
+    except (CaptureFault, OSError) as err:
+        if device:
+            raise
+        _LOGGER.info("no speaker (%s); the playback clock runs silently", str(err).splitlines()[0])
+        return SilentOutput(None, fill)
+
+
+def has_any(kind: str) -> bool:
+    """True when PortAudio is present and lists at least one device of the kind."""
+    try:
+        return bool(devices(kind))
+    except (OSError, ImportError):  # no PortAudio library: no devices either
+        return False

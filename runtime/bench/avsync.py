@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from runtime.speech.audio import rms
+
 
 def mouth_opening(frames: list[np.ndarray], region: tuple[slice, slice], threshold: int = 60) -> np.ndarray:
     """Dark-pixel count of the mouth region in every frame."""
@@ -21,7 +23,7 @@ def envelope(audio: np.ndarray, rate: int, fps: float, count: int) -> np.ndarray
     """RMS of the audio over one frame period centred on each frame's time."""
     hop = rate / fps
     spans = [(max(0, int((i - 0.5) * hop)), max(1, int((i + 0.5) * hop))) for i in range(count)]
-    return np.array([np.sqrt(np.mean(audio[a:b] ** 2) + 1e-12) if b <= len(audio) else 0.0 for a, b in spans])
+    return np.array([rms(audio[a:b]) if b <= len(audio) else 0.0 for a, b in spans])
 
 
 def offset_ms(opening: np.ndarray, loudness: np.ndarray, fps: float, max_lag_s: float = 0.3) -> float:

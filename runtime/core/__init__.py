@@ -1,0 +1,1 @@
+"""The kernel every actor shares: bus, messages, actor base, supervisor, errors, config."""

@@ -1,0 +1,1 @@
+"""A conversation: persona, memory, speakable chunks and their emotion (no bus, no threads)."""

@@ -1,0 +1,1 @@
+"""Audio and language helpers, viseme tracks, the decode worker and transcript scoring."""

@@ -1,0 +1,35 @@
+"""Which script a text is written in, and how pieces of it join: the one home of these rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def is_cjk(char: str) -> bool:
+    """A CJK ideograph (a Chinese character)."""
+    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf" or "\uf900" <= char <= "\ufaff"
+
+
+def is_wide(char: str) -> bool:
+    """A character of a script written without spaces: ideographs, kana, CJK and full-width punctuation."""
+    return is_cjk(char) or "\u3000" <= char <= "\u30ff" or "\uff00" <= char <= "\uffef"
+
+
+def is_chinese(text: str) -> bool:
+    """True when Chinese characters outnumber Latin letters."""
+    cjk = sum(1 for c in text if is_cjk(c))
+    latin = sum(1 for c in text if c.isascii() and c.isalpha())
+    return cjk > latin
+
+
+def join_words(pieces: Iterable[str]) -> str:
+    """Pieces of text as one: a space between words, none next to a character of a spaceless script."""
+    out = ""
+    for piece in pieces:
+        piece = piece.strip()
+        if not piece:
+            continue
+        if out and not (is_wide(out[-1]) or is_wide(piece[0])):
+            out += " "
+        out += piece
+    return out

@@ -1,0 +1,1 @@
+"""The model store: the manifest, verification, resolving and fetching."""
