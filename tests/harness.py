@@ -11,6 +11,7 @@ import zmq
 
 from runtime.core.bus import receive
 from runtime.core.config import SupervisorConfig
+from runtime.core.errors import RuntimeFault
 from runtime.core.messages import REGISTRY, Message
 from runtime.core.supervisor import ActorSpec, Supervisor
 from runtime.speech.audio import frame_rms
@@ -58,18 +59,33 @@ class Recorder:
 
 
 class Running:
-    """A supervisor with the given actors, started; use as a context manager."""
+    """A supervisor with the given actors, started and supervising (failed actors are restarted);
+    use as a context manager."""
 
     def __init__(self, bus, specs: list[ActorSpec], settings: SupervisorConfig | None = None) -> None:
         self.bus = bus
         self.recorder = Recorder(bus)
         self.supervisor = Supervisor(bus, specs, settings or SupervisorConfig())
+        self._stop = threading.Event()
+        self._runner: threading.Thread | None = None
+        self.fault: BaseException | None = None
+        """Why supervision ended early (a restart storm, a hung actor), if it did."""
+
+    def _supervise(self) -> None:
+        try:
+            self.supervisor.run(self._stop)
+        except RuntimeFault as err:  # a storm or a hang, reported to the test through self.fault
+            self.fault = err
 
     def __enter__(self) -> Recorder:
         self.supervisor.start()
+        self._runner = threading.Thread(target=self._supervise, name="test-supervisor", daemon=True)
+        self._runner.start()
         return self.recorder
 
     def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._runner.join(5)
         self.supervisor.stop()
         self.recorder.close()
 

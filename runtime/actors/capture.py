@@ -66,7 +66,7 @@ class ConsoleSource(Actor):
         text = raw.decode("utf-8", "replace").strip()
         if not text:
             return
-        self.turn += 1
+        self.open_turn()
         self.publish(Interrupt(turn=self.turn, reason="new-input"))
         self.publish(Transcript(turn=self.turn, text=text, source="console"))
 

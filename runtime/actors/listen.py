@@ -166,8 +166,7 @@ class ListenActor(Actor):
             if not self.barge.speaking or dbfs(recent) < s.barge_in_min_dbfs:
                 return
         utt.accepted = True
-        self.turn += 1
-        utt.turn = self.turn
+        utt.turn = self.open_turn()
         utt.next_partial_at = time.monotonic() + s.partial_interval_s
         reason = "barge-in" if utt.during_playback else "speech"
         self.publish(Interrupt(turn=utt.turn, reason=reason))

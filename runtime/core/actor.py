@@ -46,8 +46,8 @@ class Actor:
         self.name = name
         self.bus = bus
         self.heartbeat_s = heartbeat_s
-        self.turn = 0
-        """Newest conversation epoch seen."""
+        self.turn = bus.turns.current
+        """Newest conversation epoch seen (a restarted actor starts at the bus's current turn)."""
         self.error: BaseException | None = None
         """Why the actor's thread ended, when it failed."""
         self.ready = threading.Event()
@@ -104,6 +104,11 @@ class Actor:
         if self._pipe_in is not None and self._pipe_in.poll(0) and self._pipe_in.recv() == _STOP:
             self.stop_requested = True
         return self.turn != before or self.stop_requested
+
+    def open_turn(self) -> int:
+        """Start a new conversation turn (this actor's input begins it); returns its number."""
+        self.turn = self.bus.turns.next()
+        return self.turn
 
     def waker(self, callback: Callable[[], None]) -> Waker:
         """A Waker whose wake-ups (from any thread) run callback in this actor's loop; closed
@@ -252,6 +257,7 @@ class Actor:
             if msg is None:
                 continue
             if isinstance(msg, Interrupt):
+                self.bus.turns.observe(msg.turn)
                 if msg.turn > self.turn:
                     self.turn = msg.turn
                     self.on_interrupt(msg)

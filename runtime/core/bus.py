@@ -89,6 +89,32 @@ def _bytes(frame: Any) -> bytes:
 # --- forwarder --------------------------------------------------------------------------------
 
 
+class TurnClock:
+    """The conversation's epoch, shared by every actor of the process: it outlives any one actor,
+    so an actor restarted after a crash starts at the current turn (not 0, which every other
+    actor would take for stale) and the next turn it opens is newer than any seen before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._turn = 0
+
+    @property
+    def current(self) -> int:
+        """The newest turn opened or seen."""
+        return self._turn
+
+    def observe(self, turn: int) -> None:
+        """A turn seen on the bus (an Interrupt, possibly from another process)."""
+        with self._lock:
+            self._turn = max(self._turn, turn)
+
+    def next(self) -> int:
+        """Open a new turn: newer than every turn opened or seen."""
+        with self._lock:
+            self._turn += 1
+            return self._turn
+
+
 class Bus:
     """The process's ZeroMQ context and the forwarder every actor publishes through."""
 
@@ -105,6 +131,8 @@ class Bus:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._control_endpoint = f"inproc://edge-talker-bus-control-{id(self)}"
+        self.turns = TurnClock()
+        """The conversation's turn, owned here so it survives actor restarts."""
 
     def start(self) -> None:
         """Bind both sides and start forwarding; raises BusFault when an endpoint is taken."""
