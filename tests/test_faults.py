@@ -4,15 +4,27 @@ thinking when the input ends."""
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
 from runtime import product
 from runtime.actors.capture import FileSource
+from runtime.actors.idle import IdleActor
 from runtime.actors.listen import ListenActor
 from runtime.actors.think import ThinkActor
 from runtime.core.config import EchoThink, Settings, SupervisorConfig
-from runtime.core.messages import ActorState, ActorStatus, ReplyChunk, Transcript
+from runtime.core.messages import (
+    ActorState,
+    ActorStatus,
+    InputEnded,
+    Interrupt,
+    PlaybackFinished,
+    PlaybackStarted,
+    ReplyChunk,
+    SpeechAudio,
+    Transcript,
+)
 from runtime.core.paths import models_dir
 from runtime.core.supervisor import ActorSpec
 from runtime.speech.audio import SAMPLE_RATE, read_audio
@@ -67,3 +79,51 @@ def test_a_listener_restarted_mid_conversation_hears_and_gets_the_next_question_
     assert failed, "the listener crashed (positive control)"
     last = [t for t in rec.of(Transcript) if t.final][-1]
     assert last.turn > max(t.turn for t in rec.of(Transcript) if t.final and "hello" in t.text.lower())
+
+
+def _speech_piece(turn: int, *, last: bool = False) -> SpeechAudio:
+    n = 0 if last else 2205
+    spans = np.array([[0, n]] if n else [], np.int32).reshape(-1, 2)
+    return SpeechAudio(turn=turn, pcm=np.zeros(n, np.int16), spans=spans,
+                       targets=np.zeros((len(spans), 5), np.float32), last=last)
+
+
+def test_idle_waits_for_the_pending_answer_however_long_the_model_thinks(bus):
+    """`run --exit-when-idle` must not stop between the question and its answer."""
+    idle = threading.Event()
+    specs = [ActorSpec("idle", lambda: IdleActor("idle", bus, on_idle=idle.set, idle_s=0.2))]
+    with Running(bus, specs) as rec:
+        pub = bus.publisher()
+        try:
+            pub.publish(Interrupt(turn=1, reason="new-input"))
+            pub.publish(Transcript(turn=1, text="Where is the exit?"))
+            pub.publish(InputEnded(turn=1, source="console"))
+            assert rec.wait_for(lambda r: r.of(InputEnded), 5)
+            assert not idle.wait(1.5), "stopped while the model was still thinking (10x idle_s of silence)"
+            pub.publish(ReplyChunk(turn=1, text="Straight ahead.", index=0))
+            pub.publish(_speech_piece(1))
+            pub.publish(ReplyChunk(turn=1, text="", index=1, last=True))
+            pub.publish(_speech_piece(1, last=True))
+            pub.publish(PlaybackStarted(turn=1))
+            assert not idle.wait(1.0), "stopped while the answer was playing"
+            pub.publish(PlaybackFinished(turn=1))
+            assert idle.wait(5), "the answer was said: the conversation is idle"
+        finally:
+            pub.close()
+
+
+def test_idle_after_an_interrupted_answer_and_when_nothing_was_asked(bus):
+    idle = threading.Event()
+    specs = [ActorSpec("idle", lambda: IdleActor("idle", bus, on_idle=idle.set, idle_s=0.2))]
+    with Running(bus, specs) as rec:
+        pub = bus.publisher()
+        try:
+            pub.publish(Transcript(turn=1, text="Tell me a long story."))
+            pub.publish(_speech_piece(1))
+            pub.publish(InputEnded(turn=1, source="console"))
+            assert rec.wait_for(lambda r: r.of(InputEnded), 5)
+            assert not idle.wait(1.0)
+            pub.publish(Interrupt(turn=2, reason="barge-in"))  # the visitor talked over it, then left
+            assert idle.wait(5), "nothing of the interrupted turn will be said any more"
+        finally:
+            pub.close()

@@ -1,4 +1,9 @@
-"""idle actor: notices when the conversation is over (input ended, nothing said or playing)."""
+"""idle actor: notices when the conversation is over (input ended and no turn in flight).
+
+A turn is in flight from the visitor's final words until its answer was said: the think actor
+may be silent for seconds while the model prepares the answer, so bus silence alone is not idle.
+A turn is done when the voice marked the end of its answer and every piece of it finished
+playing, or when a newer turn replaced it (an interrupt)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import time
 from runtime.core.actor import Actor
 from runtime.core.messages import (
     InputEnded,
+    Interrupt,
     PlaybackFinished,
     PlaybackStarted,
     ReplyChunk,
@@ -20,34 +26,63 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class IdleActor(Actor):
-    """Calls on_idle once the input has ended and the pipeline was quiet for idle_s."""
+    """Calls on_idle once the input has ended, no turn is in flight and the bus was quiet for
+    idle_s; or after stuck_s of silence whatever is in flight (an answer that never comes)."""
 
     subscriptions = (InputEnded, Transcript, SpeechStarted, ReplyChunk, SpeechAudio, PlaybackStarted,
                      PlaybackFinished)
     drop_stale = False
     tick_interval_s = 0.1
 
-    def __init__(self, name: str, bus, *, on_idle, idle_s: float = 3.0, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, on_idle, idle_s: float = 3.0, stuck_s: float = 120.0,
+                 **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
-        self.on_idle, self.idle_s = on_idle, idle_s
+        self.on_idle, self.idle_s, self.stuck_s = on_idle, idle_s, stuck_s
         self._ended = False
         self._last = time.monotonic()
-        self._playing: set[tuple[int, int, int]] = set()
+        self._answering: set[int] = set()
+        """Turns whose answer is not yet completely said."""
+        self._pieces: set[tuple[int, int, int]] = set()
+        """Speech pieces synthesized or playing, not yet finished."""
         self._fired = False
 
+    @property
+    def in_flight(self) -> bool:
+        """Some turn's answer is still being prepared, synthesized or played."""
+        return bool(self._answering or self._pieces)
+
     def handle(self, msg) -> None:
-        """Note activity."""
+        """Note activity and follow each turn to the end of its answer."""
         self._last = time.monotonic()
         if isinstance(msg, InputEnded):
             self._ended = True
+        elif isinstance(msg, Transcript) and msg.final and msg.text.strip() and msg.turn >= self.turn:
+            self._answering.add(msg.turn)
+        elif isinstance(msg, SpeechAudio):
+            if msg.last:
+                self._answering.discard(msg.turn)
+            elif msg.turn >= self.turn:
+                self._pieces.add((msg.turn, msg.index, msg.part))
         elif isinstance(msg, PlaybackStarted):
-            self._playing.add((msg.turn, msg.index, msg.part))
+            self._pieces.add((msg.turn, msg.index, msg.part))
         elif isinstance(msg, PlaybackFinished):
-            self._playing.discard((msg.turn, msg.index, msg.part))
+            self._pieces.discard((msg.turn, msg.index, msg.part))
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        """Older turns are cancelled: nothing more of them will be said."""
+        self._last = time.monotonic()
+        self._answering = {t for t in self._answering if t >= msg.turn}
+        self._pieces = {p for p in self._pieces if p[0] >= msg.turn}
 
     def tick(self) -> None:
         """Fire when quiet long enough after the input ended."""
-        if self._ended and not self._fired and not self._playing and time.monotonic() - self._last > self.idle_s:
-            self._fired = True
-            _LOGGER.info("conversation idle: stopping")
-            self.on_idle()
+        if not self._ended or self._fired:
+            return
+        quiet = time.monotonic() - self._last
+        if quiet > self.stuck_s:
+            _LOGGER.warning("conversation idle for %.0f s with an answer pending: stopping", quiet)
+        elif self.in_flight or quiet <= self.idle_s:
+            return
+        self._fired = True
+        _LOGGER.info("conversation idle: stopping")
+        self.on_idle()
