@@ -149,11 +149,7 @@ def _log_format() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import time
-
     from runtime.core.config import FileCapture, load_config
-    from runtime.core.paths import state_dir
-    from runtime.devices.display import display_available
     from runtime.product import run_app
 
     settings = load_config(args.config)
@@ -163,14 +159,9 @@ def _run(args: argparse.Namespace) -> int:
 
         read_audio(args.input)  # a bad file is refused before any model loads
         changes["capture"] = FileCapture(type="file", path=args.input)
-    record = settings.record
     if args.record:
-        record = record.model_copy(update={"path": args.record, "include_input": True})
-    elif not record.path and settings.display.window != "on" and not display_available():
-        folder = state_dir(settings.paths.state) / "recordings"
-        folder.mkdir(parents=True, exist_ok=True)
-        record = record.model_copy(update={"path": str(folder / time.strftime("edge-talker-%Y%m%d-%H%M%S.mp4"))})
-    changes["record"] = record
+        changes["record"] = settings.record.model_copy(update={"path": args.record, "directory": "",
+                                                                "include_input": True})
     return run_app(settings.model_copy(update=changes), exit_when_idle=args.exit_when_idle)
 
 

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from importlib import import_module
+from pathlib import Path
 from typing import TextIO
 
 import zmq
@@ -23,10 +24,12 @@ import zmq
 from runtime import engines
 from runtime.core.bus import Bus
 from runtime.core.config import AutoCapture, CaptureSource, ConsoleCapture, MicrophoneCapture, Settings
-from runtime.core.paths import models_dir
-from runtime.core.supervisor import ActorSpec, Supervisor, exit_now
+from runtime.core.errors import RuntimeFault
+from runtime.core.paths import models_dir, state_dir
+from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads
 from runtime.devices import sound
 from runtime.store.models import ModelStore
+from runtime.store.recordings import Recordings, Retention
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -79,7 +82,31 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
                             first_chunk_units=cfg.first_chunk_units)
 
 
-def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[ActorSpec]:
+DEMO = Retention(segment_s=120.0, max_file_mb=100.0, keep_files=3, keep_mb=300.0)
+"""Demo clips on a box with no window: the newest three, two minutes each at most."""
+
+
+def recordings(settings: Settings) -> Recordings | None:
+    """Where the recording goes, or None when nothing is recorded (the default with a window,
+    and always under systemd unless configured)."""
+    from runtime.core.systemd import under_systemd
+    from runtime.devices.display import display_available
+
+    record = settings.record
+    retention = Retention(segment_s=record.segment_s, max_file_mb=record.max_file_mb, keep_files=record.keep_files,
+                          keep_mb=record.keep_mb)
+    if record.path:
+        return Recordings(Path(record.path).expanduser(), retention)
+    if record.directory:
+        return Recordings(Path(record.directory).expanduser(), retention, directory=True)
+    headless = settings.display.window == "off" or (settings.display.window == "auto" and not display_available())
+    if record.demo and headless and not under_systemd():
+        return Recordings(state_dir(settings.paths.state) / "recordings", DEMO, directory=True)
+    return None
+
+
+def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None,
+                       recording: Recordings | None = None) -> list[ActorSpec]:
     """Voice, speaker, face, recording and the idle watch, consumers first."""
     from runtime.actors.play import PlayActor
     from runtime.actors.render import RenderActor
@@ -90,13 +117,14 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[Ac
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
     specs = []
     record = settings.record
-    if record.path:
+    if recording is not None:
         from runtime.actors.record import RecordActor
 
         specs.append(ActorSpec("record", functools.partial(
-            RecordActor, "record", bus, path=record.path, size=settings.avatar.resolution, fps=record.fps,
+            RecordActor, "record", bus, recordings=recording, size=settings.avatar.resolution, fps=record.fps,
             include_input=record.include_input,
-            input_timeline=not isinstance(resolve_capture(settings), ConsoleCapture), **beat)))
+            input_timeline=not isinstance(resolve_capture(settings), ConsoleCapture), **beat),
+            stop_budget_s=max(3.0, settings.supervisor.stop_timeout_s)))
     if on_idle is not None:
         from runtime.actors.idle import IdleActor
 
@@ -106,7 +134,7 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[Ac
         RenderActor, "render", bus, face_factory=lambda: avatars.renderer(avatars.load_avatar(settings)),
         display_factory=lambda: open_display(display.window, settings.avatar.resolution,
                                              fullscreen=display.fullscreen, hide_cursor=display.hide_cursor),
-        fps=display.fps, publish_frames=bool(record.path), **beat)))
+        fps=display.fps, publish_frames=recording is not None, **beat)))
     play = settings.play
     specs.append(ActorSpec("play", functools.partial(
         PlayActor, "play", bus, output_factory=functools.partial(sound.open_output, play.device),
@@ -117,13 +145,13 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[Ac
 
 
 def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None,
-                on_idle=None) -> list[ActorSpec]:
+                on_idle=None, recording: Recordings | None = None) -> list[ActorSpec]:
     """The actors the config asks for, consumers first (so nothing published is lost)."""
     from runtime.actors.caption import CaptionActor
     from runtime.actors.think import ThinkActor
 
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
-    specs = presentation_specs(settings, bus, on_idle=on_idle)
+    specs = presentation_specs(settings, bus, on_idle=on_idle, recording=recording)
     if settings.caption.enabled:
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
     specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
@@ -143,15 +171,18 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
     return specs
 
 
-def describe_io(settings: Settings) -> list[str]:
+def describe_io(settings: Settings, recording: Recordings | None = None) -> list[str]:
     """Where input comes from and where output goes, for the start-up banner."""
     from runtime.devices.display import display_available
 
     window = settings.display.window == "on" or (settings.display.window == "auto" and display_available())
     speaker = settings.play.device != "none" and sound.has_any("output")
     outputs = ["speaker" if speaker else "silent clock (no speaker)", "window" if window else "no window"]
-    if settings.record.path:
-        outputs.append(f"recording {settings.record.path}")
+    if recording is not None and recording.retention == DEMO:
+        outputs.append(f"demo clips in {recording.target} (newest {DEMO.keep_files} kept, "
+                       f"{DEMO.segment_s / 60:g} min each; [record] demo = false to stop)")
+    elif recording is not None:
+        outputs.append(f"recording {recording.target}")
     if settings.caption.enabled:
         outputs.append("captions on this terminal")
     return [f"input:  {resolve_capture(settings).describe()}", f"answer: {_describe_think(settings)}",
@@ -171,19 +202,32 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
     """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
+    recording = recordings(settings)
+    if recording is not None:
+        recording.check()  # a target that cannot be written is refused before any model loads
     context = zmq.Context()
     bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
     stop = threading.Event()
-    specs = (build or build_specs)(settings, bus, on_idle=stop.set if exit_when_idle else None)
+    extra = {"recording": recording} if build is None else {}
+    specs = (build or build_specs)(settings, bus, on_idle=stop.set if exit_when_idle else None, **extra)
     supervisor = Supervisor(bus, specs, settings.supervisor)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    fault: RuntimeFault | None = None
+    code = 3  # unless supervision ends normally or with a fault
     try:
-        for line in describe_io(settings):
+        for line in describe_io(settings, recording):
             print(line, file=sys.stderr, flush=True)
         supervisor.start()
         code = supervisor.run(stop)
         _LOGGER.info("stopping")
+        if supervisor.degraded():  # e.g. asked to record, and the recording stopped (reported then)
+            code = 1
+            print(f"error: finished without {', '.join(f'{n} ({c})' for n, c in supervisor.degraded().items())}",
+                  file=sys.stderr, flush=True)
         return code
+    except RuntimeFault as err:
+        fault, code = err, err.exit_code
+        raise
     finally:
         clean = supervisor.stop()
         for sig, handler in previous.items():
@@ -191,5 +235,12 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         _LOGGER.info("peak memory %.0f MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if clean:
             context.term()
-        else:
-            exit_now(3)
+        lingering = lingering_threads()
+        if not clean or lingering:
+            if fault is not None:  # say why before leaving without the usual unwinding
+                print(fault.render(), file=sys.stderr, flush=True)
+            if not clean:
+                exit_now(code or 3)
+            # Every actor stopped and everything is written; only work nobody waits for is left
+            # (a decode inside native code): leave without unwinding the interpreter under it.
+            exit_now(code, f"stopped; not waiting for {', '.join(lingering)}")

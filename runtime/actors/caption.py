@@ -21,7 +21,7 @@ class CaptionActor(Actor):
 
     def handle(self, msg: Message) -> None:
         """Print one line per final transcript or non-empty chunk."""
-        if isinstance(msg, Transcript) and msg.final:
+        if isinstance(msg, Transcript) and msg.final and msg.text:
             self._line(f"visitor> {msg.text}")
         elif isinstance(msg, ReplyChunk) and msg.text:
             self._line(f"avatar> {msg.text}")

@@ -1,7 +1,7 @@
 """idle actor: notices when the conversation is over (input ended and no turn in flight).
 
-A turn is in flight from the visitor's final words until its answer was said: the think actor
-may be silent for seconds while the model prepares the answer, so bus silence alone is not idle.
+A turn is in flight from the visitor's first word until its answer was said: the recogniser and
+the model may be silent for seconds while they work, so bus silence alone is not idle.
 A turn is done when the voice marked the end of its answer and every piece of it finished
 playing, or when a newer turn replaced it (an interrupt)."""
 
@@ -40,6 +40,8 @@ class IdleActor(Actor):
         self.on_idle, self.idle_s, self.stuck_s = on_idle, idle_s, stuck_s
         self._ended = False
         self._last = time.monotonic()
+        self._hearing: set[int] = set()
+        """Turns whose visitor's words are still being transcribed."""
         self._answering: set[int] = set()
         """Turns whose answer is not yet completely said."""
         self._pieces: set[tuple[int, int, int]] = set()
@@ -49,15 +51,19 @@ class IdleActor(Actor):
     @property
     def in_flight(self) -> bool:
         """Some turn's answer is still being prepared, synthesized or played."""
-        return bool(self._answering or self._pieces)
+        return bool(self._hearing or self._answering or self._pieces)
 
     def handle(self, msg) -> None:
         """Note activity and follow each turn to the end of its answer."""
         self._last = time.monotonic()
         if isinstance(msg, InputEnded):
             self._ended = True
-        elif isinstance(msg, Transcript) and msg.final and msg.text.strip() and msg.turn >= self.turn:
-            self._answering.add(msg.turn)
+        elif isinstance(msg, SpeechStarted) and msg.turn >= self.turn:
+            self._hearing.add(msg.turn)
+        elif isinstance(msg, Transcript) and msg.final:
+            self._hearing.discard(msg.turn)
+            if msg.text.strip() and msg.turn >= self.turn:
+                self._answering.add(msg.turn)
         elif isinstance(msg, SpeechAudio):
             if msg.last:
                 self._answering.discard(msg.turn)
@@ -71,6 +77,7 @@ class IdleActor(Actor):
     def on_interrupt(self, msg: Interrupt) -> None:
         """Older turns are cancelled: nothing more of them will be said."""
         self._last = time.monotonic()
+        self._hearing = {t for t in self._hearing if t >= msg.turn}
         self._answering = {t for t in self._answering if t >= msg.turn}
         self._pieces = {p for p in self._pieces if p[0] >= msg.turn}
 

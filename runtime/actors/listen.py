@@ -108,7 +108,7 @@ class ListenActor(Actor):
     def teardown(self) -> None:
         """Stop the decode thread."""
         if self._worker is not None:
-            self._worker.close()
+            self._worker.close(timeout_s=0.2)  # a decode in progress is not waited for
 
     # --- input ------------------------------------------------------------------------------
 
@@ -215,6 +215,12 @@ class ListenActor(Actor):
         while not self._worker.results.empty():
             self._result(self._worker.results.get_nowait())
 
+    def _heard_nothing(self, utt) -> None:
+        """The utterance ended without words: an empty final transcript closes its turn (nothing
+        will be answered), so the face stops listening and idle detection knows."""
+        self.publish(Transcript(turn=utt.turn, text="", final=True, start_s=utt.onset / SAMPLE_RATE,
+                                end_s=utt.end / SAMPLE_RATE))
+
     def _result(self, done: Done) -> None:
         job = done.job
         _LOGGER.debug("%s decode of utterance %d took %.0f ms", job.kind.name, job.utterance, done.seconds * 1000)
@@ -224,7 +230,10 @@ class ListenActor(Actor):
             return
         if done.result is None:
             _LOGGER.error("turn %d: ASR failed: %s", utt.turn, done.error)
-            if job.kind != JobKind.PARTIAL:
+            if job.kind == JobKind.FINAL:
+                self._finishing.pop(utt.id, None)
+                self._heard_nothing(utt)
+            elif job.kind != JobKind.PARTIAL:
                 self._finishing.pop(utt.id, None)
             return
         if job.kind == JobKind.PARTIAL:
@@ -245,6 +254,7 @@ class ListenActor(Actor):
         latency_ms = (time.monotonic() - utt.endpoint_at) * 1000
         if not result.text:
             _LOGGER.info("turn %d: no words in %.2f s of speech", utt.turn, (utt.end - utt.onset) / SAMPLE_RATE)
+            self._heard_nothing(utt)
             return
         self.publish(Transcript(turn=utt.turn, text=result.text, final=True, language=result.language,
                                 start_s=utt.onset / SAMPLE_RATE, end_s=utt.end / SAMPLE_RATE,

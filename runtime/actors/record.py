@@ -1,9 +1,15 @@
-"""record actor: an MP4 of what the visitor sees and hears, on the input's timeline.
+"""record actor: MP4 files of what the visitor sees and hears, on the input's timeline.
 
 t = 0 is the first input sample (or the first frame when there is no audio input). Video frames
 are placed by the time they were shown; the avatar's speech by the time its samples were heard
-(PlaybackStarted; cut where an interrupt stopped it). The soundtrack is stereo: left = what the
-avatar said (what the visitor hears), right = the input (the visitor), when asked for.
+(PlaybackStarted; cut where an interrupt stopped it). The soundtrack is at RATE whatever the
+voice's rate, stereo when the input is recorded too: left = what the avatar said (what the
+visitor hears), right = the input (the visitor).
+
+Everything is written as it happens: sound lags the video by LAG_S (time for a playback report
+to arrive), so stopping only flushes the last fraction of a second, and the files are fragmented
+MP4s, playable after a kill. Files rotate and are pruned by the Recordings series; a full disk
+stops recording with one error (record-disk-full) while the conversation goes on.
 """
 
 from __future__ import annotations
@@ -13,95 +19,252 @@ import logging
 import numpy as np
 
 from runtime.core.actor import Actor
-from runtime.core.messages import AudioFrame, PlaybackFinished, PlaybackStarted, SpeechAudio, VideoFrame
+from runtime.core.errors import RecordFault
+from runtime.core.messages import (
+    AudioFrame,
+    Interrupt,
+    PlaybackFinished,
+    PlaybackStarted,
+    SpeechAudio,
+    VideoFrame,
+)
 from runtime.devices.media import Mp4Writer
-from runtime.speech.audio import SAMPLE_RATE, VOICE_RATE, to_float, to_rate
+from runtime.speech.audio import SAMPLE_RATE, to_float, to_rate
+from runtime.store.recordings import Recordings
 
 _LOGGER = logging.getLogger(__name__)
 
+RATE = 24000
+"""Soundtrack sample rate (hertz): both voices' bandwidth, a whole number of samples per frame."""
+LAG_S = 0.5
+"""How far the soundtrack is written behind the video (seconds)."""
+_MAX_WAITING = 64
+"""Synthesized pieces kept until they are played (older ones are dropped)."""
+
 
 class RecordActor(Actor):
-    """Writes the recording incrementally (video) and at the end (audio)."""
+    """Writes the recording as it happens, file after file of the series."""
 
     subscriptions = (VideoFrame, SpeechAudio, PlaybackStarted, PlaybackFinished, AudioFrame)
     drop_stale = False
 
-    def __init__(self, name: str, bus, *, path: str, size: int, fps: int = 25, rate: int = VOICE_RATE,
+    def __init__(self, name: str, bus, *, recordings: Recordings, size: int, fps: int = 25,
                  include_input: bool = False, input_timeline: bool = False, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
-        self.path, self.size, self.fps, self.rate = path, size, fps, rate
+        self.recordings, self.size, self.fps = recordings, size, fps
         self.include_input = include_input
         self.input_timeline = input_timeline
-        """Wait for the first input sample to start the timeline (frames before it are not kept)."""
+        """Wait for the input to start the timeline (frames before it are not kept)."""
         self.origin_ns: int | None = None
         self._writer: Mp4Writer | None = None
-        self._next_index = 0
+        self._path = None
+        self._base_frame = 0
+        """Frame index (on the timeline) where the current file starts."""
+        self._next_index: int | None = None
+        """Next frame index to write (on the timeline); None before the first frame."""
         self._last_frame: np.ndarray | None = None
-        self._speech: dict[tuple[int, int, int], SpeechAudio] = {}
+        self._audio_at = 0
+        """Soundtrack written up to this sample (on the timeline, at RATE)."""
+        self._waiting: dict[tuple[int, int, int], SpeechAudio] = {}
         self._placed: dict[tuple[int, int, int], tuple[int, np.ndarray]] = {}
-        self._input = np.zeros(0, np.float32)
+        """Pieces heard: start sample on the timeline, samples at RATE not yet written."""
+        self._input = _InputTrack() if include_input else None
+        self._stopped = False
+        self._joined_late = False
+        self.frames_seen = 0
+        """Video frames received (written or not)."""
 
     def setup(self) -> None:
-        """Open the file."""
-        self._writer = Mp4Writer(self.path, width=self.size, height=self.size, fps=self.fps, sample_rate=self.rate,
-                                 channels=2 if self.include_input else 1, threads=1)
+        """Open the first file now, so a target that cannot be written fails at start."""
+        self._open(0)
 
     def handle(self, msg) -> None:
         """Place frames and sound on the timeline."""
-        if isinstance(msg, AudioFrame):
-            if self.origin_ns is None and msg.offset_samples == 0:
-                self.origin_ns = msg.t_ns - int(len(msg.pcm) / msg.sample_rate * 1e9)
-            if self.include_input:
-                end = msg.offset_samples + len(msg.pcm)
-                if end > len(self._input):
-                    self._input = np.concatenate([self._input, np.zeros(end - len(self._input), np.float32)])
-                self._input[msg.offset_samples:end] = to_float(msg.pcm)
-        elif isinstance(msg, VideoFrame):
-            self._frame(msg)
-        elif isinstance(msg, SpeechAudio) and not msg.last:
-            self._speech[(msg.turn, msg.index, msg.part)] = msg
-        elif isinstance(msg, PlaybackStarted):
-            piece = self._speech.pop((msg.turn, msg.index, msg.part), None)
-            if piece is not None and self.origin_ns is not None:
-                start = int((msg.heard_ns - self.origin_ns) / 1e9 * piece.sample_rate)
-                self._placed[(msg.turn, msg.index, msg.part)] = (start, to_float(piece.pcm))
-        elif isinstance(msg, PlaybackFinished) and msg.interrupted and self.origin_ns is not None:
-            key = (msg.turn, msg.index, msg.part)
-            if key in self._placed:
-                start, audio = self._placed[key]
-                heard = int((msg.heard_ns - self.origin_ns) / 1e9 * self.rate) - start
-                self._placed[key] = (start, audio[: max(0, heard)])
+        if self._stopped:
+            return
+        try:
+            if isinstance(msg, AudioFrame):
+                self._audio_in(msg)
+            elif isinstance(msg, VideoFrame):
+                self._frame(msg)
+            elif isinstance(msg, SpeechAudio) and not msg.last and msg.turn >= self.turn:
+                self._waiting[(msg.turn, msg.index, msg.part)] = msg
+                while len(self._waiting) > _MAX_WAITING:
+                    self._waiting.pop(next(iter(self._waiting)))
+            elif isinstance(msg, PlaybackStarted):
+                self._heard(msg)
+            elif isinstance(msg, PlaybackFinished) and msg.interrupted:
+                self._cut(msg)
+        except RecordFault as fault:
+            self._give_up(fault)
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        """Speech of older turns that was not played will not be."""
+        self._waiting = {k: v for k, v in self._waiting.items() if k[0] >= msg.turn}
+
+    def teardown(self) -> None:
+        """Write the last fraction of a second and finish the file."""
+        if self._writer is None:
+            return
+        try:
+            if self._next_index is not None:
+                self._commit_audio(self._frame_sample(self._next_index))
+            self._close()
+        except RecordFault as fault:
+            self._give_up(fault)
+
+    # --- timeline ----------------------------------------------------------------------------
+
+    def _audio_in(self, msg: AudioFrame) -> None:
+        end = msg.offset_samples + len(msg.pcm)
+        if self.origin_ns is None:
+            # Input sample 0 is t = 0; a recorder restarted mid-run joins later on the same timeline.
+            self.origin_ns = msg.t_ns - int(end / msg.sample_rate * 1e9)
+            self._joined_late = msg.offset_samples > 0
+        if self._input is not None:
+            self._input.add(msg.offset_samples, to_float(msg.pcm))
 
     def _frame(self, msg: VideoFrame) -> None:
+        self.frames_seen += 1
         if self.origin_ns is None:
             if self.input_timeline:
                 return
             self.origin_ns = msg.shown_ns
         index = round((msg.shown_ns - self.origin_ns) / 1e9 * self.fps)
+        if self._next_index is None:  # the first frame of this recorder
+            # From t = 0 (frames before the first one repeat it), or from now when joining late.
+            self._base_frame = self._next_index = max(0, index) if self._joined_late else 0
+            self._audio_at = self._frame_sample(self._base_frame)
+            if self._input is not None:
+                self._input.skip_to(self._audio_at)
         if index < self._next_index:
             self._last_frame = np.array(msg.rgb)
             return
         while self._next_index <= index:  # a late frame repeats the last one: the timeline holds
             frame = self._last_frame if self._next_index < index and self._last_frame is not None else msg.rgb
-            self._writer.write_video(frame, self._next_index)
+            self._writer.write_video(frame, self._next_index - self._base_frame)
             self._next_index += 1
+            if self._next_index % self.fps == 0:
+                self._commit_audio(self._frame_sample(self._next_index) - int(LAG_S * RATE))
+                self._maybe_rotate()
         self._last_frame = np.array(msg.rgb)
 
-    def teardown(self) -> None:
-        """Write the soundtrack and finish the file."""
-        if self._writer is None:
+    def _frame_sample(self, index: int) -> int:
+        return round(index * RATE / self.fps)
+
+    def _heard(self, msg: PlaybackStarted) -> None:
+        piece = self._waiting.pop((msg.turn, msg.index, msg.part), None)
+        if piece is None or self.origin_ns is None:
             return
-        length = int(self._next_index / self.fps * self.rate)
-        avatar = np.zeros(length, np.float32)
-        for start, audio in self._placed.values():
-            end = min(length, start + len(audio))
-            if end > start >= 0:
-                avatar[start:end] += audio[: end - start]
-        if self.include_input:
-            visitor = to_rate(self._input, SAMPLE_RATE, self.rate) if len(self._input) else np.zeros(0, np.float32)
-            visitor = np.pad(visitor, (0, max(0, length - len(visitor))))[:length]
-            self._writer.write_audio(np.stack([avatar, visitor], axis=1))
+        audio = to_rate(to_float(piece.pcm), piece.sample_rate, RATE)
+        start = round((msg.heard_ns - self.origin_ns) / 1e9 * RATE)
+        if start < self._audio_at:  # reported late: the part already written is lost
+            audio, start = audio[self._audio_at - start:], self._audio_at
+        self._placed[(msg.turn, msg.index, msg.part)] = (start, audio)
+
+    def _cut(self, msg: PlaybackFinished) -> None:
+        key = (msg.turn, msg.index, msg.part)
+        if key in self._placed and self.origin_ns is not None:
+            start, audio = self._placed[key]
+            heard = round((msg.heard_ns - self.origin_ns) / 1e9 * RATE) - start
+            self._placed[key] = (start, audio[: max(0, heard)])
+
+    def _commit_audio(self, until: int) -> None:
+        """Write the soundtrack from where it stands up to sample `until` (on the timeline)."""
+        if until <= self._audio_at:
+            return
+        avatar = np.zeros(until - self._audio_at, np.float32)
+        for key, (start, audio) in list(self._placed.items()):
+            lo, hi = max(start, self._audio_at), min(start + len(audio), until)
+            if hi > lo:
+                avatar[lo - self._audio_at:hi - self._audio_at] += audio[lo - start:hi - start]
+            if start + len(audio) <= until:
+                del self._placed[key]
+            elif start < until:
+                self._placed[key] = (until, audio[until - start:])
+        if self._input is not None:
+            track = np.stack([avatar, self._input.take(self._audio_at, until)], axis=1)
         else:
-            self._writer.write_audio(avatar)
-        self._writer.close()
-        _LOGGER.info("recorded %s: %.1f s", self.path, self._next_index / self.fps)
+            track = avatar
+        self._audio_at = until
+        self._writer.write_audio(track)
+
+    # --- files -------------------------------------------------------------------------------
+
+    def _open(self, base_frame: int) -> None:
+        self._path = self.recordings.next_path()
+        self._writer = Mp4Writer(self._path, width=self.size, height=self.size, fps=self.fps, sample_rate=RATE,
+                                 channels=2 if self.include_input else 1, threads=1, live=True)
+        self._base_frame = base_frame
+
+    def _maybe_rotate(self) -> None:
+        retention = self.recordings.retention
+        seconds = (self._next_index - self._base_frame) / self.fps
+        if seconds < retention.segment_s and self._writer.size_bytes() < retention.max_file_mb * 2**20:
+            return
+        boundary = self._next_index
+        self._commit_audio(self._frame_sample(boundary))
+        self._close()
+        self._open(boundary)
+
+    def _close(self) -> None:
+        writer, self._writer = self._writer, None
+        writer.close()
+        _LOGGER.info("recorded %s: %.1f s", writer.path, writer.audio_samples / RATE)
+
+    def _give_up(self, fault: RecordFault) -> None:
+        """Stop recording for good (the conversation goes on); say so once."""
+        self._stopped = True
+        _LOGGER.error("%s", fault.render())
+        self.degrade(fault)
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except RecordFault:
+                pass  # already reported
+
+
+class _InputTrack:
+    """The visitor's audio at RATE on the timeline, kept only until written (bounded)."""
+
+    def __init__(self) -> None:
+        import soxr
+
+        self._stream = soxr.ResampleStream(SAMPLE_RATE, RATE, 1, dtype="float32", quality="HQ")
+        self._next_in: int | None = None
+        """Next input sample (16 kHz) expected."""
+        self._buffer = np.zeros(0, np.float32)
+        self._buffer_at = 0
+        """Timeline sample (at RATE) of the buffer's first sample."""
+
+    def add(self, offset: int, samples: np.ndarray) -> None:
+        """Input samples at `offset` (16 kHz); input sample 0 is timeline sample 0."""
+        if self._next_in is None:  # the first input this recorder sees (later than 0 after a restart)
+            self._next_in, self._buffer_at = offset, offset * RATE // SAMPLE_RATE
+        if offset > self._next_in:  # a gap in the input: silence
+            samples = np.concatenate([np.zeros(offset - self._next_in, np.float32), samples])
+        elif offset < self._next_in:
+            samples = samples[self._next_in - offset:]
+        self._next_in += len(samples)
+        out = self._stream.resample_chunk(samples.astype(np.float32, copy=False))
+        self._buffer = np.concatenate([self._buffer, out])
+        cap = 120 * RATE  # never more than two minutes waiting (the video stalled)
+        if len(self._buffer) > cap:
+            self._buffer_at += len(self._buffer) - cap
+            self._buffer = self._buffer[-cap:]
+
+    def skip_to(self, at: int) -> None:
+        if at > self._buffer_at:
+            drop = min(len(self._buffer), at - self._buffer_at)
+            self._buffer = self._buffer[drop:]
+            self._buffer_at = at
+
+    def take(self, start: int, end: int) -> np.ndarray:
+        """Samples [start, end) of the timeline (silence where there was no input)."""
+        out = np.zeros(end - start, np.float32)
+        lo, hi = max(start, self._buffer_at), min(end, self._buffer_at + len(self._buffer))
+        if hi > lo:
+            out[lo - start:hi - start] = self._buffer[lo - self._buffer_at:hi - self._buffer_at]
+        self.skip_to(end)
+        return out

@@ -95,6 +95,8 @@ class RenderActor(Actor):
             self._answer_complete = False
             self._question_turn = msg.turn
             self.animator.set_activity(Activity.THINKING)
+        elif isinstance(msg, Transcript) and msg.final and msg.turn == self.turn:  # heard no words
+            self.animator.set_activity(Activity.IDLE)
 
     def on_interrupt(self, msg: Interrupt) -> None:
         """Back to rest: the old answer is no longer heard (a barge-in: the visitor is speaking)."""

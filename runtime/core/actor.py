@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import zmq
 
 from runtime.core.bus import Bus, Publisher, await_echo, receive
-from runtime.core.errors import BusFault
+from runtime.core.errors import BusFault, RuntimeFault
 from runtime.core.messages import ActorState, ActorStatus, Heartbeat, Interrupt, Message
 from runtime.core.threads import Waker, lower_priority
 
@@ -66,6 +66,8 @@ class Actor:
         self._pipe: zmq.Socket | None = None
         self._pipe_endpoint = f"inproc://edge-talker-actor-{name}-{id(self)}"
         self._beats = 0
+        self.degraded: str = ""
+        """Why the actor works with less than it should (a fault code), or "" when it is fine."""
 
     # --- hooks ------------------------------------------------------------------------------
 
@@ -104,6 +106,11 @@ class Actor:
         if self._pipe_in is not None and self._pipe_in.poll(0) and self._pipe_in.recv() == _STOP:
             self.stop_requested = True
         return self.turn != before or self.stop_requested
+
+    def degrade(self, fault: RuntimeFault) -> None:
+        """Go on with less (e.g. recording stopped): health reports show the fault's code."""
+        self.degraded = fault.code
+        self._publish_state(ActorState.DEGRADED, str(fault))
 
     def open_turn(self) -> int:
         """Start a new conversation turn (this actor's input begins it); returns its number."""

@@ -272,12 +272,28 @@ class DisplayConfig(Section):
 
 
 class RecordConfig(Section):
-    """[record] an MP4 of what the visitor sees and hears."""
+    """[record] MP4 files of what the visitor sees and hears; off unless configured (privacy)."""
 
-    path: str = Field("", description='MP4 file to write; "" = no recording (privacy), unless there is no window.')
+    path: str = Field("", description='One recording: this MP4 file, continued in name-2.mp4, ... when it rotates; '
+                                      '"" = none.')
+    directory: str = Field("", description='Rotating recordings: time-stamped MP4 files in this directory; "" = none.')
+    demo: bool = Field(True, description="With no window, no recording configured and not running as a service, "
+                                         "keep a few short demo clips in the state directory (3 x 2 min).")
     fps: int = Field(25, ge=5, le=60, description="Video frame rate of the recording.")
     include_input: bool = Field(False,
         description="Also record the visitor's input audio (right channel). Off by default for privacy.")
+    segment_s: float = Field(600.0, ge=10, le=86400, description="A new file after this long (seconds).")
+    max_file_mb: float = Field(500.0, ge=1, le=100000, description="... or this big (MB).")
+    keep_files: int = Field(20, ge=1, le=100000, description="Oldest recordings beyond this many are deleted.")
+    keep_mb: float = Field(5000.0, ge=10, le=10000000, description="... or beyond this much disk (MB).")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RecordConfig:
+        if self.path and self.directory:
+            raise ValueError("set [record] path or directory, not both")
+        if self.keep_mb < self.max_file_mb:
+            raise ValueError("[record] keep_mb must be at least max_file_mb")
+        return self
 
 
 class CaptionConfig(Section):

@@ -58,6 +58,8 @@ class ActorState(StrEnum):
 
     STARTING = "starting"
     READY = "ready"
+    DEGRADED = "degraded"
+    """Running with less than configured (detail: the fault)."""
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"

@@ -1,13 +1,14 @@
 """Supervisor: starts and stops actors in order, restarts failed ones with backoff, ends the
 process on a restart storm or a hung actor, publishes the process's health, and tells systemd
-(sd_notify) when it is ready, alive and stopping. It knows nothing about the product: the
+(sd_notify) what it does: STATUS= lines a person can read, EXTEND_TIMEOUT_USEC= while models
+load, READY=1 once every actor is ready, WATCHDOG=1 only while every actor's loop is turning (so
+a stuck actor gets the process restarted), STOPPING=1. It knows nothing about the product: the
 composition root (runtime.product) hands it the actor specs."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ from runtime.core.bus import Bus
 from runtime.core.config import SupervisorConfig
 from runtime.core.errors import RuntimeFault, SupervisorFault
 from runtime.core.messages import ProcessStats
+from runtime.core.systemd import sd_notify
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,6 +34,9 @@ class ActorSpec:
 
     name: str
     factory: Callable[[], Actor]
+    stop_budget_s: float | None = None
+    """Its own time to stop (e.g. a recorder finishing its file), instead of a share of the
+    supervisor's stop_timeout_s."""
 
 
 @dataclass
@@ -59,18 +64,6 @@ def process_stats(*, ready: bool) -> ProcessStats:
                         cpu_s=round(usage.ru_utime + usage.ru_stime, 2), ready=ready)
 
 
-def sd_notify(state: str) -> None:
-    """Send a state line to systemd when running as a notify service; no-op otherwise."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)
-        sock.sendall(state.encode())
-
-
 class Supervisor:
     """Owns the actors' lifecycles; specs are in start order (consumers before producers)."""
 
@@ -80,9 +73,11 @@ class Supervisor:
         self.settings = settings
         self.notify = notify
         self.slots = [_Slot(spec) for spec in specs]
-        self._watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6
+        self._watchdog_s = int(os.environ.get("WATCHDOG_USEC", "0") or 0) / 2e6
+        """How often to ping the watchdog: half its period (0: no watchdog)."""
         self._out = None
         self._stats_s = 1.0
+        self._status = ""
 
     @property
     def actors(self) -> list[Actor]:
@@ -93,11 +88,16 @@ class Supervisor:
         """Start the bus, then every actor in order, each ready before the next starts."""
         self.bus.start()
         self._out = self.bus.publisher()
-        for slot in self.slots:
+        # Each actor may take start_timeout_s; tell systemd before each, so a slow model load
+        # that makes progress is not killed by TimeoutStartSec.
+        extend_us = int((self.settings.start_timeout_s + 10) * 1e6)
+        for number, slot in enumerate(self.slots, 1):
+            self._say(f"loading {slot.spec.name} ({number}/{len(self.slots)})", f"EXTEND_TIMEOUT_USEC={extend_us}")
             slot.actor = slot.spec.factory()
             slot.actor.start()
             self._wait_ready(slot)
         self.notify("READY=1")
+        self._say(self._health())
         _LOGGER.info("ready: %s", ", ".join(s.spec.name for s in self.slots))
         self._out.publish(process_stats(ready=True))
 
@@ -110,25 +110,62 @@ class Supervisor:
                 self._supervise(slot, now)
             if now >= next_stats:
                 self._out.publish(process_stats(ready=True))
+                self._say(self._health())
                 next_stats = now + self._stats_s
-            if self._watchdog_s and now >= next_watchdog:
+            if self._watchdog_s and now >= next_watchdog and not self.stale(now):
                 self.notify("WATCHDOG=1")
                 next_watchdog = now + self._watchdog_s
         return 0
 
+    def stale(self, now: float | None = None) -> list[str]:
+        """Actors whose loop has not turned lately (stuck, or not running): while any is, the
+        watchdog is not pinged. An idle loop turns every heartbeat; long work checks in."""
+        now = time.monotonic() if now is None else now
+        limit = max(2 * self.bus_heartbeat_s, self._watchdog_s)
+        return [slot.spec.name for slot in self.slots
+                if slot.restart_at is None and slot.actor is not None
+                and (not slot.actor.alive or now - slot.actor.last_beat > limit)]
+
+    @property
+    def bus_heartbeat_s(self) -> float:
+        """The longest heartbeat period of the actors (how often an idle loop turns)."""
+        return max((slot.actor.heartbeat_s for slot in self.slots if slot.actor is not None), default=1.0)
+
+    def degraded(self) -> dict[str, str]:
+        """Actors that went on with less than asked (name -> fault code), e.g. a stopped recording."""
+        return {slot.spec.name: slot.actor.degraded for slot in self.slots
+                if slot.actor is not None and slot.actor.degraded}
+
+    def _health(self) -> str:
+        """One line for `systemctl status`: ready, or what is wrong."""
+        troubled = [f"{slot.spec.name} restarting" for slot in self.slots if slot.restart_at is not None]
+        troubled += [f"{name} {code}" for name, code in self.degraded().items()]
+        troubled += [f"{name} not responding" for name in self.stale()]
+        return f"degraded: {', '.join(troubled)}" if troubled else f"ready ({len(self.slots)} actors)"
+
+    def _say(self, status: str, *extra: str) -> None:
+        if status != self._status or extra:
+            self._status = status
+            self.notify("\n".join([f"STATUS={status}", *extra]))
+
     def stop(self) -> bool:
-        """Stop actors in reverse order, then the bus; True when every thread ended in time."""
-        self.notify("STOPPING=1")
-        deadline = time.monotonic() + self.settings.stop_timeout_s
+        """Stop actors in reverse order, then the bus; True when every thread ended in time.
+        All are asked at once and share stop_timeout_s, except those with their own budget."""
+        self.notify("STOPPING=1\nSTATUS=stopping")
+        started = time.monotonic()
+        deadline = started + self.settings.stop_timeout_s
         clean = True
-        for slot in reversed(self.slots):  # all at once: each gets the whole budget
+        for slot in reversed(self.slots):
             if slot.actor is not None:
                 slot.actor.request_stop()
         for slot in reversed(self.slots):
             if slot.actor is not None:
-                ended = slot.actor.stop(max(0.05, deadline - time.monotonic()))
+                own = slot.spec.stop_budget_s
+                until = started + own if own is not None else deadline
+                ended = slot.actor.stop(max(0.05, until - time.monotonic()))
                 if not ended:
-                    _LOGGER.error("%s did not stop within the stop budget", slot.spec.name)
+                    _LOGGER.error("%s did not stop within its stop budget (%.1f s)", slot.spec.name,
+                                  own if own is not None else self.settings.stop_timeout_s)
                 clean &= ended
         if self._out is not None:
             self._out.publish(process_stats(ready=False))
@@ -191,10 +228,18 @@ class Supervisor:
                      self.settings.storm_window_s)
 
 
-def exit_now(code: int) -> None:
-    """Leave at once: a thread still inside native code (llama.cpp, an encoder) would crash the
-    interpreter's shutdown, so do as systemd would after its stop timeout."""
-    _LOGGER.error("some actor threads did not stop; exiting without waiting for them")
+def lingering_threads() -> list[str]:
+    """Threads other than this one still running (e.g. a decode that cannot be cut short)."""
+    return [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
+
+
+def exit_now(code: int, why: str = "some actor threads did not stop; exiting without waiting for them") -> None:
+    """Leave at once: a thread still inside native code (llama.cpp, an encoder, a decode) would
+    crash the interpreter's shutdown, so do as systemd would after its stop timeout."""
+    if code:
+        _LOGGER.error("%s", why)
+    else:
+        _LOGGER.info("%s", why)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -112,5 +112,7 @@ class DecodeWorker:
                 done = Done(job, None, time.monotonic() - started, f"{type(err).__name__}: {err}")
             with self._cond:
                 self._busy = False
+                if self._closed:  # the actor stopped without waiting: nobody reads this any more
+                    return
             self.results.put(done)
             self.waker.wake()

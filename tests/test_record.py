@@ -1,0 +1,160 @@
+"""Recordings: written as they happen, playable after a kill, rotated and bounded, refused early
+when they cannot be written, and a full disk stops only the recording."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from runtime.actors.record import RATE, RecordActor
+from runtime.core.messages import ActorState, ActorStatus, AudioFrame, PlaybackStarted, SpeechAudio, VideoFrame
+from runtime.core.supervisor import ActorSpec
+from runtime.devices.media import read_clip
+from runtime.speech.audio import to_int16
+from runtime.store.recordings import Recordings, Retention
+from tests.conftest import REPO, wait_for
+from tests.harness import Running
+from tests.test_run import ECHO, Product
+
+SIZE, FPS = 64, 25
+
+
+def _frame(i: int, origin_ns: int) -> VideoFrame:
+    rgb = np.full((SIZE, SIZE, 3), (i * 7) % 255, np.uint8)
+    return VideoFrame(rgb=rgb, shown_ns=origin_ns + int(i / FPS * 1e9))
+
+
+def _record(bus, recordings: Recordings, messages, *, include_input: bool = False, input_timeline: bool = False):
+    """Publish messages to a real record actor; returns the bus log once it took every frame and stopped."""
+    specs = [ActorSpec("record", lambda: RecordActor("record", bus, recordings=recordings, size=SIZE, fps=FPS,
+                                                     include_input=include_input, input_timeline=input_timeline))]
+    frames = sum(isinstance(m, VideoFrame) for m in messages)
+    running = Running(bus, specs)
+    with running as rec:
+        pub = bus.publisher()
+        try:
+            for msg in messages:
+                pub.publish(msg)
+            actor = running.supervisor.actors[0]
+            assert wait_for(lambda: actor.frames_seen >= frames or actor.degraded, 30)
+        finally:
+            pub.close()
+    return rec
+
+
+def test_a_voice_at_another_rate_is_recorded_at_its_own_pitch_and_length(bus, tmp_path):
+    """Kokoro speaks at 24 kHz, Piper at 22.05 kHz: both must sound right in the recording."""
+    origin = time.monotonic_ns()
+    voice_rate = 16000  # far from the recording's rate: a wrong rate would be obvious
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(voice_rate) / voice_rate)).astype(np.float32)
+    piece = SpeechAudio(pcm=to_int16(tone), spans=np.array([[0, len(tone)]], np.int32),
+                        targets=np.zeros((1, 5), np.float32), sample_rate=voice_rate)
+    frames = [_frame(i, origin) for i in range(3 * FPS)]
+    messages = [*frames[:FPS], piece, PlaybackStarted(heard_ns=origin + int(1e9)), *frames[FPS:]]
+    out = tmp_path / "voice.mp4"
+    _record(bus, Recordings(out), messages)
+    _, fps, audio, rate = read_clip(out)
+    assert fps == FPS and rate == RATE
+    loud = np.nonzero(np.abs(audio) > 0.2)[0]
+    assert abs(loud[0] / rate - 1.0) < 0.05 and abs((loud[-1] - loud[0]) / rate - 1.0) < 0.05
+    spectrum = np.abs(np.fft.rfft(audio[loud[0]:loud[-1]]))
+    assert abs(np.argmax(spectrum) * rate / (loud[-1] - loud[0]) - 440) < 5
+
+
+def test_recordings_rotate_are_pruned_and_are_private(bus, tmp_path):
+    origin = time.monotonic_ns()
+    series = Recordings(tmp_path / "rec", Retention(segment_s=1.0, keep_files=2), directory=True)
+    series.check()
+    _record(bus, series, [_frame(i, origin) for i in range(int(3.5 * FPS))])
+    files = series.files()
+    assert len(files) == 2, files  # four files were written; the oldest two were deleted
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        frames, _, audio, rate = read_clip(path)
+        assert len(frames) <= FPS + 1 and len(audio) / rate <= 1.1
+    assert stat.S_IMODE((tmp_path / "rec").stat().st_mode) == 0o700
+
+
+def test_a_restarted_recorder_goes_on_in_a_new_file(bus, tmp_path):
+    """It joins the input's timeline late (offset > 0) and must not wait for offset 0."""
+    series = Recordings(tmp_path / "talk.mp4")
+    (tmp_path / "talk.mp4").write_bytes(b"earlier")
+    series._opened.append(tmp_path / "talk.mp4")  # as if a recorder before this one had written it
+    start = time.monotonic_ns()
+    later = [AudioFrame(pcm=np.zeros(320, np.int16), offset_samples=16000 * 60 + 320 * i,
+                        t_ns=start + int(0.02 * i * 1e9)) for i in range(100)]
+    frames = [_frame(i, start) for i in range(2 * FPS)]
+    messages = [m for pair in zip(later, frames, strict=False) for m in pair]
+    _record(bus, series, messages, include_input=True, input_timeline=True)
+    assert (tmp_path / "talk.mp4").read_bytes() == b"earlier", "the earlier recording is kept"
+    frames_out, _, audio, rate = read_clip(tmp_path / "talk-2.mp4")
+    assert len(frames_out) >= FPS, "the restarted recorder writes"
+    assert len(audio) / rate < 3, "the new file starts where the recorder joined, not at t = 0"
+
+
+@pytest.mark.parametrize("target", ["missing/out.mp4", "a-directory", "out.wav", "/sys/kernel/out.mp4"])
+def test_a_recording_that_cannot_be_written_is_refused_before_anything_loads(tmp_path, target):
+    (tmp_path / "a-directory").mkdir()
+    path = target if target.startswith("/") else str(tmp_path / target)
+    done = subprocess.run([sys.executable, "-m", "runtime", "run", "--config", ECHO, "--record", path],
+                          capture_output=True, text=True, timeout=60, cwd=REPO, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "EDGE_TALKER_STATE": str(tmp_path / "state")}, check=False)
+    assert done.returncode != 0
+    assert "error[record-open-failed]" in done.stderr and "hint:" in done.stderr
+    assert "Traceback" not in done.stderr and "ready:" not in done.stderr
+
+
+def test_a_full_disk_stops_the_recording_and_the_conversation_goes_on(tmp_path):
+    full = tmp_path / "full.mp4"
+    full.symlink_to("/dev/full")
+    product = Product("--record", str(full), "--exit-when-idle")
+    try:
+        product.wait_ready(60)
+        product.say("hello kiosk")
+        product.expect("avatar> You said: hello kiosk", 60)
+        product.proc.stdin.close()
+        code = product.proc.wait(timeout=60)
+    finally:
+        if product.proc.poll() is None:
+            product.proc.kill()
+    err = "\n".join(product.stderr)
+    assert "error[record-disk-full]" in err and "Fatal Python error" not in err and "Traceback" not in err
+    assert code == 1, "asked to record and could not: not a success"
+
+
+def test_a_killed_run_leaves_a_playable_recording(tmp_path):
+    out = tmp_path / "killed.mp4"
+    product = Product("--record", str(out))
+    try:
+        product.wait_ready(60)
+        product.say("hello kiosk")
+        product.expect("avatar> You said: hello kiosk", 60)
+        deadline = time.monotonic() + 60
+        while (not out.exists() or out.stat().st_size < 30_000) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # a fragment is closed every 2 s
+        product.proc.send_signal(signal.SIGKILL)
+        product.proc.wait(timeout=10)
+    finally:
+        if product.proc.poll() is None:
+            product.proc.kill()
+    frames, fps, audio, rate = read_clip(out, truncated=True)
+    assert fps == 25 and len(frames) >= 2 * fps, len(frames)
+    assert len(audio) / rate >= 1.0
+
+
+def test_record_actor_reports_itself_degraded_on_a_full_disk(bus, tmp_path):
+    full = tmp_path / "full.mp4"
+    full.symlink_to("/dev/full")
+    origin = time.monotonic_ns()
+    rec = _record(bus, Recordings(full), [_frame(i, origin) for i in range(3 * FPS)])
+    degraded = [s for s in rec.of(ActorStatus) if s.state == ActorState.DEGRADED]
+    assert degraded and "record-disk-full" in degraded[0].detail
+    assert not [s for s in rec.of(ActorStatus) if s.state == ActorState.FAILED], "the actor goes on"
