@@ -101,7 +101,37 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = models_sub.add_parser(name, help=text)
         cmd.add_argument("ids", nargs="*", help="model ids (default: all)")
         cmd.set_defaults(func=func)
+    service = sub.add_parser("service", help="install, remove or inspect the systemd service (kiosk appliance)")
+    service_sub = service.add_subparsers(dest="service_command", required=True)
+    for name, text in (("install", "place the unit, user, directories, config (if absent) and models"),
+                       ("uninstall", "remove the unit (config, state and models stay unless --purge)"),
+                       ("status", "what is installed, and whether the service runs")):
+        cmd = service_sub.add_parser(name, help=text)
+        cmd.add_argument("--root", default="/", help="install into this directory instead of / (images, tests)")
+        if name == "install":
+            cmd.add_argument("--models-from", help="model store to copy (default: this user's store)")
+            cmd.add_argument("--no-models", action="store_true", help="do not copy models")
+        if name == "uninstall":
+            cmd.add_argument("--purge", action="store_true", help="also remove config, state, models and cache")
+        cmd.set_defaults(func=_service)
     return parser
+
+
+def _service(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runtime import service
+    from runtime.core.config import load_config
+    from runtime.core.paths import models_dir
+
+    root = Path(args.root)
+    if args.service_command == "install":
+        models = None if args.no_models else Path(args.models_from or models_dir(load_config().paths.models))
+        executable = Path(sys.executable).with_name("edge-talker")
+        return service.install(root, executable=executable, models_from=models)
+    if args.service_command == "uninstall":
+        return service.uninstall(root, purge=args.purge)
+    return service.status(root)
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:

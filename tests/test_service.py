@@ -1,0 +1,110 @@
+"""The kiosk appliance: `edge-talker service install` into a scratch root, checked by systemd's
+own tools (verify, security, sysusers, tmpfiles)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd (make test installs it)")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runtime", *args], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, check=False)
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A scratch root with the stock systemd units (verify resolves the unit's dependencies)."""
+    scratch = tmp_path / "root"
+    (scratch / "usr/lib/systemd").mkdir(parents=True)
+    shutil.copytree("/usr/lib/systemd/system", scratch / "usr/lib/systemd/system", symlinks=True)
+    return scratch
+
+
+def _exec_path(unit: str) -> str:
+    return re.search(r"^ExecStart=(\S+)", unit, re.M).group(1)
+
+
+def test_install_places_a_unit_systemd_accepts_with_a_tight_sandbox(root):
+    done = cli("service", "install", "--root", str(root), "--no-models")
+    assert done.returncode == 0, done.stderr
+    assert "systemctl enable --now edge-talker" in done.stdout
+    unit_path = root / "etc/systemd/system/edge-talker.service"
+    unit = unit_path.read_text(encoding="utf-8")
+    executable = _exec_path(unit)
+    assert executable == str(Path(sys.executable).with_name("edge-talker")), "runs this environment's edge-talker"
+    assert "ExecStartPre=" + executable + " check-config" in unit
+    for key in ("Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=always", "StartLimitBurst=",
+                "User=edge-talker", "StateDirectory=edge-talker", "ProtectSystem=strict", "NoNewPrivileges=yes",
+                "SystemCallFilter=@system-service", "DeviceAllow=char-alsa"):
+        assert key in unit, key
+    settings = [line for line in unit.splitlines() if not line.startswith("#")]
+    for breaks_a_gpu_box in ("PrivateDevices=", "MemoryDenyWriteExecute=", "ProcSubset="):
+        assert not [line for line in settings if line.startswith(breaks_a_gpu_box)], breaks_a_gpu_box
+
+    # verify resolves ExecStart inside the root: give it the executable there.
+    fake = root / executable.lstrip("/")
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    verify = subprocess.run(["systemd-analyze", "verify", f"--root={root}", "/etc/systemd/system/edge-talker.service"],
+                            capture_output=True, text=True, check=False)
+    assert verify.returncode == 0 and not verify.stdout.strip() and not verify.stderr.strip(), verify.stderr
+
+    security = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit_path)],
+                              capture_output=True, text=True, check=False)
+    exposure = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", security.stdout).group(1))
+    print(f"systemd-analyze security exposure: {exposure}")
+    assert exposure <= 3.0, security.stdout[-2000:]
+
+    passwd = (root / "etc/passwd").read_text()
+    assert re.search(r"^edge-talker:x:\d+:\d+:.*:/var/lib/edge-talker:/usr/sbin/nologin$", passwd, re.M)
+    groups = (root / "etc/group").read_text()
+    for group in ("audio", "video", "render", "input"):
+        assert re.search(rf"^{group}:x:\d+:.*edge-talker", groups, re.M), group
+    for folder in ("etc/edge-talker", "var/lib/edge-talker", "var/lib/edge-talker/models", "var/cache/edge-talker"):
+        assert stat.S_IMODE((root / folder).stat().st_mode) == 0o750, folder
+
+
+def test_reinstall_keeps_the_operators_config_and_uninstall_keeps_state_unless_purged(root, tmp_path):
+    store = tmp_path / "store"
+    (store / "vad-silero").mkdir(parents=True)
+    (store / "vad-silero" / "silero_vad.onnx").write_bytes(b"model bytes")
+    assert cli("service", "install", "--root", str(root), "--models-from", str(store)).returncode == 0
+    assert (root / "var/lib/edge-talker/models/vad-silero/silero_vad.onnx").read_bytes() == b"model bytes"
+    config = root / "etc/edge-talker/config.toml"
+    config.write_text('[think]\ntype = "echo"\n', encoding="utf-8")
+    again = cli("service", "install", "--root", str(root), "--no-models")
+    assert again.returncode == 0 and "kept" in again.stdout
+    assert config.read_text(encoding="utf-8") == '[think]\ntype = "echo"\n'
+    assert cli("service", "status", "--root", str(root)).returncode == 0
+
+    assert cli("service", "uninstall", "--root", str(root)).returncode == 0
+    assert not (root / "etc/systemd/system/edge-talker.service").exists()
+    assert config.exists() and (root / "var/lib/edge-talker/models").exists()
+    assert cli("service", "status", "--root", str(root)).returncode == 1
+    assert cli("service", "uninstall", "--root", str(root), "--purge").returncode == 0
+    assert not config.exists() and not (root / "var/lib/edge-talker").exists()
+
+
+def test_the_installed_config_is_valid():
+    from runtime.core.config import load_config
+    from runtime.service import _CONFIG
+
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"edge-talker-config-{os.getpid()}.toml"
+    path.write_text(_CONFIG, encoding="utf-8")
+    try:
+        load_config(path)
+    finally:
+        path.unlink()
