@@ -195,6 +195,7 @@ class Actor:
             self._sync(control)
             self._publish_state(ActorState.STARTING)
             self.setup()
+            self.last_beat = time.monotonic()  # loading a model is not hanging
             self._poller = self._make_poller(pipe, control, data)
             self._publish_state(ActorState.READY)
             self.ready.set()
