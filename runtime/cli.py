@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     _limit_malloc_arenas()
     args = build_parser().parse_args(argv)
+    if args.command in ("run", "avatar"):
+        import os
+
+        os.umask(0o077)  # state (avatars, recordings) shows visitors and faces: this user's only
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format=_log_format(), stream=sys.stderr)
     return guarded(lambda: args.func(args))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import resource
 import signal
 import sys
@@ -152,7 +153,7 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
 
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
     specs = presentation_specs(settings, bus, on_idle=on_idle, recording=recording)
-    if settings.caption.enabled:
+    if captions_on(settings):
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
     specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
                                                       dialogue_factory=dialogue_factory(settings), **beat)))
@@ -171,6 +172,15 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
     return specs
 
 
+def captions_on(settings: Settings) -> bool:
+    """Captions print the visitor's words: on a terminal by default, but under systemd stdout is
+    the journal, so there only when the config asks for them explicitly."""
+    from runtime.core.systemd import under_systemd
+
+    caption = settings.caption
+    return caption.enabled and (not under_systemd() or "enabled" in caption.model_fields_set)
+
+
 def describe_io(settings: Settings, recording: Recordings | None = None) -> list[str]:
     """Where input comes from and where output goes, for the start-up banner."""
     from runtime.devices.display import display_available
@@ -183,7 +193,7 @@ def describe_io(settings: Settings, recording: Recordings | None = None) -> list
                        f"{DEMO.segment_s / 60:g} min each; [record] demo = false to stop)")
     elif recording is not None:
         outputs.append(f"recording {recording.target}")
-    if settings.caption.enabled:
+    if captions_on(settings):
         outputs.append("captions on this terminal")
     return [f"input:  {resolve_capture(settings).describe()}", f"answer: {_describe_think(settings)}",
             f"output: {', '.join(outputs)}"]
@@ -197,11 +207,39 @@ def _describe_think(settings: Settings) -> str:
     return f"{cfg.model} via llama.cpp as {persona.name} ({cfg.persona})"
 
 
+def instance_lock(state: Path):
+    """One product per state directory: a second `run` on it refuses (it would fight over the
+    speaker, the display and the files). The lock is an flock, released by the kernel however the
+    process ends, so a killed run leaves nothing to clean up. Returns the open lock file."""
+    import fcntl
+
+    try:
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = open(state / "edge-talker.lock", "a+", encoding="utf-8")
+    except OSError as err:
+        raise RuntimeFault("run-state-unwritable", f"cannot use the state directory {state}: {err}",
+                           "set [paths] state or $EDGE_TALKER_STATE to a writable directory") from err
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        other = handle.read().strip() or "another process"
+        handle.close()
+        raise RuntimeFault("run-already-running", f"EdgeTalker already runs on {state} (pid {other})",
+                           "stop it first (systemctl stop edge-talker), or give this one its own "
+                           "[paths] state") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None = None,
             exit_when_idle: bool = False) -> int:
     """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
+    lock = instance_lock(state_dir(settings.paths.state))  # held until the process ends
     recording = recordings(settings)
     if recording is not None:
         recording.check()  # a target that cannot be written is refused before any model loads
@@ -235,6 +273,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         _LOGGER.info("peak memory %.0f MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if clean:
             context.term()
+        lock.close()
         lingering = lingering_threads()
         if not clean or lingering:
             if fault is not None:  # say why before leaving without the usual unwinding

@@ -7,6 +7,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -22,9 +23,11 @@ ECHO = str(REPO / "config" / "examples" / "echo-console.toml")
 class Product:
     """`edge-talker run` in a subprocess with its output read line by line."""
 
-    def __init__(self, *args: str, config: str = ECHO) -> None:
+    def __init__(self, *args: str, config: str = ECHO, state: str | os.PathLike | None = None) -> None:
+        # Its own state directory: the product allows one instance per state directory.
+        state = state or tempfile.mkdtemp(prefix="edge-talker-state-")
         self.proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", config, *args], cwd=REPO,
-                                     env={**os.environ, "SDL_VIDEODRIVER": "dummy"},
+                                     env={**os.environ, "SDL_VIDEODRIVER": "dummy", "EDGE_TALKER_STATE": str(state)},
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
         self.lines: queue.Queue[str] = queue.Queue()

@@ -259,8 +259,10 @@ class ListenActor(Actor):
         self.publish(Transcript(turn=utt.turn, text=result.text, final=True, language=result.language,
                                 start_s=utt.onset / SAMPLE_RATE, end_s=utt.end / SAMPLE_RATE,
                                 latency_ms=latency_ms))
-        _LOGGER.info("turn %d: heard %r (%s, %.0f ms after the endpoint)", utt.turn, result.text,
+        # The visitor's words never go into INFO logs (the journal keeps them): only their count.
+        _LOGGER.info("turn %d: heard %d words (%s, %.0f ms after the endpoint)", utt.turn, len(result.text.split()),
                      result.language, latency_ms)
+        _LOGGER.debug("turn %d: heard %r", utt.turn, result.text)
 
     def _append(self, audio: np.ndarray) -> None:
         """Add audio to a preallocated buffer (no per-frame reallocation of seconds of audio)."""

@@ -58,7 +58,8 @@ class SpeakActor(Actor):
                     visemes=track.visemes, sample_rate=speech.sample_rate, index=msg.index, part=part,
                     text=msg.text, emotion=msg.emotion, intensity=msg.intensity))
         except Unspeakable as fault:
-            _LOGGER.warning("turn %d: chunk %d not spoken: %s", msg.turn, msg.index, fault)
+            _LOGGER.warning("turn %d: chunk %d not spoken (%s)", msg.turn, msg.index, fault.code)
+            _LOGGER.debug("turn %d: %s", msg.turn, fault)
 
 
 def _empty(msg: ReplyChunk, sample_rate: int) -> SpeechAudio:
