@@ -87,10 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     devices.set_defaults(func=_devices)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
-    bench.add_argument("stage", nargs="?", default="e2e", choices=["e2e", "hear", "think", "speak", "face"],
+    bench.add_argument("stage", nargs="?", default="e2e", choices=["e2e", "hear", "think", "speak", "face", "soak"],
                        help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
+    bench.add_argument("--turns", type=int, default=300, help="soak: spoken turns back to back (default 300)")
     bench.set_defaults(func=_bench)
 
     models = sub.add_parser("models", help="list, fetch and verify the models of runtime/store/manifest.toml")
@@ -233,7 +234,7 @@ def _bench(args: argparse.Namespace) -> int:
     from runtime.core.config import load_config
 
     stage = import_module(f"runtime.bench.{args.stage}")
-    extra = {"config": args.config} if args.stage == "e2e" else {}
+    extra = {"config": args.config} if args.stage == "e2e" else {"turns": args.turns} if args.stage == "soak" else {}
     stage.run(Path(args.out) if args.out else None, load_config(args.config), **extra)
     return 0
 

@@ -157,3 +157,14 @@ def test_a_paused_process_resumes_its_pending_answer(tmp_path):
     answer = [line for line in said if line.startswith("avatar> ") and "I'm Mia" not in line]
     assert answer, f"only the greeting was said: {said}"  # the greeting plays at once, the answer takes a while
     assert code == 0, product.stderr[-10:]
+
+
+def test_soak_bench_counts_every_turn_and_reports_resources(capsys):
+    from runtime.bench import soak
+
+    report = soak.run(None, SETTINGS, turns=3, every=1)
+    assert report["completed"] == 3, report
+    assert [b["turns"] for b in report["blocks"]] == [1, 2, 3]
+    assert all(b["fds"] > 0 and b["threads"] > 1 and b["rss_mb"] > 50 for b in report["blocks"])
+    assert report["response_ms"]["n"] == 3
+    assert "RSS" in capsys.readouterr().out
