@@ -139,9 +139,14 @@ class FileSource(AudioSource):
 
 
 class MicrophoneSource(AudioSource):
-    """A sounddevice input stream; resampled with soxr when the device does not run at 16 kHz."""
+    """A microphone (runtime.devices.sound.InputDevice), resampled with soxr when the device does
+    not run at 16 kHz. A microphone that goes away (unplugged, driver failure) is reported once
+    (capture-device-lost: the actor is degraded, the rest of the product goes on) and reopened
+    every few seconds until it is back."""
 
     source = "microphone"
+    tick_interval_s = 0.5
+    retry_s = 2.0
 
     @classmethod
     def from_config(cls, name: str, bus, cfg: MicrophoneCapture, *, stdin=None, **kwargs) -> MicrophoneSource:
@@ -149,43 +154,56 @@ class MicrophoneSource(AudioSource):
         return cls(name, bus, device=cfg.device or None, device_rate=cfg.device_rate or None, **kwargs)
 
     def __init__(self, name: str, bus, *, device: str | int | None = None, device_rate: int | None = None,
-                 **kwargs) -> None:
+                 input_factory=None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
+        from runtime.devices.sound import InputDevice
+
         self.device = device
         self.device_rate = device_rate
+        self._input_factory = input_factory or InputDevice
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._waker: Waker | None = None
-        self._stream = None
+        self._input = None
         self._resampler = None
+        self._retry_at = 0.0
 
     def setup(self) -> None:
         """Open the device (clear error listing the devices when it is missing or busy)."""
-        import sounddevice
+        self._waker = self.waker(self._drain)
+        self._open()
+        _LOGGER.info("input: microphone %r at %d Hz", self._input.name, self._input.rate)
+
+    def _open(self) -> None:
         import soxr
 
-        from runtime.devices import sound
+        self._input = self._input_factory(self.device, self._callback, rate=self.device_rate)
+        rate = self._input.rate
+        self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") if rate != SAMPLE_RATE else None
+        self._input.start()
 
-        info = sound.find(self.device, "input")
-        rate = int(self.device_rate or info["default_samplerate"])
-        if rate != SAMPLE_RATE:
-            self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
-        self._waker = self.waker(self._drain)
-        try:
-            self._stream = sounddevice.InputStream(
-                device=info["index"], channels=1, samplerate=rate, blocksize=rate // 50, dtype="float32",
-                callback=self._callback)
-            self._stream.start()
-        except sounddevice.PortAudioError as err:
-            raise CaptureFault("capture-device-busy", f"cannot open {info['name']!r}: {err}; available:\n"
-                               f"{sound.describe('input')}", "close other programs using it, or pick "
-                               "another device with [capture] device") from err
-        _LOGGER.info("input: microphone %r at %d Hz", info["name"], rate)
+    def tick(self) -> None:
+        """Notice a microphone that went away; reopen it until it is back."""
+        now = time.monotonic()
+        if self._input is not None and self._input.gone():
+            self._input.close()
+            self._input = None
+            self._retry_at = now + self.retry_s
+            self.degrade(CaptureFault("capture-device-lost", "the microphone stopped delivering sound",
+                                      "check its cable or USB port; it is reopened as soon as it is back"))
+            _LOGGER.warning("capture-device-lost: the microphone went away; retrying every %.0f s", self.retry_s)
+        elif self._input is None and now >= self._retry_at:
+            try:
+                self._open()
+            except CaptureFault as fault:
+                self._retry_at = now + self.retry_s
+                _LOGGER.debug("microphone still away: %s", fault.code)
+                return
+            self.recover()
+            _LOGGER.warning("the microphone is back: %s", self._input.name)
 
-    def _callback(self, indata, frames, time_info, status) -> None:
+    def _callback(self, block: np.ndarray) -> None:
         # Runs on PortAudio's thread: hand the block over and wake the actor, nothing else.
-        if status:
-            _LOGGER.debug("microphone status: %s", status)
-        self._queue.put(indata[:, 0].copy())
+        self._queue.put(block)
         self._waker.wake()
 
     def _drain(self) -> None:
@@ -197,7 +215,6 @@ class MicrophoneSource(AudioSource):
 
     def teardown(self) -> None:
         """Close the stream."""
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
+        if self._input is not None:
+            self._input.close()
 

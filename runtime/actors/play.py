@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.core.actor import Actor
+from runtime.core.errors import PlayFault, RuntimeFault
 from runtime.core.messages import Interrupt, PlaybackFinished, PlaybackPosition, PlaybackStarted, SpeechAudio
 from runtime.core.threads import Waker
 from runtime.speech.audio import to_float, to_rate
@@ -40,6 +41,8 @@ class PlayActor(Actor):
     """Plays the answer's speech and publishes when each piece is heard."""
 
     subscriptions = (SpeechAudio,)
+    tick_interval_s = 0.5
+    retry_s = 5.0
 
     def __init__(self, name: str, bus, *, output_factory, volume: float = 1.0, mute: bool = False, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
@@ -52,6 +55,7 @@ class PlayActor(Actor):
         self._buffered_s = 0.0
         """Audio handed to the device but not yet heard, as of the last callback (seconds)."""
         self.output = None
+        self._retry_at = 0.0
 
     def setup(self) -> None:
         """Open the speaker (or the silent clock when there is none) and start it."""
@@ -59,6 +63,36 @@ class PlayActor(Actor):
         self.output = self._output_factory(self._fill)
         self.output.start()
         _LOGGER.info("output: %s at %d Hz", self.output.name, self.output.rate)
+
+    def tick(self) -> None:
+        """A speaker that went away: the silent clock takes over at once (the face, the timeline
+        and the recording go on), and the speaker is reopened every few seconds until it is back."""
+        from runtime.devices.sound import SilentOutput
+
+        now = time.monotonic()
+        if self.output.gone():
+            lost, self.output = self.output, SilentOutput(None, self._fill, rate=self.output.rate)
+            self.output.start()
+            lost.close()
+            self._retry_at = now + self.retry_s
+            self.degrade(PlayFault("play-device-lost", f"the speaker {lost.name!r} stopped playing",
+                                   "check its cable or USB port; it is reopened as soon as it is back"))
+            _LOGGER.warning("play-device-lost: the speaker went away; playing on the silent clock")
+        elif self.degraded and now >= self._retry_at:
+            self._retry_at = now + self.retry_s
+            try:
+                candidate = self._output_factory(self._fill)
+            except RuntimeFault as fault:
+                _LOGGER.debug("speaker still away: %s", fault.code)
+                return
+            if candidate.silent:
+                candidate.close()
+                return
+            silent, self.output = self.output, candidate
+            candidate.start()
+            silent.close()
+            self.recover()
+            _LOGGER.warning("the speaker is back: %s", candidate.name)
 
     def teardown(self) -> None:
         """Close the device."""

@@ -112,6 +112,12 @@ class Actor:
         self.degraded = fault.code
         self._publish_state(ActorState.DEGRADED, str(fault))
 
+    def recover(self) -> None:
+        """Back to full service after degrade()."""
+        if self.degraded:
+            self.degraded = ""
+            self._publish_state(ActorState.READY, "recovered")
+
     def open_turn(self) -> int:
         """Start a new conversation turn (this actor's input begins it); returns its number."""
         self.turn = self.bus.turns.next()

@@ -72,6 +72,12 @@ class SupervisorFault(RuntimeFault):
     exit_code = 3
 
 
+class PlayFault(RuntimeFault):
+    """The speaker failed (play-*)."""
+
+    stage = "play"
+
+
 class CaptureFault(RuntimeFault):
     """An input source (microphone, file, console) failed."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from runtime.core.errors import CaptureFault
 
@@ -54,12 +55,63 @@ def _missing(device, kind: str, why: str) -> CaptureFault:
                         "`edge-talker devices` lists them")
 
 
+STALL_S = 1.0
+"""A device whose callback has not run for this long is gone (unplugged, driver died)."""
+
+
+class InputDevice:
+    """A microphone: a sounddevice input stream whose callback calls take(block) with float32
+    mono samples at `rate`, on PortAudio's thread."""
+
+    def __init__(self, device: str | int | None, take, *, rate: int | None = None) -> None:
+        import sounddevice
+
+        info = find(device, "input")
+        self.rate = int(rate or info["default_samplerate"])
+        self.name = info["name"]
+        self._take = take
+        self.last_callback = time.monotonic()
+        try:
+            self._stream = sounddevice.InputStream(device=info["index"], channels=1, samplerate=self.rate,
+                                                   blocksize=self.rate // 50, dtype="float32",
+                                                   callback=self._callback)
+        except sounddevice.PortAudioError as err:
+            raise CaptureFault("capture-device-busy", f"cannot open {info['name']!r}: {err}; available:\n"
+                               f"{describe('input')}", "close other programs using it, or pick "
+                               "another device with [capture] device") from err
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        self.last_callback = time.monotonic()
+        if status:
+            _LOGGER.debug("microphone status: %s", status)
+        self._take(indata[:, 0].copy())
+
+    def start(self) -> None:
+        """Start calling take."""
+        self._stream.start()
+
+    def gone(self) -> bool:
+        """The device stopped delivering (unplugged, or its driver failed)."""
+        return not self._stream.active or time.monotonic() - self.last_callback > STALL_S
+
+    def close(self) -> None:
+        """Stop and release the device (quietly: it may be gone already)."""
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except Exception as err:  # noqa: BLE001 - PortAudio errors of a vanished device
+            _LOGGER.debug("closing the microphone: %s", err)
+
+
 class OutputDevice:
     """A speaker: a sounddevice output stream whose callback calls fill(out, dac_delay_s).
 
     fill writes float32 mono samples into `out` (shape (frames,)); dac_delay_s is how long until
     the first of them is heard, from the device's DAC time when it is sane, else its latency.
     """
+
+    silent = False
+    """True for the silent clock (no speaker)."""
 
     def __init__(self, device: str | int | None, fill, *, rate: int | None = None, block_s: float = 0.02) -> None:
         import sounddevice
@@ -71,8 +123,10 @@ class OutputDevice:
                                                 blocksize=int(self.rate * block_s), dtype="float32",
                                                 callback=self._callback)
         self.name = info["name"]
+        self.last_callback = time.monotonic()
 
     def _callback(self, outdata, frames, time_info, status) -> None:
+        self.last_callback = time.monotonic()
         delay = time_info.outputBufferDacTime - time_info.currentTime
         if not 0.0 <= delay < 1.0:  # some drivers report nonsense: fall back to the nominal latency
             delay = float(self._stream.latency)
@@ -82,10 +136,17 @@ class OutputDevice:
         """Start calling fill."""
         self._stream.start()
 
+    def gone(self) -> bool:
+        """The device stopped asking for samples (unplugged, or its driver failed)."""
+        return not self._stream.active or time.monotonic() - self.last_callback > STALL_S
+
     def close(self) -> None:
-        """Stop and release the device."""
-        self._stream.stop()
-        self._stream.close()
+        """Stop and release the device (quietly: it may be gone already)."""
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except Exception as err:  # noqa: BLE001 - PortAudio errors of a vanished device
+            _LOGGER.debug("closing the speaker: %s", err)
 
 
 class SilentOutput(OutputDevice):
@@ -93,6 +154,8 @@ class SilentOutput(OutputDevice):
 
     The playback clock (and so the face and the recording) runs exactly as with a speaker.
     """
+
+    silent = True
 
     def __init__(self, device, fill, *, rate: int | None = None, block_s: float = 0.02) -> None:
         import threading
@@ -120,10 +183,15 @@ class SilentOutput(OutputDevice):
         """Start the clock thread."""
         self._thread.start()
 
+    def gone(self) -> bool:
+        """The clock never goes away."""
+        return False
+
     def close(self) -> None:
         """Stop the clock thread."""
         self._stop.set()
-        self._thread.join(1.0)
+        if self._thread.is_alive():
+            self._thread.join(1.0)
 
 
 def open_output(device: str, fill) -> OutputDevice:
