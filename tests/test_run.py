@@ -122,7 +122,8 @@ def test_restart_storm_ends_the_process_non_zero():
         sys.exit(guarded(lambda: run_app(settings, build=build)))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+                          timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "EDGE_TALKER_STATE": tempfile.mkdtemp()})
     assert done.returncode == 3, done.stderr
     assert "error[supervisor-restart-storm]: crashing failed 4 times" in done.stderr
 
@@ -151,3 +152,30 @@ def test_signal_while_the_llm_is_answering_stops_within_budget(tmp_path):
     finally:
         if product.proc.poll() is None:
             product.proc.kill()
+
+
+def test_a_hung_actor_ends_the_process_with_its_reason_printed():
+    script = textwrap.dedent("""
+        import sys, threading
+        from runtime.core.actor import Actor
+        from runtime.core.supervisor import ActorSpec
+        from runtime.product import run_app
+        from runtime.cli import guarded
+        from runtime.core.config import Settings, SupervisorConfig
+
+        class Hung(Actor):
+            tick_interval_s = 0.05
+            def tick(self):
+                threading.Event().wait()  # a driver call that never returns
+
+        def build(settings, bus, **_):
+            return [ActorSpec("hung", lambda: Hung("hung", bus, heartbeat_s=0.2))]
+
+        settings = Settings(supervisor=SupervisorConfig(hang_timeout_s=1, stop_timeout_s=0.5))
+        sys.exit(guarded(lambda: run_app(settings, build=build)))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "EDGE_TALKER_STATE": tempfile.mkdtemp()},
+                          check=False)
+    assert done.returncode == 3, done.stderr
+    assert "error[supervisor-actor-hung]: hung has not turned its loop" in done.stderr

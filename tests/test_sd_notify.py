@@ -73,7 +73,8 @@ def notify(monkeypatch):
 def start_product() -> subprocess.Popen:
     """`edge-talker run` with no models, inheriting NOTIFY_SOCKET and WATCHDOG_USEC."""
     return subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(ECHO)],
-                            env={**os.environ, "SDL_VIDEODRIVER": "dummy"}, stdin=subprocess.PIPE,
+                            env={**os.environ, "SDL_VIDEODRIVER": "dummy", "EDGE_TALKER_STATE": tempfile.mkdtemp()},
+                            stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
