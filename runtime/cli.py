@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--audio", help="a recording the avatar lip-syncs to (WAV/FLAC/OGG)")
     render.add_argument("--avatar", help="avatar name (default: [avatar] name of the config)")
     render.add_argument("--out", required=True, help="MP4 file to write")
-    render.add_argument("--fps", type=int, default=25, help="video frame rate")
+    render.add_argument("--fps", type=int, default=25, help="video frame rate (5 to 60)")
+    render.add_argument("--force", action="store_true", help="replace --out if it exists")
     render.add_argument("--config", help="config file")
     render.set_defaults(func=_render)
 
@@ -290,15 +291,17 @@ def _avatar(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from runtime.clip import render_clip
+    from runtime.clip import check_output, render_clip
     from runtime.core.config import load_config
 
     settings = load_config(args.config)
+    check_output(args.out, args.fps, force=args.force)
     if args.audio:
         from runtime.speech.audio import read_audio
 
         read_audio(args.audio)  # a bad file is refused before anything else loads
-    clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps)
+    clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps,
+                       force=args.force)
     print(f"{clip.path}: {clip.duration_s:.2f} s, {clip.frames} frames at {clip.fps} fps, "
           f"rendered in {clip.render_s:.2f} s ({clip.duration_s / clip.render_s:.1f}x real time)")
     return 0
