@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 from runtime import __version__
@@ -132,12 +134,19 @@ def main(argv: list[str] | None = None) -> int:
 def guarded(func) -> int:
     """Run a command; a RuntimeFault becomes its rendered message and exit code, never a traceback."""
     try:
-        return func()
+        code = func()
+        sys.stdout.flush()  # a reader that went away shows up here, not as noise at exit
+        return code
     except RuntimeFault as fault:
         print(fault.render(), file=sys.stderr)
         return fault.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `edge-talker models list | head -1`: the reader has what it wanted. Stop quietly, as
+        # Unix tools do (128 + SIGPIPE), and keep the interpreter from flushing into the pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _log_format() -> str:
@@ -155,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     from runtime.core.config import FileCapture, load_config
     from runtime.core.paths import state_dir
     from runtime.devices.display import display_available
-    from runtime.product import run_app
+    from runtime.product import check_models, run_app
 
     settings = load_config(args.config)
     changes = {}
@@ -172,7 +181,9 @@ def _run(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         record = record.model_copy(update={"path": str(folder / time.strftime("edge-talker-%Y%m%d-%H%M%S.mp4"))})
     changes["record"] = record
-    return run_app(settings.model_copy(update=changes), exit_when_idle=args.exit_when_idle)
+    settings = settings.model_copy(update=changes)
+    check_models(settings)
+    return run_app(settings, exit_when_idle=args.exit_when_idle)
 
 
 def _check_config(args: argparse.Namespace) -> int:

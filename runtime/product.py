@@ -59,12 +59,35 @@ def tts_factory(settings: Settings, store: ModelStore | None = None) -> Callable
     return lambda: engines.build(settings.speak, store)
 
 
+VAD_MODEL = "vad-silero"
+
+
 def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
     """A function making Silero detectors with given thresholds."""
     from runtime.engines.vad_silero import SileroVad
 
     store = store or model_store(settings)
-    return lambda **kw: SileroVad(store.path("vad-silero", "silero_vad.onnx"), **kw)
+    return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)
+
+
+def required_models(settings: Settings, store: ModelStore) -> list[str]:
+    """The manifest models `run` with these settings loads (models given as paths are not listed)."""
+    from runtime.face import avatars
+
+    sections = [settings.think, settings.speak]
+    ids = []
+    if not isinstance(resolve_capture(settings), ConsoleCapture):
+        sections.append(settings.asr)
+        ids.append(VAD_MODEL)
+    ids += [value for section in sections for value in section.model_dump().values()
+            if isinstance(value, str) and store.known(value)]
+    return ids + avatars.models_needed(settings)
+
+
+def check_models(settings: Settings) -> None:
+    """Refuse to start, naming every missing or corrupt model at once, before any model loads."""
+    store = model_store(settings)
+    store.require(required_models(settings, store))
 
 
 def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None) -> Callable:

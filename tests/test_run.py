@@ -17,6 +17,7 @@ from runtime import __version__
 from tests.conftest import REPO, run_cli
 
 ECHO = str(REPO / "config" / "examples" / "echo-console.toml")
+ECHO_TEXT = (REPO / "config" / "examples" / "echo-console.toml").read_text(encoding="utf-8")
 
 
 class Product:
@@ -148,3 +149,16 @@ def test_signal_while_the_llm_is_answering_stops_within_budget(tmp_path):
     finally:
         if product.proc.poll() is None:
             product.proc.kill()
+
+
+def test_a_fault_at_start_is_one_clear_error_without_a_traceback(tmp_path):
+    state = tmp_path / "state"
+    (state / "avatars" / "lobby").mkdir(parents=True)
+    (state / "avatars" / "lobby" / "portrait.png").write_bytes(b"not a picture")
+    config = tmp_path / "lobby.toml"
+    config.write_text(ECHO_TEXT + '[avatar]\nname = "lobby"\n', encoding="utf-8")
+    done = run_cli("run", "--config", str(config), env={"EDGE_TALKER_STATE": str(state), "SDL_VIDEODRIVER": "dummy"},
+                   stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "error[avatar-damaged]: avatar 'lobby' is damaged" in done.stderr
+    assert "Traceback" not in done.stderr
