@@ -187,11 +187,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from runtime import product
     from runtime.core.config import config_path, load_config
+    from runtime.core.errors import ModelFault
 
-    load_config(args.config)
+    settings = load_config(args.config)
+    try:
+        measured = product.measure_personas(settings)
+    except ModelFault as fault:  # the file is valid; this machine cannot measure it
+        print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
+        measured = ""
     source = config_path(args.config)
-    print(f"ok: {source if source else 'built-in defaults'} is valid")
+    print(f"ok: {source if source else 'built-in defaults'} is valid" + (f"; {measured}" if measured else ""))
     return 0
 
 

@@ -90,16 +90,28 @@ def check_models(settings: Settings) -> None:
     store.require(required_models(settings, store))
 
 
-def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None) -> Callable:
-    """A function that loads the configured LLM and returns a Dialogue (called in the think thread)."""
+def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,
+                     build: Callable = engines.build) -> Callable:
+    """A function that loads the configured LLM and returns a Dialogue (called in the think thread);
+    the Dialogue refuses personas that do not fit the model's context."""
     from runtime.dialogue.conversation import Dialogue
 
     cfg = settings.think
     store = store or model_store(settings)
-    return lambda: Dialogue(engines.build(cfg, store), settings.personas, persona or cfg.persona,
+    return lambda: Dialogue(build(cfg, store), settings.personas, persona or cfg.persona,
                             memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
                             max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
                             first_chunk_units=cfg.first_chunk_units)
+
+
+def measure_personas(settings: Settings) -> str:
+    """Check that every persona fits the model's context, with the model's own tokenizer (its
+    vocabulary only: about a second); returns what was measured against, for check-config."""
+    engine_module = import_module(settings.think.ENGINE)
+    if not hasattr(engine_module, "tokenizer"):
+        return ""
+    engine = dialogue_factory(settings, build=engine_module.tokenizer)().engine
+    return f"every persona fits the {engine.n_ctx}-token context of {settings.think.model}"
 
 
 def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[ActorSpec]:

@@ -60,6 +60,8 @@ def test_default_file_documents_every_key_with_a_comment():
     ("[bus]\npub_endpoint = \"http://x\"\n", "pub_endpoint 'http://x' must start with"),
     ("[bus]\nhwm = 5\n[bus\n", "line 3"),
     ("wat = 1\n", "wat: unknown key"),
+    ("[think]\nn_ctx = 1024\nmemory_tokens = 1000\n",
+     "memory_tokens (1000) + max_reply_tokens (160) exceed n_ctx (1024)"),
 ])
 def test_bad_config_is_refused_with_the_key_and_no_traceback(tmp_path, text, expected):
     done = check(tmp_path, text)

