@@ -171,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.input:
         from runtime.speech.audio import read_audio
 
-        read_audio(args.input)  # a bad file is refused before any model loads
+        read_audio(args.input, report=False)  # a bad file is refused before any model loads
         changes["capture"] = FileCapture(type="file", path=args.input)
     record = settings.record
     if args.record:
@@ -211,7 +211,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     from runtime.speech.transcribe import transcribe_file
 
     settings = load_config(args.config)
-    read_audio(args.file)  # refuse a bad file before loading any model
+    read_audio(args.file, report=False)  # refuse a bad file before loading any model
     listen = settings.listen
     vad = product.vad_factory(settings)(threshold=listen.threshold, min_silence_s=listen.min_silence_s,
                                          min_speech_s=listen.min_speech_s, max_speech_s=listen.max_utterance_s)
@@ -317,7 +317,7 @@ def _render(args: argparse.Namespace) -> int:
     if args.audio:
         from runtime.speech.audio import read_audio
 
-        read_audio(args.audio)  # a bad file is refused before anything else loads
+        read_audio(args.audio, report=False)  # a bad file is refused before anything else loads
     clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps,
                        force=args.force)
     print(f"{clip.path}: {clip.duration_s:.2f} s, {clip.frames} frames at {clip.fps} fps, "
