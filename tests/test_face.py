@@ -186,3 +186,33 @@ def test_keep_original_is_opt_in(tmp_path):
                         paths={"state": str(tmp_path / "state")})
     folder = avatars.enroll_photo(settings, PORTRAIT, "kept")
     assert (folder / "original.png").read_bytes() == PORTRAIT.read_bytes()
+
+
+def test_a_16_bit_grey_photo_enrolls_as_it_looks(models, tmp_path):
+    grey8 = Image.open(PORTRAIT).convert("L")
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(np.asarray(grey8).astype(np.uint16) * 257).save(grey16)
+    assert Image.open(grey16).mode.startswith("I")  # a true 16-bit grey PNG
+    grey8.save(tmp_path / "grey8.png")
+    reference = enroll(tmp_path / "grey8.png", models)  # positive control: the 8-bit grey photo
+    got = enroll(grey16, models)
+    assert np.abs(got.portrait.astype(int) - reference.portrait).mean() < 1.0
+
+
+def test_a_transparent_background_becomes_neutral_grey(models, tmp_path):
+    photo = Image.open(PORTRAIT).convert("RGB")
+    # A cut-out portrait: transparent around the head, black under the transparency (as exports do).
+    rgba = np.dstack([np.asarray(photo), np.full(photo.size[::-1], 255, np.uint8)])
+    h, w = rgba.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    outside = ((xx - w * 0.5) / (w * 0.36)) ** 2 + ((yy - h * 0.42) / (h * 0.45)) ** 2 > 1
+    rgba[outside] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "cutout.png")
+    on_grey = np.asarray(photo).copy()
+    on_grey[outside] = 128
+    Image.fromarray(on_grey).save(tmp_path / "on-grey.png")
+    reference = enroll(tmp_path / "on-grey.png", models)
+    got = enroll(tmp_path / "cutout.png", models)
+    assert np.abs(got.portrait.astype(int) - reference.portrait).mean() < 1.0
+    corner = got.portrait[:40, :40].reshape(-1, 3)
+    assert np.abs(corner.astype(int) - 128).max() <= 2, "the transparent background is not neutral grey"
