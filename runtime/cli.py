@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     avatar_sub = avatar.add_subparsers(dest="avatar_command", required=True)
     enroll = avatar_sub.add_parser("enroll", help="make an avatar from one portrait photo")
     enroll.add_argument("photo", help="JPEG, PNG or WebP photo of one face")
-    enroll.add_argument("--name", default="", help="avatar name (default: the photo's file name)")
+    enroll.add_argument("--name", help="avatar name (default: the photo's file name)")
+    enroll.add_argument("--replace", action="store_true", help="replace the avatar of this name if there is one")
     for verb, text in (("list", "list the avatars"), ("show", "print an avatar's metadata"),
                        ("remove", "delete an avatar"), ("preview", "write a contact sheet of key poses")):
         cmd = avatar_sub.add_parser(verb, help=text)
@@ -289,8 +290,11 @@ def _avatar(args: argparse.Namespace) -> int:
     state = state_dir(settings.paths.state)
     command = args.avatar_command
     if command == "enroll":
-        name = args.name or re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-") or "avatar"
-        folder = avatars.enroll_photo(settings, Path(args.photo), name)
+        name = args.name
+        if name is None:
+            name = re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-_")[:64] or "avatar"
+        bundle.check_name(name)
+        folder = avatars.enroll_photo(settings, Path(args.photo), name, replace=args.replace)
         meta = bundle.load(state, name).meta
         print(f"enrolled {name} in {folder} (head {meta['head_px']} px, {meta['enroll_s']} s)")
     elif command == "list":

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from runtime.core.config import Settings
+from runtime.core.errors import AvatarFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle
 from runtime.face import landmarks as L
@@ -44,13 +45,16 @@ def models_needed(settings: Settings, name: str | None = None) -> list[str]:
     return []
 
 
-def enroll_photo(settings: Settings, photo: Path, name: str) -> Path:
-    """Enroll a photo as avatar `name` in the state directory."""
+def enroll_photo(settings: Settings, photo: Path, name: str, *, replace: bool = False) -> Path:
+    """Enroll a photo as avatar `name` in the state directory; avatar-exists when the name is
+    taken, unless replace (then the avatar switches to the new photo atomically)."""
     cfg = settings.avatar
-    bundle.check_name(name)
+    state = state_dir(settings.paths.state)
+    if not replace:
+        bundle.refuse_existing(state, name)  # before the work; save() checks again under its lock
     enrolled = enroll(photo, face_models(settings), resolution=cfg.resolution, min_face_px=cfg.min_face_px,
                       several=cfg.several_faces)
-    return bundle.save(state_dir(settings.paths.state), name, enrolled, photo if cfg.keep_original else None)
+    return bundle.save(state, name, enrolled, photo if cfg.keep_original else None, replace=replace)
 
 
 def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
@@ -60,7 +64,11 @@ def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
     if name == bundle.DEFAULT and name not in bundle.names(state):
         store = ModelStore(models_dir(settings.paths.models))
         store.require(models_needed(settings, name))
-        enroll_photo(settings, store.path(DEFAULT_PORTRAIT, "astronaut.png"), bundle.DEFAULT)
+        try:
+            enroll_photo(settings, store.path(DEFAULT_PORTRAIT, "astronaut.png"), bundle.DEFAULT)
+        except AvatarFault as fault:
+            if fault.code != "avatar-exists":
+                raise  # else another process enrolled it meanwhile: use theirs
     return bundle.load(state, name)
 
 
