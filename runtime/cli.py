@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 from runtime import __version__
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     avatar_sub = avatar.add_subparsers(dest="avatar_command", required=True)
     enroll = avatar_sub.add_parser("enroll", help="make an avatar from one portrait photo")
     enroll.add_argument("photo", help="JPEG, PNG or WebP photo of one face")
-    enroll.add_argument("--name", default="", help="avatar name (default: the photo's file name)")
+    enroll.add_argument("--name", help="avatar name (default: the photo's file name)")
+    enroll.add_argument("--replace", action="store_true", help="replace the avatar of this name if there is one")
     for verb, text in (("list", "list the avatars"), ("show", "print an avatar's metadata"),
                        ("remove", "delete an avatar"), ("preview", "write a contact sheet of key poses")):
         cmd = avatar_sub.add_parser(verb, help=text)
@@ -79,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--audio", help="a recording the avatar lip-syncs to (WAV/FLAC/OGG)")
     render.add_argument("--avatar", help="avatar name (default: [avatar] name of the config)")
     render.add_argument("--out", required=True, help="MP4 file to write")
-    render.add_argument("--fps", type=int, default=25, help="video frame rate")
+    render.add_argument("--fps", type=int, default=25, help="video frame rate (5 to 60)")
+    render.add_argument("--force", action="store_true", help="replace --out if it exists")
     render.add_argument("--config", help="config file")
     render.set_defaults(func=_render)
 
@@ -166,12 +170,19 @@ def main(argv: list[str] | None = None) -> int:
 def guarded(func) -> int:
     """Run a command; a RuntimeFault becomes its rendered message and exit code, never a traceback."""
     try:
-        return func()
+        code = func()
+        sys.stdout.flush()  # a reader that went away shows up here, not as noise at exit
+        return code
     except RuntimeFault as fault:
         print(fault.render(), file=sys.stderr)
         return fault.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `edge-talker models list | head -1`: the reader has what it wanted. Stop quietly, as
+        # Unix tools do (128 + SIGPIPE), and keep the interpreter from flushing into the pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _log_format() -> str:
@@ -185,27 +196,36 @@ def _log_format() -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from runtime.core.config import FileCapture, load_config
-    from runtime.product import run_app
+    from runtime.product import check_models, run_app
 
     settings = load_config(args.config)
     changes = {}
     if args.input:
         from runtime.speech.audio import read_audio
 
-        read_audio(args.input)  # a bad file is refused before any model loads
+        read_audio(args.input, report=False)  # a bad file is refused before any model loads
         changes["capture"] = FileCapture(type="file", path=args.input)
     if args.record:
         changes["record"] = settings.record.model_copy(update={"path": args.record, "directory": "",
                                                                 "include_input": True})
-    return run_app(settings.model_copy(update=changes), exit_when_idle=args.exit_when_idle)
+    settings = settings.model_copy(update=changes)
+    check_models(settings)
+    return run_app(settings, exit_when_idle=args.exit_when_idle)
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from runtime import product
     from runtime.core.config import config_path, load_config
+    from runtime.core.errors import ModelFault
 
-    load_config(args.config)
+    settings = load_config(args.config)
+    try:
+        measured = product.measure_personas(settings)
+    except ModelFault as fault:  # the file is valid; this machine cannot measure it
+        print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
+        measured = ""
     source = config_path(args.config)
-    print(f"ok: {source if source else 'built-in defaults'} is valid")
+    print(f"ok: {source if source else 'built-in defaults'} is valid" + (f"; {measured}" if measured else ""))
     return 0
 
 
@@ -218,7 +238,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     from runtime.speech.transcribe import transcribe_file
 
     settings = load_config(args.config)
-    read_audio(args.file)  # refuse a bad file before loading any model
+    read_audio(args.file, report=False)  # refuse a bad file before loading any model
     listen = settings.listen
     vad = product.vad_factory(settings)(threshold=listen.threshold, min_silence_s=listen.min_silence_s,
                                          min_speech_s=listen.min_speech_s, max_speech_s=listen.max_utterance_s)
@@ -296,8 +316,11 @@ def _avatar(args: argparse.Namespace) -> int:
     state = state_dir(settings.paths.state)
     command = args.avatar_command
     if command == "enroll":
-        name = args.name or re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-") or "avatar"
-        folder = avatars.enroll_photo(settings, Path(args.photo), name)
+        name = args.name
+        if name is None:
+            name = re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-_")[:64] or "avatar"
+        bundle.check_name(name)
+        folder = avatars.enroll_photo(settings, Path(args.photo), name, replace=args.replace)
         meta = bundle.load(state, name).meta
         print(f"enrolled {name} in {folder} (head {meta['head_px']} px, {meta['enroll_s']} s)")
     elif command == "list":
@@ -316,15 +339,17 @@ def _avatar(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from runtime.clip import render_clip
+    from runtime.clip import check_output, render_clip
     from runtime.core.config import load_config
 
     settings = load_config(args.config)
+    check_output(args.out, args.fps, force=args.force)
     if args.audio:
         from runtime.speech.audio import read_audio
 
-        read_audio(args.audio)  # a bad file is refused before anything else loads
-    clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps)
+        read_audio(args.audio, report=False)  # a bad file is refused before anything else loads
+    clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps,
+                       force=args.force)
     print(f"{clip.path}: {clip.duration_s:.2f} s, {clip.frames} frames at {clip.fps} fps, "
           f"rendered in {clip.render_s:.2f} s ({clip.duration_s / clip.render_s:.1f}x real time)")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.core.config import Settings
+from runtime.core.errors import RenderFault
 from runtime.devices.media import Mp4Writer
 from runtime.dialogue.emotion import tag
 from runtime.face import avatars
@@ -22,6 +23,8 @@ from runtime.speech.visemes import VisemeTrack, concat, from_audio
 
 LEAD_S, TAIL_S = 0.3, 0.5
 """Silence before and after the speech, so the clip starts and ends at rest."""
+MIN_FPS, MAX_FPS = 5, 60
+"""Frame rates a clip may have (as [record] fps): fewer cannot show speech, more only costs time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,32 @@ def speech_for(settings: Settings, text: str | None, audio_path: str | None) -> 
     return audio, rate, from_audio(audio, rate)
 
 
+def check_output(out: str | Path, fps: int, *, force: bool = False) -> Path:
+    """Refuse, before any work, a clip that could not be written or would silently replace a file."""
+    out = Path(out)
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise RenderFault("render-bad-fps", f"--fps {fps} is not between {MIN_FPS} and {MAX_FPS}",
+                          "25 is the usual frame rate for talking clips")
+    if out.is_dir():
+        raise RenderFault("render-out-is-directory", f"{out} is a directory", "name the MP4 file to write")
+    if out.suffix.lower() != ".mp4":
+        raise RenderFault("render-out-not-mp4", f"{out.name} does not end in .mp4; a clip is an MP4 file",
+                          "name the output like clip.mp4 (`speak --out` writes a WAV)")
+    if not out.parent.is_dir():
+        raise RenderFault("render-out-no-directory", f"the directory {out.parent} does not exist",
+                          "create it first, or write the clip elsewhere")
+    if out.is_file() and not force:
+        raise RenderFault("render-out-exists", f"{out} already exists",
+                          "pass --force to replace it, or choose another name")
+    return out
+
+
 def render_clip(settings: Settings, out: str | Path, *, text: str | None = None, audio_path: str | None = None,
-                avatar: str | None = None, fps: int = 25) -> Clip:
-    """Write the talking clip; returns its duration, frame count and render time."""
+                avatar: str | None = None, fps: int = 25, force: bool = False) -> Clip:
+    """Write the talking clip; returns its duration, frame count and render time.
+
+    An existing file is replaced only with force=True."""
+    out = check_output(out, fps, force=force)
     avatar_bundle = avatars.load_avatar(settings, avatar)  # refuse an unknown avatar before synthesis
     audio, rate, track = speech_for(settings, text, audio_path)
     started = time.perf_counter()
@@ -75,5 +101,5 @@ def render_clip(settings: Settings, out: str | Path, *, text: str | None = None,
             writer.write_video(face.render(animator.params(i / fps)), i)
     finally:
         writer.close()
-    return Clip(Path(out), len(soundtrack) / rate, frames, fps, time.perf_counter() - started,
+    return Clip(out, len(soundtrack) / rate, frames, fps, time.perf_counter() - started,
                 avatars.mouth_region(avatar_bundle.landmarks))

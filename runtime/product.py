@@ -63,24 +63,59 @@ def tts_factory(settings: Settings, store: ModelStore | None = None) -> Callable
     return lambda: engines.build(settings.speak, store)
 
 
+VAD_MODEL = "vad-silero"
+
+
 def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
     """A function making Silero detectors with given thresholds."""
     from runtime.engines.vad_silero import SileroVad
 
     store = store or model_store(settings)
-    return lambda **kw: SileroVad(store.path("vad-silero", "silero_vad.onnx"), **kw)
+    return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)
 
 
-def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None) -> Callable:
-    """A function that loads the configured LLM and returns a Dialogue (called in the think thread)."""
+def required_models(settings: Settings, store: ModelStore) -> list[str]:
+    """The manifest models `run` with these settings loads (models given as paths are not listed)."""
+    from runtime.face import avatars
+
+    sections = [settings.think, settings.speak]
+    ids = []
+    if not isinstance(resolve_capture(settings), ConsoleCapture):
+        sections.append(settings.asr)
+        ids.append(VAD_MODEL)
+    ids += [value for section in sections for value in section.model_dump().values()
+            if isinstance(value, str) and store.known(value)]
+    return ids + avatars.models_needed(settings)
+
+
+def check_models(settings: Settings) -> None:
+    """Refuse to start, naming every missing or corrupt model at once, before any model loads."""
+    store = model_store(settings)
+    store.require(required_models(settings, store))
+
+
+def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,
+                     build: Callable = engines.build) -> Callable:
+    """A function that loads the configured LLM and returns a Dialogue (called in the think thread);
+    the Dialogue refuses personas that do not fit the model's context."""
     from runtime.dialogue.conversation import Dialogue
 
     cfg = settings.think
     store = store or model_store(settings)
-    return lambda: Dialogue(engines.build(cfg, store), settings.personas, persona or cfg.persona,
+    return lambda: Dialogue(build(cfg, store), settings.personas, persona or cfg.persona,
                             memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
                             max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
                             first_chunk_units=cfg.first_chunk_units)
+
+
+def measure_personas(settings: Settings) -> str:
+    """Check that every persona fits the model's context, with the model's own tokenizer (its
+    vocabulary only: about a second); returns what was measured against, for check-config."""
+    engine_module = import_module(settings.think.ENGINE)
+    if not hasattr(engine_module, "tokenizer"):
+        return ""
+    engine = dialogue_factory(settings, build=engine_module.tokenizer)().engine
+    return f"every persona fits the {engine.n_ctx}-token context of {settings.think.model}"
 
 
 DEMO = Retention(segment_s=120.0, max_file_mb=100.0, keep_files=3, keep_mb=300.0)

@@ -111,3 +111,47 @@ def test_missing_microphone_is_refused_with_the_device_list(bus):
     assert info.value.code == "capture-device-missing"
     assert "no-such-microphone" in info.value.message and "available:" in info.value.message
     assert "edge-talker devices" in info.value.hint
+
+
+FOX = "The quick brown fox jumps over the lazy dog."
+
+
+def _damaged(tmp_path, kind: str) -> str:
+    audio, rate = soundfile.read(str(SAMPLES / "en-quick_brown_fox.wav"), dtype="float32")
+    path = tmp_path / f"{kind}.wav"
+    if kind == "nonfinite":
+        spots = np.random.default_rng(0).choice(len(audio), 200, replace=False)
+        audio = audio.copy()
+        audio[spots[:100]], audio[spots[100:150]], audio[spots[150:]] = np.nan, np.inf, -np.inf
+        soundfile.write(str(path), audio, rate, subtype="FLOAT")
+    elif kind == "over-full-scale":
+        soundfile.write(str(path), audio * 1000, rate, subtype="FLOAT")
+    elif kind == "clipped":  # driven 30 dB into the rails, as from a microphone with far too much gain
+        soundfile.write(str(path), np.clip(audio * 30, -1, 1), rate, subtype="PCM_16")
+    return str(path)
+
+
+@pytest.mark.parametrize("kind, warning", [("nonfinite", "audio-nonfinite: 200 samples"),
+                                           ("over-full-scale", "audio-over-full-scale"),
+                                           ("clipped", "audio-clipped")])
+def test_damaged_speech_is_sanitised_and_every_word_heard(tmp_path, kind, warning):
+    path = _damaged(tmp_path, kind)
+    audio = read_audio(path)
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+    done = run_cli("transcribe", path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == FOX
+    assert done.stderr.count(warning) == 1, done.stderr  # said once, though the file is read twice
+
+
+def test_clean_speech_is_left_alone(tmp_path):
+    audio, _ = soundfile.read(str(SAMPLES / "en-quick_brown_fox.wav"), dtype="float32")
+    assert np.array_equal(read_audio(SAMPLES / "en-quick_brown_fox.wav"), audio)
+
+
+def test_a_file_of_mostly_nan_is_refused(tmp_path):
+    path = tmp_path / "nan.wav"
+    soundfile.write(str(path), np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    done = run_cli("transcribe", str(path))
+    assert done.returncode == 1 and "error[audio-file-invalid]" in done.stderr and "hint:" in done.stderr
+    assert "Traceback" not in done.stderr

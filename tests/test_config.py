@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings, load_config
+from runtime.core.config import Settings, load_config, parse_config
 from runtime.core.errors import ConfigFault
 from tests.conftest import REPO, run_cli
 
@@ -60,6 +60,9 @@ def test_default_file_documents_every_key_with_a_comment():
     ("[bus]\npub_endpoint = \"http://x\"\n", "pub_endpoint 'http://x' must start with"),
     ("[bus]\nhwm = 5\n[bus\n", "line 3"),
     ("wat = 1\n", "wat: unknown key"),
+    ("[supervisor]\nhang_timeout_s = inf\n", "supervisor.hang_timeout_s: Input should be a finite number"),
+    ("[think]\nn_ctx = 1024\nmemory_tokens = 1000\n",
+     "memory_tokens (1000) + max_reply_tokens (160) exceed n_ctx (1024)"),
 ])
 def test_bad_config_is_refused_with_the_key_and_no_traceback(tmp_path, text, expected):
     done = check(tmp_path, text)
@@ -88,3 +91,40 @@ def test_config_objects_are_immutable():
         Settings().bus.hwm = 3
     with pytest.raises(ConfigFault):
         load_config("/nonexistent/config.toml")
+
+
+def _sections():
+    """(TOML table, config class, the keys it needs besides the one under test) for every section
+    and every backend of a section."""
+    import typing
+
+    from runtime.core import config
+
+    needs = {config.FileCapture: 'path = "in.wav"',
+             config.SherpaAsr: 'kind = "transducer"\nfiles = {encoder = "e.onnx"}\ntokens = "tokens.txt"',
+             config.Persona: 'name = "Mia"\nsystem_prompt = "You are Mia."'}
+    for name, field in Settings.model_fields.items():
+        if name == "personas":
+            yield "personas.guide", config.Persona, needs[config.Persona]
+            continue
+        for cls in typing.get_args(field.annotation) or (field.annotation,):  # a backend union, or one class
+            kind = f'type = "{typing.get_args(cls.model_fields["type"].annotation)[0]}"' \
+                if "type" in cls.model_fields else ""
+            yield name, cls, "\n".join(filter(None, [kind, needs.get(cls, "")]))
+
+
+def test_every_number_has_a_range_and_refuses_inf_and_nan():
+    checked = 0
+    for table, cls, needed in _sections():
+        assert parse_config(f"[{table}]\n{needed}\n")  # positive control: the section alone is valid
+        for key, field in cls.model_fields.items():
+            if field.annotation not in (int, float):
+                continue
+            values = ["1e12", "-1e12", "inf", "nan"] if field.annotation is float else ["10000000000", "-10000000000"]
+            for value in values:
+                with pytest.raises(ConfigFault) as info:
+                    parse_config(f"[{table}]\n{needed}\n{key} = {value}\n")
+                assert any(e.startswith(table.split(".")[0]) and f".{key}:" in e for e in info.value.errors), \
+                    (table, key, value, info.value.errors)
+                checked += 1
+    assert checked > 150  # every section was walked

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -15,7 +20,7 @@ from runtime.face import landmarks as L
 from runtime.face.bundle import Avatar
 from runtime.face.enroll import EYE_DISTANCE, enroll
 from runtime.store.models import ModelStore
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 STORE = ModelStore(models_dir())
 PORTRAIT = STORE.path("portrait-astronaut", "astronaut.png")
@@ -186,3 +191,111 @@ def test_keep_original_is_opt_in(tmp_path):
                         paths={"state": str(tmp_path / "state")})
     folder = avatars.enroll_photo(settings, PORTRAIT, "kept")
     assert (folder / "original.png").read_bytes() == PORTRAIT.read_bytes()
+
+
+def test_a_16_bit_grey_photo_enrolls_as_it_looks(models, tmp_path):
+    grey8 = Image.open(PORTRAIT).convert("L")
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(np.asarray(grey8).astype(np.uint16) * 257).save(grey16)
+    assert Image.open(grey16).mode.startswith("I")  # a true 16-bit grey PNG
+    grey8.save(tmp_path / "grey8.png")
+    reference = enroll(tmp_path / "grey8.png", models)  # positive control: the 8-bit grey photo
+    got = enroll(grey16, models)
+    assert np.abs(got.portrait.astype(int) - reference.portrait).mean() < 1.0
+
+
+def test_a_transparent_background_becomes_neutral_grey(models, tmp_path):
+    photo = Image.open(PORTRAIT).convert("RGB")
+    # A cut-out portrait: transparent around the head, black under the transparency (as exports do).
+    rgba = np.dstack([np.asarray(photo), np.full(photo.size[::-1], 255, np.uint8)])
+    h, w = rgba.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    outside = ((xx - w * 0.5) / (w * 0.36)) ** 2 + ((yy - h * 0.42) / (h * 0.45)) ** 2 > 1
+    rgba[outside] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "cutout.png")
+    on_grey = np.asarray(photo).copy()
+    on_grey[outside] = 128
+    Image.fromarray(on_grey).save(tmp_path / "on-grey.png")
+    reference = enroll(tmp_path / "on-grey.png", models)
+    got = enroll(tmp_path / "cutout.png", models)
+    assert np.abs(got.portrait.astype(int) - reference.portrait).mean() < 1.0
+    corner = got.portrait[:40, :40].reshape(-1, 3)
+    assert np.abs(corner.astype(int) - 128).max() <= 2, "the transparent background is not neutral grey"
+
+
+def _names_on_disk(state) -> list[str]:
+    return sorted(p.name for p in (state / "avatars").iterdir()) if (state / "avatars").is_dir() else []
+
+
+def test_an_avatar_name_is_checked_whole_and_never_guessed(tmp_path):
+    env = {"EDGE_TALKER_STATE": str(tmp_path / "state")}
+    for name in ("evil\n", "", "../up", "x" * 65):
+        done = run_cli("avatar", "enroll", str(PORTRAIT), "--name", name, env=env)
+        assert done.returncode == 1 and "error[avatar-bad-name]" in done.stderr, (name, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert _names_on_disk(tmp_path / "state") == []
+    done = run_cli("avatar", "enroll", str(PORTRAIT), "--name", "lobby-1", env=env)  # positive control
+    assert done.returncode == 0, done.stderr
+
+
+def test_re_enrolling_a_name_needs_replace(tmp_path):
+    env = {"EDGE_TALKER_STATE": str(tmp_path / "state")}
+    assert run_cli("avatar", "enroll", str(PORTRAIT), "--name", "lobby", env=env).returncode == 0
+    first = bundle.load(tmp_path / "state", "lobby")
+    mirrored = tmp_path / "mirrored.png"
+    Image.open(PORTRAIT).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+    done = run_cli("avatar", "enroll", str(mirrored), "--name", "lobby", env=env)
+    assert done.returncode == 1 and "error[avatar-exists]" in done.stderr and "--replace" in done.stderr
+    assert np.array_equal(bundle.load(tmp_path / "state", "lobby").portrait, first.portrait), "the avatar changed"
+    done = run_cli("avatar", "enroll", str(mirrored), "--name", "lobby", "--replace", env=env)
+    assert done.returncode == 0, done.stderr
+    assert not np.array_equal(bundle.load(tmp_path / "state", "lobby").portrait, first.portrait)
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_concurrent_enrollments_of_one_name_leave_one_whole_avatar(tmp_path, replace):
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "runtime", "avatar", "enroll", str(PORTRAIT), "--name", "race"]
+    procs = [subprocess.Popen(command + (["--replace"] if replace else []), cwd=REPO, text=True,
+                              env={**os.environ, "EDGE_TALKER_STATE": str(state)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    results = [(proc.wait(timeout=300), proc.stderr.read()) for proc in procs]
+    for proc in procs:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert not any("Traceback" in err for _, err in results), results
+    if replace:
+        assert [code for code, _ in results] == [0] * 4, results
+    else:
+        assert sorted(code for code, _ in results) == [0, 1, 1, 1], results
+        assert sum("error[avatar-exists]" in err for _, err in results) == 3
+    assert bundle.names(state) == ["race"]
+    bundle.load(state, "race")
+    hidden = [n for n in _names_on_disk(state) if n.startswith(".") and n != ".lock"]
+    assert len(hidden) == 1 and (state / "avatars" / "race").resolve().name == hidden[0], _names_on_disk(state)
+
+
+def test_replacing_an_avatar_never_makes_it_missing(tmp_path, models):
+    state = tmp_path / "state"
+    enrolled = enroll(PORTRAIT, models)
+    bundle.save(state, "lobby", enrolled)
+    failures, loads, done = [], [0], threading.Event()
+
+    def read_all_the_time():
+        while not done.is_set():
+            try:
+                bundle.load(state, "lobby")
+                loads[0] += 1
+            except AvatarFault as fault:
+                failures.append(fault.code)
+
+    reader = threading.Thread(target=read_all_the_time)
+    reader.start()
+    try:
+        for _ in range(60):
+            bundle.save(state, "lobby", enrolled, replace=True)
+    finally:
+        done.set()
+        reader.join(30)
+    assert loads[0] > 0  # positive control: the reader did read
+    assert failures == [], f"{len(failures)} of {len(failures) + loads[0]} reads failed: {set(failures)}"

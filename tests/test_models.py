@@ -6,6 +6,8 @@ import functools
 import http.server
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from runtime.core.errors import ModelFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.store.fetch import Fetcher
 from runtime.store.models import Manifest, ModelStore, load_manifest, sha256_file
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 REAL = ModelStore(models_dir())
 VAD = REAL.manifest.get("vad-silero")
@@ -170,3 +172,53 @@ def test_store_and_state_locations_follow_the_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("EDGE_TALKER_STATE", str(tmp_path / "s"))
     assert (models_dir(), state_dir()) == (tmp_path / "m", tmp_path / "s")
     assert models_dir("/opt/models") == Path("/opt/models")
+
+
+def linked_store(root: Path, model_ids: list[str]) -> Path:
+    """A store whose files are symlinks to the real store's (damage one by replacing its link)."""
+    for model_id in model_ids:
+        folder = root / model_id
+        folder.mkdir(parents=True)
+        for source in REAL.resolve(model_id).iterdir():
+            (folder / source.name).symlink_to(source)
+    return root
+
+
+def test_run_names_every_bad_model_at_once_without_a_traceback(tmp_path):
+    needed = ["tts-piper-joe", "face-detector", "face-mesh", "portrait-astronaut"]  # echo + voice + face
+    store = linked_store(tmp_path / "models", needed)
+    for model_id in needed:  # positive control: the linked store is usable
+        ModelStore(store, REAL.manifest).resolve(model_id)
+    for model_id, name in (("tts-piper-joe", "en_US-joe-medium.onnx"), ("face-mesh", "face_landmark.onnx")):
+        (store / model_id / name).unlink()
+        (store / model_id / name).write_bytes(b"damaged")
+    env = {"EDGE_TALKER_MODELS": str(store), "EDGE_TALKER_STATE": str(tmp_path / "state"), "SDL_VIDEODRIVER": "dummy"}
+    done = run_cli("run", "--config", str(REPO / "config/examples/echo-console.toml"), env=env,
+                   stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "error[model-corrupt]: 2 models cannot be used" in done.stderr
+    assert "tts-piper-joe/en_US-joe-medium.onnx" in done.stderr and "face-mesh/face_landmark.onnx" in done.stderr
+    assert "edge-talker models fetch tts-piper-joe face-mesh" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("lock", ['{"silero_vad.onnx": "verified"}', '{"silero_vad.onnx": null}', "[1, 2]", "{"])
+def test_a_damaged_lock_file_costs_a_rehash_not_a_crash(tmp_path, lock):
+    folder = copy_model("vad-silero", tmp_path)
+    (folder / ".lock.json").write_text(lock, encoding="utf-8")
+    done = run_cli("models", "list", "vad-silero", env={"EDGE_TALKER_MODELS": str(tmp_path)})
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.splitlines()[-1].split()[4] == "ok"
+    flip_byte(folder / VAD_FILE)  # negative control: the re-hash still catches a bad byte
+    (folder / ".lock.json").write_text(lock, encoding="utf-8")
+    done = run_cli("models", "list", "vad-silero", env={"EDGE_TALKER_MODELS": str(tmp_path)})
+    assert done.stdout.splitlines()[-1].split()[4] == "model-corrupt"
+
+
+def test_models_list_into_a_closed_pipe_ends_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "runtime", "models", "list"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # `| head -0`: the reader is gone before the first line
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err

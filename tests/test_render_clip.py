@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile
 
 from runtime.bench.avsync import envelope, mouth_opening, offset_ms
@@ -65,3 +66,32 @@ def test_bad_audio_and_unknown_avatar_are_refused(tmp_path):
     assert done.returncode == 1 and "error[avatar-unknown]" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "y.mp4").exists()
+
+
+@pytest.mark.parametrize(("out", "fps", "code"), [
+    ("missing/clip.mp4", 25, "render-out-no-directory"),
+    (".", 25, "render-out-is-directory"),
+    ("clip", 25, "render-out-not-mp4"),
+    ("clip.wav", 25, "render-out-not-mp4"),
+    ("clip.mp4", 0, "render-bad-fps"),
+    ("clip.mp4", -5, "render-bad-fps"),
+    ("clip.mp4", 100000, "render-bad-fps"),
+])
+def test_bad_render_arguments_are_refused_before_any_work(tmp_path, out, fps, code):
+    done = run_cli("render", "--text", "Hi.", "--out", str(tmp_path / out), "--fps", str(fps))
+    assert done.returncode == 1, done.stderr
+    assert f"error[{code}]" in done.stderr and "hint:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "something was written"
+
+
+def test_an_existing_clip_is_replaced_only_with_force(tmp_path):
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"the visitor's earlier clip")
+    done = run_cli("render", "--text", "Hi.", "--out", str(out))
+    assert done.returncode == 1 and "error[render-out-exists]" in done.stderr, done.stderr
+    assert out.read_bytes() == b"the visitor's earlier clip"
+    done = run_cli("render", "--text", "Hi.", "--out", str(out), "--force")
+    assert done.returncode == 0, done.stderr
+    frames, fps, audio, _ = read_clip(out)
+    assert frames and fps == 25 and audio.size

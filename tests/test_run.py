@@ -18,6 +18,7 @@ from runtime import __version__
 from tests.conftest import REPO, run_cli
 
 ECHO = str(REPO / "config" / "examples" / "echo-console.toml")
+ECHO_TEXT = (REPO / "config" / "examples" / "echo-console.toml").read_text(encoding="utf-8")
 
 
 class Product:
@@ -179,3 +180,16 @@ def test_a_hung_actor_ends_the_process_with_its_reason_printed():
                           check=False)
     assert done.returncode == 3, done.stderr
     assert "error[supervisor-actor-hung]: hung has not turned its loop" in done.stderr
+
+
+def test_a_fault_at_start_is_one_clear_error_without_a_traceback(tmp_path):
+    state = tmp_path / "state"
+    (state / "avatars" / "lobby").mkdir(parents=True)
+    (state / "avatars" / "lobby" / "portrait.png").write_bytes(b"not a picture")
+    config = tmp_path / "lobby.toml"
+    config.write_text(ECHO_TEXT + '[avatar]\nname = "lobby"\n', encoding="utf-8")
+    done = run_cli("run", "--config", str(config), env={"EDGE_TALKER_STATE": str(state), "SDL_VIDEODRIVER": "dummy"},
+                   stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "error[avatar-damaged]: avatar 'lobby' is damaged" in done.stderr
+    assert "Traceback" not in done.stderr

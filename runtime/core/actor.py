@@ -208,6 +208,12 @@ class Actor:
             _LOGGER.debug("%s: ready", self.name)
             self._loop(pipe, control, data)
             self._publish_state(ActorState.STOPPED)
+        except RuntimeFault as err:
+            # A fault the user can act on: the supervisor reports it (the CLI prints it with its
+            # hint when it happens at start); a traceback would only bury the message.
+            self.error = err
+            _LOGGER.debug("%s: failed (turn %d): %s", self.name, self.turn, err)
+            self._try_publish_state(ActorState.FAILED, str(err))
         except Exception as err:
             self.error = err
             _LOGGER.exception("%s: failed (turn %d)", self.name, self.turn)

@@ -25,7 +25,7 @@ SYSTEM_CONFIG = Path("/etc/edge-talker/config.toml")
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Backend(Section):
@@ -73,17 +73,25 @@ class BusConfig(Section):
 class SupervisorConfig(Section):
     """[supervisor] start/stop budgets, restarts with backoff, restart-storm limit."""
 
-    start_timeout_s: float = Field(60.0, gt=0, description="Time one actor may take to become ready (seconds).")
+    start_timeout_s: float = Field(60.0, gt=0, le=600,
+        description="Time one actor may take to become ready (seconds).")
     stop_timeout_s: float = Field(1.5, gt=0, le=30, description="Time all actors together may take to stop (seconds).")
-    restart_backoff_s: float = Field(0.2, ge=0,
+    restart_backoff_s: float = Field(0.2, ge=0, le=60,
         description="Delay before the first restart of a failed actor (seconds).")
-    restart_backoff_max_s: float = Field(5.0, ge=0,
+    restart_backoff_max_s: float = Field(5.0, ge=0, le=600,
         description="Longest delay between restarts; doubles up to this (seconds).")
-    storm_max_restarts: int = Field(5, ge=1,
+    storm_max_restarts: int = Field(5, ge=1, le=1000,
         description="Restarts of one actor within storm_window_s that end the process.")
-    storm_window_s: float = Field(60.0, gt=0, description="Window for counting restarts (seconds).")
-    hang_timeout_s: float = Field(30.0, gt=0,
+    storm_window_s: float = Field(60.0, gt=0, le=86400, description="Window for counting restarts (seconds).")
+    hang_timeout_s: float = Field(30.0, gt=0, le=3600,
         description="An actor whose loop has not turned this long is hung: the process exits non-zero (seconds).")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> SupervisorConfig:
+        if self.restart_backoff_max_s < self.restart_backoff_s:
+            raise ValueError(f"restart_backoff_max_s ({self.restart_backoff_max_s:g}) is below restart_backoff_s "
+                             f"({self.restart_backoff_s:g})")
+        return self
 
 
 class AutoCapture(CaptureSource):
@@ -213,7 +221,16 @@ class LlamaThink(ThinkBackend):
     temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
     top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
     seed: int = Field(0, ge=0, le=2**31 - 1,
-        description="Sampling seed (0 = the same answers for the same conversation).")
+        description="Sampling seed: the same seed gives the same answers to the same conversation (same model, "
+                    "same n_threads).")
+
+    @model_validator(mode="after")
+    def _fits_context(self) -> LlamaThink:
+        # History is kept within memory_tokens; the answer must still fit after it.
+        if self.memory_tokens + self.max_reply_tokens > self.n_ctx:
+            raise ValueError(f"memory_tokens ({self.memory_tokens}) + max_reply_tokens ({self.max_reply_tokens}) "
+                             f"exceed n_ctx ({self.n_ctx}): a long conversation would overflow the model's context")
+        return self
 
 
 class EchoThink(ThinkBackend):
@@ -232,7 +249,8 @@ class PiperSpeak(Backend):
     voice: str = Field("tts-piper-joe",
         description="Model id from runtime/store/manifest.toml or the path of a piper .onnx voice "
                     "(its .onnx.json beside it).")
-    speaker_id: int = Field(-1, ge=-1, description="Speaker of a multi-speaker voice; -1 = the voice's default.")
+    speaker_id: int = Field(-1, ge=-1, le=9999,
+        description="Speaker of a multi-speaker voice; -1 = the voice's default.")
     length_scale: float = Field(0.0, ge=0, le=3,
         description="Speaking slowness: >1 slower, <1 faster; 0 = the voice's default.")
     noise_scale: float = Field(0.0, ge=0, le=2, description="Variation in the voice; 0 = the voice's default.")
@@ -246,7 +264,8 @@ class AvatarConfig(Section):
     name: str = Field("default",
         description="Avatar to show (`edge-talker avatar list`); default = the bundled portrait.")
     resolution: int = Field(512, ge=128, le=2048, description="Side of the aligned portrait (pixels).")
-    min_face_px: int = Field(128, ge=32, description="Smallest head (1.5 x the detected face box) to enroll (pixels).")
+    min_face_px: int = Field(128, ge=32, le=4096,
+        description="Smallest head (1.5 x the detected face box) to enroll (pixels).")
     several_faces: Literal["largest", "refuse"] = Field("largest",
         description="A photo with several faces: enroll the largest (with a warning) or refuse it.")
     keep_original: bool = Field(False, description="Keep the original photo in the bundle (off: privacy).")
@@ -387,6 +406,14 @@ class Settings(Section):
                 if isinstance(section, dict) and "type" not in section and hasattr(default, "type"):
                     data = {**data, name: {"type": default.type, **section}}
         return data
+
+    @model_validator(mode="after")
+    def _hang_after_heartbeats(self) -> Settings:
+        # A loop that is idle turns once per heartbeat: a shorter hang timeout would kill healthy actors.
+        if self.supervisor.hang_timeout_s <= 2 * self.bus.heartbeat_s:
+            raise ValueError(f"supervisor.hang_timeout_s ({self.supervisor.hang_timeout_s:g}) must exceed twice "
+                             f"bus.heartbeat_s ({self.bus.heartbeat_s:g})")
+        return self
 
     @model_validator(mode="after")
     def _persona_exists(self) -> Settings:

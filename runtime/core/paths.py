@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -31,3 +34,15 @@ def state_dir(configured: str = "") -> Path:
 def _first(colon_list: str) -> Path:
     # systemd passes several directories separated by colons when StateDirectory= lists several.
     return Path(colon_list.split(":")[0])
+
+
+@contextmanager
+def file_lock(lock_path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on a file between processes for the duration of the block: exclusive (the file
+    is created), or shared with other shared holders (the file must exist)."""
+    with open(lock_path, "r" if shared else "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from runtime.core.config import Persona
-from runtime.core.errors import ThinkFault
+from runtime.core.errors import ConfigFault, ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker
 from runtime.dialogue.emotion import Emotion, Tagged, tag
+from runtime.dialogue.guard import REFUSALS, RecitalCheck, asks_for_instructions
 from runtime.dialogue.memory import Memory, Turn
 from runtime.speech.language import is_chinese, join_words
 
@@ -48,6 +49,7 @@ class Dialogue:
         self.memory = Memory(memory_tokens, idle_reset_s, engine.count, clock)
         self.persona_id = ""
         self.set_persona(persona)
+        self.check_fits()
 
     @property
     def persona(self) -> Persona:
@@ -67,6 +69,26 @@ class Dialogue:
         style = f" Speaking style: {p.style}" if p.style else ""
         return (f"{p.system_prompt}{style} Your answers are spoken aloud: at most {p.max_sentences} short "
                 f"sentences, no lists, no markdown, no emoji.")
+
+    def check_fits(self) -> None:
+        """Refuse a persona whose system prompt, with the longest question and answer, does not fit
+        the model's context (measured with the model's own tokenizer and chat template)."""
+        n_ctx = getattr(self.engine, "n_ctx", 0)
+        if not n_ctx:
+            return  # no context to overflow (the echo engine)
+        for persona_id, persona in self.personas.items():
+            longest_hint = max(_HINTS.values(), key=self.engine.count)
+            prompt = self.engine.prompt_tokens([{"role": "system", "content": self.system_prompt(persona)},
+                                                {"role": "user", "content": longest_hint}])
+            needed = prompt + self.max_input_tokens + self.max_reply_tokens
+            if needed > n_ctx:
+                raise ConfigFault(
+                    "config-persona-too-long",
+                    f"persona {persona_id!r}: its system prompt takes {prompt} tokens; with {self.max_input_tokens} "
+                    f"for the question and {self.max_reply_tokens} for the answer it needs {needed} of the "
+                    f"{n_ctx} in [think] n_ctx",
+                    f"shorten [personas.{persona_id}] system_prompt or style, raise [think] n_ctx, or lower "
+                    "[think] max_input_tokens / max_reply_tokens")
 
     def warm(self) -> None:
         """Evaluate every persona's system prompt once, before the first visitor."""
@@ -104,31 +126,46 @@ class Dialogue:
         spoken: list[str] = []
         greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() and self.engine.greets else ""
         prompt = f"{trimmed}\n{_HINTS[lang]}"
-        messages = self.memory.messages(self.system_prompt(persona), prompt)
+        system = self.system_prompt(persona)
+        messages = self.memory.messages(system, prompt)
         try:
             for piece in [greeting] if greeting else []:
                 spoken.append(piece)
                 yield self._chunk(piece, started, persona, Emotion.HAPPY)
-            yield from self._answer(messages, started, persona, spoken, stop)
+            if asks_for_instructions(trimmed):
+                _LOGGER.warning("think-instructions-refused: the visitor asked for the system prompt")
+                spoken.append(REFUSALS[lang])
+                yield self._chunk(REFUSALS[lang], started, persona)
+            else:
+                yield from self._answer(messages, started, persona, spoken, stop, RecitalCheck(system), lang)
         finally:
             # Runs also when the consumer stops iterating: an interrupted answer is remembered as
             # what was actually produced, marked interrupted.
             self.memory.add(Turn(trimmed, join_words(spoken), interrupted=bool(stopped),
                                  prompt=prompt))
 
-    def _answer(self, messages, started, persona: Persona, spoken: list[str], stop) -> Iterator[Chunk]:
-        chunker, sentences = Chunker(first_min_units=self.first_chunk_units), 0
-        for piece in self.engine.stream(messages, max_tokens=self.max_reply_tokens, should_stop=stop):
-            for text in chunker.push(piece):
-                spoken.append(text)
-                yield self._chunk(text, started, persona)
-                sentences += text[-1] in SENTENCE_END + "."
-                if sentences >= persona.max_sentences:
-                    return
-        if not stop():
-            for text in chunker.finish():
-                spoken.append(text)
-                yield self._chunk(text, started, persona)
+    def _answer(self, messages, started, persona: Persona, spoken: list[str], stop, recital: RecitalCheck,
+                lang: str) -> Iterator[Chunk]:
+        chunker, sentences, answer = Chunker(first_min_units=self.first_chunk_units), 0, []
+
+        def texts() -> Iterator[str]:
+            for piece in self.engine.stream(messages, max_tokens=self.max_reply_tokens, should_stop=stop):
+                yield from chunker.push(piece)
+            if not stop():
+                yield from chunker.finish()
+
+        for text in texts():
+            if recital.recites(join_words([*answer, text])):  # checked before the chunk is spoken
+                _LOGGER.warning("think-instructions-refused: the answer began to recite the system prompt")
+                spoken.append(REFUSALS[lang])
+                yield self._chunk(REFUSALS[lang], started, persona)
+                return
+            answer.append(text)
+            spoken.append(text)
+            yield self._chunk(text, started, persona)
+            sentences += text[-1] in SENTENCE_END + "."
+            if sentences >= persona.max_sentences:
+                return
 
     def _chunk(self, text: str, started: float, persona: Persona, emotion: Emotion | None = None) -> Chunk:
         tagged = tag(text, Emotion(persona.emotion), persona.emotion_intensity) if emotion is None \

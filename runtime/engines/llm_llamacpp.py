@@ -9,7 +9,10 @@ with the length of the persona prompt.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +34,28 @@ def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
                        n_gpu_layers=cfg.n_gpu_layers, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
 
 
+def tokenizer(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
+    """The engine with only the model's vocabulary loaded (about a second, no weights): it counts
+    the tokens of prompts exactly as the model will, and cannot generate."""
+    return LlamaEngine(store.locate(cfg.model, "*.gguf"), n_ctx=cfg.n_ctx, vocab_only=True)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Mute file descriptor 2: llama.cpp warns there, past its log callback, that a vocabulary
+    has no training context."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class LlamaEngine:
     """One GGUF model; not thread-safe (one actor thread uses it)."""
 
@@ -38,7 +63,7 @@ class LlamaEngine:
     """A new visitor hears the persona's greeting before the answer."""
 
     def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, n_gpu_layers: int = 0,
-                 temperature: float = 0.6, top_p: float = 0.9, seed: int = 0) -> None:
+                 temperature: float = 0.6, top_p: float = 0.9, seed: int = 0, vocab_only: bool = False) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -46,8 +71,10 @@ class LlamaEngine:
             raise ThinkFault("llm-model-missing", f"no LLM model file {model_path}",
                                "run `edge-talker models fetch`, or fix [think] model")
         try:
-            self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                             seed=seed, verbose=False)
+            with _quiet_stderr() if vocab_only else contextlib.nullcontext():
+                # llama-cpp-python takes seed 0 to mean "random": shift ours, so every seed repeats.
+                self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                                 seed=seed + 1, verbose=False, vocab_only=vocab_only)
         except (ValueError, RuntimeError, OSError) as err:
             raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "
@@ -91,8 +118,21 @@ class LlamaEngine:
         self.last_first_token_ms = None
         tokens = self._tokens(messages)
         self.last_prompt = self.llm.detokenize(tokens, special=True).decode("utf-8", "replace")
+        room = self.n_ctx - len(tokens)
+        if room < 1:
+            raise ThinkFault("think-prompt-too-long", f"the prompt is {len(tokens)} tokens; the model's context "
+                             f"holds {self.n_ctx}", "shorten the persona's system_prompt, or raise [think] n_ctx")
+        max_tokens = min(max_tokens, room - 1)  # the answer ends where the context does
         system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
-        self._restore_prefix(tokens, system)
+        try:
+            self._restore_prefix(tokens, system)
+            yield from self._generate(tokens, max_tokens, should_stop, started)
+        except RuntimeError as err:  # llama_decode failed: out of context or memory
+            raise ThinkFault("llm-decode-failed", f"llama.cpp could not evaluate the prompt: {err}",
+                             "lower [think] memory_tokens or max_reply_tokens, or raise n_ctx") from err
+
+    def _generate(self, tokens: list[int], max_tokens: int, should_stop: Callable[[], bool],
+                  started: float) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         produced = 0
         for token in self.llm.generate(tokens, temp=self.temperature, top_p=self.top_p, top_k=40,

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from runtime.core.config import Settings
+from runtime.core.errors import AvatarFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle
 from runtime.face import landmarks as L
@@ -19,23 +20,41 @@ from runtime.face.rig import build_rig, mouth_open
 from runtime.speech.visemes import TARGETS, Viseme
 from runtime.store.models import ModelStore
 
+FACE_MODELS = ("face-detector", "face-mesh")
+"""Manifest models that enrollment uses."""
+DEFAULT_PORTRAIT = "portrait-astronaut"
+"""The bundled photo the default avatar is enrolled from."""
+
 
 def face_models(settings: Settings, store: ModelStore | None = None):
     """The detector and mesh from the model store."""
     from runtime.engines.face_mediapipe import FaceModels
 
     store = store or ModelStore(models_dir(settings.paths.models))
-    return FaceModels(store.path("face-detector", "face_detection_short_range.onnx"),
-                      store.path("face-mesh", "face_landmark.onnx"))
+    store.require(list(FACE_MODELS))
+    return FaceModels(store.path(FACE_MODELS[0], "face_detection_short_range.onnx"),
+                      store.path(FACE_MODELS[1], "face_landmark.onnx"))
 
 
-def enroll_photo(settings: Settings, photo: Path, name: str) -> Path:
-    """Enroll a photo as avatar `name` in the state directory."""
+def models_needed(settings: Settings, name: str | None = None) -> list[str]:
+    """Manifest models that showing avatar `name` needs: none once it is enrolled; the bundled
+    portrait and the face models when the default avatar is enrolled on first use."""
+    name = name or settings.avatar.name
+    if name == bundle.DEFAULT and name not in bundle.names(state_dir(settings.paths.state)):
+        return [*FACE_MODELS, DEFAULT_PORTRAIT]
+    return []
+
+
+def enroll_photo(settings: Settings, photo: Path, name: str, *, replace: bool = False) -> Path:
+    """Enroll a photo as avatar `name` in the state directory; avatar-exists when the name is
+    taken, unless replace (then the avatar switches to the new photo atomically)."""
     cfg = settings.avatar
-    bundle.check_name(name)
+    state = state_dir(settings.paths.state)
+    if not replace:
+        bundle.refuse_existing(state, name)  # before the work; save() checks again under its lock
     enrolled = enroll(photo, face_models(settings), resolution=cfg.resolution, min_face_px=cfg.min_face_px,
                       several=cfg.several_faces)
-    return bundle.save(state_dir(settings.paths.state), name, enrolled, photo if cfg.keep_original else None)
+    return bundle.save(state, name, enrolled, photo if cfg.keep_original else None, replace=replace)
 
 
 def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
@@ -44,7 +63,12 @@ def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
     state = state_dir(settings.paths.state)
     if name == bundle.DEFAULT and name not in bundle.names(state):
         store = ModelStore(models_dir(settings.paths.models))
-        enroll_photo(settings, store.path("portrait-astronaut", "astronaut.png"), bundle.DEFAULT)
+        store.require(models_needed(settings, name))
+        try:
+            enroll_photo(settings, store.path(DEFAULT_PORTRAIT, "astronaut.png"), bundle.DEFAULT)
+        except AvatarFault as fault:
+            if fault.code != "avatar-exists":
+                raise  # else another process enrolled it meanwhile: use theirs
     return bundle.load(state, name)
 
 

@@ -1,14 +1,14 @@
 """Enrollment: one portrait photo -> an aligned avatar bundle (portrait, landmarks, rig, metadata).
 
-Handles real photos: any size, JPEG/PNG/WebP, EXIF rotation, a face off-centre, small, slightly
-rotated or mirrored. Refuses, with a code and a hint: an unreadable file (avatar-bad-image), no
-face (avatar-no-face), a face too small to animate (avatar-face-too-small), several faces when
-configured to refuse them (avatar-several-faces), a head turned further than the rig can animate
-(avatar-face-turned), a detection the mesh does not confirm as a face, or one lying on its side
-(avatar-face-unclear), and a face cut off by the photo's edge (avatar-face-cut-off). Where the
-aligned portrait reaches past the photo (a head close to the edge), the missing part is filled
-with a blurred mirror of its surroundings, never with smeared edge pixels. The photo itself is
-not kept unless asked.
+Handles real photos: any size, JPEG/PNG/WebP, 8- or 16-bit, grey or colour, transparent, EXIF
+rotation, a face off-centre, small, slightly rotated or mirrored. Refuses, with a code and a hint:
+an unreadable file (avatar-bad-image), no face (avatar-no-face), a face too small to animate
+(avatar-face-too-small), several faces when configured to refuse them (avatar-several-faces), a
+head turned further than the rig can animate (avatar-face-turned), a detection the mesh does not
+confirm as a face, or one lying on its side (avatar-face-unclear), and a face cut off by the
+photo's edge (avatar-face-cut-off). Where the aligned portrait reaches past the photo (a head close
+to the edge), the missing part is filled with a blurred mirror of its surroundings, never with
+smeared edge pixels. The photo itself is not kept unless asked.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ MIN_PRESENCE = 10.0
 """Least face-presence logit of the mesh model: real faces score 25-50, animals and water below 0."""
 MAX_DISAGREEMENT = 0.5
 """Most the detector's and the mesh's eye positions may differ (fraction of the eye distance)."""
+BACKGROUND = (128, 128, 128)
+"""Neutral grey that a transparent photo background becomes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +62,25 @@ def load_photo(path: str | Path) -> np.ndarray:
         raise AvatarFault("avatar-bad-image", f"{path} does not exist or is not a file", _HINT)
     try:
         with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            return np.array(image.convert("RGB"))
+            return to_rgb(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise AvatarFault("avatar-bad-image", f"{path.name} is not a readable image: {err}", _HINT) from err
+
+
+def to_rgb(image) -> np.ndarray:
+    """A PIL image as 8-bit RGB. 16-bit and float greys are scaled (PIL's own conversion clips
+    them, so a 16-bit grey photo turned white); a transparent background is laid on neutral grey
+    (PIL's conversion drops the alpha, so it turned black, or whatever hid under it)."""
+    from PIL import Image
+
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        grey = np.asarray(image, dtype=np.float32)
+        full = 1.0 if image.mode == "F" and grey.max() <= 1.0 else 65535.0  # a float grey in 0..1, else 16 bits
+        image = Image.fromarray((grey * (255.0 / full)).clip(0, 255).round().astype(np.uint8), "L")
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (*BACKGROUND, 255)), rgba)
+    return np.array(image.convert("RGB"))
 
 
 def find_face(rgb: np.ndarray, models: FaceModels, *, several: str = "largest") -> Detection:

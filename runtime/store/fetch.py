@@ -9,7 +9,6 @@ converted afterwards (tflite -> ONNX) and recorded in the model's lock.
 
 from __future__ import annotations
 
-import fcntl
 import importlib.metadata
 import logging
 import os
@@ -19,11 +18,12 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from runtime.core.errors import ModelFault
+from runtime.core.paths import file_lock
 from runtime.store.models import (
     FIX_HINT,
     ModelEntry,
@@ -58,7 +58,7 @@ class Fetcher:
     def fetch(self, entry: ModelEntry) -> str:
         """Make one model present and verified (repairing damaged files); returns what was done."""
         self.store.root.mkdir(parents=True, exist_ok=True)
-        with _exclusive(self.store.root / ".fetch.lock"):
+        with file_lock(self.store.root / ".fetch.lock"):
             # A full hash (about 1 s per GB): fetch also repairs silent corruption the cheap check misses.
             bad = {s.name for s in self.store.check(entry, full=True) if s.code != "ok"}
             if not bad:
@@ -234,13 +234,3 @@ def _label(source) -> str:
     if isinstance(source, PyPISource):
         return "pypi " + ", ".join(source.packages)
     return "url"
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

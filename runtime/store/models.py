@@ -147,12 +147,27 @@ class ModelStore:
 
     def resolve(self, model_id: str) -> Path:
         """The directory of a usable model; raise model-missing / model-corrupt otherwise."""
-        entry = self.manifest.get(model_id)
-        for status in self.check(entry, full=False):
-            if status.code != "ok":
-                raise ModelFault(status.code, f"model {model_id}: {status.name} {status.detail}",
-                                 FIX_HINT.format(id=model_id))
+        self.require([model_id])
         return self.model_dir(model_id)
+
+    def require(self, model_ids: list[str]) -> None:
+        """Refuse, naming every bad file of every model at once, when any model is missing or
+        corrupt (model-corrupt when one is corrupt, else model-missing)."""
+        ids = list(dict.fromkeys(model_ids))
+        bad = [s for i in ids for s in self.check(self.manifest.get(i), full=False) if s.code != "ok"]
+        if not bad:
+            return
+        code = "model-corrupt" if any(s.code == "model-corrupt" for s in bad) else "model-missing"
+        models = list(dict.fromkeys(s.model for s in bad))
+        if len(models) == 1:
+            text = f"model {models[0]}: " + "; ".join(f"{s.name} {s.detail}" for s in bad)
+        else:
+            text = f"{len(models)} models cannot be used: " + "; ".join(f"{s.model}/{s.name} {s.detail}" for s in bad)
+        raise ModelFault(code, text, FIX_HINT.format(id=" ".join(models)))
+
+    def known(self, name: str) -> bool:
+        """True when a name is a model id of the manifest (not a filesystem path)."""
+        return any(m.id == name for m in self.manifest.model)
 
     def path(self, model_id: str, name: str) -> Path:
         """One verified file of a model."""
@@ -162,7 +177,7 @@ class ModelStore:
     def locate(self, name: str, pattern: str = "") -> Path:
         """A model given as a manifest id (verified in the store) or as a filesystem path; for a
         directory and a glob `pattern`, its first matching file."""
-        path = self.resolve(name) if any(m.id == name for m in self.manifest.model) else Path(name).expanduser()
+        path = self.resolve(name) if self.known(name) else Path(name).expanduser()
         if pattern and path.is_dir():
             path = next(iter(sorted(path.glob(pattern))), path)
         return path
@@ -206,7 +221,8 @@ def read_lock(folder: Path) -> dict:
         data = json.loads((folder / LOCK).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    # A damaged lock only costs a re-hash: keep the entries that have the right shape.
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
 
 def write_lock(folder: Path, lock: dict) -> None:
