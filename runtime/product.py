@@ -212,6 +212,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
     specs = (build or build_specs)(settings, bus, on_idle=stop.set if exit_when_idle else None)
     supervisor = Supervisor(bus, specs, settings.supervisor)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    code = None
     try:
         for line in describe_io(settings):
             print(line, file=sys.stderr, flush=True)
@@ -227,4 +228,16 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         if clean:
             context.term()
         else:
-            exit_now(3)
+            exit_now(_unclean_exit_code(supervisor, code))
+
+
+def _unclean_exit_code(supervisor: Supervisor, code: int | None) -> int:
+    """The exit code when threads outlived the stop budget: a requested stop stays a success (0)
+    when those threads only compute (nothing is lost: under CPU load one token or one sentence can
+    outlast the budget); anything else left running, or a failed run, is 3."""
+    running = [actor for actor in supervisor.actors if actor.alive]
+    if code == 0 and all(actor.abandon_on_stop for actor in running):
+        _LOGGER.warning("left %s mid-computation at the stop budget; nothing was lost",
+                        ", ".join(actor.name for actor in running))
+        return 0
+    return 3
