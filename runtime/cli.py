@@ -21,7 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-talker", description="Offline talking digital human.")
     parser.add_argument("--version", action="version", version=f"edge-talker {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # -v is also accepted after the sub-command; SUPPRESS keeps a sub-parser from resetting it.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log debug messages")
+    sub = _Subparsers(parser.add_subparsers(dest="command", required=True), verbose)
 
     run = sub.add_parser("run", help="run the talking avatar (the product)")
     run.add_argument("--config",
@@ -60,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     speak.set_defaults(func=_speak)
 
     avatar = sub.add_parser("avatar", help="enroll photos as avatars, list, show, remove, preview them")
-    avatar_sub = avatar.add_subparsers(dest="avatar_command", required=True)
+    avatar_sub = _Subparsers(avatar.add_subparsers(dest="avatar_command", required=True), verbose)
     enroll = avatar_sub.add_parser("enroll", help="make an avatar from one portrait photo")
     enroll.add_argument("photo", help="JPEG, PNG or WebP photo of one face")
     enroll.add_argument("--name", help="avatar name (default: the photo's file name)")
@@ -99,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_bench)
 
     models = sub.add_parser("models", help="list, fetch and verify the models of runtime/store/manifest.toml")
-    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub = _Subparsers(models.add_subparsers(dest="models_command", required=True), verbose)
     for name, func, text in (("list", _models_list, "show every model and whether it is in the store"),
                              ("fetch", _models_fetch, "fetch missing models and verify them"),
                              ("verify", _models_verify, "re-hash every file of the store")):
@@ -137,6 +141,22 @@ def _service(args: argparse.Namespace) -> int:
     if args.service_command == "uninstall":
         return service.uninstall(root, purge=args.purge)
     return service.status(root)
+
+
+class _Subparsers:
+    """add_subparsers() whose every sub-command also takes the given parent's options."""
+
+    def __init__(self, action, parent: argparse.ArgumentParser) -> None:
+        self.action, self.parent = action, parent
+
+    @property
+    def choices(self) -> dict:
+        """The sub-commands by name."""
+        return self.action.choices
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        """A sub-command."""
+        return self.action.add_parser(name, parents=[self.parent], **kwargs)
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:

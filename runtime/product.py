@@ -314,7 +314,19 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
             if fault is not None:  # say why before leaving without the usual unwinding
                 print(fault.render(), file=sys.stderr, flush=True)
             if not clean:
-                exit_now(code or 3)
+                exit_now(fault.exit_code if fault is not None else _unclean_exit_code(supervisor, code))
             # Every actor stopped and everything is written; only work nobody waits for is left
             # (a decode inside native code): leave without unwinding the interpreter under it.
             exit_now(code, f"stopped; not waiting for {', '.join(lingering)}")
+
+
+def _unclean_exit_code(supervisor: Supervisor, code: int | None) -> int:
+    """The exit code when threads outlived the stop budget: a requested stop stays a success (0)
+    when those threads only compute (nothing is lost: under CPU load one token or one sentence can
+    outlast the budget); anything else left running, or a failed run, is 3."""
+    running = [actor for actor in supervisor.actors if actor.alive]
+    if code == 0 and all(actor.abandon_on_stop for actor in running):
+        _LOGGER.warning("left %s mid-computation at the stop budget; nothing was lost",
+                        ", ".join(actor.name for actor in running))
+        return 0
+    return 3

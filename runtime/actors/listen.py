@@ -67,6 +67,7 @@ class _Utterance:
 class ListenActor(Actor):
     """Voice activity detection, the barge-in signal and transcription."""
 
+    abandon_on_stop = True
     subscriptions = (AudioFrame, PlaybackStarted, PlaybackFinished, InputEnded)
     drop_stale = False  # audio and playback state are not tied to a turn
 

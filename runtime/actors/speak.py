@@ -24,6 +24,7 @@ class SpeakActor(Actor):
     """Text-to-speech for every chunk of the current turn."""
 
     nice = 2
+    abandon_on_stop = True
 
     subscriptions = (ReplyChunk,)
 

@@ -21,6 +21,7 @@ class ThinkActor(Actor):
     """Answers each final transcript with the dialogue's chunks, in order, tagged with the turn."""
 
     nice = 5
+    abandon_on_stop = True
 
     subscriptions = (Transcript, PlaybackFinished)
     controls = (Interrupt, SetPersona)

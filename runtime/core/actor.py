@@ -38,6 +38,10 @@ class Actor:
     """Call tick() this often (seconds); None for never."""
     drop_stale: ClassVar[bool] = True
     """Drop data messages whose turn is older than the current turn."""
+    abandon_on_stop: ClassVar[bool] = False
+    """Nothing is lost when this actor's thread is left running at exit: it only computes (model
+    inference in native code, which cannot be interrupted mid-call and under CPU load can outlast
+    the stop budget). Such an overrun does not make a requested stop a failure."""
     nice: ClassVar[int] = 0
     """Scheduling niceness of the actor's thread (and the threads its engine starts): heavy model
     work runs a little nicer, so the face and the speaker never wait for a CPU core."""
