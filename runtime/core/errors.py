@@ -117,3 +117,21 @@ class RecordFault(RuntimeFault):
     """A recording cannot be written (record-*)."""
 
     stage = "record"
+
+
+class ControlFault(RuntimeFault):
+    """An operator's command was refused (command-*): bad input, or it cannot be done now."""
+
+    stage = "control"
+
+
+class RemoteFault(RuntimeFault):
+    """The MQTT fleet link: a bad payload or a broker that refuses us (mqtt-*, remote-*)."""
+
+    stage = "remote"
+
+
+class ApiFault(RuntimeFault):
+    """The REST API: a bad request, a missing token, an upload too large (api-*)."""
+
+    stage = "api"
