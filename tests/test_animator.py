@@ -53,3 +53,33 @@ def test_emotion_blends_in_over_about_300_ms():
     animator.feel("neutral", 0.0)
     later = [animator.params(1.0 + t)["smile"] for t in np.arange(1 / 60, 0.6, 1 / 60)]
     assert later[-1] < 0.05
+
+
+def test_thinking_looks_up_and_aside_and_listening_nods():
+    animator = Animator(seed=4)
+    for i in range(60):
+        animator.params(i / 60)
+    animator.set_activity("thinking")
+    thinking = [animator.params(1 + i / 60) for i in range(180)]
+    gaze_y = np.array([p["gaze_y"] for p in thinking[15:]])
+    gaze_x = np.array([p["gaze_x"] for p in thinking[15:]])
+    assert (gaze_y < -0.4).mean() > 0.9, "the eyes do not go up while thinking"
+    assert (np.abs(gaze_x) > 0.25).mean() > 0.9 and abs(np.sign(gaze_x).sum()) == len(gaze_x), "not aside"
+    animator.set_activity("listening")
+    listening = np.array([animator.params(4 + i / 60)["head_pitch"] for i in range(60 * 8)])
+    breathing = 0.012 * np.sin(2 * np.pi * (4 + np.arange(60 * 8) / 60) / 4.2)
+    nod = listening - breathing
+    onsets = np.flatnonzero((nod[1:] > 0.02) & (nod[:-1] <= 0.02))
+    assert 2 <= len(onsets) <= 6, f"{len(onsets)} nods in 8 s of listening"
+    gaze = np.array([animator.params(12 + i / 60)["gaze_y"] for i in range(60)])
+    assert np.abs(gaze).max() < 0.3, "a listener looks at the visitor"
+
+
+def test_sadness_slows_blinking():
+    def blinks(emotion):
+        animator = Animator(seed=8)
+        animator.feel(emotion, 1.0)
+        closed = np.array([animator.params(i / 120)["blink_left"] > 0.8 for i in range(120 * 180)])
+        return int((closed[1:] & ~closed[:-1]).sum())
+
+    assert blinks("sad") < 0.8 * blinks("neutral")

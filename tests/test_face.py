@@ -162,7 +162,7 @@ def test_avatar_cli_enroll_list_show_remove_and_privacy(tmp_path):
     assert '"original": null' in shown.stdout
     sheet = tmp_path / "sheet.png"
     assert run_cli("avatar", "preview", "visitor-photo", "--out", str(sheet), env=env).returncode == 0
-    assert Image.open(sheet).size == (3 * 512, 3 * 512)
+    assert Image.open(sheet).size == (3 * 512, 4 * 512)
     assert run_cli("avatar", "remove", "visitor-photo", env=env).returncode == 0
     done = run_cli("avatar", "show", "visitor-photo", env=env)
     assert done.returncode == 1 and "error[avatar-unknown]" in done.stderr

@@ -21,11 +21,14 @@ from runtime.core.messages import (
     PlaybackPosition,
     PlaybackStarted,
     SpeechAudio,
+    SpeechStarted,
+    Transcript,
     VideoFrame,
 )
 from runtime.core.supervisor import ActorSpec
 from runtime.devices.sound import SilentOutput
 from runtime.face import avatars
+from runtime.face.animator import Activity
 from tests.harness import Running
 
 SETTINGS = Settings()
@@ -208,3 +211,41 @@ def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
     assert heard.size and said.size
     assert 0.3 < heard[0] / rate < 0.7, "the input timeline does not start at the first input sample"
     assert said[0] > heard[-1], "the avatar answered before the visitor finished"
+
+
+def test_the_face_follows_the_conversation_listening_thinking_speaking_idle(bus, speech):
+    """The visitor speaks (listening), the answer is prepared (thinking), heard (speaking), done (idle)."""
+    face = avatars.renderer(avatars.load_avatar(SETTINGS))
+    actors = []
+
+    def render():
+        actors.append(RenderActor("render", bus, face_factory=lambda: face, fps=30, publish_frames=True))
+        return actors[-1]
+
+    specs = [ActorSpec("render", render),
+             ActorSpec("play", functools.partial(PlayActor, "play", bus,
+                                                 output_factory=lambda fill: SilentOutput(None, fill)))]
+    with Running(bus, specs) as rec:
+        animator = actors[0].animator
+        pub = bus.publisher()
+        assert animator.activity == Activity.IDLE
+        pub.publish(Interrupt(turn=1, reason="new-input"))
+        pub.publish(SpeechStarted(turn=1, start_s=0.0))
+        assert rec.wait_for(lambda r: animator.activity == Activity.LISTENING, 5)
+        pub.publish(Transcript(turn=1, text="Where is the cafe?"))
+        assert rec.wait_for(lambda r: animator.activity == Activity.THINKING, 5)
+        pieces = speech[:1]
+        for part, piece in enumerate(pieces):
+            pub.publish(as_message(piece, part=part))
+        assert rec.wait_for(lambda r: r.of(PlaybackStarted) and animator.activity == Activity.SPEAKING, 10)
+        pub.publish(SpeechAudio(turn=1, pcm=np.zeros(0, np.int16), spans=np.zeros((0, 2), np.int32),
+                                targets=np.zeros((0, 5), np.float32), index=1, last=True))
+        # Still speaking until the last piece has been played to its end.
+        assert rec.wait_for(lambda r: len(r.of(PlaybackFinished)) == len(pieces), 30)
+        assert rec.wait_for(lambda r: animator.activity == Activity.IDLE, 5)
+        # A barge-in while the avatar speaks turns the face to the visitor.
+        pub.publish(as_message(speech[1], turn=1, index=2))
+        assert rec.wait_for(lambda r: animator.activity == Activity.SPEAKING, 10)
+        pub.publish(Interrupt(turn=2, reason="barge-in"))
+        assert rec.wait_for(lambda r: animator.activity == Activity.LISTENING, 5)
+        pub.close()

@@ -4,6 +4,10 @@ It keeps the viseme track of every piece of speech; PlaybackStarted/Position tel
 piece's samples are heard (monotonic time), so at every tick it asks the animator for the mouth
 of what is heard *now*. Frames go to the window and, when recording, onto the bus. An Interrupt
 returns the face to rest at once.
+
+The conversation also sets what the face does between words: listening while the visitor speaks
+(small nods), thinking from the final transcript until the first answer audio is heard (gaze up
+and aside), speaking while answer audio plays, idle once the answer's last piece has played.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ import time
 from runtime.core.actor import Actor
 from runtime.core.messages import (
     Interrupt,
+    PlaybackFinished,
     PlaybackPosition,
     PlaybackStarted,
     ReplyChunk,
     SpeechAudio,
+    SpeechStarted,
+    Transcript,
     VideoFrame,
 )
-from runtime.face.animator import Animator
+from runtime.face.animator import Activity, Animator
 from runtime.speech.visemes import VisemeTrack
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,7 +36,8 @@ _LOGGER = logging.getLogger(__name__)
 class RenderActor(Actor):
     """Draws the avatar; `display_factory` may return None (no window)."""
 
-    subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, ReplyChunk)
+    subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, PlaybackFinished, ReplyChunk,
+                     SpeechStarted, Transcript)
 
     def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
                  publish_frames: bool = False, **kwargs) -> None:
@@ -39,6 +47,12 @@ class RenderActor(Actor):
         self.publish_frames = publish_frames
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
+        self._unplayed: set[tuple[int, int, int]] = set()
+        """Pieces of the current answer not yet played to their end."""
+        self._answer_complete = False
+        """The current answer's last audio piece has been announced (SpeechAudio last)."""
+        self._question_turn = -1
+        """Turn of the last final transcript (its Interrupt may be handled after it)."""
         self.face = self.display = None
 
     def setup(self) -> None:
@@ -53,23 +67,47 @@ class RenderActor(Actor):
             self.display.close()
 
     def handle(self, msg) -> None:
-        """Keep tracks; follow the playback clock; take the answer's emotion."""
-        if isinstance(msg, SpeechAudio) and not msg.last:
-            self._tracks[(msg.turn, msg.index, msg.part)] = VisemeTrack(msg.sample_rate, msg.spans, msg.targets,
-                                                                       msg.visemes)
+        """Keep tracks; follow the playback clock; take the answer's emotion and the activity."""
+        if isinstance(msg, SpeechAudio):
+            key = (msg.turn, msg.index, msg.part)
+            if msg.last:
+                self._answer_complete = True
+            else:
+                self._tracks[key] = VisemeTrack(msg.sample_rate, msg.spans, msg.targets, msg.visemes)
+                self._unplayed.add(key)
         elif isinstance(msg, (PlaybackStarted, PlaybackPosition)):
             track = self._tracks.get((msg.turn, msg.index, msg.part))
             if track is not None:
                 sample = getattr(msg, "sample", 0)
                 self.animator.speak(track, msg.heard_ns / 1e9 - sample / track.sample_rate)
+                self.animator.set_activity(Activity.SPEAKING)
+        elif isinstance(msg, PlaybackFinished):
+            self._tracks.pop((msg.turn, msg.index, msg.part), None)
+            self._unplayed.discard((msg.turn, msg.index, msg.part))
+            if self._answer_complete and not self._unplayed:
+                self.animator.set_activity(Activity.IDLE)
         elif isinstance(msg, ReplyChunk) and msg.text:
             self.animator.feel(msg.emotion, msg.intensity)
+        elif isinstance(msg, SpeechStarted):
+            self.animator.set_activity(Activity.LISTENING)
+        elif isinstance(msg, Transcript) and msg.final and msg.text.strip():
+            self._unplayed.clear()
+            self._answer_complete = False
+            self._question_turn = msg.turn
+            self.animator.set_activity(Activity.THINKING)
 
     def on_interrupt(self, msg: Interrupt) -> None:
-        """Back to rest: the old answer is no longer heard."""
+        """Back to rest: the old answer is no longer heard (a barge-in: the visitor is speaking)."""
         self.animator.speak(None, 0.0)
         self.animator.feel("neutral", 0.0)
+        if msg.reason == "barge-in":
+            self.animator.set_activity(Activity.LISTENING)
+        elif self._question_turn < msg.turn:
+            self.animator.set_activity(Activity.IDLE)
         self._tracks = {k: v for k, v in self._tracks.items() if k[0] >= msg.turn}
+        self._unplayed = {k for k in self._unplayed if k[0] >= msg.turn}
+        if self._question_turn < msg.turn:
+            self._answer_complete = False
 
     def tick(self) -> None:
         """Draw the frame for now."""

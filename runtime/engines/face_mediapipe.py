@@ -77,6 +77,10 @@ class FaceModels:
 
     def mesh(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
         """468 landmarks (x, y, z) in image pixels for a detected face (z: depth, same scale as x)."""
+        return self.mesh_scored(rgb, detection)[0]
+
+    def mesh_scored(self, rgb: np.ndarray, detection: Detection) -> tuple[np.ndarray, float]:
+        """The landmarks and the mesh model's face-presence logit (a real face scores well above 10)."""
         right_eye, left_eye = detection.keypoints[0], detection.keypoints[1]
         angle = np.degrees(np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0]))
         x0, y0, x1, y1 = detection.box
@@ -92,7 +96,7 @@ class FaceModels:
         inverse = cv2.invertAffineTransform(rotation)
         xy = points[:, :2] @ inverse[:, :2].T + inverse[:, 2]
         z = points[:, 2:3] * (size / 192.0)
-        return np.concatenate([xy, z], axis=1).astype(np.float32)
+        return np.concatenate([xy, z], axis=1).astype(np.float32), float(np.ravel(out[1])[0])
 
 
 def _iou(a, b) -> float:

@@ -1,11 +1,22 @@
-"""Animator: what is heard now (viseme track), emotion and the clock -> renderer parameters.
+"""Animator: what is heard now (viseme track), emotion, activity and the clock -> renderer parameters.
 
 Coarticulation: the mouth at time t is a weighted look at the track from 70 ms before to 80 ms
 after t (the mouth anticipates the next sound), so shapes glide instead of stepping frame by
 frame, except that a bilabial (m, b, p) at t presses the lips together; the jaw moves no faster
-than a real one (full range in 60 ms). Idle life: blinks every 2-6 s
-(sometimes double), breathing, slow head drift and saccades. Emotion blends in and out with a
-time constant of 100 ms (settled after ~300 ms). With nothing heard the mouth relaxes shut.
+than a real one (full range in 60 ms). Idle life: blinks every 2-6 s (sometimes double; slower
+when sad or concerned), breathing, slow head drift and saccades. Emotion and activity blend in
+and out with a time constant of 100 ms (settled after ~300 ms). With nothing heard the mouth
+relaxes shut.
+
+What the render actor calls (all times are the playback clock, seconds):
+
+- ``speak(track, start_s)`` when a piece of speech starts being heard (None: silence);
+- ``feel(emotion, intensity)`` with each answer sentence's emotion (runtime.face.moods.EMOTIONS);
+- ``set_activity(activity)`` on conversation events: SpeechStarted -> "listening" (the visitor
+  speaks), final Transcript -> "thinking" (the answer is being prepared), the first
+  PlaybackStarted of the answer -> "speaking", the end of playback or an Interrupt that leaves
+  nothing to say -> "idle";
+- ``params(t)`` once per frame, with increasing t.
 """
 
 from __future__ import annotations
@@ -15,27 +26,24 @@ import random
 
 import numpy as np
 
-from runtime.dialogue.emotion import Emotion
+from runtime.face.moods import ACTIVITIES, BLINK_PACE, EMOTIONS, Activity
 from runtime.face.rig import PARAMS
 from runtime.speech.visemes import VisemeTrack
+
+__all__ = ["EMOTIONS", "Activity", "Animator"]
 
 _LOOK_S = np.array([-0.07, -0.04, -0.01, 0.01, 0.03, 0.05, 0.07, 0.08])
 """Where the mouth looks in the track, around now (seconds): it anticipates the next sound by
 ~30 ms, which is what puts the picture on the sound (measured offset about 0 ms, see README)."""
 _WEIGHTS = np.array([0.25, 0.5, 0.8, 1.0, 1.2, 1.0, 0.7, 0.4])
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
-EMOTIONS: dict[Emotion, dict[str, float]] = {
-    Emotion.NEUTRAL: {},
-    Emotion.HAPPY: {"smile": 0.8, "brow_raise": 0.15},
-    Emotion.SAD: {"brow_furrow": 0.5, "smile": -0.4, "head_pitch": 0.03},
-    Emotion.SURPRISED: {"brow_raise": 1.0, "jaw_open": 0.12},
-    Emotion.ANGRY: {"brow_furrow": 1.0, "lip_press": 0.3},
-    Emotion.CONCERNED: {"brow_furrow": 0.5, "brow_raise": 0.25},
-}
-"""Rig offsets of each emotion at full intensity (the labels are runtime.dialogue.emotion's)."""
 _BLINK_CLOSE_S, _BLINK_OPEN_S = 0.08, 0.14
 _JAW_RATE = 16.0
 """Fastest jaw movement (full range per second)."""
+_NOD_S = 0.55
+"""Length of one listening nod (down and back up)."""
+_NOD_PITCH = 0.03
+"""Depth of a nod (radians)."""
 
 
 class Animator:
@@ -45,23 +53,45 @@ class Animator:
         self.rng = random.Random(seed)  # noqa: S311 - blink timing, not cryptography
         self._track: VisemeTrack | None = None
         self._track_start = 0.0
-        self._emotion = dict.fromkeys(PARAMS, 0.0)
+        self._mood = dict.fromkeys(PARAMS, 0.0)
         self._emotion_target: dict[str, float] = {}
+        self._emotion = "neutral"
+        self.activity = Activity.IDLE
         self._last_t: float | None = None
         self._jaw = 0.0
-        self._blinks: list[float] = []
+        self._blinks: list[tuple[float, float]] = []
         self._next_blink = self.rng.uniform(1.0, 4.0)
         self._gaze = (0.0, 0.0)
+        self._gaze_now = (0.0, 0.0)
         self._next_saccade = self.rng.uniform(0.5, 2.0)
+        self._next_nod = 0.0
+        self._nods: list[float] = []
 
     def speak(self, track: VisemeTrack | None, start_s: float) -> None:
         """The track heard from clock time start_s on (None: silence)."""
         self._track, self._track_start = track, start_s
 
     def feel(self, emotion: str, intensity: float) -> None:
-        """Blend towards an emotion."""
+        """Blend towards an emotion (a key of EMOTIONS; unknown ones count as neutral)."""
         base = EMOTIONS.get(emotion, {})
+        self._emotion = emotion if base else "neutral"
         self._emotion_target = {k: v * intensity for k, v in base.items()}
+
+    def set_activity(self, activity: str | Activity) -> None:
+        """What the avatar does now: "idle", "listening", "thinking" or "speaking" (see module doc)."""
+        activity = Activity(activity)
+        if activity == self.activity:
+            return
+        self.activity = activity
+        now = self._last_t or 0.0
+        if activity == Activity.THINKING:  # look up and to one side, as people do when recalling
+            self._gaze = (self.rng.choice((-1.0, 1.0)) * self.rng.uniform(0.45, 0.7), self.rng.uniform(-0.9, -0.6))
+            self._next_saccade = now + self.rng.uniform(1.5, 2.5)
+        elif activity == Activity.LISTENING:
+            self._gaze = (0.0, 0.0)
+            self._next_nod = now + self.rng.uniform(0.6, 1.2)
+        else:
+            self._next_saccade = min(self._next_saccade, now + 0.3)
 
     def params(self, t: float) -> dict[str, float]:
         """Renderer parameters at clock time t (seconds)."""
@@ -73,9 +103,11 @@ class Animator:
         # a bilabial snaps the lips shut or releases them.
         step = _JAW_RATE * dt if dt else 1.0
         out["jaw_open"] = self._jaw = self._jaw + float(np.clip(out["jaw_open"] - self._jaw, -step, step))
-        self._blend_emotion(dt, out)
+        self._blend_mood(dt, out)
         self._blink(t, out)
         self._idle(t, out)
+        self._look(t, dt, out)
+        self._nod(t, out)
         return out
 
     def _mouth(self, t: float, out: dict) -> None:
@@ -94,34 +126,62 @@ class Animator:
         out["lip_round"] = float(rnd)
         out["lip_press"] = float(max(press, 0.5 * teeth))
 
-    def _blend_emotion(self, dt: float, out: dict) -> None:
+    def _blend_mood(self, dt: float, out: dict) -> None:
+        """Emotion plus activity offsets, blended with a 100 ms time constant."""
         k = 1.0 - math.exp(-dt / 0.1) if dt else 0.0
+        steady = ACTIVITIES[self.activity]
         for name in PARAMS:
-            target = self._emotion_target.get(name, 0.0)
-            self._emotion[name] += (target - self._emotion[name]) * k
-            out[name] += self._emotion[name]
+            target = self._emotion_target.get(name, 0.0) + steady.get(name, 0.0)
+            self._mood[name] += (target - self._mood[name]) * k
+            out[name] += self._mood[name]
 
     def _blink(self, t: float, out: dict) -> None:
+        pace = BLINK_PACE.get(self._emotion, 1.0)
         if t >= self._next_blink:
-            self._blinks.append(t)
+            self._blinks.append((t, pace))
             if self.rng.random() < 0.2:
-                self._blinks.append(t + 0.3)
-            self._next_blink = t + self.rng.uniform(2.0, 6.0)
+                self._blinks.append((t + 0.3 * pace, pace))
+            self._next_blink = t + pace * self.rng.uniform(2.0, 6.0)
         amount = 0.0
-        for start in self._blinks:
-            x = t - start
+        for start, slow in self._blinks:
+            x = (t - start) / slow
             if 0 <= x < _BLINK_CLOSE_S:
                 amount = max(amount, x / _BLINK_CLOSE_S)
             elif _BLINK_CLOSE_S <= x < _BLINK_CLOSE_S + _BLINK_OPEN_S:
                 amount = max(amount, 1 - (x - _BLINK_CLOSE_S) / _BLINK_OPEN_S)
-        self._blinks = [s for s in self._blinks if t - s < 1.0]
-        out["blink_left"] = out["blink_right"] = amount
+        self._blinks = [(s, p) for s, p in self._blinks if t - s < 1.0 * p]
+        # A blink closes the lids fully even when a smile or a squint already narrowed them.
+        for side in ("blink_left", "blink_right"):
+            out[side] = out[side] + (1.0 - out[side]) * amount
 
     def _idle(self, t: float, out: dict) -> None:
         out["head_pitch"] += 0.012 * math.sin(2 * math.pi * t / 4.2)  # breathing
         out["head_yaw"] += 0.02 * math.sin(2 * math.pi * t / 7.3) + 0.008 * math.sin(2 * math.pi * t / 2.9)
         out["head_roll"] += 0.01 * math.sin(2 * math.pi * t / 9.1 + 1.0)
+
+    def _look(self, t: float, dt: float, out: dict) -> None:
+        """Saccades: the eyes jump (within ~40 ms) and hold; thinking holds the gaze up and aside."""
         if t >= self._next_saccade:
-            self._gaze = (self.rng.uniform(-0.6, 0.6), self.rng.uniform(-0.3, 0.3))
+            if self.activity == Activity.THINKING:  # small drifts around the recalled spot
+                gx, gy = self._gaze
+                self._gaze = (float(np.clip(gx + self.rng.uniform(-0.15, 0.15), -1, 1)),
+                              float(np.clip(gy + self.rng.uniform(-0.1, 0.1), -1, -0.5)))
+            else:
+                spread = 0.25 if self.activity == Activity.LISTENING else 0.6
+                self._gaze = (self.rng.uniform(-spread, spread), self.rng.uniform(-0.5 * spread, 0.5 * spread))
             self._next_saccade = t + self.rng.uniform(0.8, 3.0)
-        out["gaze_x"], out["gaze_y"] = self._gaze
+        k = 1.0 - math.exp(-dt / 0.015) if dt else 1.0
+        gx, gy = self._gaze_now
+        self._gaze_now = (gx + (self._gaze[0] - gx) * k, gy + (self._gaze[1] - gy) * k)
+        out["gaze_x"] = float(np.clip(out["gaze_x"] + self._gaze_now[0], -1, 1))
+        out["gaze_y"] = float(np.clip(out["gaze_y"] + self._gaze_now[1], -1, 1))
+
+    def _nod(self, t: float, out: dict) -> None:
+        """Listening: a small nod every 1.5-3.5 s."""
+        if self.activity == Activity.LISTENING and t >= self._next_nod:
+            self._nods.append(t)
+            self._next_nod = t + self.rng.uniform(1.5, 3.5)
+        self._nods = [s for s in self._nods if t - s < _NOD_S]
+        for start in self._nods:
+            phase = (t - start) / _NOD_S
+            out["head_pitch"] += _NOD_PITCH * 0.5 * (1 - math.cos(2 * math.pi * phase))

@@ -11,10 +11,11 @@ from runtime.core.config import Settings
 from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle
 from runtime.face import landmarks as L
-from runtime.face.animator import EMOTIONS
 from runtime.face.enroll import enroll
+from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
+from runtime.face.mouth import parting_line
 from runtime.face.render import FaceRenderer
-from runtime.face.rig import build_rig
+from runtime.face.rig import build_rig, mouth_open
 from runtime.speech.visemes import TARGETS, Viseme
 from runtime.store.models import ModelStore
 
@@ -49,7 +50,8 @@ def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
 
 def renderer(avatar: bundle.Avatar) -> FaceRenderer:
     """A renderer for a loaded avatar."""
-    return FaceRenderer(avatar.portrait, avatar.landmarks, build_rig(avatar.landmarks, avatar.portrait.shape[0]))
+    split = parting_line(avatar.portrait, avatar.landmarks, mouth_open(avatar.landmarks))
+    return FaceRenderer(avatar.portrait, avatar.landmarks, build_rig(avatar.landmarks, avatar.portrait.shape[0], split))
 
 
 def mouth_region(landmarks: np.ndarray) -> tuple[slice, slice]:
@@ -72,9 +74,12 @@ POSES = {
     "O": mouth(Viseme.O),
     "M/B/P": mouth(Viseme.PP),
     "F/V": mouth(Viseme.FF),
-    "smile": dict(EMOTIONS["happy"]),
+    "joy": dict(EMOTIONS["happy"]),
+    "sympathy": dict(EMOTIONS["concerned"]),
     "surprise": dict(EMOTIONS["surprised"], jaw_open=0.35),
+    "half blink": {"blink_left": 0.5, "blink_right": 0.5},
     "blink": {"blink_left": 1.0, "blink_right": 1.0},
+    "thinking": dict(ACTIVITIES[Activity.THINKING], gaze_x=0.6, gaze_y=-0.8),
 }
 
 

@@ -3,7 +3,12 @@
 Handles real photos: any size, JPEG/PNG/WebP, EXIF rotation, a face off-centre, small, slightly
 rotated or mirrored. Refuses, with a code and a hint: an unreadable file (avatar-bad-image), no
 face (avatar-no-face), a face too small to animate (avatar-face-too-small), several faces when
-configured to refuse them (avatar-several-faces). The photo itself is not kept unless asked.
+configured to refuse them (avatar-several-faces), a head turned further than the rig can animate
+(avatar-face-turned), a detection the mesh does not confirm as a face, or one lying on its side
+(avatar-face-unclear), and a face cut off by the photo's edge (avatar-face-cut-off). Where the
+aligned portrait reaches past the photo (a head close to the edge), the missing part is filled
+with a blurred mirror of its surroundings, never with smeared edge pixels. The photo itself is
+not kept unless asked.
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ EYE_DISTANCE = 0.2
 EYE_HEIGHT = 0.42
 """Height of the eye line in the aligned portrait, as a fraction of its height."""
 _HINT = "use a clear, front-facing photo of one person (JPEG, PNG or WebP)"
+MAX_YAW_DEG = 35.0
+"""Most the head may be turned sideways (estimated from the mesh) for the rig to animate it."""
+MAX_ROLL_DEG = 45.0
+"""Most the head may lean sideways in the photo: beyond it the photo is likely stored sideways."""
+MIN_PRESENCE = 10.0
+"""Least face-presence logit of the mesh model: real faces score 25-50, animals and water below 0."""
+MAX_DISAGREEMENT = 0.5
+"""Most the detector's and the mesh's eye positions may differ (fraction of the eye distance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +95,7 @@ def _detect_in_tiles(rgb: np.ndarray, models: FaceModels) -> list[Detection]:
             for x in range(0, max(1, w - step), step):
                 for d in models.detect(rgb[y:y + side, x:x + side]):
                     box = (d.box[0] + x, d.box[1] + y, d.box[2] + x, d.box[3] + y)
-                    shifted = Detection(box, [*d.keypoints, x, y], d.score)
+                    shifted = Detection(box, d.keypoints + np.array([x, y], np.float32), d.score)
                     if all(_overlap(shifted.box, f.box) < 0.3 for f in found):
                         found.append(shifted)
         if found:
@@ -116,18 +129,85 @@ def enroll(photo: str | Path, models: FaceModels, *, resolution: int = 512, min_
     if face.head_px < min_face_px:
         raise AvatarFault("avatar-face-too-small", f"the face is {face.head_px:.0f} px, at least {min_face_px} "
                           "px are needed", "use a photo where the head is larger (closer or higher resolution)")
-    mesh = models.mesh(rgb, _refined(face, models.mesh(rgb, face)))
+    mesh, presence = models.mesh_scored(rgb, _refined(face, models.mesh(rgb, face)))
+    pose = check_face(face, mesh, presence, rgb.shape)
     right, left = mesh[L.RIGHT_EYE, :2].mean(axis=0), mesh[L.LEFT_EYE, :2].mean(axis=0)
     scale = EYE_DISTANCE * resolution / float(np.linalg.norm(left - right))
     angle = float(np.degrees(np.arctan2(left[1] - right[1], left[0] - right[0])))
     centre = (right + left) / 2
     matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
     matrix[:, 2] += (0.5 * resolution - centre[0], EYE_HEIGHT * resolution - centre[1])
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    portrait = cv2.warpAffine(rgb, matrix, (resolution, resolution), flags=interpolation,
-                              borderMode=cv2.BORDER_REPLICATE)
+    portrait = _align(rgb, matrix, resolution, cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     landmarks = np.concatenate([mesh[:, :2] @ matrix[:, :2].T + matrix[:, 2], mesh[:, 2:] * scale], axis=1)
     meta = {"source_size": [int(rgb.shape[1]), int(rgb.shape[0])], "head_px": round(face.head_px, 1),
-            "score": round(face.score, 3), "roll_deg": round(angle, 1), "scale": round(scale, 3),
+            "score": round(face.score, 3), "roll_deg": round(angle, 1), "scale": round(scale, 3), **pose,
             "resolution": resolution, "enroll_s": round(time.perf_counter() - started, 3)}
     return Enrolled(portrait, landmarks.astype(np.float32), meta)
+
+
+def head_yaw_deg(mesh: np.ndarray) -> float:
+    """How far the head is turned sideways (degrees, from the depth of the cheeks in the mesh)."""
+    across = mesh[L.CHEEKS[1]] - mesh[L.CHEEKS[0]]
+    return float(np.degrees(np.arctan2(across[2], abs(across[0]) + 1e-6)))
+
+
+def check_face(face: Detection, mesh: np.ndarray, presence: float, shape: tuple) -> dict:
+    """Refuse what the rig cannot animate honestly; the pose figures for the metadata otherwise."""
+    right, left = mesh[L.RIGHT_EYE, :2].mean(axis=0), mesh[L.LEFT_EYE, :2].mean(axis=0)
+    eyes = float(np.linalg.norm(left - right)) + 1e-6
+    disagreement = float(np.linalg.norm(face.keypoints[0] - right) + np.linalg.norm(face.keypoints[1] - left)) / 2
+    roll = float(np.degrees(np.arctan2(left[1] - right[1], left[0] - right[0])))
+    yaw = head_yaw_deg(mesh)
+    unclear = "use a sharp, well-lit photo where one face is clearly visible, upright and front-facing"
+    if presence < MIN_PRESENCE or disagreement / eyes > MAX_DISAGREEMENT:
+        raise AvatarFault("avatar-face-unclear", f"what was detected does not look like a clear face "
+                          f"(detector score {face.score:.2f}, mesh presence {presence:.1f})", unclear)
+    if abs(yaw) > MAX_YAW_DEG:
+        raise AvatarFault("avatar-face-turned", f"the head is turned {abs(yaw):.0f}° to the side; at most "
+                          f"{MAX_YAW_DEG:.0f}° can be animated",
+                          "use a photo where the person looks towards the camera")
+    if abs(roll) > MAX_ROLL_DEG:
+        raise AvatarFault("avatar-face-unclear", f"the face lies {abs(roll):.0f}° on its side",
+                          "rotate the photo upright (or fix its EXIF orientation) and enroll it again")
+    _check_inside(mesh, shape)
+    return {"yaw_deg": round(yaw, 1), "presence": round(presence, 1)}
+
+
+def _check_inside(mesh: np.ndarray, shape: tuple) -> None:
+    """Refuse a face whose eyes, nose, mouth or chin, or much of its outline, lie outside the photo."""
+    h, w = shape[:2]
+    key = mesh[L.RIGHT_EYE + L.LEFT_EYE + L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER + [L.NOSE_TIP, L.CHIN], :2]
+    oval = mesh[L.FACE_OVAL, :2]
+    inside = (oval[:, 0] >= 0) & (oval[:, 0] < w) & (oval[:, 1] >= 0) & (oval[:, 1] < h)
+    key_out = (key[:, 0] < 0) | (key[:, 0] >= w) | (key[:, 1] < 0) | (key[:, 1] >= h)
+    if key_out.any() or inside.mean() < 0.6:
+        raise AvatarFault("avatar-face-cut-off", "the face is cut off by the edge of the photo",
+                          "use a photo that shows the whole head with a little room around it")
+
+
+def _align(rgb: np.ndarray, matrix: np.ndarray, resolution: int, interpolation: int) -> np.ndarray:
+    """Warp the photo into the portrait; what lies beyond the photo is filled smoothly from its edge."""
+    size = (resolution, resolution)
+    portrait = cv2.warpAffine(rgb, matrix, size, flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+    valid = cv2.warpAffine(np.full(rgb.shape[:2], 255, np.uint8), matrix, size, flags=cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if valid.min() == 255:
+        return portrait
+    valid = cv2.erode(valid, np.ones((3, 3), np.uint8))  # edge pixels of the warp are half border
+    filled = _push_pull(portrait.astype(np.float32), (valid > 0).astype(np.float32))
+    weight = cv2.GaussianBlur(valid, (0, 0), 2.0).astype(np.float32)[..., None] / 255.0
+    return (portrait * weight + filled * (1 - weight) + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def _push_pull(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill unknown pixels with a smooth continuation of the known ones (a blurred, streak-free
+    extension, like an out-of-focus background), by averaging down a pyramid and back up."""
+    if known.min() > 0 or image.shape[0] < 4:
+        return image
+    small_w = cv2.resize(known, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image * known[..., None], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    small = small / np.maximum(small_w, 1e-6)[..., None]
+    coarse = _push_pull(small, (small_w > 1e-3).astype(np.float32))
+    coarse = cv2.GaussianBlur(coarse, (0, 0), 1.0)
+    up = cv2.resize(coarse, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.where(known[..., None] > 0, image, up)

@@ -10,18 +10,20 @@ background and the image border never move.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
+from runtime.face import eyelids
 from runtime.face import landmarks as L
 
 # Ranges: mouth, brow, blink and emotion parameters 0..1 (smile may go to -0.5 for a frown),
 # gaze -1..1 (a fraction of the iris travel), head angles -0.06..0.06 radians (idle motion is
 # a few hundredths; the warp is a linear model of small motions).
-PARAMS = ("jaw_open", "lip_spread", "lip_round", "lip_press", "smile", "brow_raise", "brow_furrow",
-          "blink_left", "blink_right", "gaze_x", "gaze_y", "head_yaw", "head_pitch", "head_roll")
+PARAMS = ("jaw_open", "lip_spread", "lip_round", "lip_press", "smile", "cheek_raise", "brow_raise", "brow_inner",
+          "brow_furrow", "blink_left", "blink_right", "gaze_x", "gaze_y", "head_yaw", "head_pitch", "head_roll")
+HEAD = ("head_yaw", "head_pitch", "head_roll")
+"""Parameters that move the whole head (the upper teeth go with these only)."""
 
 
 @dataclass
@@ -45,6 +47,15 @@ class Rig:
     """Per parameter: (468, 2) displacement of each landmark at value 1 (pixels)."""
     mouth_width: float
     eye_distance: float
+    split: np.ndarray
+    """(n, 2) points along the line where the lips part, left to right (portrait pixels)."""
+    split_moves: dict[str, tuple[np.ndarray, np.ndarray]]
+    """Per parameter: (n, 2) displacement just above and just below the parting line at value 1."""
+    open_at_rest: bool
+    """The portrait's mouth is open (a smile with teeth): the lips part below its own teeth."""
+    keyframes: dict[str, list[Field]] = field(default_factory=dict)
+    """Parameters whose displacement is not linear (blinks): the field at values 1/n, 2/n, ... 1."""
+    keyframe_moves: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
 def _smooth(t: np.ndarray) -> np.ndarray:
@@ -58,7 +69,7 @@ def _gauss(xx, yy, cx, cy, sx, sy=None):
 
 
 class _Builder:
-    def __init__(self, lm: np.ndarray, size: int) -> None:
+    def __init__(self, lm: np.ndarray, size: int, split: np.ndarray | None) -> None:
         self.lm, self.size = lm[:, :2].astype(np.float64), size
         xy = self.lm
         self.mouth_w = float(np.linalg.norm(xy[61] - xy[291]))
@@ -67,6 +78,12 @@ class _Builder:
         self.eye_d = float(np.linalg.norm(self.eye_l - self.eye_r))
         oval = xy[L.FACE_OVAL]
         self.face_box = (oval[:, 0].min(), oval[:, 1].min(), oval[:, 0].max(), oval[:, 1].max())
+        upper, lower = xy[L.LIPS_UPPER_INNER], xy[list(reversed(L.LIPS_LOWER_INNER))]
+        self.open_at_rest = mouth_open(lm)
+        # Closed lips part between them; lips open over teeth part at the lower lip, so the
+        # portrait's own teeth stay with the upper jaw.
+        self.split = split if split is not None else lower if self.open_at_rest else (upper + lower) / 2
+        self.press_line = (upper + lower) / 2
 
     def region(self, x0, y0, x1, y1):
         s = self.size
@@ -75,13 +92,11 @@ class _Builder:
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
         return (x0, y0, x1, y1), xx, yy
 
-    def mouth_line(self, xx):
-        """y of the closed mouth line at each x (between the inner lips), flat beyond the corners."""
-        xy = self.lm
-        upper, lower = xy[L.LIPS_UPPER_INNER], xy[list(reversed(L.LIPS_LOWER_INNER))]
-        mid = (upper + lower) / 2
-        order = np.argsort(mid[:, 0])
-        return np.interp(xx, mid[order, 0], mid[order, 1])
+    def mouth_line(self, xx, press=False):
+        """y of the line where the lips part (press: where they meet) at each x, flat beyond the corners."""
+        line = self.press_line if press else self.split
+        order = np.argsort(line[:, 0])
+        return np.interp(xx, line[order, 0], line[order, 1])
 
     def face_mask(self, xx, yy, grow=1.0, soft=0.12):
         """~1 inside the face oval (scaled by grow), falling to 0 over `soft` of its size."""
@@ -113,7 +128,8 @@ class _Builder:
         g = below * fade_down * opening * (0.25 + 0.75 * sideways) * self.face_mask(xx, yy, 1.02, 0.15)
         d = np.zeros((*xx.shape, 2))
         d[..., 1] = amount * g
-        d[..., 1] -= 0.06 * w * (1 - below) * _gauss(xx, yy, cx, line, 0.5 * w, 0.25 * w)  # upper lip lifts a little
+        if not self.open_at_rest:  # the upper lip lifts a little (teeth, where shown, do not)
+            d[..., 1] -= 0.06 * w * (1 - below) * _gauss(xx, yy, cx, line, 0.5 * w, 0.25 * w)
         return box, d
 
     def lips(self, dx_corner, dy_corner, split_dy=0.0, sigma=0.35):
@@ -127,9 +143,11 @@ class _Builder:
             d[..., 0] += sign * dx_corner * w * blob
             d[..., 1] += dy_corner * w * blob
         if split_dy:
-            line = self.mouth_line(xx)
+            line = self.mouth_line(xx, press=split_dy < 0)
             side = np.tanh((yy - line) / 1.5)  # -1 above the mouth line, +1 below
             lips = _gauss(xx, yy, cx, cy, 0.55 * w, 0.3 * w)
+            # Beyond the corners there is no parting: the split fades out there (no seam in the cheek).
+            lips *= 1.0 - _smooth((np.abs(xx - cx) - 0.4 * w) / (0.25 * w))
             d[..., 1] += split_dy * w * side * lips
         return box, d
 
@@ -142,13 +160,38 @@ class _Builder:
             d[..., 1] -= 0.05 * w * _gauss(xx, yy, eye[0], eye[1] + 0.45 * self.eye_d, 0.35 * self.eye_d)
         return box, d
 
+    def cheeks(self):
+        """Cheeks rise: the lower lids push up and narrow the eyes from below (joy)."""
+        e = self.eye_d
+        box, xx, yy = self.region(self.face_box[0], min(self.eye_r[1], self.eye_l[1]) - 0.3 * e,
+                                  self.face_box[2], max(self.eye_r[1], self.eye_l[1]) + 0.9 * e)
+        d = np.zeros((*xx.shape, 2))
+        for lower, corners in ((L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS), (L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS)):
+            low = self.lm[lower]
+            order = np.argsort(low[:, 0])
+            floor = np.interp(xx, low[order, 0], low[order, 1])
+            x0, x1 = self.lm[corners, 0].min(), self.lm[corners, 0].max()
+            cx, half = (x0 + x1) / 2, (x1 - x0) / 2
+            lift = 0.06 * e
+            # Below the lower lid the skin rises as a sheet, fading towards the cheekbone; inside
+            # the eye the rise fades out over 1.5 lifts above the lid, so the iris is not dragged.
+            up = _smooth((yy - (floor - 1.5 * lift)) / (1.5 * lift))
+            down = 1.0 - _smooth((yy - floor - 0.25 * e) / (0.55 * e))
+            across = 1.0 - _smooth((np.abs(xx - cx) - half) / (0.35 * e))
+            d[..., 1] -= lift * up * down * across
+        return box, d
+
     def brows(self, raise_=True):
         e = self.eye_d
         box, xx, yy = self.region(self.face_box[0], self.face_box[1] - 0.2 * e,
                                   self.face_box[2], (self.eye_r[1] + self.eye_l[1]) / 2 + 0.9 * e)
         d = np.zeros((*xx.shape, 2))
         for brow, inner in ((L.RIGHT_BROW, L.RIGHT_BROW_INNER), (L.LEFT_BROW, L.LEFT_BROW_INNER)):
-            if raise_:
+            if raise_ == "inner":  # sad or sympathetic brows: the inner ends rise, slanting the brow
+                c = self.lm[inner].mean(axis=0)
+                blob = _gauss(xx, yy, c[0], c[1] - 0.05 * e, 0.16 * e, 0.25 * e)
+                d[..., 1] -= 0.13 * e * blob
+            elif raise_:
                 c = self.lm[brow].mean(axis=0)
                 blob = _gauss(xx, yy, c[0], c[1], 0.42 * e, 0.3 * e)
                 d[..., 1] -= 0.1 * e * blob
@@ -158,46 +201,6 @@ class _Builder:
                 toward = np.sign(((self.eye_r + self.eye_l) / 2)[0] - c[0])
                 d[..., 0] += toward * 0.06 * e * blob
                 d[..., 1] += 0.06 * e * blob
-        return box, d
-
-    def blink(self, upper_ids, lower_ids, corners, brow_ids):
-        xy, e = self.lm, self.eye_d
-        up, low = xy[upper_ids], xy[lower_ids]
-        ex0, ex1 = xy[corners, 0].min() - 0.12 * e, xy[corners, 0].max() + 0.12 * e
-        top = up[:, 1].min() - 0.5 * e
-        box, xx, yy = self.region(ex0, top, ex1, low[:, 1].max() + 0.06 * e)
-        o_up, o_low = np.argsort(up[:, 0]), np.argsort(low[:, 0])
-        lid = np.interp(xx, up[o_up, 0], up[o_up, 1])
-        floor = np.interp(xx, low[o_low, 0], low[o_low, 1])
-        gap = np.clip(floor - lid, 0, None)
-        # Above the lid the skin slides down less and less up to the brow; inside the eye the
-        # output shows lid skin; at the lower lid the lid's edge meets it.
-        # The skin between the brow and the lid slides down, more and more towards the lid, so
-        # the brow stays put and the stretch is spread over the whole lid (no smearing).
-        brow = xy[brow_ids]
-        o_brow = np.argsort(brow[:, 0])
-        crease = np.minimum(np.interp(xx, brow[o_brow, 0], brow[o_brow, 1]) + 0.05 * e, lid - 0.2 * e)
-        above = np.clip((yy - crease) / np.maximum(lid - crease, 1.0), 0.0, 1.0)
-        inside = (yy <= floor + 0.5).astype(np.float64)
-        across = 1.0 - _smooth((np.maximum(ex0 + 0.1 * e - xx, xx - ex1 + 0.1 * e)) / (0.1 * e))
-        d = np.zeros((*xx.shape, 2))
-        # A little more than the gap: the mesh's lid line sits just inside the visible lashes.
-        d[..., 1] = (1.12 * gap + 0.04 * e) * above * inside * across
-        return box, d
-
-    def gaze(self, axis: int):
-        e = self.eye_d
-        lo, hi = np.minimum(self.eye_r, self.eye_l), np.maximum(self.eye_r, self.eye_l)
-        box, xx, _ = self.region(lo[0] - 0.45 * e, lo[1] - 0.3 * e, hi[0] + 0.45 * e, hi[1] + 0.3 * e)
-
-        mask = np.zeros(xx.shape, np.uint8)
-        for eye in (L.RIGHT_EYE, L.LEFT_EYE):
-            pts = (self.lm[eye] - [box[0], box[1]]).round().astype(np.int32)
-            cv2.fillPoly(mask, [pts], 255)
-        mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
-        soft = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), max(1.0, 0.03 * e))
-        d = np.zeros((*xx.shape, 2))
-        d[..., axis] = 0.12 * e * soft
         return box, d
 
     def head(self, kind: str):
@@ -224,38 +227,68 @@ def _taper(shape, width: float = 6.0) -> np.ndarray:
     return _smooth(edge / width)
 
 
-def build_rig(landmarks: np.ndarray, size: int) -> Rig:
-    """All parameter fields of an avatar (pixels per unit of each parameter)."""
-    b = _Builder(landmarks, size)
-    made = {
+def _sample(box, d: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Displacement of a field at points (nearest pixel; zero outside its region)."""
+    x0, y0, x1, y1 = box
+    ix = np.clip(np.round(points[:, 0]).astype(int) - x0, 0, x1 - x0 - 1)
+    iy = np.clip(np.round(points[:, 1]).astype(int) - y0, 0, y1 - y0 - 1)
+    inside = (points[:, 0] >= x0) & (points[:, 0] < x1) & (points[:, 1] >= y0) & (points[:, 1] < y1)
+    return np.where(inside[:, None], d[iy, ix], 0.0).astype(np.float32)
+
+
+def _fields(b: _Builder) -> dict:
+    """(box, displacement) of every linear parameter."""
+    return {
         "jaw_open": b.jaw(),
         "lip_spread": b.lips(0.1, -0.01, split_dy=-0.01),
         "lip_round": b.lips(-0.13, 0.0, split_dy=0.04, sigma=0.45),
         "lip_press": b.lips(0.0, 0.0, split_dy=-0.06),
         "smile": b.smile(),
+        "cheek_raise": b.cheeks(),
         "brow_raise": b.brows(True),
+        "brow_inner": b.brows("inner"),
         "brow_furrow": b.brows(False),
-        "blink_right": b.blink(L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS, L.RIGHT_BROW[5:]),
-        "blink_left": b.blink(L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS, L.LEFT_BROW[5:]),
-        "gaze_x": b.gaze(0),
-        "gaze_y": b.gaze(1),
+        "gaze_x": eyelids.gaze(b.lm, b.eye_d, b.region, 0),
+        "gaze_y": eyelids.gaze(b.lm, b.eye_d, b.region, 1),
         "head_yaw": b.head("yaw"),
         "head_pitch": b.head("pitch"),
         "head_roll": b.head("roll"),
     }
-    fields, moves = {}, {}
+
+
+def mouth_open(landmarks: np.ndarray) -> bool:
+    """Whether the portrait's lips are apart (a smile with teeth)."""
     xy = landmarks[:, :2]
-    for name, ((x0, y0, x1, y1), d) in made.items():
+    gap = xy[list(reversed(L.LIPS_LOWER_INNER)), 1] - xy[L.LIPS_UPPER_INNER, 1]
+    return bool(gap.max() > 0.08 * float(np.linalg.norm(xy[61] - xy[291])))
+
+
+def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None) -> Rig:
+    """All parameter fields of an avatar (pixels per unit of each parameter).
+
+    `split`: where the lips part, (n, 2) along the inner lips (runtime.face.mouth.parting_line);
+    by default between closed lips, or at the lower lip of an open mouth.
+    """
+    b = _Builder(landmarks, size, split)
+    xy = landmarks[:, :2]
+    split = b.split[np.argsort(b.split[:, 0])].astype(np.float32)
+    step = np.array([0, 3], np.float32)
+    above, below = split - step, split + step
+    fields, moves, split_moves = {}, {}, {}
+    for name, (box, d) in _fields(b).items():
         d = d * _taper(d.shape[:2])[..., None]
-        fields[name] = Field(y0, y1, x0, x1, d.astype(np.float32))
-        ix = np.clip(np.round(xy[:, 0]).astype(int) - x0, 0, x1 - x0 - 1)
-        iy = np.clip(np.round(xy[:, 1]).astype(int) - y0, 0, y1 - y0 - 1)
-        inside = (xy[:, 0] >= x0) & (xy[:, 0] < x1) & (xy[:, 1] >= y0) & (xy[:, 1] < y1)
-        moves[name] = np.where(inside[:, None], d[iy, ix], 0.0).astype(np.float32)
+        fields[name] = Field(box[1], box[3], box[0], box[2], d.astype(np.float32))
+        moves[name] = _sample(box, d, xy)
+        split_moves[name] = (_sample(box, d, above), _sample(box, d, below))
     # Lower inner-lip points sit right on the parting line: give them the jaw motion of the
     # lip below the line, not the blend the line itself gets.
     lower = L.LIPS_LOWER_INNER[1:-1]
     centre = (xy[61, 0] + xy[291, 0]) / 2
     u = np.abs(xy[lower, 0] - centre) / (0.5 * b.mouth_w)
     moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * (0.3 + 0.7 * np.sqrt(np.clip(1 - u * u, 0, 1)))
-    return Rig(size, fields, moves, b.mouth_w, b.eye_d)
+    rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
+    for name, eye in (("blink_right", eyelids.EYES[0]), ("blink_left", eyelids.EYES[1])):
+        keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye)
+        rig.keyframes[name] = [Field(box[1], box[3], box[0], box[2], d.astype(np.float32)) for box, d in keys]
+        rig.keyframe_moves[name] = [_sample(box, d, xy) for box, d in keys]
+    return rig
