@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from importlib import import_module
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import zmq
 
@@ -28,7 +28,13 @@ from runtime.core.supervisor import ActorSpec, Supervisor, exit_now
 from runtime.devices import sound
 from runtime.store.models import ModelStore
 
+if TYPE_CHECKING:
+    from runtime.control.commands import Device
+
 _LOGGER = logging.getLogger(__name__)
+
+RESTART = 75
+"""run_app's exit code when an operator's change needs a new process (see restart_process)."""
 
 
 def model_store(settings: Settings) -> ModelStore:
@@ -67,26 +73,37 @@ def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable
     return lambda **kw: SileroVad(store.path("vad-silero", "silero_vad.onnx"), **kw)
 
 
-def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None) -> Callable:
-    """A function that loads the configured LLM and returns a Dialogue (called in the think thread)."""
+def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,
+                     current: Callable[[], Settings] | None = None) -> Callable:
+    """A function that loads the configured LLM and returns a Dialogue (called in the think thread);
+    the personas are those in force when it is called (`current`, for operators' changes)."""
     from runtime.dialogue.conversation import Dialogue
 
     cfg = settings.think
     store = store or model_store(settings)
-    return lambda: Dialogue(engines.build(cfg, store), settings.personas, persona or cfg.persona,
-                            memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
-                            max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
-                            first_chunk_units=cfg.first_chunk_units)
+
+    def make() -> Dialogue:
+        now = current() if current else settings
+        return Dialogue(engines.build(cfg, store), now.personas, persona or now.think.persona,
+                        memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
+                        max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
+                        first_chunk_units=cfg.first_chunk_units)
+
+    return make
 
 
-def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[ActorSpec]:
-    """Voice, speaker, face, recording and the idle watch, consumers first."""
+def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None,
+                       current: Callable[[], Settings] | None = None) -> list[ActorSpec]:
+    """Voice, speaker, face, recording and the idle watch, consumers first. Settings operators may
+    change while running (avatar, voice, volume, mute) are read from `current` whenever an actor
+    is made, so an actor restarted after a failure keeps them."""
     from runtime.actors.play import PlayActor
     from runtime.actors.render import RenderActor
     from runtime.actors.speak import SpeakActor
     from runtime.devices.display import open_display
     from runtime.face import avatars
 
+    current = current or (lambda: settings)
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
     specs = []
     record = settings.record
@@ -102,32 +119,44 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None) -> list[Ac
 
         specs.append(ActorSpec("idle", functools.partial(IdleActor, "idle", bus, on_idle=on_idle, **beat)))
     display = settings.display
-    specs.append(ActorSpec("render", functools.partial(
-        RenderActor, "render", bus, face_factory=lambda: avatars.renderer(avatars.load_avatar(settings)),
+
+    def face(name: str | None = None):
+        return avatars.renderer(avatars.load_avatar(current(), name))
+
+    specs.append(ActorSpec("render", lambda: RenderActor(
+        "render", bus, face_factory=face, avatar_factory=face,
         display_factory=lambda: open_display(display.window, settings.avatar.resolution,
                                              fullscreen=display.fullscreen, hide_cursor=display.hide_cursor),
-        fps=display.fps, publish_frames=bool(record.path), **beat)))
+        fps=display.fps, publish_frames=bool(record.path),
+        preview_fps=settings.api.preview_fps if settings.api.enabled else 0, **beat)))
     play = settings.play
-    specs.append(ActorSpec("play", functools.partial(
-        PlayActor, "play", bus, output_factory=functools.partial(sound.open_output, play.device),
-        volume=play.volume, mute=play.mute, **beat)))
-    specs.append(ActorSpec("speak", functools.partial(SpeakActor, "speak", bus,
-                                                      engine_factory=tts_factory(settings), **beat)))
+    specs.append(ActorSpec("play", lambda: PlayActor(
+        "play", bus, output_factory=functools.partial(sound.open_output, play.device),
+        volume=current().play.volume, mute=current().play.mute, **beat)))
+    store = model_store(settings)
+    specs.append(ActorSpec("speak", lambda: SpeakActor(
+        "speak", bus, engine_factory=lambda: engines.build(current().speak, store),
+        voice_factory=lambda voice: engines.build(current().speak.model_copy(update={"voice": voice}), store),
+        **beat)))
     return specs
 
 
 def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None,
-                on_idle=None) -> list[ActorSpec]:
-    """The actors the config asks for, consumers first (so nothing published is lost)."""
+                on_idle=None, device: Device | None = None) -> list[ActorSpec]:
+    """The actors the config asks for, consumers first (so nothing published is lost); with a
+    control plane (`device`), its actors come first and see every other actor start."""
     from runtime.actors.caption import CaptionActor
     from runtime.actors.think import ThinkActor
 
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
-    specs = presentation_specs(settings, bus, on_idle=on_idle)
+    current = (lambda: device.settings) if device is not None else None
+    specs = control_specs(device, bus) if device is not None else []
+    specs += presentation_specs(settings, bus, on_idle=on_idle, current=current)
     if settings.caption.enabled:
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
     specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
-                                                      dialogue_factory=dialogue_factory(settings), **beat)))
+                                                      dialogue_factory=dialogue_factory(settings, current=current),
+                                                      **beat)))
     capture = resolve_capture(settings)
     if not isinstance(capture, ConsoleCapture):
         from runtime.actors.listen import ListenActor
@@ -140,6 +169,31 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
     source = getattr(import_module(module), name)
     specs.append(ActorSpec("capture", functools.partial(source.from_config, "capture", bus, capture,
                                                         stdin=stdin, **beat)))
+    return specs
+
+
+def control_device(settings: Settings, *, on_restart: Callable[[], None]) -> tuple[Settings, Device | None]:
+    """The settings to run with (the config plus what operators applied over it, kept in the
+    state directory) and the control plane's device when [remote] or [api] is on."""
+    from runtime.control import desired
+    from runtime.control.commands import Device
+
+    effective, applied, store = desired.load_effective(settings)
+    if effective.remote.type == "off" and not effective.api.enabled:
+        return effective, None
+    return effective, Device(settings, effective, applied, store, on_restart=on_restart,
+                             models=model_store(settings))
+
+
+def control_specs(device: Device, bus: Bus) -> list[ActorSpec]:
+    """The fleet link and the REST API, as configured."""
+    settings = device.settings
+    beat = {"heartbeat_s": settings.bus.heartbeat_s}
+    specs = []
+    if settings.remote.type == "mqtt":
+        from runtime.actors.remote import RemoteActor
+
+        specs.append(ActorSpec("remote", functools.partial(RemoteActor, "remote", bus, device=device, **beat)))
     return specs
 
 
@@ -171,10 +225,13 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
     """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
+    stop, restart = threading.Event(), threading.Event()
+    settings, device = control_device(settings, on_restart=lambda: (restart.set(), stop.set()))
     context = zmq.Context()
     bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
-    stop = threading.Event()
-    specs = (build or build_specs)(settings, bus, on_idle=stop.set if exit_when_idle else None)
+    on_idle = stop.set if exit_when_idle else None
+    specs = build(settings, bus, on_idle=on_idle) if build else build_specs(settings, bus, on_idle=on_idle,
+                                                                             device=device)
     supervisor = Supervisor(bus, specs, settings.supervisor)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -183,7 +240,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         supervisor.start()
         code = supervisor.run(stop)
         _LOGGER.info("stopping")
-        return code
+        return RESTART if restart.is_set() else code
     finally:
         clean = supervisor.stop()
         for sig, handler in previous.items():
@@ -193,3 +250,15 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
             context.term()
         else:
             exit_now(3)
+
+
+def restart_process() -> None:
+    """Start this command again in this process (same pid, so systemd sees one service that
+    reloaded): the new process reads the config file and the applied config afresh."""
+    import os
+
+    _LOGGER.warning("restarting: %s", " ".join(sys.orig_argv))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own command line

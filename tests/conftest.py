@@ -68,3 +68,23 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120, **kwargs)
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "runtime", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=REPO, check=False, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def default_avatar(tmp_path_factory) -> Path:
+    """The default avatar, enrolled once per test run; copy it into a device's state with seed_state."""
+    from runtime.core.config import PathsConfig, Settings
+    from runtime.face import avatars
+
+    state = tmp_path_factory.mktemp("avatar-seed")
+    avatars.load_avatar(Settings(paths=PathsConfig(state=str(state))))
+    return state / "avatars"
+
+
+def seed_state(folder: Path, default_avatar: Path) -> Path:
+    """A device state directory that already holds the default avatar (no enrollment at start)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(default_avatar, folder / "avatars", dirs_exist_ok=True)
+    return folder

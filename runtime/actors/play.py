@@ -17,7 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.core.actor import Actor
-from runtime.core.messages import Interrupt, PlaybackFinished, PlaybackPosition, PlaybackStarted, SpeechAudio
+from runtime.core.messages import (
+    Interrupt,
+    PlaybackFinished,
+    PlaybackPosition,
+    PlaybackStarted,
+    SetMute,
+    SetVolume,
+    SpeechAudio,
+)
 from runtime.core.threads import Waker
 from runtime.speech.audio import to_float, to_rate
 
@@ -40,6 +48,7 @@ class PlayActor(Actor):
     """Plays the answer's speech and publishes when each piece is heard."""
 
     subscriptions = (SpeechAudio,)
+    controls = (Interrupt, SetVolume, SetMute)
 
     def __init__(self, name: str, bus, *, output_factory, volume: float = 1.0, mute: bool = False, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
@@ -86,6 +95,14 @@ class PlayActor(Actor):
                                               interrupted=True, heard_ns=now))
         if dropped:
             _LOGGER.info("turn %d: playback flushed (%d piece(s))", msg.turn, len(dropped))
+
+    def on_control(self, msg) -> None:
+        """An operator changed the volume or muted the speaker: heard from the next block on."""
+        if isinstance(msg, SetVolume):
+            self.volume = msg.level
+        elif isinstance(msg, SetMute):
+            self.mute = msg.on
+        _LOGGER.info("speaker: volume %.2f%s", self.volume, ", muted" if self.mute else "")
 
     # --- PortAudio's thread -------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from runtime.control.requests import (
     VolumeRequest,
 )
 from runtime.control.state import Observer
-from runtime.core.config import Settings
+from runtime.core.config import RESERVED_DEVICE_IDS, Settings
 from runtime.core.errors import AvatarFault, ControlFault, SpeakFault, ThinkFault
 from runtime.core.messages import (
     ConfigApplied,
@@ -62,13 +62,16 @@ from runtime.store.models import ModelStore
 _LOGGER = logging.getLogger(__name__)
 
 _LIVE = {"think.persona", "avatar.name", "speak.voice", "play.volume", "play.mute", "remote.share_transcripts",
-         "api.captions", "api.preview_fps"}
+         "api.captions"}
 """Settings an actor takes while running; a change of any other key restarts the process."""
 
 
 def device_name(settings: Settings) -> str:
     """This device's id in topics: [remote] device_id, else the host name made topic-safe."""
-    return settings.remote.device_id or re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:64] or "device"
+    if settings.remote.device_id:
+        return settings.remote.device_id
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:64] or "device"
+    return f"{host}-device" if host in RESERVED_DEVICE_IDS else host
 
 
 class Device:
@@ -122,12 +125,17 @@ class Commands:
         """The settings in force."""
         return self.device.settings
 
-    def run(self, name: str, body: Any) -> Any:
-        """Run a command by name with a JSON body (from MQTT); the result, or a RuntimeFault."""
+    @staticmethod
+    def request_model(name: str) -> type[BaseModel]:
+        """The body model of a command; command-unknown when there is no such command."""
         model = REQUESTS.get(name)
         if model is None:
             raise ControlFault("command-unknown", f"no command {name!r}", f"commands: {', '.join(sorted(REQUESTS))}")
-        request = validate(model, {} if body is None else body)
+        return model
+
+    def run(self, name: str, body: Any) -> Any:
+        """Run a command by name with a JSON body (from MQTT); the result, or a RuntimeFault."""
+        request = validate(self.request_model(name), {} if body is None else body)
         return getattr(self, name.replace(".", "_"))(request)
 
     # --- reading ----------------------------------------------------------------------------
@@ -226,6 +234,9 @@ class Commands:
 
     def avatar_enroll(self, request: EnrollRequest) -> dict:
         """Enroll a base64 photo as a new avatar (not shown until `avatar` switches to it)."""
+        if len(request.photo) * 3 // 4 > MAX_PHOTO_BYTES + 2:
+            raise AvatarFault("avatar-photo-too-large", f"the photo has {len(request.photo) * 3 / 4 / 2**20:.1f} MB, "
+                              f"at most {MAX_PHOTO_BYTES / 2**20:.0f} MB are accepted", "send a smaller JPEG")
         try:
             data = base64.b64decode(request.photo, validate=True)
         except (binascii.Error, ValueError) as err:
@@ -249,7 +260,7 @@ class Commands:
         meta = bundle.load(state_dir(self.settings.paths.state), name).meta
         if name == self.settings.avatar.name:
             self.publish(SetAvatar(avatar=name))  # the face on show was replaced: reload it
-        return {"name": name, "head_px": meta.get("head_px"), "faces": meta.get("faces"),
+        return {"name": name, "head_px": meta.get("head_px"), "yaw_deg": meta.get("yaw_deg"),
                 "enroll_s": meta.get("enroll_s")}
 
     def avatar_remove(self, request: AvatarRequest) -> dict:

@@ -56,8 +56,7 @@ class EnrollRequest(Request):
     """`avatar.enroll`: make an avatar from one portrait photo (base64 of a JPEG, PNG or WebP)."""
 
     name: str = Field(pattern=NAME, description="Name of the new avatar (lower-case letters, digits, - or _).")
-    photo: str = Field(min_length=1, max_length=(MAX_PHOTO_BYTES + 2) // 3 * 4 + 4,
-                       description="The photo, base64-encoded (at most 10 MB decoded).")
+    photo: str = Field(min_length=1, description="The photo, base64-encoded (at most 10 MB decoded).")
 
 
 class VoiceRequest(Request):

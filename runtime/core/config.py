@@ -323,6 +323,10 @@ class RemoteTls(Section):
         return self
 
 
+RESERVED_DEVICE_IDS = ("fleet", "reply")
+"""Topic levels under topic_prefix that are not devices: fleet commands and operators' replies."""
+
+
 class RemoteConfig(Section):
     """[remote] fleet control over MQTT v5: status, state, commands with replies (see README)."""
 
@@ -359,6 +363,8 @@ class RemoteConfig(Section):
     def _tls_required(self) -> RemoteConfig:
         if self.type == "mqtt" and self.require_tls and not self.tls.enabled:
             raise ValueError("require_tls is set but [remote.tls] has no ca or cert")
+        if self.device_id in RESERVED_DEVICE_IDS:
+            raise ValueError(f"device_id {self.device_id!r} is a topic level of the fleet; pick another name")
         return self
 
 

@@ -44,6 +44,10 @@ class ConfigFault(RuntimeFault):
         super().__init__(code, message, hint)
         self.errors = errors or []
 
+    def as_dict(self) -> dict:
+        """The fault as a JSON-able map, with one entry per configuration problem."""
+        return {**super().as_dict(), "errors": list(self.errors)}
+
     def render(self) -> str:
         """The fault with one line per configuration problem."""
         lines = [f"error[{self.code}]: {self.message}"]
