@@ -181,6 +181,10 @@ def control_device(settings: Settings, *, on_restart: Callable[[], None]) -> tup
     effective, applied, store = desired.load_effective(settings)
     if effective.remote.type == "off" and not effective.api.enabled:
         return effective, None
+    if effective.remote.type == "mqtt":
+        from runtime.control.mqtt import password
+
+        password(effective.remote)  # a missing secret stops the start before any model loads
     return effective, Device(settings, effective, applied, store, on_restart=on_restart,
                              models=model_store(settings))
 

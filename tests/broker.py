@@ -4,6 +4,7 @@ command line clients as the operator. Every wait has a timeout."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -36,7 +37,9 @@ class Broker:
         needs_mosquitto()
         self.folder, self.port, self.tls = folder, port or free_port(), tls
         self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\npersistence false\nlog_dest stderr\n"
+        # user: as root, mosquitto would switch to its own user and not read the test's private files
+        user = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(f"{user}listener {self.port} 127.0.0.1\npersistence false\nlog_dest stderr\n"
                              f"log_type all\n{extra or 'allow_anonymous true'}\n")
         self.proc: subprocess.Popen | None = None
 
@@ -77,12 +80,18 @@ class Broker:
         return ["-h", "127.0.0.1", "-p", str(self.port), *extra]
 
     def retained(self, topic: str, timeout_s: float = 10, *extra: str) -> dict:
-        """The retained JSON message of a topic (mosquitto_sub -C 1 --retained-only)."""
-        out = subprocess.run(["mosquitto_sub", *self.client_args(*extra), "-t", topic, "-C", "1", "-W",
-                              str(int(timeout_s)), "--retained-only"], capture_output=True, text=True,
-                             timeout=timeout_s + 5, check=False)
-        assert out.returncode == 0 and out.stdout.strip(), f"no retained message on {topic}: {out.stderr}"
-        return json.loads(out.stdout)
+        """The retained JSON message of a topic (mosquitto_sub --retained-only; it gives up on a live
+        message, so ask again until the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = max(1, int(deadline - time.monotonic()))
+            out = subprocess.run(["mosquitto_sub", *self.client_args(*extra), "-t", topic, "-C", "1", "-W", str(left),
+                                  "--retained-only"], capture_output=True, text=True, timeout=left + 5, check=False)
+            if out.returncode == 0 and out.stdout.strip():
+                return json.loads(out.stdout)
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no retained message on {topic}: {out.stderr}")
+            time.sleep(0.1)
 
     def request(self, topic: str, body: str | bytes, timeout_s: float = 30, *extra: str,
                 correlation: str = "") -> dict:

@@ -214,6 +214,7 @@ class Link:
         self.extra = extra_subscriptions
         self.connected = threading.Event()
         self._last_problem = ""
+        self._refused = False
         client = self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=topics.device,
                                            protocol=mqtt.MQTTv5)
         client.connect_timeout = 2.0
@@ -281,7 +282,7 @@ class Link:
         options = SubscribeOptions(qos=1, noLocal=True)
         client.subscribe([(topic, options) for topic in (*self.topics.subscriptions, *self.extra)])
         self.connected.set()
-        self._last_problem = ""
+        self._last_problem, self._refused = "", False
         _LOGGER.info("connected to mqtt%s://%s:%d as %s", "s" if self.cfg.tls.enabled else "", self.cfg.host,
                      self.cfg.broker_port, self.topics.base)
         self.inbox(("connected", int(time.time())))
@@ -297,7 +298,8 @@ class Link:
         self._problem(f"cannot reach the broker at {self.cfg.host}:{self.cfg.broker_port}")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        if reason_code.is_failure:
+        if reason_code.is_failure and not self._refused:
+            self._refused = True  # once per connection: the state is republished every few seconds
             _LOGGER.error("error[mqtt-publish-refused]: the broker refused a message (%s)\n"
                           "  hint: check the broker's ACL for %s/#", reason_code, self.topics.base)
 
