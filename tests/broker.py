@@ -4,9 +4,7 @@ command line clients as the operator. Every wait has a timeout."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -14,14 +12,7 @@ from pathlib import Path
 
 import pytest
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from runtime.bench.broker import MOSQUITTO, Mosquitto
 
 
 def needs_mosquitto() -> None:
@@ -30,48 +21,17 @@ def needs_mosquitto() -> None:
         pytest.skip("mosquitto and mosquitto-clients are not installed (apt-get install mosquitto mosquitto-clients)")
 
 
-class Broker:
-    """`mosquitto -c conf` in the foreground; restartable on the same port."""
+class Broker(Mosquitto):
+    """The broker with the operator's command line clients (mosquitto_rr, _sub, _pub)."""
 
-    def __init__(self, folder: Path, *, extra: str = "", port: int | None = None, tls: bool = False) -> None:
+    def __init__(self, folder: Path, *, extra: str = "", port: int | None = None) -> None:
         needs_mosquitto()
-        self.folder, self.port, self.tls = folder, port or free_port(), tls
-        self.conf = folder / "mosquitto.conf"
-        # user: as root, mosquitto would switch to its own user and not read the test's private files
-        user = "user root\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(f"{user}listener {self.port} 127.0.0.1\npersistence false\nlog_dest stderr\n"
-                             f"log_type all\n{extra or 'allow_anonymous true'}\n")
-        self.proc: subprocess.Popen | None = None
+        super().__init__(folder, extra=extra, port=port)
 
     def start(self) -> Broker:
         """Start and wait until it accepts connections."""
-        with open(self.folder / "mosquitto.log", "ab") as log:  # the broker's own copy stays open
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"mosquitto exited: {self.log()}"
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("mosquitto did not start listening")
-
-    def stop(self) -> None:
-        """Stop it (by its pid)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def log(self) -> str:
-        """What the broker logged (for assertion messages)."""
-        path = self.folder / "mosquitto.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        super().start()
+        return self
 
     # --- the operator's command line clients -------------------------------------------------
 

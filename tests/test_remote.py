@@ -273,7 +273,7 @@ def test_config_get_and_apply_live_and_persisted(kiosk):
     assert "curator" in got["config"]["personas"]
     reply = kiosk.rr("config.apply", {"toml": "[play]\nvolume = 0.5\n", "version": "v2"})
     assert reply["result"] == {"version": "v2", "changed": ["personas.curator", "play.volume"], "restart": False}
-    assert kiosk.actor("play").volume == 0.5
+    assert wait_until(lambda: kiosk.actor("play").volume == 0.5, 10)
     stored = json.loads((kiosk.device.store.path).read_text())
     assert stored["version"] == "v2" and stored["overlay"] == {"play": {"volume": 0.5}}
     assert wait_until(lambda: kiosk.retained_state()["config_version"] == "v2", 10)
@@ -286,7 +286,7 @@ def test_config_get_and_apply_live_and_persisted(kiosk):
     kiosk.device.restart_pending = False  # this in-process kiosk does not restart
     assert kiosk.rr("config.apply", {"json": {}, "version": "v4"})["result"]["restart"] is True
     kiosk.device.restart_pending = False
-    assert kiosk.actor("play").volume == 1.0
+    assert wait_until(lambda: kiosk.actor("play").volume == 1.0, 10)
 
 
 def test_models_verify(kiosk):

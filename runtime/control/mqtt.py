@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import ssl
 import threading
 import time
@@ -204,6 +205,19 @@ def configure_tls(client: mqtt.Client, cfg: RemoteConfig) -> None:
     client.tls_insecure_set(tls.insecure)
 
 
+def send_at_once(client: mqtt.Client) -> None:
+    """Small MQTT packets go out at once (TCP_NODELAY): with Nagle's algorithm a reply or a PUBACK
+    waits for the peer's delayed ACK, about 40 ms per hop."""
+
+    def opened(_client, _userdata, sock) -> None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError) as err:  # not TCP (a proxy, a unix socket): nothing to tune
+            _LOGGER.debug("TCP_NODELAY not set: %s", err)
+
+    client.on_socket_open = opened
+
+
 class Link:
     """One device's connection to the broker. `inbox` receives, on paho's thread, tuples:
     ("connected", since_unix) | ("disconnected", reason) | ("request", Request) | ("message", topic, payload)."""
@@ -224,6 +238,7 @@ class Link:
         if cfg.username:
             client.username_pw_set(cfg.username, password(cfg))
         configure_tls(client, cfg)
+        send_at_once(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail

@@ -9,13 +9,14 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from runtime.control.mqtt import Topics, configure_tls, password
+from runtime.control.mqtt import Topics, configure_tls, password, send_at_once
 from runtime.core.config import RemoteConfig
 from runtime.core.errors import RemoteFault
 
@@ -43,9 +44,11 @@ class Operator:
         if cfg.username:
             client.username_pw_set(cfg.username, password(cfg))
         configure_tls(client, cfg)
+        send_at_once(client)
         client.on_connect = self._on_connect
         client.on_subscribe = lambda *_: self._ready.set()
-        client.on_message = lambda _c, _u, msg: self._replies.put((time.perf_counter(), msg))
+        client.on_message = self._on_message
+        self._watchers: dict[str, Callable[[bytes], None]] = {}
         try:
             client.connect(cfg.host, cfg.broker_port, keepalive=30)
         except (OSError, ValueError) as err:
@@ -63,6 +66,22 @@ class Operator:
             self._ready.set()
             return
         client.subscribe(self.reply_topic, qos=1)
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        watcher = self._watchers.get(msg.topic)
+        if watcher is not None:
+            watcher(bytes(msg.payload))
+        else:
+            self._replies.put((time.perf_counter(), msg))
+
+    def watch(self, topic: str, callback: Callable[[bytes], None], timeout_s: float = 10.0) -> None:
+        """Call callback(payload) (on paho's thread) for every message of an exact topic, e.g. P/events."""
+        subscribed = threading.Event()
+        self._watchers[topic] = callback
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.subscribe(topic, qos=0)
+        if not subscribed.wait(timeout_s):
+            raise RemoteFault("remote-unreachable", f"could not subscribe to {topic}", "check the broker's ACL")
 
     def request(self, device: str | None, name: str, body: bytes, *, timeout_s: float = 10.0,
                 expect: int | None = None) -> list[Reply]:
