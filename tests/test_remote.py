@@ -341,6 +341,9 @@ BAD = [
     ("config.apply", '{"json": {"play": {"volume": 0.5}}}', "command-invalid"),
     ("config.apply", '{"json": {}, "toml": "", "version": "v9"}', "command-invalid"),
     ("config.apply", '{"json": [1], "version": "v9"}', "command-invalid"),
+    ("config.get", '{"all": true}', "command-invalid"),
+    ("restart", '{"now": true}', "command-invalid"),
+    ("restart", "[]", "command-invalid"),
 ]
 
 
