@@ -185,6 +185,10 @@ def control_device(settings: Settings, *, on_restart: Callable[[], None]) -> tup
         from runtime.control.mqtt import password
 
         password(effective.remote)  # a missing secret stops the start before any model loads
+    if effective.api.enabled:
+        from runtime.actors.api import api_token
+
+        api_token(effective.api)
     return effective, Device(settings, effective, applied, store, on_restart=on_restart,
                              models=model_store(settings))
 
@@ -198,6 +202,10 @@ def control_specs(device: Device, bus: Bus) -> list[ActorSpec]:
         from runtime.actors.remote import RemoteActor
 
         specs.append(ActorSpec("remote", functools.partial(RemoteActor, "remote", bus, device=device, **beat)))
+    if settings.api.enabled:
+        from runtime.actors.api import ApiActor
+
+        specs.append(ActorSpec("api", functools.partial(ApiActor, "api", bus, device=device, **beat)))
     return specs
 
 

@@ -11,49 +11,26 @@ import os
 import shutil
 import time
 
-import numpy as np
 import pytest
-import zmq
 
-from runtime import __version__, product
-from runtime.actors.play import PlayActor
-from runtime.core.bus import Bus
-from runtime.core.config import parse_config
+from runtime import __version__
 from runtime.core.messages import (
     Interrupt,
-    PlaybackFinished,
-    PlaybackStarted,
     PutPersona,
-    ReplyChunk,
     Say,
     SetAvatar,
     SetPersona,
     SpeechAudio,
 )
-from runtime.core.supervisor import ActorSpec
-from runtime.devices.sound import SilentOutput
 from runtime.store.models import ModelStore
 from tests.broker import Broker, Watch, wait_until
-from tests.conftest import REPO, seed_state, term_within
-from tests.harness import Running
+from tests.conftest import REPO
+from tests.kiosk import Kiosk
 
 KIOSK = "kiosk-t"
 P = f"edge-talker/{KIOSK}"
 PORTRAIT = REPO / "tests" / "data" / "portraits" / "woman_older_glasses_neutral.jpg"
-CONFIG = """
-[capture]
-type = "console"
-[think]
-type = "echo"
-[play]
-device = "none"
-[display]
-window = "off"
-fps = 10
-[caption]
-enabled = false
-[paths]
-state = "{state}"
+REMOTE = """
 [remote]
 type = "mqtt"
 host = "127.0.0.1"
@@ -64,26 +41,13 @@ state_interval_s = 5
 """
 
 
-class PeakSpeaker(SilentOutput):
-    """The speaker at the hardware edge: keeps the loudest sample of every block it played."""
+class FleetKiosk(Kiosk):
+    """The in-process kiosk with its fleet link, and the operator's view of it."""
 
-    def __init__(self, fill) -> None:
-        self.peaks: list[tuple[int, float]] = []
-
-        def keep(out, delay_s):
-            fill(out, delay_s)
-            self.peaks.append((time.monotonic_ns(), float(np.abs(out).max()) if len(out) else 0.0))
-            del self.peaks[:-3000]  # one minute of blocks is plenty
-
-        super().__init__(None, keep)
-
-
-class Kiosk:
-    """The running product and what the tests look at."""
-
-    def __init__(self, broker, recorder, device, supervisor, speakers, watch) -> None:
-        self.broker, self.rec, self.device, self.supervisor = broker, recorder, device, supervisor
-        self.speakers, self.watch = speakers, watch
+    def __init__(self, folder, default_avatar, broker) -> None:
+        super().__init__(folder, default_avatar, REMOTE.format(port=broker.port, device=KIOSK))
+        self.broker = broker
+        self.watch = Watch(broker, f"{P}/#", "homeassistant/#")
 
     def rr(self, name: str, body="{}", **kwargs) -> dict:
         """A command with mosquitto_rr; the reply."""
@@ -91,27 +55,12 @@ class Kiosk:
             body = json.dumps(body)
         return self.broker.request(f"{P}/cmd/{name}", body, **kwargs)
 
-    def actor(self, name: str):
-        """The running actor instance of that name."""
-        return next(a for a in self.supervisor.actors if a.name == name)
-
     def retained_state(self) -> dict:
         return self.broker.retained(f"{P}/state")
 
-    def said_turn(self, turn: int, timeout_s: float = 30) -> list[ReplyChunk]:
-        """Wait until the answer of a turn was played to its end; its chunks."""
-        assert self.rec.wait_for(lambda r: any(m.turn == turn and not m.interrupted for m in r.of(PlaybackFinished))
-                                 and any(m.turn == turn and m.last for m in r.of(SpeechAudio)), timeout_s)
-        return [m for m in self.rec.of(ReplyChunk) if m.turn == turn]
-
-    def peak_of_turn(self, turn: int) -> float:
-        """The loudest sample the speaker played while that turn's answer was heard."""
-        self.said_turn(turn)
-        started = min(m.heard_ns for m in self.rec.of(PlaybackStarted) if m.turn == turn)
-        ended = max(m.heard_ns for m in self.rec.of(PlaybackFinished) if m.turn == turn)
-        blocks = [p for t, p in self.speakers[-1].peaks if started - 100_000_000 <= t <= ended]
-        assert blocks, "the speaker played nothing in that turn"
-        return max(blocks)
+    def close(self) -> None:
+        self.watch.close()
+        super().close()
 
 
 @pytest.fixture(scope="module")
@@ -123,39 +72,12 @@ def broker(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def kiosk(broker, tmp_path_factory, default_avatar):
-    state = seed_state(tmp_path_factory.mktemp("kiosk"), default_avatar)
-    settings = parse_config(CONFIG.format(state=state, port=broker.port, device=KIOSK))
-    context = zmq.Context()
-    bus = Bus(f"inproc://remote-pub-{id(state)}", f"inproc://remote-sub-{id(state)}", context=context)
-    restarts: list[int] = []
-    settings, device = product.control_device(settings, on_restart=lambda: restarts.append(1))
-    device.restarts = restarts
-    read_fd, write_fd = os.pipe()
-    stdin = os.fdopen(read_fd, "rb")
-    speakers: list[PeakSpeaker] = []
-
-    def speaker(fill):
-        speakers.append(PeakSpeaker(fill))
-        return speakers[-1]
-
-    specs = [ActorSpec("play", lambda: PlayActor("play", bus, output_factory=speaker,
-                                                 volume=device.settings.play.volume, mute=device.settings.play.mute))
-             if spec.name == "play" else spec
-             for spec in product.build_specs(settings, bus, stdin=stdin, device=device)]
-    bus.start()
-    running = Running(bus, specs)
-    recorder = running.__enter__()
-    watch = Watch(broker, f"{P}/#", "homeassistant/#")
+    the_kiosk = FleetKiosk(tmp_path_factory.mktemp("kiosk"), default_avatar, broker)
     try:
-        assert watch.wait(lambda w: w.of(f"{P}/status")), "the device never published its status"
-        yield Kiosk(broker, recorder, device, running.supervisor, speakers, watch)
+        assert the_kiosk.watch.wait(lambda w: w.of(f"{P}/status")), "the device never published its status"
+        yield the_kiosk
     finally:
-        watch.close()
-        running.__exit__(None, None, None)
-        bus.stop()
-        stdin.close()
-        os.close(write_fd)
-        assert term_within(context), "sockets left open"
+        the_kiosk.close()
 
 
 def _no_words_in(payloads: list[dict], words: str) -> bool:
@@ -281,7 +203,7 @@ def test_config_get_and_apply_live_and_persisted(kiosk):
     reply = kiosk.rr("config.apply", {"json": {"think": {"max_reply_tokens": 100}}, "version": "v3"})
     assert reply["result"] == {"version": "v3", "changed": ["play.volume", "think.max_reply_tokens"],
                                "restart": True}
-    assert wait_until(lambda: kiosk.device.restarts, 10)
+    assert wait_until(lambda: kiosk.restarts, 10)
     assert kiosk.rr("config.get")["result"]["config"]["think"]["max_reply_tokens"] == 100
     kiosk.device.restart_pending = False  # this in-process kiosk does not restart
     assert kiosk.rr("config.apply", {"json": {}, "version": "v4"})["result"]["restart"] is True

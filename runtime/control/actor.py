@@ -46,7 +46,7 @@ class ControlActor(Actor):
 
     def state(self) -> dict[str, Any]:
         """The device state, with the last words only when sharing is on."""
-        state = self.commands.state()
+        state = {**self.commands.state(), "captions": self.share}
         if self.share and self.said:
             state["said"] = dict(self.said)
         return state

@@ -16,7 +16,6 @@ import binascii
 import logging
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runtime import __version__
-from runtime.control import desired
+from runtime.control import assets, desired
 from runtime.control.requests import (
     MAX_PHOTO_BYTES,
     REQUESTS,
@@ -43,7 +42,7 @@ from runtime.control.requests import (
 )
 from runtime.control.state import Observer
 from runtime.core.config import RESERVED_DEVICE_IDS, Settings
-from runtime.core.errors import AvatarFault, ControlFault, SpeakFault, ThinkFault
+from runtime.core.errors import AvatarFault, ControlFault, ThinkFault
 from runtime.core.messages import (
     ConfigApplied,
     Interrupt,
@@ -119,6 +118,8 @@ class Commands:
         self._turn = turn
         self._keep_alive = keep_alive
         """Called between the steps of long operations (the caller's heartbeat)."""
+        self._sampler: tuple[str, Any] | None = None
+        """(voice id, engine) of the last voice sample."""
 
     @property
     def settings(self) -> Settings:
@@ -150,7 +151,7 @@ class Commands:
         s, device = self.settings, self.device
         return {"device": device.id, "version": __version__, "persona": s.think.persona, "avatar": s.avatar.name,
                 "voice": getattr(s.speak, "voice", ""), "volume": s.play.volume, "muted": s.play.mute,
-                "config_version": device.applied.version, "models": models_in_use(s, device.models),
+                "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
                 "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
                 **({"config_problem": device.applied.problem} if device.applied.problem else {}),
                 **self.observer.snapshot()}
@@ -170,7 +171,7 @@ class Commands:
     def voices(self, _=None) -> dict:
         """The voices of the manifest (installed or not) and the one in use."""
         store = self.device.models
-        voices = [{"id": e.id, "description": e.description, "installed": _installed(store, e)}
+        voices = [{"id": e.id, "description": e.description, "installed": assets.installed(store, e)}
                   for e in store.manifest.model if e.role == "tts"]
         return {"active": getattr(self.settings.speak, "voice", ""), "voices": voices}
 
@@ -245,23 +246,39 @@ class Commands:
         return self.enroll(request.name, data, MAX_PHOTO_BYTES)
 
     def enroll(self, name: str, photo: bytes, limit: int) -> dict:
-        """Enroll photo bytes as avatar `name`; the photo is never kept (unless keep_original)."""
-        from runtime.face import avatars, bundle
-
-        if len(photo) > limit:
-            raise AvatarFault("avatar-photo-too-large", f"the photo has {len(photo) / 2**20:.1f} MB, "
-                              f"at most {limit / 2**20:.0f} MB are accepted", "send a smaller JPEG")
-        bundle.check_name(name)
-        with tempfile.TemporaryDirectory(prefix="edge-talker-enroll-") as folder:
-            path = Path(folder) / "photo"
-            path.write_bytes(photo)
-            self._keep_alive()
-            avatars.enroll_photo(self.settings, path, name)
-        meta = bundle.load(state_dir(self.settings.paths.state), name).meta
+        """Enroll photo bytes as avatar `name` (MQTT: base64 in the body; HTTP: a multipart upload)."""
+        validate(AvatarRequest, {"name": name})
+        self._keep_alive()
+        result = assets.enroll(self.settings, name, photo, limit)
         if name == self.settings.avatar.name:
             self.publish(SetAvatar(avatar=name))  # the face on show was replaced: reload it
-        return {"name": name, "head_px": meta.get("head_px"), "yaw_deg": meta.get("yaw_deg"),
-                "enroll_s": meta.get("enroll_s")}
+        return result
+
+    def avatar_sheet(self, name: str) -> bytes:
+        """JPEG contact sheet of an avatar's key poses (shown before switching to it)."""
+        validate(AvatarRequest, {"name": name})
+        return assets.contact_sheet_jpeg(self.settings, name)
+
+    def voice_sample(self, voice: str, text: str = "") -> bytes:
+        """WAV of a voice saying a sentence (the console's listen button); the last voice stays loaded."""
+        from runtime import engines
+
+        request = validate(VoiceRequest, {"id": voice})
+        text = " ".join(text.split())[:200] or assets.SAMPLE_TEXT["zh" if "zh" in voice else "en"]
+        if self._sampler is None or self._sampler[0] != request.id:
+            assets.check_voice(self.device.models, request.id)
+            self._sampler = None
+            speak = self.settings.speak.model_copy(update={"voice": request.id})
+            self._sampler = (request.id, engines.build(speak, self.device.models))
+        return assets.voice_wav(self._sampler[1], text)
+
+    def bench_latest(self) -> dict:
+        """The last end-to-end benchmark report ([api] bench_dir)."""
+        return assets.bench_report(self.settings)
+
+    def bench_file(self, name: str) -> Path:
+        """A file of that report (its timeline picture)."""
+        return assets.bench_file(self.settings, name)
 
     def avatar_remove(self, request: AvatarRequest) -> dict:
         """Delete an avatar that is not on show."""
@@ -327,7 +344,7 @@ class Commands:
                                   "enroll it first (avatar.enroll); `avatars` lists the avatars")
         voice = getattr(new.speak, "voice", None)
         if voice is not None and voice != getattr(old.speak, "voice", None):
-            check_voice(self.device.models, voice)
+            assets.check_voice(self.device.models, voice)
 
 
 def _live_messages(new: Settings, live: set[str]) -> list[Message]:
@@ -359,30 +376,3 @@ def validate(model: type[BaseModel], body: Any) -> BaseModel:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors())
         raise ControlFault("command-invalid", f"bad request: {problems}",
                            "README (Operations: fleet) lists every command and its fields") from err
-
-
-def check_voice(store: ModelStore, voice: str) -> None:
-    """The voice is a tts model of the manifest in the store, or a piper voice file with its .json."""
-    known = {e.id: e for e in store.manifest.model}
-    if voice in known:
-        if known[voice].role != "tts":
-            raise SpeakFault("tts-voice-unknown", f"{voice} is a {known[voice].role} model, not a voice",
-                             "`voices` lists the voices")
-        store.resolve(voice)  # model-missing / model-corrupt with the fix
-        return
-    path = Path(voice).expanduser()
-    if not (path.is_file() and Path(f"{path}.json").is_file()):
-        raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
-                         "give a tts model id (`voices` lists them) or a piper .onnx file with its .onnx.json")
-
-
-def models_in_use(settings: Settings, store: ModelStore) -> list[str]:
-    """Manifest ids the settings name (models and voices)."""
-    ids = {e.id for e in store.manifest.model}
-    named = {v for section in settings.model_dump(mode="json").values() if isinstance(section, dict)
-             for k, v in section.items() if k in ("model", "voice") and isinstance(v, str)}
-    return sorted(named & ids)
-
-
-def _installed(store: ModelStore, entry) -> bool:
-    return all(s.code == "ok" for s in store.check(entry, full=False))

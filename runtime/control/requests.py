@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.core.config import Persona
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+AVATAR_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+"""An avatar's name is also its folder's: lower-case letters, digits, - and _."""
 MAX_PHOTO_BYTES = 10 * 2**20
 """Largest photo accepted for enrollment over MQTT (the API has [api] max_upload_mb)."""
 
@@ -49,13 +51,13 @@ class PersonaPut(Persona):
 class AvatarRequest(Request):
     """`avatar`: show another enrolled avatar."""
 
-    name: str = Field(pattern=NAME, description="An avatar name.")
+    name: str = Field(pattern=AVATAR_NAME, description="An avatar name.")
 
 
 class EnrollRequest(Request):
     """`avatar.enroll`: make an avatar from one portrait photo (base64 of a JPEG, PNG or WebP)."""
 
-    name: str = Field(pattern=NAME, description="Name of the new avatar (lower-case letters, digits, - or _).")
+    name: str = Field(pattern=AVATAR_NAME, description="Name of the new avatar (lower-case letters, digits, - or _).")
     photo: str = Field(min_length=1, description="The photo, base64-encoded (at most 10 MB decoded).")
 
 

@@ -391,6 +391,9 @@ class ApiConfig(Section):
     max_upload_mb: float = Field(10.0, gt=0, le=100, description="Largest photo upload (MB).")
     captions: bool = Field(False, description="Send what is said on /events for the console's captions (privacy: off).")
     preview_fps: int = Field(10, ge=1, le=30, description="Frame rate of the face preview at /live.mjpeg.")
+    bench_dir: str = Field("bench-out", min_length=1,
+        description="Where `edge-talker bench --out DIR` wrote its report (GET /bench/latest); relative to the "
+                    "working directory.")
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> ApiConfig:
