@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runtime.bench.broker import MOSQUITTO, Mosquitto
+from tests.conftest import wait_for
 
 
 def needs_mosquitto() -> None:
@@ -98,17 +99,6 @@ class Broker(Mosquitto):
                        check=True, timeout=10)
 
 
-def wait_until(predicate, timeout_s: float = 30, interval_s: float = 0.1):
-    """Poll predicate until it returns a truthy value (returned) or the timeout passes (None)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    return predicate()
-
-
 class Watch:
     """A subscriber (paho, MQTT v5) that keeps every message of some topics: (topic, payload, retained)."""
 
@@ -131,7 +121,7 @@ class Watch:
 
     def wait(self, predicate, timeout_s: float = 30):
         """Wait until predicate(self) is truthy; returns it (None on timeout)."""
-        return wait_until(lambda: predicate(self), timeout_s)
+        return wait_for(lambda: predicate(self), timeout_s, 0.05)
 
     def close(self) -> None:
         """Disconnect."""

@@ -20,14 +20,15 @@ REPO = Path(__file__).resolve().parent.parent
 _ids = itertools.count()
 
 
-def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.01) -> bool:
-    """Poll predicate until it is true or the timeout passes; returns its last value."""
+def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.01):
+    """Poll predicate until it returns something true (returned) or the timeout passes (its last value)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        value = predicate()
+        if value:
+            return value
         time.sleep(interval_s)
-    return bool(predicate())
+    return predicate()
 
 
 def recv_within(sock: zmq.Socket, timeout_s: float = 5.0) -> Message:

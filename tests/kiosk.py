@@ -4,8 +4,11 @@ API and console tests; every wait has a timeout."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ from runtime.core.config import parse_config
 from runtime.core.messages import PlaybackFinished, PlaybackStarted, ReplyChunk, SpeechAudio
 from runtime.core.supervisor import ActorSpec
 from runtime.devices.sound import SilentOutput
-from tests.conftest import seed_state, term_within
+from tests.conftest import seed_state, term_within, wait_for
 from tests.harness import Running
 
 BASE = """
@@ -35,6 +38,20 @@ fps = 10
 enabled = false
 [paths]
 state = "{state}"
+"""
+
+
+TOKEN = uuid.uuid4().hex
+"""The bearer token of the API kiosks of this test run."""
+TOKEN_ENV = "EDGE_TALKER_TEST_API_TOKEN"
+API = """
+[api]
+enabled = true
+port = 0
+token_env = "{env}"
+bench_dir = "{bench}"
+max_upload_mb = 10
+captions = {captions}
 """
 
 
@@ -107,3 +124,47 @@ class Kiosk:
         blocks = [p for t, p in self.speakers[-1].peaks if started - 100_000_000 <= t <= ended]
         assert blocks, "the speaker played nothing in that turn"
         return max(blocks)
+
+
+class Reply:
+    """An HTTP response: status, headers, body (JSON decoded when it is JSON)."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self.status, self.headers = response.status, response.headers
+        raw = response.read()
+        self.raw = raw
+        self.json = json.loads(raw) if "json" in (response.headers.get("content-type") or "") else None
+
+    @property
+    def code(self) -> str | None:
+        """The error code, for error replies."""
+        return (self.json or {}).get("error", {}).get("code")
+
+
+class ApiKiosk(Kiosk):
+    """The in-process kiosk with its REST API on a free loopback port (bearer token TOKEN)."""
+
+    def __init__(self, folder, default_avatar, *, captions: bool = False) -> None:
+        self.bench = folder / "bench"
+        os.environ[TOKEN_ENV] = TOKEN
+        super().__init__(folder, default_avatar, API.format(env=TOKEN_ENV, bench=self.bench,
+                                                            captions=str(captions).lower()))
+        self.port = self.actor("api").port
+        self.url = f"http://127.0.0.1:{self.port}"
+        assert wait_for(lambda: self.http("GET", "/state").json["health"]["actors"].get("capture"), 30)
+
+    def http(self, method: str, path: str, body=None, *, token: str | None = TOKEN, headers: dict | None = None,
+             timeout_s: float = 60) -> Reply:
+        """One request on a fresh connection."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s)
+        head = dict(headers or {})
+        if token is not None:
+            head.setdefault("Authorization", f"Bearer {token}")
+        if body is not None and not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+            head.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=body, headers=head)
+            return Reply(conn.getresponse())
+        finally:
+            conn.close()

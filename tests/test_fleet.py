@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from runtime.bench.broker import free_port
-from tests.broker import Broker, wait_until
-from tests.conftest import REPO, run_cli, seed_state
+from tests.broker import Broker
+from tests.conftest import REPO, run_cli, seed_state, wait_for
 
 DEVICE_CONFIG = """
 [capture]
@@ -66,7 +66,7 @@ class DeviceProcess:
 
     def expect(self, text: str, timeout_s: float = 60) -> None:
         """Wait until the process printed `text`."""
-        assert wait_until(lambda: text in self.log(), timeout_s), f"{text!r} not printed:\n{self.log()[-3000:]}"
+        assert wait_for(lambda: text in self.log(), timeout_s), f"{text!r} not printed:\n{self.log()[-3000:]}"
 
     def type(self, line: str) -> None:
         """What a visitor types at the console."""
@@ -105,7 +105,7 @@ def fleet(tmp_path_factory, default_avatar):
     try:
         for device in devices.values():
             device.expect("ready:")
-            assert wait_until(lambda d=device: d.status().get("online"), 30)
+            assert wait_for(lambda d=device: d.status().get("online"), 30)
         yield broker, devices
     finally:
         for device in devices.values():
@@ -123,7 +123,7 @@ def test_a_fleet_command_is_answered_by_every_device(fleet):
     code, replies, _ = remote(broker, "--fleet", "volume", '{"level": "max"}', "--expect", "2")
     assert code == 1 and len(replies) == 2 and {r["error"]["code"] for r in replies} == {"command-invalid"}
     for name in devices:
-        assert wait_until(lambda n=name: broker.retained(f"edge-talker/{n}/state")["volume"] == 0.5, 30)
+        assert wait_for(lambda n=name: broker.retained(f"edge-talker/{n}/state")["volume"] == 0.5, 30)
 
 
 def test_config_that_needs_a_restart_restarts_the_process_and_survives_it(fleet):
@@ -137,10 +137,10 @@ def test_config_that_needs_a_restart_restarts_the_process_and_survives_it(fleet)
     assert result["version"] == "v7" and result["restart"] is True and "think.max_reply_tokens" in result["changed"]
     device.expect("restarting:")
     # The same process (systemd sees one service) comes back online with the applied config.
-    assert wait_until(lambda: device.log().count("ready:") == 2, 60), device.log()[-3000:]
+    assert wait_for(lambda: device.log().count("ready:") == 2, 60), device.log()[-3000:]
     assert device.proc.poll() is None
-    assert wait_until(lambda: (s := device.status()).get("online") and s["since"] >= since, 30)
-    state = wait_until(lambda: (s := broker.retained("edge-talker/kiosk-a/state"))["uptime_s"] < 60 and s)
+    assert wait_for(lambda: (s := device.status()).get("online") and s["since"] >= since, 30)
+    state = wait_for(lambda: (s := broker.retained("edge-talker/kiosk-a/state"))["uptime_s"] < 60 and s, 30)
     assert state["config_version"] == "v7"
     code, replies, _ = remote(broker, "kiosk-a", "config.get")
     assert replies[0]["result"]["config"]["think"]["max_reply_tokens"] == 100
@@ -148,8 +148,8 @@ def test_config_that_needs_a_restart_restarts_the_process_and_survives_it(fleet)
     # The restart command: the reply first, then the same restart.
     code, replies, err = remote(broker, "kiosk-a", "restart")
     assert code == 0 and replies[0]["result"] == {"restarting": True}, err
-    assert wait_until(lambda: device.log().count("ready:") == 3, 60), device.log()[-3000:]
-    assert wait_until(lambda: broker.retained("edge-talker/kiosk-a/state")["config_version"] == "v7", 30)
+    assert wait_for(lambda: device.log().count("ready:") == 3, 60), device.log()[-3000:]
+    assert wait_for(lambda: broker.retained("edge-talker/kiosk-a/state")["config_version"] == "v7", 30)
 
 
 def test_the_broker_restarting_mid_session_changes_nothing_for_the_visitor(fleet):
@@ -162,7 +162,7 @@ def test_the_broker_restarting_mid_session_changes_nothing_for_the_visitor(fleet
     broker.start()
     # Reconnected: the status is republished (the broker kept nothing) and commands work again.
     for each in devices.values():
-        assert wait_until(lambda e=each: e.status().get("online"), 30), each.log()[-2000:]
+        assert wait_for(lambda e=each: e.status().get("online"), 30), each.log()[-2000:]
     code, replies, err = remote(broker, "kiosk-b", "say", '{"text": "I am back."}')
     assert code == 0 and replies[0]["ok"], err
     device.expect("avatar> I am back.")
@@ -172,7 +172,7 @@ def test_will_on_sigkill_and_offline_status_on_a_clean_stop(fleet):
     """Last of the module: it stops the fleet."""
     _, devices = fleet
     devices["kiosk-a"].stop(signal.SIGKILL)
-    assert wait_until(lambda: devices["kiosk-a"].status() == {"online": False}, 30)  # the will, retained
+    assert wait_for(lambda: devices["kiosk-a"].status() == {"online": False}, 30)  # the will, retained
     assert devices["kiosk-b"].stop(signal.SIGTERM) == 0
     status = devices["kiosk-b"].status()
     assert status["online"] is False and status["since"] > 0  # said by the device itself
@@ -250,7 +250,7 @@ def test_tls_with_client_certificates_and_an_acl(secure_broker, tmp_path, defaul
                            remote=f"require_tls = true\n{tls}")
     try:
         device.expect("connected to mqtts://localhost")
-        assert wait_until(lambda: broker.retained("edge-talker/kiosk-1/status", 10, *ops).get("online"), 30)
+        assert wait_for(lambda: broker.retained("edge-talker/kiosk-1/status", 10, *ops).get("online"), 30)
         out = run_cli("remote", "kiosk-1", "state", "--broker", f"localhost:{broker.port}", "--ca", str(pki / "ca.pem"),
                       "--cert", str(pki / "ops.pem"), "--key", str(pki / "ops.key"))
         assert out.returncode == 0, out.stderr

@@ -23,8 +23,8 @@ from runtime.core.messages import (
     SpeechAudio,
 )
 from runtime.store.models import ModelStore
-from tests.broker import Broker, Watch, wait_until
-from tests.conftest import REPO
+from tests.broker import Broker, Watch
+from tests.conftest import REPO, wait_for
 from tests.kiosk import Kiosk
 
 KIOSK = "kiosk-t"
@@ -91,7 +91,7 @@ def test_status_and_state_are_retained(kiosk):
     status = kiosk.broker.retained(f"{P}/status")
     assert status["online"] is True and status["version"] == __version__
     assert abs(status["since"] - time.time()) < 600
-    state = wait_until(lambda: (s := kiosk.retained_state())["health"]["actors"].get("capture") and s)
+    state = wait_for(lambda: (s := kiosk.retained_state())["health"]["actors"].get("capture") and s, 30)
     assert state["device"] == KIOSK and state["persona"] == "guide" and state["avatar"] == "default"
     assert state["voice"] == "tts-piper-joe" and state["volume"] == 1.0 and state["muted"] is False
     assert state["config_version"] == "" and "tts-piper-joe" in state["models"] and state["uptime_s"] >= 0
@@ -150,10 +150,10 @@ def test_persona_put_then_switch(kiosk):
     assert personas["personas"]["curator"]["name"] == "Ada" and personas["active"] == "guide"
     assert kiosk.rr("persona", {"id": "curator"})["ok"] is True
     assert kiosk.rec.wait_for(lambda r: any(m.persona == "curator" for m in r.of(SetPersona)), 10)
-    assert wait_until(lambda: kiosk.actor("think").dialogue.persona_id == "curator", 10)
-    assert wait_until(lambda: kiosk.retained_state()["persona"] == "curator", 10)
+    assert wait_for(lambda: kiosk.actor("think").dialogue.persona_id == "curator", 10)
+    assert wait_for(lambda: kiosk.retained_state()["persona"] == "curator", 10)
     assert kiosk.rr("persona", {"id": "guide"})["ok"] is True
-    assert wait_until(lambda: kiosk.actor("think").dialogue.persona_id == "guide", 10)
+    assert wait_for(lambda: kiosk.actor("think").dialogue.persona_id == "guide", 10)
 
 
 def test_avatar_enroll_then_switch(kiosk, caplog):
@@ -165,8 +165,8 @@ def test_avatar_enroll_then_switch(kiosk, caplog):
     with caplog.at_level(logging.INFO, logger="runtime.actors.render"):
         assert kiosk.rr("avatar", {"name": "ada"})["ok"] is True
         assert kiosk.rec.wait_for(lambda r: any(m.avatar == "ada" for m in r.of(SetAvatar)), 10)
-        assert wait_until(lambda: "avatar: ada" in caplog.text, 20)
-    assert wait_until(lambda: kiosk.retained_state()["avatar"] == "ada", 10)
+        assert wait_for(lambda: "avatar: ada" in caplog.text, 20)
+    assert wait_for(lambda: kiosk.retained_state()["avatar"] == "ada", 10)
     # The avatar on show cannot be removed; another one can.
     assert kiosk.rr("avatar.remove", {"name": "ada"})["error"]["code"] == "avatar-in-use"
     assert kiosk.rr("avatar", {"name": "default"})["ok"] is True
@@ -181,10 +181,10 @@ def test_voice_switch_to_a_voice_file(kiosk, tmp_path, caplog):
     shutil.copyfile(f"{joe}.json", f"{voice}.json")
     with caplog.at_level(logging.INFO, logger="runtime.actors.speak"):
         assert kiosk.rr("voice", {"id": str(voice)})["ok"] is True
-        assert wait_until(lambda: f"voice: {voice}" in caplog.text, 30)
+        assert wait_for(lambda: f"voice: {voice}" in caplog.text, 30)
     turn = kiosk.rr("say", {"text": "My new voice."})["result"]["turn"]
     assert kiosk.said_turn(turn)
-    assert wait_until(lambda: kiosk.retained_state()["voice"] == str(voice), 10)
+    assert wait_for(lambda: kiosk.retained_state()["voice"] == str(voice), 10)
     assert kiosk.rr("voice", {"id": "tts-piper-joe"})["ok"] is True
 
 
@@ -195,20 +195,20 @@ def test_config_get_and_apply_live_and_persisted(kiosk):
     assert "curator" in got["config"]["personas"]
     reply = kiosk.rr("config.apply", {"toml": "[play]\nvolume = 0.5\n", "version": "v2"})
     assert reply["result"] == {"version": "v2", "changed": ["personas.curator", "play.volume"], "restart": False}
-    assert wait_until(lambda: kiosk.actor("play").volume == 0.5, 10)
+    assert wait_for(lambda: kiosk.actor("play").volume == 0.5, 10)
     stored = json.loads((kiosk.device.store.path).read_text())
     assert stored["version"] == "v2" and stored["overlay"] == {"play": {"volume": 0.5}}
-    assert wait_until(lambda: kiosk.retained_state()["config_version"] == "v2", 10)
+    assert wait_for(lambda: kiosk.retained_state()["config_version"] == "v2", 10)
     # A key no actor takes live asks for a restart (after the reply); the change is kept.
     reply = kiosk.rr("config.apply", {"json": {"think": {"max_reply_tokens": 100}}, "version": "v3"})
     assert reply["result"] == {"version": "v3", "changed": ["play.volume", "think.max_reply_tokens"],
                                "restart": True}
-    assert wait_until(lambda: kiosk.restarts, 10)
+    assert wait_for(lambda: kiosk.restarts, 10)
     assert kiosk.rr("config.get")["result"]["config"]["think"]["max_reply_tokens"] == 100
     kiosk.device.restart_pending = False  # this in-process kiosk does not restart
     assert kiosk.rr("config.apply", {"json": {}, "version": "v4"})["result"]["restart"] is True
     kiosk.device.restart_pending = False
-    assert wait_until(lambda: kiosk.actor("play").volume == 1.0, 10)
+    assert wait_for(lambda: kiosk.actor("play").volume == 1.0, 10)
 
 
 def test_models_verify(kiosk):
@@ -317,7 +317,7 @@ def test_transcripts_are_shared_only_when_configured(kiosk):
     caption = kiosk.watch.wait(lambda w: next((e for e in w.of(f"{P}/events")
                                                if e["type"] == "caption" and e["turn"] == turn), None))
     assert caption == {**caption, "who": "avatar", "text": "Shared words here."}
-    assert wait_until(lambda: kiosk.retained_state().get("said", {}).get("avatar") == "Shared words here.", 10)
+    assert wait_for(lambda: kiosk.retained_state().get("said", {}).get("avatar") == "Shared words here.", 10)
     assert kiosk.rr("config.apply", {"json": {}, "version": "private"})["ok"] is True
     turn = kiosk.rr("say", {"text": "Private words here."})["result"]["turn"]
     kiosk.said_turn(turn)
@@ -345,13 +345,13 @@ def test_home_assistant_discovery_and_its_commands(kiosk):
     # Its commands carry no ResponseTopic: they run without a reply.
     volume = configs[f"homeassistant/number/{node}/volume/config"]
     kiosk.broker.publish(volume["command_topic"], volume["command_template"].replace("{{ value }}", "0.3"))
-    assert wait_until(lambda: kiosk.retained_state()["volume"] == 0.3, 10)
+    assert wait_for(lambda: kiosk.retained_state()["volume"] == 0.3, 10)
     mute = configs[f"homeassistant/switch/{node}/mute/config"]
     kiosk.broker.publish(mute["command_topic"], mute["payload_on"])
-    assert wait_until(lambda: kiosk.retained_state()["muted"] is True, 10)
+    assert wait_for(lambda: kiosk.retained_state()["muted"] is True, 10)
     kiosk.broker.publish(mute["command_topic"], mute["payload_off"])
     assert kiosk.rr("volume", {"level": 1.0})["ok"]
-    assert wait_until(lambda: kiosk.retained_state()["muted"] is False, 10)
+    assert wait_for(lambda: kiosk.retained_state()["muted"] is False, 10)
 
 
 def test_the_operator_command_line(kiosk):

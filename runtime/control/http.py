@@ -33,8 +33,8 @@ from runtime.core.errors import ApiFault, RuntimeFault
 COOKIE = "edge_talker_token"
 """The console keeps the token in this cookie (HttpOnly, SameSite=Strict): EventSource and <img>
 cannot send an Authorization header."""
-_OPEN = ("/", "/console", "/favicon.ico")
-"""Paths served without a token: the console's static files (no data in them)."""
+_OPEN = ("/", "/console", "/favicon.ico", "/session")
+"""Paths served without a token: the console's static files (no data in them) and the login."""
 _STATUS = {"unauthorized": 401, "busy": 503, "stopping": 503, "failed": 500, "not-found": 404,
            "method-not-allowed": 405, "unsupported-media-type": 415}
 
