@@ -82,8 +82,7 @@ $("login-form").addEventListener("submit", async (event) => {
   try {
     await api("POST", "/session", { token: $("login-token").value });
     $("login").close();
-    connectEvents();
-    showPage();
+    start();
   } catch (err) {
     say($("login-message"), t("login.wrong"), false);
   }
@@ -99,6 +98,7 @@ function showPage() {
   const face = $("live-face");
   if (name === "live" && !face.src.includes("live.mjpeg")) face.src = `/live.mjpeg?t=${Date.now()}`;
   if (name !== "live" && face.src) face.removeAttribute("src");
+  if (name === "status") drawChart();
   const load = { persona: loadPersonas, avatar: loadAvatars, voice: loadVoices, config: loadConfig, bench: loadBench };
   if (load[name]) load[name]().catch(() => {});
 }
@@ -122,7 +122,7 @@ function renderStatus(s) {
   summary.className = `big ${ok ? "ok" : "bad"}`;
   $("actors").replaceChildren(...Object.entries(s.health.actors).map(([name, a]) => node("li", {},
     node("span", { className: `dot ${a.state === "ready" ? "ok" : a.state === "failed" ? "bad" : "warn"}` }),
-    node("span", { textContent: name }), node("span", { className: "age", textContent: `${a.state} · ${a.beat_age_s} s` }))));
+    node("span", { textContent: name }), node("span", { className: "age", textContent: `${t(`actor.${a.state}`)} · ${a.beat_age_s} s` }))));
   facts($("facts"), [["fact.persona", s.persona], ["fact.avatar", s.avatar], ["fact.voice", s.voice],
     ["fact.volume", `${Math.round(s.volume * 100)} %`], ["fact.muted", t(s.muted ? "yes" : "no")],
     ["fact.config", s.config_version || t("none")], ["fact.uptime", duration(s.uptime_s)]]);
@@ -158,7 +158,8 @@ function addTurn(turn) {
 }
 
 function drawChart() {
-  const svg = $("chart"), W = 600, H = 180, pad = 28;
+  const svg = $("chart"), W = Math.max(svg.clientWidth, 200), H = 180, pad = 28;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);  // one user unit per pixel: text is never stretched
   const values = state.turns.map((x) => x.ms);
   if (!values.length) {
     svg.replaceChildren(svgNode("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, t("chart.empty")));
@@ -426,8 +427,21 @@ $("lang").addEventListener("change", (e) => {
   drawChart();
   showPage();
 });
+window.addEventListener("resize", drawChart);
 window.addEventListener("hashchange", showPage);
 translatePage();
 drawChart();
-showPage();
-connectEvents();
+
+async function start() {
+  // The first request tells whether the device wants its token (401: the login dialog opens).
+  try {
+    $("device-name").textContent = (await api("GET", "/status")).device;
+  } catch (err) {
+    if (err.status !== 401) $("online-dot").className = "dot bad";
+    return;
+  }
+  showPage();
+  connectEvents();
+}
+
+start();

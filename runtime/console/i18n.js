@@ -39,6 +39,10 @@ export const STRINGS = {
     "bench.stages": "Stage (ms after the visitor stops)",
     "login.title": "This device needs its access token", "login.button": "Open", "login.wrong": "Wrong token.",
     "error.network": "The device cannot be reached.",
+    "actor.starting": "starting", "actor.ready": "ready", "actor.stopping": "stopping", "actor.stopped": "stopped",
+    "actor.failed": "failed", "actor.unknown": "unknown",
+    "mood.neutral": "neutral", "mood.happy": "happy", "mood.sad": "sad", "mood.angry": "angry",
+    "mood.surprised": "surprised", "mood.concerned": "concerned",
   },
   zh: {
     "nav.status": "状态", "nav.live": "实时", "nav.persona": "人设", "nav.avatar": "形象",
@@ -79,5 +83,9 @@ export const STRINGS = {
     "bench.stages": "阶段（访客说完后的毫秒数）",
     "login.title": "此设备需要访问令牌", "login.button": "打开", "login.wrong": "令牌错误。",
     "error.network": "无法连接设备。",
+    "actor.starting": "启动中", "actor.ready": "就绪", "actor.stopping": "停止中", "actor.stopped": "已停止",
+    "actor.failed": "故障", "actor.unknown": "未知",
+    "mood.neutral": "平静", "mood.happy": "开心", "mood.sad": "难过", "mood.angry": "生气",
+    "mood.surprised": "惊讶", "mood.concerned": "关切",
   },
 };
