@@ -418,3 +418,20 @@ def test_the_sdk_raises_the_api_errors(kiosk):
         Client("http://127.0.0.1:1").status()
     assert err.value.code == "api-unreachable"
     assert client.volume(1.0)["version"]
+
+
+# --- refusing to start --------------------------------------------------------------------------------
+
+
+def test_off_loopback_the_api_refuses_to_start_without_a_token(tmp_path):
+    from tests.conftest import run_cli
+
+    config = tmp_path / "c.toml"
+    config.write_text('[api]\nenabled = true\nhost = "0.0.0.0"\n')
+    out = run_cli("check-config", "--config", str(config))
+    assert out.returncode == 2 and "token_env" in out.stderr
+    config.write_text('[capture]\ntype = "console"\n[think]\ntype = "echo"\n'
+                      '[api]\nenabled = true\nhost = "0.0.0.0"\ntoken_env = "EDGE_TALKER_UNSET_TOKEN"\n')
+    out = run_cli("run", "--config", str(config), env={"SDL_VIDEODRIVER": "dummy"}, input="")
+    assert out.returncode != 0 and "error[api-token-missing]" in out.stderr
+    assert "ready:" not in out.stderr  # refused before anything started

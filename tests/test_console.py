@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -212,3 +213,15 @@ def test_voice_listen_button_and_bench_page(browser, kiosk, shots):
     page.wait_for_function("document.querySelector('#bench-timeline').naturalWidth === 900", timeout=10_000)
     page.screenshot(path=shots / "desktop-bench.png", full_page=True)
     page.close()
+
+
+def test_every_string_is_in_english_and_chinese():
+    script = (REPO / "runtime" / "console" / "i18n.js").read_text(encoding="utf-8")
+    english, chinese = script.split("\n  zh: {")
+    en_keys = set(re.findall(r'"([a-z_]+\.[a-z0-9_]+)":', english))
+    zh_keys = set(re.findall(r'"([a-z_]+\.[a-z0-9_]+)":', chinese))
+    assert en_keys == zh_keys, en_keys ^ zh_keys
+    page = (REPO / "runtime" / "console" / "index.html").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n(?:-placeholder|-alt)?="([^"]+)"', page))
+    used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z0-9_]+)"', (REPO / "runtime" / "console" / "app.js").read_text()))
+    assert used <= en_keys, used - en_keys
