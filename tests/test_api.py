@@ -435,3 +435,19 @@ def test_off_loopback_the_api_refuses_to_start_without_a_token(tmp_path):
     out = run_cli("run", "--config", str(config), env={"SDL_VIDEODRIVER": "dummy"}, input="")
     assert out.returncode != 0 and "error[api-token-missing]" in out.stderr
     assert "ready:" not in out.stderr  # refused before anything started
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path):
+    from runtime.bench.broker import free_port
+    from tests.conftest import run_cli
+
+    with socket.socket() as taken:
+        port = free_port()
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        config = tmp_path / "c.toml"
+        config.write_text(f'[capture]\ntype = "console"\n[think]\ntype = "echo"\n[play]\ndevice = "none"\n'
+                          f'[display]\nwindow = "off"\n[paths]\nstate = "{tmp_path}"\n[api]\nenabled = true\n'
+                          f"port = {port}\n")
+        out = run_cli("run", "--config", str(config), env={"SDL_VIDEODRIVER": "dummy"}, input="")
+    assert out.returncode != 0 and "error[api-bind-failed]" in out.stderr and "hint: another program" in out.stderr

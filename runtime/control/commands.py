@@ -135,7 +135,8 @@ class Commands:
         return model
 
     def run(self, name: str, body: Any) -> Any:
-        """Run a command by name with a JSON body (from MQTT); the result, or a RuntimeFault."""
+        """Run a command by name with its JSON body (an MQTT payload or an HTTP body); the result, or a
+        RuntimeFault."""
         request = validate(self.request_model(name), {} if body is None else body)
         return getattr(self, name.replace(".", "_"))(request)
 
