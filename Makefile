@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := libportaudio2 mosquitto mosquitto-clients xvfb systemd strace
+APT_PACKAGES := libportaudio2 mosquitto mosquitto-clients xvfb chromium openssl systemd strace
 
 .PHONY: run test bench bootstrap system-deps models lint
 

@@ -95,12 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
     devices.set_defaults(func=_devices)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
-    bench.add_argument("stage", nargs="?", default="e2e", choices=["e2e", "hear", "think", "speak", "face", "soak"],
+    bench.add_argument("stage", nargs="?", default="e2e",
+                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control"],
                        help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.add_argument("--turns", type=int, default=300, help="soak: spoken turns back to back (default 300)")
     bench.set_defaults(func=_bench)
+
+    remote = sub.add_parser("remote", help="send a command to a device or the fleet over MQTT and print the replies",
+                            description="edge-talker remote DEVICE CMD [JSON] | edge-talker remote --fleet CMD [JSON]. "
+                                        "Prints one JSON reply per line; exit 0 when every reply is ok.")
+    remote.add_argument("words", nargs="+", metavar="DEVICE CMD [JSON]",
+                        help="device id (not with --fleet), command name, JSON body (or @file.json, or - for stdin)")
+    remote.add_argument("--fleet", action="store_true", help="send to every device; wait --timeout for the replies")
+    remote.add_argument("--broker", help="HOST[:PORT] of the broker (default: [remote] of --config)")
+    remote.add_argument("--config", help="config file whose [remote] names the broker, TLS and credentials")
+    remote.add_argument("--prefix", help="topic prefix (default: [remote] topic_prefix)")
+    remote.add_argument("--ca", help="CA certificate: connect with TLS and verify the broker")
+    remote.add_argument("--cert", help="client certificate (PEM)")
+    remote.add_argument("--key", help="client certificate's key (PEM)")
+    remote.add_argument("--username", help="user name at the broker")
+    remote.add_argument("--password-env", help="environment variable holding the password")
+    remote.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for replies (default 10)")
+    remote.add_argument("--expect", type=int, help="with --fleet: stop once this many devices replied")
+    remote.set_defaults(func=_remote)
 
     models = sub.add_parser("models", help="list, fetch and verify the models of runtime/store/manifest.toml")
     models_sub = _Subparsers(models.add_subparsers(dest="models_command", required=True), verbose)
@@ -216,7 +235,7 @@ def _log_format() -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from runtime.core.config import FileCapture, load_config
-    from runtime.product import check_models, run_app
+    from runtime.product import RESTART, check_models, restart_process, run_app
 
     settings = load_config(args.config)
     changes = {}
@@ -230,7 +249,10 @@ def _run(args: argparse.Namespace) -> int:
                                                                 "include_input": True})
     settings = settings.model_copy(update=changes)
     check_models(settings)
-    return run_app(settings, exit_when_idle=args.exit_when_idle)
+    code = run_app(settings, exit_when_idle=args.exit_when_idle)
+    if code == RESTART:
+        restart_process()
+    return code
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -381,6 +403,35 @@ def _devices(args: argparse.Namespace) -> int:
     for kind in ("input", "output"):
         print(f"{kind}:\n{sound.describe(kind)}")
     return 0
+
+
+def _remote(args: argparse.Namespace) -> int:
+    import json
+
+    from runtime.control.operator import Operator, operator_config, read_body
+    from runtime.core.config import load_config
+    from runtime.core.errors import RemoteFault
+
+    words = list(args.words)
+    need = 1 if args.fleet else 2
+    if not need <= len(words) <= need + 1:
+        raise RemoteFault("remote-bad-arguments", f"expected {'CMD [JSON]' if args.fleet else 'DEVICE CMD [JSON]'}, "
+                          f"got {len(words)} word(s)", "e.g. edge-talker remote kiosk-1 say '{\"text\": \"hi\"}'")
+    device = None if args.fleet else words.pop(0)
+    name, body = words[0], read_body(words[1] if len(words) > 1 else None)
+    cfg = operator_config(load_config(args.config).remote, broker=args.broker, prefix=args.prefix, ca=args.ca,
+                          cert=args.cert, key=args.key, username=args.username, password_env=args.password_env)
+    operator = Operator(cfg)
+    try:
+        replies = operator.request(device, name, body, timeout_s=args.timeout, expect=args.expect)
+    finally:
+        operator.close()
+    for reply in replies:
+        print(json.dumps(reply.body, ensure_ascii=False), flush=True)
+    if not replies:
+        raise RemoteFault("remote-no-reply", f"no reply within {args.timeout:g} s",
+                          "check that the device is online (its status topic) and the device id")
+    return 0 if all(r.body.get("ok") for r in replies) else 1
 
 
 def _selected(ids: list[str]):

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import zmq
 
@@ -32,7 +32,13 @@ from runtime.devices import sound
 from runtime.store.models import ModelStore
 from runtime.store.recordings import Recordings, Retention
 
+if TYPE_CHECKING:
+    from runtime.control.commands import Device
+
 _LOGGER = logging.getLogger(__name__)
+
+RESTART = 75
+"""run_app's exit code when an operator's change needs a new process (see restart_process)."""
 
 
 def model_store(settings: Settings) -> ModelStore:
@@ -95,17 +101,23 @@ def check_models(settings: Settings) -> None:
 
 
 def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,
-                     build: Callable = engines.build) -> Callable:
+                     build: Callable = engines.build, current: Callable[[], Settings] | None = None) -> Callable:
     """A function that loads the configured LLM and returns a Dialogue (called in the think thread);
-    the Dialogue refuses personas that do not fit the model's context."""
+    the Dialogue refuses personas that do not fit the model's context; the personas are those in
+    force when it is called (`current`, for operators' changes)."""
     from runtime.dialogue.conversation import Dialogue
 
     cfg = settings.think
     store = store or model_store(settings)
-    return lambda: Dialogue(build(cfg, store), settings.personas, persona or cfg.persona,
-                            memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
-                            max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
-                            first_chunk_units=cfg.first_chunk_units)
+
+    def make() -> Dialogue:
+        now = current() if current else settings
+        return Dialogue(build(cfg, store), now.personas, persona or now.think.persona,
+                        memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
+                        max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
+                        first_chunk_units=cfg.first_chunk_units)
+
+    return make
 
 
 def measure_personas(settings: Settings) -> str:
@@ -141,15 +153,18 @@ def recordings(settings: Settings) -> Recordings | None:
     return None
 
 
-def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None,
+def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None, current: Callable[[], Settings] | None = None,
                        recording: Recordings | None = None) -> list[ActorSpec]:
-    """Voice, speaker, face, recording and the idle watch, consumers first."""
+    """Voice, speaker, face, recording and the idle watch, consumers first. Settings operators may
+    change while running (avatar, voice, volume, mute) are read from `current` whenever an actor
+    is made, so an actor restarted after a failure keeps them."""
     from runtime.actors.play import PlayActor
     from runtime.actors.render import RenderActor
     from runtime.actors.speak import SpeakActor
     from runtime.devices.display import open_display
     from runtime.face import avatars
 
+    current = current or (lambda: settings)
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
     specs = []
     record = settings.record
@@ -166,32 +181,44 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None,
 
         specs.append(ActorSpec("idle", functools.partial(IdleActor, "idle", bus, on_idle=on_idle, **beat)))
     display = settings.display
-    specs.append(ActorSpec("render", functools.partial(
-        RenderActor, "render", bus, face_factory=lambda: avatars.renderer(avatars.load_avatar(settings)),
+
+    def face(name: str | None = None):
+        return avatars.renderer(avatars.load_avatar(current(), name))
+
+    specs.append(ActorSpec("render", lambda: RenderActor(
+        "render", bus, face_factory=face, avatar_factory=face,
         display_factory=lambda: open_display(display.window, settings.avatar.resolution,
                                              fullscreen=display.fullscreen, hide_cursor=display.hide_cursor),
-        fps=display.fps, publish_frames=recording is not None, **beat)))
+        fps=display.fps, publish_frames=recording is not None,
+        preview_fps=settings.api.preview_fps if settings.api.enabled else 0, **beat)))
     play = settings.play
-    specs.append(ActorSpec("play", functools.partial(
-        PlayActor, "play", bus, output_factory=functools.partial(sound.open_output, play.device),
-        volume=play.volume, mute=play.mute, **beat)))
-    specs.append(ActorSpec("speak", functools.partial(SpeakActor, "speak", bus,
-                                                      engine_factory=tts_factory(settings), **beat)))
+    specs.append(ActorSpec("play", lambda: PlayActor(
+        "play", bus, output_factory=functools.partial(sound.open_output, play.device),
+        volume=current().play.volume, mute=current().play.mute, **beat)))
+    store = model_store(settings)
+    specs.append(ActorSpec("speak", lambda: SpeakActor(
+        "speak", bus, engine_factory=lambda: engines.build(current().speak, store),
+        voice_factory=lambda voice: engines.build(current().speak.model_copy(update={"voice": voice}), store),
+        **beat)))
     return specs
 
 
 def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None,
-                on_idle=None, recording: Recordings | None = None) -> list[ActorSpec]:
-    """The actors the config asks for, consumers first (so nothing published is lost)."""
+                on_idle=None, device: Device | None = None, recording: Recordings | None = None) -> list[ActorSpec]:
+    """The actors the config asks for, consumers first (so nothing published is lost); with a
+    control plane (`device`), its actors come first and see every other actor start."""
     from runtime.actors.caption import CaptionActor
     from runtime.actors.think import ThinkActor
 
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
-    specs = presentation_specs(settings, bus, on_idle=on_idle, recording=recording)
+    current = (lambda: device.settings) if device is not None else None
+    specs = control_specs(device, bus) if device is not None else []
+    specs += presentation_specs(settings, bus, on_idle=on_idle, current=current, recording=recording)
     if captions_on(settings):
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
     specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
-                                                      dialogue_factory=dialogue_factory(settings), **beat)))
+                                                      dialogue_factory=dialogue_factory(settings, current=current),
+                                                      **beat)))
     capture = resolve_capture(settings)
     if not isinstance(capture, ConsoleCapture):
         from runtime.actors.listen import ListenActor
@@ -204,6 +231,43 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
     source = getattr(import_module(module), name)
     specs.append(ActorSpec("capture", functools.partial(source.from_config, "capture", bus, capture,
                                                         stdin=stdin, **beat)))
+    return specs
+
+
+def control_device(settings: Settings, *, on_restart: Callable[[], None]) -> tuple[Settings, Device | None]:
+    """The settings to run with (the config plus what operators applied over it, kept in the
+    state directory) and the control plane's device when [remote] or [api] is on."""
+    from runtime.control import desired
+    from runtime.control.commands import Device
+
+    effective, applied, store = desired.load_effective(settings)
+    if effective.remote.type == "off" and not effective.api.enabled:
+        return effective, None
+    if effective.remote.type == "mqtt":
+        from runtime.control.mqtt import password
+
+        password(effective.remote)  # a missing secret stops the start before any model loads
+    if effective.api.enabled:
+        from runtime.actors.api import api_token
+
+        api_token(effective.api)
+    return effective, Device(settings, effective, applied, store, on_restart=on_restart,
+                             models=model_store(settings))
+
+
+def control_specs(device: Device, bus: Bus) -> list[ActorSpec]:
+    """The fleet link and the REST API, as configured."""
+    settings = device.settings
+    beat = {"heartbeat_s": settings.bus.heartbeat_s}
+    specs = []
+    if settings.remote.type == "mqtt":
+        from runtime.actors.remote import RemoteActor
+
+        specs.append(ActorSpec("remote", functools.partial(RemoteActor, "remote", bus, device=device, **beat)))
+    if settings.api.enabled:
+        from runtime.actors.api import ApiActor
+
+        specs.append(ActorSpec("api", functools.partial(ApiActor, "api", bus, device=device, **beat)))
     return specs
 
 
@@ -275,14 +339,16 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
     lock = instance_lock(state_dir(settings.paths.state))  # held until the process ends
+    stop, restart = threading.Event(), threading.Event()
+    settings, device = control_device(settings, on_restart=lambda: (restart.set(), stop.set()))
     recording = recordings(settings)
     if recording is not None:
         recording.check()  # a target that cannot be written is refused before any model loads
     context = zmq.Context()
     bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
-    stop = threading.Event()
-    extra = {"recording": recording} if build is None else {}
-    specs = (build or build_specs)(settings, bus, on_idle=stop.set if exit_when_idle else None, **extra)
+    on_idle = stop.set if exit_when_idle else None
+    specs = build(settings, bus, on_idle=on_idle) if build else build_specs(settings, bus, on_idle=on_idle,
+                                                                             device=device, recording=recording)
     supervisor = Supervisor(bus, specs, settings.supervisor)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     fault: RuntimeFault | None = None
@@ -297,7 +363,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
             code = 1
             print(f"error: finished without {', '.join(f'{n} ({c})' for n, c in supervisor.degraded().items())}",
                   file=sys.stderr, flush=True)
-        return code
+        return RESTART if restart.is_set() else code
     except RuntimeFault as err:
         fault, code = err, err.exit_code
         raise
@@ -330,3 +396,15 @@ def _unclean_exit_code(supervisor: Supervisor, code: int | None) -> int:
                         ", ".join(actor.name for actor in running))
         return 0
     return 3
+
+
+def restart_process() -> None:
+    """Start this command again in this process (same pid, so systemd sees one service that
+    reloaded): the new process reads the config file and the applied config afresh."""
+    import os
+
+    _LOGGER.warning("restarting: %s", " ".join(sys.orig_argv))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own command line

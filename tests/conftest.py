@@ -20,14 +20,15 @@ REPO = Path(__file__).resolve().parent.parent
 _ids = itertools.count()
 
 
-def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.01) -> bool:
-    """Poll predicate until it is true or the timeout passes; returns its last value."""
+def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.01):
+    """Poll predicate until it returns something true (returned) or the timeout passes (its last value)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        value = predicate()
+        if value:
+            return value
         time.sleep(interval_s)
-    return bool(predicate())
+    return predicate()
 
 
 def recv_within(sock: zmq.Socket, timeout_s: float = 5.0) -> Message:
@@ -68,3 +69,23 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120, **kwargs)
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "runtime", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=REPO, check=False, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def default_avatar(tmp_path_factory) -> Path:
+    """The default avatar, enrolled once per test run; copy it into a device's state with seed_state."""
+    from runtime.core.config import PathsConfig, Settings
+    from runtime.face import avatars
+
+    state = tmp_path_factory.mktemp("avatar-seed")
+    avatars.load_avatar(Settings(paths=PathsConfig(state=str(state))))
+    return state / "avatars"
+
+
+def seed_state(folder: Path, default_avatar: Path) -> Path:
+    """A device state directory that already holds the default avatar (no enrollment at start)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(default_avatar, folder / "avatars", dirs_exist_ok=True)
+    return folder

@@ -18,7 +18,15 @@ import numpy as np
 
 from runtime.core.actor import Actor
 from runtime.core.errors import PlayFault, RuntimeFault
-from runtime.core.messages import Interrupt, PlaybackFinished, PlaybackPosition, PlaybackStarted, SpeechAudio
+from runtime.core.messages import (
+    Interrupt,
+    PlaybackFinished,
+    PlaybackPosition,
+    PlaybackStarted,
+    SetMute,
+    SetVolume,
+    SpeechAudio,
+)
 from runtime.core.threads import Waker
 from runtime.speech.audio import to_float, to_rate
 
@@ -43,6 +51,7 @@ class PlayActor(Actor):
     subscriptions = (SpeechAudio,)
     tick_interval_s = 0.5
     retry_s = 5.0
+    controls = (Interrupt, SetVolume, SetMute)
 
     def __init__(self, name: str, bus, *, output_factory, volume: float = 1.0, mute: bool = False, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
@@ -120,6 +129,14 @@ class PlayActor(Actor):
                                               interrupted=True, heard_ns=now))
         if dropped:
             _LOGGER.info("turn %d: playback flushed (%d piece(s))", msg.turn, len(dropped))
+
+    def on_control(self, msg) -> None:
+        """An operator changed the volume or muted the speaker: heard from the next block on."""
+        if isinstance(msg, SetVolume):
+            self.volume = msg.level
+        elif isinstance(msg, SetMute):
+            self.mute = msg.on
+        _LOGGER.info("speaker: volume %.2f%s", self.volume, ", muted" if self.mute else "")
 
     # --- PortAudio's thread -------------------------------------------------------------------
 

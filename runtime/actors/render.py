@@ -16,12 +16,14 @@ import logging
 import time
 
 from runtime.core.actor import Actor
+from runtime.core.errors import RuntimeFault
 from runtime.core.messages import (
     Interrupt,
     PlaybackFinished,
     PlaybackPosition,
     PlaybackStarted,
     ReplyChunk,
+    SetAvatar,
     SpeechAudio,
     SpeechStarted,
     Transcript,
@@ -38,13 +40,19 @@ class RenderActor(Actor):
 
     subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, PlaybackFinished, ReplyChunk,
                      SpeechStarted, Transcript)
+    controls = (Interrupt, SetAvatar)
 
     def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
-                 publish_frames: bool = False, **kwargs) -> None:
+                 publish_frames: bool = False, avatar_factory=None, preview_fps: int = 0, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.tick_interval_s = 1.0 / fps
         self._face_factory, self._display_factory = face_factory, display_factory
+        self._avatar_factory = avatar_factory
+        """avatar name -> renderer, for avatars switched at run time (None: the avatar is fixed)."""
         self.publish_frames = publish_frames
+        self._preview_every = max(1, round(fps / preview_fps)) if preview_fps else 0
+        """Without a recording, publish every n-th frame for the remote preview (0: none)."""
+        self._frames = 0
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
         self._unplayed: set[tuple[int, int, int]] = set()
@@ -111,6 +119,17 @@ class RenderActor(Actor):
         if self._question_turn < msg.turn:
             self._answer_complete = False
 
+    def on_control(self, msg) -> None:
+        """Show another avatar from the next frame on; one that fails to load keeps the current face."""
+        if not isinstance(msg, SetAvatar) or self._avatar_factory is None:
+            return
+        try:
+            self.face = self._avatar_factory(msg.avatar)
+        except RuntimeFault as fault:
+            _LOGGER.warning("avatar %s not shown, keeping the current one: %s", msg.avatar, fault)
+            return
+        _LOGGER.info("avatar: %s", msg.avatar)
+
     def tick(self) -> None:
         """Draw the frame for now."""
         started = time.perf_counter()
@@ -119,5 +138,6 @@ class RenderActor(Actor):
         if self.display is not None:
             self.display.show(frame)
         render_ms = (time.perf_counter() - started) * 1000
-        if self.publish_frames:
+        self._frames += 1
+        if self.publish_frames or (self._preview_every and self._frames % self._preview_every == 0):
             self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns, render_ms=render_ms))

@@ -13,8 +13,8 @@ import logging
 import numpy as np
 
 from runtime.core.actor import Actor
-from runtime.core.errors import Unspeakable
-from runtime.core.messages import ReplyChunk, SpeechAudio
+from runtime.core.errors import RuntimeFault, Unspeakable
+from runtime.core.messages import Interrupt, ReplyChunk, SetVoice, SpeechAudio
 from runtime.speech.audio import to_int16
 
 _LOGGER = logging.getLogger(__name__)
@@ -27,10 +27,13 @@ class SpeakActor(Actor):
     abandon_on_stop = True
 
     subscriptions = (ReplyChunk,)
+    controls = (Interrupt, SetVoice)
 
-    def __init__(self, name: str, bus, *, engine_factory, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, engine_factory, voice_factory=None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self._engine_factory = engine_factory
+        self._voice_factory = voice_factory
+        """voice id -> engine, for voices switched at run time (None: the voice is fixed)."""
         self.engine = None
 
     def setup(self) -> None:
@@ -38,6 +41,20 @@ class SpeakActor(Actor):
         self.engine = self._engine_factory()
         for _ in self.engine.synthesize("Hello."):
             pass
+
+    def on_control(self, msg) -> None:
+        """Switch voice: the next sentence is spoken with it; a voice that fails to load keeps the old one."""
+        if not isinstance(msg, SetVoice) or self._voice_factory is None:
+            return
+        try:
+            engine = self._voice_factory(msg.voice)
+            for _ in engine.synthesize("Hello."):
+                pass
+        except (RuntimeFault, OSError, ValueError) as err:
+            _LOGGER.warning("voice %s not loaded, keeping the current one: %s", msg.voice, err)
+            return
+        self.engine = engine
+        _LOGGER.info("voice: %s", msg.voice)
 
     def handle(self, msg) -> None:
         """Synthesize one chunk (or pass the end-of-answer marker on)."""

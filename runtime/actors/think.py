@@ -10,8 +10,18 @@ from __future__ import annotations
 import logging
 
 from runtime.core.actor import Actor
+from runtime.core.config import Persona
 from runtime.core.errors import RuntimeFault
-from runtime.core.messages import Interrupt, Message, PlaybackFinished, ReplyChunk, SetPersona, Transcript
+from runtime.core.messages import (
+    Interrupt,
+    Message,
+    PlaybackFinished,
+    PutPersona,
+    ReplyChunk,
+    Say,
+    SetPersona,
+    Transcript,
+)
 from runtime.speech.language import join_words
 
 _LOGGER = logging.getLogger(__name__)
@@ -23,8 +33,8 @@ class ThinkActor(Actor):
     nice = 5
     abandon_on_stop = True
 
-    subscriptions = (Transcript, PlaybackFinished)
-    controls = (Interrupt, SetPersona)
+    subscriptions = (Transcript, PlaybackFinished, Say)
+    controls = (Interrupt, SetPersona, PutPersona)
     drop_stale = False  # playback reports of an interrupted turn are exactly what memory needs
 
     def __init__(self, name: str, bus, *, dialogue_factory, **kwargs) -> None:
@@ -42,7 +52,11 @@ class ThinkActor(Actor):
         self.dialogue.warm()
 
     def handle(self, msg: Message) -> None:
-        """Answer a final transcript of the current turn; count played chunks."""
+        """Answer a final transcript of the current turn; say an operator's text; count played chunks."""
+        if isinstance(msg, Say):
+            if msg.turn >= self.turn:
+                self._publish(msg.turn, self.dialogue.recite(msg.text), remember=False)
+            return
         if isinstance(msg, PlaybackFinished):
             if msg.turn == self._answer_turn and not msg.interrupted:
                 self._played = max(self._played or 0, msg.index + 1)
@@ -60,26 +74,36 @@ class ThinkActor(Actor):
                 last.interrupted = True
 
     def on_control(self, msg: Message) -> None:
-        """Switch persona."""
-        if isinstance(msg, SetPersona):
-            try:
+        """Switch persona; add, change or remove one."""
+        try:
+            if isinstance(msg, SetPersona):
                 self.dialogue.set_persona(msg.persona)
                 _LOGGER.info("persona: %s", msg.persona)
-            except RuntimeFault as fault:
-                _LOGGER.warning("%s", fault)
+            elif isinstance(msg, PutPersona):
+                persona = Persona.model_validate_json(msg.persona_json) if msg.persona_json else None
+                self.dialogue.put_persona(msg.persona, persona)
+                _LOGGER.info("persona %s %s", msg.persona, "updated" if persona else "removed")
+        except (RuntimeFault, ValueError) as err:
+            _LOGGER.warning("turn %d: %s", self.turn, err)
 
     def _answer(self, msg: Transcript) -> None:
         self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
-        index = 0
         stop = lambda: self.check_control() and (self.turn > msg.turn or self.stop_requested)  # noqa: E731
-        for chunk in self.dialogue.reply(msg.text, msg.language, should_stop=stop):
-            if self.turn > msg.turn or self.stop_requested:
+        self._publish(msg.turn, self.dialogue.reply(msg.text, msg.language, should_stop=stop), remember=True)
+
+    def _publish(self, turn: int, chunks, *, remember: bool) -> None:
+        """Publish the chunks of one answer in order, then its end marker, unless a newer turn came."""
+        index = 0
+        for chunk in chunks:
+            if self.turn > turn or self.stop_requested:
                 break
-            self._answer_chunks.append(chunk.text)
-            self.publish(ReplyChunk(turn=msg.turn, text=chunk.text, index=index, emotion=chunk.emotion,
+            if remember:
+                self._answer_chunks.append(chunk.text)
+            self.publish(ReplyChunk(turn=turn, text=chunk.text, index=index, emotion=chunk.emotion,
                                     intensity=chunk.intensity))
             index += 1
-        if self.turn > msg.turn or self.stop_requested:
-            _LOGGER.info("turn %d: answer interrupted after %d chunk(s)", msg.turn, index)
+            self.check_control()
+        if self.turn > turn or self.stop_requested:
+            _LOGGER.info("turn %d: answer interrupted after %d chunk(s)", turn, index)
             return
-        self.publish(ReplyChunk(turn=msg.turn, text="", index=index, last=True))
+        self.publish(ReplyChunk(turn=turn, text="", index=index, last=True))

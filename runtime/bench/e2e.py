@@ -65,14 +65,6 @@ def _voiced(audio: np.ndarray, threshold_dbfs: float = -45.0) -> np.ndarray:
     return audio[voiced[0] * hop:(voiced[-1] + 1) * hop] if voiced.size else audio
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run(out: Path | None = None, settings: Settings | None = None, config: str | None = None) -> dict:
     """Run the benchmark; print the summary; write report.json, report.md and timeline.png.
 
@@ -87,7 +79,9 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     out.mkdir(parents=True, exist_ok=True)
     store = ModelStore(models_dir(settings.paths.models))
     audio, script = _visitor_track(settings, store)
-    pub, sub = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
+    from runtime.bench.broker import free_port
+
+    pub, sub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory() as tmp:
         import soundfile
 

@@ -44,6 +44,10 @@ class ConfigFault(RuntimeFault):
         super().__init__(code, message, hint)
         self.errors = errors or []
 
+    def as_dict(self) -> dict:
+        """The fault as a JSON-able map, with one entry per configuration problem."""
+        return {**super().as_dict(), "errors": list(self.errors)}
+
     def render(self) -> str:
         """The fault with one line per configuration problem."""
         lines = [f"error[{self.code}]: {self.message}"]
@@ -123,3 +127,21 @@ class RecordFault(RuntimeFault):
     """A recording cannot be written (record-*)."""
 
     stage = "record"
+
+
+class ControlFault(RuntimeFault):
+    """An operator's command was refused (command-*): bad input, or it cannot be done now."""
+
+    stage = "control"
+
+
+class RemoteFault(RuntimeFault):
+    """The MQTT fleet link: a bad payload or a broker that refuses us (mqtt-*, remote-*)."""
+
+    stage = "remote"
+
+
+class ApiFault(RuntimeFault):
+    """The REST API: a bad request, a missing token, an upload too large (api-*)."""
+
+    stage = "api"

@@ -86,6 +86,63 @@ class SetPersona(Message):
     """A key of [personas] in the config."""
 
 
+@register("ctl.put-persona", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PutPersona(Message):
+    """Add, change or (with empty persona_json) remove a persona at run time."""
+
+    persona: str
+    """The persona id (a key of [personas])."""
+    persona_json: str = ""
+    """The persona's [personas.<id>] section as JSON (validated by the config schema); "" removes it."""
+
+
+@register("ctl.avatar", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetAvatar(Message):
+    """Show another enrolled avatar."""
+
+    avatar: str
+    """An avatar name (`edge-talker avatar list`)."""
+
+
+@register("ctl.voice", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetVoice(Message):
+    """Speak with another voice from the next sentence on."""
+
+    voice: str
+    """A model id of the manifest (role tts) or a voice file, as [speak] voice."""
+
+
+@register("ctl.volume", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetVolume(Message):
+    """Change the speaker's loudness at once."""
+
+    level: float
+    """Loudness multiplier, 0..1 from operators ([play] volume allows up to 4)."""
+
+
+@register("ctl.mute", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMute(Message):
+    """Silence the speaker (the face still speaks) or unmute it."""
+
+    on: bool
+
+
+@register("op.say")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Say(Message):
+    """An operator's text for the avatar to say now, with the face (sent after an Interrupt that
+    starts its turn; the think actor cuts it into chunks and tags their emotion)."""
+
+    text: str
+    language: str = ""
+    """ISO 639-1 code of the text, empty when unknown."""
+
+
 # --- system -----------------------------------------------------------------------------------
 
 
@@ -126,6 +183,17 @@ class ProcessStats(Message):
     """CPU time used so far, user + system (seconds)."""
     ready: bool = True
     """False in the last report, sent while stopping."""
+
+
+@register("sys.config")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigApplied(Message):
+    """The device's configuration changed (from the fleet or the API)."""
+
+    version: str
+    """The version the operator gave the applied config ("" for a single setting changed)."""
+    restart: bool = False
+    """True when the change needs the process to restart (it exits so systemd restarts it)."""
 
 
 # --- input ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from runtime.core.config import Persona
 from runtime.core.errors import ConfigFault, ThinkFault
-from runtime.dialogue.chunker import SENTENCE_END, Chunker
+from runtime.dialogue.chunker import SENTENCE_END, Chunker, chunk_text
 from runtime.dialogue.emotion import Emotion, Tagged, tag
 from runtime.dialogue.guard import REFUSALS, RecitalCheck, asks_for_instructions
 from runtime.dialogue.memory import Memory, Turn
@@ -41,7 +41,7 @@ class Dialogue:
                  idle_reset_s: float = 120.0, max_reply_tokens: int = 160, max_input_tokens: int = 256,
                  first_chunk_units: float = 6.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
-        self.personas = personas
+        self.personas = dict(personas)
         self.max_reply_tokens = max_reply_tokens
         self.max_input_tokens = max_input_tokens
         self.first_chunk_units = first_chunk_units
@@ -62,6 +62,24 @@ class Dialogue:
             raise ThinkFault("think-unknown-persona", f"no persona {persona_id!r}",
                                f"use one of: {', '.join(sorted(self.personas))}")
         self.persona_id = persona_id
+
+    def put_persona(self, persona_id: str, persona: Persona | None) -> None:
+        """Add or replace a persona (its prompt is evaluated now), or remove it (None)."""
+        if persona is None:
+            if persona_id == self.persona_id:
+                raise ThinkFault("think-persona-in-use", f"persona {persona_id!r} is active",
+                                 "switch to another persona before removing it")
+            self.personas.pop(persona_id, None)
+            return
+        self.personas[persona_id] = persona
+        if hasattr(self.engine, "warm"):
+            self.engine.warm([self.system_prompt(persona)])
+
+    def recite(self, text: str) -> Iterator[Chunk]:
+        """An operator's text as speakable chunks tagged with emotion (no model, no memory)."""
+        started, persona = self.clock(), self.persona
+        for piece in chunk_text([text], first_min_units=self.first_chunk_units):
+            yield self._chunk(piece, started, persona)
 
     def system_prompt(self, persona: Persona | None = None) -> str:
         """The system prompt the model sees for a persona."""

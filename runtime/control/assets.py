@@ -1,0 +1,139 @@
+"""What operators' commands do with the device's files: enroll a photo (kept in memory, never on
+disk), draw an avatar's contact sheet, let a voice say a sample, check that a voice exists, list
+the models in use, and read the last benchmark report."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from runtime.core.config import Settings
+from runtime.core.errors import AvatarFault, ControlFault, SpeakFault
+from runtime.core.paths import state_dir
+from runtime.store.models import ModelStore
+
+SAMPLE_TEXT = {"en": "Hello! This is how I sound.", "zh": "你好！这是我的声音。"}
+
+
+@contextlib.contextmanager
+def in_memory_file(data: bytes) -> Iterator[Path]:
+    """A path to these bytes that lives in memory (a memfd on Linux): a visitor's photo is read by
+    path without touching a disk. Elsewhere, a private temporary file deleted at once."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("edge-talker-photo")
+        try:
+            os.write(fd, data)
+            yield Path(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="edge-talker-") as folder:
+        path = Path(folder) / "photo"
+        path.write_bytes(data)
+        yield path
+
+
+def enroll(settings: Settings, name: str, photo: bytes, limit: int) -> dict:
+    """Enroll photo bytes as avatar `name`; the photo itself is not kept (unless keep_original)."""
+    from runtime.face import avatars, bundle
+
+    if len(photo) > limit:
+        raise AvatarFault("avatar-photo-too-large", f"the photo has {len(photo) / 2**20:.1f} MB, "
+                          f"at most {limit / 2**20:.0f} MB are accepted", "send a smaller JPEG")
+    with in_memory_file(photo) as path:
+        try:
+            avatars.enroll_photo(settings, path, name)
+        except AvatarFault as fault:
+            if fault.code != "avatar-bad-image":
+                raise
+            raise AvatarFault(fault.code, "the photo is not a readable image", fault.hint) from fault
+    meta = bundle.load(state_dir(settings.paths.state), name).meta
+    return {"name": name, "head_px": meta.get("head_px"), "yaw_deg": meta.get("yaw_deg"),
+            "enroll_s": meta.get("enroll_s")}
+
+
+def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
+    """The avatar's key poses side by side, as JPEG (a PNG of nine 512 px tiles is 5 MB)."""
+    import cv2
+
+    from runtime.face import avatars, bundle
+
+    bundle.check_name(name)
+    sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, name)))
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise AvatarFault("avatar-damaged", f"the contact sheet of {name!r} cannot be encoded", "enroll it again")
+    return jpeg.tobytes()
+
+
+def voice_wav(engine, text: str) -> bytes:
+    """A voice saying `text`, as a 16-bit WAV file."""
+    import numpy as np
+    import soundfile
+
+    audio = [speech.audio for speech in engine.synthesize(text)]
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.concatenate(audio) if audio else np.zeros(1, np.float32), engine.sample_rate,
+                    format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def check_voice(store: ModelStore, voice: str) -> None:
+    """The voice is a tts model of the manifest in the store, or a piper voice file with its .json."""
+    known = {e.id: e for e in store.manifest.model}
+    if voice in known:
+        if known[voice].role != "tts":
+            raise SpeakFault("tts-voice-unknown", f"{voice} is a {known[voice].role} model, not a voice",
+                             "`voices` lists the voices")
+        store.resolve(voice)  # model-missing / model-corrupt with the fix
+        return
+    path = Path(voice).expanduser()
+    if not (path.is_file() and Path(f"{path}.json").is_file()):
+        raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
+                         "give a tts model id (`voices` lists them) or a piper .onnx file with its .onnx.json")
+
+
+def models_in_use(settings: Settings, store: ModelStore) -> list[str]:
+    """Manifest ids the settings name (models and voices)."""
+    ids = {e.id for e in store.manifest.model}
+    named = {v for section in settings.model_dump(mode="json").values() if isinstance(section, dict)
+             for k, v in section.items() if k in ("model", "voice") and isinstance(v, str)}
+    return sorted(named & ids)
+
+
+def installed(store: ModelStore, entry) -> bool:
+    """Every file of a model is in the store (sizes only; `models.verify` re-hashes)."""
+    return all(s.code == "ok" for s in store.check(entry, full=False))
+
+
+def bench_file(settings: Settings, name: str) -> Path:
+    """A file of the last benchmark report ([api] bench_dir); bench-missing when there is none."""
+    path = Path(settings.api.bench_dir).expanduser() / name
+    if not path.is_file():
+        raise ControlFault("bench-missing", f"no benchmark report at {path}",
+                           "run `edge-talker bench --out DIR` and set [api] bench_dir = DIR")
+    return path
+
+
+def bench_report(settings: Settings) -> dict:
+    """The last end-to-end report (report.json) and where its timeline picture is."""
+    path = bench_file(settings, "report.json")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ControlFault("bench-damaged", f"{path} cannot be read: {err}", "run the benchmark again") from err
+    from runtime.bench.report import check_targets
+
+    try:
+        targets = [{"metric": k, "value": v, "target": t, "met": met} for k, v, t, met in check_targets(report)]
+    except (AttributeError, TypeError) as err:
+        raise ControlFault("bench-damaged", f"{path} is not a benchmark report: {err}", "run the benchmark again") \
+            from err
+    timeline = (path.parent / "timeline.png").is_file()
+    return {"report": report, "targets": targets, "stages_ms": report.get("stages_ms", {}),
+            "modified": path.stat().st_mtime, "timeline": "/bench/latest/timeline.png" if timeline else None}

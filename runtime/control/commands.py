@@ -1,0 +1,379 @@
+"""The operations operators run on a device: ONE layer that the MQTT fleet link and the REST API
+both call, so the two never disagree.
+
+Each operation validates its body (runtime.control.requests), then either returns a JSON-able
+result or raises a RuntimeFault with a stable code and a hint; on error nothing has changed.
+Operations act on the running product through the bus (Interrupt, Say, SetPersona, SetVolume ...).
+Every setting an operator changes goes through one path (`_change`): the applied document is
+validated in full with the config file under it, persisted (state directory, atomically), then
+applied live where an actor can take it, else by a graceful restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runtime import __version__
+from runtime.control import assets, desired
+from runtime.control.requests import (
+    MAX_PHOTO_BYTES,
+    REQUESTS,
+    AvatarRequest,
+    ConfigApplyRequest,
+    EnrollRequest,
+    MuteRequest,
+    PersonaPut,
+    PersonaRequest,
+    SayRequest,
+    VerifyRequest,
+    VoiceRequest,
+    VolumeRequest,
+)
+from runtime.control.state import Observer
+from runtime.core.config import RESERVED_DEVICE_IDS, Settings
+from runtime.core.errors import AvatarFault, ControlFault, ThinkFault
+from runtime.core.messages import (
+    ConfigApplied,
+    Interrupt,
+    Message,
+    PutPersona,
+    Say,
+    SetAvatar,
+    SetMute,
+    SetPersona,
+    SetVoice,
+    SetVolume,
+)
+from runtime.core.paths import models_dir, state_dir
+from runtime.store.models import ModelStore
+
+_LOGGER = logging.getLogger(__name__)
+
+_LIVE = {"think.persona", "avatar.name", "speak.voice", "play.volume", "play.mute", "remote.share_transcripts",
+         "api.captions"}
+"""Settings an actor takes while running; a change of any other key restarts the process."""
+
+
+def device_name(settings: Settings) -> str:
+    """This device's id in topics: [remote] device_id, else the host name made topic-safe."""
+    if settings.remote.device_id:
+        return settings.remote.device_id
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:64] or "device"
+    return f"{host}-device" if host in RESERVED_DEVICE_IDS else host
+
+
+class Device:
+    """The control plane's shared state, one per process (made by the composition root): the
+    config file's settings, what operators applied over it, and the settings in force."""
+
+    def __init__(self, base: Settings, settings: Settings | None = None, applied: desired.Applied | None = None,
+                 store: desired.AppliedStore | None = None, *, on_restart: Callable[[], None] = lambda: None,
+                 models: ModelStore | None = None) -> None:
+        self.lock = threading.RLock()
+        """Serializes operations: each one sees and leaves a consistent device."""
+        self.base = base
+        self.settings = settings or base
+        self.applied = applied or desired.Applied()
+        self.store = store or desired.AppliedStore(state_dir(base.paths.state))
+        self.models = models or ModelStore(models_dir(base.paths.models))
+        self.on_restart = on_restart
+        self.restart_pending = False
+        self.started = time.monotonic()
+        self.started_unix = time.time()
+        self.id = device_name(self.settings)
+        self._turn = 0
+
+    def next_turn(self, seen: int) -> int:
+        """A turn number no actor has seen yet (operators' turns never collide with each other)."""
+        with self.lock:
+            self._turn = max(self._turn, seen) + 1
+            return self._turn
+
+    def restart_if_pending(self) -> None:
+        """Restart the process now if an operation asked for it (call once its reply is sent)."""
+        if self.restart_pending:
+            _LOGGER.warning("restarting the process for the new configuration")
+            self.on_restart()
+
+
+class Commands:
+    """The operations, bound to one caller's bus publisher and turn (each actor makes its own)."""
+
+    def __init__(self, device: Device, observer: Observer, publish: Callable[[Message], None], *,
+                 turn: Callable[[], int] = lambda: 0, keep_alive: Callable[[], object] = lambda: None) -> None:
+        self.device = device
+        self.observer = observer
+        self.publish = publish
+        self._turn = turn
+        self._keep_alive = keep_alive
+        """Called between the steps of long operations (the caller's heartbeat)."""
+        self._sampler: tuple[str, Any] | None = None
+        """(voice id, engine) of the last voice sample."""
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force."""
+        return self.device.settings
+
+    @staticmethod
+    def request_model(name: str) -> type[BaseModel]:
+        """The body model of a command; command-unknown when there is no such command."""
+        model = REQUESTS.get(name)
+        if model is None:
+            raise ControlFault("command-unknown", f"no command {name!r}", f"commands: {', '.join(sorted(REQUESTS))}")
+        return model
+
+    def run(self, name: str, body: Any) -> Any:
+        """Run a command by name with its JSON body (an MQTT payload or an HTTP body); the result, or a
+        RuntimeFault."""
+        request = validate(self.request_model(name), {} if body is None else body)
+        return getattr(self, name.replace(".", "_"))(request)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def status(self, _=None) -> dict:
+        """Online, software version, running since (unix seconds)."""
+        return {"online": True, "version": __version__, "since": int(self.device.started_unix),
+                "device": self.device.id}
+
+    def state(self, _=None) -> dict:
+        """What the device is now: settings in force, health, the last turn's numbers."""
+        s, device = self.settings, self.device
+        return {"device": device.id, "version": __version__, "persona": s.think.persona, "avatar": s.avatar.name,
+                "voice": getattr(s.speak, "voice", ""), "volume": s.play.volume, "muted": s.play.mute,
+                "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
+                "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
+                **({"config_problem": device.applied.problem} if device.applied.problem else {}),
+                **self.observer.snapshot()}
+
+    def personas(self, _=None) -> dict:
+        """Every persona and the active one."""
+        s = self.settings
+        return {"active": s.think.persona, "personas": {k: v.model_dump(mode="json") for k, v in s.personas.items()}}
+
+    def avatars(self, _=None) -> dict:
+        """The enrolled avatars and the one shown."""
+        from runtime.face import bundle
+
+        names = set(bundle.names(state_dir(self.settings.paths.state))) | {bundle.DEFAULT}
+        return {"active": self.settings.avatar.name, "avatars": sorted(names)}
+
+    def voices(self, _=None) -> dict:
+        """The voices of the manifest (installed or not) and the one in use."""
+        store = self.device.models
+        voices = [{"id": e.id, "description": e.description, "installed": assets.installed(store, e)}
+                  for e in store.manifest.model if e.role == "tts"]
+        return {"active": getattr(self.settings.speak, "voice", ""), "voices": voices}
+
+    def config_get(self, _=None) -> dict:
+        """The configuration in force, and what operators applied over the config file."""
+        applied = self.device.applied
+        return {"version": applied.version, "applied_at": applied.applied_at,
+                "config": self.settings.model_dump(mode="json"), "applied": applied.overlay}
+
+    def models_verify(self, request: VerifyRequest) -> dict:
+        """Re-hash the models' files; the result names every problem (the command itself succeeds)."""
+        store = self.device.models
+        entries = [store.manifest.get(i) for i in request.ids] if request.ids else list(store.manifest.model)
+        report, ok = {}, True
+        for entry in entries:
+            self._keep_alive()
+            problems = [f"{s.code}: {s.name} {s.detail}" for s in store.check(entry, full=True) if s.code != "ok"]
+            report[entry.id] = problems or "ok"
+            ok &= not problems
+        return {"ok": ok, "models": report}
+
+    # --- acting -----------------------------------------------------------------------------
+
+    def say(self, request: SayRequest) -> dict:
+        """Interrupt whatever is being said and say this, with the face."""
+        turn = self.device.next_turn(self._turn())
+        self.publish(Interrupt(turn=turn, reason="operator"))
+        self.publish(Say(turn=turn, text=request.text.strip(), language=request.language))
+        return {"turn": turn}
+
+    def interrupt(self, _=None) -> dict:
+        """Stop the avatar now (as a barge-in does)."""
+        turn = self.device.next_turn(self._turn())
+        self.publish(Interrupt(turn=turn, reason="operator"))
+        return {"turn": turn}
+
+    def restart(self, _=None) -> dict:
+        """Restart the process once the reply is sent (systemd starts it again)."""
+        self.device.restart_pending = True
+        return {"restarting": True}
+
+    # --- settings: every change goes through _change ---------------------------------------
+
+    def persona(self, request: PersonaRequest) -> dict:
+        """Switch persona."""
+        if request.id not in self.settings.personas:
+            raise ThinkFault("think-unknown-persona", f"no persona {request.id!r}",
+                             f"use one of: {', '.join(sorted(self.settings.personas))}, or add it with persona.put")
+        return self._patch({"think": {"persona": request.id}})
+
+    def persona_put(self, request: PersonaPut) -> dict:
+        """Add or replace a persona (live; the active one changes with the next answer)."""
+        overlay = desired.merge(self.device.applied.overlay, {})
+        overlay["personas"] = {**overlay.get("personas", {}),
+                               request.id: request.model_dump(mode="json", exclude={"id"})}
+        return self._change(overlay)
+
+    def avatar(self, request: AvatarRequest) -> dict:
+        """Show another enrolled avatar."""
+        return self._patch({"avatar": {"name": request.name}})
+
+    def avatar_enroll(self, request: EnrollRequest) -> dict:
+        """Enroll a base64 photo as a new avatar (not shown until `avatar` switches to it)."""
+        if len(request.photo) * 3 // 4 > MAX_PHOTO_BYTES + 2:
+            raise AvatarFault("avatar-photo-too-large", f"the photo has {len(request.photo) * 3 / 4 / 2**20:.1f} MB, "
+                              f"at most {MAX_PHOTO_BYTES / 2**20:.0f} MB are accepted", "send a smaller JPEG")
+        try:
+            data = base64.b64decode(request.photo, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise ControlFault("command-invalid", f"photo is not base64: {err}",
+                               "send the image file's bytes base64-encoded") from err
+        return self.enroll(request.name, data, MAX_PHOTO_BYTES)
+
+    def enroll(self, name: str, photo: bytes, limit: int) -> dict:
+        """Enroll photo bytes as avatar `name` (MQTT: base64 in the body; HTTP: a multipart upload)."""
+        validate(AvatarRequest, {"name": name})
+        self._keep_alive()
+        result = assets.enroll(self.settings, name, photo, limit)
+        if name == self.settings.avatar.name:
+            self.publish(SetAvatar(avatar=name))  # the face on show was replaced: reload it
+        return result
+
+    def avatar_sheet(self, name: str) -> bytes:
+        """JPEG contact sheet of an avatar's key poses (shown before switching to it)."""
+        validate(AvatarRequest, {"name": name})
+        return assets.contact_sheet_jpeg(self.settings, name)
+
+    def voice_sample(self, voice: str, text: str = "") -> bytes:
+        """WAV of a voice saying a sentence (the console's listen button); the last voice stays loaded."""
+        from runtime import engines
+
+        request = validate(VoiceRequest, {"id": voice})
+        text = " ".join(text.split())[:200] or assets.SAMPLE_TEXT["zh" if "zh" in voice else "en"]
+        if self._sampler is None or self._sampler[0] != request.id:
+            assets.check_voice(self.device.models, request.id)
+            self._sampler = None
+            speak = self.settings.speak.model_copy(update={"voice": request.id})
+            self._sampler = (request.id, engines.build(speak, self.device.models))
+        return assets.voice_wav(self._sampler[1], text)
+
+    def bench_latest(self) -> dict:
+        """The last end-to-end benchmark report ([api] bench_dir)."""
+        return assets.bench_report(self.settings)
+
+    def bench_file(self, name: str) -> Path:
+        """A file of that report (its timeline picture)."""
+        return assets.bench_file(self.settings, name)
+
+    def avatar_remove(self, request: AvatarRequest) -> dict:
+        """Delete an avatar that is not on show."""
+        from runtime.face import bundle
+
+        if request.name == self.settings.avatar.name:
+            raise AvatarFault("avatar-in-use", f"avatar {request.name!r} is on show",
+                              "switch to another avatar first")
+        bundle.remove(state_dir(self.settings.paths.state), request.name)
+        return {"removed": request.name}
+
+    def voice(self, request: VoiceRequest) -> dict:
+        """Speak with another voice."""
+        return self._patch({"speak": {"voice": request.id}})
+
+    def volume(self, request: VolumeRequest) -> dict:
+        """Set the speaker's loudness."""
+        return self._patch({"play": {"volume": request.level}})
+
+    def mute(self, request: MuteRequest) -> dict:
+        """Mute or unmute the speaker."""
+        return self._patch({"play": {"mute": request.on}})
+
+    def config_apply(self, request: ConfigApplyRequest) -> dict:
+        """Replace what operators applied over the config file with this document."""
+        return self._change(desired.parse_document(request.toml, request.json_), request.version)
+
+    def _patch(self, patch: dict) -> dict:
+        return self._change(desired.merge(self.device.applied.overlay, patch))
+
+    def _change(self, overlay: dict, version: str | None = None) -> dict:
+        device = self.device
+        with device.lock:
+            new = desired.effective(device.base, overlay)
+            old = device.settings
+            self._check_assets(old, new)
+            changed = desired.changed_paths(old, new)
+            live = {p for p in changed if p in _LIVE or p.startswith("personas.")}
+            restart = bool(changed - live)
+            applied = desired.Applied(version if version is not None else device.applied.version, overlay,
+                                      round(time.time(), 3))
+            if changed or version is not None:
+                device.store.save(applied)  # persisted before anything changes
+            device.settings, device.applied = new, applied
+            for msg in _live_messages(new, live):
+                self.publish(msg)
+            if changed or version is not None:
+                self.publish(ConfigApplied(version=applied.version, restart=restart))
+            device.restart_pending |= restart
+        if changed:
+            _LOGGER.info("config %r: changed %s%s", applied.version, ", ".join(sorted(changed)),
+                         " (restart)" if restart else "")
+        return {"version": applied.version, "changed": sorted(changed), "restart": restart}
+
+    def _check_assets(self, old: Settings, new: Settings) -> None:
+        """What the schema cannot check: the avatar and the voice exist on this device."""
+        from runtime.face import bundle
+
+        if new.avatar.name != old.avatar.name and new.avatar.name != bundle.DEFAULT:
+            bundle.check_name(new.avatar.name)
+            if new.avatar.name not in bundle.names(state_dir(new.paths.state)):
+                raise AvatarFault("avatar-unknown", f"no avatar {new.avatar.name!r}",
+                                  "enroll it first (avatar.enroll); `avatars` lists the avatars")
+        voice = getattr(new.speak, "voice", None)
+        if voice is not None and voice != getattr(old.speak, "voice", None):
+            assets.check_voice(self.device.models, voice)
+
+
+def _live_messages(new: Settings, live: set[str]) -> list[Message]:
+    """The bus messages that make running actors take the changed settings (personas first)."""
+    out: list[Message] = []
+    for path in sorted(live, key=lambda p: (not p.startswith("personas."), p)):
+        if path.startswith("personas."):
+            pid = path.split(".", 1)[1]
+            persona = new.personas.get(pid)
+            out.append(PutPersona(persona=pid, persona_json=persona.model_dump_json() if persona else ""))
+        elif path == "think.persona":
+            out.append(SetPersona(persona=new.think.persona))
+        elif path == "avatar.name":
+            out.append(SetAvatar(avatar=new.avatar.name))
+        elif path == "speak.voice":
+            out.append(SetVoice(voice=new.speak.voice))
+        elif path == "play.volume":
+            out.append(SetVolume(level=new.play.volume))
+        elif path == "play.mute":
+            out.append(SetMute(on=new.play.mute))
+    return out
+
+
+def validate(model: type[BaseModel], body: Any) -> BaseModel:
+    """A request body checked against its model; command-invalid naming every bad field."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors())
+        raise ControlFault("command-invalid", f"bad request: {problems}",
+                           "README (Operations: fleet) lists every command and its fields") from err

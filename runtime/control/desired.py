@@ -1,0 +1,173 @@
+"""The configuration operators applied (fleet or API), kept in the state directory across reboots.
+
+The device's own config file is the base; the applied document is laid over it and the result is
+validated by the one schema. Tables merge key by key, except where a key names a whole thing: a
+backend section whose `type` changes and a persona (`personas.<id>`) are replaced whole.
+`config.apply` replaces the applied document; a single setting (persona, volume, ...) changes one
+key of it. The file is written atomically with mode 0600 and holds no secrets (the schema has none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.core.compat import tomllib
+from runtime.core.config import Settings, parse_config
+from runtime.core.errors import ConfigFault, ControlFault
+from runtime.core.paths import state_dir
+
+_LOGGER = logging.getLogger(__name__)
+
+APPLIED_FILE = "applied-config.json"
+_ATOMIC = ("personas",)
+"""Tables whose entries are replaced whole, never merged key by key."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What operators applied over the config file."""
+
+    version: str = ""
+    """The version the operator gave the last config.apply ("" before any)."""
+    overlay: dict = field(default_factory=dict)
+    """The applied document (config sections and keys)."""
+    applied_at: float = 0.0
+    """When it was last changed (unix seconds)."""
+    problem: str = ""
+    """Why the stored document was ignored at start (not stored)."""
+
+
+def merge(base: dict, overlay: dict, path: str = "") -> dict:
+    """base with overlay laid over it (neither is changed)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        old = out.get(key)
+        whole = path in _ATOMIC or (isinstance(old, dict) and isinstance(value, dict)
+                                    and "type" in value and value.get("type") != old.get("type"))
+        if isinstance(old, dict) and isinstance(value, dict) and not whole:
+            out[key] = merge(old, value, f"{path}.{key}" if path else key)
+        else:
+            out[key] = value
+    return out
+
+
+def effective(base: Settings, overlay: dict, source: str = "applied config") -> Settings:
+    """Validate the base config with the overlay on top; ConfigFault (every problem) when invalid."""
+    data = merge(base.model_dump(mode="json"), overlay)
+    return parse_config(_to_toml(data, source), source)
+
+
+def _to_toml(data: dict, source: str) -> str:
+    """TOML text of a document, so that it is validated exactly as a config file is."""
+    import tomli_w
+
+    try:
+        return tomli_w.dumps(data)
+    except (TypeError, ValueError) as err:
+        raise ConfigFault("config-invalid", f"{source} cannot be a config: {err}",
+                          "send tables, strings, numbers, booleans and lists only (no null)") from err
+
+
+def parse_document(toml: str | None, json_doc: Any) -> dict:
+    """The document of a config.apply request: TOML text or a JSON object."""
+    if (toml is None) == (json_doc is None):
+        raise ControlFault("command-invalid", "config.apply needs exactly one of `toml` and `json`",
+                           'send {"toml": "...", "version": "..."} or {"json": {...}, "version": "..."}')
+    if json_doc is not None:
+        if not isinstance(json_doc, dict):
+            raise ControlFault("command-invalid", "`json` must be an object of config sections",
+                               'e.g. {"json": {"play": {"volume": 0.5}}, "version": "v2"}')
+        return json_doc
+    try:
+        return tomllib.loads(toml)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigFault("config-syntax", f"the applied config is not valid TOML: {err}",
+                          "fix the line named above") from err
+
+
+def changed_paths(old: Settings, new: Settings) -> set[str]:
+    """Dotted keys whose values differ (a persona counts as one key)."""
+    return _diff(old.model_dump(mode="json"), new.model_dump(mode="json"))
+
+
+def _diff(a: dict, b: dict, path: str = "") -> set[str]:
+    out = set()
+    for key in set(a) | set(b):
+        where = f"{path}.{key}" if path else key
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict) and path not in _ATOMIC:
+            out |= _diff(x, y, where)
+        elif x != y:
+            out.add(where)
+    return out
+
+
+class AppliedStore:
+    """applied-config.json in the state directory."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / APPLIED_FILE
+
+    def load(self) -> Applied:
+        """What was applied; empty when nothing was. A damaged file is a ConfigFault."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("overlay", {}), dict):
+                raise ValueError("not an object with an overlay object")
+            return Applied(str(data.get("version", "")), data.get("overlay", {}), float(data.get("applied_at", 0)))
+        except FileNotFoundError:
+            return Applied()
+        except (OSError, ValueError, TypeError) as err:
+            raise ConfigFault("config-applied-damaged", f"{self.path} cannot be read: {err}",
+                              "apply the config again, or delete the file to go back to the config file") from err
+
+    def save(self, applied: Applied) -> None:
+        """Write atomically (a crash leaves the old or the new file, never half of one), mode 0600."""
+        text = json.dumps({"version": applied.version, "applied_at": applied.applied_at,
+                           "overlay": applied.overlay}, indent=1, ensure_ascii=False)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise ControlFault("config-persist-failed", f"cannot write {self.path}: {err}",
+                               "check free space and permissions of the state directory; nothing was changed") from err
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_effective(base: Settings) -> tuple[Settings, Applied, AppliedStore]:
+    """The settings to run with: the config file plus what operators applied. An applied config
+    that no longer validates (an upgrade changed the schema) is logged and ignored, so the device
+    still starts and stays reachable."""
+    store = AppliedStore(state_dir(base.paths.state))
+    try:
+        applied = store.load()
+        if applied.overlay:
+            settings = effective(base, applied.overlay, str(store.path))
+            _LOGGER.info("applied config %r from %s", applied.version, store.path)
+            return settings, applied, store
+        return base, applied, store
+    except ConfigFault as fault:
+        _LOGGER.error("ignoring the applied config: %s", fault.render())
+        return base, Applied(problem=fault.render()), store

@@ -1,0 +1,106 @@
+"""The bodies of operators' commands (MQTT payloads and HTTP request bodies alike).
+
+Strict: a string is not a number and 1 is not `true`; unknown keys are refused. A persona is
+validated by the config file's own Persona schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runtime.core.config import Persona
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+AVATAR_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+"""An avatar's name is also its folder's: lower-case letters, digits, - and _."""
+MAX_PHOTO_BYTES = 10 * 2**20
+"""Largest photo accepted for enrollment over MQTT (the API has [api] max_upload_mb)."""
+
+
+class Request(BaseModel):
+    """Base of every command body."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Empty(Request):
+    """A command without arguments (`{}`)."""
+
+
+class SayRequest(Request):
+    """`say`: speak this now, with the face (interrupts what the avatar is saying)."""
+
+    text: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="What the avatar says.")
+    language: Literal["", "en", "zh"] = Field("", description="Language of the text; empty = guess.")
+
+
+class PersonaRequest(Request):
+    """`persona`: switch to another persona."""
+
+    id: str = Field(pattern=NAME, description="A persona id (a key of [personas]).")
+
+
+class PersonaPut(Persona):
+    """`persona.put`: add or replace a persona; the fields are those of [personas.<id>]."""
+
+    id: str = Field(pattern=NAME, description="The persona id.")
+
+
+class AvatarRequest(Request):
+    """`avatar`: show another enrolled avatar."""
+
+    name: str = Field(pattern=AVATAR_NAME, description="An avatar name.")
+
+
+class EnrollRequest(Request):
+    """`avatar.enroll`: make an avatar from one portrait photo (base64 of a JPEG, PNG or WebP)."""
+
+    name: str = Field(pattern=AVATAR_NAME, description="Name of the new avatar (lower-case letters, digits, - or _).")
+    photo: str = Field(min_length=1, description="The photo, base64-encoded (at most 10 MB decoded).")
+
+
+class VoiceRequest(Request):
+    """`voice`: speak with another voice."""
+
+    id: str = Field(min_length=1, max_length=256, description="A tts model id of the manifest, or a voice file.")
+
+
+class VolumeRequest(Request):
+    """`volume`: set the speaker's loudness."""
+
+    level: float = Field(ge=0, le=1, description="0 = silent .. 1 = full.")
+
+
+class MuteRequest(Request):
+    """`mute`: silence the speaker (the face still speaks) or unmute it."""
+
+    on: bool
+
+
+class ConfigApplyRequest(Request):
+    """`config.apply`: a config document (TOML text or a JSON object) laid over the device's file."""
+
+    toml: str | None = Field(None, max_length=1_000_000, description="The config as TOML text.")
+    json_: dict[str, Any] | None = Field(None, alias="json", description="The config as a JSON object.")
+    version: str = Field(min_length=1, max_length=64, pattern=r"^[^\s]+$",
+                         description="Your name for this config, reported in the state as config_version.")
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class VerifyRequest(Request):
+    """`models.verify`: re-hash the models (all, or these ids)."""
+
+    ids: list[str] = Field(default_factory=list, max_length=64, description="Model ids; empty = all.")
+
+
+REQUESTS: dict[str, type[BaseModel]] = {
+    "state": Empty, "status": Empty, "say": SayRequest, "interrupt": Empty, "persona": PersonaRequest,
+    "persona.put": PersonaPut, "personas": Empty, "avatar": AvatarRequest, "avatar.enroll": EnrollRequest,
+    "avatar.remove": AvatarRequest, "avatars": Empty, "voice": VoiceRequest, "voices": Empty,
+    "volume": VolumeRequest, "mute": MuteRequest, "config.get": Empty, "config.apply": ConfigApplyRequest,
+    "models.verify": VerifyRequest, "restart": Empty,
+}
+"""Every command by name, with its body."""

@@ -1,0 +1,133 @@
+"""What the device is doing, folded from the bus: actors' health, the last turn's numbers, events.
+
+The MQTT actor and the API actor each feed their own Observer from their own subscriptions; both
+see the same bus, so they report the same. Events are small JSON-able dicts (turn metrics,
+barge-ins, faults, config changes); what the visitor or the avatar said is only in them when the
+caller asks for captions (privacy by default).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from runtime.core.messages import (
+    ActorState,
+    ActorStatus,
+    ConfigApplied,
+    Heartbeat,
+    Message,
+    PlaybackStarted,
+    ProcessStats,
+    ReplyChunk,
+    Say,
+    SpeechStarted,
+    Transcript,
+)
+
+SUBSCRIPTIONS: tuple[type[Message], ...] = (ActorStatus, Heartbeat, ProcessStats, ConfigApplied, Transcript,
+                                            SpeechStarted, ReplyChunk, PlaybackStarted, Say)
+"""The bus messages an Observer needs."""
+
+_TURNS_KEPT = 8
+_STALE_BEATS = 3.0
+"""An actor whose heartbeat is older than this many heartbeat periods is not healthy."""
+
+
+class Observer:
+    """Folds bus messages into health and turn metrics; feed() returns the events they make."""
+
+    def __init__(self, *, min_silence_s: float = 0.45, heartbeat_s: float = 1.0) -> None:
+        self.min_silence_s = min_silence_s
+        self.heartbeat_s = heartbeat_s
+        self.actors: dict[str, dict[str, Any]] = {}
+        self.process: dict[str, Any] = {}
+        self.last_turn: dict[str, Any] = {}
+        self.barge_ins = 0
+        self._turns: OrderedDict[int, dict[str, Any]] = OrderedDict()
+
+    def feed(self, msg: Message, *, captions: bool = False) -> list[dict[str, Any]]:
+        """Take one bus message; returns the events it makes (captions only when asked)."""
+        if isinstance(msg, Heartbeat):
+            if msg.seq >= 0:  # seq -1: a bus sync probe, not an actor
+                self.actors.setdefault(msg.actor, {"state": ActorState.READY.value})["beat"] = time.monotonic()
+            return []
+        if isinstance(msg, ActorStatus):
+            return self._status(msg)
+        if isinstance(msg, ProcessStats):
+            self.process = {"rss_mb": msg.rss_mb, "peak_rss_mb": msg.peak_rss_mb, "threads": msg.threads,
+                            "cpu_s": msg.cpu_s}
+            return []
+        if isinstance(msg, ConfigApplied):
+            return [{"type": "config", "version": msg.version, "restart": msg.restart}]
+        return self._turn_event(msg, captions)
+
+    def _status(self, msg: ActorStatus) -> list[dict[str, Any]]:
+        entry = self.actors.setdefault(msg.actor, {})
+        entry.update(state=str(msg.state), detail=msg.detail, beat=time.monotonic())
+        if msg.state == ActorState.FAILED:
+            return [{"type": "fault", "actor": msg.actor, "detail": msg.detail}]
+        return []
+
+    def _turn(self, turn: int) -> dict[str, Any]:
+        if turn not in self._turns:
+            self._turns[turn] = {"turn": turn}
+            while len(self._turns) > _TURNS_KEPT:
+                self._turns.popitem(last=False)
+        return self._turns[turn]
+
+    def _turn_event(self, msg: Message, captions: bool) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if isinstance(msg, Transcript) and msg.final:
+            # The visitor stopped speaking min_silence_s before the endpoint; typed input at once.
+            silence_ns = self.min_silence_s * 1e9 if msg.source == "asr" else 0
+            self._turn(msg.turn).update(source=msg.source, heard_ns=msg.t_ns - msg.latency_ms * 1e6 - silence_ns,
+                                        started_ns=msg.t_ns)
+            if captions:
+                events.append({"type": "caption", "who": "visitor", "turn": msg.turn, "text": msg.text})
+        elif isinstance(msg, Say):
+            self._turn(msg.turn).update(source="say", said_ns=msg.t_ns, started_ns=msg.t_ns)
+        elif isinstance(msg, ReplyChunk) and msg.text:
+            turn = self._turn(msg.turn)
+            if "first_chunk_ms" not in turn and "started_ns" in turn:
+                turn["first_chunk_ms"] = round((msg.t_ns - turn["started_ns"]) / 1e6, 1)
+            if captions:
+                events.append({"type": "caption", "who": "avatar", "turn": msg.turn, "text": msg.text})
+        elif isinstance(msg, PlaybackStarted):
+            events += self._first_audio(msg)
+        elif isinstance(msg, SpeechStarted) and msg.during_playback:
+            self.barge_ins += 1
+            self._turn(msg.turn).setdefault("barge_in", True)
+            events.append({"type": "barge-in", "turn": msg.turn, "barge_ins": self.barge_ins})
+        return events
+
+    def _first_audio(self, msg: PlaybackStarted) -> list[dict[str, Any]]:
+        turn = self._turn(msg.turn)
+        if "first_audio_ns" in turn:
+            return []
+        turn["first_audio_ns"] = msg.heard_ns
+        metrics = {"turn": msg.turn, "source": turn.get("source", ""), "first_audio_ns": msg.heard_ns}
+        if "heard_ns" in turn:
+            metrics["voice_to_voice_ms"] = round((msg.heard_ns - turn["heard_ns"]) / 1e6, 1)
+        if "said_ns" in turn:
+            metrics["say_to_audio_ms"] = round((msg.heard_ns - turn["said_ns"]) / 1e6, 1)
+        if "first_chunk_ms" in turn:
+            metrics["first_chunk_ms"] = turn["first_chunk_ms"]
+        self.last_turn = metrics
+        return [{"type": "turn", **metrics}]
+
+    def health(self) -> dict[str, Any]:
+        """Each actor's state and heartbeat age; `ok` when every one is ready and beating."""
+        now = time.monotonic()
+        actors = {name: {"state": a.get("state", "unknown"), "beat_age_s": round(now - a.get("beat", now), 1),
+                         **({"detail": a["detail"]} if a.get("detail") else {})}
+                  for name, a in sorted(self.actors.items())}
+        ok = all(a["state"] == ActorState.READY.value and a["beat_age_s"] < _STALE_BEATS * self.heartbeat_s
+                 for a in actors.values())
+        return {"ok": ok, "actors": actors}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The observed part of the device state."""
+        return {"health": self.health(), "last_turn": dict(self.last_turn), "barge_ins": self.barge_ins,
+                "process": dict(self.process)}
