@@ -11,7 +11,15 @@ import logging
 
 from runtime.core.actor import Actor
 from runtime.core.errors import RuntimeFault
-from runtime.core.messages import Interrupt, Message, PlaybackFinished, ReplyChunk, SetPersona, Transcript
+from runtime.core.messages import (
+    Interrupt,
+    Message,
+    PlaybackFinished,
+    ReplyChunk,
+    SafetyEvent,
+    SetPersona,
+    Transcript,
+)
 from runtime.speech.language import join_words
 
 _LOGGER = logging.getLogger(__name__)
@@ -75,8 +83,13 @@ class ThinkActor(Actor):
             if self.turn > msg.turn or self.stop_requested:
                 break
             self._answer_chunks.append(chunk.text)
+            persona = self.dialogue.persona_id
+            if chunk.safety:
+                self.publish(SafetyEvent(turn=msg.turn, category=chunk.safety, persona=persona,
+                                         language=self.dialogue.language(msg.text, msg.language),
+                                         response=chunk.text))
             self.publish(ReplyChunk(turn=msg.turn, text=chunk.text, index=index, emotion=chunk.emotion,
-                                    intensity=chunk.intensity))
+                                    intensity=chunk.intensity, persona=persona))
             index += 1
         if self.turn > msg.turn or self.stop_requested:
             _LOGGER.info("turn %d: answer interrupted after %d chunk(s)", msg.turn, index)

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime import product
 from runtime.bench.avsync import envelope, mouth_opening, offset_ms
 from runtime.bench.stats import median, percentiles
 from runtime.core.config import Settings
@@ -85,7 +86,8 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": _cores(),
                     "python": platform.python_version(), "system": platform.platform()},
         "models": {"asr": getattr(settings.asr, "model", settings.asr.type),
-                   "llm": getattr(settings.think, "model", settings.think.type), "voice": settings.speak.voice,
+                   "llm": getattr(settings.think, "model", settings.think.type),
+                   "voice": product.describe_voices(settings),
                    "avatar": settings.avatar.name},
         "config": json.loads(settings.model_dump_json()),
     }

@@ -1,4 +1,5 @@
-"""A conversation with one persona: memory, language policy, streamed speakable chunks, emotion.
+"""A conversation with one persona: memory, language policy, the venue's facts, safety phrases,
+streamed speakable chunks, emotion.
 
 No bus and no threads: the think actor and `edge-talker reply` both drive it.
 """
@@ -15,6 +16,7 @@ from runtime.core.errors import ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker
 from runtime.dialogue.emotion import Emotion, Tagged, tag
 from runtime.dialogue.memory import Memory, Turn
+from runtime.dialogue.safety import SafetyCheck
 from runtime.speech.language import is_chinese, join_words
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ class Chunk:
     intensity: float
     t_ms: float
     """Time since the request (milliseconds)."""
+    safety: str = ""
+    """The safety category this chunk is the fixed response to (empty: a normal answer)."""
 
 
 class Dialogue:
@@ -38,8 +42,10 @@ class Dialogue:
 
     def __init__(self, engine, personas: dict[str, Persona], persona: str, *, memory_tokens: int = 1200,
                  idle_reset_s: float = 120.0, max_reply_tokens: int = 160, max_input_tokens: int = 256,
-                 first_chunk_units: float = 6.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 first_chunk_units: float = 6.0, safety: SafetyCheck | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self.safety = safety or SafetyCheck()
         self.personas = personas
         self.max_reply_tokens = max_reply_tokens
         self.max_input_tokens = max_input_tokens
@@ -65,8 +71,14 @@ class Dialogue:
         """The system prompt the model sees for a persona."""
         p = persona or self.persona
         style = f" Speaking style: {p.style}" if p.style else ""
-        return (f"{p.system_prompt}{style} Your answers are spoken aloud: at most {p.max_sentences} short "
-                f"sentences, no lists, no markdown, no emoji.")
+        prompt = (f"{p.system_prompt}{style} Your answers are spoken aloud: at most {p.max_sentences} short "
+                  f"sentences, no lists, no markdown, no emoji.")
+        facts = p.facts_text()
+        if facts:
+            prompt += (f"\n\nFacts about this venue:\n{facts}\n\nUse only these facts for anything about the venue "
+                       "(hours, places, services, prices). If they do not answer the question, say that you do "
+                       "not know and suggest asking the staff. Never guess.")
+        return prompt
 
     def warm(self) -> None:
         """Evaluate every persona's system prompt once, before the first visitor."""
@@ -102,6 +114,15 @@ class Dialogue:
             return bool(stopped)
 
         spoken: list[str] = []
+        category = self.safety(trimmed)
+        if category is not None:
+            # Never the model's words: the persona's fixed response, and the staff are told.
+            response = persona.safety_response(category, lang)
+            _LOGGER.warning("safety phrase (%s): fixed response given", category)
+            self.memory.add(Turn(trimmed, response, prompt=f"{trimmed}\n{_HINTS[lang]}"))
+            yield Chunk(response, str(Emotion.CONCERNED), 0.6, (self.clock() - started) * 1000,
+                        safety=str(category))
+            return
         greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() and self.engine.greets else ""
         prompt = f"{trimmed}\n{_HINTS[lang]}"
         messages = self.memory.messages(self.system_prompt(persona), prompt)

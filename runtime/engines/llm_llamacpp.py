@@ -28,7 +28,8 @@ _MAX_PREFIX_STATES = 8
 def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
     """The engine for a [think] type = "llamacpp" section."""
     return LlamaEngine(store.locate(cfg.model, "*.gguf"), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
-                       n_gpu_layers=cfg.n_gpu_layers, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+                       n_gpu_layers=cfg.n_gpu_layers, use_mmap=cfg.use_mmap, temperature=cfg.temperature,
+                       top_p=cfg.top_p, seed=cfg.seed)
 
 
 class LlamaEngine:
@@ -38,7 +39,7 @@ class LlamaEngine:
     """A new visitor hears the persona's greeting before the answer."""
 
     def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, n_gpu_layers: int = 0,
-                 temperature: float = 0.6, top_p: float = 0.9, seed: int = 0) -> None:
+                 use_mmap: bool = True, temperature: float = 0.6, top_p: float = 0.9, seed: int = 0) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -47,7 +48,7 @@ class LlamaEngine:
                                "run `edge-talker models fetch`, or fix [think] model")
         try:
             self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                             seed=seed, verbose=False)
+                             use_mmap=use_mmap, seed=seed, verbose=False)
         except (ValueError, RuntimeError, OSError) as err:
             raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 
@@ -33,3 +34,18 @@ def join_words(pieces: Iterable[str]) -> str:
             out += " "
         out += piece
     return out
+
+
+def to_simplified(text: str) -> str:
+    """Chinese in simplified characters (traditional ones and their regional phrasings converted
+    with OpenCC); other scripts unchanged."""
+    if not any(is_cjk(c) for c in text):
+        return text
+    return _opencc().convert(text)
+
+
+@functools.cache
+def _opencc():
+    import opencc
+
+    return opencc.OpenCC("t2s.json")
