@@ -26,6 +26,8 @@ _DIGIT_STRING = re.compile(r"(?<![\d.])(?:0\d+|\d{5,})(?![\d.])")
 _ZH_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
 _SENTENCE = re.compile(r"(?<=[。！？!?；;…\n])|(?<=\.)(?=\s|$)")
 _CLAUSE = re.compile(f"(?<=[{CLAUSE_MARKS}])")
+_WIDE_SPACE = re.compile(f" (?=[{_CJK}\u3000-\u303f\uff00-\uffef!?,.;:])|(?<=[{_CJK}\u3000-\u303f\uff00-\uffef]) ")
+"""A space next to a Chinese character or punctuation: not a pause (Chinese has no spaces)."""
 _UNSAID = {"So", "Sk", "Cc", "Cf", "Co", "Cs", "Cn"}
 """Unicode categories never read aloud: emoji and other symbols, controls, private use."""
 
@@ -48,7 +50,8 @@ def clauses(text: str) -> list[str]:
 def speakable(text: str) -> str:
     """NFKC-folded text without emoji, symbols and control characters (espeak would read 🙂 aloud)."""
     folded = unicodedata.normalize("NFKC", text)
-    return " ".join("".join(" " if unicodedata.category(c) in _UNSAID else c for c in folded).split())
+    text = " ".join("".join(" " if unicodedata.category(c) in _UNSAID else c for c in folded).split())
+    return _WIDE_SPACE.sub("", text)
 
 
 class Phonemizer:
