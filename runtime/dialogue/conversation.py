@@ -75,9 +75,10 @@ class Dialogue:
                   f"sentences, no lists, no markdown, no emoji.")
         facts = p.facts_text()
         if facts:
-            prompt += (f"\n\nFacts about this venue:\n{facts}\n\nUse only these facts for anything about the venue "
-                       "(hours, places, services, prices). If they do not answer the question, say that you do "
-                       "not know and suggest asking the staff. Never guess.")
+            prompt += ("\n\nWhat you know about this venue (your only source for its hours, places, services "
+                       f"and prices):\n{facts}\n\nAnswer from these facts only. If they do not say, tell the visitor "
+                       "that you do not know and that the staff at the information desk can help. Never make up "
+                       "times, places, prices or services.")
         return prompt
 
     def warm(self) -> None:

@@ -29,7 +29,7 @@ _CHILD = r"(child|kid|son|daughter|baby|boy|girl|children|kids|grandson|granddau
 _NOT_FOUND = r"(lost|can't find|cannot find|can not find|where is|where's)"
 PHRASES: dict[SafetyCategory, dict[str, list[str]]] = {
     SafetyCategory.LOST_CHILD: {
-        "en": [rf"\b{_NOT_FOUND} my {_CHILD}\b", rf"\bmy {_CHILD} (is|are) (lost|missing|gone)\b",
+        "en": [rf"\b{_NOT_FOUND} my {_CHILD}\b(?!')", rf"\bmy {_CHILD} (is|are) (lost|missing|gone)\b",
                r"\b(lost|missing) (child|kid|children)\b",
                r"\b(lost|can't find|cannot find|can not find) my "
                r"(mom|mum|mommy|mummy|dad|daddy|parents|mother|father)\b"],
