@@ -22,6 +22,10 @@ from runtime.speech.language import is_chinese, join_words
 _LOGGER = logging.getLogger(__name__)
 
 _HINTS = {"en": "(Answer in English.)", "zh": "（请用简体中文回答。）"}
+_GROUNDED_HINTS = {"en": "(Answer in English, only from the venue facts; if they do not say, say you do not know.)",
+                   "zh": "（请只根据场馆信息，用简体中文回答；信息里没有的，就说不知道。）"}
+"""Added to each question: the answer language, and for a persona with facts, the grounding rule
+again (a small model follows the end of its prompt more closely than the start)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +79,11 @@ class Dialogue:
                   f"sentences, no lists, no markdown, no emoji.")
         facts = p.facts_text()
         if facts:
-            prompt += ("\n\nWhat you know about this venue (your only source for its hours, places, services "
-                       f"and prices):\n{facts}\n\nAnswer from these facts only. If they do not say, tell the visitor "
-                       "that you do not know and that the staff at the information desk can help. Never make up "
-                       "times, places, prices or services.")
+            prompt += ("\n\nVenue facts (your only source for this venue's hours, places, services and prices):\n"
+                       f"{facts}\n\nRules: use only the venue facts above. If they do not mention something, say "
+                       "that you do not know and that the staff at the information desk can help; never make up "
+                       "times, places, prices or services. Answer in the visitor's language, even when the facts "
+                       "are written in another.")
         return prompt
 
     def warm(self) -> None:
@@ -120,12 +125,12 @@ class Dialogue:
             # Never the model's words: the persona's fixed response, and the staff are told.
             response = persona.safety_response(category, lang)
             _LOGGER.warning("safety phrase (%s): fixed response given", category)
-            self.memory.add(Turn(trimmed, response, prompt=f"{trimmed}\n{_HINTS[lang]}"))
+            self.memory.add(Turn(trimmed, response, prompt=f"{trimmed}\n{self._hint(persona, lang)}"))
             yield Chunk(response, str(Emotion.CONCERNED), 0.6, (self.clock() - started) * 1000,
                         safety=str(category))
             return
         greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() and self.engine.greets else ""
-        prompt = f"{trimmed}\n{_HINTS[lang]}"
+        prompt = f"{trimmed}\n{self._hint(persona, lang)}"
         messages = self.memory.messages(self.system_prompt(persona), prompt)
         try:
             for piece in [greeting] if greeting else []:
@@ -151,6 +156,10 @@ class Dialogue:
             for text in chunker.finish():
                 spoken.append(text)
                 yield self._chunk(text, started, persona)
+
+    @staticmethod
+    def _hint(persona: Persona, lang: str) -> str:
+        return (_GROUNDED_HINTS if persona.facts_text() else _HINTS)[lang]
 
     def _chunk(self, text: str, started: float, persona: Persona, emotion: Emotion | None = None) -> Chunk:
         tagged = tag(text, Emotion(persona.emotion), persona.emotion_intensity) if emotion is None \
