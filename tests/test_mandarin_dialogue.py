@@ -10,25 +10,20 @@ import pytest
 
 from runtime import product
 from runtime.actors.think import ThinkActor
-from runtime.core.config import LlamaThink, Persona, Settings, SupervisorConfig, parse_config
+from runtime.core.config import LlamaThink, Persona, SupervisorConfig, load_config, parse_config
 from runtime.core.errors import ConfigFault
 from runtime.core.messages import Interrupt, ReplyChunk, SafetyEvent, Transcript
 from runtime.core.supervisor import ActorSpec
 from runtime.dialogue.conversation import Dialogue
 from runtime.dialogue.safety import RESPONSES, SafetyCategory, SafetyCheck
 from runtime.speech.phonemes import has_cjk
+from tests.conftest import REPO
 from tests.harness import Running
 
-FACTS = """Opening hours: 9:00 to 17:00 every day except Monday (closed on Mondays); last entry 16:30.
-Tickets (门票): adults 60 yuan, students 30 yuan, children under 12 free; at the ticket desk by the entrance.
-Floor 1: entrance hall, ticket desk, cloakroom, museum shop, information desk (lost and found), cafe (咖啡厅).
-Floor 2: dinosaur hall (恐龙馆) and space hall. Floor 3: children's science playground.
-Restrooms (洗手间) are on every floor, next to the lifts (电梯).
-Pets are not allowed, except guide dogs."""
-PERSONAS = {"guide": Persona(name="Mia", system_prompt="You are Mia, the friendly guide of the science museum.",
-                             style="Warm, clear and brief.", facts=FACTS,
-                             safety={SafetyCategory.UNWELL: {"en": "Please sit down, a first aider is coming."}})}
-SETTINGS = Settings(think=LlamaThink(temperature=0.0, max_reply_tokens=80), personas=PERSONAS)
+EXAMPLE = load_config(REPO / "config" / "examples" / "museum-bilingual.toml")
+PERSONAS = EXAMPLE.personas
+FACTS = PERSONAS["guide"].facts_text()
+SETTINGS = EXAMPLE.model_copy(update={"think": LlamaThink(temperature=0.0, max_reply_tokens=80)})
 DONT_KNOW = re.compile(r"(don't|do not|not) (know|have|sure)|no information|staff|desk|不知道|不清楚|工作人员|服务台")
 
 
@@ -49,14 +44,16 @@ def test_chinese_kiosk_questions_get_sensible_chinese_answers_from_the_facts(eng
     assert "展" not in restroom, f"not an answer about exhibits: {restroom}"
     dinosaurs = ask(engine, "恐龙馆在几楼？")
     assert has_cjk(dinosaurs) and re.search(r"二|2", dinosaurs) and not re.search(r"三|3", dinosaurs), dinosaurs
+    subway = ask(engine, "附近有地铁站吗？")
+    assert has_cjk(subway) and DONT_KNOW.search(subway), f"invented instead of saying it does not know: {subway}"
 
 
 @pytest.mark.timeout(600)
 def test_english_answers_use_the_facts_and_admit_what_they_do_not_cover(engine):
     hours = ask(engine, "What time do you open?")
     assert "9" in hours and not has_cjk(hours), hours
-    pool = ask(engine, "Is there a swimming pool on the roof?")
-    assert DONT_KNOW.search(pool.lower()), f"invented instead of saying it does not know: {pool}"
+    wheelchair = ask(engine, "Can I rent a wheelchair here?")
+    assert DONT_KNOW.search(wheelchair.lower()), f"invented instead of saying it does not know: {wheelchair}"
 
 
 def test_the_prompt_carries_the_facts_and_a_persona_without_facts_gets_none(engine):
@@ -75,8 +72,7 @@ def test_safety_phrases_get_the_fixed_response_never_the_models(engine):
                                       ("I feel dizzy", SafetyCategory.UNWELL, "en")):
         chunks = list(dialogue.reply(words))
         assert [c.safety for c in chunks] == [category], words
-        expected = PERSONAS["guide"].safety.get(category, {}).get(language) or RESPONSES[category][language]
-        assert chunks[0].text == expected
+        assert chunks[0].text == PERSONAS["guide"].safety_response(category, language)
     assert engine.tokens_generated == before, "the model was asked"
     check = SafetyCheck()
     # Positive controls: everyday questions that share words with the phrases are not emergencies.
@@ -98,10 +94,11 @@ def test_think_actor_tells_the_staff_with_a_safety_event(bus):
         assert rec.wait_for(lambda r: any(c.last for c in r.of(ReplyChunk)), 120)
         events = rec.of(SafetyEvent)
         assert len(events) == 1 and events[0].category == "lost_child" and events[0].language == "zh"
-        assert events[0].response == RESPONSES[SafetyCategory.LOST_CHILD]["zh"]
+        fixed = PERSONAS["guide"].safety_response(SafetyCategory.LOST_CHILD, "zh")
+        assert events[0].response == fixed != RESPONSES[SafetyCategory.LOST_CHILD]["zh"], "the persona's own"
         assert "女儿" not in repr(events[0]), "the visitor's words are not sent"
         spoken = [c.text for c in rec.of(ReplyChunk) if c.text]
-        assert spoken == [RESPONSES[SafetyCategory.LOST_CHILD]["zh"]] and rec.of(ReplyChunk)[0].persona == "guide"
+        assert spoken == [fixed] and rec.of(ReplyChunk)[0].persona == "guide"
         pub.close()
 
 

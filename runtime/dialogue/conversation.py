@@ -83,7 +83,8 @@ class Dialogue:
                        f"{facts}\n\nRules: use only the venue facts above. If they do not mention something, say "
                        "that you do not know and that the staff at the information desk can help; never make up "
                        "times, places, prices or services. Answer in the visitor's language, even when the facts "
-                       "are written in another.")
+                       "are written in another. Example: asked about parking when the facts say nothing about "
+                       "it, answer \"Sorry, I don't know. The staff at the information desk can help you.\"")
         return prompt
 
     def warm(self) -> None:

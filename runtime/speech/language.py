@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
 
 
 def is_cjk(char: str) -> bool:
@@ -17,10 +20,10 @@ def is_wide(char: str) -> bool:
 
 
 def is_chinese(text: str) -> bool:
-    """True when Chinese characters outnumber Latin letters."""
+    """True when Chinese characters outnumber Latin words (一个字 and one word say about as much:
+    有免费WiFi吗 is Chinese, "Where is the 恐龙馆" is English)."""
     cjk = sum(1 for c in text if is_cjk(c))
-    latin = sum(1 for c in text if c.isascii() and c.isalpha())
-    return cjk > latin
+    return cjk > len(_LATIN_WORD.findall(text))
 
 
 def join_words(pieces: Iterable[str]) -> str:
