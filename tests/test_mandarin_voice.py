@@ -21,6 +21,7 @@ from runtime.speech.audio import frame_rms, to_rate
 from runtime.speech.language import to_simplified
 from runtime.speech.textnorm import cer
 from runtime.speech.visemes import concat
+from tests.conftest import run_cli
 
 SETTINGS = Settings()
 STORE = product.model_store(SETTINGS)
@@ -172,3 +173,17 @@ def test_broken_kokoro_files_get_codes(tmp_path, kokoro):
     with pytest.raises(RuntimeFault) as info:
         list(kokoro.synthesize("你好", "zm_nobody"))
     assert info.value.code == "tts-voice-unknown" and "zm_yunxi" in info.value.hint
+
+
+def test_speak_cli_says_mixed_chinese_and_english(tmp_path):
+    import json
+
+    import soundfile
+
+    out, track = tmp_path / "zh.wav", tmp_path / "zh.json"
+    done = run_cli("speak", "欢迎！The cafe is on floor 1. 咖啡厅在一楼。", "--out", str(out), "--visemes", str(track))
+    assert done.returncode == 0, done.stderr
+    audio, rate = soundfile.read(str(out))
+    data = json.loads(track.read_text(encoding="utf-8"))
+    assert rate == data["sample_rate"] == 22050 and len(audio) > rate * 2
+    assert sum(row["samples"] for row in data["track"]) == len(audio)
