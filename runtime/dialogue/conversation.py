@@ -91,8 +91,7 @@ class Dialogue:
         """Evaluate every persona's system prompt once, before the first visitor."""
         if hasattr(self.engine, "warm"):
             self.engine.warm([self.system_prompt(p) for p in self.personas.values()])
-        tag("Hello!")  # loads the sentiment lexicons (snownlp takes seconds on first use)
-        tag("你好！")
+        tag("Hello!")  # loads vader's sentiment lexicon
 
     def language(self, text: str, heard: str = "") -> str:
         """The answer language: the persona's, else the visitor's."""

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from runtime.core.config import LlamaThink
 from runtime.core.errors import ThinkFault
 from runtime.store.models import ModelStore
@@ -53,6 +55,9 @@ class LlamaEngine:
             raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "
                                "the store's copy") from err
+        # llama-cpp-python keeps n_batch x vocabulary logits (311 MB for Qwen's 152k tokens) that only
+        # logprobs read, and loading a saved prompt state writes one row per prompt token: one row does.
+        self.llm.scores = np.zeros((1, self.llm.n_vocab()), np.single)
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
         model = self.llm._model
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
@@ -144,11 +149,7 @@ class LlamaEngine:
             self.llm.eval(list(key))
             if len(self._prefix_states) >= _MAX_PREFIX_STATES:
                 self._prefix_states.pop(next(iter(self._prefix_states)))
-            state = self.llm.save_state()
-            # The state carries the logits of every prompt token (n_tokens x vocabulary floats:
-            # ~110 MB for Qwen); only the last row can matter, and it broadcasts back on load.
-            state.scores = state.scores[-1:].copy()
-            self._prefix_states[key] = state
+            self._prefix_states[key] = self.llm.save_state()
             _LOGGER.debug("evaluated and saved a %d-token system prompt", common)
         else:
             self.llm.load_state(state)

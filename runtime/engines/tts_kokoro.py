@@ -76,6 +76,9 @@ class KokoroEngine:
         options.inter_op_num_threads = 1
         # Spinning threads would take the CPU from the LLM, which decodes at the same time.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Give the activations of each call back to the system (about 150 MB for a long sentence).
+        self.run_options = ort.RunOptions()
+        self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         try:
             self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
             self.vocab: dict[str, int] = json.loads(Path(vocab).read_text(encoding="utf-8"))["vocab"]
@@ -142,7 +145,7 @@ class KokoroEngine:
         audio, durations = self.session.run(None, {
             "tokens": np.array([[0, *ids, 0]], dtype=np.int64),
             "style": style[min(len(ids), MAX_IDS - 1)][None],
-            "speed": np.array([self.speed], dtype=np.float32)})
+            "speed": np.array([self.speed], dtype=np.float32)}, self.run_options)
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         samples = [int(d) * HOP for d in np.asarray(durations).reshape(-1)]
         if sum(samples) != len(audio) or len(samples) != len(ids) + 2:
