@@ -98,19 +98,29 @@ def espeak_english() -> Callable[[str], str]:
     return lambda text: fallback(MToken(text=text, tag="", whitespace=""))[0] or ""
 
 
-def pieces(text: str, first_clause_units: float = 0) -> Iterator[str]:
-    """Sentences to synthesize one by one; with first_clause_units > 0 the first sentence is cut
-    after its first clause that is at least that long, so its audio is ready sooner."""
+def pieces(text: str, first_clause_units: float = 0, max_units: float = 30) -> Iterator[str]:
+    """Sentences to synthesize one by one (see runtime.dialogue.chunker.units for the measure).
+
+    With first_clause_units > 0 the first sentence is cut after its first clause that is at least
+    that long, so its audio is ready sooner; a sentence longer than max_units is cut at clause
+    marks into parts of at most that (a model call's memory grows with the audio it makes).
+    """
     from runtime.dialogue.chunker import units
 
     for n, sentence in enumerate(sentences(text)):
-        parts = clauses(sentence) if n == 0 and first_clause_units > 0 else [sentence]
-        head = ""
-        for i, part in enumerate(parts):
-            head += part
-            if units(head) >= first_clause_units and units("".join(parts[i + 1:])) >= first_clause_units:
-                yield head
-                yield "".join(parts[i + 1:])
-                break
-        else:
-            yield sentence
+        parts = clauses(sentence)
+        if n == 0 and first_clause_units > 0:
+            for i in range(len(parts) - 1):
+                head, rest = "".join(parts[: i + 1]), "".join(parts[i + 1:])
+                if units(head) >= first_clause_units and units(rest) >= first_clause_units:
+                    yield head
+                    sentence, parts = rest, parts[i + 1:]
+                    break
+        group = ""
+        for part in parts if units(sentence) > max_units else [sentence]:
+            if group and units(group + part) > max_units:
+                yield group
+                group = ""
+            group += part
+        if group.strip():
+            yield group
