@@ -64,9 +64,33 @@ def asr_factory(settings: Settings, store: ModelStore | None = None) -> Callable
 
 
 def tts_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
-    """A function that loads the configured voice (called in the speak actor's thread)."""
+    """A function that loads the voices of every language and persona (called in the speak actor's thread)."""
     store = store or model_store(settings)
-    return lambda: engines.build(settings.speak, store)
+    return lambda: build_voices(settings, store)
+
+
+def build_voices(settings: Settings, store: ModelStore):
+    """The configured voice of each language plus the personas' pinned ones; one engine serves
+    every voice it has (all Kokoro voices share one model)."""
+    from runtime.speech.voices import Voice, Voices
+
+    loaded: list[tuple[object, object]] = []  # (section without its voice, engine)
+
+    def voice(section, name: str = "") -> Voice:
+        name = name or section.voice
+        general = section.model_copy(update={"voice": ""})
+        for key, engine in loaded:
+            if key == general and engine.has_voice(name):
+                return Voice(engine, name)
+        engine = engines.build(section.model_copy(update={"voice": name}), store)
+        loaded.append((general, engine))
+        return Voice(engine, name)
+
+    sections = {lang: getattr(settings.speak, lang) for lang in type(settings.speak).model_fields}
+    voices = {lang: voice(section) for lang, section in sections.items() if section.ENGINE}
+    pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
+              for lang, name in persona.voices.items() if sections[lang].ENGINE}
+    return Voices(voices, pinned)
 
 
 VAD_MODEL = "vad-silero"
@@ -106,6 +130,7 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
     the Dialogue refuses personas that do not fit the model's context; the personas are those in
     force when it is called (`current`, for operators' changes)."""
     from runtime.dialogue.conversation import Dialogue
+    from runtime.dialogue.safety import SafetyCheck
 
     cfg = settings.think
     store = store or model_store(settings)
@@ -115,7 +140,8 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
         return Dialogue(build(cfg, store), now.personas, persona or now.think.persona,
                         memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
                         max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
-                        first_chunk_units=cfg.first_chunk_units)
+                        first_chunk_units=cfg.first_chunk_units,
+                        safety=SafetyCheck(now.safety.phrases, now.safety.enabled))
 
     return make
 
@@ -295,7 +321,16 @@ def describe_io(settings: Settings, recording: Recordings | None = None) -> list
     if captions_on(settings):
         outputs.append("captions on this terminal")
     return [f"input:  {resolve_capture(settings).describe()}", f"answer: {_describe_think(settings)}",
-            f"output: {', '.join(outputs)}"]
+            f"voices: {describe_voices(settings)}", f"output: {', '.join(outputs)}"]
+
+
+def describe_voices(settings: Settings) -> str:
+    """The voice of each language, e.g. `en: piper tts-piper-joe, zh: kokoro zf_xiaoxiao`."""
+    parts = []
+    for lang in type(settings.speak).model_fields:
+        section = getattr(settings.speak, lang)
+        parts.append(f"{lang}: {section.type} {section.voice}" if section.ENGINE else f"{lang}: captions only")
+    return ", ".join(parts)
 
 
 def _describe_think(settings: Settings) -> str:

@@ -1,9 +1,10 @@
 """speak actor: answer chunks in, speech audio with a sample-exact viseme track out.
 
-Each chunk is synthesized as soon as it arrives, sentence by sentence; between sentences the
-control socket is read, so an Interrupt stops synthesis and the base class drops queued chunks of
-the old turn. Text the voice cannot say (Chinese without a Chinese voice, symbols only) is logged
-with its code and skipped: the caption still shows it.
+Each chunk is synthesized as soon as it arrives, sentence by sentence, by the voice of its
+language (and of the persona that answered: runtime.speech.voices); between sentences the control
+socket is read, so an Interrupt stops synthesis and the base class drops queued chunks of the old
+turn. Text no voice can say (a language without a voice, symbols only) is logged with its code
+and skipped: the caption still shows it.
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ class SpeakActor(Actor):
         self.engine = None
 
     def setup(self) -> None:
-        """Load the voice and synthesize once so the first visitor does not pay for warm-up."""
+        """Load the voices and synthesize once with each, so the first visitor does not pay for warm-up."""
         self.engine = self._engine_factory()
-        for _ in self.engine.synthesize("Hello."):
-            pass
+        self.engine.warm()
 
     def on_control(self, msg) -> None:
         """Switch voice: the next sentence is spoken with it; a voice that fails to load keeps the old one."""
@@ -66,7 +66,7 @@ class SpeakActor(Actor):
         if not msg.text.strip():
             return
         try:
-            for part, speech in enumerate(self.engine.synthesize(msg.text)):
+            for part, speech in enumerate(self.engine.synthesize(msg.text, msg.persona)):
                 if self.check_control() and (self.turn > msg.turn or self.stop_requested):
                     _LOGGER.info("turn %d: speech interrupted in chunk %d", msg.turn, msg.index)
                     return

@@ -18,6 +18,7 @@ from runtime.core.messages import (
     PlaybackFinished,
     PutPersona,
     ReplyChunk,
+    SafetyEvent,
     Say,
     SetPersona,
     Transcript,
@@ -89,9 +90,10 @@ class ThinkActor(Actor):
     def _answer(self, msg: Transcript) -> None:
         self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
         stop = lambda: self.check_control() and (self.turn > msg.turn or self.stop_requested)  # noqa: E731
-        self._publish(msg.turn, self.dialogue.reply(msg.text, msg.language, should_stop=stop), remember=True)
+        self._publish(msg.turn, self.dialogue.reply(msg.text, msg.language, should_stop=stop), remember=True,
+                      language=self.dialogue.language(msg.text, msg.language))
 
-    def _publish(self, turn: int, chunks, *, remember: bool) -> None:
+    def _publish(self, turn: int, chunks, *, remember: bool, language: str = "") -> None:
         """Publish the chunks of one answer in order, then its end marker, unless a newer turn came."""
         index = 0
         for chunk in chunks:
@@ -99,8 +101,12 @@ class ThinkActor(Actor):
                 break
             if remember:
                 self._answer_chunks.append(chunk.text)
+            persona = self.dialogue.persona_id
+            if chunk.safety:
+                self.publish(SafetyEvent(turn=turn, category=chunk.safety, persona=persona,
+                                         language=language, response=chunk.text))
             self.publish(ReplyChunk(turn=turn, text=chunk.text, index=index, emotion=chunk.emotion,
-                                    intensity=chunk.intensity))
+                                    intensity=chunk.intensity, persona=persona))
             index += 1
             self.check_control()
         if self.turn > turn or self.stop_requested:

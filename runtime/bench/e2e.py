@@ -1,7 +1,8 @@
 """End-to-end benchmark: spoken questions through the whole live pipeline, measured on the output.
 
-A visitor track is assembled at bench time (questions synthesized with the voice, a Chinese clip,
-and a barge-in: the visitor talking over an answer), played through the file source at real-time
+A visitor track is assembled at bench time (questions synthesized with the voices, English and
+Chinese (the Chinese one in another voice than the avatar's), a recorded Chinese clip, and a
+barge-in: the visitor talking over an answer), played through the file source at real-time
 pace with the real clock, and recorded (left: the avatar, right: the visitor). Every bus message
 is kept with its time, so each turn's stages can be laid out; the latencies a visitor feels are
 measured on the recording itself.
@@ -30,6 +31,9 @@ from runtime.store.models import ModelStore
 
 QUESTIONS = ["What time does the museum open today?", "Where can I get a cup of coffee?",
              "Is there a lift to the second floor?", "Can I take photos in the gallery?"]
+QUESTIONS_ZH = ["请问洗手间在哪里？", "博物馆几点关门？"]
+VISITOR_VOICE_ZH = "zm_yunxi"
+"""The Chinese visitor speaks with another voice than the avatar's (when the zh voice is Kokoro)."""
 GAP_S = 9.0
 """Silence after each question, for the answer."""
 BARGE_AFTER_S = 3.2
@@ -38,12 +42,21 @@ BARGE_AFTER_S = 3.2
 
 def _visitor_track(settings: Settings, store: ModelStore) -> tuple[np.ndarray, list[dict]]:
     engine = product.tts_factory(settings)()
+
     def say(text):
         audio = np.concatenate([p.audio for p in engine.synthesize(text)])
         return _voiced(to_rate(audio, engine.sample_rate))
 
+    def say_zh(text):
+        voice = engine.voice("zh")
+        other = VISITOR_VOICE_ZH if voice.engine.has_voice(VISITOR_VOICE_ZH) else voice.name
+        pieces = list(voice.engine.synthesize(text, other))
+        return _voiced(to_rate(np.concatenate([p.audio for p in pieces]), pieces[0].sample_rate))
+
     pieces, script, cursor = [np.zeros(SAMPLE_RATE, np.float32)], [], SAMPLE_RATE
     items = [(q, "en", say(q), GAP_S) for q in QUESTIONS]
+    if "zh" in engine.languages:
+        items += [(q, "zh", say_zh(q), GAP_S) for q in QUESTIONS_ZH]
     items.append(("你好世界", "zh", _voiced(read_audio(store.resolve("speech-samples") / "zh-nihao_shijie.wav")),
                   GAP_S))
     items.append(("Tell me everything about the history of this museum, please.", "en",

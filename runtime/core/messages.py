@@ -267,6 +267,24 @@ class ReplyChunk(Message):
     emotion: str = "neutral"
     intensity: float = 0.0
     """Strength of the emotion, 0..1."""
+    persona: str = ""
+    """The persona answering (its pinned voices read the chunk); empty: the configured voices."""
+
+
+@register("think.safety")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SafetyEvent(Message):
+    """The visitor said something that needs staff (a lost child, an emergency, feeling unwell):
+    the avatar gave the persona's fixed response instead of a model's answer."""
+
+    category: str
+    """`lost_child`, `emergency` or `unwell` (runtime.core.config.SafetyCategory)."""
+    language: str
+    """Language of the visitor's words (ISO 639-1)."""
+    persona: str = ""
+    """The persona that responded."""
+    response: str = ""
+    """The fixed response the avatar gave (the visitor's own words are never sent)."""
 
 
 @register("speak.audio")

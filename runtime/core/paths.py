@@ -31,6 +31,14 @@ def state_dir(configured: str = "") -> Path:
     return Path.home() / ".local" / "share" / "edge-talker"
 
 
+def cache_dir() -> Path:
+    """Rebuildable caches (a word-segmentation dictionary): $CACHE_DIRECTORY (systemd), else ~/.cache."""
+    folder = _first(os.environ["CACHE_DIRECTORY"]) if os.environ.get("CACHE_DIRECTORY") \
+        else Path.home() / ".cache" / "edge-talker"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _first(colon_list: str) -> Path:
     # systemd passes several directories separated by colons when StateDirectory= lists several.
     return Path(colon_list.split(":")[0])

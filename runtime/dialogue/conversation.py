@@ -1,4 +1,5 @@
-"""A conversation with one persona: memory, language policy, streamed speakable chunks, emotion.
+"""A conversation with one persona: memory, language policy, the venue's facts, safety phrases,
+streamed speakable chunks, emotion.
 
 No bus and no threads: the think actor and `edge-talker reply` both drive it.
 """
@@ -16,11 +17,16 @@ from runtime.dialogue.chunker import SENTENCE_END, Chunker, chunk_text
 from runtime.dialogue.emotion import Emotion, Tagged, tag
 from runtime.dialogue.guard import REFUSALS, RecitalCheck, asks_for_instructions
 from runtime.dialogue.memory import Memory, Turn
+from runtime.dialogue.safety import SafetyCheck
 from runtime.speech.language import is_chinese, join_words
 
 _LOGGER = logging.getLogger(__name__)
 
 _HINTS = {"en": "(Answer in English.)", "zh": "（请用简体中文回答。）"}
+_GROUNDED_HINTS = {"en": "(Answer in English, only from the venue facts; if they do not say, say you do not know.)",
+                   "zh": "（请只根据场馆信息，用简体中文回答；信息里没有的，就说不知道。）"}
+"""Added to each question: the answer language, and for a persona with facts, the grounding rule
+again (a small model follows the end of its prompt more closely than the start)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,8 @@ class Chunk:
     intensity: float
     t_ms: float
     """Time since the request (milliseconds)."""
+    safety: str = ""
+    """The safety category this chunk is the fixed response to (empty: a normal answer)."""
 
 
 class Dialogue:
@@ -39,8 +47,10 @@ class Dialogue:
 
     def __init__(self, engine, personas: dict[str, Persona], persona: str, *, memory_tokens: int = 1200,
                  idle_reset_s: float = 120.0, max_reply_tokens: int = 160, max_input_tokens: int = 256,
-                 first_chunk_units: float = 6.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 first_chunk_units: float = 6.0, safety: SafetyCheck | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self.safety = safety or SafetyCheck()
         self.personas = dict(personas)
         self.max_reply_tokens = max_reply_tokens
         self.max_input_tokens = max_input_tokens
@@ -85,8 +95,17 @@ class Dialogue:
         """The system prompt the model sees for a persona."""
         p = persona or self.persona
         style = f" Speaking style: {p.style}" if p.style else ""
-        return (f"{p.system_prompt}{style} Your answers are spoken aloud: at most {p.max_sentences} short "
-                f"sentences, no lists, no markdown, no emoji.")
+        prompt = (f"{p.system_prompt}{style} Your answers are spoken aloud: at most {p.max_sentences} short "
+                  f"sentences, no lists, no markdown, no emoji.")
+        facts = p.facts_text()
+        if facts:
+            prompt += ("\n\nVenue facts (your only source for this venue's hours, places, services and prices):\n"
+                       f"{facts}\n\nRules: use only the venue facts above. If they do not mention something, say "
+                       "that you do not know and that the staff at the information desk can help; never make up "
+                       "times, places, prices or services. Answer in the visitor's language, even when the facts "
+                       "are written in another. Example: asked about parking when the facts say nothing about "
+                       "it, answer \"Sorry, I don't know. The staff at the information desk can help you.\"")
+        return prompt
 
     def check_fits(self) -> None:
         """Refuse a persona whose system prompt, with the longest question and answer, does not fit
@@ -112,8 +131,7 @@ class Dialogue:
         """Evaluate every persona's system prompt once, before the first visitor."""
         if hasattr(self.engine, "warm"):
             self.engine.warm([self.system_prompt(p) for p in self.personas.values()])
-        tag("Hello!")  # loads the sentiment lexicons (snownlp takes seconds on first use)
-        tag("你好！")
+        tag("Hello!")  # loads vader's sentiment lexicon
 
     def language(self, text: str, heard: str = "") -> str:
         """The answer language: the persona's, else the visitor's."""
@@ -142,8 +160,17 @@ class Dialogue:
             return bool(stopped)
 
         spoken: list[str] = []
+        category = self.safety(trimmed)
+        if category is not None:
+            # Never the model's words: the persona's fixed response, and the staff are told.
+            response = persona.safety_response(category, lang)
+            _LOGGER.warning("safety phrase (%s): fixed response given", category)
+            self.memory.add(Turn(trimmed, response, prompt=f"{trimmed}\n{self._hint(persona, lang)}"))
+            yield Chunk(response, str(Emotion.CONCERNED), 0.6, (self.clock() - started) * 1000,
+                        safety=str(category))
+            return
         greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() and self.engine.greets else ""
-        prompt = f"{trimmed}\n{_HINTS[lang]}"
+        prompt = f"{trimmed}\n{self._hint(persona, lang)}"
         system = self.system_prompt(persona)
         messages = self.memory.messages(system, prompt)
         try:
@@ -184,6 +211,10 @@ class Dialogue:
             sentences += text[-1] in SENTENCE_END + "."
             if sentences >= persona.max_sentences:
                 return
+
+    @staticmethod
+    def _hint(persona: Persona, lang: str) -> str:
+        return (_GROUNDED_HINTS if persona.facts_text() else _HINTS)[lang]
 
     def _chunk(self, text: str, started: float, persona: Persona, emotion: Emotion | None = None) -> Chunk:
         tagged = tag(text, Emotion(persona.emotion), persona.emotion_intensity) if emotion is None \

@@ -1,7 +1,9 @@
 """Emotion of a speakable chunk: one of six labels with an intensity 0..1.
 
-English uses vaderSentiment's compound score, Chinese snownlp's sentiment probability; both are
-refined by cues a voice actor would read: words of surprise, concern and anger, and ! and ?.
+English uses vaderSentiment's compound score, refined by cues a voice actor would read: words of
+surprise, concern and anger, and ! and ?. Chinese is read from such cue words alone (happy and sad
+ones too): snownlp's sentiment model would cost 410 MB of memory for one short sentence at a time,
+a fifth of the device's budget.
 A persona may bias the result (a cheerful guide reads neutral lines mildly happy).
 """
 
@@ -39,7 +41,8 @@ _CUES = {
     Emotion.CONCERNED: r"\b(sorry|unfortunately|afraid|careful|warning|worried|be aware|caution)\b|抱歉|"
                        r"对不起|遗憾|小心|注意|担心|恐怕",
     Emotion.ANGRY: r"\b(angry|furious|outrageous|unacceptable|hate|how dare)\b|生气|愤怒|可恶|岂有此理",
-    Emotion.HAPPY: r"太好了|欢迎|高兴|开心|很棒|真棒|祝你|恭喜",
+    Emotion.HAPPY: r"太好了|欢迎|高兴|开心|很棒|真棒|祝你|恭喜|喜欢|有趣|精彩|谢谢",
+    Emotion.SAD: r"难过|伤心|可惜|失望|糟糕|很差|不幸|悲伤|痛苦",
 }
 
 
@@ -67,9 +70,7 @@ def tag(text: str, bias: Emotion | None = None, bias_intensity: float = 0.3) -> 
 def _polarity(text: str) -> float:
     """-1 (negative) .. 1 (positive)."""
     if is_chinese(text):
-        from snownlp import SnowNLP
-
-        return 2.0 * SnowNLP(text).sentiments - 1.0 if text.strip() else 0.0
+        return 0.0  # the cue words above decide
     return _vader().polarity_scores(text)["compound"]
 
 

@@ -4,6 +4,8 @@ Finals use faster-whisper's full decode (30 s window, timestamps, temperature fa
 Partials trade accuracy for speed: the encoder sees only the audio so far (plus a second of
 silence) instead of a 30 s window, which costs about a third as much here; their length is capped
 so a confused decoder cannot loop. Partials are for display; only finals are answered.
+Whisper often writes Mandarin in traditional characters; every transcript is given in simplified
+ones (OpenCC), as the product shows and answers them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from runtime.core.config import WhisperAsr
 from runtime.core.errors import ListenFault
 from runtime.engines.asr import AsrResult, AsrSegment
 from runtime.speech.audio import SAMPLE_RATE
-from runtime.speech.language import join_words
+from runtime.speech.language import join_words, to_simplified
 from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ class WhisperEngine:
         result = self.model.model.generate(encoded, [prompt], beam_size=1, max_length=min(limit, 224),
                                            suppress_blank=True)
         text = tokenizer.decode([t for t in result[0].sequences_ids[0] if t < tokenizer.eot]).strip()
-        return AsrResult(text=text, language=lang)
+        return AsrResult(text=to_simplified(text), language=lang)
 
     def _encode(self, features: np.ndarray):
         import ctranslate2
@@ -120,7 +122,7 @@ def _segments(tokens: list[int], tokenizer, duration_s: float):
             text = tokenizer.decode(text_tokens).strip()
             time_s = duration_s if token is None else (token - begin) * 0.02
             if text:
-                yield AsrSegment(round(start, 2), round(min(max(time_s, start), duration_s), 2), text)
+                yield AsrSegment(round(start, 2), round(min(max(time_s, start), duration_s), 2), to_simplified(text))
                 start = time_s
             elif token is not None:
                 start = time_s

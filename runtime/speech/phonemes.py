@@ -1,0 +1,126 @@
+"""Text -> Kokoro phonemes for Mandarin, English and sentences that mix them (misaki).
+
+Chinese goes through misaki's v1.0 Mandarin front end (cn2an for numbers, jieba for words,
+pypinyin -> IPA with tone arrows), which is what Kokoro-82M v1.0 was trained on; it passes Latin
+letters through unread, so every run of Latin words inside Chinese goes to the English front end
+instead. English uses misaki's espeak-ng back end (phonemizer-fork + espeakng-loader: wheels that
+bundle libespeak-ng and its data, so nothing is downloaded at run time). Long digit strings
+(phone numbers, codes, Wi-Fi passwords) are read digit by digit, as people read them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+
+from runtime.core.paths import cache_dir
+
+CLAUSE_MARKS = "，、,：:；;"
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAS_CJK = re.compile(f"[{_CJK}]")
+_LATIN_RUN = re.compile(r"[A-Za-z](?:[A-Za-z'’.\-]|\s+(?=[A-Za-z]))*")
+_DIGIT_STRING = re.compile(r"(?<![\d.])(?:0\d+|\d{5,})(?![\d.])")
+"""Read digit by digit: a leading 0 or five digits or more (years and prices have fewer)."""
+_ZH_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+_SENTENCE = re.compile(r"(?<=[。！？!?；;…\n])|(?<=\.)(?=\s|$)")
+_CLAUSE = re.compile(f"(?<=[{CLAUSE_MARKS}])")
+_WIDE_SPACE = re.compile(f" (?=[{_CJK}\u3000-\u303f\uff00-\uffef!?,.;:])|(?<=[{_CJK}\u3000-\u303f\uff00-\uffef]) ")
+"""A space next to a Chinese character or punctuation: not a pause (Chinese has no spaces)."""
+_UNSAID = {"So", "Sk", "Cc", "Cf", "Co", "Cs", "Cn"}
+"""Unicode categories never read aloud: emoji and other symbols, controls, private use."""
+
+
+def has_cjk(text: str) -> bool:
+    """True when the text has a Chinese character (then the Mandarin front end reads it)."""
+    return bool(_HAS_CJK.search(text))
+
+
+def sentences(text: str) -> list[str]:
+    """The text cut after each sentence mark (kept with its sentence); empty pieces dropped."""
+    return [s for s in _SENTENCE.split(text) if s.strip()]
+
+
+def clauses(text: str) -> list[str]:
+    """A sentence cut after each clause mark (，、,：:；;)."""
+    return [c for c in _CLAUSE.split(text) if c.strip()]
+
+
+def speakable(text: str) -> str:
+    """NFKC-folded text without emoji, symbols and control characters (espeak would read 🙂 aloud)."""
+    folded = unicodedata.normalize("NFKC", text)
+    text = " ".join("".join(" " if unicodedata.category(c) in _UNSAID else c for c in folded).split())
+    return _WIDE_SPACE.sub("", text)
+
+
+class Phonemizer:
+    """Phoneme strings in Kokoro's symbol set for any mix of Mandarin and English."""
+
+    def __init__(self, english: Callable[[str], str] | None = None) -> None:
+        import jieba
+        from misaki.zh import ZHG2P
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.dt.tmp_dir = str(cache_dir())  # its dictionary cache, not in a shared /tmp
+        self._zh = ZHG2P()
+        self._zh("一")  # builds jieba's dictionary now, not during the first answer
+        self._en = english or espeak_english()
+
+    def __call__(self, text: str) -> str:
+        """One sentence or clause -> phonemes ('' when there is nothing to say)."""
+        text = speakable(text)
+        if not text:
+            return ""
+        if not has_cjk(text):
+            return self._en(text).strip()
+        parts, pos = [], 0
+        for match in _LATIN_RUN.finditer(text):
+            parts += [self._chinese(text[pos:match.start()]), self._en(match[0])]
+            pos = match.end()
+        parts.append(self._chinese(text[pos:]))
+        return " ".join(p.strip() for p in parts if p.strip())
+
+    def _chinese(self, text: str) -> str:
+        if not text.strip():
+            return ""
+        text = _DIGIT_STRING.sub(lambda m: "".join(_ZH_DIGITS[c] for c in m[0]), text)
+        return self._zh(text)[0] or ""
+
+
+def espeak_english() -> Callable[[str], str]:
+    """English text -> misaki's US English symbols through espeak-ng (bundled by espeakng-loader)."""
+    from misaki.espeak import EspeakFallback
+    from misaki.token import MToken
+
+    logging.getLogger("phonemizer").setLevel(logging.ERROR)  # "words count mismatch" is harmless
+    fallback = EspeakFallback(british=False)
+    return lambda text: fallback(MToken(text=text, tag="", whitespace=""))[0] or ""
+
+
+def pieces(text: str, first_clause_units: float = 0, max_units: float = 30) -> Iterator[str]:
+    """Sentences to synthesize one by one (see runtime.dialogue.chunker.units for the measure).
+
+    With first_clause_units > 0 the first sentence is cut after its first clause that is at least
+    that long, so its audio is ready sooner; a sentence longer than max_units is cut at clause
+    marks into parts of at most that (a model call's memory grows with the audio it makes).
+    """
+    from runtime.dialogue.chunker import units
+
+    for n, sentence in enumerate(sentences(text)):
+        parts = clauses(sentence)
+        if n == 0 and first_clause_units > 0:
+            for i in range(len(parts) - 1):
+                head, rest = "".join(parts[: i + 1]), "".join(parts[i + 1:])
+                if units(head) >= first_clause_units and units(rest) >= first_clause_units:
+                    yield head
+                    sentence, parts = rest, parts[i + 1:]
+                    break
+        group = ""
+        for part in parts if units(sentence) > max_units else [sentence]:
+            if group and units(group + part) > max_units:
+                yield group
+                group = ""
+            group += part
+        if group.strip():
+            yield group

@@ -1,0 +1,99 @@
+"""Which voice reads which text: one voice per language, pinned per persona, one output rate.
+
+Each sentence goes to the voice of its language: one with a Chinese character to the zh voice
+(which also reads the English words among them), any other to the en voice; the think actor's
+chunks are sentences (or clauses), so each chunk is read by one voice. A
+persona may pin its own voice per language. Every piece comes out at one sample rate (tracks
+rescaled exactly), so the speaker, the face and the recorder never see the rate change between
+two voices.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from runtime.core.errors import Unspeakable
+from runtime.engines.tts import Speech, TtsEngine, check_speakable
+from runtime.speech.audio import VOICE_RATE, to_rate
+from runtime.speech.phonemes import has_cjk, sentences
+from runtime.speech.visemes import resampled
+
+WARM_UP = {"en": "Hello.", "zh": "你好。"}
+
+
+def language_of(text: str) -> str:
+    """The language whose voice reads this text: zh when it has a Chinese character, else en."""
+    return "zh" if has_cjk(text) else "en"
+
+
+def language_runs(text: str) -> list[tuple[str, str]]:
+    """(language, text) of each run of consecutive sentences in one language; sentences with
+    nothing to say (an emoji) join their neighbours."""
+    runs: list[list[str]] = []
+    for sentence in sentences(text):
+        said = any(unicodedata.category(c)[0] in "LN" for c in sentence)
+        language = language_of(sentence) if said else (runs[-1][0] if runs else "")
+        if runs and runs[-1][0] in (language, ""):
+            runs[-1] = [language or runs[-1][0], runs[-1][1] + sentence]
+        else:
+            runs.append([language, sentence])
+    return [(language or "en", part) for language, part in runs]
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """An engine and the voice it speaks with."""
+
+    engine: TtsEngine
+    name: str = ""
+    """Voice of a multi-voice engine (Kokoro); empty: the engine's own."""
+
+
+class Voices:
+    """The avatar's voices; `synthesize` looks like a single engine's."""
+
+    def __init__(self, voices: dict[str, Voice], pinned: dict[tuple[str, str], Voice] | None = None, *,
+                 sample_rate: int = VOICE_RATE) -> None:
+        self.voices = voices
+        """Language -> its voice (a language without one is shown as captions only)."""
+        self.pinned = pinned or {}
+        """(persona, language) -> the voice that persona speaks that language with."""
+        self.sample_rate = sample_rate
+        """Every piece comes out at this rate (hertz)."""
+        self.languages = tuple(voices)
+
+    def voice(self, language: str, persona: str = "") -> Voice:
+        """The voice for a language (the persona's pin, else the configured one)."""
+        voice = self.pinned.get((persona, language)) or self.voices.get(language)
+        if voice is None:
+            raise Unspeakable("tts-no-voice-for-language", f"no voice speaks {language!r} "
+                              f"(voices: {', '.join(self.languages) or 'none'})",
+                              f"configure one in [speak.{language}]; until then these answers are captions only")
+        return voice
+
+    def synthesize(self, text: str, persona: str = "") -> Iterator[Speech]:
+        """Speech per sentence, each run of sentences in the voice of its language, at `sample_rate`."""
+        check_speakable(text, ("en", "zh"))
+        runs = language_runs(text)
+        for language, _ in runs:
+            self.voice(language, persona)  # refuse before saying anything
+        for language, part in runs:
+            voice = self.voice(language, persona)
+            for speech in voice.engine.synthesize(part, voice.name):
+                if speech.sample_rate == self.sample_rate:
+                    yield speech
+                    continue
+                audio = to_rate(speech.audio, speech.sample_rate, self.sample_rate)
+                yield Speech(audio, self.sample_rate, resampled(speech.track, self.sample_rate, len(audio)),
+                             speech.text)
+
+    def warm(self) -> None:
+        """Synthesize once with every engine, so the first visitor does not pay for warm-up."""
+        done = set()
+        for language, voice in [*self.voices.items(), *((lang, v) for (_, lang), v in self.pinned.items())]:
+            if id(voice.engine) not in done:
+                done.add(id(voice.engine))
+                for _ in voice.engine.synthesize(WARM_UP[language], voice.name):
+                    pass
