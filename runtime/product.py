@@ -113,9 +113,15 @@ def required_models(settings: Settings, store: ModelStore) -> list[str]:
     if not isinstance(resolve_capture(settings), ConsoleCapture):
         sections.append(settings.asr)
         ids.append(VAD_MODEL)
-    ids += [value for section in sections for value in section.model_dump().values()
-            if isinstance(value, str) and store.known(value)]
-    return ids + avatars.models_needed(settings)
+    ids += [value for section in sections for value in _strings(section.model_dump()) if store.known(value)]
+    return list(dict.fromkeys(ids + avatars.models_needed(settings)))
+
+
+def _strings(tree) -> list[str]:
+    """Every string value of a nested config dump ([speak] has a section per language)."""
+    if isinstance(tree, dict):
+        return [s for value in tree.values() for s in _strings(value)]
+    return [tree] if isinstance(tree, str) else []
 
 
 def check_models(settings: Settings) -> None:
@@ -174,7 +180,9 @@ def recordings(settings: Settings) -> Recordings | None:
     if record.directory:
         return Recordings(Path(record.directory).expanduser(), retention, directory=True)
     headless = settings.display.window == "off" or (settings.display.window == "auto" and not display_available())
-    if record.demo and headless and not under_systemd():
+    # A person trying it at a terminal (make run) gets a clip to look at; a service or a script does not.
+    at_terminal = sys.stdin is not None and sys.stdin.isatty()
+    if record.demo and headless and at_terminal and not under_systemd():
         return Recordings(state_dir(settings.paths.state) / "recordings", DEMO, directory=True)
     return None
 
@@ -222,10 +230,10 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None, current: C
         "play", bus, output_factory=functools.partial(sound.open_output, play.device),
         volume=current().play.volume, mute=current().play.mute, **beat)))
     store = model_store(settings)
+    # A voice switched by an operator is already in current() when SetVoice arrives: rebuild from it.
     specs.append(ActorSpec("speak", lambda: SpeakActor(
-        "speak", bus, engine_factory=lambda: engines.build(current().speak, store),
-        voice_factory=lambda voice: engines.build(current().speak.model_copy(update={"voice": voice}), store),
-        **beat)))
+        "speak", bus, engine_factory=lambda: build_voices(current(), store),
+        voice_factory=lambda _voice: build_voices(current(), store), **beat)))
     return specs
 
 
@@ -398,7 +406,9 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
             code = 1
             print(f"error: finished without {', '.join(f'{n} ({c})' for n, c in supervisor.degraded().items())}",
                   file=sys.stderr, flush=True)
-        return RESTART if restart.is_set() else code
+        if restart.is_set():
+            code = RESTART
+        return code
     except RuntimeFault as err:
         fault, code = err, err.exit_code
         raise
@@ -411,7 +421,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
             context.term()
         lock.close()
         lingering = lingering_threads()
-        if not clean or lingering:
+        if not clean or (lingering and code != RESTART):  # a restart execs over lingering threads
             if fault is not None:  # say why before leaving without the usual unwinding
                 print(fault.render(), file=sys.stderr, flush=True)
             if not clean:

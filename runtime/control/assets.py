@@ -99,11 +99,10 @@ def check_voice(store: ModelStore, voice: str) -> None:
 
 
 def models_in_use(settings: Settings, store: ModelStore) -> list[str]:
-    """Manifest ids the settings name (models and voices)."""
-    ids = {e.id for e in store.manifest.model}
-    named = {v for section in settings.model_dump(mode="json").values() if isinstance(section, dict)
-             for k, v in section.items() if k in ("model", "voice") and isinstance(v, str)}
-    return sorted(named & ids)
+    """Manifest ids the running product loads (models and voices)."""
+    from runtime.product import required_models
+
+    return sorted(required_models(settings, store))
 
 
 def installed(store: ModelStore, entry) -> bool:

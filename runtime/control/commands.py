@@ -42,7 +42,7 @@ from runtime.control.requests import (
 )
 from runtime.control.state import Observer
 from runtime.core.config import RESERVED_DEVICE_IDS, Settings
-from runtime.core.errors import AvatarFault, ControlFault, ThinkFault
+from runtime.core.errors import AvatarFault, ControlFault, SpeakFault, ThinkFault
 from runtime.core.messages import (
     ConfigApplied,
     Interrupt,
@@ -60,8 +60,8 @@ from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
 
-_LIVE = {"think.persona", "avatar.name", "speak.voice", "play.volume", "play.mute", "remote.share_transcripts",
-         "api.captions"}
+_LIVE = {"think.persona", "avatar.name", "speak.en.voice", "speak.zh.voice", "play.volume", "play.mute",
+         "remote.share_transcripts", "api.captions"}
 """Settings an actor takes while running; a change of any other key restarts the process."""
 
 
@@ -151,7 +151,7 @@ class Commands:
         """What the device is now: settings in force, health, the last turn's numbers."""
         s, device = self.settings, self.device
         return {"device": device.id, "version": __version__, "persona": s.think.persona, "avatar": s.avatar.name,
-                "voice": getattr(s.speak, "voice", ""), "volume": s.play.volume, "muted": s.play.mute,
+                "voice": _voices(s).get("en", ""), "voices": _voices(s), "volume": s.play.volume, "muted": s.play.mute,
                 "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
                 "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
                 **({"config_problem": device.applied.problem} if device.applied.problem else {}),
@@ -174,7 +174,8 @@ class Commands:
         store = self.device.models
         voices = [{"id": e.id, "description": e.description, "installed": assets.installed(store, e)}
                   for e in store.manifest.model if e.role == "tts"]
-        return {"active": getattr(self.settings.speak, "voice", ""), "voices": voices}
+        active = _voices(self.settings)
+        return {"active": active.get("en", ""), "active_by_language": active, "voices": voices}
 
     def config_get(self, _=None) -> dict:
         """The configuration in force, and what operators applied over the config file."""
@@ -269,8 +270,9 @@ class Commands:
         if self._sampler is None or self._sampler[0] != request.id:
             assets.check_voice(self.device.models, request.id)
             self._sampler = None
-            speak = self.settings.speak.model_copy(update={"voice": request.id})
-            self._sampler = (request.id, engines.build(speak, self.device.models))
+            section = getattr(self.settings.speak, voice_language(self.settings, request.id))
+            self._sampler = (request.id, engines.build(section.model_copy(update={"voice": request.id}),
+                                                       self.device.models))
         return assets.voice_wav(self._sampler[1], text)
 
     def bench_latest(self) -> dict:
@@ -293,7 +295,7 @@ class Commands:
 
     def voice(self, request: VoiceRequest) -> dict:
         """Speak with another voice."""
-        return self._patch({"speak": {"voice": request.id}})
+        return self._patch({"speak": {voice_language(self.settings, request.id): {"voice": request.id}}})
 
     def volume(self, request: VolumeRequest) -> dict:
         """Set the speaker's loudness."""
@@ -343,9 +345,9 @@ class Commands:
             if new.avatar.name not in bundle.names(state_dir(new.paths.state)):
                 raise AvatarFault("avatar-unknown", f"no avatar {new.avatar.name!r}",
                                   "enroll it first (avatar.enroll); `avatars` lists the avatars")
-        voice = getattr(new.speak, "voice", None)
-        if voice is not None and voice != getattr(old.speak, "voice", None):
-            assets.check_voice(self.device.models, voice)
+        for lang, voice in _voices(new).items():
+            if voice != _voices(old).get(lang) and getattr(new.speak, lang).type == "piper":
+                assets.check_voice(self.device.models, voice)
 
 
 def _live_messages(new: Settings, live: set[str]) -> list[Message]:
@@ -360,8 +362,8 @@ def _live_messages(new: Settings, live: set[str]) -> list[Message]:
             out.append(SetPersona(persona=new.think.persona))
         elif path == "avatar.name":
             out.append(SetAvatar(avatar=new.avatar.name))
-        elif path == "speak.voice":
-            out.append(SetVoice(voice=new.speak.voice))
+        elif path.startswith("speak.") and path.endswith(".voice"):
+            out.append(SetVoice(voice=getattr(new.speak, path.split(".")[1]).voice))
         elif path == "play.volume":
             out.append(SetVolume(level=new.play.volume))
         elif path == "play.mute":
@@ -377,3 +379,24 @@ def validate(model: type[BaseModel], body: Any) -> BaseModel:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors())
         raise ControlFault("command-invalid", f"bad request: {problems}",
                            "README (Operations: fleet) lists every command and its fields") from err
+
+
+def _voices(settings: Settings) -> dict[str, str]:
+    """The voice in use for each language that has one."""
+    return {lang: getattr(settings.speak, lang).voice for lang in type(settings.speak).model_fields
+            if hasattr(getattr(settings.speak, lang), "voice")}
+
+
+def voice_language(settings: Settings, voice: str) -> str:
+    """Which language's voice a voice id replaces: a piper voice (a manifest id or a .onnx file)
+    is the English one; a Kokoro voice name (zf_xiaoxiao, zm_yunxi, ...) the Chinese one."""
+    piper = voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice
+    if not piper and not re.fullmatch(r"[a-z]{2}_[a-z]+", voice):
+        raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
+                         "`voices` lists the piper voices; Kokoro voices are named like zf_xiaoxiao")
+    for lang in type(settings.speak).model_fields:
+        section = getattr(settings.speak, lang)
+        if section.type == ("piper" if piper else "kokoro"):
+            return lang
+    return "en"
+

@@ -327,7 +327,7 @@ class RecordConfig(Section):
     path: str = Field("", description='One recording: this MP4 file, continued in name-2.mp4, ... when it rotates; '
                                       '"" = none.')
     directory: str = Field("", description='Rotating recordings: time-stamped MP4 files in this directory; "" = none.')
-    demo: bool = Field(True, description="With no window, no recording configured and not running as a service, "
+    demo: bool = Field(True, description="At a terminal with no window, no recording configured and not as a service, "
                                          "keep a few short demo clips in the state directory (3 x 2 min).")
     fps: int = Field(25, ge=5, le=60, description="Video frame rate of the recording.")
     include_input: bool = Field(False,
