@@ -30,6 +30,7 @@ from runtime.core.paths import models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads
 from runtime.devices import sound
 from runtime.store.models import ModelStore
+from runtime.store.needed import VAD_MODEL, required_models
 from runtime.store.recordings import Recordings, Retention
 
 if TYPE_CHECKING:
@@ -93,7 +94,6 @@ def build_voices(settings: Settings, store: ModelStore):
     return Voices(voices, pinned)
 
 
-VAD_MODEL = "vad-silero"
 
 
 def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
@@ -104,30 +104,11 @@ def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable
     return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)
 
 
-def required_models(settings: Settings, store: ModelStore) -> list[str]:
-    """The manifest models `run` with these settings loads (models given as paths are not listed)."""
-    from runtime.face import avatars
-
-    sections = [settings.think, settings.speak]
-    ids = []
-    if not isinstance(resolve_capture(settings), ConsoleCapture):
-        sections.append(settings.asr)
-        ids.append(VAD_MODEL)
-    ids += [value for section in sections for value in _strings(section.model_dump()) if store.known(value)]
-    return list(dict.fromkeys(ids + avatars.models_needed(settings)))
-
-
-def _strings(tree) -> list[str]:
-    """Every string value of a nested config dump ([speak] has a section per language)."""
-    if isinstance(tree, dict):
-        return [s for value in tree.values() for s in _strings(value)]
-    return [tree] if isinstance(tree, str) else []
-
-
 def check_models(settings: Settings) -> None:
     """Refuse to start, naming every missing or corrupt model at once, before any model loads."""
     store = model_store(settings)
-    store.require(required_models(settings, store))
+    listens = not isinstance(resolve_capture(settings), ConsoleCapture)
+    store.require(required_models(settings, store, listens=listens))
 
 
 def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,
@@ -329,16 +310,7 @@ def describe_io(settings: Settings, recording: Recordings | None = None) -> list
     if captions_on(settings):
         outputs.append("captions on this terminal")
     return [f"input:  {resolve_capture(settings).describe()}", f"answer: {_describe_think(settings)}",
-            f"voices: {describe_voices(settings)}", f"output: {', '.join(outputs)}"]
-
-
-def describe_voices(settings: Settings) -> str:
-    """The voice of each language, e.g. `en: piper tts-piper-joe, zh: kokoro zf_xiaoxiao`."""
-    parts = []
-    for lang in type(settings.speak).model_fields:
-        section = getattr(settings.speak, lang)
-        parts.append(f"{lang}: {section.type} {section.voice}" if section.ENGINE else f"{lang}: captions only")
-    return ", ".join(parts)
+            f"voices: {settings.speak.describe()}", f"output: {', '.join(outputs)}"]
 
 
 def _describe_think(settings: Settings) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime import product
 from runtime.bench.avsync import envelope, mouth_opening, offset_ms
 from runtime.bench.stats import median, percentiles
 from runtime.core.config import Settings
@@ -88,7 +87,7 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
                     "python": platform.python_version(), "system": platform.platform()},
         "models": {"asr": getattr(settings.asr, "model", settings.asr.type),
                    "llm": getattr(settings.think, "model", settings.think.type),
-                   "voice": product.describe_voices(settings),
+                   "voice": settings.speak.describe(),
                    "avatar": settings.avatar.name},
         "config": json.loads(settings.model_dump_json()),
     }

@@ -53,7 +53,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     load_s = time.perf_counter() - started
     voices.warm()
     asr = product.asr_factory(settings)()
-    report = {"voices": product.describe_voices(settings), "load_s": round(load_s, 2), "languages": {}}
+    report = {"voices": settings.speak.describe(), "load_s": round(load_s, 2), "languages": {}}
     for language in voices.languages:
         report["languages"][language] = _language(voices, asr, language)
     _print(report)

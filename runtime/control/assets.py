@@ -100,9 +100,9 @@ def check_voice(store: ModelStore, voice: str) -> None:
 
 def models_in_use(settings: Settings, store: ModelStore) -> list[str]:
     """Manifest ids the running product loads (models and voices)."""
-    from runtime.product import required_models
+    from runtime.store.needed import required_models
 
-    return sorted(required_models(settings, store))
+    return sorted(required_models(settings, store, listens=settings.capture.type != "console"))
 
 
 def installed(store: ModelStore, entry) -> bool:

@@ -512,6 +512,14 @@ class SpeakConfig(Section):
             data = {**{k: v for k, v in data.items() if k in cls.model_fields}, "en": flat}
         return _default_types(cls, data)
 
+    def describe(self) -> str:
+        """The voice of each language, e.g. `en: piper tts-piper-joe, zh: kokoro zf_xiaoxiao`."""
+        parts = []
+        for lang in type(self).model_fields:
+            section = getattr(self, lang)
+            parts.append(f"{lang}: {section.type} {section.voice}" if section.ENGINE else f"{lang}: captions only")
+        return ", ".join(parts)
+
 
 class SafetyConfig(Section):
     """[safety] words that get a fixed response and a SafetyEvent, never the model's answer: a lost

@@ -1,0 +1,30 @@
+"""Which manifest models a configuration loads: one answer for `run`'s check before anything
+loads and for the fleet's report of the models in use."""
+
+from __future__ import annotations
+
+from runtime.core.config import Settings
+from runtime.store.models import ModelStore
+
+VAD_MODEL = "vad-silero"
+
+
+def required_models(settings: Settings, store: ModelStore, *, listens: bool) -> list[str]:
+    """The manifest models the product loads with these settings (models given as paths are not
+    listed); `listens`: speech is heard (VAD and ASR load), not typed."""
+    from runtime.face import avatars
+
+    sections = [settings.think, settings.speak]
+    ids = []
+    if listens:
+        sections.append(settings.asr)
+        ids.append(VAD_MODEL)
+    ids += [value for section in sections for value in _strings(section.model_dump()) if store.known(value)]
+    return list(dict.fromkeys(ids + avatars.models_needed(settings)))
+
+
+def _strings(tree) -> list[str]:
+    """Every string value of a nested config dump ([speak] has a section per language)."""
+    if isinstance(tree, dict):
+        return [s for value in tree.values() for s in _strings(value)]
+    return [tree] if isinstance(tree, str) else []
