@@ -371,8 +371,10 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
     try:
         for line in describe_io(settings, recording):
             print(line, file=sys.stderr, flush=True)
-        supervisor.start()
-        code = supervisor.run(stop)
+        if supervisor.start(stop):  # SIGINT while models load cancels the start
+            code = supervisor.run(stop)
+        else:
+            code = 0
         _LOGGER.info("stopping")
         if supervisor.degraded():  # e.g. asked to record, and the recording stopped (reported then)
             code = 1

