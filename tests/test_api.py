@@ -270,14 +270,27 @@ def test_bad_uploads_are_refused_and_leave_no_avatar(kiosk):
 
 def test_voices_and_the_listen_button(kiosk):
     voices = kiosk.http("GET", "/voices").json
-    assert voices["active"] == "tts-piper-joe" and voices["voices"][0]["installed"] is True
+    assert voices["active_by_language"] == {"en": "tts-piper-joe", "zh": "zf_xiaoxiao"}
+    listed = {v["id"]: v for v in voices["voices"]}
+    assert listed["tts-piper-joe"]["installed"] and listed["tts-piper-joe"]["language"] == "en"
+    assert listed["zm_yunxi"]["language"] == "zh" and listed["zm_yunxi"]["engine"] == "kokoro"
+    assert "tts-kokoro" not in listed and "tts-kokoro-voices" not in listed  # a model is not a voice
     wav = kiosk.http("GET", "/voices/sample.wav?id=tts-piper-joe&text=Hello%20there%2C%20visitor.")
     assert wav.status == 200 and wav.headers["content-type"] == "audio/wav"
     audio, rate = soundfile.read(io.BytesIO(wav.raw))
     assert rate > 8000 and len(audio) / rate > 0.5 and np.abs(audio).max() > 0.05
-    assert kiosk.http("GET", "/voices/sample.wav?id=tts-nope").code == "tts-voice-unknown"
+    chinese = kiosk.http("GET", "/voices/sample.wav?id=zm_yunxi", timeout_s=120)  # says the Chinese sample
+    audio, rate = soundfile.read(io.BytesIO(chinese.raw))
+    assert chinese.status == 200 and len(audio) / rate > 0.5
+    for bad in ("tts-nope", "tts-kokoro", "zf_nobody", "Robert'); DROP"):
+        assert kiosk.http("GET", f"/voices/sample.wav?id={bad.replace(' ', '%20')}").code == "tts-voice-unknown", bad
+        assert kiosk.http("POST", "/voice", {"id": bad}).code == "tts-voice-unknown", bad
     assert kiosk.http("GET", "/voices/sample.wav").status == 400  # no id
     assert kiosk.http("POST", "/voice", {"id": "tts-piper-joe"}).json["changed"] == []
+    # The Chinese voice switches live; the English one stays.
+    assert kiosk.http("POST", "/voice", {"id": "zm_yunxi"}).json["changed"] == ["speak.zh.voice"]
+    assert kiosk.http("GET", "/state").json["voices"] == {"en": "tts-piper-joe", "zh": "zm_yunxi"}
+    assert kiosk.http("POST", "/voice", {"id": "zf_xiaoxiao"}).json["changed"] == ["speak.zh.voice"]
 
 
 # --- config -----------------------------------------------------------------------------------------

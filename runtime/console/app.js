@@ -328,24 +328,26 @@ $("sheet-use").addEventListener("click", () => useAvatar(state.sheetName, $("ava
 
 async function loadVoices() {
   const data = await api("GET", "/voices");
+  const inUse = new Set(Object.values(data.active_by_language || { en: data.active }));
   $("voice-list").replaceChildren(...data.voices.map((v) => {
-    const inUse = v.id === data.active;
+    const used = inUse.has(v.id);
     return node("li", {}, node("span", { textContent: v.description || v.id, title: v.id }),
-      node("span", { className: `tag ${inUse ? "on" : ""}`,
-        textContent: inUse ? t("voice.in_use") : v.installed ? "" : t("voice.not_installed") }),
+      node("span", { className: `tag ${used ? "on" : ""}`,
+        textContent: used ? t("voice.in_use") : v.installed ? t(`lang.${v.language}`) : t("voice.not_installed") }),
       node("span", { className: "actions" },
         node("button", { type: "button", className: "small secondary", textContent: t("voice.listen"),
-          disabled: !v.installed, onclick: () => listen(v.id) }),
-        node("button", { type: "button", className: "small", textContent: t("voice.use"), disabled: inUse || !v.installed,
+          disabled: !v.installed, onclick: () => listen(v) }),
+        node("button", { type: "button", className: "small", textContent: t("voice.use"), disabled: used || !v.installed,
           onclick: () => useVoice(v) })));
   }));
 }
 
-function listen(id) {
-  const text = $("voice-text").value || t("voice.sample_placeholder");
+function listen(v) {
+  // Typed text, else the voice's own language's greeting (the kiosk picks it).
+  const text = $("voice-text").value;
   const audio = $("voice-audio");
   audio.hidden = false;
-  audio.src = `/voices/sample.wav?id=${encodeURIComponent(id)}&text=${encodeURIComponent(text)}`;
+  audio.src = `/voices/sample.wav?id=${encodeURIComponent(v.id)}&text=${encodeURIComponent(text)}`;
   audio.play().catch(() => {});
 }
 
@@ -399,7 +401,8 @@ async function loadBench() {
     table.hidden = false;
     table.replaceChildren(row([t("bench.metric"), t("bench.value"), t("bench.target"), ""], "th"),
       ...data.targets.map((r) => {
-        const tr = row([r.metric, value(r.value), String(r.target), r.met ? "✓" : "✗"]);
+        const measured = r.value !== null && r.value !== undefined;
+        const tr = row([r.metric, value(r.value), String(r.target), measured ? (r.met ? "✓" : "✗") : ""]);
         tr.lastChild.className = r.met ? "met" : "missed";
         return tr;
       }),

@@ -8,16 +8,18 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.core.config import Settings
-from runtime.core.errors import AvatarFault, ControlFault, SpeakFault
+from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault
 from runtime.core.paths import state_dir
 from runtime.store.models import ModelStore
 
 SAMPLE_TEXT = {"en": "Hello! This is how I sound.", "zh": "你好！这是我的声音。"}
+"""What a voice says in the console's listen button when no text is given, by language."""
 
 
 @contextlib.contextmanager
@@ -83,19 +85,69 @@ def voice_wav(engine, text: str) -> bytes:
     return buffer.getvalue()
 
 
-def check_voice(store: ModelStore, voice: str) -> None:
-    """The voice is a tts model of the manifest in the store, or a piper voice file with its .json."""
-    known = {e.id: e for e in store.manifest.model}
-    if voice in known:
-        if known[voice].role != "tts":
-            raise SpeakFault("tts-voice-unknown", f"{voice} is a {known[voice].role} model, not a voice",
-                             "`voices` lists the voices")
+def voices_in_use(settings: Settings) -> dict[str, str]:
+    """The voice in use for each language that has one ([speak.en], [speak.zh])."""
+    return {lang: getattr(settings.speak, lang).voice for lang in type(settings.speak).model_fields
+            if hasattr(getattr(settings.speak, lang), "voice")}
+
+
+def voice_language(settings: Settings, voice: str) -> str:
+    """Which language's voice a voice id replaces: a piper voice (a manifest id or a .onnx file)
+    that of the language read by piper; a Kokoro voice name (zf_xiaoxiao, zm_yunxi, ...) that of
+    the language read by Kokoro."""
+    piper = voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice
+    if not piper and not re.fullmatch(r"[a-z]{2}_[a-z]+", voice):
+        raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
+                         "`voices` lists the voices; Kokoro voices are named like zf_xiaoxiao")
+    for lang in type(settings.speak).model_fields:
+        if getattr(settings.speak, lang).type == ("piper" if piper else "kokoro"):
+            return lang
+    return "en"
+
+
+def _is_piper_voice(entry) -> bool:
+    return entry.role == "tts" and any(f.name.endswith(".onnx.json") for f in entry.files)
+
+
+def check_voice(store: ModelStore, voice: str, section) -> None:
+    """The voice exists for the section that will read it: a piper voice of the manifest (in the
+    store) or a piper .onnx file with its .json; a Kokoro voice in the section's voice folder."""
+    if section.type == "kokoro":
+        if not (store.locate(section.voices) / f"{voice}.bin").is_file():
+            raise SpeakFault("tts-voice-unknown", f"no Kokoro voice {voice!r}", "`voices` lists the voices")
+        return
+    if store.known(voice):
+        if not _is_piper_voice(store.manifest.get(voice)):
+            raise SpeakFault("tts-voice-unknown", f"{voice} is not a piper voice", "`voices` lists the voices")
         store.resolve(voice)  # model-missing / model-corrupt with the fix
         return
     path = Path(voice).expanduser()
     if not (path.is_file() and Path(f"{path}.json").is_file()):
         raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
-                         "give a tts model id (`voices` lists them) or a piper .onnx file with its .onnx.json")
+                         "give a voice of `voices`, or a piper .onnx file with its .onnx.json")
+
+
+def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
+    """The voices an operator can pick: every piper voice of the manifest (installed or not) and
+    the installed Kokoro voices that fit the language of a Kokoro section."""
+    from runtime.engines.tts_kokoro import MANDARIN
+
+    voices = [{"id": e.id, "description": e.description, "engine": "piper", "language": voice_language(settings, e.id),
+               "installed": installed(store, e)} for e in store.manifest.model if _is_piper_voice(e)]
+    for lang in type(settings.speak).model_fields:
+        section = getattr(settings.speak, lang)
+        if section.type != "kokoro":
+            continue
+        try:
+            folder = store.locate(section.voices)
+        except ModelFault:  # not installed: nothing to pick from
+            continue
+        for name in sorted(p.stem for p in folder.glob("*.bin")):
+            if name.startswith(MANDARIN) == (lang == "zh"):
+                kind = "Mandarin" if name.startswith(MANDARIN) else "English"
+                voices.append({"id": name, "description": f"Kokoro {kind} voice {name}", "engine": "kokoro",
+                               "language": lang, "installed": True})
+    return voices
 
 
 def models_in_use(settings: Settings, store: ModelStore) -> list[str]:

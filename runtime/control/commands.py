@@ -42,7 +42,7 @@ from runtime.control.requests import (
 )
 from runtime.control.state import Observer
 from runtime.core.config import RESERVED_DEVICE_IDS, Settings
-from runtime.core.errors import AvatarFault, ControlFault, SpeakFault, ThinkFault
+from runtime.core.errors import AvatarFault, ControlFault, ThinkFault
 from runtime.core.messages import (
     ConfigApplied,
     Interrupt,
@@ -150,8 +150,9 @@ class Commands:
     def state(self, _=None) -> dict:
         """What the device is now: settings in force, health, the last turn's numbers."""
         s, device = self.settings, self.device
+        voices = assets.voices_in_use(s)
         return {"device": device.id, "version": __version__, "persona": s.think.persona, "avatar": s.avatar.name,
-                "voice": _voices(s).get("en", ""), "voices": _voices(s), "volume": s.play.volume, "muted": s.play.mute,
+                "voice": voices.get("en", ""), "voices": voices, "volume": s.play.volume, "muted": s.play.mute,
                 "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
                 "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
                 **({"config_problem": device.applied.problem} if device.applied.problem else {}),
@@ -170,12 +171,11 @@ class Commands:
         return {"active": self.settings.avatar.name, "avatars": sorted(names)}
 
     def voices(self, _=None) -> dict:
-        """The voices of the manifest (installed or not) and the one in use."""
-        store = self.device.models
-        voices = [{"id": e.id, "description": e.description, "installed": assets.installed(store, e)}
-                  for e in store.manifest.model if e.role == "tts"]
-        active = _voices(self.settings)
-        return {"active": active.get("en", ""), "active_by_language": active, "voices": voices}
+        """The voices an operator can pick (piper voices of the manifest, installed or not; the
+        Kokoro voices of the installed voice folder) and the one in use for each language."""
+        active = assets.voices_in_use(self.settings)
+        return {"active": active.get("en", ""), "active_by_language": active,
+                "voices": assets.voice_list(self.settings, self.device.models)}
 
     def config_get(self, _=None) -> dict:
         """The configuration in force, and what operators applied over the config file."""
@@ -266,11 +266,12 @@ class Commands:
         from runtime import engines
 
         request = validate(VoiceRequest, {"id": voice})
-        text = " ".join(text.split())[:200] or assets.SAMPLE_TEXT["zh" if "zh" in voice else "en"]
+        language = assets.voice_language(self.settings, request.id)
+        text = " ".join(text.split())[:200] or assets.SAMPLE_TEXT[language]
         if self._sampler is None or self._sampler[0] != request.id:
-            assets.check_voice(self.device.models, request.id)
-            self._sampler = None
-            section = getattr(self.settings.speak, voice_language(self.settings, request.id))
+            section = getattr(self.settings.speak, language)
+            assets.check_voice(self.device.models, request.id, section)
+            self._sampler = None  # one voice loaded for samples at a time
             self._sampler = (request.id, engines.build(section.model_copy(update={"voice": request.id}),
                                                        self.device.models))
         return assets.voice_wav(self._sampler[1], text)
@@ -295,7 +296,7 @@ class Commands:
 
     def voice(self, request: VoiceRequest) -> dict:
         """Speak with another voice."""
-        return self._patch({"speak": {voice_language(self.settings, request.id): {"voice": request.id}}})
+        return self._patch({"speak": {assets.voice_language(self.settings, request.id): {"voice": request.id}}})
 
     def volume(self, request: VolumeRequest) -> dict:
         """Set the speaker's loudness."""
@@ -345,9 +346,10 @@ class Commands:
             if new.avatar.name not in bundle.names(state_dir(new.paths.state)):
                 raise AvatarFault("avatar-unknown", f"no avatar {new.avatar.name!r}",
                                   "enroll it first (avatar.enroll); `avatars` lists the avatars")
-        for lang, voice in _voices(new).items():
-            if voice != _voices(old).get(lang) and getattr(new.speak, lang).type == "piper":
-                assets.check_voice(self.device.models, voice)
+        before = assets.voices_in_use(old)
+        for lang, voice in assets.voices_in_use(new).items():
+            if voice != before.get(lang):
+                assets.check_voice(self.device.models, voice, getattr(new.speak, lang))
 
 
 def _live_messages(new: Settings, live: set[str]) -> list[Message]:
@@ -379,24 +381,3 @@ def validate(model: type[BaseModel], body: Any) -> BaseModel:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors())
         raise ControlFault("command-invalid", f"bad request: {problems}",
                            "README (Operations: fleet) lists every command and its fields") from err
-
-
-def _voices(settings: Settings) -> dict[str, str]:
-    """The voice in use for each language that has one."""
-    return {lang: getattr(settings.speak, lang).voice for lang in type(settings.speak).model_fields
-            if hasattr(getattr(settings.speak, lang), "voice")}
-
-
-def voice_language(settings: Settings, voice: str) -> str:
-    """Which language's voice a voice id replaces: a piper voice (a manifest id or a .onnx file)
-    is the English one; a Kokoro voice name (zf_xiaoxiao, zm_yunxi, ...) the Chinese one."""
-    piper = voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice
-    if not piper and not re.fullmatch(r"[a-z]{2}_[a-z]+", voice):
-        raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
-                         "`voices` lists the piper voices; Kokoro voices are named like zf_xiaoxiao")
-    for lang in type(settings.speak).model_fields:
-        section = getattr(settings.speak, lang)
-        if section.type == ("piper" if piper else "kokoro"):
-            return lang
-    return "en"
-
