@@ -263,11 +263,17 @@ def mouth_open(landmarks: np.ndarray) -> bool:
     return bool(gap.max() > 0.08 * float(np.linalg.norm(xy[61] - xy[291])))
 
 
-def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None) -> Rig:
+STILL_UNDER_GLASSES = ("brow_raise", "brow_inner", "brow_furrow", "cheek_raise", "smile")
+"""Fields held still where a glasses frame may be (runtime.face.glasses)."""
+
+
+def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
+              still: np.ndarray | None = None) -> Rig:
     """All parameter fields of an avatar (pixels per unit of each parameter).
 
     `split`: where the lips part, (n, 2) along the inner lips (runtime.face.mouth.parting_line);
-    by default between closed lips, or at the lower lip of an open mouth.
+    by default between closed lips, or at the lower lip of an open mouth. `still`: per pixel
+    0..1, how free the fields of STILL_UNDER_GLASSES are (runtime.face.glasses.still_weight).
     """
     b = _Builder(landmarks, size, split)
     xy = landmarks[:, :2]
@@ -277,6 +283,8 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None)
     fields, moves, split_moves = {}, {}, {}
     for name, (box, d) in _fields(b).items():
         d = d * _taper(d.shape[:2])[..., None]
+        if still is not None and name in STILL_UNDER_GLASSES:
+            d = d * still[box[1]:box[3], box[0]:box[2], None]
         fields[name] = Field(box[1], box[3], box[0], box[2], d.astype(np.float32))
         moves[name] = _sample(box, d, xy)
         split_moves[name] = (_sample(box, d, above), _sample(box, d, below))
