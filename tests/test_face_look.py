@@ -173,7 +173,7 @@ def test_a_blink_closes_the_eye_without_streaks(faces, name):
 def mesh_of(models, frame):
     found = models.detect(frame)
     assert found, "the rendered face is no longer detected as a face"
-    return models.mesh(frame, max(found, key=lambda f: f.head_px))[:, :2]
+    return models.mesh(frame, max(found, key=lambda f: f.score))[:, :2]  # (not a second person)
 
 
 def settled(face, emotion: str) -> np.ndarray:
@@ -200,21 +200,25 @@ def brow_row(gray: np.ndarray, x: float, y: float, reach: int) -> float:
     return int(y) - reach + 1 + int(np.argmin(strip))
 
 
-@pytest.mark.parametrize("name", ["woman_older_glasses_neutral.jpg", "man_older_turned15.jpg"])
+@pytest.mark.parametrize("name", ALL)
 def test_joy_lifts_the_corners_narrows_the_eyes_and_raises_the_brows(faces, models, name):
-    """Corners and brows measured by the face mesh model on the rendered frames, the eyes by their
-    dark (iris and pupil) pixels."""
+    """Joy reads on every portrait, also a neutral older face: corners clearly up (more than 7 %
+    of the eye distance), cheeks up, eyes narrower. Corners, cheeks and brows are measured by
+    the face mesh model on the rendered frames, the eyes by their dark (iris and pupil) pixels."""
     face = faces[name]
     frame = settled(face, "happy")
     rest, joy = mesh_of(models, face.render({})), mesh_of(models, frame)
     e = float(np.linalg.norm(rest[33] - rest[263]))
     corners = (rest[[61, 291], 1] - joy[[61, 291], 1]).mean()
+    cheeks = (rest[[50, 280], 1] - joy[[50, 280], 1]).mean()
     brows = (rest[L.RIGHT_BROW + L.LEFT_BROW, 1] - joy[L.RIGHT_BROW + L.LEFT_BROW, 1]).mean()
-    assert corners > 0.03 * e, f"corners rose {corners:.1f} px"
-    if "glasses" not in name:  # (a frame over the brows hides them from the mesh model)
+    assert corners > 0.07 * e, f"corners rose {corners:.1f} px"
+    assert cheeks > 0.02 * e, f"cheeks rose {cheeks:.1f} px"
+    if name in CLOSED and "glasses" not in name:  # (a frame over the brows holds them still)
         assert brows > 0.01 * e, f"brows rose {brows:.1f} px"
-    before, after = dark_eye_pixels(face, face.render({})), dark_eye_pixels(face, frame)
-    assert after < 0.85 * before, f"the eyes do not narrow ({before} -> {after} dark pixels)"
+    if "sunglasses" not in name:  # (eyes behind dark lenses)
+        before, after = dark_eye_pixels(face, face.render({})), dark_eye_pixels(face, frame)
+        assert after < 0.95 * before, f"the eyes do not narrow ({before} -> {after} dark pixels)"
 
 
 def test_sympathy_softens_the_brows_and_lowers_the_head(faces, models):

@@ -152,12 +152,16 @@ class _Builder:
         return box, d
 
     def smile(self):
-        box, d = self.lips(0.07, -0.09, sigma=0.4)
-        w = self.mouth_w
+        """Corners up and out; the middle of the lips stays, so the mouth curves (not just rises)."""
+        box, d = self.lips(0.08, 0.0, sigma=0.4)
+        w, xy = self.mouth_w, self.lm
         x0, y0, x1, y1 = box
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        for corner in (xy[61], xy[291]):
+            # Narrower than the sideways pull: a corner rises, the middle of the lip much less.
+            d[..., 1] -= 0.16 * w * _gauss(xx, yy, corner[0], corner[1], 0.26 * w, 0.32 * w)
         for eye in (self.eye_r, self.eye_l):  # cheeks rise and the lower lids follow a little
-            d[..., 1] -= 0.05 * w * _gauss(xx, yy, eye[0], eye[1] + 0.45 * self.eye_d, 0.35 * self.eye_d)
+            d[..., 1] -= 0.07 * w * _gauss(xx, yy, eye[0], eye[1] + 0.45 * self.eye_d, 0.35 * self.eye_d)
         return box, d
 
     def cheeks(self):
@@ -166,13 +170,16 @@ class _Builder:
         box, xx, yy = self.region(self.face_box[0], min(self.eye_r[1], self.eye_l[1]) - 0.3 * e,
                                   self.face_box[2], max(self.eye_r[1], self.eye_l[1]) + 0.9 * e)
         d = np.zeros((*xx.shape, 2))
-        for lower, corners in ((L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS), (L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS)):
+        for upper, lower, corners in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS),
+                                      (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS)):
             low = self.lm[lower]
             order = np.argsort(low[:, 0])
             floor = np.interp(xx, low[order, 0], low[order, 1])
             x0, x1 = self.lm[corners, 0].min(), self.lm[corners, 0].max()
             cx, half = (x0 + x1) / 2, (x1 - x0) / 2
-            lift = 0.06 * e
+            # Narrow eyes narrow less: the lower lid rises by about a third of the opening at most.
+            opening = float((self.lm[lower, 1] - self.lm[upper, 1]).max())
+            lift = min(0.06 * e, 0.35 * opening)
             # Below the lower lid the skin rises as a sheet, fading towards the cheekbone; inside
             # the eye the rise fades out over 1.5 lifts above the lid, so the iris is not dragged.
             up = _smooth((yy - (floor - 1.5 * lift)) / (1.5 * lift))
