@@ -49,8 +49,9 @@ def _tooth_row(xs: np.ndarray, centre: float, mw: float, widths, show: float,
     length = show * mw * jitter * (1.0 - 0.25 * np.clip(u, 0, 1.2) ** 2)
     corner *= mw  # rounded tooth corners: small notches at every gap
     length -= corner * (1 - np.sqrt(np.clip(1 - (1 - np.clip(to_gap / corner, 0, 1)) ** 2, 0, 1)))
-    tone = (0.92 + 0.08 * np.sin(np.pi * pos)) * (1 - 0.18 * np.exp(-((to_gap / 0.7) ** 2)))
-    tone *= np.clip(1.0 - 0.55 * u ** 2, 0.2, 1)  # teeth further back are in the mouth's shade
+    # A faint gap between teeth (never an outline darker than that).
+    tone = (0.94 + 0.06 * np.sin(np.pi * pos)) * (1 - 0.1 * np.exp(-((to_gap / 0.8) ** 2)))
+    tone *= np.clip(1.0 - 0.7 * u ** 2, 0.2, 1)  # teeth further back are in the mouth's shade
     return np.clip(length, 0, None).astype(np.float32), tone.astype(np.float32)
 
 
@@ -63,21 +64,31 @@ class MouthPainter:
         lm = landmarks[:, :2]
         self.own_lower_teeth = shows_teeth and _teeth_below(portrait, split, lm)
         """The portrait shows its lower teeth too: they ride on the jaw with the lower lip."""
+        self.dark_matte = _dark_matte(portrait, lm) if shows_teeth else None
+        self._dark_box = None
+        if self.dark_matte is not None and (self.dark_matte > 0.01).any():
+            ys, xs = np.nonzero(self.dark_matte > 0.01)
+            self._dark_box = (int(xs.min()) - 3, int(ys.min()) - 3, int(xs.max()) + 4, int(ys.max()) + 4)
+        """The portrait's dark mouth interior (0..1: the corners beside its teeth, the gaps between
+        their tips), warped with the face each frame: the cavity takes it over as the mouth opens,
+        so the opening follows the teeth's own edges and reaches into the corners."""
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
         self.cavity = lip * np.array([0.34, 0.15, 0.14], np.float32)
         self.tongue = lip * np.array([0.68, 0.42, 0.42], np.float32)
         self.teeth = teeth_colour(portrait, lm, shows_teeth)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
-        self.upper_len, self.upper_tone = _tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_SHOW, 0.03)
+        self.upper_len, self.upper_tone = _tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_SHOW, 0.012)
         self.lower_len, self.lower_tone = _tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_SHOW, 0.012)
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
-              upper_dx: float, upper_dy: float) -> None:
+              upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Fill the gap between `top` and `bottom` (the parted lips, (n, 2) left to right) in place.
 
-        `rest` is the parting line at rest; the upper jaw has moved by (upper_dx, upper_dy).
+        `rest` is the parting line at rest; the upper jaw has moved by (upper_dx, upper_dy); `warp`
+        is the frame's backward map (x, y), which carries the portrait's own teeth.
         """
+        lifted = top - rest  # how the upper lip moved along the parting line
         top, bottom = _taper(top, bottom)
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if opening < 0.6:
@@ -90,8 +101,32 @@ class MouthPainter:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32)[..., None] / 255.0
+        alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
         alpha *= min(1.0, (opening - 0.6) / 3.0)  # a hairline gap fades in, never a black line
+        if self.dark_matte is not None and warp is not None:
+            # Grow the box to the whole mouth: the dark corners at rest turn into the cavity too.
+            lips = np.concatenate([top, bottom])
+            ux, uy = round(upper_dx), round(upper_dy)
+            (x0, y0), (x1, y1) = np.floor(lips.min(axis=0)).astype(int) - 6, np.ceil(lips.max(axis=0)).astype(int) + 7
+            if self._dark_box is not None:
+                bx0, by0, bx1, by1 = self._dark_box
+                x0, y0, x1, y1 = min(x0, bx0 + ux), min(y0, by0 + uy), max(x1, bx1 + ux), max(y1, by1 + uy)
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+            alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
+            alpha *= min(1.0, (opening - 0.6) / 3.0)
+            mx, my = warp[0][y0:y1, x0:x1], warp[1][y0:y1, x0:x1]
+            dark = cv2.remap(self.dark_matte, mx, my, cv2.INTER_LINEAR)
+            # Where the corners were dark (with the upper jaw) stays open: the stretching lip
+            # corners never slide in over them as light wedges.
+            xs = np.arange(x0, x1, dtype=np.float32)
+            hx = (xs - np.interp(xs, rest[:, 0], lifted[:, 0]))[None].repeat(y1 - y0, axis=0).astype(np.float32)
+            hy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.interp(xs, rest[:, 0], lifted[:, 1])[None]
+            dark = np.maximum(dark, cv2.remap(self.dark_matte, hx, hy.astype(np.float32), cv2.INTER_LINEAR))
+            alpha = np.maximum(alpha, dark * min(1.0, opening / (0.08 * self.mw)))[..., None]
+        else:
+            alpha = alpha[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
         region = frame[y0:y1, x0:x1]
         region[:] = (region * (1 - alpha) + inside * alpha + 0.5).astype(np.uint8)
@@ -146,8 +181,8 @@ class MouthPainter:
         tone = np.interp(xs - dx, grid, self.upper_tone)
         edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
         amount = _smooth((edge - yy) / 1.2) * _smooth((0.95 - across) / 0.3)
-        # Slightly translucent and greyer at the biting edge.
-        tone = tone * (1 - 0.12 * _smooth(1 - (edge - yy) / 2.5))
+        # Slightly translucent at the biting edge, shaded under the upper lip.
+        tone = tone * (1 - 0.06 * _smooth(1 - (edge - yy) / 2.5))
         teeth = self.teeth * tone[..., None]
         return out + (teeth - out) * amount[..., None]
 
@@ -157,6 +192,17 @@ def _teeth_mask(portrait: np.ndarray) -> np.ndarray:
     rgb = portrait.astype(np.float32)
     light = _luma(rgb)
     return (light > 0.8 * np.percentile(light, 97)) & (rgb[..., 0] - rgb[..., 1] < 0.22 * rgb[..., 0] + 8)
+
+
+def _dark_matte(portrait: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Soft matte (0..1, portrait-sized) of the dark interior between the lips (not teeth, not gums)."""
+    inner = cv2.fillPoly(np.zeros(portrait.shape[:2], np.uint8), [lm[L.INNER_MOUTH].round().astype(np.int32)], 1)
+    inner = cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    light = _luma(portrait.astype(np.float32))
+    teeth = _teeth_mask(portrait) & inner
+    level = float(np.percentile(light[teeth], 60)) if teeth.sum() > 20 else 200.0
+    dark = np.clip((0.5 * level - light) / (0.2 * level), 0, 1) * inner
+    return cv2.GaussianBlur(dark.astype(np.float32), (0, 0), 0.7).clip(0, 1)
 
 
 def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool) -> np.ndarray:
@@ -180,7 +226,9 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
         return lower
     # The teeth's edge is a smooth arc: fit one, so a stray pixel never notches the line.
     fx, fy = np.array(found).T
-    arc = np.polyval(np.polyfit(fx, fy, 2), upper[:, 0])
+    fit = np.polyfit(fx, fy, 2)
+    # Below (nearly) every tooth's tip: the lips part under the teeth, never through one.
+    arc = np.polyval(fit, upper[:, 0]) + max(0.0, float(np.percentile(fy - np.polyval(fit, fx), 90)))
     line = lower.copy()
     line[:, 1] = np.clip(arc, np.minimum(upper[:, 1] + 1, lower[:, 1]), lower[:, 1])
     return line
@@ -230,7 +278,9 @@ def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.
             level = min(level, 0.5 * (level + float(_luma(sclera))))
             tint = sclera / max(float(sclera.mean()), 1.0)
             ivory = ivory * (0.6 + 0.4 * tint)
-    return (ivory * level / float(_luma(ivory))).clip(0, 255).astype(np.float32)
+    # Teeth in a mouth are in its shade: a little darker and warmer than eye whites in the open.
+    ivory = ivory * np.array([1.0, 0.96, 0.88], np.float32)
+    return (ivory * 0.85 * level / float(_luma(ivory))).clip(0, 255).astype(np.float32)
 
 
 def _skin(image: np.ndarray, lm: np.ndarray) -> np.ndarray:

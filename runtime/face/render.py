@@ -67,7 +67,7 @@ class FaceRenderer:
             if amount >= 1e-3:
                 self._keyframed(name, amount, moved, dx, dy)
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy)
+        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my))
         self.lids.paint(frame, closing, shifts)
         return frame
 
