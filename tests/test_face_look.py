@@ -258,3 +258,57 @@ def test_a_head_cut_off_by_the_edge_is_not_filled_with_streaks(models):
     enrolled = enroll(PORTRAITS / "man_head_cut_off.jpg", models)
     top = cv2.cvtColor(enrolled.portrait, cv2.COLOR_RGB2GRAY)[: int(0.15 * 512)]
     assert anisotropy(top) < 2.0, f"streaks above the head ({anisotropy(top):.1f})"
+
+
+def lid_zone(face, upper, lower, amount):
+    """Pixels a closing lid covers (middle 70 % of the eye, lash line excluded) at `amount`."""
+    e = float(np.linalg.norm(face.landmarks[33] - face.landmarks[263]))
+    up, lo = face.landmarks[upper], face.landmarks[lower]
+    xs = np.arange(int(up[:, 0].min()), int(up[:, 0].max()) + 1)
+    xs = xs[np.abs(xs - xs.mean()) < 0.35 * (xs[-1] - xs[0])]
+    top = np.interp(xs, *up[np.argsort(up[:, 0])].T)
+    bottom = np.interp(xs, *lo[np.argsort(lo[:, 0])].T)
+    return [(x, int(np.ceil(a)) + 1, int(a + amount * (b - a + 0.045 * e) - 0.045 * e))
+            for x, a, b in zip(xs, top, bottom, strict=True)], top, xs, e
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if "glasses" not in n])  # (frames: the next test)
+def test_a_closed_lid_is_lid_skin_not_brow_hair(faces, name):
+    """Thick brows close above the lid (e.g. the dark-skinned man's) must not be dragged down: the
+    closing lid is as light as the skin just above the lashes, with no hair-dark pixels."""
+    face = faces[name]
+    rest = luma(face.portrait)
+    for upper, lower, side in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER, "blink_right"),
+                               (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER, "blink_left")):
+        for amount in (0.7, 1.0):
+            zone, top, xs, e = lid_zone(face, upper, lower, amount)
+            skin = np.median(np.concatenate([rest[int(a - 0.06 * e):int(a - 0.035 * e), x]
+                                             for x, a in zip(xs, top, strict=True)]))
+            frame = luma(face.render({side: amount}))
+            values = np.concatenate([frame[y0:y1, x] for x, y0, y1 in zone])
+            dark = float(np.mean(values < 0.6 * skin))
+            assert dark < 0.05, f"{side} {amount}: {dark:.0%} of the lid is hair-dark"
+
+
+def test_glasses_frames_do_not_bend(faces):
+    """Blinks, joy, sympathy and surprise leave the frame of a pair of glasses where it is."""
+    face = faces["woman_older_glasses_neutral.jpg"]
+    e = float(np.linalg.norm(face.landmarks[33] - face.landmarks[263]))
+    pts = face.landmarks[L.RIGHT_EYE + L.LEFT_EYE + L.RIGHT_BROW + L.LEFT_BROW]
+    (x0, y0), (x1, y1) = (pts.min(axis=0) - 0.15 * e).astype(int), (pts.max(axis=0) + 0.15 * e).astype(int)
+    eyes = np.zeros(face.portrait.shape[:2], np.uint8)
+    for eye in (L.RIGHT_EYE, L.LEFT_EYE):
+        cv2.fillPoly(eyes, [face.landmarks[eye].round().astype(np.int32)], 1)
+    eyes = cv2.dilate(eyes, np.ones((3, 3), np.uint8), iterations=round(0.05 * e)).astype(bool)
+    limit = 0.35 * skin_light(face)
+    frame_rim = (luma(face.portrait) < limit) & ~eyes
+    frame_rim[:y0], frame_rim[y1:], frame_rim[:, :x0], frame_rim[:, x1:] = False, False, False, False
+    assert frame_rim.sum() > 300, "no dark frame found"
+    poses = {"blink": {"blink_left": 1.0, "blink_right": 1.0}, "joy": dict(avatars.POSES["joy"]),
+             "sympathy": dict(avatars.POSES["sympathy"]), "surprise": dict(avatars.POSES["surprise"])}
+    for label, params in poses.items():
+        params = {k: v for k, v in params.items() if not k.startswith("head")}  # the head moves it rigidly
+        dark = (luma(face.render(params)) < limit) & ~eyes
+        dark[:y0], dark[y1:], dark[:, :x0], dark[:, x1:] = False, False, False, False
+        iou = (dark & frame_rim).sum() / (dark | frame_rim).sum()
+        assert iou > 0.9, f"{label}: the frame moved (overlap with the rest frame {iou:.2f})"
