@@ -3,10 +3,10 @@
 A closing upper lid keeps everything above the lid's thin skin band where it is (brows and glasses
 never move): the lash line at the lid's margin slides down over the eye as it is, and the thin skin
 band just above it is stretched behind the lid. The lid itself, between the resting lid line and
-the moving lash line, is painted (LidPainter) with the portrait's own lid skin: per column, the
-light (skin, not brow hair or lashes) pixels just above the eye, smoothed across, a little shaded
-over the eyeball's curve. The warp is not linear in the closing amount, so the rig keeps it at a
-few closing amounts and the renderer blends the two nearest.
+the moving lash line, is painted (LidPainter) as skin made from the portrait: the colour of its
+lit lid skin, its own skin texture, shaded over the eyeball's curve, with a thin dark lash line,
+fading into the skin around it. The warp is not linear in the closing amount, so the rig keeps it
+at a few closing amounts and the renderer blends the two nearest.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ LASHES = 0.035
 _SKIN_BAND = 0.015
 """Skin above the lash line that the warp stretches behind the painted lid (eye distances): thin,
 because thick brows can sit less than a tenth of the eye distance above the lid."""
+_TOP = 0.05
+"""How far above the resting lash line the painted lid fades into the skin (eye distances)."""
+_GRAIN = 0.06
+"""Largest texture of the painted lid: relative brightness changes (robust standard deviation)."""
 
 
 def _lid_lines(lm, eye):
@@ -101,97 +105,173 @@ def _smooth(t):
     return t * t * (3 - 2 * t)
 
 
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _spread(values: np.ndarray) -> float:
+    """Robust standard deviation (from the median absolute deviation)."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
+
+
 class LidPainter:
-    """Paints the closing upper lids with the portrait's own lid skin; built once per avatar."""
+    """Paints the closing upper lids with skin made from the portrait; built once per avatar.
+
+    Per eye, once: the colour of the lid's skin per column (the lit skin between the lashes and the
+    brow, smoothed from skin pixels only: brows, lashes, frames and glints do not count), the fine
+    texture of the skin just under the eye (its detail relative to its own shading) and the colour
+    of the lash line. Per frame: the lid between the resting lash line and the moving one is that
+    skin, shaded over the eyeball (lightest under the brow, darker towards the lash line and the
+    corners), with the texture riding on the lid's margin, a thin dark lash line at the margin and
+    an upper edge that fades into the skin above it, tapering into the eye's corners.
+    """
 
     def __init__(self, portrait: np.ndarray, landmarks: np.ndarray, eye_d: float) -> None:
         lm = landmarks[:, :2].astype(np.float64)
         self.eye_d = eye_d
         self.lids = [lid(lm, eye_d, eye) for eye in EYES]
-        light = portrait.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-        self.skins = [self._skin(portrait, light, one) for one in self.lids]
-        self.lashes = [self._lashes(portrait, light, one) for one in self.lids]
-        self.grain = [self._grain(light, one) for one in self.lids]
+        rgb = portrait.astype(np.float32)
+        light = rgb @ _LUMA
+        # Not skin: the eye openings grown upwards over the lashes and a little all around, and the
+        # brows.
+        opening = np.zeros(light.shape, np.uint8)
+        for eye in (L.RIGHT_EYE, L.LEFT_EYE):
+            cv2.fillPoly(opening, [np.round(lm[eye]).astype(np.int32)], 1)
+        grow, up = max(1, round(0.02 * eye_d)), max(1, round((LASHES + 0.01) * eye_d))
+        kernel = np.zeros((2 * up + 1, 2 * grow + 1), np.uint8)
+        kernel[: up + grow + 1] = 1
+        brows = np.zeros(light.shape, np.uint8)
+        for brow in (L.RIGHT_BROW, L.LEFT_BROW):
+            cv2.fillPoly(brows, [cv2.convexHull(np.round(lm[brow]).astype(np.int32))], 1)
+        brows = cv2.dilate(brows, np.ones((3, 3), np.uint8), iterations=max(1, round(0.03 * eye_d)))
+        self._not_skin = cv2.dilate(opening, kernel).astype(bool) | brows.astype(bool)
+        self.skins = [self._skin(rgb, light, one) for one in self.lids]
+        self.lashes = [self._lashes(rgb, light, one, skin) for one, skin in zip(self.lids, self.skins, strict=True)]
+        self.grain = [self._grain(rgb, one) for one in self.lids]
 
-    def _columns(self, image: np.ndarray, light: np.ndarray, one: Lid, top: np.ndarray, bottom: np.ndarray,
-                 low: float, high: float) -> np.ndarray:
-        """(columns, 3): per lid column, the mean colour of the pixels between rows top..bottom (a
-        few columns wide) whose brightness lies between the low and high percentiles."""
-        h, w = light.shape
-        reach = max(1, round(0.03 * self.eye_d))
+    def _skin(self, rgb: np.ndarray, light: np.ndarray, one: Lid) -> np.ndarray:
+        """(columns, 3) colour of the skin a lid is made of."""
+        e, (h, w) = self.eye_d, light.shape
+        m = int(np.ceil(0.35 * e))
+        wx0, wx1 = max(0, one.x0 - m), min(w, one.x1 + m)
+        wy0 = max(0, int((one.lid - (LASHES + 0.16) * e).min()) - m)
+        wy1 = min(h, int((one.lid + one.gap).max()) + m)
+        patch, lit = rgb[wy0:wy1, wx0:wx1], light[wy0:wy1, wx0:wx1]
+        outside = ~self._not_skin[wy0:wy1, wx0:wx1]
+        # Skin: not lashes, stray hairs or frames (much darker than what is around them), nor
+        # glints (lighter); behind dark glasses the lens's own shade is the skin's.
+        near = 0.12 * e
+        level = cv2.GaussianBlur(lit * outside, (0, 0), near) / np.maximum(
+            cv2.GaussianBlur(outside.astype(np.float32), (0, 0), near), 1e-3)
+        level = np.maximum(level, 1.0)
+        weight = outside * _smooth((lit - 0.4 * level) / (0.2 * level))
+        weight = (weight * (1 - _smooth((lit - 1.3 * level) / (0.15 * level)))).astype(np.float32)
+        if not (weight > 0.5).any():
+            return np.repeat(patch.reshape(-1, 3).mean(axis=0)[None], len(one.lid), axis=0).astype(np.float32)
+        # A normalized convolution (a blur of the skin pixels only); far from any skin pixel the
+        # wider surroundings decide.
+        sigma = max(1.5, 0.045 * e)
+        norm = cv2.GaussianBlur(weight, (0, 0), sigma)
+        field = cv2.GaussianBlur(patch * weight[..., None], (0, 0), sigma) / np.maximum(norm, 1e-4)[..., None]
+        wide = cv2.GaussianBlur(weight, (0, 0), 3 * sigma)
+        far = cv2.GaussianBlur(patch * weight[..., None], (0, 0), 3 * sigma) / np.maximum(wide, 1e-4)[..., None]
+        trust = np.clip(norm / 0.15, 0, 1)[..., None]
+        field = field * trust + far * (1 - trust)
+        # Per column, the lit skin above the lash line (not the crease's shadow, which opens out as
+        # the lid closes): the lighter part of the column between the lashes and the brow.
+        cols = np.clip(one.x0 + np.arange(len(one.lid)) - wx0, 0, wx1 - wx0 - 1)
+        reach = np.arange(round((LASHES + 0.16) * e), round(LASHES * e) - 1, -1)
+        rows = np.clip(np.round(one.lid).astype(int)[None] - reach[:, None] - wy0, 0, wy1 - wy0 - 1)
+        column = field[rows, cols[None]]  # (reach, columns, 3)
+        pick = np.argsort(column @ _LUMA, axis=0)[int(0.75 * (len(reach) - 1))]
+        colour = column[pick, np.arange(len(cols))]
+        return cv2.GaussianBlur(colour[None], (0, 0), max(1.0, 0.06 * e))[0].astype(np.float32)
+
+    def _lashes(self, rgb, light, one: Lid, skin: np.ndarray) -> np.ndarray:
+        """Lash line colour per column: the darkest pixels along the lid's margin, and at most half
+        as light as the lid's skin (fine, light lashes would read as a grey seam)."""
+        e, (h, w) = self.eye_d, light.shape
+        reach = max(1, round(0.03 * e))
         out = np.zeros((len(one.lid), 3), np.float32)
         for i in range(len(one.lid)):
             xa, xb = max(0, one.x0 + i - reach), min(w, one.x0 + i + reach + 1)
-            ya, yb = int(np.clip(top[i], 0, h - 1)), int(np.clip(bottom[i], 1, h))
-            ya = min(ya, yb - 1)
+            ya = int(np.clip(round(one.lid[i] - 0.02 * e), 0, h - 1))
+            yb = int(np.clip(round(one.lid[i] + 0.02 * e) + 1, ya + 1, h))
             values = light[ya:yb, xa:xb].ravel()
             if not len(values):
-                out[i] = out[i - 1] if i else 128
+                out[i] = out[i - 1] if i else 60
                 continue
-            keep = (values >= np.percentile(values, low)) & (values <= np.percentile(values, high))
-            pixels = image[ya:yb, xa:xb].reshape(-1, 3).astype(np.float32)
-            out[i] = pixels[keep].mean(axis=0) if keep.any() else pixels.mean(axis=0)
-        return cv2.GaussianBlur(out[None], (0, 0), max(1.0, 0.03 * self.eye_d))[0]
+            keep = values <= np.percentile(values, 25)
+            out[i] = rgb[ya:yb, xa:xb].reshape(-1, 3)[keep].mean(axis=0)
+        out = cv2.GaussianBlur(out[None], (0, 0), max(1.0, 0.03 * e))[0]
+        darker = np.minimum(1.0, 0.45 * (skin @ _LUMA) / np.maximum(out @ _LUMA, 1.0))
+        return (out * darker[:, None]).astype(np.float32)
 
-    def _skin(self, portrait, light, one: Lid) -> np.ndarray:
-        """Lid skin colour per column: the middle of the light just above the lashes (brow hairs,
-        lashes and the crease's shadow are darker, glints on glasses lighter)."""
-        e = self.eye_d
-        return self._columns(portrait, light, one, np.round(one.lid - 0.1 * e), np.round(one.lid - LASHES * e),
-                             20, 65)
-
-    def _lashes(self, portrait, light, one: Lid) -> np.ndarray:
-        """Lash line colour per column: the darkest pixels along the lid's margin."""
-        e = self.eye_d
-        return self._columns(portrait, light, one, np.round(one.lid - 0.02 * e), np.round(one.lid + 0.02 * e) + 1,
-                             0, 25)
-
-    def _grain(self, light, one: Lid) -> np.ndarray:
-        """Fine skin texture for the lid (rows from the top of the painted lid, columns): the
-        portrait's own skin just under the eye, without its shading."""
-        e, (h, w) = self.eye_d, light.shape
-        rows = int(np.ceil(one.gap.max() + (LASHES + _SKIN_BAND) * e)) + 3
-        ys = np.clip(np.round(one.lid + one.gap + 0.03 * e).astype(int)[None] + np.arange(rows)[:, None], 0, h - 1)
+    def _grain(self, rgb, one: Lid) -> np.ndarray:
+        """Skin texture for the lid, relative to the skin's colour (rows up from the lid's margin,
+        columns, 3): the portrait's own skin under the eye mirrored about the closed lids' line (its
+        fine lines then curve with the upper lid), without its shading."""
+        e, (h, w) = self.eye_d, rgb.shape[:2]
+        rows = int(np.ceil(one.gap.max() + (LASHES + _TOP) * e)) + 4
+        start = np.round(one.lid + one.gap + 0.03 * e).astype(int)
+        ys = np.clip(start[None] + np.arange(rows)[:, None], 0, h - 1)
         xs = np.clip(one.x0 + np.arange(len(one.lid)), 0, w - 1)[None]
-        patch = light[ys, xs]
-        detail = patch - cv2.GaussianBlur(patch, (0, 0), max(1.5, 0.015 * e))
-        return np.clip(0.6 * detail, -6, 6).astype(np.float32)
+        patch = rgb[ys, xs]
+        smooth = cv2.GaussianBlur(patch, (0, 0), max(1.5, 0.025 * e))
+        grain = (patch - smooth) / np.maximum(smooth, 1.0)
+        # No band across the whole lid (a deep line under the eye): the lid's light comes from its
+        # shading, the texture only adds the skin's local grain.
+        grain -= grain.mean(axis=1, keepdims=True)
+        # As strong as the portrait's own skin there, up to a limit (very wrinkled skin under an old
+        # eye is not what a lid looks like); deep lines and stray lashes are limited softly.
+        typical = _spread(grain @ _LUMA)
+        scale = min(1.0, _GRAIN / typical)
+        limit = 2.5 * scale * typical
+        return (limit * np.tanh(scale * grain / limit)).astype(np.float32)
 
     def paint(self, frame: np.ndarray, closing, shifts) -> None:
         """Paint both upper lids in place; closing amounts and (dx, dy) head shifts per eye."""
         h, w = frame.shape[:2]
         e = self.eye_d
-        lash_w = 0.022 * e
+        lash_w = max(1.3, 0.02 * e)
         for one, skin, lash, grain, amount, (dx, dy) in zip(self.lids, self.skins, self.lashes, self.grain,
                                                               closing, shifts, strict=True):
             if amount < 0.02:
                 continue
-            top = one.crease + dy
-            edge = one.lid + amount * one.gap + dy  # the lash line's lower edge
+            # The lid reaches above the resting lash line, least at the corners (it tapers into
+            # them rather than ending in a rounded cap).
+            u = np.linspace(-1, 1, len(one.lid), dtype=np.float32)
+            round_ = np.sqrt(np.clip(1 - u * u, 0, 1))
+            reach = (LASHES + _TOP) * e * (0.3 + 0.7 * round_)
+            top = one.lid - reach + dy
+            margin = one.lid + dy
+            edge = margin + amount * one.gap  # the lash line's lower edge
             x0, x1 = max(0, one.x0 + dx), min(w, one.x1 + dx)
             y0, y1 = max(0, int(top.min()) - 1), min(h, int(np.ceil(edge.max())) + 2)
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
             cols = slice(x0 - one.x0 - dx, x1 - one.x0 - dx)
-            top, edge, skin, lash, grain = top[cols], edge[cols], skin[cols], lash[cols], grain[:, cols]
+            top, margin, edge, reach = top[cols], margin[cols], edge[cols], reach[cols]
+            u, round_ = u[cols], round_[cols]
             yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-            bottom = edge - lash_w
-            span = np.maximum(bottom - top, 1.0)
-            t = np.clip((yy - top) / span, 0, 1)
-            u = np.linspace(-1, 1, len(top), dtype=np.float32)
-            # The lid rounds over the eyeball: lightest in the middle, shaded towards the lash line
-            # and the corners.
-            shade = (0.93 + 0.05 * np.sin(np.pi * t) - 0.08 * _smooth((t - 0.6) / 0.4)) * (1 - 0.08 * u * u)
-            r = np.clip((yy - np.floor(top)).astype(int), 0, len(grain) - 1)
-            rgb = skin[None] * shade[..., None] + np.take_along_axis(grain, r, axis=0)[..., None]
+            # The lid rounds over the eyeball: lightest high in its middle (under the brow), darker
+            # towards the lash line (t: 0 at the resting margin, 1 at the moving one) and the corners.
+            t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
+            shade = 1.03 + 0.03 * (1 - u * u) - 0.28 * t ** 1.5 - 0.07 * u ** 4
+            # The texture rides on the margin: rows counted up from it.
+            r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
+            texture = 1.0 + np.take_along_axis(grain[:, cols], r[..., None], axis=0)
+            rgb = skin[cols][None] * shade[..., None] * texture
             # The lash line: thickest in the middle of the lid, thinning towards the corners.
-            thick = lash_w * (0.5 + 0.5 * np.sqrt(np.clip(1 - u * u, 0, 1)))
-            ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.45 * thick, 0.5)) ** 2)
-            rgb = rgb + (lash[None] - rgb) * (0.9 * ink)[..., None]
-            alpha = _smooth((yy - top) / 4.0) * _smooth((edge + 0.5 - yy) / 1.5) * min(1.0, amount / 0.15)
-            alpha *= _smooth(one.gap[cols] / (0.03 * e))  # fading out into the eye's corners
-            alpha = (alpha * (edge > top + 0.5))[..., None]
+            thick = lash_w * (0.55 + 0.45 * round_)
+            ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
+            rgb += (lash[cols][None] - rgb) * (0.85 * min(1.0, amount / 0.3) * ink)[..., None]
+            # Opaque from the resting lash line down (it slides under the lid); above it the lid
+            # fades into the skin; the margin is anti-aliased; the lid fades out into the corners.
+            ramp = np.maximum(1.5, reach * _TOP / (LASHES + _TOP))
+            alpha = _smooth((yy - top) / ramp) * _smooth((edge + 0.5 - yy) / 1.2) * min(1.0, amount / 0.12)
+            alpha *= _smooth(one.gap[cols] / (0.04 * e)) * (edge > top + 0.5)
             region = frame[y0:y1, x0:x1]
+            alpha = alpha[..., None]
             region[:] = (region * (1 - alpha) + rgb * alpha + 0.5).clip(0, 255).astype(np.uint8)
 
 
