@@ -14,7 +14,7 @@ import numpy as np
 
 from runtime.face import landmarks as L
 from runtime.face.eyelids import LidPainter
-from runtime.face.mouth import MouthPainter
+from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
 
 BLINKS = ("blink_right", "blink_left")
@@ -67,7 +67,7 @@ class FaceRenderer:
             if amount >= 1e-3:
                 self._keyframed(name, amount, moved, dx, dy)
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my))
+        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
         self.lids.paint(frame, closing, shifts)
         return frame
 

@@ -63,6 +63,13 @@ def _smooth(t: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
+def lip_opening(u):
+    """How far the lower lip's edge opens (0..1 of the jaw's drop) at u = |x - centre| / half the
+    width of the lips' opening: fully in the middle, nothing at the corners, where the lips meet
+    at a point."""
+    return np.clip(1 - np.asarray(u) ** 2, 0, 1)
+
+
 def _gauss(xx, yy, cx, cy, sx, sy=None):
     sy = sx if sy is None else sy
     return np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2) / 2)
@@ -123,7 +130,13 @@ class _Builder:
         ramp = 1.5 + 0.5 * w * _smooth((u - 0.75) / 0.6)
         below = _smooth((yy - line) / ramp + 0.5)
         fade_down = 1.0 - _smooth((yy - chin_y) / (0.7 * w))
-        opening = 0.3 + 0.7 * np.sqrt(np.clip(1 - u * u, 0, 1))  # rounded like a real lower lip
+        # The lower lip opens rounded and stays joined to the upper lip at the corners (the
+        # opening is a lens from corner to corner); away from the corners the skin under the
+        # mouth line follows the jaw a little (as before the lips).
+        inner = 0.5 * abs(xy[308, 0] - xy[78, 0])  # half the width of the lips' opening
+        opening = lip_opening(np.abs(xx - cx) / max(inner, 1.0))
+        corner = np.minimum(np.hypot(xx - xy[78, 0], yy - xy[78, 1]), np.hypot(xx - xy[308, 0], yy - xy[308, 1]))
+        opening = opening + (1 - opening) * 0.3 * _smooth(corner / (0.25 * w))
         sideways = 1.0 - _smooth((np.abs(xx - cx) - 0.45 * w) / (0.9 * w))
         g = below * fade_down * opening * (0.25 + 0.75 * sideways) * self.face_mask(xx, yy, 1.02, 0.15)
         d = np.zeros((*xx.shape, 2))
@@ -299,8 +312,8 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     # lip below the line, not the blend the line itself gets.
     lower = L.LIPS_LOWER_INNER[1:-1]
     centre = (xy[61, 0] + xy[291, 0]) / 2
-    u = np.abs(xy[lower, 0] - centre) / (0.5 * b.mouth_w)
-    moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * (0.3 + 0.7 * np.sqrt(np.clip(1 - u * u, 0, 1)))
+    u = np.abs(xy[lower, 0] - centre) / max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
+    moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * lip_opening(u)
     rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
     for name, eye in (("blink_right", eyelids.EYES[0]), ("blink_left", eyelids.EYES[1])):
         keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye)
