@@ -256,7 +256,7 @@ class LidPainter:
             # The lid rounds over the eyeball: lightest high in its middle (under the brow), darker
             # towards the lash line (t: 0 at the resting margin, 1 at the moving one) and the corners.
             t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
-            shade = 1.03 + 0.03 * (1 - u * u) - 0.28 * t ** 1.5 - 0.07 * u ** 4
+            shade = 1.03 + 0.03 * (1 - u * u) - 0.32 * t ** 1.5 - 0.07 * u ** 4
             # The texture rides on the margin: rows counted up from it.
             r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
             texture = 1.0 + np.take_along_axis(grain[:, cols], r[..., None], axis=0)

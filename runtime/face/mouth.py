@@ -79,9 +79,13 @@ class MouthPainter:
         colour): where the jaw's opening stretches it outside the painted opening (below the lip
         corners), it becomes the lips' colour, so the cavity stays inside the lips."""
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
-        self.cavity = lip * np.array([0.38, 0.15, 0.14], np.float32)
+        # The inside of the mouth is the lips' red in shade, as dark as the photo's light makes it
+        # (on a dim photo it is not a black hole, on a bright one not grey).
+        red = lip * np.array([1.0, 0.42, 0.4], np.float32)
+        light = _skin_light(portrait, lm) / max(float(_luma(red)), 1.0)
+        self.cavity = red * (0.24 * light)
         """The cavity near the lips (the light they let in); deeper in it is darker."""
-        self.deep = lip * np.array([0.16, 0.055, 0.055], np.float32)
+        self.deep = red * (0.07 * light)
         self.tongue = lip * np.array([0.8, 0.5, 0.5], np.float32)
         self.teeth = teeth_colour(portrait, lm, shows_teeth)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
@@ -157,8 +161,8 @@ class MouthPainter:
         # Dark red near the lips, darker deeper in (towards the middle of the opening, the more the
         # wider it opens) and towards the corners; the upper lip and teeth shade what is under them.
         # (lit from below by the lower lip; right under the upper teeth and lip, their shadow)
-        inward = np.clip(np.minimum(2.5 * (yy - upper), lower - yy) / np.maximum(0.35 * gap, 1.0), 0, 1)
-        depth = 0.9 * _smooth(inward) * _smooth(opening / (0.15 * self.mw))
+        inward = np.clip(np.minimum(2.5 * (yy - upper), lower - yy) / np.maximum(0.5 * gap, 1.0), 0, 1)
+        depth = np.sqrt(inward) * _smooth(opening / (0.15 * self.mw))
         depth = np.maximum(depth, 0.75 * _smooth((across - 0.55) / 0.45))
         out = self.cavity + (self.deep - self.cavity) * depth[..., None]
         out = out * (0.45 + 0.55 * _smooth((yy - upper) / (2.0 + 0.1 * gap)))[..., None]
@@ -184,7 +188,7 @@ class MouthPainter:
     def _lower_teeth(self, out, yy, xs, lower, across, opening):
         """The lower incisors' tips just inside the lower lip, at wide vowels: partly hidden by the
         lip, in the upper teeth's tone, a little shaded."""
-        show = _smooth((opening - 0.15 * self.mw) / (0.2 * self.mw))
+        show = _smooth((opening - 0.2 * self.mw) / (0.25 * self.mw))
         if show <= 0:
             return out
         lengths, tones, warms, gaps = self.lower
@@ -194,7 +198,7 @@ class MouthPainter:
         edge = lower - length
         amount = _smooth((yy - edge) / 1.0 + 0.5) * _smooth((0.6 - across) / 0.25)
         # Their tips catch a little light; lower down the lip's shadow.
-        shade = 0.88 * tone * (1.0 - 0.12 * _smooth((yy - edge) / np.maximum(length, 1.0)))
+        shade = 0.92 * tone * (1.0 - 0.12 * _smooth((yy - edge) / np.maximum(length, 1.0)))
         teeth = self._shaded_teeth(np.interp(xs, grid, warms), shade)
         return out + (teeth - out) * amount[..., None]
 
@@ -352,7 +356,7 @@ def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.
             return np.median(pixels[light >= np.percentile(light, 70)], axis=0).astype(np.float32)
     ivory = np.array([238, 230, 214], np.float32)
     skin = _skin(portrait, lm)
-    skin_light = float(np.percentile(_luma(skin), 90)) if len(skin) > 20 else 170.0
+    skin_light = _skin_light(portrait, lm)
     if len(skin) > 20:  # the photo's light and white balance: a little of the skin's hue
         tint = skin.mean(axis=0) / max(float(skin.mean()), 1.0)
         ivory = ivory * (0.8 + 0.2 * tint)
@@ -368,6 +372,12 @@ def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.
     # Teeth in a mouth are in its shade: a little darker and warmer than eye whites in the open.
     ivory = ivory * np.array([1.0, 0.97, 0.92], np.float32)
     return (ivory * 0.85 * level / float(_luma(ivory))).clip(0, 255).astype(np.float32)
+
+
+def _skin_light(image: np.ndarray, lm: np.ndarray) -> float:
+    """The photo's light on the face: the 90th percentile brightness of the cheeks and forehead."""
+    skin = _skin(image, lm)
+    return float(np.percentile(_luma(skin), 90)) if len(skin) > 20 else 170.0
 
 
 def _skin(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
