@@ -286,7 +286,9 @@ def _upper_teeth_edge(teeth: np.ndarray, xs: np.ndarray, tops: np.ndarray, botto
         rows = np.flatnonzero(teeth[y0:y1, int(np.clip(x, 0, w - 1))])
         if len(rows) and rows[0] < 0.5 * (y1 - y0):  # a run of teeth hanging from the upper lip
             breaks = np.flatnonzero(np.diff(rows) > 2)
-            edge[i] = y0 + (rows[breaks[0]] if len(breaks) else rows[-1]) + 1.0
+            last = rows[breaks[0]] if len(breaks) else rows[-1]
+            if last - rows[0] + 1 >= max(2.0, 0.25 * (y1 - y0)):  # (not a glint on the lip's edge)
+                edge[i] = y0 + last + 1.0
     return edge
 
 
@@ -308,13 +310,22 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
     if known.sum() < 0.3 * len(xs):
         return lower
     # Between the teeth, missing columns (a dark gap) take their neighbours' edge; beside the
-    # teeth (the dark corners) the edge runs on to the lips' corners. It passes below every
-    # tooth's tip, not into the dark gaps between the tips (the largest value over about such a
-    # gap, smoothed).
-    fx = np.r_[upper[0, 0], xs[known], upper[-1, 0]]
-    fy = np.r_[0.5 * (upper[0, 1] + lower[0, 1]), edge[known], 0.5 * (upper[-1, 1] + lower[-1, 1])]
-    edge = np.interp(xs, fx, fy).astype(np.float32)
+    # teeth found (the dark corners, side teeth in shade) the lips part at the lower lip: all
+    # that is there stays with the upper jaw. The edge passes below every tooth's tip, not into
+    # the dark gaps between the tips (the largest value over about such a gap, smoothed).
     reach = max(1, round(0.015 * float(np.linalg.norm(lm[61] - lm[291]))))
+    # The row of teeth is the run of found columns around the middle; a glint found near a corner,
+    # past a gap, is not a tooth.
+    found = np.flatnonzero(known)
+    pieces = np.split(found, np.flatnonzero(np.diff(found) > 5 * reach) + 1)
+    middle = len(xs) // 2
+    row = min(pieces, key=lambda p: 0 if p[0] <= middle <= p[-1] else min(abs(p[0] - middle), abs(p[-1] - middle)))
+    first, last = row[0], row[-1]
+    known[:first], known[last + 1:] = False, False
+    edge = np.interp(xs, xs[known], edge[known]).astype(np.float32)
+    index = np.arange(len(xs))
+    beside = np.clip(np.maximum(first - index, index - last) / (2 * reach), 0, 1)
+    edge = edge + (np.maximum(bottoms, edge) - edge) * beside
     edge = cv2.dilate(edge[None], np.ones((1, 2 * reach + 1), np.uint8))[0]
     edge = cv2.GaussianBlur(edge[None], (0, 0), max(1.0, reach / 2))[0]
     edge = np.clip(edge, np.minimum(tops + 1, bottoms), bottoms)
