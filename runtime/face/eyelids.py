@@ -28,7 +28,9 @@ _SKIN_BAND = 0.015
 """Skin above the lash line that the warp stretches behind the painted lid (eye distances): thin,
 because thick brows can sit less than a tenth of the eye distance above the lid."""
 _TOP = 0.05
-"""How far above the resting lash line the painted lid fades into the skin (eye distances)."""
+"""How far above the resting lashes the painted lid fades into the skin (eye distances)."""
+_PAST_CORNERS = 0.05
+"""How far a lid's columns reach past the eye's corners (eye distances)."""
 _GRAIN = 0.06
 """Largest texture of the painted lid: relative brightness changes (robust standard deviation)."""
 
@@ -67,8 +69,8 @@ class Lid:
 def lid(lm: np.ndarray, eye_d: float, eye) -> Lid:
     """The upper lid of one eye (see EYES)."""
     up, low = _lid_lines(lm, eye)
-    x0 = int(np.floor(up[0, 0] - 0.05 * eye_d))
-    xs = np.arange(x0, int(np.ceil(up[-1, 0] + 0.05 * eye_d)) + 1, dtype=np.float64)
+    x0 = int(np.floor(up[0, 0] - _PAST_CORNERS * eye_d))
+    xs = np.arange(x0, int(np.ceil(up[-1, 0] + _PAST_CORNERS * eye_d)) + 1, dtype=np.float64)
     line = np.interp(xs, up[:, 0], up[:, 1])
     # The mesh's lower lid line sits a little inside the visible margin: close a little past it,
     # except at the corners, where the lids meet.
@@ -131,21 +133,22 @@ class LidPainter:
         self.lids = [lid(lm, eye_d, eye) for eye in EYES]
         rgb = portrait.astype(np.float32)
         light = rgb @ _LUMA
-        # Not skin: the eye openings grown upwards over the lashes and a little all around, and the
-        # brows.
+        # Not skin: the eye openings grown upwards over the lashes and a little all around.
         opening = np.zeros(light.shape, np.uint8)
         for eye in (L.RIGHT_EYE, L.LEFT_EYE):
             cv2.fillPoly(opening, [np.round(lm[eye]).astype(np.int32)], 1)
         grow, up = max(1, round(0.02 * eye_d)), max(1, round((LASHES + 0.01) * eye_d))
         kernel = np.zeros((2 * up + 1, 2 * grow + 1), np.uint8)
-        kernel[: up + grow + 1] = 1
+        kernel[up - grow:] = 1  # (a pixel joins when the opening is at most `up` rows below it)
+        self._not_skin = cv2.dilate(opening, kernel).astype(bool)
         brows = np.zeros(light.shape, np.uint8)
         for brow in (L.RIGHT_BROW, L.LEFT_BROW):
             cv2.fillPoly(brows, [cv2.convexHull(np.round(lm[brow]).astype(np.int32))], 1)
-        brows = cv2.dilate(brows, np.ones((3, 3), np.uint8), iterations=max(1, round(0.03 * eye_d)))
-        self._not_skin = cv2.dilate(opening, kernel).astype(bool) | brows.astype(bool)
+        self._brows = cv2.dilate(brows, np.ones((3, 3), np.uint8), iterations=max(1, round(0.02 * eye_d))) > 0
+        """Where the brows may be: their hair (what is darker there than the skin) is not lid skin."""
         self.skins = [self._skin(rgb, light, one) for one in self.lids]
         self.lashes = [self._lashes(rgb, light, one, skin) for one, skin in zip(self.lids, self.skins, strict=True)]
+        self.lash_tops = [self._lash_top(light, one, skin) for one, skin in zip(self.lids, self.skins, strict=True)]
         self.grain = [self._grain(rgb, one) for one in self.lids]
 
     def _skin(self, rgb: np.ndarray, light: np.ndarray, one: Lid) -> np.ndarray:
@@ -157,14 +160,15 @@ class LidPainter:
         wy1 = min(h, int((one.lid + one.gap).max()) + m)
         patch, lit = rgb[wy0:wy1, wx0:wx1], light[wy0:wy1, wx0:wx1]
         outside = ~self._not_skin[wy0:wy1, wx0:wx1]
-        # Skin: not lashes, stray hairs or frames (much darker than what is around them), nor
-        # glints (lighter); behind dark glasses the lens's own shade is the skin's.
+        # Skin: not brow hair, lashes or frames (darker than what is around them), nor glints
+        # (lighter); behind dark glasses the lens's own shade is the skin's.
         near = 0.12 * e
         level = cv2.GaussianBlur(lit * outside, (0, 0), near) / np.maximum(
             cv2.GaussianBlur(outside.astype(np.float32), (0, 0), near), 1e-3)
         level = np.maximum(level, 1.0)
-        weight = outside * _smooth((lit - 0.4 * level) / (0.2 * level))
-        weight = (weight * (1 - _smooth((lit - 1.3 * level) / (0.15 * level)))).astype(np.float32)
+        hair = self._brows[wy0:wy1, wx0:wx1] & (lit < 0.85 * level)
+        weight = (outside & ~hair) * _smooth((lit - 0.4 * level) / (0.2 * level))
+        weight = (weight * (1 - _smooth((lit - 1.55 * level) / (0.15 * level)))).astype(np.float32)
         if not (weight > 0.5).any():
             return np.repeat(patch.reshape(-1, 3).mean(axis=0)[None], len(one.lid), axis=0).astype(np.float32)
         # A normalized convolution (a blur of the skin pixels only); far from any skin pixel the
@@ -206,6 +210,24 @@ class LidPainter:
         darker = np.minimum(1.0, 0.45 * (skin @ _LUMA) / np.maximum(out @ _LUMA, 1.0))
         return (out * darker[:, None]).astype(np.float32)
 
+    def _lash_top(self, light: np.ndarray, one: Lid, skin: np.ndarray) -> np.ndarray:
+        """Per column, how far above the lid's margin its lashes (and liner) reach (pixels): the lid
+        covers them all, however thick, so no dark fringe is left above it."""
+        e, w = self.eye_d, light.shape[1]
+        smooth = cv2.GaussianBlur(light, (0, 0), 1.0)
+        level = skin @ _LUMA
+        lowest, highest = round(LASHES * e), round(0.12 * e)
+        out = np.full(len(one.lid), float(lowest), np.float32)
+        for i, (x, margin) in enumerate(zip(one.x0 + np.arange(len(one.lid)), one.lid, strict=True)):
+            if not 0 <= x < w:
+                continue
+            for k in range(lowest, highest + 1):
+                y = round(float(margin)) - k
+                if y < 0 or smooth[y, x] > 0.8 * level[i]:
+                    break
+                out[i] = k + 1
+        return cv2.GaussianBlur(out[None], (0, 0), max(1.0, 0.04 * e))[0]
+
     def _grain(self, rgb, one: Lid) -> np.ndarray:
         """Skin texture for the lid, relative to the skin's colour (rows up from the lid's margin,
         columns, 3): the portrait's own skin under the eye mirrored about the closed lids' line (its
@@ -233,15 +255,18 @@ class LidPainter:
         h, w = frame.shape[:2]
         e = self.eye_d
         lash_w = max(1.3, 0.02 * e)
-        for one, skin, lash, grain, amount, (dx, dy) in zip(self.lids, self.skins, self.lashes, self.grain,
-                                                              closing, shifts, strict=True):
+        for one, skin, lash, lash_top, grain, amount, (dx, dy) in zip(self.lids, self.skins, self.lashes,
+                                                                        self.lash_tops, self.grain, closing, shifts,
+                                                                        strict=True):
             if amount < 0.02:
                 continue
             # The lid reaches above the resting lash line, least at the corners (it tapers into
-            # them rather than ending in a rounded cap).
-            u = np.linspace(-1, 1, len(one.lid), dtype=np.float32)
+            # them rather than ending in a cap). u: -1 and 1 at the eye's corners.
+            half = max(0.5 * (len(one.lid) - 1) - _PAST_CORNERS * e, 1.0)
+            u = (np.arange(len(one.lid), dtype=np.float32) - 0.5 * (len(one.lid) - 1)) / half
             round_ = np.sqrt(np.clip(1 - u * u, 0, 1))
-            reach = (LASHES + _TOP) * e * (0.3 + 0.7 * round_)
+            opaque = lash_top * (0.15 + 0.85 * round_)  # (covering the resting lashes)
+            reach = opaque + _TOP * e * (0.3 + 0.7 * round_)
             top = one.lid - reach + dy
             margin = one.lid + dy
             edge = margin + amount * one.gap  # the lash line's lower edge
@@ -250,7 +275,7 @@ class LidPainter:
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
             cols = slice(x0 - one.x0 - dx, x1 - one.x0 - dx)
-            top, margin, edge, reach = top[cols], margin[cols], edge[cols], reach[cols]
+            top, margin, edge, reach, opaque = top[cols], margin[cols], edge[cols], reach[cols], opaque[cols]
             u, round_ = u[cols], round_[cols]
             yy = np.arange(y0, y1, dtype=np.float32)[:, None]
             # The lid rounds over the eyeball: lightest high in its middle (under the brow), darker
@@ -267,9 +292,9 @@ class LidPainter:
             rgb += (lash[cols][None] - rgb) * (0.85 * min(1.0, amount / 0.3) * ink)[..., None]
             # Opaque from the resting lash line down (it slides under the lid); above it the lid
             # fades into the skin; the margin is anti-aliased; the lid fades out into the corners.
-            ramp = np.maximum(1.5, reach * _TOP / (LASHES + _TOP))
+            ramp = np.maximum(1.5, reach - opaque)
             alpha = _smooth((yy - top) / ramp) * _smooth((edge + 0.5 - yy) / 1.2) * min(1.0, amount / 0.12)
-            alpha *= _smooth(one.gap[cols] / (0.04 * e)) * (edge > top + 0.5)
+            alpha *= _smooth((1 - np.abs(u)) / 0.3) * (edge > top + 0.5)
             region = frame[y0:y1, x0:x1]
             alpha = alpha[..., None]
             region[:] = (region * (1 - alpha) + rgb * alpha + 0.5).clip(0, 255).astype(np.uint8)
