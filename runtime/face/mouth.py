@@ -75,6 +75,7 @@ class MouthPainter:
         self._inside = None
         if shows_teeth:
             self._inside = _interior_and_lips(portrait, lm, teeth, mouth_width)
+        self._opening = lm[OPENING].astype(np.float32)
         """An open mouth's own dark interior (the corners beside its teeth), as (box, matte, lip
         colour): where the jaw's opening stretches it outside the painted opening (below the lip
         corners), it becomes the lips' colour, so the cavity stays inside the lips."""
@@ -127,6 +128,9 @@ class MouthPainter:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
         an open smile) outside the lips' opening, show the lips' colour instead: lips stretch and
         round, the cavity stays inside them."""
+        moved = inner - self._opening
+        if np.abs(moved - np.median(moved, axis=0)).max() < 0.5:  # the lips only moved with the head
+            return
         (bx0, by0, _, _), (dx0, dy0, dx1, dy1), matte, fill = self._inside
         h, w = frame.shape[:2]
         m = int(np.ceil(0.12 * self.mw))  # (as far as the lips' fields carry it)
