@@ -313,24 +313,20 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
     known = ~np.isnan(edge)
     if known.sum() < 0.3 * len(xs):
         return lower
-    # Between the teeth, missing columns (a dark gap) take their neighbours' edge; beside the
-    # teeth found (the dark corners, side teeth in shade) the lips part at the lower lip: all
-    # that is there stays with the upper jaw. The edge passes below every tooth's tip, not into
-    # the dark gaps between the tips (the largest value over about such a gap, smoothed).
     reach = max(1, round(0.015 * float(np.linalg.norm(lm[61] - lm[291]))))
-    # The row of teeth is the run of found columns around the middle; a glint found near a corner,
-    # past a gap, is not a tooth.
+    # A narrow find near a corner, apart from the others, is a glint on the lips, not a tooth.
     found = np.flatnonzero(known)
-    pieces = np.split(found, np.flatnonzero(np.diff(found) > 5 * reach) + 1)
-    middle = len(xs) // 2
-    row = min(pieces, key=lambda p: 0 if p[0] <= middle <= p[-1] else min(abs(p[0] - middle), abs(p[-1] - middle)))
-    first, last = row[0], row[-1]
-    known[:first], known[last + 1:] = False, False
+    for piece in np.split(found, np.flatnonzero(np.diff(found) > 2 * reach) + 1):
+        outer = min(piece[0], len(xs) - 1 - piece[-1]) < 0.2 * len(xs)
+        if outer and piece[-1] - piece[0] < 2 * reach and len(piece) < len(found):
+            known[piece] = False
+    # Between the teeth, missing columns (a dark gap) take their neighbours' edge; beside the
+    # teeth found (the dark corners, side teeth in shade) it runs on level (held between the
+    # lips). It passes below every tooth's tip, not into the dark gaps between the tips (a
+    # closing: notches narrower than such a gap are filled, slopes kept; smoothed).
     edge = np.interp(xs, xs[known], edge[known]).astype(np.float32)
-    index = np.arange(len(xs))
-    beside = np.clip(np.maximum(first - index, index - last) / (2 * reach), 0, 1)
-    edge = edge + (np.maximum(bottoms, edge) - edge) * beside
-    edge = cv2.dilate(edge[None], np.ones((1, 2 * reach + 1), np.uint8))[0]
+    edge = cv2.morphologyEx(edge[None], cv2.MORPH_CLOSE, np.ones((1, 2 * reach + 1), np.uint8),
+                            borderType=cv2.BORDER_REPLICATE)[0]
     edge = cv2.GaussianBlur(edge[None], (0, 0), max(1.0, reach / 2))[0]
     edge = np.clip(edge, np.minimum(tops + 1, bottoms), bottoms)
     step = max(1, len(xs) // 40)
