@@ -10,7 +10,7 @@ import numpy as np
 from runtime.core.config import Settings
 from runtime.core.errors import AvatarFault
 from runtime.core.paths import models_dir, state_dir
-from runtime.face import bundle
+from runtime.face import bundle, glasses
 from runtime.face import landmarks as L
 from runtime.face.enroll import enroll
 from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
@@ -75,7 +75,9 @@ def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
 def renderer(avatar: bundle.Avatar) -> FaceRenderer:
     """A renderer for a loaded avatar."""
     split = parting_line(avatar.portrait, avatar.landmarks, mouth_open(avatar.landmarks))
-    return FaceRenderer(avatar.portrait, avatar.landmarks, build_rig(avatar.landmarks, avatar.portrait.shape[0], split))
+    still = glasses.still_weight(avatar.portrait, avatar.landmarks)
+    rig = build_rig(avatar.landmarks, avatar.portrait.shape[0], split, still)
+    return FaceRenderer(avatar.portrait, avatar.landmarks, rig)
 
 
 def mouth_region(landmarks: np.ndarray) -> tuple[slice, slice]:

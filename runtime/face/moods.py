@@ -26,7 +26,7 @@ EMOTIONS: dict[Emotion, dict[str, float]] = {
     Emotion.NEUTRAL: {},
     # Joy (Duchenne smile): corners up and out, cheeks lift and narrow the eyes from below,
     # brows rise a little.
-    Emotion.HAPPY: {"smile": 0.85, "cheek_raise": 0.8, "brow_raise": 0.3, "blink_left": 0.25, "blink_right": 0.25},
+    Emotion.HAPPY: {"smile": 1.0, "cheek_raise": 1.0, "brow_raise": 0.4, "blink_left": 0.2, "blink_right": 0.2},
     # Sadness: inner brow ends up, corners down, head and gaze a little down.
     Emotion.SAD: {"brow_inner": 0.9, "smile": -0.35, "head_pitch": 0.035, "gaze_y": 0.35, "lip_press": 0.1},
     Emotion.SURPRISED: {"brow_raise": 1.0, "jaw_open": 0.15, "head_pitch": -0.015},

@@ -21,6 +21,9 @@ _LOWER_WIDTHS = (0.085, 0.09, 0.085, 0.075, 0.065, 0.06)
 _UPPER_SHOW = 0.085
 """How far the upper incisors reach below the line where the lips part (mouth widths)."""
 _LOWER_SHOW = 0.045
+OPENING = [61, *L.LIPS_UPPER_INNER[1:-1], 291, *L.LIPS_LOWER_INNER[1:-1]]
+"""Mesh points around the lips' opening out to the mouth's corners (the dark corners of a smile
+reach past the inner lip corners)."""
 _EDGE_PX = 1.1
 """Feather of the cavity's outline (pixels, Gaussian sigma): a soft lip edge, never a hard step."""
 
@@ -34,9 +37,9 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def _tooth_row(xs: np.ndarray, centre: float, mw: float, widths, show: float,
-               corner: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per column: how far the row shows beyond its line (pixels) and its brightness (0..1)."""
+def _tooth_row(xs: np.ndarray, centre: float, mw: float, widths, show: float, corner: float) -> tuple:
+    """Per column: how far the row shows beyond its line (pixels), its brightness (0..1), how much
+    warmer than the front teeth it is (0..1) and how close to a gap between two teeth (1 at it)."""
     bounds = np.cumsum((0.0, *widths)) * mw
     off = np.abs(xs - centre)
     index = np.clip(np.searchsorted(bounds, off, side="right") - 1, 0, len(widths) - 1)
@@ -44,14 +47,19 @@ def _tooth_row(xs: np.ndarray, centre: float, mw: float, widths, show: float,
     pos = np.clip((off - left) / width, 0, 1)  # 0..1 across one tooth
     to_gap = np.minimum(pos, 1 - pos) * width  # pixels to the nearest gap between teeth
     u = off / (0.5 * mw)
-    # Real rows are not ruler-straight: each tooth a little longer or shorter (fixed per side).
-    jitter = np.array([1.0, 0.93, 0.97, 0.9, 0.92, 0.9])[index] * np.where(xs < centre, 1.0, 0.985)
-    length = show * mw * jitter * (1.0 - 0.25 * np.clip(u, 0, 1.2) ** 2)
+    # Real rows are not ruler-straight: each tooth a little longer or shorter, lighter or darker
+    # (fixed per side); canines and the teeth behind them a little warmer.
+    side = np.where(xs < centre, 0, 1)
+    jitter = np.array([1.0, 0.93, 0.97, 0.9, 0.92, 0.9])[index] * np.where(side == 0, 1.0, 0.985)
+    length = show * mw * jitter * (1.0 - 0.4 * np.clip(u, 0, 1.2) ** 2)  # the row curves up to the sides
     corner *= mw  # rounded tooth corners: small notches at every gap
     length -= corner * (1 - np.sqrt(np.clip(1 - (1 - np.clip(to_gap / corner, 0, 1)) ** 2, 0, 1)))
-    tone = (0.92 + 0.08 * np.sin(np.pi * pos)) * (1 - 0.18 * np.exp(-((to_gap / 0.7) ** 2)))
-    tone *= np.clip(1.0 - 0.55 * u ** 2, 0.2, 1)  # teeth further back are in the mouth's shade
-    return np.clip(length, 0, None).astype(np.float32), tone.astype(np.float32)
+    light = np.array([[1.0, 0.97, 0.95, 0.96, 0.94, 0.95], [0.98, 0.99, 0.94, 0.95, 0.95, 0.93]])[side, index]
+    # Each tooth rounds away from the light at its sides; teeth further back are in the mouth's shade.
+    tone = light * (0.93 + 0.07 * np.sin(np.pi * pos)) * np.clip(1.0 - 0.6 * u ** 2, 0.25, 1)
+    warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index]
+    gap = np.exp(-((to_gap / 0.8) ** 2))  # where the teeth meet (a faint line, never an outline)
+    return tuple(np.asarray(a, np.float32) for a in (np.clip(length, 0, None), tone, warm, gap))
 
 
 class MouthPainter:
@@ -61,23 +69,42 @@ class MouthPainter:
                  shows_teeth: bool) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
         lm = landmarks[:, :2]
-        self.own_lower_teeth = shows_teeth and _teeth_below(portrait, split, lm)
+        teeth = _teeth_mask(portrait, lm)
+        self.own_lower_teeth = shows_teeth and _teeth_below(teeth, split, lm)
         """The portrait shows its lower teeth too: they ride on the jaw with the lower lip."""
+        self._inside = None
+        if shows_teeth:
+            self._inside = _interior_and_lips(portrait, lm, teeth, mouth_width)
+        self._opening = lm[OPENING].astype(np.float32)
+        """An open mouth's own dark interior (the corners beside its teeth), as (box, matte, lip
+        colour): where the jaw's opening stretches it outside the painted opening (below the lip
+        corners), it becomes the lips' colour, so the cavity stays inside the lips."""
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
-        self.cavity = lip * np.array([0.34, 0.15, 0.14], np.float32)
-        self.tongue = lip * np.array([0.68, 0.42, 0.42], np.float32)
+        # The inside of the mouth is the lips' red in shade, as dark as the photo's light makes it
+        # (on a dim photo it is not a black hole, on a bright one not grey).
+        red = lip * np.array([1.0, 0.42, 0.4], np.float32)
+        light = _skin_light(portrait, lm) / max(float(_luma(red)), 1.0)
+        self.cavity = red * (0.24 * light)
+        """The cavity near the lips (the light they let in); deeper in it is darker."""
+        self.deep = red * (0.07 * light)
+        self.tongue = lip * np.array([0.8, 0.5, 0.5], np.float32)
         self.teeth = teeth_colour(portrait, lm, shows_teeth)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
-        self.upper_len, self.upper_tone = _tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_SHOW, 0.03)
-        self.lower_len, self.lower_tone = _tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_SHOW, 0.012)
+        self.upper = _tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_SHOW, 0.016)
+        self.lower = _tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_SHOW, 0.012)
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
-              upper_dx: float, upper_dy: float) -> None:
+              upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
+              inner: np.ndarray | None = None) -> None:
         """Fill the gap between `top` and `bottom` (the parted lips, (n, 2) left to right) in place.
 
-        `rest` is the parting line at rest; the upper jaw has moved by (upper_dx, upper_dy).
+        `rest` is the parting line at rest; the upper jaw has moved by (upper_dx, upper_dy); `warp`
+        is the frame's backward map (x, y); `inner` the lips' opening where the frame has moved it
+        (OPENING).
         """
+        if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
+            self._keep_interior_inside(frame, warp, inner)
         top, bottom = _taper(top, bottom)
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if opening < 0.6:
@@ -90,11 +117,41 @@ class MouthPainter:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32)[..., None] / 255.0
+        alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
         alpha *= min(1.0, (opening - 0.6) / 3.0)  # a hairline gap fades in, never a black line
+        alpha = alpha[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
         region = frame[y0:y1, x0:x1]
         region[:] = (region * (1 - alpha) + inside * alpha + 0.5).astype(np.uint8)
+
+    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray) -> None:
+        """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
+        an open smile) outside the lips' opening, show the lips' colour instead: lips stretch and
+        round, the cavity stays inside them."""
+        moved = inner - self._opening
+        if np.abs(moved - np.median(moved, axis=0)).max() < 0.5:  # the lips only moved with the head
+            return
+        (bx0, by0, _, _), (dx0, dy0, dx1, dy1), matte, fill = self._inside
+        h, w = frame.shape[:2]
+        m = int(np.ceil(0.12 * self.mw))  # (as far as the lips' fields carry it)
+        x0, y0, x1, y1 = max(0, dx0 - m), max(0, dy0 - m), min(w, dx1 + m), min(h, dy1 + 2 * m)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return
+        mx = warp[0][y0:y1, x0:x1] - np.float32(bx0)
+        my = warp[1][y0:y1, x0:x1] - np.float32(by0)
+        dark = cv2.remap(matte, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if dark.max() < 0.02:
+            return
+        lips = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(lips, [np.round((inner - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        lips = cv2.GaussianBlur(cv2.dilate(lips, np.ones((3, 3), np.uint8)), (0, 0), _EDGE_PX)
+        amount = dark * (1 - lips.astype(np.float32) / 255.0)
+        if amount.max() < 0.02:
+            return
+        colour = cv2.remap(fill, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        amount = amount[..., None]
+        region = frame[y0:y1, x0:x1]
+        region[:] = (region + (colour - region) * amount + 0.5).astype(np.uint8)
 
     def _interior(self, rest, top, bottom, opening, box, upper_shift) -> np.ndarray:
         x0, y0, x1, y1 = box
@@ -103,95 +160,188 @@ class MouthPainter:
         upper = np.interp(xs, top[:, 0], top[:, 1])
         lower = np.interp(xs, bottom[:, 0], bottom[:, 1])
         gap = np.maximum(lower - upper, 1.0)
-        depth = np.clip((yy - upper) / gap, 0, 1)
         left, right = top[0, 0], top[-1, 0]
         across = np.clip(np.abs(xs - (left + right) / 2) / max(0.5 * (right - left), 1.0), 0, 1)
-        # Dark at the lips, darker towards the back of the mouth and its corners.
-        shade = (0.35 + 0.65 * (2 * np.abs(depth - 0.5)) ** 1.5) * (1 - 0.5 * across ** 2)
-        out = self.cavity * shade[..., None] * (0.7 + 0.3 * _smooth((lower - yy) / 2.5))[..., None]
-        out = self._tongue(out, yy, xs, lower, gap, across, opening)
+        # Dark red near the lips, darker deeper in (towards the middle of the opening, the more the
+        # wider it opens) and towards the corners; the upper lip and teeth shade what is under them.
+        # (lit from below by the lower lip; right under the upper teeth and lip, their shadow)
+        inward = np.clip(np.minimum(2.5 * (yy - upper), lower - yy) / np.maximum(0.5 * gap, 1.0), 0, 1)
+        depth = np.sqrt(inward) * _smooth(opening / (0.15 * self.mw))
+        depth = np.maximum(depth, 0.75 * _smooth((across - 0.55) / 0.45))
+        out = self.cavity + (self.deep - self.cavity) * depth[..., None]
+        out = out * (0.45 + 0.55 * _smooth((yy - upper) / (2.0 + 0.1 * gap)))[..., None]
+        out = self._tongue(out, yy, lower, gap, across, opening)
         if not self.own_lower_teeth:
             out = self._lower_teeth(out, yy, xs, lower, across, opening)
         if not self.shows_teeth:
-            out = self._upper_teeth(out, yy, xs, rest, upper_shift, across)
-        # The lips shade the inside just past their edges (more under the upper lip).
-        lip_shadow = 0.45 + 0.55 * _smooth((yy - upper) / 3.5)
-        return out * lip_shadow[..., None]
+            out = self._upper_teeth(out, yy, xs, upper, rest, upper_shift, across)
+        return out
 
-    def _tongue(self, out, yy, xs, lower, gap, across, opening):
-        """The tongue's back rises from the floor of the mouth; seen when the mouth is well open."""
-        crest = lower - gap * (0.38 - 0.2 * across ** 2)
-        amount = _smooth((yy - crest) / 2.5) * _smooth((0.8 - across) / 0.3) * _smooth(opening / (0.25 * self.mw))
-        tone = 0.55 + 0.45 * _smooth((yy - crest) / np.maximum(0.5 * (lower - crest), 1.0))
-        tongue = self.tongue * tone[..., None]
-        return out + (tongue - out) * amount[..., None]
+    def _tongue(self, out, yy, lower, gap, across, opening):
+        """The tongue's back rises from the floor of the mouth, seen when the mouth is well open:
+        rounded, lit on its crest, in shade at its sides and under the teeth."""
+        wide = _smooth((opening - 0.1 * self.mw) / (0.2 * self.mw))
+        if wide <= 0:
+            return out
+        crest = lower - gap * (0.34 - 0.28 * across ** 2)
+        amount = _smooth((yy - crest) / 2.0) * _smooth((0.75 - across) / 0.3) * wide
+        lit = _smooth((yy - crest) / np.maximum(0.35 * (lower - crest), 1.0)) * (1 - across ** 2)
+        tone = (0.55 + 0.45 * lit) * (1 - 0.35 * _smooth((lower - yy) / np.maximum(0.25 * gap, 1.0) - 3))
+        return out + (self.tongue * tone[..., None] - out) * amount[..., None]
 
     def _lower_teeth(self, out, yy, xs, lower, across, opening):
-        """Lower incisors just inside the lower lip, showing as the jaw opens wide."""
-        show = _smooth((opening - 0.12 * self.mw) / (0.2 * self.mw))
+        """The lower incisors' tips just inside the lower lip, at wide vowels: partly hidden by the
+        lip, in the upper teeth's tone, a little shaded."""
+        show = _smooth((opening - 0.2 * self.mw) / (0.25 * self.mw))
         if show <= 0:
             return out
-        length = np.interp(xs, np.arange(len(self.lower_len)), self.lower_len) * show
-        tone = np.interp(xs, np.arange(len(self.lower_tone)), self.lower_tone)
+        lengths, tones, warms, gaps = self.lower
+        grid = np.arange(len(lengths), dtype=np.float32)
+        length = np.interp(xs, grid, lengths) * show
+        tone = np.interp(xs, grid, tones) * (1 - 0.12 * np.interp(xs, grid, gaps))
         edge = lower - length
-        amount = _smooth((yy - edge) / 1.2) * _smooth((0.75 - across) / 0.25)
-        teeth = self.teeth * 0.85 * (tone * (0.85 + 0.15 * _smooth((yy - edge) / 3.0)))[..., None]
+        amount = _smooth((yy - edge) / 1.0 + 0.5) * _smooth((0.6 - across) / 0.25)
+        # Their tips catch a little light; lower down the lip's shadow.
+        shade = 0.92 * tone * (1.0 - 0.12 * _smooth((yy - edge) / np.maximum(length, 1.0)))
+        teeth = self._shaded_teeth(np.interp(xs, grid, warms), shade)
         return out + (teeth - out) * amount[..., None]
 
-    def _upper_teeth(self, out, yy, xs, rest, shift, across):
-        """Upper teeth fixed to the upper jaw: their edge hangs below the resting lip line."""
+    def _upper_teeth(self, out, yy, xs, upper, rest, shift, across):
+        """Upper teeth fixed to the upper jaw, from under the upper lip down to their edge, which
+        hangs below the resting lip line; in the lip's shadow at the top, a little translucent at
+        the biting edge, darker towards the corners where they fade into the mouth's shade."""
         dx, dy = shift
-        grid = np.arange(len(self.upper_len), dtype=np.float32)
-        length = np.interp(xs - dx, grid, self.upper_len)
-        tone = np.interp(xs - dx, grid, self.upper_tone)
+        lengths, tones, warms, gaps = self.upper
+        grid = np.arange(len(lengths), dtype=np.float32)
+        length = np.interp(xs - dx, grid, lengths)
+        tone = np.interp(xs - dx, grid, tones)
         edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
-        amount = _smooth((edge - yy) / 1.2) * _smooth((0.95 - across) / 0.3)
-        # Slightly translucent and greyer at the biting edge.
-        tone = tone * (1 - 0.12 * _smooth(1 - (edge - yy) / 2.5))
-        teeth = self.teeth * tone[..., None]
+        amount = _smooth((edge - yy) / 1.0 + 0.5) * _smooth((1.0 - across) / 0.4)
+        v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
+        shade = tone * (0.7 + 0.3 * _smooth(v / 0.5)) * (1 - 0.08 * _smooth((v - 0.8) / 0.2))
+        # The line where two teeth meet shows most towards their rounded tips.
+        shade = shade * (1 - 0.14 * np.interp(xs - dx, grid, gaps) * (0.3 + 0.7 * v))
+        teeth = self._shaded_teeth(np.interp(xs - dx, grid, warms), shade)
         return out + (teeth - out) * amount[..., None]
 
+    def _shaded_teeth(self, warm: np.ndarray, shade: np.ndarray) -> np.ndarray:
+        """Teeth colour per pixel: warmer (more yellow) where `warm` (per column) is higher, and in
+        shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
+        tint = self.teeth[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
+        shade = shade[..., None]
+        return tint[None] * shade + (0.5 * self.cavity) * (1 - shade)
 
-def _teeth_mask(portrait: np.ndarray) -> np.ndarray:
-    """Pixels that look like teeth: light, and not red like lips, gums or tongue."""
+
+def _teeth_mask(portrait: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Pixels between the lips that look like teeth: light for this mouth (teeth in a smile's
+    shade are darker than the photo's highlights) and not red like lips, gums or tongue."""
+    inner = cv2.fillPoly(np.zeros(portrait.shape[:2], np.uint8), [lm[L.INNER_MOUTH].round().astype(np.int32)], 1)
+    inner = cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
     rgb = portrait.astype(np.float32)
     light = _luma(rgb)
-    return (light > 0.8 * np.percentile(light, 97)) & (rgb[..., 0] - rgb[..., 1] < 0.22 * rgb[..., 0] + 8)
+    if inner.sum() < 10:
+        return np.zeros(inner.shape, bool)
+    level = float(np.percentile(light[inner], 95))
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    pink = (r - g) - 0.5 * (g - b)  # lips, gums and tongue are pink-red; teeth white to yellow
+    return inner & (light > 0.5 * level) & (pink < 0.12 * r + 6)
+
+
+def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, mw: float):
+    """(box, dark box, dark, lip colour) around an open mouth: a soft matte (0..1) of its dark
+    interior between the lips (not teeth, not gums), where it is (None: nowhere), and a smooth
+    colour of the lips around it (a blur of the lip pixels only), both over the box."""
+    h, w = portrait.shape[:2]
+    outer = np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER]])
+    m = int(np.ceil(0.1 * mw))
+    x0, y0 = np.maximum(np.floor(outer.min(axis=0)).astype(int) - m, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(axis=0)).astype(int) + m, (w, h))
+    rgb = portrait[y0:y1, x0:x1].astype(np.float32)
+    shift = np.array([x0, y0], np.float32)
+    inner = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), [(lm[L.INNER_MOUTH] - shift).round().astype(np.int32)], 1)
+    inner = cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    light = _luma(rgb)
+    own = teeth[y0:y1, x0:x1] & inner
+    level = float(np.percentile(light[own], 60)) if own.sum() > 20 else 200.0
+    dark = np.clip((0.5 * level - light) / (0.2 * level), 0, 1) * inner
+    matte = cv2.GaussianBlur(dark.astype(np.float32), (0, 0), 0.7).clip(0, 1)
+    outline = [(lm[part] - shift).round().astype(np.int32) for part in (L.LIPS_UPPER_OUTER, L.LIPS_LOWER_OUTER)]
+    lips = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), outline, 1)
+    weight = (lips.astype(bool) & ~inner).astype(np.float32) * (1 - matte)
+    sigma = max(1.5, 0.05 * mw)
+    fill = cv2.GaussianBlur(rgb * weight[..., None], (0, 0), sigma) / np.maximum(
+        cv2.GaussianBlur(weight, (0, 0), sigma), 1e-4)[..., None]
+    wide = cv2.GaussianBlur(weight, (0, 0), 3 * sigma)
+    far = cv2.GaussianBlur(rgb * weight[..., None], (0, 0), 3 * sigma) / np.maximum(wide, 1e-4)[..., None]
+    trust = np.clip(cv2.GaussianBlur(weight, (0, 0), sigma) / 0.2, 0, 1)[..., None]
+    fill = (fill * trust + far * (1 - trust)).astype(np.float32)
+    ys, xs = np.nonzero(matte > 0.02)
+    dark = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1) if len(xs) else None
+    return (int(x0), int(y0), int(x1), int(y1)), dark, matte, fill
+
+
+def _upper_teeth_edge(teeth: np.ndarray, xs: np.ndarray, tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
+    """Per column x (between the inner lips' tops and bottoms there): one past the lowest row of
+    the teeth hanging from the upper lip, NaN where there are none."""
+    h, w = teeth.shape
+    edge = np.full(len(xs), np.nan, np.float32)
+    for i, (x, top, bottom) in enumerate(zip(xs, tops, bottoms, strict=True)):
+        y0, y1 = int(np.clip(top, 0, h - 1)), int(np.clip(bottom + 1, 1, h))
+        rows = np.flatnonzero(teeth[y0:y1, int(np.clip(x, 0, w - 1))])
+        if len(rows) and rows[0] < 0.5 * (y1 - y0):  # a run of teeth hanging from the upper lip
+            breaks = np.flatnonzero(np.diff(rows) > 2)
+            last = rows[breaks[0]] if len(breaks) else rows[-1]
+            if last - rows[0] + 1 >= max(2.0, 0.25 * (y1 - y0)):  # (not a glint on the lip's edge)
+                edge[i] = y0 + last + 1.0
+    return edge
 
 
 def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool) -> np.ndarray:
-    """Where the lips part, (n, 2) left to right: between closed lips, or just below shown upper teeth."""
+    """Where the lips part, (n, 2) left to right: between closed lips, or along the lower edge of
+    the upper teeth a smile shows (so they stay with the upper jaw, and what is below them goes
+    with the lower one)."""
     lm = landmarks[:, :2].astype(np.float32)
     upper, lower = lm[L.LIPS_UPPER_INNER], lm[list(reversed(L.LIPS_LOWER_INNER))]
     line = (upper + lower) / 2
     if not open_at_rest:
         return line
-    x0, y0 = np.floor(upper.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(lower.max(axis=0)).astype(int) + 1
-    teeth = _teeth_mask(portrait[y0:y1, x0:x1])
-    found = []
-    for (x, top), (_, bottom) in zip(upper, lower, strict=True):
-        column = teeth[int(top) - y0:int(bottom) - y0 + 1, int(x + 0.5) - x0]
-        rows = np.flatnonzero(column)
-        if len(rows) and rows[0] < 0.5 * len(column):  # a run of teeth hanging from the upper lip
-            breaks = np.flatnonzero(np.diff(rows) > 2)
-            found.append((x, int(top) + (rows[breaks[0]] if len(breaks) else rows[-1]) + 1.5))
-    if len(found) < 4:
+    teeth = _teeth_mask(portrait, lm)
+    xs = np.arange(int(np.ceil(upper[0, 0])), int(upper[-1, 0]) + 1)
+    tops = np.interp(xs, upper[:, 0], upper[:, 1])
+    bottoms = np.interp(xs, lower[:, 0], lower[:, 1])
+    edge = _upper_teeth_edge(teeth, xs, tops, bottoms)
+    known = ~np.isnan(edge)
+    if known.sum() < 0.3 * len(xs):
         return lower
-    # The teeth's edge is a smooth arc: fit one, so a stray pixel never notches the line.
-    fx, fy = np.array(found).T
-    arc = np.polyval(np.polyfit(fx, fy, 2), upper[:, 0])
-    line = lower.copy()
-    line[:, 1] = np.clip(arc, np.minimum(upper[:, 1] + 1, lower[:, 1]), lower[:, 1])
-    return line
+    reach = max(1, round(0.015 * float(np.linalg.norm(lm[61] - lm[291]))))
+    # A narrow find near a corner, apart from the others, is a glint on the lips, not a tooth.
+    found = np.flatnonzero(known)
+    for piece in np.split(found, np.flatnonzero(np.diff(found) > 2 * reach) + 1):
+        outer = min(piece[0], len(xs) - 1 - piece[-1]) < 0.2 * len(xs)
+        if outer and piece[-1] - piece[0] < 2 * reach and len(piece) < len(found):
+            known[piece] = False
+    # Between the teeth, missing columns (a dark gap) take their neighbours' edge; beside the
+    # teeth found (the dark corners, side teeth in shade) it runs on level (held between the
+    # lips). It passes below every tooth's tip, not into the dark gaps between the tips (a
+    # closing: notches narrower than such a gap are filled, slopes kept; smoothed).
+    edge = np.interp(xs, xs[known], edge[known]).astype(np.float32)
+    edge = cv2.morphologyEx(edge[None], cv2.MORPH_CLOSE, np.ones((1, 2 * reach + 1), np.uint8),
+                            borderType=cv2.BORDER_REPLICATE)[0]
+    edge = cv2.GaussianBlur(edge[None], (0, 0), max(1.0, reach / 2))[0]
+    edge = np.clip(edge, np.minimum(tops + 1, bottoms), bottoms)
+    step = max(1, len(xs) // 40)
+    pick = np.unique(np.r_[np.arange(0, len(xs), step), len(xs) - 1])
+    line = np.stack([xs[pick].astype(np.float32), edge[pick]], axis=1)
+    # The ends: the lips' inner corners.
+    return np.concatenate([lower[:1], line, lower[-1:]]).astype(np.float32)
 
 
-def _teeth_below(portrait: np.ndarray, split: np.ndarray, lm: np.ndarray) -> bool:
-    """Whether teeth show between the parting line and the lower lip."""
+def _teeth_below(teeth: np.ndarray, split: np.ndarray, lm: np.ndarray) -> bool:
+    """Whether teeth (`teeth`: _teeth_mask) show between the parting line and the lower lip."""
     lower = lm[list(reversed(L.LIPS_LOWER_INNER))]
     poly = np.concatenate([split, lower[::-1]]).round().astype(np.int32)
-    mask = cv2.fillPoly(np.zeros(portrait.shape[:2], np.uint8), [poly], 1).astype(bool)
-    return bool(mask.sum() > 20 and (_teeth_mask(portrait) & mask).sum() > 0.15 * mask.sum())
+    mask = cv2.fillPoly(np.zeros(teeth.shape, np.uint8), [poly], 1).astype(bool)
+    return bool(mask.sum() > 20 and (teeth & mask).sum() > 0.15 * mask.sum())
 
 
 def _taper(top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +367,7 @@ def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.
             return np.median(pixels[light >= np.percentile(light, 70)], axis=0).astype(np.float32)
     ivory = np.array([238, 230, 214], np.float32)
     skin = _skin(portrait, lm)
-    skin_light = float(np.percentile(_luma(skin), 90)) if len(skin) > 20 else 170.0
+    skin_light = _skin_light(portrait, lm)
     if len(skin) > 20:  # the photo's light and white balance: a little of the skin's hue
         tint = skin.mean(axis=0) / max(float(skin.mean()), 1.0)
         ivory = ivory * (0.8 + 0.2 * tint)
@@ -230,7 +380,15 @@ def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.
             level = min(level, 0.5 * (level + float(_luma(sclera))))
             tint = sclera / max(float(sclera.mean()), 1.0)
             ivory = ivory * (0.6 + 0.4 * tint)
-    return (ivory * level / float(_luma(ivory))).clip(0, 255).astype(np.float32)
+    # Teeth in a mouth are in its shade: a little darker and warmer than eye whites in the open.
+    ivory = ivory * np.array([1.0, 0.97, 0.92], np.float32)
+    return (ivory * 0.85 * level / float(_luma(ivory))).clip(0, 255).astype(np.float32)
+
+
+def _skin_light(image: np.ndarray, lm: np.ndarray) -> float:
+    """The photo's light on the face: the 90th percentile brightness of the cheeks and forehead."""
+    skin = _skin(image, lm)
+    return float(np.percentile(_luma(skin), 90)) if len(skin) > 20 else 170.0
 
 
 def _skin(image: np.ndarray, lm: np.ndarray) -> np.ndarray:

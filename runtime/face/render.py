@@ -2,8 +2,9 @@
 
 Per frame: the active fields are summed into the map (only over their regions), the portrait is
 remapped once, and the mouth interior (cavity, teeth, tongue; runtime.face.mouth) is painted in
-the gap the lips open, with a feathered edge. Everything else (eyelids included) is the warp
-itself: a closing lid is the portrait's own lid skin unfolding over the eye.
+the gap the lips open, with a feathered edge; the closing upper lids are painted with the
+portrait's own lid skin over the warp that slides their lash lines down (runtime.face.eyelids).
+Blinks follow the head: their fields and lids are placed where the head's motion took the eyes.
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from runtime.face.mouth import MouthPainter
+from runtime.face import landmarks as L
+from runtime.face.eyelids import LidPainter
+from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
+
+BLINKS = ("blink_right", "blink_left")
+"""Blink parameters, in the order of runtime.face.eyelids.EYES."""
 
 
 class FaceRenderer:
@@ -28,6 +34,10 @@ class FaceRenderer:
         self.shows_teeth = rig.open_at_rest
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
         self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth)
+        self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance)
+        self._eye_moves = {name: [rig.landmark_moves[name][eye].mean(axis=0) for eye in (L.RIGHT_EYE, L.LEFT_EYE)]
+                           for name in HEAD}
+        """Per head parameter: how far each eye moves at value 1 (the blinks go along)."""
 
     def render(self, params: dict[str, float]) -> np.ndarray:
         """The frame for these parameter values (missing parameters are 0)."""
@@ -38,11 +48,9 @@ class FaceRenderer:
         rig = self.rig
         up, down = rig.split.copy(), rig.split.copy()
         jaw_dx = jaw_dy = 0.0
+        eyes = np.zeros((2, 2), np.float32)
         for name, value in params.items():
-            if abs(value) < 1e-3:
-                continue
-            if name in rig.keyframes:
-                self._keyframed(name, value, moved)
+            if abs(value) < 1e-3 or name in rig.keyframes:
                 continue
             self._add(rig.fields[name], value)
             moved += value * rig.landmark_moves[name]
@@ -52,25 +60,38 @@ class FaceRenderer:
             if name in HEAD:
                 jaw_dx += value * float(above[len(above) // 2, 0])
                 jaw_dy += value * float(above[len(above) // 2, 1])
+                eyes += value * np.array(self._eye_moves[name])
+        shifts = [(round(float(dx)), round(float(dy))) for dx, dy in eyes]
+        closing = [float(np.clip(params.get(name, 0.0), 0.0, 1.0)) for name in BLINKS]
+        for name, amount, (dx, dy) in zip(BLINKS, closing, shifts, strict=True):
+            if amount >= 1e-3:
+                self._keyframed(name, amount, moved, dx, dy)
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy)
+        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
+        self.lids.paint(frame, closing, shifts)
         return frame
 
-    def _add(self, f: Field, weight: float) -> None:
-        """Add weight x a field to the backward map (output p shows the portrait at p - D)."""
-        mx, my = self._map_x[f.y0:f.y1, f.x0:f.x1], self._map_y[f.y0:f.y1, f.x0:f.x1]
-        cv2.scaleAdd(f.d[..., 0], -weight, mx, mx)
-        cv2.scaleAdd(f.d[..., 1], -weight, my, my)
+    def _add(self, f: Field, weight: float, dx: int = 0, dy: int = 0) -> None:
+        """Add weight x a field (moved by whole pixels dx, dy) to the backward map (output p shows
+        the portrait at p - D)."""
+        h, w = self._map_x.shape
+        y0, y1, x0, x1 = max(0, f.y0 + dy), min(h, f.y1 + dy), max(0, f.x0 + dx), min(w, f.x1 + dx)
+        if y1 <= y0 or x1 <= x0:
+            return
+        d = f.d[y0 - f.y0 - dy:y1 - f.y0 - dy, x0 - f.x0 - dx:x1 - f.x0 - dx]
+        mx, my = self._map_x[y0:y1, x0:x1], self._map_y[y0:y1, x0:x1]
+        cv2.scaleAdd(d[..., 0], -weight, mx, mx)
+        cv2.scaleAdd(d[..., 1], -weight, my, my)
 
-    def _keyframed(self, name: str, value: float, moved: np.ndarray) -> None:
+    def _keyframed(self, name: str, value: float, moved: np.ndarray, dx: int = 0, dy: int = 0) -> None:
         """A non-linear parameter: blend the two keyframe fields around its value."""
         keys, moves = self.rig.keyframes[name], self.rig.keyframe_moves[name]
-        pos = float(np.clip(value, 0.0, 1.0)) * len(keys)
+        pos = value * len(keys)
         i = min(int(pos), len(keys) - 1)
         w = pos - i
         for index, weight in ((i - 1, 1.0 - w), (i, w)):
             if index >= 0 and weight > 1e-3:
-                self._add(keys[index], weight)
+                self._add(keys[index], weight, dx, dy)
                 moved += weight * moves[index]
 
 

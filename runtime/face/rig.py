@@ -63,6 +63,13 @@ def _smooth(t: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
+def lip_opening(u):
+    """How far the lower lip's edge opens (0..1 of the jaw's drop) at u = |x - centre| / half the
+    width of the lips' opening: fully in the middle, nothing at the corners, where the lips meet
+    at a point."""
+    return np.clip(1 - np.asarray(u) ** 2, 0, 1)
+
+
 def _gauss(xx, yy, cx, cy, sx, sy=None):
     sy = sx if sy is None else sy
     return np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2) / 2)
@@ -123,7 +130,13 @@ class _Builder:
         ramp = 1.5 + 0.5 * w * _smooth((u - 0.75) / 0.6)
         below = _smooth((yy - line) / ramp + 0.5)
         fade_down = 1.0 - _smooth((yy - chin_y) / (0.7 * w))
-        opening = 0.3 + 0.7 * np.sqrt(np.clip(1 - u * u, 0, 1))  # rounded like a real lower lip
+        # The lower lip opens rounded and stays joined to the upper lip at the corners (the
+        # opening is a lens from corner to corner); away from the corners the skin under the
+        # mouth line follows the jaw a little (as before the lips).
+        inner = 0.5 * abs(xy[308, 0] - xy[78, 0])  # half the width of the lips' opening
+        opening = lip_opening(np.abs(xx - cx) / max(inner, 1.0))
+        corner = np.minimum(np.hypot(xx - xy[78, 0], yy - xy[78, 1]), np.hypot(xx - xy[308, 0], yy - xy[308, 1]))
+        opening = opening + (1 - opening) * 0.3 * _smooth(corner / (0.25 * w))
         sideways = 1.0 - _smooth((np.abs(xx - cx) - 0.45 * w) / (0.9 * w))
         g = below * fade_down * opening * (0.25 + 0.75 * sideways) * self.face_mask(xx, yy, 1.02, 0.15)
         d = np.zeros((*xx.shape, 2))
@@ -152,12 +165,16 @@ class _Builder:
         return box, d
 
     def smile(self):
-        box, d = self.lips(0.07, -0.09, sigma=0.4)
-        w = self.mouth_w
+        """Corners up and out; the middle of the lips stays, so the mouth curves (not just rises)."""
+        box, d = self.lips(0.08, 0.0, sigma=0.4)
+        w, xy = self.mouth_w, self.lm
         x0, y0, x1, y1 = box
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        for corner in (xy[61], xy[291]):
+            # Narrower than the sideways pull: a corner rises, the middle of the lip much less.
+            d[..., 1] -= 0.16 * w * _gauss(xx, yy, corner[0], corner[1], 0.26 * w, 0.32 * w)
         for eye in (self.eye_r, self.eye_l):  # cheeks rise and the lower lids follow a little
-            d[..., 1] -= 0.05 * w * _gauss(xx, yy, eye[0], eye[1] + 0.45 * self.eye_d, 0.35 * self.eye_d)
+            d[..., 1] -= 0.07 * w * _gauss(xx, yy, eye[0], eye[1] + 0.45 * self.eye_d, 0.35 * self.eye_d)
         return box, d
 
     def cheeks(self):
@@ -166,13 +183,16 @@ class _Builder:
         box, xx, yy = self.region(self.face_box[0], min(self.eye_r[1], self.eye_l[1]) - 0.3 * e,
                                   self.face_box[2], max(self.eye_r[1], self.eye_l[1]) + 0.9 * e)
         d = np.zeros((*xx.shape, 2))
-        for lower, corners in ((L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS), (L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS)):
+        for upper, lower, corners in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS),
+                                      (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS)):
             low = self.lm[lower]
             order = np.argsort(low[:, 0])
             floor = np.interp(xx, low[order, 0], low[order, 1])
             x0, x1 = self.lm[corners, 0].min(), self.lm[corners, 0].max()
             cx, half = (x0 + x1) / 2, (x1 - x0) / 2
-            lift = 0.06 * e
+            # Narrow eyes narrow less: the lower lid rises by about a third of the opening at most.
+            opening = float((self.lm[lower, 1] - self.lm[upper, 1]).max())
+            lift = min(0.06 * e, 0.35 * opening)
             # Below the lower lid the skin rises as a sheet, fading towards the cheekbone; inside
             # the eye the rise fades out over 1.5 lifts above the lid, so the iris is not dragged.
             up = _smooth((yy - (floor - 1.5 * lift)) / (1.5 * lift))
@@ -263,11 +283,17 @@ def mouth_open(landmarks: np.ndarray) -> bool:
     return bool(gap.max() > 0.08 * float(np.linalg.norm(xy[61] - xy[291])))
 
 
-def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None) -> Rig:
+STILL_UNDER_GLASSES = ("brow_raise", "brow_inner", "brow_furrow", "cheek_raise", "smile")
+"""Fields held still where a glasses frame may be (runtime.face.glasses)."""
+
+
+def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
+              still: np.ndarray | None = None) -> Rig:
     """All parameter fields of an avatar (pixels per unit of each parameter).
 
     `split`: where the lips part, (n, 2) along the inner lips (runtime.face.mouth.parting_line);
-    by default between closed lips, or at the lower lip of an open mouth.
+    by default between closed lips, or at the lower lip of an open mouth. `still`: per pixel
+    0..1, how free the fields of STILL_UNDER_GLASSES are (runtime.face.glasses.still_weight).
     """
     b = _Builder(landmarks, size, split)
     xy = landmarks[:, :2]
@@ -277,6 +303,8 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None)
     fields, moves, split_moves = {}, {}, {}
     for name, (box, d) in _fields(b).items():
         d = d * _taper(d.shape[:2])[..., None]
+        if still is not None and name in STILL_UNDER_GLASSES:
+            d = d * still[box[1]:box[3], box[0]:box[2], None]
         fields[name] = Field(box[1], box[3], box[0], box[2], d.astype(np.float32))
         moves[name] = _sample(box, d, xy)
         split_moves[name] = (_sample(box, d, above), _sample(box, d, below))
@@ -284,8 +312,8 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None)
     # lip below the line, not the blend the line itself gets.
     lower = L.LIPS_LOWER_INNER[1:-1]
     centre = (xy[61, 0] + xy[291, 0]) / 2
-    u = np.abs(xy[lower, 0] - centre) / (0.5 * b.mouth_w)
-    moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * (0.3 + 0.7 * np.sqrt(np.clip(1 - u * u, 0, 1)))
+    u = np.abs(xy[lower, 0] - centre) / max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
+    moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * lip_opening(u)
     rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
     for name, eye in (("blink_right", eyelids.EYES[0]), ("blink_left", eyelids.EYES[1])):
         keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye)
