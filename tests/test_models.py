@@ -218,7 +218,8 @@ def linked_store(root: Path, model_ids: list[str]) -> Path:
 
 
 def test_run_names_every_bad_model_at_once_without_a_traceback(tmp_path):
-    needed = ["tts-piper-joe", "face-detector", "face-mesh", "portrait-astronaut"]  # echo + voice + face
+    needed = ["tts-piper-joe", "tts-kokoro", "tts-kokoro-voices", "face-detector", "face-mesh",
+              "portrait-astronaut"]  # echo + the en and zh voices + face
     store = linked_store(tmp_path / "models", needed)
     for model_id in needed:  # positive control: the linked store is usable
         ModelStore(store, REAL.manifest).resolve(model_id)

@@ -26,6 +26,7 @@ _EN = [re.compile(p) for p in (
     r"\b(?:text|words|message|messages|content|everything|all)\s+(?:that\s+(?:is|was)\s+|written\s+)?"
     r"(?:above|before\s+(?:this|that|my)|preceding|so\s+far)\b",
     r"\b(?:start|starting|begin|beginning)\s+with\s+\"?you\s+are\b",
+    r"\b(?:continue|complete|finish)\b.{0,30}\"?you\s+are\b",  # "Continue this text: You are Mia, the"
     r"\bwhat\s+(?:were|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b",
     r"\bhow\s+(?:were|have)\s+you\s+(?:been\s+)?(?:set\s+up|configured|programmed|instructed|prompted)\b",
     r"\b(?:rules|instructions|prompt|directives|guidelines)\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+(?:given|told)",
