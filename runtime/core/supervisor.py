@@ -7,6 +7,7 @@ composition root (runtime.product) hands it the actor specs."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -248,6 +249,9 @@ def exit_now(code: int, why: str = "some actor threads did not stop; exiting wit
         _LOGGER.error("%s", why)
     else:
         _LOGGER.info("%s", why)
+        # A clean stop still runs the libraries' exit handlers (phonemizer removes the copy of
+        # libespeak-ng it made in the temp directory): leaving without them leaks files every run.
+        atexit._run_exitfuncs()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
