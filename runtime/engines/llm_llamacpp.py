@@ -28,6 +28,9 @@ _LOGGER = logging.getLogger(__name__)
 _CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 _MAX_PREFIX_STATES = 8
+_SLICE = 64
+"""Prompt tokens evaluated between two check-ins: a long prompt on a loaded CPU stays
+interruptible and is not taken for a hung actor (about a second a slice on a busy 2-core box)."""
 
 
 def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
@@ -132,7 +135,8 @@ class LlamaEngine:
         max_tokens = min(max_tokens, room - 1)  # the answer ends where the context does
         system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
         try:
-            self._restore_prefix(tokens, system)
+            if not self._restore_prefix(tokens, system, should_stop) or not self._prefill(tokens, should_stop):
+                return
             yield from self._generate(tokens, max_tokens, should_stop, started)
         except RuntimeError as err:  # llama_decode failed: out of context or memory
             raise ThinkFault("llm-decode-failed", f"llama.cpp could not evaluate the prompt: {err}",
@@ -171,30 +175,55 @@ class LlamaEngine:
         prompt = self._formatters[generation](messages=messages).prompt
         return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
-    def _restore_prefix(self, tokens: list[int], system: list[int]) -> None:
-        """Make the KV cache start with the evaluated system prompt (saved once per persona)."""
-        common = 0
-        for a, b in zip(system, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
+    def _restore_prefix(self, tokens: list[int], system: list[int],
+                        should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Make the KV cache start with the evaluated system prompt (saved once per persona);
+        False when stopped while evaluating it."""
+        common = _common(system, tokens)
         if common < 8:
-            return
+            return True
         key = tuple(tokens[:common])
         current = self.llm._input_ids[: common].tolist() if self.llm.n_tokens >= common else []
         if current == list(key):
-            return
+            return True
         state = self._prefix_states.get(key)
         if state is None:
             self.llm.reset()
-            self.llm.eval(list(key))
+            if not self._eval(list(key), should_stop):
+                return False
             if len(self._prefix_states) >= _MAX_PREFIX_STATES:
                 self._prefix_states.pop(next(iter(self._prefix_states)))
             self._prefix_states[key] = self.llm.save_state()
             _LOGGER.debug("evaluated and saved a %d-token system prompt", common)
         else:
             self.llm.load_state(state)
+        return True
+
+    def _prefill(self, tokens: list[int], should_stop: Callable[[], bool]) -> bool:
+        """Evaluate the prompt but its last token, reusing what the KV cache already holds of it;
+        llama.cpp's generate then finds it there and evaluates only that token. False when stopped."""
+        llm = self.llm
+        llm.n_tokens = _common(llm._input_ids.tolist(), tokens[:-1])  # eval drops the cache from here
+        return self._eval(tokens[llm.n_tokens:-1], should_stop)
+
+    def _eval(self, tokens: list[int], should_stop: Callable[[], bool]) -> bool:
+        """Evaluate tokens after the cached ones in slices, checking in between; False when stopped."""
+        for start in range(0, len(tokens), _SLICE):
+            if should_stop():
+                return False
+            self.llm.eval(tokens[start:start + _SLICE])
+        return True
 
     def _single_token(self, text: str) -> list[int]:
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return ids if len(ids) == 1 else []
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
