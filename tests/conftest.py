@@ -20,6 +20,15 @@ REPO = Path(__file__).resolve().parent.parent
 _ids = itertools.count()
 
 
+def pytest_configure(config) -> None:
+    """Tests never use the machine's own state directory: an EdgeTalker running there (the
+    product allows one per state directory) must not make them fail, nor they change it."""
+    if "EDGE_TALKER_STATE" not in os.environ:
+        import tempfile
+
+        os.environ["EDGE_TALKER_STATE"] = tempfile.mkdtemp(prefix="edge-talker-test-state-")
+
+
 def wait_for(predicate, timeout_s: float = 5.0, interval_s: float = 0.01):
     """Poll predicate until it returns something true (returned) or the timeout passes (its last value)."""
     deadline = time.monotonic() + timeout_s

@@ -58,7 +58,7 @@ class Product:
                 return line
         raise AssertionError(f"{wanted!r} not printed; got {seen}; stderr {self.stderr}")
 
-    def wait_ready(self, timeout_s: float = 30) -> None:
+    def wait_ready(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
         while not any("ready:" in line for line in self.stderr):
             assert time.monotonic() < deadline, self.stderr

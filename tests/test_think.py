@@ -194,11 +194,12 @@ def test_a_prompt_past_the_context_is_a_fault_not_a_crash(smol):
     assert info.value.code == "think-prompt-too-long"
 
 
-def test_a_long_prompt_is_read_in_slices_that_check_in_and_can_be_stopped(smol):
+def test_a_long_prompt_is_read_in_slices_that_check_in_and_can_be_stopped(smol, monkeypatch):
     """Reading a long prompt on a loaded CPU takes seconds: the think actor checks in between
     slices (so it is not taken for hung, and a barge-in stops it), and a stopped read leaves the
     model's cache consistent: the next answer is the one an uninterrupted engine gives."""
     engine = smol.engine
+    monkeypatch.setattr(engine, "check_in_s", 0.0)  # a check-in after every smallest slice
 
     def ask(hall: str) -> list[dict]:
         return [{"role": "system", "content": "You are brief."},
