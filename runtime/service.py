@@ -1,17 +1,22 @@
 """`edge-talker service install|uninstall|status`: the product as a systemd service.
 
 install places the unit (its ExecStart pointing at this environment's `edge-talker`), the service
-user (sysusers), its directories (tmpfiles), drop-ins for the GPU found on this box,
-/etc/edge-talker/config.toml (only when absent: an operator's config is never replaced) and the
-models in the state directory, then prints the systemctl commands to start it. `--root DIR`
-installs into a scratch root (images, tests) and touches nothing else.
+user (sysusers), its directories (tmpfiles), drop-ins for the GPU found on this box, a network
+drop-in that lets the sandbox reach what the config names (the MQTT broker; the LAN when the
+console listens beyond loopback), /etc/edge-talker/config.toml (only when absent: an operator's
+config is never replaced) and the models in the state directory, then prints the systemctl
+commands to start it. `--root DIR` installs into a scratch root (images, tests) and touches
+nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 from importlib import resources
@@ -62,6 +67,52 @@ class Layout:
         self.models = self.state / "models"
 
 
+_LAN = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "link-local")
+"""Private networks: who may reach a console that listens beyond loopback."""
+
+
+def network_allowed(root: Path, config_text: str) -> list[str]:
+    """IPAddressAllow= entries the sandbox needs for this config (the unit allows only loopback):
+    the broker's addresses (resolved now: systemd takes no host names, so the resolvers too), and
+    the private networks when the REST console listens beyond loopback."""
+    from runtime.core.config import is_loopback, parse_config
+
+    settings = parse_config(config_text, "config.toml")
+    allowed: list[str] = []
+    remote = settings.remote
+    if remote.type == "mqtt" and not is_loopback(remote.host):
+        try:
+            allowed.append(str(ipaddress.ip_address(remote.host)))
+        except ValueError:
+            try:
+                found = socket.getaddrinfo(remote.host, None, type=socket.SOCK_STREAM)
+            except OSError as err:
+                raise ServiceFault("service-broker-unresolved",
+                                   f"the broker {remote.host!r} ([remote] host) does not resolve: {err}",
+                                   "the sandbox needs its address: put the broker's IP address in [remote] "
+                                   "host, or make the name resolve on this box; nothing was installed") from err
+            addresses = [info[4][0] for info in found] + _resolvers(root)
+            allowed += [a for a in addresses if not ipaddress.ip_address(a).is_loopback]
+    if settings.api.enabled and not is_loopback(settings.api.host):
+        allowed += _LAN
+    return list(dict.fromkeys(allowed))
+
+
+def _resolvers(root: Path) -> list[str]:
+    """The name servers of root/etc/resolv.conf."""
+    try:
+        lines = (root / "etc/resolv.conf").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    servers = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            with contextlib.suppress(ValueError):
+                servers.append(str(ipaddress.ip_address(fields[1].split("%")[0])))
+    return servers
+
+
 def install(root: Path, *, executable: Path, models_from: Path | None, out=sys.stdout) -> int:
     """Install the service under root; returns 0."""
     real = root == Path("/")
@@ -72,17 +123,31 @@ def install(root: Path, *, executable: Path, models_from: Path | None, out=sys.s
         raise ServiceFault("service-no-systemd", "systemd-sysusers / systemd-tmpfiles not found",
                            "install systemd (apt-get install systemd) on this machine")
     at = Layout(root)
+    try:
+        config_text = at.config.read_text(encoding="utf-8") if at.config.exists() else _CONFIG
+    except (OSError, UnicodeDecodeError) as err:
+        raise ServiceFault("service-config-unreadable", f"cannot read {at.config}: {err}",
+                           "fix or remove the file; nothing was installed") from err
+    network = network_allowed(root, config_text)  # before anything is written: a bad config changes nothing
     unit = _data(UNIT).replace(_STOCK_EXEC, str(executable))
     _write(at.unit, unit, 0o644)
     _write(at.sysusers, _data("edge-talker.sysusers"), 0o644)
     _write(at.tmpfiles, _data("edge-talker.tmpfiles"), 0o644)
-    gpu = []
+    dropins = []
     if Path("/proc/driver/nvidia").exists():
-        gpu.append("nvidia")
+        dropins.append("nvidia")
     if Path("/etc/nv_tegra_release").exists():
-        gpu.append("jetson")
-    for name in gpu:
+        dropins.append("jetson")
+    for name in dropins:
         _write(at.dropins / f"{name}.conf", _data(f"edge-talker.service.d/{name}.conf.example"), 0o644)
+    if network:
+        _write(at.dropins / "network.conf", "# Written by `edge-talker service install` from the config; run it again "
+               "after changing\n# [remote] host or [api] host.\n[Service]\n"
+               + "".join(f"IPAddressAllow={a}\n" for a in network), 0o644)
+        dropins.append("network")
+        print(f"network: the service may reach {', '.join(network)} (besides loopback)", file=out)
+    elif (at.dropins / "network.conf").exists():
+        (at.dropins / "network.conf").unlink()
     root_args = [] if real else [f"--root={root}"]
     _system(["systemd-sysusers", *root_args, at.sysusers.name])
     _system(["systemd-tmpfiles", "--create", *root_args, at.tmpfiles.name])
@@ -97,7 +162,7 @@ def install(root: Path, *, executable: Path, models_from: Path | None, out=sys.s
     if real:
         _system(["chown", "-R", f"{_USER}:{_USER}", str(at.state)])
         _system(["chgrp", _USER, str(at.config)])
-    print(f"installed {at.unit}" + (f" (+ drop-ins: {', '.join(gpu)})" if gpu else ""), file=out)
+    print(f"installed {at.unit}" + (f" (+ drop-ins: {', '.join(dropins)})" if dropins else ""), file=out)
     print("next:\n  systemctl daemon-reload\n  systemctl enable --now edge-talker\n"
           "  journalctl -u edge-talker -f", file=out)
     return 0
