@@ -271,3 +271,13 @@ def test_sigint_while_models_load_cancels_the_start(tmp_path):
     assert code == 0, product.stderr[-10:]
     assert any("start cancelled" in line for line in product.stderr), product.stderr[-10:]
     assert not any("ready:" in line for line in product.stderr), "it went on loading every model first"
+
+
+def test_thread_pools_sleep_between_tasks_unless_the_operator_says_otherwise():
+    """On a few shared cores a spinning OpenMP pool (llama.cpp, CTranslate2) burns another stage's time."""
+    probe = ["-c", "import os, runtime; print(os.environ['OMP_WAIT_POLICY'])"]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    ours = subprocess.run([sys.executable, *probe], capture_output=True, text=True, env=env, cwd=REPO, check=True)
+    theirs = subprocess.run([sys.executable, *probe], capture_output=True, text=True, cwd=REPO, check=True,
+                            env={**env, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert (ours.stdout.strip(), theirs.stdout.strip()) == ("PASSIVE", "ACTIVE")
