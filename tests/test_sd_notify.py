@@ -150,3 +150,67 @@ def test_a_stuck_actor_stops_the_watchdog_pings_so_systemd_restarts_the_process(
         stop.set()
         runner.join(5)
         supervisor.stop()
+
+
+class Computing(Actor):
+    """An actor inside one long computation that does not check in (a model reading a long
+    prompt on a starved CPU), for as long as the visitor's transcript says."""
+
+    subscriptions = (Transcript,)
+
+    def __init__(self, name, bus, finished: threading.Event) -> None:
+        super().__init__(name, bus, heartbeat_s=0.2)
+        self.finished_work = finished
+
+    def handle(self, msg) -> None:
+        until = time.monotonic() + float(msg.text)
+        while time.monotonic() < until:
+            sum(range(2000))  # uses the CPU, never checks in
+        self.finished_work.set()
+
+
+@pytest.mark.parametrize(("seconds", "hung"), [(3.0, False), (7.0, True)])
+def test_long_computation_is_alive_but_a_runaway_one_is_hung(notify, bus, seconds, hung):
+    """hang_timeout_s 0.5: a blocked actor would be hung after 0.5 s (the test above); one that
+    computes is alive, until it has gone 10 hang timeouts (5 s) without checking in."""
+    done = threading.Event()
+    specs = [ActorSpec("model", lambda: Computing("model", bus, done))]
+    supervisor = Supervisor(bus, specs, SupervisorConfig(hang_timeout_s=0.5))
+    supervisor.start()
+    outcome: list[BaseException | None] = []
+
+    def supervise() -> None:
+        try:
+            outcome.append(supervisor.run(stop))
+        except Exception as err:  # noqa: BLE001 - what the supervisor raised is the result
+            outcome.append(err)
+
+    stop = threading.Event()
+    runner = threading.Thread(target=supervise, daemon=True)
+    runner.start()
+    pub = bus.publisher()
+    try:
+        assert notify.expect("READY") == "1"
+        pub.publish(Transcript(text=str(seconds)))
+        pings = 0
+        while not done.is_set() and runner.is_alive():
+            try:
+                notify.expect("WATCHDOG", timeout_s=0.5)
+                pings += 1
+            except AssertionError:
+                pass
+        if not hung:
+            stop.set()
+        runner.join(5)
+        if hung:
+            assert outcome and getattr(outcome[0], "code", None) == "supervisor-actor-hung", outcome
+            assert "computing without checking in" in str(outcome[0])
+        else:
+            assert outcome == [0], outcome
+            assert pings >= 4, "the watchdog went on being pinged while the actor computed"
+            assert not any(line == "STATUS=degraded: model not responding" for line in notify.seen), notify.seen
+    finally:
+        done.set()
+        stop.set()
+        pub.close()
+        supervisor.stop()

@@ -184,6 +184,16 @@ class Actor:
         """True while the actor's thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def cpu_s(self) -> float | None:
+        """CPU seconds the actor's thread has used (None when not running or not measurable): a
+        thread inside one long native call (a model reading a prompt) shows it works by this."""
+        thread = self._thread
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident)) if thread is not None else None
+        except (AttributeError, OSError, TypeError, ValueError):
+            return None
+
     # --- the thread -------------------------------------------------------------------------
 
     def _run(self) -> None:

@@ -85,7 +85,8 @@ class SupervisorConfig(Section):
         description="Restarts of one actor within storm_window_s that end the process.")
     storm_window_s: float = Field(60.0, gt=0, le=86400, description="Window for counting restarts (seconds).")
     hang_timeout_s: float = Field(30.0, gt=0, le=3600,
-        description="An actor whose loop has not turned this long is hung: the process exits non-zero (seconds).")
+        description="An actor whose loop has not turned this long, and whose thread did not compute meanwhile, is "
+                    "hung: the process exits non-zero (seconds). Computing without checking in counts for 10x this.")
 
     @model_validator(mode="after")
     def _backoff_order(self) -> SupervisorConfig:

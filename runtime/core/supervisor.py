@@ -27,6 +27,8 @@ from runtime.core.systemd import sd_notify
 _LOGGER = logging.getLogger(__name__)
 
 _TICK_S = 0.05
+_RUNAWAY = 10
+"""An actor that computes for this many hang timeouts without checking in is hung all the same."""
 
 
 @dataclass
@@ -47,6 +49,10 @@ class _Slot:
     restart_at: float | None = None
     restarts: deque = field(default_factory=deque)
     """Monotonic times of recent restarts (within the storm window)."""
+    cpu_s: float | None = None
+    """The actor thread's CPU time when last looked at."""
+    working_at: float = 0.0
+    """Monotonic time its thread was last seen using CPU."""
 
 
 def process_stats(*, ready: bool) -> ProcessStats:
@@ -112,6 +118,7 @@ class Supervisor:
         while not stop.wait(_TICK_S):
             now = time.monotonic()
             for slot in self.slots:
+                self._watch_cpu(slot, now)
                 self._supervise(slot, now)
             if now >= next_stats:
                 self._out.publish(process_stats(ready=True))
@@ -129,7 +136,24 @@ class Supervisor:
         limit = max(2 * self.bus_heartbeat_s, self._watchdog_s)
         return [slot.spec.name for slot in self.slots
                 if slot.restart_at is None and slot.actor is not None
-                and (not slot.actor.alive or now - slot.actor.last_beat > limit)]
+                and (not slot.actor.alive or self._quiet_s(slot, now) > limit)]
+
+    def _watch_cpu(self, slot: _Slot, now: float) -> None:
+        """Note when the actor's thread last used CPU."""
+        cpu = slot.actor.cpu_s if slot.actor is not None else None
+        if cpu is not None and slot.cpu_s is not None and cpu > slot.cpu_s:
+            slot.working_at = now
+        slot.cpu_s = cpu
+
+    def _quiet_s(self, slot: _Slot, now: float) -> float:
+        """Seconds since the actor last showed life: its loop turned, long work checked in, or its
+        thread computed. A thread blocked for good (a deadlock, a call that never returns) shows
+        none; one inside a long native call starved by a loaded CPU still computes, until it has
+        gone _RUNAWAY hang timeouts without checking in."""
+        silent = now - slot.actor.last_beat
+        if silent > _RUNAWAY * self.settings.hang_timeout_s:
+            return silent
+        return now - max(slot.actor.last_beat, slot.working_at)
 
     @property
     def bus_heartbeat_s(self) -> float:
@@ -209,9 +233,10 @@ class Supervisor:
             if actor.error is not None:
                 self._failed(slot, now)
             return
-        if actor.ready.is_set() and now - actor.last_beat > self.settings.hang_timeout_s:
+        if actor.ready.is_set() and self._quiet_s(slot, now) > self.settings.hang_timeout_s:
+            how = "computing without checking in" if slot.working_at > actor.last_beat else "blocked"
             raise SupervisorFault("supervisor-actor-hung",
-                                  f"{slot.spec.name} has not turned its loop for {now - actor.last_beat:.0f} s",
+                                  f"{slot.spec.name} has not turned its loop for {now - actor.last_beat:.0f} s ({how})",
                                   "the process exits so that systemd restarts it; see the log for the stage")
 
     def _failed(self, slot: _Slot, now: float) -> None:
