@@ -28,6 +28,9 @@ _LOGGER = logging.getLogger(__name__)
 
 _TICK_S = 0.05
 _RUNAWAY = 10
+_WATCH_AFTER_S = 1.5
+"""The CPU of an actor's thread is looked at once its loop has been silent this long (or a quarter
+of the shortest silence that counts, when that is shorter)."""
 """An actor that computes for this many hang timeouts without checking in is hung all the same."""
 
 
@@ -139,8 +142,12 @@ class Supervisor:
                 and (not slot.actor.alive or self._quiet_s(slot, now) > limit)]
 
     def _watch_cpu(self, slot: _Slot, now: float) -> None:
-        """Note when the actor's thread last used CPU."""
-        cpu = slot.actor.cpu_s if slot.actor is not None else None
+        """Note when the actor's thread last used CPU (looked at only while its loop is silent)."""
+        limit = min(self.settings.hang_timeout_s, max(2 * self.bus_heartbeat_s, self._watchdog_s or 0.0))
+        if slot.actor is None or now - slot.actor.last_beat < min(_WATCH_AFTER_S, limit / 4):
+            slot.cpu_s = None
+            return
+        cpu = slot.actor.cpu_s
         if cpu is not None and slot.cpu_s is not None and cpu > slot.cpu_s:
             slot.working_at = now
         slot.cpu_s = cpu
