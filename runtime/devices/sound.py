@@ -59,9 +59,34 @@ STALL_S = 1.0
 """A device whose callback has not run for this long is gone (unplugged, driver died)."""
 
 
-class InputDevice:
+class _PortAudioDevice:
+    """What a microphone and a speaker share: a PortAudio stream (`_stream`) whose callback sets
+    `last_callback`; `_what` names the device in log lines."""
+
+    _what = "device"
+
+    def start(self) -> None:
+        """Start the stream's callbacks."""
+        self._stream.start()
+
+    def gone(self) -> bool:
+        """The device stopped calling back (unplugged, or its driver failed)."""
+        return not self._stream.active or time.monotonic() - self.last_callback > STALL_S
+
+    def close(self) -> None:
+        """Stop and release the device (quietly: it may be gone already)."""
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except Exception as err:  # noqa: BLE001 - PortAudio errors of a vanished device
+            _LOGGER.debug("closing the %s: %s", self._what, err)
+
+
+class InputDevice(_PortAudioDevice):
     """A microphone: a sounddevice input stream whose callback calls take(block) with float32
     mono samples at `rate`, on PortAudio's thread."""
+
+    _what = "microphone"
 
     def __init__(self, device: str | int | None, take, *, rate: int | None = None) -> None:
         import sounddevice
@@ -86,24 +111,8 @@ class InputDevice:
             _LOGGER.debug("microphone status: %s", status)
         self._take(indata[:, 0].copy())
 
-    def start(self) -> None:
-        """Start calling take."""
-        self._stream.start()
 
-    def gone(self) -> bool:
-        """The device stopped delivering (unplugged, or its driver failed)."""
-        return not self._stream.active or time.monotonic() - self.last_callback > STALL_S
-
-    def close(self) -> None:
-        """Stop and release the device (quietly: it may be gone already)."""
-        try:
-            self._stream.stop()
-            self._stream.close()
-        except Exception as err:  # noqa: BLE001 - PortAudio errors of a vanished device
-            _LOGGER.debug("closing the microphone: %s", err)
-
-
-class OutputDevice:
+class OutputDevice(_PortAudioDevice):
     """A speaker: a sounddevice output stream whose callback calls fill(out, dac_delay_s).
 
     fill writes float32 mono samples into `out` (shape (frames,)); dac_delay_s is how long until
@@ -112,6 +121,7 @@ class OutputDevice:
 
     silent = False
     """True for the silent clock (no speaker)."""
+    _what = "speaker"
 
     def __init__(self, device: str | int | None, fill, *, rate: int | None = None, block_s: float = 0.02) -> None:
         import sounddevice
@@ -131,22 +141,6 @@ class OutputDevice:
         if not 0.0 <= delay < 1.0:  # some drivers report nonsense: fall back to the nominal latency
             delay = float(self._stream.latency)
         self._fill(outdata[:, 0], delay)
-
-    def start(self) -> None:
-        """Start calling fill."""
-        self._stream.start()
-
-    def gone(self) -> bool:
-        """The device stopped asking for samples (unplugged, or its driver failed)."""
-        return not self._stream.active or time.monotonic() - self.last_callback > STALL_S
-
-    def close(self) -> None:
-        """Stop and release the device (quietly: it may be gone already)."""
-        try:
-            self._stream.stop()
-            self._stream.close()
-        except Exception as err:  # noqa: BLE001 - PortAudio errors of a vanished device
-            _LOGGER.debug("closing the speaker: %s", err)
 
 
 class SilentOutput(OutputDevice):
