@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.core.config import Settings
+from runtime.core.config import LANGUAGES, Settings
 from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault
 from runtime.core.paths import state_dir
 from runtime.store.models import ModelStore
@@ -87,7 +87,7 @@ def voice_wav(engine, text: str) -> bytes:
 
 def voices_in_use(settings: Settings) -> dict[str, str]:
     """The voice in use for each language that has one ([speak.en], [speak.zh])."""
-    return {lang: getattr(settings.speak, lang).voice for lang in type(settings.speak).model_fields
+    return {lang: getattr(settings.speak, lang).voice for lang in LANGUAGES
             if hasattr(getattr(settings.speak, lang), "voice")}
 
 
@@ -99,7 +99,7 @@ def voice_language(settings: Settings, voice: str) -> str:
     if not piper and not re.fullmatch(r"[a-z]{2}_[a-z]+", voice):
         raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
                          "`voices` lists the voices; Kokoro voices are named like zf_xiaoxiao")
-    for lang in type(settings.speak).model_fields:
+    for lang in LANGUAGES:
         if getattr(settings.speak, lang).type == ("piper" if piper else "kokoro"):
             return lang
     return "en"
@@ -130,11 +130,11 @@ def check_voice(store: ModelStore, voice: str, section) -> None:
 def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
     """The voices an operator can pick: every piper voice of the manifest (installed or not) and
     the installed Kokoro voices that fit the language of a Kokoro section."""
-    from runtime.engines.tts_kokoro import MANDARIN
+    from runtime.engines.tts_kokoro import ENGLISH, MANDARIN
 
     voices = [{"id": e.id, "description": e.description, "engine": "piper", "language": voice_language(settings, e.id),
                "installed": installed(store, e)} for e in store.manifest.model if _is_piper_voice(e)]
-    for lang in type(settings.speak).model_fields:
+    for lang in LANGUAGES:
         section = getattr(settings.speak, lang)
         if section.type != "kokoro":
             continue
@@ -143,7 +143,7 @@ def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
         except ModelFault:  # not installed: nothing to pick from
             continue
         for name in sorted(p.stem for p in folder.glob("*.bin")):
-            if name.startswith(MANDARIN) == (lang == "zh"):
+            if name.startswith(MANDARIN if lang == "zh" else ENGLISH):
                 kind = "Mandarin" if name.startswith(MANDARIN) else "English"
                 voices.append({"id": name, "description": f"Kokoro {kind} voice {name}", "engine": "kokoro",
                                "language": lang, "installed": True})

@@ -1,0 +1,205 @@
+"""Voice matching: the Kokoro style whose speech sounds most like a person's sample.
+
+No zero-shot cloning model ships through a registry, so this matches within the space of one
+multi-speaker model. A Kokoro voice is a style tensor [510, 256] (one row per phoneme count), and
+a candidate is an affine blend of the 54 stock voices' whole tensors (weights summing to 1), so
+every row stays consistent. A candidate is scored by speaking the PROBES sentences with it and
+taking the cosine between their d-vector and the sample's.
+
+Measured (runtime.bench.voice): a blend's d-vector is not the blend of the voices' d-vectors, and
+broad blends sound like an average voice further from anyone, so the search is local and every
+candidate is synthesized: start at the nearest stock voice (the stock voices' probe d-vectors are
+computed once per device and cached), step towards the next nearest voices of the same gender,
+then an evolution strategy in the stock voices' principal components (step size adapted, early
+stop), each coordinate kept within the range the stock voices span (off that manifold the model
+mumbles). The search scores candidates against the `fit` part of the sample only; the result is
+chosen on the whole sample (`fit` and the held-back `check` part), so a candidate that only
+pleases the search's half does not win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
+from runtime.speech.audio import SAMPLE_RATE, to_rate
+
+_LOGGER = logging.getLogger(__name__)
+
+PROBES = {"en": ("She sells bright yellow shoes by the sea.", "How much would you like to pay today?"),
+          "zh": ("我们今天去公园散步吧。", "这个问题其实很简单。")}
+"""What every candidate says (short: synthesis is the cost of a candidate)."""
+COMPONENTS = 10
+"""Principal components of the stock voices the local search moves in."""
+MARGIN = 0.1
+"""How far past the stock voices' range a coordinate may go (share of the range)."""
+PARTNERS = 3
+"""Next nearest same-gender voices stepped towards, and how far."""
+TOWARDS = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How much search an enrollment may spend."""
+
+    evaluations: int = 24
+    """Candidate voices synthesized and scored at most."""
+    seconds: float = 40.0
+    """Search time at most (seconds); the last candidate started is finished."""
+    patience: int = 3
+    """Generations of the local search without improvement before it stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A voice tried: its weights over the stock voices and its scores."""
+
+    weights: np.ndarray
+    fit: float
+    """Cosine to the part of the sample the search sees."""
+    check: float
+    """Cosine to the held-back part of the sample."""
+
+    @property
+    def score(self) -> float:
+        """What the result is chosen by: both parts of the sample."""
+        return (self.fit + self.check) / 2
+
+
+@dataclass
+class Result:
+    """The search's outcome: candidates best first (none of them a stock voice) and the nearest stock voice."""
+
+    ranked: list[Candidate]
+    nearest: str
+    nearest_score: Candidate
+    evaluations: int
+    search_s: float
+    trace: list[float] = field(default_factory=list)
+    """Best fit score after each evaluation."""
+
+
+class Basis:
+    """The stock voices: their tensors, principal components and probe d-vectors (cached on disk)."""
+
+    def __init__(self, names: list[str], styles: np.ndarray, vectors: np.ndarray) -> None:
+        self.names = names
+        self.styles = styles.reshape(len(names), -1).astype(np.float32)
+        self.vectors = vectors
+        """(voices, 256) d-vector of each voice's probe speech."""
+        centred = self.styles - self.styles.mean(axis=0)
+        u, s, _ = np.linalg.svd(centred @ centred.T)  # the Gram matrix: 54 x 54, not 54 x 130,560
+        singular = np.sqrt(np.maximum(s, 0))
+        k = min(COMPONENTS, int(np.sum(singular > 1e-6 * singular[0])))
+        self.to_weights = (u[:, :k] / singular[:k]).T
+        """Row k: the weight change that moves a voice by 1 along component k."""
+        coords = u[:, :k] * singular[:k]
+        self.spread = coords.std(axis=0)
+        span = coords.max(axis=0) - coords.min(axis=0)
+        self.low, self.high = coords.min(axis=0) - MARGIN * span, coords.max(axis=0) + MARGIN * span
+        self.coords = coords
+
+    def style(self, weights: np.ndarray) -> np.ndarray:
+        """The [510, 256] tensor of a blend."""
+        return (weights @ self.styles).astype(np.float32).reshape(-1, 256)
+
+    def bounded(self, weights: np.ndarray) -> np.ndarray:
+        """The blend moved back inside the stock voices' range along each component."""
+        coords = weights @ self.coords
+        return weights + (np.clip(coords, self.low, self.high) - coords) @ self.to_weights
+
+    def gender(self, index: int) -> str:
+        """f or m: the second letter of a Kokoro voice name."""
+        return self.names[index][1]
+
+
+def basis(engine, embedder: SpeakerEmbedder, language: str, cache: Path,
+          report: Callable[[str], None] = lambda _: None) -> Basis:
+    """The stock voices of the engine's voice folder with their probe d-vectors, computed once per
+    device and language (minutes) and kept in `cache` (rebuildable)."""
+    names = sorted(p.stem for p in engine.voices_dir.glob("*.bin"))
+    styles = np.stack([engine.style(n) for n in names])
+    key = hashlib.sha256(json.dumps([PROBES[language], names]).encode() + styles.tobytes()).hexdigest()[:16]
+    path = cache / f"voice-basis-{language}-{key}.npy"
+    try:
+        vectors = np.load(path)
+        if vectors.shape == (len(names), 256):
+            return Basis(names, styles, vectors)
+    except (OSError, ValueError):
+        pass  # not there yet, or damaged: compute it again
+    report(f"preparing the {len(names)} stock voices for matching ({language}), once for this device")
+    started = time.monotonic()
+    vectors = np.stack([probe(engine, embedder, styles[i], language) for i in range(len(names))])
+    cache.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part.npy")
+    np.save(part, vectors)
+    part.replace(path)
+    _LOGGER.info("voice basis %s: %d voices in %.0f s", language, len(names), time.monotonic() - started)
+    return Basis(names, styles, vectors)
+
+
+def probe(engine, embedder: SpeakerEmbedder, style: np.ndarray, language: str) -> np.ndarray:
+    """The d-vector of the PROBES sentences spoken with a style."""
+    windows = [embedder.windows(to_rate(engine.render(text, style), engine.sample_rate, SAMPLE_RATE))
+               for text in PROBES[language]]
+    return unit(np.concatenate(windows).mean(axis=0))
+
+
+def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: np.ndarray, check: np.ndarray,
+           budget: Budget = Budget(), *, seed: int = 0, keep_alive: Callable[[], None] = lambda: None) -> Result:
+    """Candidates for the sample whose d-vectors are `fit` (searched) and `check` (held back)."""
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    scores = stock.vectors @ fit
+    order = [int(i) for i in np.argsort(-scores)]
+    nearest = order[0]
+    start = np.eye(len(stock.names))[nearest]
+    best = Candidate(start, float(scores[nearest]), float(stock.vectors[nearest] @ check))
+    tried: list[Candidate] = []
+    trace: list[float] = []
+
+    def evaluate(weights: np.ndarray) -> Candidate:
+        keep_alive()
+        vector = probe(engine, embedder, stock.style(weights), language)
+        tried.append(Candidate(weights, float(vector @ fit), float(vector @ check)))
+        trace.append(max(best.fit, tried[-1].fit))
+        return tried[-1]
+
+    def spent() -> bool:
+        return len(tried) >= budget.evaluations or time.monotonic() - started >= budget.seconds
+
+    partners = [i for i in order[1:] if stock.gender(i) == stock.gender(nearest)][:PARTNERS]
+    for other in partners:
+        if spent():
+            break
+        step = np.eye(len(stock.names))[other] - start
+        candidate = evaluate(stock.bounded(start + TOWARDS * step))
+        best = candidate if candidate.fit > best.fit else best
+    sigma, stale = 0.5, 0
+    while not spent() and stale < budget.patience:
+        improved = False
+        for _ in range(2):
+            if spent():
+                break
+            move = (sigma * rng.standard_normal(len(stock.spread)) * stock.spread) @ stock.to_weights
+            candidate = evaluate(stock.bounded(best.weights + move))
+            if candidate.fit > best.fit:
+                best, improved = candidate, True
+        sigma, stale = (sigma * 1.3, 0) if improved else (sigma * 0.7, stale + 1)
+    ranked = sorted(tried, key=lambda c: -c.score)
+    nearest_score = Candidate(start, float(scores[nearest]), float(stock.vectors[nearest] @ check))
+    return Result(ranked, stock.names[nearest], nearest_score, len(tried), time.monotonic() - started, trace)
+
+
+def top_weights(weights: np.ndarray, names: list[str], count: int = 5) -> dict[str, float]:
+    """The largest weights of a blend, by voice name (for the voice's metadata)."""
+    order = np.argsort(-np.abs(weights))[:count]
+    return {names[i]: round(float(weights[i]), 3) for i in order if abs(weights[i]) >= 0.005}
