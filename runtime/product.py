@@ -104,7 +104,8 @@ def build_voices(settings: Settings, store: ModelStore):
     sections = {lang: getattr(settings.speak, lang) for lang in LANGUAGES}
     voices = {lang: voice(section) for lang, section in sections.items() if section.ENGINE}
     if settings.speak.voice:
-        voices[bundle.load(state, settings.speak.voice).language] = voice(sections["en"], settings.speak.voice)
+        language = bundle.load(state, settings.speak.voice).language  # voice-unknown / voice-damaged first
+        voices[language] = voice(kokoro_section(settings), settings.speak.voice)
     pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
               for lang, name in persona.voices.items() if sections[lang].ENGINE}
     return Voices(voices, pinned)

@@ -7,7 +7,10 @@ part (its last HELD_S s, never seen by enrollment). Per row: (a) the ceiling, th
 the sample's two halves to each other; (b) the nearest stock voice and (c) the matched voice,
 each speaking EVAL (sentences enrollment never synthesizes), compared with the held-back part;
 the margin c - b; the enrollment time on this machine; the round trip of the matched voice's
-EVAL speech through the recogniser (WER). Similarity: cosine of d-vectors (speaker-embedder).
+EVAL speech through the recogniser (WER); the median pitch of the person's held-back speech, of the
+nearest stock voice's and of the matched voice's (a cue the embedder does not score). Similarity:
+cosine of d-vectors (speaker-embedder); the nearest stock voice is the one whose d-vector is
+closest to the sample's.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from runtime.core.config import Settings
 from runtime.core.paths import cache_dir, models_dir
 from runtime.engines.speaker_dvector import unit
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_rate
+from runtime.speech.pitch import median_f0
 from runtime.speech.textnorm import wer
 from runtime.store.models import ModelStore
 from runtime.voice import enroll, match
 
 SAMPLES_S = (3, 5, 10)
-HELD_S = 6.0
+HELD_S = 5.5
 """Held-back speech per speaker at most (seconds); a sample never reaches into it."""
 EVAL = ("The museum opens at nine and closes at six.", "Please follow me to the second floor.",
         "Would you like a cup of tea before we start?")
@@ -94,22 +98,22 @@ def _row(kit: enroll.Tools, name: str, sample: np.ndarray, held: np.ndarray, tar
     ceiling = float(kit.embedder.embed(sample[:half]) @ kit.embedder.embed(sample[half:]))
     enrolled = enroll.enroll_audio(kit, sample, "en", budget)
     nearest = kit.kokoro.style(enrolled.meta["nearest_stock"])
-    said, heard, matched = [], [], []
+    said, heard, speech = [], [], {"matched": [], "nearest": []}
     for text in EVAL:
-        audio = to_rate(kit.kokoro.render(text, enrolled.style), kit.kokoro.sample_rate, SAMPLE_RATE)
-        matched.append(kit.embedder.windows(audio))
+        for key, style in (("matched", enrolled.style), ("nearest", nearest)):
+            speech[key].append(to_rate(kit.kokoro.render(text, style), kit.kokoro.sample_rate, SAMPLE_RATE))
         said.append(text)
-        heard.append(kit.asr().transcribe(audio, "en").text)
-    stock = [kit.embedder.windows(to_rate(kit.kokoro.render(t, nearest), kit.kokoro.sample_rate, SAMPLE_RATE))
-             for t in EVAL]
-    similar = {k: float(unit(np.concatenate(v).mean(axis=0)) @ target) for k, v in (("matched", matched),
-                                                                                   ("nearest", stock))}
+        heard.append(kit.asr().transcribe(speech["matched"][-1], "en").text)
+    similar = {k: float(unit(np.concatenate([kit.embedder.windows(a) for a in v]).mean(axis=0)) @ target)
+               for k, v in speech.items()}
+    pitch = {k: round(median_f0(np.concatenate(v)), 1) for k, v in speech.items()}
     return {"speaker": name, "sample_s": enrolled.meta["speech_s"],
             "held_s": round(len(held) / SAMPLE_RATE, 1), "ceiling": round(ceiling, 3),
             "nearest_stock": enrolled.meta["nearest_stock"],
             "nearest": round(similar["nearest"], 3), "matched": round(similar["matched"], 3),
             "margin": round(similar["matched"] - similar["nearest"], 3), "enroll_s": enrolled.meta["enroll_s"],
             "candidates": enrolled.meta["candidates"], "wer": round(wer(" ".join(said), " ".join(heard)), 3),
+            "pitch_hz": {"person": round(median_f0(held), 1), **pitch},
             "check_wer": enrolled.meta["round_trip"]["error"]}
 
 
@@ -117,18 +121,24 @@ def _print_row(row: dict) -> None:
     print(f"  {row['speaker']:10} {row['sample_s']:4.1f} s  ceiling {row['ceiling']:.3f}  nearest "
           f"{row['nearest']:.3f} ({row['nearest_stock']})  matched {row['matched']:.3f}  margin "
           f"{row['margin']:+.3f}  enroll {row['enroll_s']:5.1f} s ({row['candidates']} cand.)  WER "
-          f"{row['wer'] * 100:.0f} %", flush=True)
+          f"{row['wer'] * 100:.0f} %  pitch {_hz(row)}", flush=True)
+
+
+def _hz(row: dict) -> str:
+    pitch = row["pitch_hz"]
+    return f"{pitch['person']:.0f} / {pitch['nearest']:.0f} / {pitch['matched']:.0f} Hz"
 
 
 def _print(report: dict) -> None:
     print(f"voice benchmark — {report['cores']} cores, load {report['load']}, search budget "
           f"{report['budget']['candidates']} candidates / {report['budget']['search_s']:g} s; stock voices "
           f"prepared in {report['basis_s']} s (once per device; 0 when cached)")
-    print("| speaker | sample | ceiling (halves) | nearest stock | matched | margin | enroll | WER |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| speaker | sample | ceiling (halves) | nearest stock | matched | margin | enroll | WER | pitch: person / "
+          "nearest / matched |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in report["rows"]:
         print(f"| {r['speaker']} | {r['sample_s']:.1f} s | {r['ceiling']:.3f} | {r['nearest']:.3f} "
               f"({r['nearest_stock']}) | {r['matched']:.3f} | {r['margin']:+.3f} | {r['enroll_s']:.1f} s | "
-              f"{r['wer'] * 100:.0f} % |")
+              f"{r['wer'] * 100:.0f} % | {_hz(r)} |")
     print(f"matched beats the nearest stock voice for every row: {report['beats_nearest']}; median margin "
           f"{report['median_margin']:+.3f}")

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.core.config import LANGUAGES, Settings
-from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault
-from runtime.core.paths import state_dir
+from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault, VoiceFault
+from runtime.core.paths import models_dir, state_dir
 from runtime.store.models import ModelStore
+from runtime.voice import bundle
 
 SAMPLE_TEXT = {"en": "Hello! This is how I sound.", "zh": "你好！这是我的声音。"}
 """What a voice says in the console's listen button when no text is given, by language."""
@@ -76,19 +77,55 @@ def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
 def voice_wav(engine, text: str) -> bytes:
     """A voice saying `text`, as a 16-bit WAV file."""
     import numpy as np
-    import soundfile
 
     audio = [speech.audio for speech in engine.synthesize(text)]
+    return wav_bytes(np.concatenate(audio) if audio else np.zeros(1, np.float32), engine.sample_rate)
+
+
+def wav_bytes(audio, rate: int) -> bytes:
+    """Audio as a 16-bit WAV file."""
+    import soundfile
+
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.concatenate(audio) if audio else np.zeros(1, np.float32), engine.sample_rate,
-                    format="WAV", subtype="PCM_16")
+    soundfile.write(buffer, audio, rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
 def voices_in_use(settings: Settings) -> dict[str, str]:
-    """The voice in use for each language that has one ([speak.en], [speak.zh])."""
-    return {lang: getattr(settings.speak, lang).voice for lang in LANGUAGES
+    """The voice in use for each language that has one ([speak.en], [speak.zh]; the enrolled
+    [speak] voice for its language)."""
+    used = {lang: getattr(settings.speak, lang).voice for lang in LANGUAGES
             if hasattr(getattr(settings.speak, lang), "voice")}
+    state = state_dir(settings.paths.state)
+    if bundle.is_enrolled(state, settings.speak.voice):
+        used[bundle.load(state, settings.speak.voice).language] = settings.speak.voice
+    return used
+
+
+def voice_patch(settings: Settings, voice: str) -> dict:
+    """The [speak] change that makes a voice speak its language: an enrolled voice becomes [speak]
+    voice; a stock one replaces its language's voice (and an enrolled voice of that language)."""
+    state = state_dir(settings.paths.state)
+    if bundle.is_enrolled(state, voice):
+        return {"voice": voice}
+    language = voice_language(settings, voice)
+    enrolled = settings.speak.voice
+    keep = enrolled if bundle.is_enrolled(state, enrolled) and bundle.load(state, enrolled).language != language \
+        else ""
+    return {"voice": keep, language: {"voice": voice}}
+
+
+def with_voice(settings: Settings, voice: str) -> Settings:
+    """The settings with a voice (enrolled or stock) speaking its language (speak --voice, render --voice)."""
+    from runtime.control import desired
+
+    speak = settings.speak.model_dump(mode="json")
+    merged = desired.merge({"speak": speak}, {"speak": voice_patch(settings, voice)})["speak"]
+    new = settings.model_copy(update={"speak": type(settings.speak).model_validate(merged)})
+    if not bundle.is_enrolled(state_dir(settings.paths.state), voice):
+        check_voice(ModelStore(models_dir(settings.paths.models)), voice,
+                    getattr(new.speak, voice_language(settings, voice)))
+    return new
 
 
 def voice_language(settings: Settings, voice: str) -> str:
@@ -147,6 +184,15 @@ def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
                 kind = "Mandarin" if name.startswith(MANDARIN) else "English"
                 voices.append({"id": name, "description": f"Kokoro {kind} voice {name}", "engine": "kokoro",
                                "language": lang, "installed": True})
+    state = state_dir(settings.paths.state)
+    for name in bundle.names(state):
+        try:
+            meta = bundle.load(state, name).meta
+        except VoiceFault:  # listed as damaged, so an operator sees it and can remove it
+            meta = {"language": "", "nearest_stock": "damaged"}
+        voices.append({"id": name, "description": f"Enrolled voice {name} (matched to a sample; nearest stock "
+                       f"voice {meta.get('nearest_stock', '?')})", "engine": "kokoro", "language": meta["language"],
+                       "installed": True, "enrolled": True})
     return voices
 
 

@@ -273,7 +273,8 @@ class KokoroSpeak(Backend):
         description="Model id or directory of the voice files (<name>.bin).")
     voice: str = Field("zf_xiaoxiao",
         description="Voice: zf_xiaobei, zf_xiaoni, zf_xiaoxiao, zf_xiaoyi, zm_yunjian, zm_yunxi, zm_yunxia, "
-                    "zm_yunyang (Mandarin); af_heart, af_bella, af_sarah, am_adam, am_michael (US English).")
+                    "zm_yunyang (Mandarin); af_heart, af_bella, af_sarah, am_adam, am_michael ... (US English: "
+                    "af_*, am_*; British: bf_*, bm_*).")
     speed: float = Field(1.0, ge=0.5, le=2, description="Speaking rate: >1 faster, <1 slower.")
     threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")

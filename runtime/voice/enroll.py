@@ -2,7 +2,7 @@
 
 Enrollment: check the sample (runtime.voice.sample), detect its language unless given, split its
 speech into alternate CHUNK_S pieces (`fit` for the search, `check` held back), search the Kokoro
-style (runtime.voice.match), then keep the best candidate that stays intelligible: its speech of
+style (runtime.voice.match) by d-vector and pitch, then keep the best candidate that stays intelligible: its speech of
 CHECK, heard back by the product's recogniser, within MAX_ERROR (WER, CER for Chinese). Only the
 style tensor and metadata are stored; the sample only with [voice] keep_sample.
 """
@@ -22,10 +22,11 @@ from runtime.core.config import Settings
 from runtime.core.paths import cache_dir, models_dir, state_dir
 from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
 from runtime.speech.audio import SAMPLE_RATE, to_rate
+from runtime.speech.pitch import median_f0
 from runtime.speech.textnorm import cer, wer
 from runtime.store.models import ModelStore
 from runtime.voice import bundle, match
-from runtime.voice.sample import Sample, check_sample, chunks, read_sample
+from runtime.voice.sample import check_sample, chunks, read_sample
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,14 +88,15 @@ def enroll_audio(kit: Tools, audio: np.ndarray, language: str | None, budget: ma
                  duration_s: float | None = None) -> Enrolled:
     """Match a voice to 16 kHz audio of a person speaking."""
     started = time.monotonic()
-    sample = check_sample(audio, kit.vad(), kit.embedder, duration_s=duration_s)
+    sample = check_sample(audio, kit.vad(), kit.embedder, kit.asr(), language=language, duration_s=duration_s)
     notices = sample.notices()
     detected = language is None
-    language = language or detect_language(kit, sample)
+    language = sample.language
     fit, check = halves(sample.speech, kit.embedder)
     keep_alive()
     stock = match.basis(kit.kokoro, kit.embedder, language, cache_dir(), report)
-    found = match.search(kit.kokoro, kit.embedder, stock, language, fit, check, budget, keep_alive=keep_alive)
+    f0 = median_f0(sample.speech)
+    found = match.search(kit.kokoro, kit.embedder, stock, language, fit, check, f0, budget, keep_alive=keep_alive)
     chosen, error = None, None
     for candidate in found.ranked[:TRIED]:
         error = round_trip(kit, stock.style(candidate.weights), language)
@@ -106,19 +108,14 @@ def enroll_audio(kit: Tools, audio: np.ndarray, language: str | None, budget: ma
         error = round_trip(kit, stock.style(chosen.weights), language)
         notices.append(f"voice-unintelligible: no matched candidate stayed intelligible; the nearest stock voice "
                        f"{found.nearest} is used")
-    meta = {"language": language, "language_detected": detected, "nearest_stock": found.nearest,
+    meta = {"language": language, "language_detected": detected, "nearest_stock": found.closest,
+            "start": found.nearest, "pitch_hz": {"sample": round(f0, 1), "voice": round(chosen.f0, 1)},
             "blend": match.top_weights(chosen.weights, stock.names),
-            "similarity": {"matched": round(chosen.score, 3), "nearest_stock": round(found.nearest_score.score, 3)},
+            "score": {"matched": round(chosen.score, 3), "start": round(found.nearest_score.score, 3)},
             "round_trip": {"metric": "CER" if language == "zh" else "WER", "error": round(error, 3)},
             "sample_s": round(sample.duration_s, 2), "speech_s": round(sample.speech_s, 2),
             "candidates": found.evaluations, "enroll_s": round(time.monotonic() - started, 1)}
     return Enrolled(stock.style(chosen.weights), meta, notices)
-
-
-def detect_language(kit: Tools, sample: Sample) -> str:
-    """en or zh, as the recogniser hears the sample."""
-    heard = kit.asr().transcribe(sample.speech[: 15 * SAMPLE_RATE], "auto").language
-    return "zh" if heard == "zh" else "en"
 
 
 def round_trip(kit: Tools, style: np.ndarray, language: str) -> float:

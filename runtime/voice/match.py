@@ -4,13 +4,15 @@ No zero-shot cloning model ships through a registry, so this matches within the 
 multi-speaker model. A Kokoro voice is a style tensor [510, 256] (one row per phoneme count), and
 a candidate is an affine blend of the 54 stock voices' whole tensors (weights summing to 1), so
 every row stays consistent. A candidate is scored by speaking the PROBES sentences with it and
-taking the cosine between their d-vector and the sample's.
+taking the cosine between their d-vector and the sample's, less a penalty when their median
+pitch is off the person's by more than PITCH_FREE semitones (an embedder-independent cue that
+people hear at once).
 
 Measured (runtime.bench.voice): a blend's d-vector is not the blend of the voices' d-vectors, and
 broad blends sound like an average voice further from anyone, so the search is local and every
 candidate is synthesized: start at the nearest stock voice (the stock voices' probe d-vectors are
-computed once per device and cached), step towards the next nearest voices of the same gender,
-then an evolution strategy in the stock voices' principal components (step size adapted, early
+computed once per device and cached), step towards the next nearest voices, then an evolution
+strategy in the stock voices' principal components (step size adapted, early
 stop), each coordinate kept within the range the stock voices span (off that manifold the model
 mumbles). The search scores candidates against the `fit` part of the sample only; the result is
 chosen on the whole sample (`fit` and the held-back `check` part), so a candidate that only
@@ -31,6 +33,7 @@ import numpy as np
 
 from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
 from runtime.speech.audio import SAMPLE_RATE, to_rate
+from runtime.speech.pitch import median_f0
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,8 +45,13 @@ COMPONENTS = 10
 MARGIN = 0.1
 """How far past the stock voices' range a coordinate may go (share of the range)."""
 PARTNERS = 3
-"""Next nearest same-gender voices stepped towards, and how far."""
+"""Next nearest voices stepped towards, and how far."""
 TOWARDS = 0.35
+PITCH_WEIGHT = 0.5
+"""Score lost per octave a candidate's median pitch is off the person's (beyond PITCH_FREE): the
+d-vector alone put a woman's voice nearest to a man reading Dickens; pitch is heard at once."""
+PITCH_FREE = 2.0
+"""Semitones of pitch difference that cost nothing (the estimate's noise, a voice's own range)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +72,11 @@ class Candidate:
 
     weights: np.ndarray
     fit: float
-    """Cosine to the part of the sample the search sees."""
+    """Cosine to the part of the sample the search sees, less the pitch penalty."""
     check: float
-    """Cosine to the held-back part of the sample."""
+    """Cosine to the held-back part of the sample, less the pitch penalty."""
+    f0: float = 0.0
+    """Median pitch of its speech (hertz)."""
 
     @property
     def score(self) -> float:
@@ -80,7 +90,10 @@ class Result:
 
     ranked: list[Candidate]
     nearest: str
+    """The stock voice the search started from (the best by d-vector and pitch)."""
     nearest_score: Candidate
+    closest: str
+    """The stock voice whose d-vector alone is closest to the sample's."""
     evaluations: int
     search_s: float
     trace: list[float] = field(default_factory=list)
@@ -90,11 +103,13 @@ class Result:
 class Basis:
     """The stock voices: their tensors, principal components and probe d-vectors (cached on disk)."""
 
-    def __init__(self, names: list[str], styles: np.ndarray, vectors: np.ndarray) -> None:
+    def __init__(self, names: list[str], styles: np.ndarray, vectors: np.ndarray, pitch: np.ndarray) -> None:
         self.names = names
         self.styles = styles.reshape(len(names), -1).astype(np.float32)
         self.vectors = vectors
         """(voices, 256) d-vector of each voice's probe speech."""
+        self.pitch = pitch
+        """(voices,) median F0 of each voice's probe speech (hertz)."""
         centred = self.styles - self.styles.mean(axis=0)
         u, s, _ = np.linalg.svd(centred @ centred.T)  # the Gram matrix: 54 x 54, not 54 x 130,560
         singular = np.sqrt(np.maximum(s, 0))
@@ -116,10 +131,6 @@ class Basis:
         coords = weights @ self.coords
         return weights + (np.clip(coords, self.low, self.high) - coords) @ self.to_weights
 
-    def gender(self, index: int) -> str:
-        """f or m: the second letter of a Kokoro voice name."""
-        return self.names[index][1]
-
 
 def basis(engine, embedder: SpeakerEmbedder, language: str, cache: Path,
           report: Callable[[str], None] = lambda _: None) -> Basis:
@@ -128,60 +139,74 @@ def basis(engine, embedder: SpeakerEmbedder, language: str, cache: Path,
     names = sorted(p.stem for p in engine.voices_dir.glob("*.bin"))
     styles = np.stack([engine.style(n) for n in names])
     key = hashlib.sha256(json.dumps([PROBES[language], names]).encode() + styles.tobytes()).hexdigest()[:16]
-    path = cache / f"voice-basis-{language}-{key}.npy"
+    path = cache / f"voice-basis-{language}-{key}.npz"
     try:
-        vectors = np.load(path)
-        if vectors.shape == (len(names), 256):
-            return Basis(names, styles, vectors)
-    except (OSError, ValueError):
-        pass  # not there yet, or damaged: compute it again
+        with np.load(path) as stored:
+            if stored["vectors"].shape == (len(names), 256) and stored["pitch"].shape == (len(names),):
+                return Basis(names, styles, stored["vectors"], stored["pitch"])
+    except (OSError, ValueError, KeyError):
+        _LOGGER.debug("voice basis %s: not cached yet (or damaged)", language)
     report(f"preparing the {len(names)} stock voices for matching ({language}), once for this device")
     started = time.monotonic()
-    vectors = np.stack([probe(engine, embedder, styles[i], language) for i in range(len(names))])
+    probes = [probe(engine, embedder, styles[i], language) for i in range(len(names))]
+    vectors, pitch = np.stack([v for v, _ in probes]), np.array([f for _, f in probes])
     cache.mkdir(parents=True, exist_ok=True)
-    part = path.with_suffix(".part.npy")
-    np.save(part, vectors)
+    part = path.with_name(path.name + ".part")
+    with open(part, "wb") as handle:
+        np.savez(handle, vectors=vectors, pitch=pitch)
     part.replace(path)
     _LOGGER.info("voice basis %s: %d voices in %.0f s", language, len(names), time.monotonic() - started)
-    return Basis(names, styles, vectors)
+    return Basis(names, styles, vectors, pitch)
 
 
-def probe(engine, embedder: SpeakerEmbedder, style: np.ndarray, language: str) -> np.ndarray:
-    """The d-vector of the PROBES sentences spoken with a style."""
-    windows = [embedder.windows(to_rate(engine.render(text, style), engine.sample_rate, SAMPLE_RATE))
-               for text in PROBES[language]]
-    return unit(np.concatenate(windows).mean(axis=0))
+def probe(engine, embedder: SpeakerEmbedder, style: np.ndarray, language: str) -> tuple[np.ndarray, float]:
+    """The d-vector and the median pitch (hertz) of the PROBES sentences spoken with a style."""
+    audio = [to_rate(engine.render(text, style), engine.sample_rate, SAMPLE_RATE) for text in PROBES[language]]
+    vector = unit(np.concatenate([embedder.windows(a) for a in audio]).mean(axis=0))
+    return vector, median_f0(np.concatenate(audio))
+
+
+def pitch_penalty(f0: float, target: float) -> float:
+    """What a pitch off the person's costs a candidate's score: PITCH_WEIGHT per octave beyond
+    PITCH_FREE semitones (0 when either pitch is unknown)."""
+    if f0 <= 0 or target <= 0:
+        return 0.0
+    semitones = abs(12 * np.log2(f0 / target))
+    return PITCH_WEIGHT * max(0.0, semitones - PITCH_FREE) / 12
 
 
 def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: np.ndarray, check: np.ndarray,
-           budget: Budget = Budget(), *, seed: int = 0, keep_alive: Callable[[], None] = lambda: None) -> Result:
-    """Candidates for the sample whose d-vectors are `fit` (searched) and `check` (held back)."""
+           f0: float, budget: Budget = Budget(), *, seed: int = 0,
+           keep_alive: Callable[[], None] = lambda: None) -> Result:
+    """Candidates for the sample whose d-vectors are `fit` (searched) and `check` (held back) and
+    whose median pitch is `f0` (hertz)."""
     rng = np.random.default_rng(seed)
     started = time.monotonic()
-    scores = stock.vectors @ fit
-    order = [int(i) for i in np.argsort(-scores)]
+    eye = np.eye(len(stock.names))
+    penalty = np.array([pitch_penalty(p, f0) for p in stock.pitch])
+    stocks = [Candidate(eye[i], float(v @ fit - penalty[i]), float(v @ check - penalty[i]), float(stock.pitch[i]))
+              for i, v in enumerate(stock.vectors)]
+    order = sorted(range(len(stocks)), key=lambda i: -stocks[i].fit)
     nearest = order[0]
-    start = np.eye(len(stock.names))[nearest]
-    best = Candidate(start, float(scores[nearest]), float(stock.vectors[nearest] @ check))
+    best = stocks[nearest]
     tried: list[Candidate] = []
     trace: list[float] = []
 
     def evaluate(weights: np.ndarray) -> Candidate:
         keep_alive()
-        vector = probe(engine, embedder, stock.style(weights), language)
-        tried.append(Candidate(weights, float(vector @ fit), float(vector @ check)))
+        vector, pitch = probe(engine, embedder, stock.style(weights), language)
+        cost = pitch_penalty(pitch, f0)
+        tried.append(Candidate(weights, float(vector @ fit) - cost, float(vector @ check) - cost, pitch))
         trace.append(max(best.fit, tried[-1].fit))
         return tried[-1]
 
     def spent() -> bool:
         return len(tried) >= budget.evaluations or time.monotonic() - started >= budget.seconds
 
-    partners = [i for i in order[1:] if stock.gender(i) == stock.gender(nearest)][:PARTNERS]
-    for other in partners:
+    for other in order[1: 1 + PARTNERS]:
         if spent():
             break
-        step = np.eye(len(stock.names))[other] - start
-        candidate = evaluate(stock.bounded(start + TOWARDS * step))
+        candidate = evaluate(stock.bounded(best.weights + TOWARDS * (eye[other] - eye[nearest])))
         best = candidate if candidate.fit > best.fit else best
     sigma, stale = 0.5, 0
     while not spent() and stale < budget.patience:
@@ -195,8 +220,9 @@ def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: 
                 best, improved = candidate, True
         sigma, stale = (sigma * 1.3, 0) if improved else (sigma * 0.7, stale + 1)
     ranked = sorted(tried, key=lambda c: -c.score)
-    nearest_score = Candidate(start, float(scores[nearest]), float(stock.vectors[nearest] @ check))
-    return Result(ranked, stock.names[nearest], nearest_score, len(tried), time.monotonic() - started, trace)
+    closest = stock.names[int(np.argmax(stock.vectors @ (fit + check)))]
+    return Result(ranked, stock.names[nearest], stocks[nearest], closest, len(tried), time.monotonic() - started,
+                  trace)
 
 
 def top_weights(weights: np.ndarray, names: list[str], count: int = 5) -> dict[str, float]:

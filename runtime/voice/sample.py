@@ -1,16 +1,18 @@
 """A voice sample: read, checked and cut to its speech, or refused with a voice-sample-* code.
 
 Refused: a file that cannot be read (unreadable), no sound (silent), samples at full scale
-(clipped: distorted timbre would be matched), sound the VAD hears little speech in (not-speech:
-music or noise only), less than MIN_SPEECH_S of speech (too-short), and two groups of speech that
-sound like different people (several-speakers: the speech is cut into CHUNK_S pieces whose
-d-vectors are split in two groups; refused when the groups are far apart and the smaller one is
-a real part of the speech). More than MAX_SPEECH_S of speech is trimmed, with a notice.
+(clipped: distorted timbre would be matched), sound with little speech in it or no words the
+recogniser can hear (not-speech: music, singing or noise only), less than MIN_SPEECH_S of speech
+(too-short), and two groups of speech that sound like different people (several-speakers: the
+speech is cut into CHUNK_S pieces whose d-vectors are split in two groups; refused when the
+groups are far apart and the smaller one is a real part of the speech). More than MAX_SPEECH_S
+of speech is trimmed, with a notice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import numpy as np
 from runtime.core.errors import CaptureFault, VoiceFault
 from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
 from runtime.speech.audio import SAMPLE_RATE, clipped, dbfs, decode, sanitise, to_rate
+from runtime.speech.phonemes import has_cjk
 
 MIN_SPEECH_S = 3.0
 """Least speech (after VAD) a voice is matched to (seconds)."""
@@ -36,6 +39,11 @@ SEVERAL_COS = 0.4
 same reader's pieces measured 0.51-0.92, two different readers 0.11-0.35)."""
 MIN_OTHER_SHARE = 0.2
 """... when the smaller group holds at least this share of the pieces."""
+MIN_WORDS_PER_S = 0.5
+"""Words the recogniser must hear per second of speech (people say 2-4; Silero takes a chord with
+vibrato for speech, Whisper hears "Oooo" in it)."""
+MAX_HEARD_S = 15.0
+"""Speech the recogniser listens to (seconds)."""
 
 _HINT = "record 5-10 s of one person speaking, close to the microphone, in a quiet room (WAV, FLAC or OGG)"
 
@@ -49,6 +57,8 @@ class Sample:
     """Length of the whole file (seconds)."""
     trimmed_s: float = 0.0
     """Speech left out because the sample was longer than MAX_SPEECH_S (seconds)."""
+    language: str = "en"
+    """Its language: given, or as the recogniser heard it (en or zh)."""
 
     @property
     def speech_s(self) -> float:
@@ -81,8 +91,10 @@ def read_sample(path: str | Path) -> np.ndarray:
     return audio
 
 
-def check_sample(audio: np.ndarray, vad, embedder: SpeakerEmbedder, *, duration_s: float | None = None) -> Sample:
-    """The speech of 16 kHz audio (joined VAD segments), checked; `vad` is a fresh SileroVad."""
+def check_sample(audio: np.ndarray, vad, embedder: SpeakerEmbedder, recogniser, *, language: str | None = None,
+                 duration_s: float | None = None) -> Sample:
+    """The speech of 16 kHz audio (joined VAD segments), checked; `vad` is a fresh SileroVad,
+    `recogniser` an ASR engine (it must hear words; it tells the language when none is given)."""
     vad.accept(audio)
     segments = vad.flush()
     speech = np.concatenate([s.samples for s in segments]) if segments else np.zeros(0, np.float32)
@@ -101,7 +113,18 @@ def check_sample(audio: np.ndarray, vad, embedder: SpeakerEmbedder, *, duration_
         raise VoiceFault("voice-sample-several-speakers", f"the sample sounds like more than one person "
                          f"(two groups of its speech, {share:.0%} and {1 - share:.0%}, d-vector similarity "
                          f"{apart:.2f})", "record one person only; cut the other voices out of the file")
-    return sample
+    heard = recogniser.transcribe(sample.speech[: int(MAX_HEARD_S * SAMPLE_RATE)], language or "auto")
+    if words(heard.text) < MIN_WORDS_PER_S * min(sample.speech_s, MAX_HEARD_S):
+        raise VoiceFault("voice-sample-not-speech", "the recogniser hears no words in the sample "
+                         f"({heard.text[:40]!r}): music, singing or noise?", _HINT)
+    return replace(sample, language=language or ("zh" if heard.language == "zh" else "en"))
+
+
+def words(text: str) -> int:
+    """Words (Chinese: characters) in a transcript; a run of one letter ("Oooo", a hallucination on a
+    tone) is not a word."""
+    latin = [w for w in re.findall(r"[^\W\d_]+", text) if not has_cjk(w) and len(set(w.lower())) > 1]
+    return len(latin) + sum(has_cjk(c) for c in text)
 
 
 def audible_s(audio: np.ndarray, block: int = SAMPLE_RATE // 50) -> float:
