@@ -61,9 +61,10 @@ def embedder() -> SpeakerEmbedder:
 
 @pytest.fixture(scope="module")
 def asr():
-    from runtime import product
+    """Whisper tiny.en: the sample checks only need to hear whether there are words."""
+    from runtime.engines.asr_whisper import WhisperEngine
 
-    return product.asr_factory(Settings())()
+    return WhisperEngine(STORE.locate("asr-whisper-tiny-en"), beam_size=1)
 
 
 def _vad():

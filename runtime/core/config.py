@@ -538,7 +538,7 @@ class VoiceConfig(Section):
 
     keep_sample: bool = Field(False,
         description="Keep the sample in the voice's folder (privacy: off, only the matched style is stored).")
-    search_s: float = Field(40.0, ge=1, le=600,
+    search_s: float = Field(35.0, ge=1, le=600,
         description="Time the search for the matching style may take (seconds; each candidate costs a few).")
     candidates: int = Field(24, ge=1, le=500, description="Candidate voices synthesized and compared at most.")
 

@@ -60,7 +60,7 @@ class Budget:
 
     evaluations: int = 24
     """Candidate voices synthesized and scored at most."""
-    seconds: float = 40.0
+    seconds: float = 35.0
     """Search time at most (seconds); the last candidate started is finished."""
     patience: int = 3
     """Generations of the local search without improvement before it stops."""
