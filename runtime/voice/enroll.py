@@ -59,7 +59,7 @@ def tools(settings: Settings, store: ModelStore | None = None) -> Tools:
 
     store = store or ModelStore(models_dir(settings.paths.models))
     section = product.kokoro_section(settings)
-    store.require([EMBEDDER, VAD_MODEL, section.model, section.voices])
+    store.require([EMBEDDER, VAD_MODEL, *(m for m in (section.model, section.voices) if store.known(m))])
     kokoro = engines.build(section, store)
     embedder = SpeakerEmbedder(store.path(EMBEDDER, "embedder.int8.onnx"))
     vad = product.vad_factory(settings, store)
