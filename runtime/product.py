@@ -131,6 +131,10 @@ def check_models(settings: Settings) -> None:
     store = model_store(settings)
     listens = not isinstance(resolve_capture(settings), ConsoleCapture)
     store.require(required_models(settings, store, listens=listens))
+    if settings.speak.voice:
+        from runtime.voice import bundle
+
+        bundle.load(state_dir(settings.paths.state), settings.speak.voice)  # voice-unknown / -damaged now
 
 
 def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,

@@ -144,7 +144,7 @@ def small_setup(tmp_path_factory):
         (voices / f"{name}.bin").symlink_to(STORE.locate("tts-kokoro-voices") / f"{name}.bin")
     config = root / "c.toml"
     config.write_text(f'[paths]\nstate = "{root / "state"}"\n[speak.zh]\nvoices = "{voices}"\n'
-                      '[voice]\ncandidates = 2\nsearch_s = 120\n')
+                      '[voice]\ncandidates = 2\nenroll_s = 600\n')
     return root, config, {"CACHE_DIRECTORY": str(root / "cache")}
 
 

@@ -68,7 +68,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     settings = settings or Settings()
     store = ModelStore(models_dir(settings.paths.models))
     kit = enroll.tools(settings, store)
-    budget = match.Budget(settings.voice.candidates, settings.voice.search_s)
+    budget = match.Budget(settings.voice.candidates, settings.voice.enroll_s)
     started = time.monotonic()
     match.basis(kit.kokoro, kit.embedder, "en", cache_dir(), print)
     rows, basis_s = [], round(time.monotonic() - started, 1)
@@ -81,7 +81,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
             # A little more than the nominal length: the VAD trims the joined segments' edges again.
             rows.append(_row(kit, name, speech[: int((seconds + EDGE_S) * SAMPLE_RATE)], held, target, budget))
             _print_row(rows[-1])
-    report = {"basis_s": basis_s, "budget": {"candidates": budget.evaluations, "search_s": budget.seconds},
+    report = {"basis_s": basis_s, "budget": {"candidates": budget.evaluations, "enroll_s": budget.seconds},
               "cores": os.cpu_count(), "load": round(os.getloadavg()[0], 1), "rows": rows,
               "beats_nearest": all(r["margin"] > 0 for r in rows),
               "median_margin": median([r["margin"] for r in rows], 3)}
@@ -130,9 +130,9 @@ def _hz(row: dict) -> str:
 
 
 def _print(report: dict) -> None:
-    print(f"voice benchmark — {report['cores']} cores, load {report['load']}, search budget "
-          f"{report['budget']['candidates']} candidates / {report['budget']['search_s']:g} s; stock voices "
-          f"prepared in {report['basis_s']} s (once per device; 0 when cached)")
+    print(f"voice benchmark — {report['cores']} cores, load {report['load']}, budget "
+          f"{report['budget']['candidates']} candidates / {report['budget']['enroll_s']:g} s per enrollment; "
+          f"stock voices prepared in {report['basis_s']} s (once per device; 0 when cached)")
     print("| speaker | sample | ceiling (halves) | nearest stock | matched | margin | enroll | WER | pitch: person / "
           "nearest / matched |")
     print("|---|---|---|---|---|---|---|---|---|")

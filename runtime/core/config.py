@@ -538,8 +538,9 @@ class VoiceConfig(Section):
 
     keep_sample: bool = Field(False,
         description="Keep the sample in the voice's folder (privacy: off, only the matched style is stored).")
-    search_s: float = Field(35.0, ge=1, le=600,
-        description="Time the search for the matching style may take (seconds; each candidate costs a few).")
+    enroll_s: float = Field(55.0, ge=1, le=600,
+        description="Time an enrollment may take (seconds): the search for the matching style gets what the "
+                    "checks leave, less one round trip; at least one candidate is tried.")
     candidates: int = Field(24, ge=1, le=500, description="Candidate voices synthesized and compared at most.")
 
 

@@ -94,9 +94,13 @@ def enroll_audio(kit: Tools, audio: np.ndarray, language: str | None, budget: ma
     language = sample.language
     fit, check = halves(sample.speech, kit.embedder)
     keep_alive()
+    prepared = time.monotonic()
     stock = match.basis(kit.kokoro, kit.embedder, language, cache_dir(), report)
+    prepare_s = time.monotonic() - prepared
+    started += prepare_s  # preparing the stock voices (once per device) is not the enrollment's budget
     f0 = median_f0(sample.speech)
-    found = match.search(kit.kokoro, kit.embedder, stock, language, fit, check, f0, budget, keep_alive=keep_alive)
+    found = match.search(kit.kokoro, kit.embedder, stock, language, fit, check, f0, budget,
+                         deadline=started + budget.seconds, keep_alive=keep_alive)
     chosen, error = None, None
     for candidate in found.ranked[:TRIED]:
         error = round_trip(kit, stock.style(candidate.weights), language)
@@ -114,7 +118,8 @@ def enroll_audio(kit: Tools, audio: np.ndarray, language: str | None, budget: ma
             "score": {"matched": round(chosen.score, 3), "start": round(found.nearest_score.score, 3)},
             "round_trip": {"metric": "CER" if language == "zh" else "WER", "error": round(error, 3)},
             "sample_s": round(sample.duration_s, 2), "speech_s": round(sample.speech_s, 2),
-            "candidates": found.evaluations, "enroll_s": round(time.monotonic() - started, 1)}
+            "candidates": found.evaluations, "enroll_s": round(time.monotonic() - started, 1),
+            "prepare_s": round(prepare_s, 1)}
     return Enrolled(stock.style(chosen.weights), meta, notices)
 
 
@@ -138,7 +143,7 @@ def enroll_file(settings: Settings, sample: Path, name: str, *, language: str | 
     audio = read_sample(sample)
     cfg = settings.voice
     kit = kit or tools(settings)
-    enrolled = enroll_audio(kit, audio, language, match.Budget(cfg.candidates, cfg.search_s), report=report,
+    enrolled = enroll_audio(kit, audio, language, match.Budget(cfg.candidates, cfg.enroll_s), report=report,
                             keep_alive=keep_alive)
     folder = bundle.save(state, name, enrolled.style, enrolled.meta, sample if cfg.keep_sample else None,
                          replace=replace)

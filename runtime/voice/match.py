@@ -56,12 +56,13 @@ PITCH_FREE = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """How much search an enrollment may spend."""
+    """How much an enrollment may spend."""
 
     evaluations: int = 24
-    """Candidate voices synthesized and scored at most."""
-    seconds: float = 35.0
-    """Search time at most (seconds); the last candidate started is finished."""
+    """Candidate voices synthesized and scored at most (at least one is)."""
+    seconds: float = 55.0
+    """Time for the whole enrollment (seconds): the search starts no candidate that would leave
+    less than one candidate's time for the round trip after it."""
     patience: int = 3
     """Generations of the local search without improvement before it stops."""
 
@@ -176,12 +177,14 @@ def pitch_penalty(f0: float, target: float) -> float:
 
 
 def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: np.ndarray, check: np.ndarray,
-           f0: float, budget: Budget = Budget(), *, seed: int = 0,
+           f0: float, budget: Budget = Budget(), *, deadline: float | None = None, seed: int = 0,
            keep_alive: Callable[[], None] = lambda: None) -> Result:
     """Candidates for the sample whose d-vectors are `fit` (searched) and `check` (held back) and
-    whose median pitch is `f0` (hertz)."""
+    whose median pitch is `f0` (hertz); `deadline` (time.monotonic()) ends the enrollment (default:
+    budget.seconds from now)."""
     rng = np.random.default_rng(seed)
     started = time.monotonic()
+    deadline = started + budget.seconds if deadline is None else deadline
     eye = np.eye(len(stock.names))
     penalty = np.array([pitch_penalty(p, f0) for p in stock.pitch])
     stocks = [Candidate(eye[i], float(v @ fit - penalty[i]), float(v @ check - penalty[i]), float(stock.pitch[i]))
@@ -201,7 +204,11 @@ def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: 
         return tried[-1]
 
     def spent() -> bool:
-        return len(tried) >= budget.evaluations or time.monotonic() - started >= budget.seconds
+        if not tried:
+            return False
+        each = (time.monotonic() - started) / len(tried)
+        # The next candidate and the round trip after the search must both fit before the deadline.
+        return len(tried) >= budget.evaluations or time.monotonic() + 2 * each > deadline
 
     for other in order[1: 1 + PARTNERS]:
         if spent():

@@ -115,8 +115,8 @@ def check_sample(audio: np.ndarray, vad, embedder: SpeakerEmbedder, recogniser, 
                          f"{apart:.2f})", "record one person only; cut the other voices out of the file")
     heard = recogniser.transcribe(sample.speech[: int(MAX_HEARD_S * SAMPLE_RATE)], language or "auto")
     if words(heard.text) < MIN_WORDS_PER_S * min(sample.speech_s, MAX_HEARD_S):
-        raise VoiceFault("voice-sample-not-speech", "the recogniser hears no words in the sample "
-                         f"({heard.text[:40]!r}): music, singing or noise?", _HINT)
+        raise VoiceFault("voice-sample-not-speech", f"the recogniser hears {words(heard.text)} word(s) in "
+                         f"{sample.speech_s:.1f} s of the sample: music, singing or noise?", _HINT)
     return replace(sample, language=language or ("zh" if heard.language == "zh" else "en"))
 
 
