@@ -17,7 +17,7 @@ from runtime.core.config import LANGUAGES, Settings
 from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault, VoiceFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.store.models import ModelStore
-from runtime.voice import bundle
+from runtime.voice import bundle as voice_bundle
 
 SAMPLE_TEXT = {"en": "Hello! This is how I sound.", "zh": "你好！这是我的声音。"}
 """What a voice says in the console's listen button when no text is given, by language."""
@@ -97,8 +97,8 @@ def voices_in_use(settings: Settings) -> dict[str, str]:
     used = {lang: getattr(settings.speak, lang).voice for lang in LANGUAGES
             if hasattr(getattr(settings.speak, lang), "voice")}
     state = state_dir(settings.paths.state)
-    if bundle.is_enrolled(state, settings.speak.voice):
-        used[bundle.load(state, settings.speak.voice).language] = settings.speak.voice
+    if voice_bundle.is_enrolled(state, settings.speak.voice):
+        used[voice_bundle.language(state, settings.speak.voice)] = settings.speak.voice
     return used
 
 
@@ -106,13 +106,12 @@ def voice_patch(settings: Settings, voice: str) -> dict:
     """The [speak] change that makes a voice speak its language: an enrolled voice becomes [speak]
     voice; a stock one replaces its language's voice (and an enrolled voice of that language)."""
     state = state_dir(settings.paths.state)
-    if bundle.is_enrolled(state, voice):
+    if voice_bundle.is_enrolled(state, voice):
         return {"voice": voice}
     language = voice_language(settings, voice)
     enrolled = settings.speak.voice
-    keep = enrolled if bundle.is_enrolled(state, enrolled) and bundle.load(state, enrolled).language != language \
-        else ""
-    return {"voice": keep, language: {"voice": voice}}
+    other = voice_bundle.is_enrolled(state, enrolled) and voice_bundle.language(state, enrolled) != language
+    return {"voice": enrolled if other else "", language: {"voice": voice}}
 
 
 def with_voice(settings: Settings, voice: str) -> Settings:
@@ -122,7 +121,7 @@ def with_voice(settings: Settings, voice: str) -> Settings:
     speak = settings.speak.model_dump(mode="json")
     merged = desired.merge({"speak": speak}, {"speak": voice_patch(settings, voice)})["speak"]
     new = settings.model_copy(update={"speak": type(settings.speak).model_validate(merged)})
-    if not bundle.is_enrolled(state_dir(settings.paths.state), voice):
+    if not voice_bundle.is_enrolled(state_dir(settings.paths.state), voice):
         check_voice(ModelStore(models_dir(settings.paths.models)), voice,
                     getattr(new.speak, voice_language(settings, voice)))
     return new
@@ -185,14 +184,13 @@ def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
                 voices.append({"id": name, "description": f"Kokoro {kind} voice {name}", "engine": "kokoro",
                                "language": lang, "installed": True})
     state = state_dir(settings.paths.state)
-    for name in bundle.names(state):
+    for name in voice_bundle.names(state):
         try:
-            meta = bundle.load(state, name).meta
-        except VoiceFault:  # listed as damaged, so an operator sees it and can remove it
-            meta = {"language": "", "nearest_stock": "damaged"}
-        voices.append({"id": name, "description": f"Enrolled voice {name} (matched to a sample; nearest stock "
-                       f"voice {meta.get('nearest_stock', '?')})", "engine": "kokoro", "language": meta["language"],
-                       "installed": True, "enrolled": True})
+            language = voice_bundle.language(state, name)
+        except VoiceFault:  # listed without a language, so an operator sees it and can remove it
+            language = ""
+        voices.append({"id": name, "description": f"Enrolled voice {name} (matched to a person's sample)",
+                       "engine": "kokoro", "language": language, "installed": True, "enrolled": True})
     return voices
 
 

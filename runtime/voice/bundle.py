@@ -106,6 +106,16 @@ def load(state: Path, name: str) -> Voice:
     return Voice(name, style, meta)
 
 
+def language(state: Path, name: str) -> str:
+    """The language an enrolled voice speaks (its metadata only: for listings and status)."""
+    with _store(state).reading(check_name(name)) as folder:
+        try:
+            return json.loads((folder / "meta.json").read_text(encoding="utf-8")).get("language", "en")
+        except (OSError, ValueError, AttributeError) as err:
+            raise VoiceFault("voice-damaged", f"voice {name!r} is damaged: {err}",
+                             f"enroll it again, or `edge-talker voice remove {name}`") from err
+
+
 def names(state: Path) -> list[str]:
     """The enrolled voices."""
     return _store(state).names()
