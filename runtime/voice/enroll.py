@@ -110,8 +110,11 @@ def enroll_audio(kit: Tools, audio: np.ndarray, language: str | None, budget: ma
     if chosen is None:
         chosen = found.nearest_score
         error = round_trip(kit, stock.style(chosen.weights), language)
-        notices.append(f"voice-unintelligible: no matched candidate stayed intelligible; the nearest stock voice "
+        notices.append(f"voice-unintelligible: no matched candidate stayed intelligible; the stock voice "
                        f"{found.nearest} is used")
+    elif chosen is found.nearest_score:
+        notices.append(f"voice-no-closer-match: no candidate sounded more like the sample than the stock voice "
+                       f"{found.nearest}; it is used (a longer or cleaner sample may do better)")
     meta = {"language": language, "language_detected": detected, "nearest_stock": found.closest,
             "start": found.nearest, "pitch_hz": {"sample": round(f0, 1), "voice": round(chosen.f0, 1)},
             "blend": match.top_weights(chosen.weights, stock.names),

@@ -87,7 +87,7 @@ class Candidate:
 
 @dataclass
 class Result:
-    """The search's outcome: candidates best first (none of them a stock voice) and the nearest stock voice."""
+    """The search's outcome: candidates best first (the stock voice it started from among them)."""
 
     ranked: list[Candidate]
     nearest: str
@@ -226,7 +226,7 @@ def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: 
             if candidate.fit > best.fit:
                 best, improved = candidate, True
         sigma, stale = (sigma * 1.3, 0) if improved else (sigma * 0.7, stale + 1)
-    ranked = sorted(tried, key=lambda c: -c.score)
+    ranked = sorted([*tried, stocks[nearest]], key=lambda c: -c.score)  # no candidate worse than the start
     closest = stock.names[int(np.argmax(stock.vectors @ (fit + check)))]
     return Result(ranked, stock.names[nearest], stocks[nearest], closest, len(tried), time.monotonic() - started,
                   trace)
