@@ -254,3 +254,14 @@ def test_the_api_and_console_list_preview_and_switch_to_an_enrolled_voice(kiosk)
     assert kiosk.http("GET", "/state").json["voices"] == {"en": "tts-piper-joe", "zh": "zf_xiaoxiao"}
     assert kiosk.http("POST", "/voice", {"id": "nobody-here"}).code == "tts-voice-unknown"
     shutil.rmtree(kiosk.state_dir / "voices")
+
+
+def test_a_chinese_sample_is_detected_and_enrolled_with_a_character_round_trip(small_setup):
+    _, config, env = small_setup
+    STORE.require(["speech-samples"])
+    sample = STORE.model_dir("speech-samples") / "zh-pangrama.wav"
+    done = run_cli("voice", "enroll", str(sample), "--name", "li", "--config", str(config), env=env, timeout=900)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads(run_cli("voice", "show", "li", "--config", str(config)).stdout)
+    assert meta["language"] == "zh" and meta["language_detected"] and meta["round_trip"]["metric"] == "CER"
+    assert meta["round_trip"]["error"] <= 0.1 or "voice-unintelligible" in done.stderr  # said when it falls back
