@@ -46,7 +46,10 @@ MARGIN = 0.1
 """How far past the stock voices' range a coordinate may go (share of the range)."""
 PARTNERS = 3
 """Next nearest voices stepped towards, and how far."""
-TOWARDS = 0.35
+TOWARDS = 0.25
+SIGMA = 0.3
+"""First step size of the local search, in stock-voice standard deviations per component (small
+steps: most large ones sounded less like the person)."""
 PITCH_WEIGHT = 0.5
 """Score lost per octave a candidate's median pitch is off the person's (beyond PITCH_FREE): the
 d-vector alone put a woman's voice nearest to a man reading Dickens; pitch is heard at once."""
@@ -215,7 +218,7 @@ def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: 
             break
         candidate = evaluate(stock.bounded(best.weights + TOWARDS * (eye[other] - eye[nearest])))
         best = candidate if candidate.fit > best.fit else best
-    sigma, stale = 0.5, 0
+    sigma, stale = SIGMA, 0
     while not spent() and stale < budget.patience:
         improved = False
         for _ in range(2):
