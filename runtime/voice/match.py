@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -229,10 +229,13 @@ def search(engine, embedder: SpeakerEmbedder, stock: Basis, language: str, fit: 
             if candidate.fit > best.fit:
                 best, improved = candidate, True
         sigma, stale = (sigma * 1.3, 0) if improved else (sigma * 0.7, stale + 1)
-    ranked = sorted([*tried, stocks[nearest]], key=lambda c: -c.score)  # no candidate worse than the start
+    # The start competes too (no enrolled voice sounds less like the sample than it), but with its
+    # held-back score only: it was picked as the best of all stock voices on `fit`, so its fit score
+    # is optimistic (the winner's curse) while the candidates' are measured once.
+    start = replace(stocks[nearest], fit=stocks[nearest].check)
+    ranked = sorted([*tried, start], key=lambda c: -c.score)
     closest = stock.names[int(np.argmax(stock.vectors @ (fit + check)))]
-    return Result(ranked, stock.names[nearest], stocks[nearest], closest, len(tried), time.monotonic() - started,
-                  trace)
+    return Result(ranked, stock.names[nearest], start, closest, len(tried), time.monotonic() - started, trace)
 
 
 def top_weights(weights: np.ndarray, names: list[str], count: int = 5) -> dict[str, float]:
