@@ -53,8 +53,9 @@ steps: most large ones sounded less like the person)."""
 PITCH_WEIGHT = 0.5
 """Score lost per octave a candidate's median pitch is off the person's (beyond PITCH_FREE): the
 d-vector alone put a woman's voice nearest to a man reading Dickens; pitch is heard at once."""
-PITCH_FREE = 2.0
-"""Semitones of pitch difference that cost nothing (the estimate's noise, a voice's own range)."""
+PITCH_FREE = 3.0
+"""Semitones of pitch difference that cost nothing (the estimate's noise, a voice's own range): the
+penalty is for another register (men and women are 6-12 semitones apart), not for a tone or two."""
 
 
 @dataclass(frozen=True, slots=True)
