@@ -60,8 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("text", help="what the avatar says")
     speak.add_argument("--out", required=True, help="WAV file to write")
     speak.add_argument("--visemes", help="JSON file for the viseme track (start, samples, targets)")
+    speak.add_argument("--voice", help="an enrolled voice (`voice list`) or a stock voice (default: the config's)")
     speak.add_argument("--config", help="config file ([speak] voice and settings)")
     speak.set_defaults(func=_speak)
+
+    voice = sub.add_parser("voice", help="enroll a person's voice from a sample; list, show, remove, preview voices")
+    voice_sub = _Subparsers(voice.add_subparsers(dest="voice_command", required=True), verbose)
+    enroll = voice_sub.add_parser("enroll", help="match a voice to 3-10 s of a person speaking (WAV, FLAC, OGG)")
+    enroll.add_argument("sample", help="audio file of one person speaking")
+    enroll.add_argument("--name", required=True, help="voice name (lower-case letters, digits, - and _)")
+    enroll.add_argument("--language", choices=["zh", "en"], help="the sample's language (default: detected)")
+    enroll.add_argument("--replace", action="store_true", help="replace the voice of this name if there is one")
+    for verb, text in (("list", "list the enrolled voices"), ("show", "print a voice's metadata"),
+                       ("remove", "delete a voice"), ("preview", "write a WAV of the voice saying a fixed sentence")):
+        cmd = voice_sub.add_parser(verb, help=text)
+        if verb != "list":
+            cmd.add_argument("name", help="voice name")
+        if verb == "preview":
+            cmd.add_argument("--out", required=True, help="WAV file to write")
+            cmd.add_argument("--text", default="", help="what to say (default: a fixed sentence)")
+    for cmd in voice_sub.choices.values():
+        cmd.add_argument("--config", help="config file")
+    voice.set_defaults(func=_voice)
 
     avatar = sub.add_parser("avatar", help="enroll photos as avatars, list, show, remove, preview them")
     avatar_sub = _Subparsers(avatar.add_subparsers(dest="avatar_command", required=True), verbose)
@@ -85,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", help="what the avatar says (synthesized with the configured voice)")
     source.add_argument("--audio", help="a recording the avatar lip-syncs to (WAV/FLAC/OGG)")
     render.add_argument("--avatar", help="avatar name (default: [avatar] name of the config)")
+    render.add_argument("--voice", help="an enrolled voice or a stock voice for --text (default: the config's)")
     render.add_argument("--out", required=True, help="MP4 file to write")
     render.add_argument("--fps", type=int, default=25, help="video frame rate (5 to 60)")
     render.add_argument("--force", action="store_true", help="replace --out if it exists")
@@ -96,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
     bench.add_argument("stage", nargs="?", default="e2e",
-                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control"],
+                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice"],
                        help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
@@ -197,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     _limit_malloc_arenas()
     args = build_parser().parse_args(argv)
-    if args.command in ("run", "avatar"):
+    if args.command in ("run", "avatar", "voice"):
         import os
 
         os.umask(0o077)  # state (avatars, recordings) shows visitors and faces: this user's only
@@ -333,7 +354,12 @@ def _speak(args: argparse.Namespace) -> int:
     from runtime.core.config import load_config
     from runtime.speech.visemes import concat
 
-    engine = product.tts_factory(load_config(args.config))()
+    settings = load_config(args.config)
+    if args.voice:
+        from runtime.control.assets import with_voice
+
+        settings = with_voice(settings, args.voice)
+    engine = product.tts_factory(settings)()
     pieces = list(engine.synthesize(args.text))
     audio = np.concatenate([p.audio for p in pieces])
     soundfile.write(args.out, audio, engine.sample_rate, subtype="PCM_16")
@@ -380,11 +406,21 @@ def _avatar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _voice(args: argparse.Namespace) -> int:
+    from runtime.voice.commands import main
+
+    return main(args)
+
+
 def _render(args: argparse.Namespace) -> int:
     from runtime.clip import check_output, render_clip
     from runtime.core.config import load_config
 
     settings = load_config(args.config)
+    if args.voice:
+        from runtime.control.assets import with_voice
+
+        settings = with_voice(settings, args.voice)
     check_output(args.out, args.fps, force=args.force)
     if args.audio:
         from runtime.speech.audio import read_audio

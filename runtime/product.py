@@ -24,7 +24,14 @@ import zmq
 
 from runtime import engines
 from runtime.core.bus import Bus
-from runtime.core.config import AutoCapture, CaptureSource, ConsoleCapture, MicrophoneCapture, Settings
+from runtime.core.config import (
+    LANGUAGES,
+    AutoCapture,
+    CaptureSource,
+    ConsoleCapture,
+    MicrophoneCapture,
+    Settings,
+)
 from runtime.core.errors import RuntimeFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads
@@ -71,29 +78,44 @@ def tts_factory(settings: Settings, store: ModelStore | None = None) -> Callable
 
 
 def build_voices(settings: Settings, store: ModelStore):
-    """The configured voice of each language plus the personas' pinned ones; one engine serves
-    every voice it has (all Kokoro voices share one model)."""
+    """The configured voice of each language (an enrolled voice, [speak] voice, replaces that of its
+    language) plus the personas' pinned ones; one engine serves every voice it has (all Kokoro
+    voices, stock and enrolled, share one model)."""
     from runtime.speech.voices import Voice, Voices
+    from runtime.voice import bundle
 
+    state = state_dir(settings.paths.state)
     loaded: list[tuple[object, object]] = []  # (section without its voice, engine)
 
     def voice(section, name: str = "") -> Voice:
         name = name or section.voice
+        enrolled = bundle.load(state, name) if bundle.is_enrolled(state, name) else None
+        if enrolled is not None:
+            section = kokoro_section(settings)
         general = section.model_copy(update={"voice": ""})
-        for key, engine in loaded:
-            if key == general and engine.has_voice(name):
-                return Voice(engine, name)
-        engine = engines.build(section.model_copy(update={"voice": name}), store)
-        loaded.append((general, engine))
+        engine = next((e for key, e in loaded if key == general and (enrolled or e.has_voice(name))), None)
+        if engine is None:
+            engine = engines.build(section if enrolled else section.model_copy(update={"voice": name}), store)
+            loaded.append((general, engine))
+        if enrolled is not None:
+            engine.add_voice(name, enrolled.style)
         return Voice(engine, name)
 
-    sections = {lang: getattr(settings.speak, lang) for lang in type(settings.speak).model_fields}
+    sections = {lang: getattr(settings.speak, lang) for lang in LANGUAGES}
     voices = {lang: voice(section) for lang, section in sections.items() if section.ENGINE}
+    if settings.speak.voice:
+        language = bundle.load(state, settings.speak.voice).language  # voice-unknown / voice-damaged first
+        voices[language] = voice(kokoro_section(settings), settings.speak.voice)
     pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
               for lang, name in persona.voices.items() if sections[lang].ENGINE}
     return Voices(voices, pinned)
 
 
+def kokoro_section(settings: Settings):
+    """The Kokoro section enrolled voices are spoken through: a configured one, else the defaults."""
+    from runtime.core.config import KokoroSpeak
+
+    return next((s for s in (settings.speak.zh, settings.speak.en) if s.type == "kokoro"), KokoroSpeak())
 
 
 def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
@@ -109,6 +131,10 @@ def check_models(settings: Settings) -> None:
     store = model_store(settings)
     listens = not isinstance(resolve_capture(settings), ConsoleCapture)
     store.require(required_models(settings, store, listens=listens))
+    if settings.speak.voice:
+        from runtime.voice import bundle
+
+        bundle.load(state_dir(settings.paths.state), settings.speak.voice)  # voice-unknown / -damaged now
 
 
 def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,

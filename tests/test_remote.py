@@ -188,6 +188,22 @@ def test_voice_switch_to_a_voice_file(kiosk, tmp_path, caplog):
     assert kiosk.rr("voice", {"id": "tts-piper-joe"})["ok"] is True
 
 
+def test_voice_switch_to_an_enrolled_voice(kiosk):
+    import numpy as np
+
+    from runtime.voice import bundle
+
+    heart = ModelStore(kiosk.device.models.root).locate("tts-kokoro-voices") / "af_heart.bin"
+    bundle.save(kiosk.state_dir, "anna", np.fromfile(heart, dtype=np.float32), {"language": "en"})
+    assert "anna" in {v["id"] for v in kiosk.rr("voices")["result"]["voices"]}
+    assert kiosk.rr("voice", {"id": "anna"})["result"]["changed"] == ["speak.voice"]
+    turn = kiosk.rr("say", {"text": "I speak with an enrolled voice."})["result"]["turn"]
+    assert kiosk.said_turn(turn, 60)
+    assert wait_for(lambda: kiosk.retained_state()["voices"]["en"] == "anna", 10)
+    assert kiosk.rr("voice", {"id": "tts-piper-joe"})["result"]["changed"] == ["speak.voice"]
+    bundle.remove(kiosk.state_dir, "anna")
+
+
 def test_config_get_and_apply_live_and_persisted(kiosk):
     got = kiosk.rr("config.get")["result"]
     assert got["config"]["remote"]["device_id"] == KIOSK and got["config"]["play"]["device"] == "none"

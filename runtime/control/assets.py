@@ -13,10 +13,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.core.config import Settings
-from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault
-from runtime.core.paths import state_dir
+from runtime.core.config import LANGUAGES, Settings
+from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault, VoiceFault
+from runtime.core.paths import models_dir, state_dir
 from runtime.store.models import ModelStore
+from runtime.voice import bundle as voice_bundle
 
 SAMPLE_TEXT = {"en": "Hello! This is how I sound.", "zh": "你好！这是我的声音。"}
 """What a voice says in the console's listen button when no text is given, by language."""
@@ -76,19 +77,54 @@ def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
 def voice_wav(engine, text: str) -> bytes:
     """A voice saying `text`, as a 16-bit WAV file."""
     import numpy as np
-    import soundfile
 
     audio = [speech.audio for speech in engine.synthesize(text)]
+    return wav_bytes(np.concatenate(audio) if audio else np.zeros(1, np.float32), engine.sample_rate)
+
+
+def wav_bytes(audio, rate: int) -> bytes:
+    """Audio as a 16-bit WAV file."""
+    import soundfile
+
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.concatenate(audio) if audio else np.zeros(1, np.float32), engine.sample_rate,
-                    format="WAV", subtype="PCM_16")
+    soundfile.write(buffer, audio, rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
 def voices_in_use(settings: Settings) -> dict[str, str]:
-    """The voice in use for each language that has one ([speak.en], [speak.zh])."""
-    return {lang: getattr(settings.speak, lang).voice for lang in type(settings.speak).model_fields
+    """The voice in use for each language that has one ([speak.en], [speak.zh]; the enrolled
+    [speak] voice for its language)."""
+    used = {lang: getattr(settings.speak, lang).voice for lang in LANGUAGES
             if hasattr(getattr(settings.speak, lang), "voice")}
+    state = state_dir(settings.paths.state)
+    if voice_bundle.is_enrolled(state, settings.speak.voice):
+        used[voice_bundle.language(state, settings.speak.voice)] = settings.speak.voice
+    return used
+
+
+def voice_patch(settings: Settings, voice: str) -> dict:
+    """The [speak] change that makes a voice speak its language: an enrolled voice becomes [speak]
+    voice; a stock one replaces its language's voice (and an enrolled voice of that language)."""
+    state = state_dir(settings.paths.state)
+    if voice_bundle.is_enrolled(state, voice):
+        return {"voice": voice}
+    language = voice_language(settings, voice)
+    enrolled = settings.speak.voice
+    other = voice_bundle.is_enrolled(state, enrolled) and voice_bundle.language(state, enrolled) != language
+    return {"voice": enrolled if other else "", language: {"voice": voice}}
+
+
+def with_voice(settings: Settings, voice: str) -> Settings:
+    """The settings with a voice (enrolled or stock) speaking its language (speak --voice, render --voice)."""
+    from runtime.control import desired
+
+    speak = settings.speak.model_dump(mode="json")
+    merged = desired.merge({"speak": speak}, {"speak": voice_patch(settings, voice)})["speak"]
+    new = settings.model_copy(update={"speak": type(settings.speak).model_validate(merged)})
+    if not voice_bundle.is_enrolled(state_dir(settings.paths.state), voice):
+        check_voice(ModelStore(models_dir(settings.paths.models)), voice,
+                    getattr(new.speak, voice_language(settings, voice)))
+    return new
 
 
 def voice_language(settings: Settings, voice: str) -> str:
@@ -99,7 +135,7 @@ def voice_language(settings: Settings, voice: str) -> str:
     if not piper and not re.fullmatch(r"[a-z]{2}_[a-z]+", voice):
         raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
                          "`voices` lists the voices; Kokoro voices are named like zf_xiaoxiao")
-    for lang in type(settings.speak).model_fields:
+    for lang in LANGUAGES:
         if getattr(settings.speak, lang).type == ("piper" if piper else "kokoro"):
             return lang
     return "en"
@@ -130,11 +166,11 @@ def check_voice(store: ModelStore, voice: str, section) -> None:
 def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
     """The voices an operator can pick: every piper voice of the manifest (installed or not) and
     the installed Kokoro voices that fit the language of a Kokoro section."""
-    from runtime.engines.tts_kokoro import MANDARIN
+    from runtime.engines.tts_kokoro import ENGLISH, MANDARIN
 
     voices = [{"id": e.id, "description": e.description, "engine": "piper", "language": voice_language(settings, e.id),
                "installed": installed(store, e)} for e in store.manifest.model if _is_piper_voice(e)]
-    for lang in type(settings.speak).model_fields:
+    for lang in LANGUAGES:
         section = getattr(settings.speak, lang)
         if section.type != "kokoro":
             continue
@@ -143,10 +179,18 @@ def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
         except ModelFault:  # not installed: nothing to pick from
             continue
         for name in sorted(p.stem for p in folder.glob("*.bin")):
-            if name.startswith(MANDARIN) == (lang == "zh"):
+            if name.startswith(MANDARIN if lang == "zh" else ENGLISH):
                 kind = "Mandarin" if name.startswith(MANDARIN) else "English"
                 voices.append({"id": name, "description": f"Kokoro {kind} voice {name}", "engine": "kokoro",
                                "language": lang, "installed": True})
+    state = state_dir(settings.paths.state)
+    for name in voice_bundle.names(state):
+        try:
+            language = voice_bundle.language(state, name)
+        except VoiceFault:  # listed without a language, so an operator sees it and can remove it
+            language = ""
+        voices.append({"id": name, "description": f"Enrolled voice {name} (matched to a person's sample)",
+                       "engine": "kokoro", "language": language, "installed": True, "enrolled": True})
     return voices
 
 

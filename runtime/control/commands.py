@@ -60,7 +60,7 @@ from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
 
-_LIVE = {"think.persona", "avatar.name", "speak.en.voice", "speak.zh.voice", "play.volume", "play.mute",
+_LIVE = {"think.persona", "avatar.name", "speak.voice", "speak.en.voice", "speak.zh.voice", "play.volume", "play.mute",
          "remote.share_transcripts", "api.captions"}
 """Settings an actor takes while running; a change of any other key restarts the process."""
 
@@ -266,6 +266,12 @@ class Commands:
         from runtime import engines
 
         request = validate(VoiceRequest, {"id": voice})
+        from runtime.voice import bundle
+
+        if bundle.is_enrolled(state_dir(self.settings.paths.state), request.id):
+            from runtime.voice.enroll import preview
+
+            return assets.wav_bytes(*preview(self.settings, request.id, " ".join(text.split())[:200]))
         language = assets.voice_language(self.settings, request.id)
         text = " ".join(text.split())[:200] or assets.SAMPLE_TEXT[language]
         if self._sampler is None or self._sampler[0] != request.id:
@@ -295,8 +301,8 @@ class Commands:
         return {"removed": request.name}
 
     def voice(self, request: VoiceRequest) -> dict:
-        """Speak with another voice."""
-        return self._patch({"speak": {assets.voice_language(self.settings, request.id): {"voice": request.id}}})
+        """Speak with another voice (stock or enrolled)."""
+        return self._patch({"speak": assets.voice_patch(self.settings, request.id)})
 
     def volume(self, request: VolumeRequest) -> dict:
         """Set the speaker's loudness."""
@@ -346,9 +352,13 @@ class Commands:
             if new.avatar.name not in bundle.names(state_dir(new.paths.state)):
                 raise AvatarFault("avatar-unknown", f"no avatar {new.avatar.name!r}",
                                   "enroll it first (avatar.enroll); `avatars` lists the avatars")
+        if new.speak.voice and new.speak.voice != old.speak.voice:
+            from runtime.voice import bundle
+
+            bundle.load(state_dir(new.paths.state), new.speak.voice)  # voice-unknown / voice-damaged
         before = assets.voices_in_use(old)
         for lang, voice in assets.voices_in_use(new).items():
-            if voice != before.get(lang):
+            if voice != before.get(lang) and voice != new.speak.voice:
                 assets.check_voice(self.device.models, voice, getattr(new.speak, lang))
 
 
@@ -364,6 +374,8 @@ def _live_messages(new: Settings, live: set[str]) -> list[Message]:
             out.append(SetPersona(persona=new.think.persona))
         elif path == "avatar.name":
             out.append(SetAvatar(avatar=new.avatar.name))
+        elif path == "speak.voice":
+            out.append(SetVoice(voice=new.speak.voice))
         elif path.startswith("speak.") and path.endswith(".voice"):
             out.append(SetVoice(voice=getattr(new.speak, path.split(".")[1]).voice))
         elif path == "play.volume":

@@ -64,7 +64,9 @@ class EnrollRequest(Request):
 class VoiceRequest(Request):
     """`voice`: speak with another voice."""
 
-    id: str = Field(min_length=1, max_length=256, description="A tts model id of the manifest, or a voice file.")
+    id: str = Field(min_length=1, max_length=256,
+                    description="A voice of `voices`: a tts model id of the manifest, a voice file, a Kokoro voice "
+                                "or an enrolled voice.")
 
 
 class VolumeRequest(Request):

@@ -274,7 +274,8 @@ class KokoroSpeak(Backend):
         description="Model id or directory of the voice files (<name>.bin).")
     voice: str = Field("zf_xiaoxiao",
         description="Voice: zf_xiaobei, zf_xiaoni, zf_xiaoxiao, zf_xiaoyi, zm_yunjian, zm_yunxi, zm_yunxia, "
-                    "zm_yunyang (Mandarin); af_heart, af_bella, af_sarah, am_adam, am_michael (US English).")
+                    "zm_yunyang (Mandarin); af_heart, af_bella, af_sarah, am_adam, am_michael ... (US English: "
+                    "af_*, am_*; British: bf_*, bm_*).")
     speed: float = Field(1.0, ge=0.5, le=2, description="Speaking rate: >1 faster, <1 slower.")
     threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
@@ -501,25 +502,47 @@ class SpeakConfig(Section):
 
     en: Speak = PiperSpeak()
     zh: Speak = KokoroSpeak()
+    voice: str = Field("", max_length=64,
+        description="An enrolled voice (`edge-talker voice list`): the avatar speaks the language it was enrolled "
+                    "for with it (through Kokoro, whatever that language's engine); empty: the voices below.")
 
     @model_validator(mode="before")
     @classmethod
     def _default_backend_type(cls, data):
-        if isinstance(data, dict) and set(data) - set(cls.model_fields):
+        if isinstance(data, dict):
             flat = {k: v for k, v in data.items() if k not in cls.model_fields}
-            if not isinstance(data.get("en", {}), dict) or data.get("en"):
-                raise ValueError("give the English voice either as [speak.en] or with keys directly under "
-                                 "[speak], not both")
-            data = {**{k: v for k, v in data.items() if k in cls.model_fields}, "en": flat}
+            if "voice" in data and (flat or _piper_voice(str(data["voice"]))):
+                flat["voice"] = data["voice"]  # a flat [speak] of old configs: the English voice
+            if flat:
+                if not isinstance(data.get("en", {}), dict) or data.get("en"):
+                    raise ValueError("give the English voice either as [speak.en] or with keys directly under "
+                                     "[speak], not both")
+                data = {**{k: v for k, v in data.items() if k in cls.model_fields and k not in flat}, "en": flat}
         return _default_types(cls, data)
 
     def describe(self) -> str:
         """The voice of each language, e.g. `en: piper tts-piper-joe, zh: kokoro zf_xiaoxiao`."""
-        parts = []
-        for lang in type(self).model_fields:
+        parts = [f"enrolled voice {self.voice}"] if self.voice else []
+        for lang in LANGUAGES:
             section = getattr(self, lang)
             parts.append(f"{lang}: {section.type} {section.voice}" if section.ENGINE else f"{lang}: captions only")
         return ", ".join(parts)
+
+
+def _piper_voice(value: str) -> bool:
+    """A [speak] voice that names a piper model (id or file): the flat [speak] section of old configs."""
+    return value.startswith("tts-") or value.endswith(".onnx") or "/" in value
+
+
+class VoiceConfig(Section):
+    """[voice] enrolling a person's voice from a sample (`edge-talker voice enroll`)."""
+
+    keep_sample: bool = Field(False,
+        description="Keep the sample in the voice's folder (privacy: off, only the matched style is stored).")
+    enroll_s: float = Field(55.0, ge=1, le=600,
+        description="Time an enrollment may take (seconds): the search for the matching style gets what the "
+                    "checks leave, less one round trip; at least one candidate is tried.")
+    candidates: int = Field(24, ge=1, le=500, description="Candidate voices synthesized and compared at most.")
 
 
 class SafetyConfig(Section):
@@ -620,6 +643,7 @@ class Settings(Section):
     personas: dict[str, Persona] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
     safety: SafetyConfig = SafetyConfig()
     speak: SpeakConfig = SpeakConfig()
+    voice: VoiceConfig = VoiceConfig()
     avatar: AvatarConfig = AvatarConfig()
     play: PlayConfig = PlayConfig()
     display: DisplayConfig = DisplayConfig()

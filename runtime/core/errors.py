@@ -94,6 +94,12 @@ class AvatarFault(RuntimeFault):
     stage = "avatar"
 
 
+class VoiceFault(RuntimeFault):
+    """A sample cannot become an enrolled voice, or an enrolled voice is missing or damaged (voice-*)."""
+
+    stage = "voice"
+
+
 class ListenFault(RuntimeFault):
     """Voice activity detection or speech recognition failed (asr-*, vad-*)."""
 

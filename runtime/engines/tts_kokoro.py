@@ -44,7 +44,10 @@ STEP = 120
 LEAD_S, TAIL_S = 0.1, 0.25
 """Silence kept before and after each piece (seconds); the model's pads hold ~0.45 s and more."""
 MANDARIN = ("zf_", "zm_")
-"""Voice name prefixes of the Mandarin voices (af_/am_: US English, bf_/bm_: British)."""
+"""Voice name prefixes of the Mandarin voices."""
+ENGLISH = ("af_", "am_", "bf_", "bm_")
+"""... of the US and British English voices (the others speak Spanish, French, Hindi, Italian,
+Japanese or Portuguese: not offered, but voice matching blends them too)."""
 
 
 def create(cfg: KokoroSpeak, store: ModelStore) -> KokoroEngine:
@@ -100,8 +103,27 @@ class KokoroEngine:
         self.phonemize = phonemes.Phonemizer()
 
     def has_voice(self, name: str) -> bool:
-        """True for a voice file of this model's voice folder."""
-        return not name or (self.voices_dir / f"{name}.bin").is_file()
+        """True for a voice file of this model's voice folder, or a voice added with add_voice()."""
+        return not name or name in self._styles or (self.voices_dir / f"{name}.bin").is_file()
+
+    def add_voice(self, name: str, style: np.ndarray) -> None:
+        """Speak as `name` with this style tensor ([510, 256]: an enrolled voice, runtime.voice)."""
+        style = np.asarray(style, np.float32).reshape(-1)
+        if style.size != MAX_IDS * STYLE_DIM:
+            raise SpeakFault("tts-voice-invalid", f"voice {name!r} holds {style.size} floats, expected "
+                             f"{MAX_IDS} x {STYLE_DIM}", f"enroll {name} again")
+        self._styles[name] = style.reshape(MAX_IDS, STYLE_DIM)
+
+    def style(self, name: str) -> np.ndarray:
+        """The style tensor [510, 256] of a voice (stock or added)."""
+        return self._style(name)
+
+    def render(self, text: str, style: np.ndarray) -> np.ndarray:
+        """Audio (24 kHz) of text spoken with a style tensor, without a track (voice matching)."""
+        style = np.asarray(style, np.float32)
+        parts = [self._run(ids, symbols, style)[0] for piece in phonemes.pieces(text)
+                 for ids, symbols in self._batches(self.phonemize(piece))]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def synthesize(self, text: str, voice: str = "") -> Iterator[Speech]:
         """Speech per sentence (the first one cut after a clause, for an early start); refuses text

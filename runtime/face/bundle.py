@@ -5,18 +5,13 @@ pixels), meta.json, and the original photo only when [avatar] keep_original is s
 mouth interior (shaded from the lip colour) and the eyelids (the portrait's own lid skin) are
 derived from these when the avatar is loaded: 50 ms, so they are not stored.
 
-`avatars/<name>` is a symlink to a hidden version folder `avatars/.<name>.<version>`: a bundle is
-written whole into a new version, then the link is switched to it with one rename, so an avatar
-being replaced is never missing or half-written, for any reader. Changes hold `avatars/.lock`, so
-concurrent enrollments of one name cannot trip over each other, and a reader holds it shared,
-so the version it reads is not deleted under it.
+Bundles are versioned folders (runtime.store.versioned): an avatar being replaced is never
+missing or half-written, for any reader.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
 import time
@@ -27,12 +22,11 @@ import cv2
 import numpy as np
 
 from runtime.core.errors import AvatarFault
-from runtime.core.paths import file_lock
 from runtime.face.enroll import Enrolled
+from runtime.store.versioned import Versioned
 
 DEFAULT = "default"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_LOCK = ".lock"
 
 
 @dataclass
@@ -70,30 +64,19 @@ def refuse_existing(state: Path, name: str) -> None:
                           "pass --replace to enroll the photo in its place, or choose another --name")
 
 
+def _store(state: Path) -> Versioned:
+    return Versioned(avatars_dir(state))
+
+
 def save(state: Path, name: str, enrolled: Enrolled, photo: Path | None = None, *, replace: bool = False) -> Path:
     """Write a bundle as a new version and switch the avatar to it atomically; avatar-exists when
     the name is taken and replace is False. Returns the avatar's folder (the link)."""
-    root = avatars_dir(state)
-    link = root / check_name(name)
-    root.mkdir(parents=True, exist_ok=True)
-    with file_lock(root / _LOCK):
-        if not replace:
-            refuse_existing(state, name)
-        _remove_orphans(root)
-        version = root / f".{name}.{time.time_ns()}"
-        try:
-            _write(version, name, enrolled, photo)
-            old = _switch(link, version)
-        except BaseException:
-            shutil.rmtree(version, ignore_errors=True)
-            raise
-        if old is not None:
-            shutil.rmtree(old)
-    return link
+    check_name(name)
+    return _store(state).save(name, lambda folder: _write(folder, name, enrolled, photo),
+                              refuse=None if replace else lambda: refuse_existing(state, name))
 
 
 def _write(folder: Path, name: str, enrolled: Enrolled, photo: Path | None) -> None:
-    folder.mkdir()
     if not cv2.imwrite(str(folder / "portrait.png"), cv2.cvtColor(enrolled.portrait, cv2.COLOR_RGB2BGR)):
         raise AvatarFault("avatar-write-failed", f"cannot write the portrait into {folder}",
                           "check that the state directory is writable and not full")
@@ -106,39 +89,9 @@ def _write(folder: Path, name: str, enrolled: Enrolled, photo: Path | None) -> N
     (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
-def _switch(link: Path, version: Path) -> Path | None:
-    """Point `link` at `version` with one rename; returns the folder it pointed to before, if any."""
-    old = None
-    if link.is_symlink():
-        old = link.parent / os.readlink(link)
-    elif link.is_dir():  # a bundle from before versions: step it aside (the one non-atomic switch)
-        old = link.with_name(f".{link.name}.{time.time_ns()}.old")
-        link.rename(old)
-    fresh = link.with_name(f".{link.name}.link")
-    fresh.unlink(missing_ok=True)
-    fresh.symlink_to(version.name)
-    os.replace(fresh, link)
-    return old
-
-
-def _remove_orphans(root: Path) -> None:
-    """Version folders no avatar links to: left by an enrollment that was killed (called with the lock held)."""
-    linked = {os.readlink(p) for p in root.iterdir() if p.is_symlink() and not p.name.startswith(".")}
-    for path in root.iterdir():
-        if path.name.startswith(".") and path.name != _LOCK and path.name not in linked:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-
-
 def load(state: Path, name: str) -> Avatar:
     """Load a bundle; avatar-unknown / avatar-damaged when it cannot be used."""
-    link = avatars_dir(state) / check_name(name)
-    lock = link.with_name(_LOCK)
-    # Shared: a replacement may switch the link meanwhile, but cannot delete the version being read.
-    with file_lock(lock, shared=True) if lock.exists() else contextlib.nullcontext():
-        folder = link.resolve()  # once: every file comes from the same version
+    with _store(state).reading(check_name(name)) as folder:
         if not folder.is_dir():
             raise AvatarFault("avatar-unknown", f"no avatar {name!r}",
                               "`edge-talker avatar list` shows the avatars; `avatar enroll PHOTO --name NAME` adds one")
@@ -160,21 +113,10 @@ def _read(folder: Path, name: str) -> Avatar:
 
 def names(state: Path) -> list[str]:
     """The enrolled avatars."""
-    folder = avatars_dir(state)
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if folder.is_dir() else []
+    return _store(state).names()
 
 
 def remove(state: Path, name: str) -> None:
     """Delete a bundle."""
-    root = avatars_dir(state)
-    link = root / check_name(name)
-    if not link.is_dir():
+    if not _store(state).remove(check_name(name)):
         raise AvatarFault("avatar-unknown", f"no avatar {name!r}", "`edge-talker avatar list` shows the avatars")
-    with file_lock(root / _LOCK):
-        if link.is_symlink():
-            target = link.parent / os.readlink(link)
-            link.unlink()
-            shutil.rmtree(target, ignore_errors=True)
-        elif link.is_dir():
-            shutil.rmtree(link)

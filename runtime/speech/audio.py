@@ -33,6 +33,12 @@ def read_audio(path: str | Path, rate: int = SAMPLE_RATE, *, report: bool = True
 
     report=False: refuse what cannot be used, but leave the warnings about repairs to the real read
     (for a check before models load)."""
+    mono, source_rate = decode(path)
+    return to_rate(sanitise(mono, Path(path).name, report=report), source_rate, rate)
+
+
+def decode(path: str | Path) -> tuple[np.ndarray, int]:
+    """The file's samples mixed to mono, as stored (float32, not sanitised), and its rate (hertz)."""
     import soundfile
 
     path = Path(path)
@@ -44,7 +50,12 @@ def read_audio(path: str | Path, rate: int = SAMPLE_RATE, *, report: bool = True
         raise CaptureFault("audio-file-unsupported", f"cannot decode {path.name}: {err}", _HINT) from err
     if data.shape[0] == 0:
         raise CaptureFault("audio-file-empty", f"{path.name} contains no samples", _HINT)
-    return to_rate(sanitise(data.mean(axis=1), path.name, report=report), source_rate, rate)
+    return data.mean(axis=1), int(source_rate)
+
+
+def clipped(mono: np.ndarray) -> float:
+    """Fraction of the samples at (or over) full scale."""
+    return float(np.mean(np.abs(mono) >= _RAIL)) if mono.size else 0.0
 
 
 def sanitise(mono: np.ndarray, name: str = "the audio", *, report: bool = True) -> np.ndarray:
@@ -67,9 +78,9 @@ def sanitise(mono: np.ndarray, name: str = "the audio", *, report: bool = True) 
     peak = float(np.abs(mono).max()) if mono.size else 0.0
     if peak > 1.0:
         warn("audio-over-full-scale: %s peaks %.0f dB over full scale; scaled down", name, 20 * np.log10(peak))
-    elif np.mean(np.abs(mono) >= _RAIL) > MAX_CLIPPED:
+    elif clipped(mono) > MAX_CLIPPED:
         warn("audio-clipped: %.1f%% of the samples of %s are clipped; scaled down (words may be misheard: "
-             "record with less gain)", 100 * np.mean(np.abs(mono) >= _RAIL), name)
+             "record with less gain)", 100 * clipped(mono), name)
     else:
         return mono
     return (mono * (NORMAL_PEAK / peak)).astype(np.float32)

@@ -1,0 +1,1 @@
+"""A person's voice for the avatar: sample checks, matching a Kokoro style to it, enrolled voices."""

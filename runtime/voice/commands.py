@@ -1,0 +1,49 @@
+"""`edge-talker voice enroll|list|show|remove|preview`: the command line's voice sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from runtime.core.config import load_config
+from runtime.core.paths import state_dir
+from runtime.voice import bundle
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run one voice sub-command; returns the exit code."""
+    settings = load_config(args.config)
+    state = state_dir(settings.paths.state)
+    command = args.voice_command
+    if command == "enroll":
+        from runtime.voice.enroll import enroll_file
+
+        folder, meta, notices = enroll_file(settings, Path(args.sample), args.name, language=args.language,
+                                            replace=args.replace, report=lambda line: print(line, flush=True))
+        for notice in notices:
+            print(f"notice: {notice}", file=sys.stderr)
+        score, pitch = meta["score"], meta["pitch_hz"]
+        print(f"enrolled {args.name} in {folder} ({meta['language']}, {meta['speech_s']} s of speech, "
+              f"{meta['enroll_s']} s, {meta['candidates']} candidates): score {score['matched']:.3f} against the "
+              f"sample (stock voice {meta['start']}: {score['start']:.3f}; nearest stock voice by d-vector "
+              f"{meta['nearest_stock']}); pitch {pitch['voice']:.0f} Hz (sample {pitch['sample']:.0f} Hz); "
+              f"round trip {meta['round_trip']['metric']} {meta['round_trip']['error']:.0%}")
+    elif command == "list":
+        for name in bundle.names(state) or ["(none yet: `edge-talker voice enroll SAMPLE --name NAME`)"]:
+            print(name)
+    elif command == "show":
+        print(json.dumps(bundle.load(state, args.name).meta, indent=1, ensure_ascii=False))
+    elif command == "remove":
+        bundle.remove(state, args.name)
+        print(f"removed {args.name}")
+    else:
+        import soundfile
+
+        from runtime.voice.enroll import preview
+
+        audio, rate = preview(settings, args.name, args.text)
+        soundfile.write(args.out, audio, rate, subtype="PCM_16")
+        print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz")
+    return 0
