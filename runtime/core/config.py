@@ -149,10 +149,19 @@ class ListenConfig(Section):
     language: Literal["auto", "en", "zh"] = Field("auto", description="Language spoken to the kiosk.")
     threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
     min_speech_s: float = Field(0.25, gt=0, le=2, description="Speech needed before an utterance starts (seconds).")
-    min_silence_s: float = Field(0.45, gt=0, le=5, description="Silence that ends an utterance (seconds).")
+    min_silence_s: float = Field(0.45, gt=0, le=5,
+        description="Silence that ends an utterance when its words do not say whether it is finished (seconds).")
+    endpoint_complete_s: float = Field(0.3, gt=0, le=5,
+        description="Silence that ends an utterance that sounds finished: a question (seconds).")
+    endpoint_incomplete_s: float = Field(1.0, gt=0, le=5,
+        description='Silence that ends an utterance that asks for more: "and", "um", "那个", a trailing comma '
+                    "(seconds).")
     max_utterance_s: float = Field(15.0, ge=2, le=60, description="Longer speech is cut here (seconds).")
     pause_s: float = Field(0.12, gt=0, le=2,
-        description="A pause this long starts decoding speculatively, before the endpoint (seconds).")
+        description="A pause this long ends a phrase: what was said so far is decoded at once (seconds).")
+    speculate: bool = Field(True,
+        description="Answer ahead at a pause: the answer is prepared before the endpoint and played at the "
+                    "endpoint when the final words are the same; cancelled when the visitor goes on.")
     partial_interval_s: float = Field(0.6, gt=0, le=5, description="Time between partial transcripts (seconds).")
     barge_in_threshold: float = Field(0.6, gt=0, lt=1,
         description="While the avatar speaks: speech probability needed to count as the visitor.")
@@ -162,6 +171,14 @@ class ListenConfig(Section):
         description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
     echo_tail_s: float = Field(0.3, ge=0, le=3,
         description="The echo policy stays on this long after playback ends (seconds).")
+
+    @model_validator(mode="after")
+    def _pauses_in_order(self) -> ListenConfig:
+        if not self.pause_s <= self.endpoint_complete_s <= self.min_silence_s <= self.endpoint_incomplete_s:
+            raise ValueError(f"need pause_s ({self.pause_s:g}) <= endpoint_complete_s ({self.endpoint_complete_s:g}) "
+                             f"<= min_silence_s ({self.min_silence_s:g}) <= endpoint_incomplete_s "
+                             f"({self.endpoint_incomplete_s:g})")
+        return self
 
 
 class WhisperAsr(Backend):
