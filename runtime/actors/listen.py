@@ -161,6 +161,9 @@ class ListenActor(Actor):
         utt = self._current
         if utt is not None and not utt.accepted:
             self._consider(utt)
+            if not utt.accepted and not self.speech.speaking and not self.barge.speaking:
+                self._current = None  # the avatar's own voice, or a noise: never transcribed
+                _LOGGER.debug("dropped a %.2f s utterance (echo policy)", (now_sample - utt.onset) / SAMPLE_RATE)
         for segment in self.speech.segments():
             self._phrase_ended(segment)
         utt = self._current
@@ -213,11 +216,7 @@ class ListenActor(Actor):
     def _phrase_ended(self, segment) -> None:
         """The visitor paused: decode what was said so far; the endpoint waits for its verdict."""
         utt = self._current
-        if utt is None:
-            return
-        if not utt.accepted:
-            self._current = None
-            _LOGGER.debug("dropped a %.2f s utterance (echo policy)", len(segment.samples) / SAMPLE_RATE)
+        if utt is None or not utt.accepted:
             return
         if utt.phrase_end < 0 and utt.speculative_end < 0:  # the first phrase places the onset better
             utt.onset = max(self._buffer_start, min(utt.onset, self._vad_base + segment.start))
