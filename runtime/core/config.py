@@ -193,6 +193,10 @@ class WhisperAsr(Backend):
     compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
     threads: int = Field(2, ge=1, le=64, description="CPU threads for decoding.")
     beam_size: int = Field(1, ge=1, le=10, description="Beam width of finals (1 = greedy, fastest).")
+    window: Literal["fit", "full"] = Field("fit",
+        description="What the encoder sees for a final: fit = the utterance plus 2 s of silence (several times "
+                    "faster on short utterances; a looped decode is redone on the full window), full = Whisper's "
+                    "30 s window.")
     languages: list[str] = Field(["en", "zh"], description="Languages `auto` may pick from (empty: any).")
 
 
