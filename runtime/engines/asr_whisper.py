@@ -146,12 +146,15 @@ class WhisperEngine:
 
 
 def looks_looped(text: str) -> bool:
-    """A decoder caught in a loop: the same sentence twice in a row, or one word four times."""
+    """A decoder caught in a loop: the same sentence twice in a row, the text ending in a block of
+    words said twice, or one word four times."""
     sentences = [" ".join(m.group(0).casefold().strip(" .!?。！？,，").split()) for m in _SENTENCE.finditer(text)]
     sentences = [x for x in sentences if x]
     if any(a == b for a, b in itertools.pairwise(sentences)):
         return True
-    words = text.casefold().split()
+    words = re.findall(r"\w+", text.casefold())
+    if any(words[-k:] == words[-2 * k:-k] for k in range(2, len(words) // 2 + 1)):
+        return True
     return any(len(set(words[i:i + 4])) == 1 for i in range(len(words) - 3))
 
 

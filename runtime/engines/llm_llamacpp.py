@@ -102,6 +102,10 @@ class LlamaEngine:
         """The prompt text of the latest request, as the model saw it."""
         self.last_first_token_ms: float | None = None
         """Request -> first sampled token of the latest request (milliseconds)."""
+        self.last_prompt_tokens = 0
+        """Tokens of the latest prompt ..."""
+        self.last_reused_tokens = 0
+        """... and how many of them were already evaluated in the cache (not read again)."""
 
     @property
     def n_ctx(self) -> int:
@@ -133,6 +137,8 @@ class LlamaEngine:
         system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
         try:
             self._restore_prefix(tokens, system)
+            self.last_prompt_tokens, self.last_reused_tokens = len(tokens), self._cached(tokens)
+            _LOGGER.debug("prompt of %d tokens, %d of them in the cache", len(tokens), self.last_reused_tokens)
             yield from self._generate(tokens, max_tokens, should_stop, started)
         except RuntimeError as err:  # llama_decode failed: out of context or memory
             raise ThinkFault("llm-decode-failed", f"llama.cpp could not evaluate the prompt: {err}",
@@ -194,6 +200,16 @@ class LlamaEngine:
             _LOGGER.debug("evaluated and saved a %d-token system prompt", common)
         else:
             self.llm.load_state(state)
+
+    def _cached(self, tokens: list[int]) -> int:
+        """Leading tokens whose evaluation llama.cpp still holds (it reads only the rest)."""
+        held = self.llm._input_ids[: self.llm.n_tokens].tolist()
+        same = 0
+        for a, b in zip(held, tokens[:-1], strict=False):  # the last token is always evaluated again
+            if a != b:
+                break
+            same += 1
+        return same
 
     def _single_token(self, text: str) -> list[int]:
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
