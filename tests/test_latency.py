@@ -116,6 +116,7 @@ def test_an_answer_prepared_at_a_pause_is_held_then_played_when_the_final_words_
             assert not _played(rec, turn) and not _finals(rec)
             mic.say(silence(2.5))  # the endpoint
             assert rec.wait_for(lambda r: _played(r, turn), 60), "the committed answer was not played"
+            assert rec.wait_for(lambda r: [a for a in r.of(SpeechAudio) if a.turn == turn and a.last], 90)
         finally:
             mic.close()
     final = _finals(rec)[0]
@@ -139,6 +140,7 @@ def test_an_answer_prepared_at_a_pause_is_discarded_when_the_visitor_goes_on(bus
             mic.say(np.concatenate([then, silence(2.5)]))  # the visitor goes on, then finishes
             assert rec.wait_for(lambda r: [p for p in r.of(PlaybackStarted) if p.turn > turn], 90), \
                 "the answer to the whole utterance was not played"
+            assert rec.wait_for(lambda r: [a for a in r.of(SpeechAudio) if a.turn > turn and a.last], 90)
         finally:
             mic.close()
         think = next(a for a in running.supervisor.actors if isinstance(a, ThinkActor))
@@ -153,13 +155,15 @@ def test_an_answer_prepared_at_a_pause_is_discarded_when_the_visitor_goes_on(bus
     assert len(remembered) == 1 and "failed" in remembered[0].lower(), "memory kept the discarded exchange"
 
 
-def test_the_avatars_own_voice_is_no_barge_in_but_the_visitor_talking_over_it_stops_it_at_once(bus):
+@pytest.mark.parametrize("echo_db", [-42.0, -30.0])
+def test_the_avatars_own_voice_is_no_barge_in_but_the_visitor_talking_over_it_stops_it_at_once(bus, echo_db):
     engine = product.tts_factory(SETTINGS, STORE)()
     pieces = list(engine.synthesize("Welcome to the museum. The galleries are open every day from nine until six, "
                                     "the cafe is on the ground floor, and the shop is next to the exit."))
     said = np.concatenate([to_rate(p.audio, p.sample_rate) for p in pieces])
-    # What the microphone hears of it: 40 ms later, 22 dB under the visitor who talks to the kiosk.
-    echo = np.concatenate([silence(0.04), scaled_to(said, -42.0)])
+    # What the microphone hears of it: 40 ms later, 22 or 10 dB under the visitor who talks to the
+    # kiosk (the louder one is over the fixed level a visitor must reach, barge_in_min_dbfs).
+    echo = np.concatenate([silence(0.04), scaled_to(said, echo_db)])
     visitor = scaled_to(human("speech-dialogue", "endgame_nagg_nell.wav", 17.3, 19.15), -20.0)
     visitor_at = 3.0
     heard = echo[: int(visitor_at * SAMPLE_RATE) + len(visitor) + SAMPLE_RATE].copy()
@@ -185,7 +189,7 @@ def test_the_avatars_own_voice_is_no_barge_in_but_the_visitor_talking_over_it_st
             mic.close()
     started = rec.of(SpeechStarted)
     assert len(started) == 1, "the avatar's own voice was taken for the visitor"
-    assert started[0].during_playback and started[0].start_s >= visitor_at - 0.3
+    assert started[0].during_playback and started[0].start_s >= visitor_at - 0.5
     assert any(i.reason == "barge-in" and i.turn == started[0].turn for i in rec.of(Interrupt))
     stopped = next(f for f in rec.of(PlaybackFinished) if f.interrupted)
     assert stopped.turn == 1 and stopped.heard_ns > rec.of(PlaybackStarted)[0].heard_ns

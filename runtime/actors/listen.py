@@ -20,16 +20,19 @@ once. When the visitor goes on talking, or the final's words differ from the spe
 
 Self-echo policy. While the avatar is speaking (between PlaybackStarted and PlaybackFinished,
 plus echo_tail_s for room reverb), speech counts as the visitor only when the strict detector
-hears it AND its level over the last barge_in_min_speech_s is at least barge_in_min_dbfs. The
-avatar's voice reaching the microphone from the speaker is quieter than a visitor talking to the
-kiosk, so it is ignored; a visitor who talks over the avatar is heard after about
-barge_in_min_speech_s. Utterances not accepted this way are dropped, never transcribed.
+hears it AND its level over the last barge_in_min_speech_s is at least barge_in_min_dbfs and at
+least barge_in_echo_margin_db over the loudest the avatar's voice came back in the 2 s before (the
+echo's own level, measured as it plays). The avatar's voice reaching the microphone from the
+speaker is quieter than a visitor talking to the kiosk, so it is ignored; a visitor who talks over
+the avatar is heard after about barge_in_min_speech_s. Utterances not accepted this way are
+dropped, never transcribed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +59,10 @@ _TRAILING = int(0.2 * SAMPLE_RATE)
 """Silence kept after the end of speech in a final's audio (samples)."""
 _PREROLL_S = 0.3
 """Audio kept before the detected onset, which the detector reports late (seconds)."""
+_ECHO_FRAMES = 125
+"""Frames of input levels kept while the avatar speaks (2.5 s of 20 ms frames)."""
+_ECHO_RECENT_FRAMES = 15
+"""The newest frames (0.3 s) are left out of the echo's level: they may be the visitor's onset."""
 
 
 @dataclass
@@ -100,6 +107,8 @@ class ListenActor(Actor):
         """Input-timeline sample of _buffer[0]."""
         self._playing = False
         self._echo_until = 0.0
+        self._levels: deque[float] = deque()
+        """Level of each frame while the avatar speaks, newest last (dBFS, at most _ECHO_FRAMES)."""
         self._current: _Utterance | None = None
         self._finishing: dict[int, _Utterance] = {}
         self._ids = 0
@@ -150,6 +159,7 @@ class ListenActor(Actor):
         if self._vad_base is None:
             self._vad_base = self._buffer_start = frame.offset_samples
         self._append(audio)
+        self._note_level(audio)
         for vad in (self.speech, self.barge):
             vad.accept(audio)
         self.barge.segments()  # only its state is used: finished segments are let go
@@ -197,13 +207,34 @@ class ListenActor(Actor):
     def _echo_policy_on(self) -> bool:
         return self._playing or time.monotonic() < self._echo_until
 
+    def _note_level(self, audio: np.ndarray) -> None:
+        """Keep the level of each frame heard while the avatar speaks (its echo, unless the visitor talks)."""
+        if not self._echo_policy_on():
+            self._levels.clear()
+            return
+        self._levels.append(dbfs(audio))
+        while len(self._levels) > _ECHO_FRAMES:
+            self._levels.popleft()
+
+    def _echo_peak(self) -> float:
+        """The loudest the avatar's own voice came back lately, plus the margin a visitor must add (dBFS):
+        frames of the last ~2.5 s but not the newest 0.3 s (which may be the visitor starting to talk);
+        in the first 0.6 s of the avatar's speech all of them (its echo is not known yet)."""
+        levels = list(self._levels)
+        if len(levels) >= 2 * _ECHO_RECENT_FRAMES:
+            levels = levels[:-_ECHO_RECENT_FRAMES]
+        return max(levels) + self.settings.barge_in_echo_margin_db if levels else -float("inf")
+
     def _consider(self, utt: _Utterance) -> None:
         """Accept an utterance at once, or during playback only when it passes the echo policy."""
         s = self.settings
         if utt.during_playback:
             recent = self._buffer[-int(s.barge_in_min_speech_s * SAMPLE_RATE):]
-            if not self.barge.speaking or dbfs(recent) < s.barge_in_min_dbfs:
+            if not self.barge.speaking or dbfs(recent) < max(s.barge_in_min_dbfs, self._echo_peak()):
                 return
+        if utt.during_playback:  # the speech before (the avatar's own voice) is not the visitor's
+            lookback = int((s.barge_in_min_speech_s + _PREROLL_S) * SAMPLE_RATE)
+            utt.onset = max(utt.onset, self._buffer_end - lookback)
         utt.accepted = True
         utt.turn = self.open_turn()
         utt.next_partial_at = time.monotonic() + s.partial_interval_s

@@ -169,6 +169,9 @@ class ListenConfig(Section):
         description="While the avatar speaks: speech needed before it counts as a barge-in (seconds).")
     barge_in_min_dbfs: float = Field(-35.0, ge=-90, le=0,
         description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
+    barge_in_echo_margin_db: float = Field(6.0, ge=0, le=40,
+        description="While the avatar speaks: how much louder than the loudest echo of its own voice in the "
+                    "2 s before the visitor's speech must be (dB).")
     echo_tail_s: float = Field(0.3, ge=0, le=3,
         description="The echo policy stays on this long after playback ends (seconds).")
 
