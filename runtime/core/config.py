@@ -229,7 +229,7 @@ class ThinkBackend(Backend):
         description="Budget for system prompt + history + question (tokens).")
     idle_reset_s: float = Field(120.0, gt=0, le=86400,
         description="Silence after which the next visitor starts fresh (seconds).")
-    first_chunk_units: float = Field(6.0, gt=0, le=100,
+    first_chunk_units: float = Field(3.0, gt=0, le=100,
         description="The first chunk may end at a comma once this long (CJK characters; a word counts 1.5).")
     persona: str = Field("guide", description="Active persona: a key of [personas].")
 
