@@ -178,6 +178,8 @@ class ListenActor(Actor):
             self._phrase_ended(segment)
         utt = self._current
         if utt is not None and utt.accepted:
+            if utt.phrase_end < 0 and not self.speech.speaking and not self.barge.speaking:
+                self._pause_at(utt, now_sample)  # a word too short for a phrase (a barge-in "stop!")
             if utt.phrase_end >= 0 and self.speech.speaking:
                 self._went_on(utt)
             if utt.phrase_end < 0:
@@ -251,7 +253,11 @@ class ListenActor(Actor):
             return
         if utt.phrase_end < 0 and utt.speculative_end < 0:  # the first phrase places the onset better
             utt.onset = max(self._buffer_start, min(utt.onset, self._vad_base + segment.start))
-        utt.phrase_end = self._vad_base + segment.end
+        self._pause_at(utt, self._vad_base + segment.end)
+
+    def _pause_at(self, utt: _Utterance, speech_end: int) -> None:
+        """Speech stopped at this input-timeline sample: decode the utterance so far."""
+        utt.phrase_end = speech_end
         end = self._buffer_end
         if self._submit(JobKind.SPECULATIVE, utt, end):
             utt.speculative_end, utt.speculative = end, None
