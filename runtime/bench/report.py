@@ -31,6 +31,8 @@ STAGES = ["vad_endpoint", "speculative_transcript", "final_transcript", "first_c
 """Per-turn stages, each in ms after the visitor stopped speaking (first_*: greeting or answer)."""
 TARGETS = {"voice_to_voice_ms.p50": 1000, "voice_to_voice_ms.p95": 1400, "barge_in_ms.p50": 150,
            "barge_in_ms.p95": 150, "render_fps": 30, "av_offset_ms": 40, "peak_rss_mb": 2048, "cold_start_s": 10}
+BARGE_IN_WITHIN_S = 2.0
+"""A barge-in is heard and the avatar silent within this of the visitor's onset, or it is none."""
 HEARD_WITHIN_S = 8.0
 """An answer more than this after the visitor stopped counts as none."""
 
@@ -138,12 +140,13 @@ def _speculation(messages: list, finals: list) -> dict:
 
 def _barge_in(messages, onset_ns: int) -> dict:
     """Visitor speech onset -> barge-in detected, and -> the speaker's last sample heard."""
+    window = int(BARGE_IN_WITHIN_S * 1e9)
     heard = next((m for m in messages if isinstance(m, SpeechStarted) and m.during_playback
-                  and m.t_ns >= onset_ns), None)
+                  and onset_ns <= m.t_ns < onset_ns + window), None)
     if heard is None:
         return {"barge_in_ms": None, "barge_in_note": "no barge-in: the avatar was not speaking"}
     stopped = next((m for m in messages if isinstance(m, PlaybackFinished) and m.interrupted
-                    and m.heard_ns >= onset_ns), None)
+                    and onset_ns <= m.heard_ns < onset_ns + window), None)
     return {"barge_in_detected_ms": round((heard.t_ns - onset_ns) / 1e6, 1),
             "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None}
 
