@@ -20,8 +20,8 @@ once. When the visitor goes on talking, or the final's words differ from the spe
 
 Self-echo policy. While the avatar is speaking (between PlaybackStarted and PlaybackFinished,
 plus echo_tail_s for room reverb), speech counts as the visitor only when the strict detector
-hears it AND its level over the last barge_in_min_speech_s is at least barge_in_min_dbfs and at
-least barge_in_echo_margin_db over the loudest the avatar's voice came back in the 2 s before (the
+hears it AND its level over the last barge_in_min_speech_s is at least barge_in_min_dbfs (and,
+when barge_in_echo_margin_db is set, that much over the loudest sound heard in the 2 s before: the
 echo's own level, measured as it plays). The avatar's voice reaching the microphone from the
 speaker is quieter than a visitor talking to the kiosk, so it is ignored; a visitor who talks over
 the avatar is heard after about barge_in_min_speech_s. Utterances not accepted this way are
@@ -219,13 +219,18 @@ class ListenActor(Actor):
             self._levels.popleft()
 
     def _echo_peak(self) -> float:
+        if not self.settings.barge_in_echo_margin_db:
+            return -float("inf")
+        return self._loudest_lately() + self.settings.barge_in_echo_margin_db
+
+    def _loudest_lately(self) -> float:
         """The loudest the avatar's own voice came back lately, plus the margin a visitor must add (dBFS):
         frames of the last ~2.5 s but not the newest 0.3 s (which may be the visitor starting to talk);
         in the first 0.6 s of the avatar's speech all of them (its echo is not known yet)."""
         levels = list(self._levels)
         if len(levels) >= 2 * _ECHO_RECENT_FRAMES:
             levels = levels[:-_ECHO_RECENT_FRAMES]
-        return max(levels) + self.settings.barge_in_echo_margin_db if levels else -float("inf")
+        return max(levels) if levels else -float("inf")
 
     def _consider(self, utt: _Utterance) -> None:
         """Accept an utterance at once, or during playback only when it passes the echo policy."""

@@ -169,9 +169,10 @@ class ListenConfig(Section):
         description="While the avatar speaks: speech needed before it counts as a barge-in (seconds).")
     barge_in_min_dbfs: float = Field(-35.0, ge=-90, le=0,
         description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
-    barge_in_echo_margin_db: float = Field(6.0, ge=0, le=40,
-        description="While the avatar speaks: how much louder than the loudest echo of its own voice in the "
-                    "2 s before the visitor's speech must be (dB).")
+    barge_in_echo_margin_db: float = Field(0.0, ge=0, le=40,
+        description="While the avatar speaks: how much louder than the loudest sound heard in the 2 s before "
+                    "(the echo of its own voice) the visitor's speech must be (dB); 0 = off. For a speaker loud in "
+                    "the microphone; a visitor who already talks when the avatar starts must then be louder still.")
     echo_tail_s: float = Field(0.3, ge=0, le=3,
         description="The echo policy stays on this long after playback ends (seconds).")
 
@@ -229,7 +230,7 @@ class ThinkBackend(Backend):
         description="Budget for system prompt + history + question (tokens).")
     idle_reset_s: float = Field(120.0, gt=0, le=86400,
         description="Silence after which the next visitor starts fresh (seconds).")
-    first_chunk_units: float = Field(3.0, gt=0, le=100,
+    first_chunk_units: float = Field(6.0, gt=0, le=100,
         description="The first chunk may end at a comma once this long (CJK characters; a word counts 1.5).")
     persona: str = Field("guide", description="Active persona: a key of [personas].")
 
