@@ -44,6 +44,8 @@ class IdleActor(Actor):
         """Turns whose visitor's words are still being transcribed."""
         self._answering: set[int] = set()
         """Turns whose answer is not yet completely said."""
+        self._answered: set[int] = set()
+        """Turns whose answer is completely synthesized (of the current turn on)."""
         self._pieces: set[tuple[int, int, int]] = set()
         """Speech pieces synthesized or playing, not yet finished."""
         self._fired = False
@@ -60,13 +62,16 @@ class IdleActor(Actor):
             self._ended = True
         elif isinstance(msg, SpeechStarted) and msg.turn >= self.turn:
             self._hearing.add(msg.turn)
-        elif isinstance(msg, Transcript) and msg.final:
-            self._hearing.discard(msg.turn)
-            if msg.text.strip() and msg.turn >= self.turn:
+        elif isinstance(msg, Transcript) and (msg.final or msg.speculative):
+            if msg.final:
+                self._hearing.discard(msg.turn)
+            # An answer prepared ahead may be complete before its final transcript comes.
+            if msg.text.strip() and msg.turn >= self.turn and msg.turn not in self._answered:
                 self._answering.add(msg.turn)
         elif isinstance(msg, SpeechAudio):
             if msg.last:
                 self._answering.discard(msg.turn)
+                self._answered = {t for t in self._answered if t >= self.turn} | {msg.turn}
             elif msg.turn >= self.turn:
                 self._pieces.add((msg.turn, msg.index, msg.part))
         elif isinstance(msg, PlaybackStarted):
@@ -78,6 +83,8 @@ class IdleActor(Actor):
         """Older turns are cancelled: nothing more of them will be said."""
         self._last = time.monotonic()
         self._hearing = {t for t in self._hearing if t >= msg.turn}
+        if msg.reason == "speculation":  # the visitor's utterance goes on as this turn
+            self._hearing.add(msg.turn)
         self._answering = {t for t in self._answering if t >= msg.turn}
         self._pieces = {p for p in self._pieces if p[0] >= msg.turn}
 

@@ -1,24 +1,38 @@
-"""listen actor: VAD + ASR. Audio frames in; SpeechStarted (barge-in), partials and finals out.
+"""listen actor: VAD + ASR. Audio frames in; SpeechStarted (barge-in), partials, speculative and
+final transcripts out.
 
-Three Silero detectors watch the same audio:
-- `main` decides utterances: onset after min_speech_s, endpoint after min_silence_s of silence;
-- `pause` has a short silence time: when the visitor pauses, the utterance so far is decoded
-  speculatively, so at the endpoint the final is usually ready or nearly so;
-- `barge` is stricter (higher threshold, longer minimum speech) and is used while the avatar
+Two Silero detectors watch the same audio:
+- `speech` finds phrases: onset after min_speech_s, a phrase ends after pause_s of silence;
+- `barge` is stricter (higher threshold, shorter minimum speech) and is used while the avatar
   speaks (self-echo policy below).
+
+Endpointing. When a phrase ends, the utterance so far is decoded at once, and the silence that
+ends the utterance depends on what it says (runtime.speech.endpoint): endpoint_complete_s after a
+question, endpoint_incomplete_s after "and", "um", "那个" or a trailing comma, min_silence_s
+otherwise. A visitor who speaks again before that goes on with the same utterance.
+
+Speculation. The decode at a pause is published as a speculative transcript (final=False,
+speculative=True) on the utterance's turn, so the think actor answers ahead and the speaker holds
+that answer's audio. At the endpoint the final transcript of the same turn commits it: it plays at
+once. When the visitor goes on talking, or the final's words differ from the speculative ones
+(punctuation and case aside), the speculative work is cancelled with an Interrupt (reason
+`speculation`) that moves the utterance to a new turn, and the final is answered afresh.
 
 Self-echo policy. While the avatar is speaking (between PlaybackStarted and PlaybackFinished,
 plus echo_tail_s for room reverb), speech counts as the visitor only when the strict detector
-hears it AND its level over the last barge_in_min_speech_s is at least barge_in_min_dbfs. The
-avatar's voice reaching the microphone from the speaker is quieter than a visitor talking to the
-kiosk, so it is ignored; a visitor who talks over the avatar is heard after about
-barge_in_min_speech_s. Utterances not accepted this way are dropped, never transcribed.
+hears it AND its level over the last barge_in_min_speech_s is at least barge_in_min_dbfs (and,
+when barge_in_echo_margin_db is set, that much over the loudest sound heard in the 2 s before: the
+echo's own level, measured as it plays). The avatar's voice reaching the microphone from the
+speaker is quieter than a visitor talking to the kiosk, so it is ignored; a visitor who talks over
+the avatar is heard after about barge_in_min_speech_s. Utterances not accepted this way are
+dropped, never transcribed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,15 +51,18 @@ from runtime.core.threads import Waker
 from runtime.engines.asr import AsrResult
 from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.decoder import DecodeWorker, Done, Job, JobKind
+from runtime.speech.endpoint import Verdict, same_words, verdict
 
 _LOGGER = logging.getLogger(__name__)
 
-_SPECULATION_SLACK = int(0.1 * SAMPLE_RATE)
-"""A speculative decode counts if speech ended at most this long after its audio (samples)."""
 _TRAILING = int(0.2 * SAMPLE_RATE)
 """Silence kept after the end of speech in a final's audio (samples)."""
 _PREROLL_S = 0.3
 """Audio kept before the detected onset, which the detector reports late (seconds)."""
+_ECHO_FRAMES = 125
+"""Frames of input levels kept while the avatar speaks (2.5 s of 20 ms frames)."""
+_ECHO_RECENT_FRAMES = 15
+"""The newest frames (0.3 s) are left out of the echo's level: they may be the visitor's onset."""
 
 
 @dataclass
@@ -56,16 +73,24 @@ class _Utterance:
     during_playback: bool
     accepted: bool = False
     turn: int = 0
+    phrase_end: int = -1
+    """Input-timeline sample where the latest phrase ended (-1 while the visitor speaks)."""
     end: int = 0
+    """Input-timeline sample one past the final's audio (set at the endpoint)."""
     endpoint_at: float = 0.0
     """Monotonic time the endpoint was detected (0 while still speaking)."""
+    silence_s: float = 0.0
+    """The silence that ended the utterance (seconds)."""
     next_partial_at: float = 0.0
     speculative_end: int = -1
+    """Input-timeline sample one past the audio of the latest decode at a pause (-1: none)."""
     speculative: AsrResult | None = None
+    speculated: str = ""
+    """The words an answer is being prepared for ahead of the endpoint ("" for none)."""
 
 
 class ListenActor(Actor):
-    """Voice activity detection, the barge-in signal and transcription."""
+    """Voice activity detection, endpointing, the barge-in signal, transcription and speculation."""
 
     abandon_on_stop = True
     subscriptions = (AudioFrame, PlaybackStarted, PlaybackFinished, InputEnded)
@@ -82,6 +107,8 @@ class ListenActor(Actor):
         """Input-timeline sample of _buffer[0]."""
         self._playing = False
         self._echo_until = 0.0
+        self._levels: deque[float] = deque()
+        """Level of each frame while the avatar speaks, newest last (dBFS, at most _ECHO_FRAMES)."""
         self._current: _Utterance | None = None
         self._finishing: dict[int, _Utterance] = {}
         self._ids = 0
@@ -95,10 +122,8 @@ class ListenActor(Actor):
     def setup(self) -> None:
         """Load the detectors and the ASR engine; start the decode thread."""
         s = self.settings
-        self.main = self._vad_factory(threshold=s.threshold, min_silence_s=s.min_silence_s,
-                                      min_speech_s=s.min_speech_s, max_speech_s=s.max_utterance_s)
-        self.pause = self._vad_factory(threshold=s.threshold, min_silence_s=s.pause_s,
-                                       min_speech_s=s.min_speech_s, max_speech_s=s.max_utterance_s)
+        self.speech = self._vad_factory(threshold=s.threshold, min_silence_s=s.pause_s,
+                                        min_speech_s=s.min_speech_s, max_speech_s=s.max_utterance_s)
         self.barge = self._vad_factory(threshold=s.barge_in_threshold, min_silence_s=s.min_silence_s,
                                        min_speech_s=s.barge_in_min_speech_s, max_speech_s=s.max_utterance_s)
         self._waker = self.waker(self._collect)
@@ -123,29 +148,54 @@ class ListenActor(Actor):
             self._playing = False
             self._echo_until = time.monotonic() + self.settings.echo_tail_s
         elif isinstance(msg, InputEnded):
-            self._endpoints(self.main.flush())
+            for segment in self.speech.flush():
+                self._phrase_ended(segment)
+            utt = self._current
+            if utt is not None and utt.accepted and utt.phrase_end >= 0:
+                self._endpoint(utt, self._buffer_end)
 
     def _audio(self, frame: AudioFrame) -> None:
         audio = to_float(frame.pcm)
         if self._vad_base is None:
             self._vad_base = self._buffer_start = frame.offset_samples
         self._append(audio)
-        for vad in (self.main, self.pause, self.barge):
+        self._note_level(audio)
+        for vad in (self.speech, self.barge):
             vad.accept(audio)
-        now_sample = self._buffer_start + len(self._buffer)
+        self.barge.segments()  # only its state is used: finished segments are let go
+        now_sample = self._buffer_end
         # While the avatar talks, the quicker strict detector may open the utterance: a barge-in
         # should not wait for the normal minimum speech time.
-        if self._current is None and (self.main.speaking or (self._echo_policy_on() and self.barge.speaking)):
+        if self._current is None and (self.speech.speaking or (self._echo_policy_on() and self.barge.speaking)):
             self._onset(now_sample)
         utt = self._current
         if utt is not None and not utt.accepted:
             self._consider(utt)
+            if not utt.accepted and not self.speech.speaking and not self.barge.speaking:
+                self._current = None  # the avatar's own voice, or a noise: never transcribed
+                _LOGGER.debug("dropped a %.2f s utterance (echo policy)", (now_sample - utt.onset) / SAMPLE_RATE)
+        for segment in self.speech.segments():
+            self._phrase_ended(segment)
+        utt = self._current
         if utt is not None and utt.accepted:
-            self._maybe_partial(utt, now_sample)
-        if self.pause.segments() and utt is not None and utt.accepted and self.main.speaking:
-            self._speculate(utt, now_sample)
-        self._endpoints(self.main.segments())
+            if utt.phrase_end < 0 and not self.speech.speaking and not self.barge.speaking:
+                self._pause_at(utt, now_sample)  # a word too short for a phrase (a barge-in "stop!")
+            if utt.phrase_end >= 0 and self.speech.speaking:
+                self._went_on(utt)
+            if utt.phrase_end < 0:
+                self._maybe_partial(utt, now_sample)
+            if (now_sample - utt.onset) / SAMPLE_RATE >= self.settings.max_utterance_s:
+                if utt.phrase_end < 0:  # cut a monologue into utterances
+                    utt.phrase_end = now_sample
+                self._endpoint(utt, now_sample)
+            else:
+                self._maybe_endpoint(utt, now_sample)
         self._trim()
+
+    @property
+    def _buffer_end(self) -> int:
+        """Input-timeline sample one past the newest audio."""
+        return self._buffer_start + self._filled
 
     # --- utterances -------------------------------------------------------------------------
 
@@ -159,13 +209,39 @@ class ListenActor(Actor):
     def _echo_policy_on(self) -> bool:
         return self._playing or time.monotonic() < self._echo_until
 
+    def _note_level(self, audio: np.ndarray) -> None:
+        """Keep the level of each frame heard while the avatar speaks (its echo, unless the visitor talks)."""
+        if not self._echo_policy_on():
+            self._levels.clear()
+            return
+        self._levels.append(dbfs(audio))
+        while len(self._levels) > _ECHO_FRAMES:
+            self._levels.popleft()
+
+    def _echo_peak(self) -> float:
+        if not self.settings.barge_in_echo_margin_db:
+            return -float("inf")
+        return self._loudest_lately() + self.settings.barge_in_echo_margin_db
+
+    def _loudest_lately(self) -> float:
+        """The loudest the avatar's own voice came back lately, plus the margin a visitor must add (dBFS):
+        frames of the last ~2.5 s but not the newest 0.3 s (which may be the visitor starting to talk);
+        in the first 0.6 s of the avatar's speech all of them (its echo is not known yet)."""
+        levels = list(self._levels)
+        if len(levels) >= 2 * _ECHO_RECENT_FRAMES:
+            levels = levels[:-_ECHO_RECENT_FRAMES]
+        return max(levels) if levels else -float("inf")
+
     def _consider(self, utt: _Utterance) -> None:
         """Accept an utterance at once, or during playback only when it passes the echo policy."""
         s = self.settings
         if utt.during_playback:
             recent = self._buffer[-int(s.barge_in_min_speech_s * SAMPLE_RATE):]
-            if not self.barge.speaking or dbfs(recent) < s.barge_in_min_dbfs:
+            if not self.barge.speaking or dbfs(recent) < max(s.barge_in_min_dbfs, self._echo_peak()):
                 return
+        if utt.during_playback:  # the speech before (the avatar's own voice) is not the visitor's
+            lookback = int((s.barge_in_min_speech_s + _PREROLL_S) * SAMPLE_RATE)
+            utt.onset = max(utt.onset, self._buffer_end - lookback)
         utt.accepted = True
         utt.turn = self.open_turn()
         utt.next_partial_at = time.monotonic() + s.partial_interval_s
@@ -175,32 +251,71 @@ class ListenActor(Actor):
                                    during_playback=utt.during_playback))
         _LOGGER.info("turn %d: speech started at %.2f s (%s)", utt.turn, utt.onset / SAMPLE_RATE, reason)
 
+    def _phrase_ended(self, segment) -> None:
+        """The visitor paused: decode what was said so far; the endpoint waits for its verdict."""
+        utt = self._current
+        if utt is None or not utt.accepted:
+            return
+        if utt.phrase_end < 0 and utt.speculative_end < 0:  # the first phrase places the onset better
+            utt.onset = max(self._buffer_start, min(utt.onset, self._vad_base + segment.start))
+        self._pause_at(utt, self._vad_base + segment.end)
+
+    def _pause_at(self, utt: _Utterance, speech_end: int) -> None:
+        """Speech stopped at this input-timeline sample: decode the utterance so far."""
+        utt.phrase_end = speech_end
+        end = self._buffer_end
+        if self._submit(JobKind.SPECULATIVE, utt, end):
+            utt.speculative_end, utt.speculative = end, None
+
+    def _went_on(self, utt: _Utterance) -> None:
+        """The visitor speaks again after a pause: the same utterance goes on; an answer prepared
+        for its first words is cancelled."""
+        utt.phrase_end, utt.speculative_end, utt.speculative = -1, -1, None
+        if utt.speculated:
+            self._discard(utt, "the visitor went on")
+
+    def _discard(self, utt: _Utterance, why: str) -> None:
+        """Cancel a speculative answer everywhere by moving the utterance to a new turn."""
+        old = utt.turn
+        utt.turn, utt.speculated = self.open_turn(), ""
+        self.publish(Interrupt(turn=utt.turn, reason="speculation"))
+        _LOGGER.info("turn %d: speculative answer discarded (%s); the utterance goes on as turn %d", old, why,
+                     utt.turn)
+
+    def _silence_needed(self, utt: _Utterance) -> float:
+        """Silence that ends this utterance, from what its words say so far (seconds)."""
+        s = self.settings
+        text = utt.speculative.text if utt.speculative is not None else None
+        judged = verdict(text, None)
+        if judged == Verdict.COMPLETE:
+            return s.endpoint_complete_s
+        if judged == Verdict.INCOMPLETE:
+            return s.endpoint_incomplete_s
+        return s.min_silence_s
+
+    def _maybe_endpoint(self, utt: _Utterance, now_sample: int) -> None:
+        if utt.phrase_end >= 0 and (now_sample - utt.phrase_end) / SAMPLE_RATE >= self._silence_needed(utt):
+            self._endpoint(utt, now_sample)
+
     def _maybe_partial(self, utt: _Utterance, now_sample: int) -> None:
         now = time.monotonic()
         if now >= utt.next_partial_at and self._submit(JobKind.PARTIAL, utt, now_sample):
             utt.next_partial_at = now + self.settings.partial_interval_s
 
-    def _speculate(self, utt: _Utterance, now_sample: int) -> None:
-        if self._submit(JobKind.SPECULATIVE, utt, now_sample):
-            utt.speculative_end, utt.speculative = now_sample, None
-
-    def _endpoints(self, segments) -> None:
-        for segment in segments:
-            utt, self._current = self._current, None
-            if utt is None or not utt.accepted:
-                _LOGGER.debug("dropped a %.2f s utterance (echo policy)", len(segment.samples) / SAMPLE_RATE)
-                continue
-            speech_end = self._vad_base + segment.end
-            utt.onset = min(utt.onset, self._vad_base + segment.start)
-            utt.end = min(speech_end + _TRAILING, self._buffer_start + len(self._buffer))
-            utt.endpoint_at = time.monotonic()
-            self._finishing[utt.id] = utt
-            if utt.speculative_end >= speech_end - _SPECULATION_SLACK:
-                if utt.speculative is not None:
-                    self._final(utt, utt.speculative)
-            else:
-                utt.speculative_end = -1
-                self._submit(JobKind.FINAL, utt, utt.end)
+    def _endpoint(self, utt: _Utterance, now_sample: int) -> None:
+        """The utterance is over: its final is the decode at the last pause when that covers it."""
+        if self._current is utt:
+            self._current = None
+        utt.end = min(utt.phrase_end + _TRAILING, self._buffer_end)
+        utt.silence_s = max(0.0, (now_sample - utt.phrase_end) / SAMPLE_RATE)
+        utt.endpoint_at = time.monotonic()
+        self._finishing[utt.id] = utt
+        if utt.speculative_end >= utt.phrase_end:
+            if utt.speculative is not None:
+                self._final(utt, utt.speculative)
+        else:
+            utt.speculative_end = -1
+            self._submit(JobKind.FINAL, utt, utt.end)
 
     def _submit(self, kind: JobKind, utt: _Utterance, end: int) -> bool:
         start = max(utt.onset, self._buffer_start) - self._buffer_start
@@ -219,8 +334,10 @@ class ListenActor(Actor):
     def _heard_nothing(self, utt) -> None:
         """The utterance ended without words: an empty final transcript closes its turn (nothing
         will be answered), so the face stops listening and idle detection knows."""
+        if utt.speculated:
+            self._discard(utt, "no words in the final")
         self.publish(Transcript(turn=utt.turn, text="", final=True, start_s=utt.onset / SAMPLE_RATE,
-                                end_s=utt.end / SAMPLE_RATE))
+                                end_s=utt.end / SAMPLE_RATE, silence_ms=utt.silence_s * 1000))
 
     def _result(self, done: Done) -> None:
         job = done.job
@@ -231,24 +348,39 @@ class ListenActor(Actor):
             return
         if done.result is None:
             _LOGGER.error("turn %d: ASR failed: %s", utt.turn, done.error)
-            if job.kind == JobKind.FINAL:
+            if job.kind == JobKind.FINAL or (job.kind == JobKind.SPECULATIVE and utt.endpoint_at
+                                             and job.end == utt.speculative_end):
                 self._finishing.pop(utt.id, None)
                 self._heard_nothing(utt)
-            elif job.kind != JobKind.PARTIAL:
-                self._finishing.pop(utt.id, None)
             return
         if job.kind == JobKind.PARTIAL:
-            if not utt.endpoint_at and done.result.text:
+            if not utt.endpoint_at and done.result.text and utt.phrase_end < 0:
                 self.publish(Transcript(turn=utt.turn, text=done.result.text, final=False,
                                         language=done.result.language, start_s=utt.onset / SAMPLE_RATE,
                                         end_s=job.end / SAMPLE_RATE))
         elif job.kind == JobKind.SPECULATIVE:
-            if job.end == utt.speculative_end:
-                utt.speculative = done.result
-                if utt.endpoint_at:
-                    self._final(utt, done.result)
+            if job.end != utt.speculative_end:
+                return  # the visitor went on: a newer pause will be decoded
+            utt.speculative = done.result
+            if utt.endpoint_at:
+                self._final(utt, done.result)
+                return
+            self._maybe_endpoint(utt, self._buffer_end)
+            if not utt.endpoint_at:
+                self._speculate(utt, done.result)
         else:
             self._final(utt, done.result)
+
+    def _speculate(self, utt: _Utterance, result: AsrResult) -> None:
+        """Publish the words so far so the answer is prepared ahead of the endpoint."""
+        if not self.settings.speculate or not result.text or utt.speculated:
+            return
+        utt.speculated = result.text
+        self.publish(Transcript(turn=utt.turn, text=result.text, final=False, speculative=True,
+                                language=result.language, start_s=utt.onset / SAMPLE_RATE,
+                                end_s=utt.phrase_end / SAMPLE_RATE))
+        _LOGGER.debug("turn %d: answering ahead at a %.2f s pause", utt.turn,
+                      (self._buffer_end - utt.phrase_end) / SAMPLE_RATE)
 
     def _final(self, utt: _Utterance, result: AsrResult) -> None:
         self._finishing.pop(utt.id, None)
@@ -257,12 +389,16 @@ class ListenActor(Actor):
             _LOGGER.info("turn %d: no words in %.2f s of speech", utt.turn, (utt.end - utt.onset) / SAMPLE_RATE)
             self._heard_nothing(utt)
             return
+        hit = bool(utt.speculated) and same_words(utt.speculated, result.text)
+        if utt.speculated and not hit:
+            self._discard(utt, "the final's words differ")
         self.publish(Transcript(turn=utt.turn, text=result.text, final=True, language=result.language,
                                 start_s=utt.onset / SAMPLE_RATE, end_s=utt.end / SAMPLE_RATE,
-                                latency_ms=latency_ms))
+                                latency_ms=latency_ms, silence_ms=utt.silence_s * 1000))
         # The visitor's words never go into INFO logs (the journal keeps them): only their count.
-        _LOGGER.info("turn %d: heard %d words (%s, %.0f ms after the endpoint)", utt.turn, len(result.text.split()),
-                     result.language, latency_ms)
+        _LOGGER.info("turn %d: heard %d words (%s, %.0f ms silence, %.0f ms after the endpoint%s)", utt.turn,
+                     len(result.text.split()), result.language, utt.silence_s * 1000, latency_ms,
+                     ", answered ahead" if hit else "")
         _LOGGER.debug("turn %d: heard %r", utt.turn, result.text)
 
     def _append(self, audio: np.ndarray) -> None:

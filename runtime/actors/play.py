@@ -4,6 +4,9 @@ Speech pieces are queued (resampled to the device rate); the audio callback copi
 queue into the device buffer and notes, for every piece, when its first and last samples reach
 the listener (DAC time). The actor publishes those as PlaybackStarted / PlaybackPosition /
 PlaybackFinished. An Interrupt empties the queue at once: the next callback plays silence.
+
+The speech of a turn answered ahead (a speculative transcript) is held until the final transcript
+of that turn commits it; then it plays from the next block on.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from runtime.core.messages import (
     SetMute,
     SetVolume,
     SpeechAudio,
+    Transcript,
 )
 from runtime.core.threads import Waker
 from runtime.speech.audio import to_float, to_rate
@@ -48,7 +52,7 @@ class _Piece:
 class PlayActor(Actor):
     """Plays the answer's speech and publishes when each piece is heard."""
 
-    subscriptions = (SpeechAudio,)
+    subscriptions = (SpeechAudio, Transcript)
     tick_interval_s = 0.5
     retry_s = 5.0
     controls = (Interrupt, SetVolume, SetMute)
@@ -58,6 +62,8 @@ class PlayActor(Actor):
         self._output_factory = output_factory
         self.volume, self.mute = volume, mute
         self._pieces: list[_Piece] = []
+        self._held: set[int] = set()
+        """Turns answered ahead whose final transcript has not come yet: their speech waits."""
         self._lock = threading.Lock()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._waker: Waker | None = None
@@ -109,7 +115,15 @@ class PlayActor(Actor):
             self.output.close()
 
     def handle(self, msg) -> None:
-        """Queue a piece of speech of the current turn."""
+        """Queue a piece of speech of the current turn; hold or release a turn answered ahead."""
+        if isinstance(msg, Transcript):
+            with self._lock:
+                if msg.speculative:
+                    self._held.add(msg.turn)
+                elif msg.final and msg.turn in self._held:
+                    self._held.discard(msg.turn)
+                    _LOGGER.debug("turn %d: the answer prepared ahead is committed", msg.turn)
+            return
         if not isinstance(msg, SpeechAudio) or msg.last or not len(msg.pcm):
             return
         audio = to_rate(to_float(msg.pcm), msg.sample_rate, self.output.rate)
@@ -121,6 +135,7 @@ class PlayActor(Actor):
         """Drop everything queued; the callback goes silent on its next block."""
         with self._lock:
             dropped, self._pieces = self._pieces, []
+            self._held = {turn for turn in self._held if turn >= msg.turn}
         # What is already in the device's buffer still plays: the silence is heard after it.
         now = time.monotonic_ns() + int(self._buffered_s * 1e9)
         for piece in dropped:
@@ -148,7 +163,7 @@ class PlayActor(Actor):
         written = 0
         gain = 0.0 if self.mute else self.volume
         with self._lock:
-            while written < len(out) and self._pieces:
+            while written < len(out) and self._pieces and self._pieces[0].turn not in self._held:
                 piece = self._pieces[0]
                 take = min(len(out) - written, len(piece.audio) - piece.played)
                 at_ns = heard0 + int(written / rate * 1e9)

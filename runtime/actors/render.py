@@ -59,6 +59,8 @@ class RenderActor(Actor):
         """Pieces of the current answer not yet played to their end."""
         self._answer_complete = False
         """The current answer's last audio piece has been announced (SpeechAudio last)."""
+        self._complete_turn = -1
+        """The turn of that last piece."""
         self._question_turn = -1
         """Turn of the last final transcript (its Interrupt may be handled after it)."""
         self.face = self.display = None
@@ -79,7 +81,7 @@ class RenderActor(Actor):
         if isinstance(msg, SpeechAudio):
             key = (msg.turn, msg.index, msg.part)
             if msg.last:
-                self._answer_complete = True
+                self._answer_complete, self._complete_turn = True, msg.turn
             else:
                 self._tracks[key] = VisemeTrack(msg.sample_rate, msg.spans, msg.targets, msg.visemes)
                 self._unplayed.add(key)
@@ -99,8 +101,9 @@ class RenderActor(Actor):
         elif isinstance(msg, SpeechStarted):
             self.animator.set_activity(Activity.LISTENING)
         elif isinstance(msg, Transcript) and msg.final and msg.text.strip():
-            self._unplayed.clear()
-            self._answer_complete = False
+            # An answer prepared ahead (speculation) may be synthesized already: keep its pieces.
+            self._unplayed = {k for k in self._unplayed if k[0] == msg.turn}
+            self._answer_complete = self._answer_complete and self._complete_turn == msg.turn
             self._question_turn = msg.turn
             self.animator.set_activity(Activity.THINKING)
         elif isinstance(msg, Transcript) and msg.final and msg.turn == self.turn:  # heard no words
@@ -110,7 +113,7 @@ class RenderActor(Actor):
         """Back to rest: the old answer is no longer heard (a barge-in: the visitor is speaking)."""
         self.animator.speak(None, 0.0)
         self.animator.feel("neutral", 0.0)
-        if msg.reason == "barge-in":
+        if msg.reason in ("barge-in", "speculation"):  # the visitor is speaking
             self.animator.set_activity(Activity.LISTENING)
         elif self._question_turn < msg.turn:
             self.animator.set_activity(Activity.IDLE)

@@ -3,6 +3,10 @@
 Generation checks the control socket after every token, so an Interrupt stops it within one
 token. What the visitor actually heard of an interrupted answer (PlaybackFinished per chunk, when
 a speaker reports it) is what the conversation memory keeps.
+
+A speculative transcript (the visitor paused) is answered at once, ahead of the endpoint; the
+exchange enters the memory only when the final transcript of the same turn commits it. A newer
+turn (the visitor went on) cancels it like any interrupted answer, and nothing of it is remembered.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from runtime.core.messages import (
     SetPersona,
     Transcript,
 )
+from runtime.dialogue.memory import Turn
 from runtime.speech.language import join_words
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,6 +51,12 @@ class ThinkActor(Actor):
         self._answer_chunks: list[str] = []
         self._played: int | None = None
         """Chunks of the last answer the speaker finished playing (None: no speaker reports)."""
+        self._ahead_turn = -1
+        """Turn of an answer prepared for a speculative transcript and not yet committed (-1: none)."""
+        self._ahead_fate = ""
+        """What became of it while it was generated: "", "keep" (committed) or "drop" (discarded)."""
+        self._ahead_memory: Turn | None = None
+        """Its exchange, remembered once the final transcript commits it."""
 
     def setup(self) -> None:
         """Load the model and evaluate the personas' prompts before the first visitor."""
@@ -62,12 +73,32 @@ class ThinkActor(Actor):
             if msg.turn == self._answer_turn and not msg.interrupted:
                 self._played = max(self._played or 0, msg.index + 1)
             return
-        if not isinstance(msg, Transcript) or not msg.final or msg.turn < self.turn or not msg.text.strip():
+        if not isinstance(msg, Transcript) or msg.turn < self.turn or not msg.text.strip():
             return
-        self._answer(msg)
+        if msg.speculative:
+            if msg.turn != self._answer_turn:
+                self._answer(msg, ahead=True)
+        elif msg.final and msg.turn == self._ahead_turn:
+            self._commit()
+        elif msg.final:
+            self._answer(msg)
+
+    def _commit(self) -> None:
+        """The final transcript has the words the answer was prepared for: remember the exchange."""
+        if self._ahead_memory is not None:
+            self.dialogue.memory.add(self._ahead_memory)
+        self._ahead_turn, self._ahead_fate, self._ahead_memory = -1, "keep", None
 
     def on_interrupt(self, msg: Interrupt) -> None:
-        """Memory keeps only the chunks of the interrupted answer that were played."""
+        """Memory keeps only the chunks of the interrupted answer that were played, and nothing of
+        an answer prepared ahead that was discarded."""
+        if self._ahead_turn >= 0:
+            if msg.reason == "speculation":  # the visitor went on, or the final's words differ
+                self._ahead_turn, self._ahead_fate, self._ahead_memory = -1, "drop", None
+                return
+            # Any other new turn comes after the endpoint, so the final committed it (that message
+            # may still be queued behind the generation).
+            self._commit()
         if self._played is not None and self.dialogue.memory.turns and self._answer_turn < msg.turn:
             last = self.dialogue.memory.turns[-1]
             if last.interrupted or self._played < len(self._answer_chunks):
@@ -87,11 +118,20 @@ class ThinkActor(Actor):
         except (RuntimeFault, ValueError) as err:
             _LOGGER.warning("turn %d: %s", self.turn, err)
 
-    def _answer(self, msg: Transcript) -> None:
+    def _answer(self, msg: Transcript, *, ahead: bool = False) -> None:
         self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
+        self._ahead_turn, self._ahead_fate, self._ahead_memory = (msg.turn if ahead else -1), "", None
         stop = lambda: self.check_control() and (self.turn > msg.turn or self.stop_requested)  # noqa: E731
-        self._publish(msg.turn, self.dialogue.reply(msg.text, msg.language, should_stop=stop), remember=True,
-                      language=self.dialogue.language(msg.text, msg.language))
+        chunks = self.dialogue.reply(msg.text, msg.language, should_stop=stop)
+        try:
+            self._publish(msg.turn, chunks, remember=True, language=self.dialogue.language(msg.text, msg.language))
+        finally:
+            chunks.close()  # the exchange enters the memory now, also when the answer was cut short
+        memory = self.dialogue.memory
+        if ahead and self._ahead_fate != "keep" and memory.turns:
+            held = memory.turns.pop()  # remembered only once the final transcript commits it
+            if self._ahead_fate == "":
+                self._ahead_memory = held
 
     def _publish(self, turn: int, chunks, *, remember: bool, language: str = "") -> None:
         """Publish the chunks of one answer in order, then its end marker, unless a newer turn came."""

@@ -1,16 +1,19 @@
-"""End-to-end benchmark: spoken questions through the whole live pipeline, measured on the output.
+"""End-to-end benchmark: a visitor's recorded human speech through the whole live pipeline,
+measured on the output.
 
-A visitor track is assembled at bench time (questions synthesized with the voices, English and
-Chinese (the Chinese one in another voice than the avatar's), a recorded Chinese clip, and a
-barge-in: the visitor talking over an answer), played through the file source at real-time
-pace with the real clock, and recorded (left: the avatar, right: the visitor). Every bus message
-is kept with its time, so each turn's stages can be laid out; the latencies a visitor feels are
-measured on the recording itself.
+The visitor track is cut from recordings of people speaking (runtime/bench/references.toml:
+questions and follow-ups from a dialogue, English and Chinese, three barge-ins that talk over an
+answer), played through the file source at real-time pace with the real clock, and recorded
+(left: the avatar, right: the visitor). Every bus message is kept with its time, so each turn's
+stages can be laid out; the latencies a visitor feels are measured on the recording itself: the
+first audible sample after the visitor stops, and the first audible sample of the ANSWER (after
+any greeting or filler).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import resource
 import subprocess
 import sys
@@ -21,53 +24,41 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from runtime import product
 from runtime.core.bus import receive
+from runtime.core.compat import tomllib
 from runtime.core.config import Settings
 from runtime.core.messages import REGISTRY, ActorState, ActorStatus, AudioFrame, Heartbeat, ProcessStats, VideoFrame
 from runtime.core.paths import models_dir
-from runtime.speech.audio import SAMPLE_RATE, frame_rms, read_audio, to_db, to_rate
+from runtime.speech.audio import SAMPLE_RATE, frame_rms, read_audio, to_db
 from runtime.store.models import ModelStore
 
-QUESTIONS = ["What time does the museum open today?", "Where can I get a cup of coffee?",
-             "Is there a lift to the second floor?", "Can I take photos in the gallery?"]
-QUESTIONS_ZH = ["请问洗手间在哪里？", "博物馆几点关门？"]
-VISITOR_VOICE_ZH = "zm_yunxi"
-"""The Chinese visitor speaks with another voice than the avatar's (when the zh voice is Kokoro)."""
-GAP_S = 9.0
-"""Silence after each question, for the answer."""
-BARGE_AFTER_S = 3.2
-"""The barge-in question starts this long after the previous question ends (mid-answer)."""
+REFERENCES = Path(__file__).with_name("references.toml")
+GAP_S = 10.0
+"""Silence after each line, for the answer."""
+BARGE_AFTER_S = 3.5
+"""A barge-in line starts this long after the line before it ends (while the avatar answers)."""
+LEAD_S = 1.0
+"""Silence before the first line."""
 
 
-def _visitor_track(settings: Settings, store: ModelStore) -> tuple[np.ndarray, list[dict]]:
-    engine = product.tts_factory(settings)()
-
-    def say(text):
-        audio = np.concatenate([p.audio for p in engine.synthesize(text)])
-        return _voiced(to_rate(audio, engine.sample_rate))
-
-    def say_zh(text):
-        voice = engine.voice("zh")
-        other = VISITOR_VOICE_ZH if voice.engine.has_voice(VISITOR_VOICE_ZH) else voice.name
-        pieces = list(voice.engine.synthesize(text, other))
-        return _voiced(to_rate(np.concatenate([p.audio for p in pieces]), pieces[0].sample_rate))
-
-    pieces, script, cursor = [np.zeros(SAMPLE_RATE, np.float32)], [], SAMPLE_RATE
-    items = [(q, "en", say(q), GAP_S) for q in QUESTIONS]
-    if "zh" in engine.languages:
-        items += [(q, "zh", say_zh(q), GAP_S) for q in QUESTIONS_ZH]
-    items.append(("你好世界", "zh", _voiced(read_audio(store.resolve("speech-samples") / "zh-nihao_shijie.wav")),
-                  GAP_S))
-    items.append(("Tell me everything about the history of this museum, please.", "en",
-                  say("Tell me everything about the history of this museum, please."), BARGE_AFTER_S))
-    items.append(("Sorry, where is the exit?", "en", say("Sorry, where is the exit?"), GAP_S))
-    for text, lang, audio, gap in items:
-        script.append({"text": text, "language": lang, "start_s": cursor / SAMPLE_RATE,
-                       "end_s": (cursor + len(audio)) / SAMPLE_RATE, "barge_in": False})
-        pieces += [audio, np.zeros(int(gap * SAMPLE_RATE), np.float32)]
-        cursor += len(audio) + int(gap * SAMPLE_RATE)
-    script[-1]["barge_in"] = True
+def visitor_track(store: ModelStore) -> tuple[np.ndarray, list[dict]]:
+    """The visitor's audio (16 kHz) and its script: text, language, start_s, end_s, barge_in per line."""
+    lines = tomllib.loads(REFERENCES.read_text(encoding="utf-8"))["visitor"]
+    pieces, script, cursor = [np.zeros(int(LEAD_S * SAMPLE_RATE), np.float32)], [], int(LEAD_S * SAMPLE_RATE)
+    for number, line in enumerate(lines):
+        audio = read_audio(store.resolve(line["asset"]) / line["file"])
+        start, stop = (int(t * SAMPLE_RATE) for t in line["span"])
+        voice = _voiced(audio[start:stop])
+        barge = bool(line.get("barge_in"))
+        if barge and script:  # start while the avatar answers the line before: take back part of its gap
+            back = int((GAP_S - BARGE_AFTER_S) * SAMPLE_RATE)
+            pieces[-1] = pieces[-1][: len(pieces[-1]) - back]
+            cursor -= back
+        script.append({"line": number + 1, "text": line["text"], "language": line["language"],
+                       "start_s": cursor / SAMPLE_RATE, "end_s": (cursor + len(voice)) / SAMPLE_RATE,
+                       "barge_in": barge})
+        pieces += [voice, np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)]
+        cursor += len(voice) + int(GAP_S * SAMPLE_RATE)
     return np.concatenate(pieces), script
 
 
@@ -91,7 +82,8 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     out = (out or Path("bench-out")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     store = ModelStore(models_dir(settings.paths.models))
-    audio, script = _visitor_track(settings, store)
+    audio, script = visitor_track(store)
+    load_before = os.getloadavg()
     from runtime.bench.broker import free_port
 
     pub, sub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
@@ -154,6 +146,8 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         "cpu_s_per_turn": round((cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / len(script), 2),
         "cold_start_s": round(max(ready) / 1e9 - started_ns / 1e9, 2) if ready else None,
         "wall_s": round(time.monotonic() - started, 1),
+        "load_average": {"before": [round(x, 2) for x in load_before],
+                         "after": [round(x, 2) for x in os.getloadavg()]},
     })
     write_reports(report, out)
     return report

@@ -14,6 +14,7 @@ from runtime.bench.stats import median, percentiles
 from runtime.core.config import Settings
 from runtime.core.messages import (
     AudioFrame,
+    Interrupt,
     PlaybackFinished,
     PlaybackStarted,
     ReplyChunk,
@@ -25,10 +26,15 @@ from runtime.devices.media import read_clip
 from runtime.face import avatars
 from runtime.speech.audio import frame_rms
 
-STAGES = ["vad_endpoint", "final_transcript", "first_chunk", "first_llm_chunk", "first_tts_audio",
-          "playback_start", "first_lip_synced_frame"]
-TARGETS = {"voice_to_voice_ms.p50": 1500, "voice_to_voice_zh_ms.p50": 1500, "barge_in_ms": 200, "render_fps": 30,
-           "av_offset_ms": 40, "peak_rss_mb": 2048, "cold_start_s": 10}
+STAGES = ["vad_endpoint", "speculative_transcript", "final_transcript", "first_chunk", "first_answer_chunk",
+          "first_answer_tts_audio", "first_playback", "answer_playback", "first_lip_synced_frame"]
+"""Per-turn stages, each in ms after the visitor stopped speaking (first_*: greeting or answer)."""
+TARGETS = {"voice_to_voice_ms.p50": 1000, "voice_to_voice_ms.p95": 1400, "barge_in_ms.p50": 150,
+           "barge_in_ms.p95": 150, "render_fps": 30, "av_offset_ms": 40, "peak_rss_mb": 2048, "cold_start_s": 10}
+BARGE_IN_WITHIN_S = 2.0
+"""A barge-in is heard and the avatar silent within this of the visitor's onset, or it is none."""
+HEARD_WITHIN_S = 8.0
+"""An answer more than this after the visitor stopped counts as none."""
 
 
 def _first(messages, cls, turn, when=lambda m: True):
@@ -41,6 +47,12 @@ def _sound(audio: np.ndarray, rate: int, threshold: float = 0.01) -> np.ndarray:
     return np.nonzero(frame_rms(audio, hop) > threshold)[0] * hop
 
 
+def _sound_from(sound_s: np.ndarray, t: float, within: float = HEARD_WITHIN_S) -> float | None:
+    """The first sound heard at or after t (seconds on the input timeline), if within `within`."""
+    after = sound_s[(sound_s >= t) & (sound_s < t + within)]
+    return float(after[0]) if after.size else None
+
+
 def analyse(messages: list, script: list[dict], recording: Path, settings: Settings) -> dict:
     """Per-turn stages from the bus, latencies the visitor feels from the recording."""
     origin = next(m.t_ns - int(len(m.pcm) / m.sample_rate * 1e9) for m in messages
@@ -49,40 +61,60 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
     greetings = {g for p in settings.personas.values() for g in p.greeting.values()}
     frames, fps, avatar, rate = read_clip(recording, channel=0)
     sound = _sound(avatar, rate) / rate
+    finals = [t for t in messages if isinstance(t, Transcript) and t.final]
     turns = []
-    for item in script:
-        final = next((t for t in messages if isinstance(t, Transcript) and t.final
-                      and abs(t.start_s - item["start_s"]) < 1.0), None)
-        row = {"text": item["text"], "language": item["language"], "heard": final.text if final else None}
+    for number, item in enumerate(script):
+        # Every final of this line (a visitor who pauses long may make several turns of it); the
+        # answer that counts is that of the last one.
+        upto = script[number + 1]["start_s"] if number + 1 < len(script) else float("inf")
+        mine = [t for t in finals if item["start_s"] - 1.0 <= t.start_s < min(item["end_s"], upto)]
+        spoken = [t for t in mine if t.text]
+        final = spoken[-1] if spoken else (mine[-1] if mine else None)
+        row = {"line": item.get("line"), "text": item["text"], "language": item["language"],
+               "barge_in": item["barge_in"], "heard": final.text if final else None, "turns": len(spoken)}
         end_ns = origin + int(item["end_s"] * 1e9)
-        if final is not None:
+        play = None
+        if final is not None and final.text:
             turn = final.turn
-            llm = _first(messages, ReplyChunk, turn, lambda m: m.text and m.text not in greetings)
+            ahead = _first(messages, Transcript, turn, lambda m: m.speculative)
             chunk = _first(messages, ReplyChunk, turn, lambda m: bool(m.text))
-            tts = _first(messages, SpeechAudio, turn, lambda m: not m.last)
-            play = _first(messages, PlaybackStarted, turn)
+            answer = _first(messages, ReplyChunk, turn, lambda m: m.text and m.text not in greetings)
+            index = answer.index if answer else -1
+            tts = _first(messages, SpeechAudio, turn, lambda m, i=index: not m.last and m.index == i)
+            first_play = _first(messages, PlaybackStarted, turn)
+            play = _first(messages, PlaybackStarted, turn, lambda m, i=index: m.index == i)
             frame = next((f for f in frames_ns if play and f >= play.heard_ns), None)
-            marks = {"vad_endpoint": final.t_ns - int(final.latency_ms * 1e6), "final_transcript": final.t_ns,
-                     "first_chunk": chunk.t_ns if chunk else None, "first_llm_chunk": llm.t_ns if llm else None,
-                     "first_tts_audio": tts.t_ns if tts else None, "playback_start": play.heard_ns if play else None,
-                     "first_lip_synced_frame": frame}
+            marks = {"vad_endpoint": final.t_ns - int(final.latency_ms * 1e6),
+                     "speculative_transcript": ahead.t_ns if ahead else None, "final_transcript": final.t_ns,
+                     "first_chunk": chunk.t_ns if chunk else None,
+                     "first_answer_chunk": answer.t_ns if answer else None,
+                     "first_answer_tts_audio": tts.t_ns if tts else None,
+                     "first_playback": first_play.heard_ns if first_play else None,
+                     "answer_playback": play.heard_ns if play else None, "first_lip_synced_frame": frame}
             row["stages_ms"] = {k: round((v - end_ns) / 1e6, 1) if v else None for k, v in marks.items()}
-        after = sound[(sound > item["end_s"]) & (sound < item["end_s"] + 8.0)]
-        row["voice_to_voice_ms"] = round((after[0] - item["end_s"]) * 1000, 1) if after.size else None
+            row["answered_ahead"] = ahead is not None
+            row["silence_ms"] = round(final.silence_ms, 1)
+        first = _sound_from(sound, item["end_s"])
+        row["first_audio_ms"] = round((first - item["end_s"]) * 1000, 1) if first is not None else None
+        heard = _sound_from(sound, (play.heard_ns - origin) / 1e9 - 0.05) if play is not None else None
+        row["voice_to_voice_ms"] = round((heard - item["end_s"]) * 1000, 1) if heard is not None else None
         if item["barge_in"]:
             row.update(_barge_in(messages, origin + int(item["start_s"] * 1e9)))
         turns.append(row)
     region = avatars.mouth_region(avatars.load_avatar(settings).landmarks)
     av = offset_ms(mouth_opening(frames, region), envelope(avatar, rate, fps, len(frames)), fps)
-    spoken = {lang: [t["voice_to_voice_ms"] for t in turns if t["voice_to_voice_ms"] is not None
-                     and t["language"] == lang] for lang in ("en", "zh")}
+    by_language = {lang: [t["voice_to_voice_ms"] for t in turns if t["language"] == lang] for lang in ("en", "zh")}
     stages = {k: median([t.get("stages_ms", {}).get(k) for t in turns]) for k in STAGES}
-    barge = next((t for t in turns if "barge_in_ms" in t), {})
+    barges = [t for t in turns if t["barge_in"]]
     return {
-        "voice_to_voice_ms": percentiles(spoken["en"]), "voice_to_voice_zh_ms": percentiles(spoken["zh"]),
+        "voice_to_voice_ms": percentiles(t["voice_to_voice_ms"] for t in turns),
+        "voice_to_voice_en_ms": percentiles(by_language["en"]), "voice_to_voice_zh_ms": percentiles(by_language["zh"]),
+        "first_audio_ms": percentiles(t["first_audio_ms"] for t in turns),
+        "speculation": _speculation(messages, finals),
         "stages_ms": stages, "first_frame_ms": stages["first_lip_synced_frame"],
-        "av_offset_ms": round(av, 1), "barge_in_ms": barge.get("barge_in_ms"),
-        "barge_in_detected_ms": barge.get("barge_in_detected_ms"), "turns": turns,
+        "av_offset_ms": round(av, 1), "barge_in_ms": percentiles(t.get("barge_in_ms") for t in barges),
+        "barge_in_detected_ms": percentiles(t.get("barge_in_detected_ms") for t in barges),
+        "barge_ins": len(barges), "turns": turns,
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": _cores(),
                     "python": platform.python_version(), "system": platform.platform()},
         "models": {"asr": getattr(settings.asr, "model", settings.asr.type),
@@ -93,14 +125,28 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
     }
 
 
+def _speculation(messages: list, finals: list) -> dict:
+    """Answers prepared ahead at a pause: how many, how many the final committed (hits), how many
+    were discarded (the visitor went on, or the final's words differed)."""
+    ahead = [m for m in messages if isinstance(m, Transcript) and m.speculative]
+    ahead_turns = {m.turn for m in ahead}
+    spoken = [f for f in finals if f.text]
+    hits = sum(1 for f in spoken if f.turn in ahead_turns)
+    discarded = sum(1 for m in messages if isinstance(m, Interrupt) and m.reason == "speculation")
+    return {"attempts": len(ahead), "hits": hits, "discarded": discarded,
+            "hit_rate": round(hits / len(ahead), 2) if ahead else None,
+            "answered_ahead": round(hits / len(spoken), 2) if spoken else None}
+
+
 def _barge_in(messages, onset_ns: int) -> dict:
     """Visitor speech onset -> barge-in detected, and -> the speaker's last sample heard."""
+    window = int(BARGE_IN_WITHIN_S * 1e9)
     heard = next((m for m in messages if isinstance(m, SpeechStarted) and m.during_playback
-                  and m.t_ns >= onset_ns), None)
+                  and onset_ns <= m.t_ns < onset_ns + window), None)
     if heard is None:
         return {"barge_in_ms": None, "barge_in_note": "no barge-in: the avatar was not speaking"}
     stopped = next((m for m in messages if isinstance(m, PlaybackFinished) and m.interrupted
-                    and m.heard_ns >= onset_ns), None)
+                    and onset_ns <= m.heard_ns < onset_ns + window), None)
     return {"barge_in_detected_ms": round((heard.t_ns - onset_ns) / 1e6, 1),
             "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None}
 
@@ -131,14 +177,25 @@ def check_targets(report: dict) -> list[tuple[str, float | None, float, bool]]:
 def write_reports(report: dict, out: Path) -> None:
     """report.json, report.md and timeline.png; print the summary table."""
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    lines = ["| metric | value | target | met |", "|---|---|---|---|"]
+    load = report.get("load_average", {})
+    lines = [f"load average (1, 5, 15 min) before: {load.get('before')}, after: {load.get('after')}", "",
+             "| metric | value | target | met |", "|---|---|---|---|"]
     for key, value, target, met in check_targets(report):
         lines.append(f"| {key} | {value} | {target} | {'yes' if met else 'NO'} |")
+    for key in ("voice_to_voice_en_ms", "voice_to_voice_zh_ms", "first_audio_ms", "barge_in_detected_ms"):
+        lines.append(f"| {key} | {report.get(key)} | | |")
+    lines.append(f"| speculation | {report.get('speculation')} | | |")
     lines += ["", "| stage (ms after the visitor stops) | median |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report["stages_ms"].items()]
     slowest = _holding_back(report["stages_ms"])
     if slowest:
-        lines += ["", f"Largest step towards the first sound: {slowest}."]
+        lines += ["", f"Largest step towards the answer: {slowest}."]
+    lines += ["", "| line | language | heard | turns | ahead | silence ms | first audio ms | answer ms | barge-in ms |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for t in report["turns"]:
+        lines.append(f"| {t['line']}{' (barge-in)' if t['barge_in'] else ''} | {t['language']} | {t['heard']} | "
+                     f"{t['turns']} | {'yes' if t.get('answered_ahead') else 'no'} | {t.get('silence_ms')} | "
+                     f"{t['first_audio_ms']} | {t['voice_to_voice_ms']} | {t.get('barge_in_ms', '')} |")
     table = "\n".join(lines)
     machine = report["machine"]
     (out / "report.md").write_text(f"# EdgeTalker benchmark\n\nMachine: {machine['cpu']}, {machine['cores']} cores, "
@@ -149,7 +206,7 @@ def write_reports(report: dict, out: Path) -> None:
 
 
 def _holding_back(stages: dict) -> str:
-    order = ["vad_endpoint", "final_transcript", "first_llm_chunk", "first_tts_audio", "playback_start"]
+    order = ["vad_endpoint", "final_transcript", "first_answer_chunk", "first_answer_tts_audio", "answer_playback"]
     steps, last = [], 0.0
     for name in order:
         value = stages.get(name)

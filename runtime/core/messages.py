@@ -235,10 +235,16 @@ class SpeechStarted(Message):
 @register("hear.transcript")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transcript(Message):
-    """What the visitor said (or typed): a partial or the final text of an utterance."""
+    """What the visitor said (or typed): a partial or the final text of an utterance.
+
+    A speculative transcript (final=False, speculative=True) is the decode at a pause before the
+    endpoint: the answer is prepared for it ahead, and its audio is held until the final of the
+    same turn commits it (a discarded one is cancelled by an Interrupt, reason `speculation`)."""
 
     text: str
     final: bool = True
+    speculative: bool = False
+    """The words so far at a pause: answer ahead, play only once the final of this turn arrives."""
     language: str = ""
     """ISO 639-1 code, empty when unknown."""
     source: str = "asr"
@@ -249,6 +255,9 @@ class Transcript(Message):
     """Utterance end on the input timeline (seconds)."""
     latency_ms: float = 0.0
     """Endpoint -> this transcript (milliseconds)."""
+    silence_ms: float = 0.0
+    """The silence after the speech that made the endpoint (milliseconds): the visitor stopped
+    speaking silence_ms + latency_ms before this transcript."""
 
 
 # --- answer -----------------------------------------------------------------------------------

@@ -111,6 +111,10 @@ class LlamaEngine:
         """The prompt text of the latest request, as the model saw it."""
         self.last_first_token_ms: float | None = None
         """Request -> first sampled token of the latest request (milliseconds)."""
+        self.last_prompt_tokens = 0
+        """Tokens of the latest prompt ..."""
+        self.last_reused_tokens = 0
+        """... and how many of them were already evaluated in the cache (not read again)."""
 
     @property
     def n_ctx(self) -> int:
@@ -141,7 +145,12 @@ class LlamaEngine:
         max_tokens = min(max_tokens, room - 1)  # the answer ends where the context does
         system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
         try:
-            if not self._restore_prefix(tokens, system, should_stop) or not self._prefill(tokens, should_stop):
+            if not self._restore_prefix(tokens, system, should_stop):
+                return
+            self.last_prompt_tokens = len(tokens)
+            self.last_reused_tokens = _common(self.llm._input_ids.tolist(), tokens[:-1])
+            _LOGGER.debug("prompt of %d tokens, %d of them in the cache", len(tokens), self.last_reused_tokens)
+            if not self._prefill(tokens, should_stop):
                 return
             yield from self._generate(tokens, max_tokens, should_stop, started)
         except RuntimeError as err:  # llama_decode failed: out of context or memory
