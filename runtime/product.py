@@ -37,7 +37,7 @@ from runtime.core.paths import models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads
 from runtime.devices import sound
 from runtime.store.models import ModelStore
-from runtime.store.needed import VAD_MODEL, required_models
+from runtime.store.needed import required_models
 from runtime.store.recordings import Recordings, Retention
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def build_voices(settings: Settings, store: ModelStore):
         name = name or section.voice
         enrolled = bundle.load(state, name) if bundle.is_enrolled(state, name) else None
         if enrolled is not None:
-            section = kokoro_section(settings)
+            section = settings.speak.kokoro()
         general = section.model_copy(update={"voice": ""})
         engine = next((e for key, e in loaded if key == general and (enrolled or e.has_voice(name))), None)
         if engine is None:
@@ -105,25 +105,15 @@ def build_voices(settings: Settings, store: ModelStore):
     voices = {lang: voice(section) for lang, section in sections.items() if section.ENGINE}
     if settings.speak.voice:
         language = bundle.load(state, settings.speak.voice).language  # voice-unknown / voice-damaged first
-        voices[language] = voice(kokoro_section(settings), settings.speak.voice)
+        voices[language] = voice(settings.speak.kokoro(), settings.speak.voice)
     pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
               for lang, name in persona.voices.items() if sections[lang].ENGINE}
     return Voices(voices, pinned)
 
 
-def kokoro_section(settings: Settings):
-    """The Kokoro section enrolled voices are spoken through: a configured one, else the defaults."""
-    from runtime.core.config import KokoroSpeak
-
-    return next((s for s in (settings.speak.zh, settings.speak.en) if s.type == "kokoro"), KokoroSpeak())
-
-
 def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
     """A function making Silero detectors with given thresholds."""
-    from runtime.engines.vad_silero import SileroVad
-
-    store = store or model_store(settings)
-    return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)
+    return engines.vad(store or model_store(settings))
 
 
 def check_models(settings: Settings) -> None:

@@ -549,6 +549,10 @@ class SpeakConfig(Section):
                 data = {**{k: v for k, v in data.items() if k in cls.model_fields and k not in flat}, "en": flat}
         return _default_types(cls, data)
 
+    def kokoro(self) -> KokoroSpeak:
+        """The Kokoro section enrolled voices are spoken through: a configured one, else the defaults."""
+        return next((s for s in (self.zh, self.en) if s.type == "kokoro"), KokoroSpeak())
+
     def describe(self) -> str:
         """The voice of each language, e.g. `en: piper tts-piper-joe, zh: kokoro zf_xiaoxiao`."""
         parts = [f"enrolled voice {self.voice}"] if self.voice else []

@@ -7,6 +7,7 @@ one engine file plus its config class in the stage's union: nothing else chooses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -19,3 +20,11 @@ def build(section: Backend, store: ModelStore) -> Any:
     if not section.ENGINE:
         raise TypeError(f"{type(section).__name__} names no engine module")
     return import_module(section.ENGINE).create(section, store)
+
+
+def vad(store: ModelStore) -> Callable[..., Any]:
+    """A function making Silero speech detectors with given thresholds."""
+    from runtime.engines.vad_silero import SileroVad
+    from runtime.store.needed import VAD_MODEL
+
+    return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)

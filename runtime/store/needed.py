@@ -20,9 +20,7 @@ def required_models(settings: Settings, store: ModelStore, *, listens: bool) -> 
         sections.append(settings.asr)
         ids.append(VAD_MODEL)
     if settings.speak.voice:  # an enrolled voice speaks through Kokoro
-        from runtime.product import kokoro_section
-
-        sections.append(kokoro_section(settings))
+        sections.append(settings.speak.kokoro())
     ids += [value for section in sections for value in _strings(section.model_dump()) if store.known(value)]
     return list(dict.fromkeys(ids + avatars.models_needed(settings)))
 

@@ -54,17 +54,17 @@ class Tools:
 
 def tools(settings: Settings, store: ModelStore | None = None) -> Tools:
     """The Kokoro engine, the d-vector embedder, VAD and ASR of these settings."""
-    from runtime import engines, product
+    from runtime import engines
     from runtime.store.needed import VAD_MODEL
 
     store = store or ModelStore(models_dir(settings.paths.models))
-    section = product.kokoro_section(settings)
+    section = settings.speak.kokoro()
     store.require([EMBEDDER, VAD_MODEL, *(m for m in (section.model, section.voices) if store.known(m))])
     kokoro = engines.build(section, store)
     embedder = SpeakerEmbedder(store.path(EMBEDDER, "embedder.int8.onnx"))
-    vad = product.vad_factory(settings, store)
+    vad = engines.vad(store)
     return Tools(kokoro, embedder, lambda: vad(threshold=0.5, min_silence_s=0.3, max_speech_s=30.0),
-                 functools.cache(product.asr_factory(settings, store)))
+                 functools.cache(lambda: engines.build(settings.asr, store)))
 
 
 @dataclass
@@ -156,12 +156,12 @@ def enroll_file(settings: Settings, sample: Path, name: str, *, language: str | 
 
 def preview(settings: Settings, name: str, text: str = "") -> tuple[np.ndarray, int]:
     """An enrolled voice saying a fixed sentence (or `text`): audio and its rate."""
-    from runtime import engines, product
+    from runtime import engines
     from runtime.core.errors import SpeakFault
 
     voice = bundle.load(state_dir(settings.paths.state), name)
     store = ModelStore(models_dir(settings.paths.models))
-    engine = engines.build(product.kokoro_section(settings), store)
+    engine = engines.build(settings.speak.kokoro(), store)
     engine.add_voice(name, voice.style)
     pieces = [p.audio for p in engine.synthesize(text or PREVIEW[voice.language], name)]
     if not pieces:
