@@ -51,7 +51,7 @@ from runtime.core.threads import Waker
 from runtime.engines.asr import AsrResult
 from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.decoder import DecodeWorker, Done, Job, JobKind
-from runtime.speech.endpoint import Verdict, same_words, verdict
+from runtime.speech.endpoint import Verdict, same_words, text_verdict
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -285,8 +285,7 @@ class ListenActor(Actor):
     def _silence_needed(self, utt: _Utterance) -> float:
         """Silence that ends this utterance, from what its words say so far (seconds)."""
         s = self.settings
-        text = utt.speculative.text if utt.speculative is not None else None
-        judged = verdict(text, None)
+        judged = text_verdict(utt.speculative.text) if utt.speculative is not None else Verdict.OPEN
         if judged == Verdict.COMPLETE:
             return s.endpoint_complete_s
         if judged == Verdict.INCOMPLETE:

@@ -2,10 +2,10 @@
 transcripts say the same words?
 
 The listen actor waits a short silence before answering an utterance that sounds finished (a
-question mark in the transcript, or the turn model's verdict from the audio: a falling pitch)
-and a long one after a word that asks for more ("and", "um", "那个"), so a visitor who pauses to
-think is not cut off. A speculative answer is committed when the final transcript says the same
-words as the one it was prepared for (`same_words`: punctuation, case and Chinese variants aside).
+question mark in the transcript) and a long one after a word that asks for more ("and", "um",
+"那个"), so a visitor who pauses to think is not cut off. A speculative answer is committed when
+the final transcript says the same words as the one it was prepared for (`same_words`:
+punctuation, case and Chinese variants aside).
 """
 
 from __future__ import annotations
@@ -54,14 +54,6 @@ def text_verdict(text: str) -> Verdict:
     if (words and words[-1] in INCOMPLETE_EN) or core.endswith(INCOMPLETE_ZH):
         return Verdict.INCOMPLETE
     return Verdict.OPEN
-
-
-def verdict(text: str | None, complete_probability: float | None, threshold: float = 0.5) -> Verdict:
-    """Words first (a dangling "and" is never the end, a question mark is), then the turn model."""
-    by_text = text_verdict(text) if text is not None else Verdict.OPEN
-    if by_text != Verdict.OPEN or complete_probability is None:
-        return by_text
-    return Verdict.COMPLETE if complete_probability >= threshold else Verdict.INCOMPLETE
 
 
 def normalised_words(text: str) -> str:
