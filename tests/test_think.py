@@ -78,6 +78,53 @@ def test_memory_stays_within_budget_over_fifty_turns(smol):
     assert len(dialogue.memory.turns) < 50
 
 
+def test_a_long_conversation_rereads_its_history_only_now_and_then(smol):
+    """The model re-reads everything after a dropped turn: dropping one turn per question made
+    every answer of a long conversation wait for that re-read (7 s with Qwen 1.5B on 2 cores)."""
+    from runtime.dialogue.memory import Turn
+
+    dialogue = fresh(smol, memory_tokens=400)
+    system, memory = dialogue.system_prompt(), dialogue.memory
+    firsts, rereads = [], 0
+    for i in range(60):
+        memory.add(Turn(f"What is in room {i}?", f"Room {i} has the {i}th painting of the old harbour.",
+                        prompt=f"What is in room {i}?\n(Answer in English.)"))
+        messages = memory.messages(system, f"And room {i + 1}?")
+        assert dialogue.engine.prompt_tokens(messages) <= 400
+        rereads += bool(firsts) and messages[1]["content"] != firsts[-1]
+        firsts.append(messages[1]["content"])
+    assert rereads >= 3, "positive control: the budget overflowed several times"
+    # Dropping one turn per question re-read it on every turn once the budget was full (53 times).
+    assert rereads <= 60 // 3, f"the history was re-read {rereads} times in 60 turns"
+
+
+def test_reading_the_conversation_ahead_leaves_only_the_question_to_read(smol):
+    questions = ["Where is the cloakroom?", "Can I take photos?", "What time do you close?",
+                 "Where is the cafe?", "How much is a ticket?", "Is there a lift?"] * 2
+
+    def new_tokens_per_question(prepare: bool) -> list[int]:
+        dialogue, read = fresh(smol, memory_tokens=320, max_reply_tokens=40), []
+        for question in questions:
+            if prepare:
+                assert dialogue.prepare()
+            list(dialogue.reply(question))
+            read.append(dialogue.engine.last_prompt_tokens - dialogue.engine.last_reused_tokens)
+        return read
+
+    unprepared = new_tokens_per_question(False)
+    assert max(unprepared) > 60, f"positive control: a dropped turn makes the history be read again: {unprepared}"
+    prepared = new_tokens_per_question(True)
+    assert max(prepared) <= 24, prepared
+
+    dialogue = fresh(smol)
+    list(dialogue.reply("Tell me about the paintings on the first floor."))
+    dialogue.memory.turns[0].assistant = "Changed, so the whole history must be read again."
+    assert not dialogue.prepare(lambda: True), "a message that comes first stops the reading"
+    assert dialogue.prepare(), "the reading is done later"
+    list(dialogue.reply("And on the second floor?"))
+    assert dialogue.engine.last_prompt_tokens - dialogue.engine.last_reused_tokens <= 24
+
+
 def test_idle_visitor_gap_resets_memory(smol):
     now = [0.0]
     dialogue = fresh(smol, idle_reset_s=60)

@@ -7,6 +7,10 @@ a speaker reports it) is what the conversation memory keeps.
 A speculative transcript (the visitor paused) is answered at once, ahead of the endpoint; the
 exchange enters the memory only when the final transcript of the same turn commits it. A newer
 turn (the visitor went on) cancels it like any interrupted answer, and nothing of it is remembered.
+
+Between turns (while the answer plays, while the visitor thinks) the conversation so far is read
+into the model ahead (`Dialogue.prepare`), in short slices that yield to any message: the next
+question then costs only its own words, not the history's.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class ThinkActor(Actor):
 
     nice = 5
     abandon_on_stop = True
+    tick_interval_s = 0.2
 
     subscriptions = (Transcript, PlaybackFinished, Say)
     controls = (Interrupt, SetPersona, PutPersona)
@@ -57,6 +62,8 @@ class ThinkActor(Actor):
         """What became of it while it was generated: "", "keep" (committed) or "drop" (discarded)."""
         self._ahead_memory: Turn | None = None
         """Its exchange, remembered once the final transcript commits it."""
+        self._unread = False
+        """The memory changed since the model last read the conversation ahead."""
 
     def setup(self) -> None:
         """Load the model and evaluate the personas' prompts before the first visitor."""
@@ -82,12 +89,20 @@ class ThinkActor(Actor):
             self._commit()
         elif msg.final:
             self._answer(msg)
+            self._unread = True
+
+    def tick(self) -> None:
+        """Read the conversation ahead when nothing else is waiting; resumed on the next tick
+        when a message came first."""
+        if self._unread and not self.input_waiting():
+            self._unread = not self.dialogue.prepare(lambda: self.check_control() or self.input_waiting())
 
     def _commit(self) -> None:
         """The final transcript has the words the answer was prepared for: remember the exchange."""
         if self._ahead_memory is not None:
             self.dialogue.memory.add(self._ahead_memory)
         self._ahead_turn, self._ahead_fate, self._ahead_memory = -1, "keep", None
+        self._unread = True
 
     def on_interrupt(self, msg: Interrupt) -> None:
         """Memory keeps only the chunks of the interrupted answer that were played, and nothing of
@@ -104,6 +119,7 @@ class ThinkActor(Actor):
             if last.interrupted or self._played < len(self._answer_chunks):
                 last.assistant = join_words(self._answer_chunks[: self._played])
                 last.interrupted = True
+                self._unread = True
 
     def on_control(self, msg: Message) -> None:
         """Switch persona; add, change or remove one."""

@@ -66,6 +66,7 @@ class Actor:
         self._poller: zmq.Poller | None = None
         self._control: zmq.Socket | None = None
         self._pipe_in: zmq.Socket | None = None
+        self._data: zmq.Socket | None = None
         self.stop_requested = False
         """The supervisor asked this actor to stop (seen by check_control during long work)."""
         self._thread: threading.Thread | None = None
@@ -112,6 +113,10 @@ class Actor:
         if self._pipe_in is not None and self._pipe_in.poll(0) and self._pipe_in.recv() == _STOP:
             self.stop_requested = True
         return self.turn != before or self.stop_requested
+
+    def input_waiting(self) -> bool:
+        """A subscribed message is queued (background work in tick() should yield to it)."""
+        return self._data is not None and bool(self._data.poll(0))
 
     def degrade(self, fault: RuntimeFault) -> None:
         """Go on with less (e.g. recording stopped): health reports show the fault's code."""
@@ -213,7 +218,7 @@ class Actor:
             pipe.connect(self._pipe_endpoint)
             control = self._control = self.bus.subscriber([*self.controls, Heartbeat])
             sockets.append(control)
-            data = self.bus.subscriber(self.subscriptions) if self.subscriptions else None
+            data = self._data = self.bus.subscriber(self.subscriptions) if self.subscriptions else None
             if data is not None:
                 sockets.append(data)
             self._out = self.bus.publisher(sync=False)
@@ -245,7 +250,7 @@ class Actor:
             for waker in self._wakers:
                 waker.close()
             self._wakers.clear()
-            self._out = self._control = self._pipe_in = None
+            self._out = self._control = self._pipe_in = self._data = None
             self.finished.set()
 
     def _sync(self, control: zmq.Socket) -> None:

@@ -133,6 +133,14 @@ class Dialogue:
             self.engine.warm([self.system_prompt(p) for p in self.personas.values()])
         tag("Hello!")  # loads vader's sentiment lexicon
 
+    def prepare(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Read the conversation so far into the model while nobody waits (the answer plays, the
+        visitor thinks): the next question then costs only its own words. False when stopped."""
+        prepare = getattr(self.engine, "prepare", None)
+        if prepare is None or not self.memory.turns:
+            return True
+        return prepare(self.memory.messages(self.system_prompt(self.persona), "")[:-1], should_stop)
+
     def language(self, text: str, heard: str = "") -> str:
         """The answer language: the persona's, else the visitor's."""
         if self.persona.language != "match":

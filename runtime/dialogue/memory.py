@@ -8,6 +8,12 @@ from dataclasses import dataclass
 
 _MESSAGE_OVERHEAD = 6
 """Tokens a chat template adds around each message (role markers)."""
+_QUESTION_RESERVE = 64
+"""Tokens kept for the question when the history is read ahead of it (`Dialogue.prepare`): turns
+dropped then are not dropped again when the question comes."""
+_REFILL = 2 / 3
+"""Share of its room (the budget less system prompt and question) the history is cut down to
+when it no longer fits."""
 
 
 @dataclass
@@ -43,19 +49,23 @@ class Memory:
         return idle or not self.turns
 
     def messages(self, system: str, user: str) -> list[dict]:
-        """Chat messages: the system prompt, the newest turns within budget, then the question."""
-        used = self.count(system) + self.count(user) + 3 * _MESSAGE_OVERHEAD
-        kept: list[Turn] = []
-        for turn in reversed(self.turns):
-            cost = self.count(turn.prompt or turn.user) + self.count(self._said(turn)) + 2 * _MESSAGE_OVERHEAD
-            if used + cost > self.budget_tokens:
-                break
-            used += cost
-            kept.append(turn)
-        if len(kept) < len(self.turns):
-            del self.turns[: len(self.turns) - len(kept)]  # dropped turns never come back
-        history = [m for t in reversed(kept) for m in ({"role": "user", "content": t.prompt or t.user},
-                                                      {"role": "assistant", "content": self._said(t)})]
+        """Chat messages: the system prompt, the newest turns within budget, then the question.
+
+        When old turns must go, they go until the history fills at most `_REFILL` of its room:
+        the model re-reads everything after a dropped turn, so dropping one turn per question
+        would make every answer of a long conversation wait for that re-read."""
+        fixed = self.count(system) + max(self.count(user), _QUESTION_RESERVE) + 3 * _MESSAGE_OVERHEAD
+        costs = [self.count(t.prompt or t.user) + self.count(self._said(t)) + 2 * _MESSAGE_OVERHEAD
+                 for t in self.turns]
+        if fixed + sum(costs) > self.budget_tokens:
+            keep, used, room = 0, 0, (self.budget_tokens - fixed) * _REFILL
+            for cost in reversed(costs):
+                if used + cost > room:
+                    break
+                used, keep = used + cost, keep + 1
+            del self.turns[: len(self.turns) - keep]  # dropped turns never come back
+        history = [m for t in self.turns for m in ({"role": "user", "content": t.prompt or t.user},
+                                                  {"role": "assistant", "content": self._said(t)})]
         return [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
 
     def add(self, turn: Turn) -> None:

@@ -29,6 +29,8 @@ _CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] 
            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 _MAX_PREFIX_STATES = 8
 _SLICE_MIN, _SLICE_MAX = 32, 512
+_PREPARE_SLICE_S = 0.5
+"""Seconds of reading between check-ins when the history is read ahead (a question may come)."""
 """Prompt tokens read between two check-ins. Fewer tokens a call cost more CPU a token (the weights
 are streamed through once a call): on this 2-core box 64-token slices took twice the CPU of 512,
 256-token ones about 10 % more."""
@@ -214,21 +216,34 @@ class LlamaEngine:
             self.llm.load_state(state)
         return True
 
-    def _prefill(self, tokens: list[int], should_stop: Callable[[], bool]) -> bool:
-        """Evaluate the prompt but its last token, reusing what the KV cache already holds of it;
-        llama.cpp's generate then finds it there and evaluates only that token. False when stopped."""
-        llm = self.llm
-        llm.n_tokens = _common(llm._input_ids.tolist(), tokens[:-1])  # eval drops the cache from here
-        return self._eval(tokens[llm.n_tokens:-1], should_stop)
+    def prepare(self, messages: list[dict], should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Read a conversation so far (system prompt and history, no question yet) into the KV
+        cache while nobody waits, so the next question costs only its own tokens; False when
+        stopped (what was read stays read). Slices are short: a visitor may speak at any time."""
+        tokens = self._tokens(messages, generation=False)
+        system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
+        return (self._restore_prefix(tokens, system, should_stop)
+                and self._read(tokens, should_stop, min(self.check_in_s, _PREPARE_SLICE_S)))
 
-    def _eval(self, tokens: list[int], should_stop: Callable[[], bool]) -> bool:
-        """Evaluate tokens after the cached ones in slices of about check_in_s seconds each (at
-        the speed measured lately), checking in between; False when stopped."""
+    def _prefill(self, tokens: list[int], should_stop: Callable[[], bool]) -> bool:
+        """Evaluate the prompt but its last token (llama.cpp's generate then finds it there and
+        evaluates only that token). False when stopped."""
+        return self._read(tokens[:-1], should_stop, self.check_in_s)
+
+    def _read(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float) -> bool:
+        """Evaluate the tokens, reusing what the KV cache already holds of them. False when stopped."""
+        llm = self.llm
+        llm.n_tokens = _common(llm._input_ids.tolist(), tokens)  # eval drops the cache from here
+        return self._eval(tokens[llm.n_tokens:], should_stop, slice_s)
+
+    def _eval(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float | None = None) -> bool:
+        """Evaluate tokens after the cached ones in slices of about slice_s seconds each
+        (check_in_s by default, at the speed measured lately), checking in between; False when stopped."""
         start = 0
         while start < len(tokens):
             if should_stop():
                 return False
-            size = int(min(max(self._read_rate * self.check_in_s, _SLICE_MIN), _SLICE_MAX))
+            size = int(min(max(self._read_rate * (slice_s or self.check_in_s), _SLICE_MIN), _SLICE_MAX))
             part = tokens[start:start + size]
             began = time.perf_counter()
             self.llm.eval(part)
