@@ -71,16 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--name", required=True, help="voice name (lower-case letters, digits, - and _)")
     enroll.add_argument("--language", choices=["zh", "en"], help="the sample's language (default: detected)")
     enroll.add_argument("--replace", action="store_true", help="replace the voice of this name if there is one")
-    for verb, text in (("list", "list the enrolled voices"), ("show", "print a voice's metadata"),
-                       ("remove", "delete a voice"), ("preview", "write a WAV of the voice saying a fixed sentence")):
-        cmd = voice_sub.add_parser(verb, help=text)
-        if verb != "list":
-            cmd.add_argument("name", help="voice name")
-        if verb == "preview":
-            cmd.add_argument("--out", required=True, help="WAV file to write")
-            cmd.add_argument("--text", default="", help="what to say (default: a fixed sentence)")
-    for cmd in voice_sub.choices.values():
-        cmd.add_argument("--config", help="config file")
+    preview = _stored_verbs(voice_sub, "voice", "the enrolled voices", "write a WAV of the voice saying a fixed "
+                            "sentence", "WAV file to write")
+    preview.add_argument("--text", default="", help="what to say (default: a fixed sentence)")
     voice.set_defaults(func=_voice)
 
     avatar = sub.add_parser("avatar", help="enroll photos as avatars, list, show, remove, preview them")
@@ -89,15 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("photo", help="JPEG, PNG or WebP photo of one face")
     enroll.add_argument("--name", help="avatar name (default: the photo's file name)")
     enroll.add_argument("--replace", action="store_true", help="replace the avatar of this name if there is one")
-    for verb, text in (("list", "list the avatars"), ("show", "print an avatar's metadata"),
-                       ("remove", "delete an avatar"), ("preview", "write a contact sheet of key poses")):
-        cmd = avatar_sub.add_parser(verb, help=text)
-        if verb != "list":
-            cmd.add_argument("name", help="avatar name")
-        if verb == "preview":
-            cmd.add_argument("--out", required=True, help="PNG file to write")
-    for cmd in avatar_sub.choices.values():
-        cmd.add_argument("--config", help="config file")
+    _stored_verbs(avatar_sub, "avatar", "the avatars", "write a contact sheet of key poses", "PNG file to write")
     avatar.set_defaults(func=_avatar)
 
     render = sub.add_parser("render", help="make a talking MP4 from the avatar and a text or a WAV, offline")
@@ -181,6 +166,23 @@ def _service(args: argparse.Namespace) -> int:
     if args.service_command == "uninstall":
         return service.uninstall(root, purge=args.purge)
     return service.status(root)
+
+
+def _stored_verbs(sub, kind: str, listed: str, preview_help: str, out_help: str) -> argparse.ArgumentParser:
+    """`list`, `show`, `remove` and `preview` of stored things (avatars, voices), and `--config` on
+    every verb of `sub`; returns the preview parser."""
+    a = "an" if kind[0] in "aeiou" else "a"
+    for verb, text in (("list", f"list {listed}"), ("show", f"print {a} {kind}'s metadata"),
+                       ("remove", f"delete {a} {kind}"), ("preview", preview_help)):
+        cmd = sub.add_parser(verb, help=text)
+        if verb != "list":
+            cmd.add_argument("name", help=f"{kind} name")
+        if verb == "preview":
+            cmd.add_argument("--out", required=True, help=out_help)
+            preview = cmd
+    for cmd in sub.choices.values():
+        cmd.add_argument("--config", help="config file")
+    return preview
 
 
 class _Subparsers:

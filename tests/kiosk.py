@@ -98,6 +98,12 @@ class Kiosk:
         self.rec = self.running.__enter__()
         self.supervisor = self.running.supervisor
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         """Stop everything; fails when a socket was left open."""
         self.running.__exit__(None, None, None)

@@ -69,11 +69,8 @@ class Stream:
 
 @pytest.fixture(scope="module")
 def kiosk(tmp_path_factory, default_avatar):
-    the_kiosk = ApiKiosk(tmp_path_factory.mktemp("api-kiosk"), default_avatar)
-    try:
+    with ApiKiosk(tmp_path_factory.mktemp("api-kiosk"), default_avatar) as the_kiosk:
         yield the_kiosk
-    finally:
-        the_kiosk.close()
 
 
 # --- the document and the token ---------------------------------------------------------------------

@@ -228,11 +228,8 @@ def test_a_damaged_voice_is_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def kiosk(tmp_path_factory, default_avatar):
-    the_kiosk = ApiKiosk(tmp_path_factory.mktemp("voice-kiosk"), default_avatar)
-    try:
+    with ApiKiosk(tmp_path_factory.mktemp("voice-kiosk"), default_avatar) as the_kiosk:
         yield the_kiosk
-    finally:
-        the_kiosk.close()
 
 
 def test_the_api_and_console_list_preview_and_switch_to_an_enrolled_voice(kiosk):
