@@ -158,3 +158,25 @@ def test_record_actor_reports_itself_degraded_on_a_full_disk(bus, tmp_path):
     degraded = [s for s in rec.of(ActorStatus) if s.state == ActorState.DEGRADED]
     assert degraded and "record-disk-full" in degraded[0].detail
     assert not [s for s in rec.of(ActorStatus) if s.state == ActorState.FAILED], "the actor goes on"
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["clip", "live"])
+def test_the_sound_of_a_file_is_where_it_was_written(tmp_path, live):
+    """A fragmented MP4 has no edit list to hide the AAC encoder's 1024 priming samples: every
+    player heard a live recording's sound 43 ms late, so its lips looked early (the live run's
+    AV offset of -47 to -77 ms)."""
+    from runtime.devices.media import Mp4Writer
+
+    fps, at_s = 25, 1.0
+    writer = Mp4Writer(tmp_path / "beep.mp4", width=64, height=64, fps=fps, sample_rate=RATE, threads=1, live=live)
+    for index in range(2 * fps):
+        writer.write_video(np.zeros((64, 64, 3), np.uint8), index)
+    sound = np.zeros(2 * RATE, np.float32)
+    start = int(at_s * RATE)
+    sound[start:start + RATE // 50] = 0.5 * np.sin(np.arange(RATE // 50) * 2 * np.pi * 1000 / RATE)
+    for part in np.array_split(sound, 7):  # written piece by piece, as the recorder does
+        writer.write_audio(part)
+    writer.close()
+    _, _, heard, rate = read_clip(tmp_path / "beep.mp4")
+    onset = np.nonzero(np.abs(heard) > 0.25)[0][0] / rate
+    assert abs(onset - at_s) < 0.005, f"the beep is heard at {onset * 1000:.1f} ms, written at {at_s * 1000:.0f} ms"

@@ -47,6 +47,9 @@ class Mp4Writer:
         self.sample_rate = sample_rate
         self._fifo = av.AudioFifo()
         self._audio_pts = 0
+        self._skip = _AAC_PRIMING if live else 0
+        """Samples of the soundtrack's start left out: a fragmented MP4 has no edit list to hide
+        the encoder's priming, so without this every player hears the sound that much late."""
         self._closed = False
         self.failed: RecordFault | None = None
         """Why writing stopped, when a write failed."""
@@ -82,14 +85,18 @@ class Mp4Writer:
             return
         if pcm.dtype != np.int16:
             pcm = to_int16(pcm)
+        skip = max(0, self._skip - self._audio_pts)
+        pcm, self._audio_pts = pcm[skip:], self._audio_pts + min(skip, pcm.shape[0])
+        if not pcm.shape[0]:
+            return
         if self.channels == 1:
             frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         else:
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm.T), format="s16p", layout="stereo")
         frame.sample_rate = self.sample_rate
-        frame.pts = self._audio_pts
-        frame.time_base = Fraction(1, self.sample_rate)
+        frame.pts = self._audio_pts - self._skip
         self._audio_pts += pcm.shape[0]
+        frame.time_base = Fraction(1, self.sample_rate)
         self._fifo.write(frame)
         self._drain(final=False)
 
@@ -128,6 +135,10 @@ class Mp4Writer:
                 if self.failed is None:
                     self.failed = write_fault(self.path, err)
                     raise self.failed from err
+
+
+_AAC_PRIMING = 1024
+"""Samples FFmpeg's AAC encoder puts before the first real one (its initial padding)."""
 
 
 def write_fault(path: Path, err: BaseException) -> RecordFault:
