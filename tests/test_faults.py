@@ -167,4 +167,7 @@ def test_soak_bench_counts_every_turn_and_reports_resources(capsys):
     assert [b["turns"] for b in report["blocks"]] == [1, 2, 3]
     assert all(b["fds"] > 0 and b["threads"] > 1 and b["rss_mb"] > 50 for b in report["blocks"])
     assert report["response_ms"]["n"] == 3
+    turns = report["per_turn"]
+    assert [t["question"] for t in turns] == ["en-hello_world.wav", "beckett.wav", "en-quick_brown_fox.wav"]
+    assert all(t["completed"] and t["response_ms"] is not None for t in turns), turns
     assert "RSS" in capsys.readouterr().out

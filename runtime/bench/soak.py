@@ -40,6 +40,8 @@ class Turn:
     response_ms: float | None
     """End of the question's audio -> first audio of the answer; None when nothing was said."""
     completed: bool
+    question: str = ""
+    """Which recorded question was asked (its file name)."""
 
 
 class SoakVisitor(AudioSource):
@@ -50,9 +52,12 @@ class SoakVisitor(AudioSource):
     tick_interval_s = 0.02
     source = "soak"
 
-    def __init__(self, name: str, bus, *, questions: list[np.ndarray], turns: int, done, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, questions: list[np.ndarray], turns: int, done,
+                 names: list[str] | None = None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.questions, self.turns, self.done = questions, turns, done
+        self.names = names or []
+        """The questions' file names, for the per-turn report."""
         self.results: list[Turn] = []
         self._asked_at: float | None = None
         self._turn: int | None = None
@@ -100,7 +105,8 @@ class SoakVisitor(AudioSource):
         if self._first_audio is not None:
             # Unpaced: the question's audio ended when it was published (plus its 1.5 s tail of silence).
             response = max(0.0, (self._first_audio - self._asked_at) * 1000 - 1500)
-        self.results.append(Turn(response, completed))
+        asked = self.names[len(self.results) % len(self.names)] if self.names else ""
+        self.results.append(Turn(response, completed, asked))
         self._asked_at = None
         if len(self.results) >= self.turns:
             self.done.set()
@@ -123,7 +129,8 @@ def run(out: Path | None = None, settings: Settings | None = None, *, turns: int
     visitor: list[SoakVisitor] = []
 
     def make_visitor() -> SoakVisitor:
-        actor = SoakVisitor("capture", bus, questions=questions, turns=turns, done=done)
+        actor = SoakVisitor("capture", bus, questions=questions, turns=turns, done=done,
+                            names=[name for _, name in _QUESTIONS])
         if visitor:  # restarted after a failure: keep the turns counted so far
             actor.results = visitor[0].results
         visitor[:] = [actor]
@@ -175,7 +182,9 @@ def _block(results: list[Turn], upto: int) -> dict:
 
 def _summary(blocks: list[dict], results: list[Turn], every: int) -> dict:
     report = {"turns": len(results), "completed": sum(r.completed for r in results), "blocks": blocks,
-              "response_ms": percentiles(r.response_ms for r in results)}
+              "response_ms": percentiles(r.response_ms for r in results),
+              "per_turn": [{"question": r.question, "response_ms": r.response_ms, "completed": r.completed}
+                           for r in results]}
     if len(blocks) >= 3:
         warm, last = blocks[0], blocks[-1]  # the first block warms caches and arenas up
         per_100 = (last["rss_mb"] - warm["rss_mb"]) / max(1, last["turns"] - warm["turns"]) * 100
