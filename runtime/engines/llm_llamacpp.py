@@ -29,11 +29,11 @@ _CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] 
            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 _MAX_PREFIX_STATES = 8
 _SLICE_MIN, _SLICE_MAX = 32, 512
-_PREPARE_SLICE_S = 0.5
-"""Seconds of reading between check-ins when the history is read ahead (a question may come)."""
 """Prompt tokens read between two check-ins. Fewer tokens a call cost more CPU a token (the weights
 are streamed through once a call): on this 2-core box 64-token slices took twice the CPU of 512,
 256-token ones about 10 % more."""
+_PREPARE_SLICE_S = 0.5
+"""Seconds of reading between check-ins when the history is read ahead (a question may come)."""
 
 
 def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
