@@ -40,9 +40,20 @@ system-deps:
 	  fi; \
 	fi
 
+# llama.cpp is compiled here (PyPI has only its source). On x86-64 its CPU features are named one
+# by one from /proc/cpuinfo instead of -march=native, which also turns on AMX: some virtual
+# machines list AMX but fault on its first tile instruction (SIGILL at the first prompt). pip's
+# wheel cache ignores CMAKE_ARGS, hence --no-cache-dir (a wheel built elsewhere would be reused).
+LLAMA_FEATURES := avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512f:AVX512 \
+  avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16
+LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF $(foreach f,$(LLAMA_FEATURES),\
+  $(if $(shell grep -m1 -w '$(word 1,$(subst :, ,$(f)))' /proc/cpuinfo),-DGGML_$(word 2,$(subst :, ,$(f)))=ON)))
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --no-cache-dir \
+	  "$$(grep -m1 -o 'llama-cpp-python[^ ]*' setup.cfg)"
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
