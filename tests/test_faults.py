@@ -72,7 +72,9 @@ def test_a_listener_restarted_mid_conversation_hears_and_gets_the_next_question_
     fast_restart = SupervisorConfig(restart_backoff_s=0.05)
 
     def fox_answered(rec) -> bool:
-        return any("fox" in c.text.lower() for c in rec.of(ReplyChunk))
+        # Its final transcript, not an answer prepared at a pause (which comes first, speculatively).
+        heard = {t.turn for t in rec.of(Transcript) if t.final and "fox" in t.text.lower()}
+        return any(c.turn in heard and "fox" in c.text.lower() for c in rec.of(ReplyChunk))
 
     with Running(bus, specs, fast_restart) as rec:
         assert rec.wait_for(fox_answered, timeout_s=len(audio) / SAMPLE_RATE + 60), "; ".join(
@@ -80,8 +82,9 @@ def test_a_listener_restarted_mid_conversation_hears_and_gets_the_next_question_
             if type(m).__name__ not in ("Heartbeat", "AudioFrame", "ProcessStats"))
     failed = [s for s in rec.of(ActorStatus) if s.actor == "listen" and s.state == ActorState.FAILED]
     assert failed, "the listener crashed (positive control)"
-    last = [t for t in rec.of(Transcript) if t.final][-1]
-    assert last.turn > max(t.turn for t in rec.of(Transcript) if t.final and "hello" in t.text.lower())
+    fox = next(t for t in rec.of(Transcript) if t.final and "fox" in t.text.lower())
+    hellos = [t.turn for t in rec.of(Transcript) if t.final and "hello" in t.text.lower()]
+    assert fox.turn > max(hellos), f"the question after the restart reused turn {fox.turn} (hellos: {hellos})"
 
 
 def _speech_piece(turn: int, *, last: bool = False) -> SpeechAudio:

@@ -23,7 +23,7 @@ class ControlActor(Actor):
         super().__init__(name, bus, **kwargs)
         self.device = device
         self.observer = Observer(min_silence_s=device.settings.listen.min_silence_s, heartbeat_s=self.heartbeat_s)
-        self.commands = Commands(device, self.observer, self.publish, turn=lambda: self.turn,
+        self.commands = Commands(device, self.observer, self.publish, open_turn=bus.turns.next,
                                  keep_alive=self.check_control)
         self.said: dict[str, str] = {}
         """The last words of the visitor and of the avatar (kept only when `share` allows)."""

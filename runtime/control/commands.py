@@ -92,13 +92,6 @@ class Device:
         self.started = time.monotonic()
         self.started_unix = time.time()
         self.id = device_name(self.settings)
-        self._turn = 0
-
-    def next_turn(self, seen: int) -> int:
-        """A turn number no actor has seen yet (operators' turns never collide with each other)."""
-        with self.lock:
-            self._turn = max(self._turn, seen) + 1
-            return self._turn
 
     def restart_if_pending(self) -> None:
         """Restart the process now if an operation asked for it (call once its reply is sent)."""
@@ -111,11 +104,13 @@ class Commands:
     """The operations, bound to one caller's bus publisher and turn (each actor makes its own)."""
 
     def __init__(self, device: Device, observer: Observer, publish: Callable[[Message], None], *,
-                 turn: Callable[[], int] = lambda: 0, keep_alive: Callable[[], object] = lambda: None) -> None:
+                 open_turn: Callable[[], int], keep_alive: Callable[[], object] = lambda: None) -> None:
         self.device = device
         self.observer = observer
         self.publish = publish
-        self._turn = turn
+        self._open_turn = open_turn
+        """Opens a new conversation turn on the bus's one turn clock (a visitor's onset and an
+        operator's `say` never get the same number)."""
         self._keep_alive = keep_alive
         """Called between the steps of long operations (the caller's heartbeat)."""
         self._sampler: tuple[str, Any] | None = None
@@ -199,14 +194,14 @@ class Commands:
 
     def say(self, request: SayRequest) -> dict:
         """Interrupt whatever is being said and say this, with the face."""
-        turn = self.device.next_turn(self._turn())
+        turn = self._open_turn()
         self.publish(Interrupt(turn=turn, reason="operator"))
         self.publish(Say(turn=turn, text=request.text.strip(), language=request.language))
         return {"turn": turn}
 
     def interrupt(self, _=None) -> dict:
         """Stop the avatar now (as a barge-in does)."""
-        turn = self.device.next_turn(self._turn())
+        turn = self._open_turn()
         self.publish(Interrupt(turn=turn, reason="operator"))
         return {"turn": turn}
 
