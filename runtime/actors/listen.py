@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +50,7 @@ from runtime.core.threads import Waker
 from runtime.engines.asr import AsrResult
 from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.decoder import DecodeWorker, Done, Job, JobKind
+from runtime.speech.echo import EchoGate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,10 +59,6 @@ _TRAILING = int(0.2 * SAMPLE_RATE)
 """Silence kept after the end of speech in a final's audio (samples)."""
 _PREROLL_S = 0.3
 """Audio kept before the detected onset, which the detector reports late (seconds)."""
-_ECHO_FRAMES = 125
-"""Frames of input levels kept while the avatar speaks (2.5 s of 20 ms frames)."""
-_ECHO_RECENT_FRAMES = 15
-"""The newest frames (0.3 s) are left out of the echo's level: they may be the visitor's onset."""
 
 
 @dataclass
@@ -107,8 +103,8 @@ class ListenActor(Actor):
         """Input-timeline sample of _buffer[0]."""
         self._playing = False
         self._echo_until = 0.0
-        self._levels: deque[float] = deque()
-        """Level of each frame while the avatar speaks, newest last (dBFS, at most _ECHO_FRAMES)."""
+        self._echo = EchoGate(window_s=settings.barge_in_min_speech_s)
+        """How loud the avatar's own voice comes back (the bar a visitor talking over it must pass)."""
         self._current: _Utterance | None = None
         self._finishing: dict[int, _Utterance] = {}
         self._ids = 0
@@ -211,26 +207,16 @@ class ListenActor(Actor):
 
     def _note_level(self, audio: np.ndarray) -> None:
         """Keep the level of each frame heard while the avatar speaks (its echo, unless the visitor talks)."""
-        if not self._echo_policy_on():
-            self._levels.clear()
-            return
-        self._levels.append(dbfs(audio))
-        while len(self._levels) > _ECHO_FRAMES:
-            self._levels.popleft()
+        if self._echo_policy_on():
+            self._echo.note(dbfs(audio))
+        else:
+            self._echo.clear()
 
     def _echo_peak(self) -> float:
+        """The level a visitor talking over the avatar must reach (dBFS)."""
         if not self.settings.barge_in_echo_margin_db:
             return -float("inf")
-        return self._loudest_lately() + self.settings.barge_in_echo_margin_db
-
-    def _loudest_lately(self) -> float:
-        """The loudest the avatar's own voice came back lately, plus the margin a visitor must add (dBFS):
-        frames of the last ~2.5 s but not the newest 0.3 s (which may be the visitor starting to talk);
-        in the first 0.6 s of the avatar's speech all of them (its echo is not known yet)."""
-        levels = list(self._levels)
-        if len(levels) >= 2 * _ECHO_RECENT_FRAMES:
-            levels = levels[:-_ECHO_RECENT_FRAMES]
-        return max(levels) if levels else -float("inf")
+        return self._echo.echo_db() + self.settings.barge_in_echo_margin_db
 
     def _consider(self, utt: _Utterance) -> None:
         """Accept an utterance at once, or during playback only when it passes the echo policy."""
@@ -243,6 +229,7 @@ class ListenActor(Actor):
             lookback = int((s.barge_in_min_speech_s + _PREROLL_S) * SAMPLE_RATE)
             utt.onset = max(utt.onset, self._buffer_end - lookback)
         utt.accepted = True
+        self._echo.release()
         utt.turn = self.open_turn()
         utt.next_partial_at = time.monotonic() + s.partial_interval_s
         reason = "barge-in" if utt.during_playback else "speech"

@@ -171,7 +171,7 @@ class ListenConfig(Section):
     barge_in_min_dbfs: float = Field(-35.0, ge=-90, le=0,
         description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
     barge_in_echo_margin_db: float = Field(0.0, ge=0, le=40,
-        description="While the avatar speaks: how much louder than the loudest sound heard in the 2 s before "
+        description="While the avatar speaks: how much louder than the loudest 80 ms heard in the 2.5 s before "
                     "(the echo of its own voice) the visitor's speech must be (dB); 0 = off. For a speaker loud in "
                     "the microphone; a visitor who already talks when the avatar starts must then be louder still.")
     echo_tail_s: float = Field(0.3, ge=0, le=3,
