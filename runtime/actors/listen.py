@@ -67,6 +67,8 @@ class _Utterance:
     onset: int
     """Input-timeline sample where speech began (estimated)."""
     during_playback: bool
+    heard_at: int = 0
+    """Input-timeline sample where a detector first heard speech."""
     accepted: bool = False
     turn: int = 0
     phrase_end: int = -1
@@ -107,6 +109,8 @@ class ListenActor(Actor):
         """How loud the avatar's own voice comes back (the bar a visitor talking over it must pass)."""
         self._current: _Utterance | None = None
         self._finishing: dict[int, _Utterance] = {}
+        self._last: _Utterance | None = None
+        """The utterance that ended last, which the visitor may still go on with (see _resume)."""
         self._ids = 0
         self._vad_base: int | None = None
         """Input-timeline sample of the detectors' sample 0."""
@@ -200,7 +204,8 @@ class ListenActor(Actor):
         self._ids += 1
         lookback = int((s.min_speech_s + _PREROLL_S) * SAMPLE_RATE)
         playing = self._echo_policy_on()
-        self._current = _Utterance(self._ids, max(self._buffer_start, now_sample - lookback), playing)
+        self._current = _Utterance(self._ids, max(self._buffer_start, now_sample - lookback), playing,
+                                   heard_at=now_sample)
 
     def _echo_policy_on(self) -> bool:
         return self._playing or time.monotonic() < self._echo_until
@@ -233,10 +238,31 @@ class ListenActor(Actor):
         utt.turn = self.open_turn()
         utt.next_partial_at = time.monotonic() + s.partial_interval_s
         reason = "barge-in" if utt.during_playback else "speech"
-        self.publish(Interrupt(turn=utt.turn, reason=reason))
+        resumes = self._resume(utt)
+        if resumes >= 0:
+            reason = "speculation"  # the answer to its first part is void everywhere
+        self.publish(Interrupt(turn=utt.turn, reason=reason, resumes=resumes))
         self.publish(SpeechStarted(turn=utt.turn, start_s=utt.onset / SAMPLE_RATE,
                                    during_playback=utt.during_playback))
         _LOGGER.info("turn %d: speech started at %.2f s (%s)", utt.turn, utt.onset / SAMPLE_RATE, reason)
+
+    def _resume(self, utt: _Utterance) -> int:
+        """A visitor who speaks again soon after an utterance ended (a breath mid-sentence) goes on
+        with it: the new utterance takes in the old one's audio, so the whole is decoded and answered
+        once, and the old one's final (if still coming) is dropped. The old turn, or -1."""
+        last, self._last = self._last, None
+        if last is None or not self.settings.resume_s:
+            return -1
+        # Where speech began: the detector hears it min_speech_s late, and up to _PREROLL_S more.
+        started = utt.heard_at - int((self.settings.min_speech_s + _PREROLL_S) * SAMPLE_RATE)
+        if (started - last.phrase_end > self.settings.resume_s * SAMPLE_RATE or last.onset < self._buffer_start
+                or self._buffer_end - last.onset >= self.settings.max_utterance_s * SAMPLE_RATE):
+            return -1  # a real pause, or a monologue cut at max_utterance_s
+        self._finishing.pop(last.id, None)
+        utt.onset = last.onset
+        _LOGGER.info("turn %d: the visitor went on after a breath: turn %d is void, heard as one utterance",
+                     utt.turn, last.turn)
+        return last.turn
 
     def _phrase_ended(self, segment) -> None:
         """The visitor paused: decode what was said so far; the endpoint waits for its verdict."""
@@ -296,6 +322,7 @@ class ListenActor(Actor):
         utt.silence_s = max(0.0, (now_sample - utt.phrase_end) / SAMPLE_RATE)
         utt.endpoint_at = time.monotonic()
         self._finishing[utt.id] = utt
+        self._last = utt
         if utt.speculative_end >= utt.phrase_end:
             if utt.speculative is not None:
                 self._final(utt, utt.speculative)

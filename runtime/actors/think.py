@@ -64,6 +64,10 @@ class ThinkActor(Actor):
         """Its exchange, remembered once the final transcript commits it."""
         self._unread = False
         """The memory changed since the model last read the conversation ahead."""
+        self._answering = False
+        """An answer is being generated (its exchange enters the memory when it ends)."""
+        self._void = -1
+        """Turn whose exchange is not remembered: the visitor went on after its endpoint (-1: none)."""
 
     def setup(self) -> None:
         """Load the model and evaluate the personas' prompts before the first visitor."""
@@ -107,6 +111,11 @@ class ThinkActor(Actor):
     def on_interrupt(self, msg: Interrupt) -> None:
         """Memory keeps only the chunks of the interrupted answer that were played, and nothing of
         an answer prepared ahead that was discarded."""
+        if msg.resumes >= 0 and msg.resumes == self._answer_turn and self._ahead_turn < 0:
+            self._void = msg.resumes  # the visitor went on after the endpoint: one question, one answer
+            if not self._answering:
+                self._forget_void()
+            return
         if self._ahead_turn >= 0:
             if msg.reason == "speculation":  # the visitor went on, or the final's words differ
                 self._ahead_turn, self._ahead_fate, self._ahead_memory = -1, "drop", None
@@ -139,15 +148,27 @@ class ThinkActor(Actor):
         self._ahead_turn, self._ahead_fate, self._ahead_memory = (msg.turn if ahead else -1), "", None
         stop = lambda: self.check_control() and (self.turn > msg.turn or self.stop_requested)  # noqa: E731
         chunks = self.dialogue.reply(msg.text, msg.language, should_stop=stop)
+        self._answering = True
         try:
             self._publish(msg.turn, chunks, remember=True, language=self.dialogue.language(msg.text, msg.language))
         finally:
             chunks.close()  # the exchange enters the memory now, also when the answer was cut short
+            self._answering = False
+        if self._void == msg.turn:
+            self._forget_void()
+            return
         memory = self.dialogue.memory
         if ahead and self._ahead_fate != "keep" and memory.turns:
             held = memory.turns.pop()  # remembered only once the final transcript commits it
             if self._ahead_fate == "":
                 self._ahead_memory = held
+
+    def _forget_void(self) -> None:
+        """Forget the exchange of a turn the visitor went on from (its words come again, whole)."""
+        if self.dialogue.memory.turns:
+            self.dialogue.memory.turns.pop()
+            self._unread = True
+        self._void, self._answer_turn = -1, -1
 
     def _publish(self, turn: int, chunks, *, remember: bool, language: str = "") -> None:
         """Publish the chunks of one answer in order, then its end marker, unless a newer turn came."""

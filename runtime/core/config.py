@@ -158,6 +158,9 @@ class ListenConfig(Section):
         description='Silence that ends an utterance that asks for more: "and", "um", "那个", a trailing comma '
                     "(seconds).")
     max_utterance_s: float = Field(15.0, ge=2, le=60, description="Longer speech is cut here (seconds).")
+    resume_s: float = Field(0.8, ge=0, le=3,
+        description="A visitor who speaks again within this long after an utterance ended goes on with it: "
+                    "its answer is cancelled and the whole is answered once, as one turn (seconds; 0 = off).")
     pause_s: float = Field(0.12, gt=0, le=2,
         description="A pause this long ends a phrase: what was said so far is decoded at once (seconds).")
     speculate: bool = Field(True,

@@ -74,7 +74,12 @@ class Interrupt(Message):
     """Start a new turn: every actor drops work and data of older turns (barge-in)."""
 
     reason: str = ""
-    """Why the turn changed: `barge-in`, `new-input`, `operator`."""
+    """Why the turn changed: `speech` (the visitor began), `barge-in` (... over the avatar), `speculation`
+    (the visitor's utterance goes on as this turn: an answer prepared for its first words is void),
+    `new-input` (typed or file input), `operator` (say, interrupt)."""
+    resumes: int = -1
+    """With `speculation` after an endpoint: the turn whose utterance this one goes on with; its
+    answer is void and forgotten (-1: none)."""
 
 
 @register("ctl.persona", control=True)
