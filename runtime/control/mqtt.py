@@ -325,6 +325,11 @@ class Link:
         else:
             self.inbox(("request", Request.from_message(*parsed, message)))
 
+    @property
+    def problem(self) -> str:
+        """The last connection problem ("" once connected)."""
+        return self._last_problem
+
     def _problem(self, text: str) -> None:
         """Log a connection problem once (not on every retry)."""
         if text != self._last_problem:

@@ -87,6 +87,9 @@ class SupervisorConfig(Section):
     hang_timeout_s: float = Field(30.0, gt=0, le=3600,
         description="An actor whose loop has not turned this long, and whose thread did not compute meanwhile, is "
                     "hung: the process exits non-zero (seconds). Computing without checking in counts for 10x this.")
+    confirm_s: float = Field(120.0, ge=5, le=3600,
+        description="An operator's change that restarts the kiosk must be healthy (every actor ready, the fleet link "
+                    "connected) within this time, else the kiosk rolls back to the last good document (seconds).")
 
     @model_validator(mode="after")
     def _backoff_order(self) -> SupervisorConfig:
