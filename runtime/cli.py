@@ -289,8 +289,10 @@ def _check_config(args: argparse.Namespace) -> int:
     except ModelFault as fault:  # the file is valid; this machine cannot measure it
         print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
         measured = ""
+    applied = product.check_applied(settings)
     source = config_path(args.config)
-    print(f"ok: {source if source else 'built-in defaults'} is valid" + (f"; {measured}" if measured else ""))
+    print(f"ok: {source if source else 'built-in defaults'} is valid" + (f"; {measured}" if measured else "")
+          + (f"; {applied}" if applied else ""))
     return 0
 
 

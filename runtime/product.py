@@ -159,6 +159,29 @@ def measure_personas(settings: Settings) -> str:
     return f"every persona fits the {engine.n_ctx}-token context of {settings.think.model}"
 
 
+def check_applied(settings: Settings) -> str:
+    """check-config's look at what operators applied (applied-config.json in the state directory):
+    validated with the config file under it and checked as the kiosk would start with it; a fault
+    names that document. Returns what was checked ("" when nothing is applied)."""
+    from runtime.control import desired
+    from runtime.core.errors import ConfigFault
+
+    store = desired.AppliedStore(state_dir(settings.paths.state))
+    applied = store.load()
+    if not applied.overlay:
+        return ""
+    effective = desired.effective(settings, applied.overlay, str(store.path))
+    try:
+        check_models(effective)
+        measure_personas(effective)
+    except RuntimeFault as fault:
+        raise ConfigFault(fault.code if isinstance(fault, ConfigFault) else "config-applied-invalid",
+                          f"{store.path} (version {applied.version!r}, applied by operators): [{fault.code}] "
+                          f"{fault.message}", f"{fault.hint}; or apply a corrected document (config.apply), or "
+                          f"delete {store.path} to run with the config file alone") from fault
+    return f"{store.path} (version {applied.version!r}) is valid over it"
+
+
 DEMO = Retention(segment_s=120.0, max_file_mb=100.0, keep_files=3, keep_mb=300.0)
 """Demo clips on a box with no window: the newest three, two minutes each at most."""
 

@@ -376,7 +376,7 @@ def _live_messages(new: Settings, live: set[str]) -> list[Message]:
         if path.startswith("personas."):
             pid = path.split(".", 1)[1]
             persona = new.personas.get(pid)
-            out.append(PutPersona(persona=pid, persona_json=persona.model_dump_json() if persona else ""))
+            out.append(PutPersona(persona=pid, persona_json=persona.folded().model_dump_json() if persona else ""))
         elif path == "think.persona":
             out.append(SetPersona(persona=new.think.persona))
         elif path == "avatar.name":

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings, parse_config
+from runtime.core.config import Settings, check_document, parse_config
 from runtime.core.errors import ConfigFault, ControlFault
 from runtime.core.paths import state_dir
 
@@ -72,8 +72,9 @@ def merge(base: dict, overlay: dict, path: str = "") -> dict:
 
 def effective(base: Settings, overlay: dict, source: str = "applied config") -> Settings:
     """Validate the base config with the overlay on top; ConfigFault (every problem) when invalid."""
+    check_document(overlay, source)
     data = merge(base.model_dump(mode="json"), overlay)
-    return parse_config(_to_toml(data, source), source)
+    return parse_config(_to_toml(data, source), source, config_dir=base.config_dir)
 
 
 def _to_toml(data: dict, source: str) -> str:
@@ -98,10 +99,21 @@ def parse_document(toml: str | None, json_doc: Any) -> dict:
                                'e.g. {"json": {"play": {"volume": 0.5}}, "version": "v2"}')
         return json_doc
     try:
-        return tomllib.loads(toml)
+        return parse_toml(toml)
     except tomllib.TOMLDecodeError as err:
         raise ConfigFault("config-syntax", f"the applied config is not valid TOML: {err}",
                           "fix the line named above") from err
+
+
+def parse_toml(text: str) -> dict:
+    """TOML text as a document, refused when nested beyond the bound (no RecursionError)."""
+    try:
+        data = tomllib.loads(text)
+    except RecursionError as err:
+        raise ConfigFault("config-too-deep", "the applied config nests too deep",
+                          "see config/default.toml for the shape of a config") from err
+    check_document(data, "the applied config")
+    return data
 
 
 def changed_paths(old: Settings, new: Settings) -> set[str]:

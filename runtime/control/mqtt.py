@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from runtime.core import limits
 from runtime.core.config import RemoteConfig
 from runtime.core.errors import RemoteFault, RuntimeFault
 
@@ -133,10 +134,16 @@ def parse_body(payload: bytes) -> Any:
     if not payload.strip():
         return {}
     try:
-        return json.loads(payload)
+        body = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as err:
         raise RemoteFault("mqtt-bad-payload", f"the request is not JSON: {err}",
                           'send a JSON object, e.g. {"text": "hello"}') from err
+    except RecursionError as err:
+        raise RemoteFault("mqtt-bad-payload", "the request nests too deep", "send a flat JSON object") from err
+    if limits.depth(body) > limits.MAX_DEPTH:
+        raise RemoteFault("mqtt-bad-payload", f"the request nests deeper than {limits.MAX_DEPTH} levels",
+                          "send a flat JSON object")
+    return body
 
 
 def reply_body(device: str, result: Any = None, fault: RuntimeFault | None = None) -> dict:
