@@ -24,6 +24,7 @@ TRIAL = "\n[supervisor]\nconfirm_s = 20\n"
 
 @pytest.fixture
 def broker(tmp_path):
+    (tmp_path / "broker").mkdir()
     the_broker = Broker(tmp_path / "broker").start()
     yield the_broker
     the_broker.stop()
@@ -45,12 +46,12 @@ def test_the_three_bricking_commands_leave_the_kiosk_on_the_fleet(broker, tmp_pa
         # 1. A persona far beyond any context: refused before it is saved, active or not.
         huge = {"id": "big", "name": "Big", "system_prompt": "You are a guide. " * 6000}
         code, replies, _ = remote(broker, "kiosk-s", "persona.put", json.dumps(huge))
-        assert code == 1 and replies[0]["error"]["code"] in ("config-invalid", "config-persona-too-long")
+        assert code == 1 and replies[0]["error"]["code"] in ("command-invalid", "config-persona-too-long")
         # 2. A model that is not on the kiosk: refused, naming it.
         bad_model = {"json": {"play": {"volume": 0.4}, "think": {"type": "llamacpp", "model": "/nonexistent/m.gguf"}},
                      "version": "bad-model"}
         code, replies, _ = remote(broker, "kiosk-s", "config.apply", json.dumps(bad_model))
-        assert code == 1 and replies[0]["error"]["code"] == "model-missing", replies
+        assert code == 1 and replies[0]["error"]["code"].endswith("model-missing"), replies
         # 3. Another broker port: accepted (it cannot be checked from here), tried, and rolled back.
         other = {"json": {"play": {"volume": 0.4}, "remote": {"port": free_port()}}, "version": "bad-port"}
         code, replies, err = remote(broker, "kiosk-s", "config.apply", json.dumps(other))
@@ -67,6 +68,7 @@ def test_the_three_bricking_commands_leave_the_kiosk_on_the_fleet(broker, tmp_pa
         assert all(a.get("ready", True) for a in state["health"]["actors"].values())
         code, replies, err = remote(broker, "kiosk-s", "config.get")
         assert code == 0 and replies[0]["result"]["config"]["remote"]["port"] == broker.port, err
+        assert wait_for(lambda: device.log().count("ready:") == 3, 60)  # first start, the trial, the rollback
         code, replies, err = remote(broker, "kiosk-s", "say", '{"text": "Still here."}')
         assert code == 0, err
         device.expect("avatar> Still here.")
@@ -91,7 +93,7 @@ def test_a_start_that_fails_because_of_the_applied_document_falls_back(broker, t
         state_msg = wait_for(lambda: (s := broker.retained("edge-talker/kiosk-f/state")).get("config_rolled_back")
                              and s, 30)
         assert state_msg["config_rolled_back"]["version"] == "bricking"
-        assert "model-missing" in state_msg["config_rolled_back"]["reason"]
+        assert "model-missing" in state_msg["config_rolled_back"]["reason"], state_msg
         assert device.proc.poll() is None
     finally:
         device.stop(signal.SIGKILL)
