@@ -9,6 +9,7 @@ touches the bus or the device.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -120,10 +121,13 @@ class Request:
         return self.expires_at is not None and time.monotonic() > self.expires_at
 
     @property
-    def key(self) -> tuple[str, bytes] | None:
-        """What identifies a repeat of this request: the command topic and the CorrelationData (a
-        retry may come from a reconnected client with a new ResponseTopic); None: never cached."""
-        return (self.topic, self.correlation) if self.correlation else None
+    def key(self) -> tuple[str, bytes, bytes] | None:
+        """What identifies a repeat of this request: the command topic, the CorrelationData (a
+        retry may come from a reconnected client with a new ResponseTopic) and the body (the same
+        CorrelationData with another body is another request); None: never cached."""
+        if not self.correlation:
+            return None
+        return self.topic, self.correlation, hashlib.sha256(self.payload).digest()
 
 
 def parse_body(payload: bytes) -> Any:

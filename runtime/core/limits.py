@@ -26,10 +26,10 @@ _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)
 """Terminal escape sequences (CSI, OSC, two-character ESC sequences): removed whole."""
 
 
-def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+def clean_text(text: str, max_chars: int | None = MAX_TEXT_CHARS) -> str:
     """Text from outside as the product handles it: terminal escapes removed, control and format
     characters (NUL, bell, bidi overrides) dropped, whitespace runs made one space, at most
-    max_chars characters."""
+    max_chars characters (None: no bound)."""
     text = _ESCAPES.sub("", text)
     kept = []
     for char in text:
