@@ -444,6 +444,13 @@ def _render(args: argparse.Namespace) -> int:
 
         settings = with_voice(settings, args.voice)
     check_output(args.out, args.fps, force=args.force)
+    from runtime.core.limits import MAX_RENDER_TEXT_CHARS
+
+    if args.text is not None and len(args.text) > MAX_RENDER_TEXT_CHARS:
+        from runtime.core.errors import RenderFault
+
+        raise RenderFault("render-text-too-long", f"--text has {len(args.text)} characters, at most "
+                          f"{MAX_RENDER_TEXT_CHARS} are rendered in one clip", "split it into several clips")
     if args.audio:
         from runtime.speech.audio import read_audio
 

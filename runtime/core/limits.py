@@ -19,6 +19,8 @@ MAX_FACTS_FILE_BYTES = 256 * 2**10
 """Largest facts_file read."""
 MAX_IMAGE_PIXELS = 40_000_000
 """Largest photo decoded (width x height, read from its header first): 40 MP is 120 MB as RGB."""
+MAX_RENDER_TEXT_CHARS = 10_000
+"""Longest `render --text` (characters, about 12 minutes of speech): its audio is held while frames stream."""
 MAX_AUDIO_S = 600.0
 """Longest audio file read (seconds, from its header): longer files are refused."""
 
