@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("--out", required=True, help="WAV file to write")
     speak.add_argument("--visemes", help="JSON file for the viseme track (start, samples, targets)")
     speak.add_argument("--voice", help="an enrolled voice (`voice list`) or a stock voice (default: the config's)")
+    speak.add_argument("--force", action="store_true", help="replace --out and --visemes if they exist")
     speak.add_argument("--config", help="config file ([speak] voice and settings)")
     speak.set_defaults(func=_speak)
 
@@ -289,8 +290,10 @@ def _check_config(args: argparse.Namespace) -> int:
     except ModelFault as fault:  # the file is valid; this machine cannot measure it
         print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
         measured = ""
+    applied = product.check_applied(settings)
     source = config_path(args.config)
-    print(f"ok: {source if source else 'built-in defaults'} is valid" + (f"; {measured}" if measured else ""))
+    print(f"ok: {source if source else 'built-in defaults'} is valid" + (f"; {measured}" if measured else "")
+          + (f"; {applied}" if applied else ""))
     return 0
 
 
@@ -354,8 +357,14 @@ def _speak(args: argparse.Namespace) -> int:
 
     from runtime import product
     from runtime.core.config import load_config
+    from runtime.core.errors import SpeakFault
+    from runtime.core.outputs import check_output
     from runtime.speech.visemes import concat
 
+    check_output(args.out, (".wav",), fault=SpeakFault, prefix="speak", force=args.force)
+    if args.visemes:
+        check_output(args.visemes, (".json",), fault=SpeakFault, prefix="speak-visemes", option="--visemes",
+                     force=args.force)
     settings = load_config(args.config)
     if args.voice:
         from runtime.control.assets import with_voice
@@ -390,7 +399,13 @@ def _avatar(args: argparse.Namespace) -> int:
         if name is None:
             name = re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-_")[:64] or "avatar"
         bundle.check_name(name)
-        folder = avatars.enroll_photo(settings, Path(args.photo), name, replace=args.replace)
+        try:
+            folder = avatars.enroll_photo(settings, Path(args.photo), name, replace=args.replace)
+        except OSError as err:  # a read-only or full state directory: nothing half-written is left
+            from runtime.core.errors import AvatarFault
+
+            raise AvatarFault("avatar-state-unwritable", f"cannot write the avatar into {state}: {err.strerror}",
+                              "set [paths] state or $EDGE_TALKER_STATE to a writable directory") from err
         meta = bundle.load(state, name).meta
         print(f"enrolled {name} in {folder} (head {meta['head_px']} px, {meta['enroll_s']} s)")
     elif command == "list":
@@ -402,8 +417,13 @@ def _avatar(args: argparse.Namespace) -> int:
         bundle.remove(state, args.name)
         print(f"removed {args.name}")
     else:
+        from runtime.core.errors import AvatarFault
+        from runtime.core.outputs import check_output
+
+        check_output(args.out, (".png",), fault=AvatarFault, prefix="avatar-preview")
         sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, args.name)))
-        cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        if not cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+            raise AvatarFault("avatar-preview-out-unwritable", f"cannot write {args.out}", "write it elsewhere")
         print(f"{args.out}: {', '.join(avatars.POSES)}")
     return 0
 
@@ -424,6 +444,13 @@ def _render(args: argparse.Namespace) -> int:
 
         settings = with_voice(settings, args.voice)
     check_output(args.out, args.fps, force=args.force)
+    from runtime.core.limits import MAX_RENDER_TEXT_CHARS
+
+    if args.text is not None and len(args.text) > MAX_RENDER_TEXT_CHARS:
+        from runtime.core.errors import RenderFault
+
+        raise RenderFault("render-text-too-long", f"--text has {len(args.text)} characters, at most "
+                          f"{MAX_RENDER_TEXT_CHARS} are rendered in one clip", "split it into several clips")
     if args.audio:
         from runtime.speech.audio import read_audio
 

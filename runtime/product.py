@@ -33,7 +33,7 @@ from runtime.core.config import (
     Settings,
 )
 from runtime.core.errors import RuntimeFault
-from runtime.core.paths import models_dir, state_dir
+from runtime.core.paths import instance_lock, models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads
 from runtime.devices import sound
 from runtime.store.models import ModelStore
@@ -159,6 +159,29 @@ def measure_personas(settings: Settings) -> str:
     return f"every persona fits the {engine.n_ctx}-token context of {settings.think.model}"
 
 
+def check_applied(settings: Settings) -> str:
+    """check-config's look at what operators applied (applied-config.json in the state directory):
+    validated with the config file under it and checked as the kiosk would start with it; a fault
+    names that document. Returns what was checked ("" when nothing is applied)."""
+    from runtime.control import desired
+    from runtime.core.errors import ConfigFault
+
+    store = desired.AppliedStore(state_dir(settings.paths.state))
+    applied = store.load()
+    if not applied.overlay:
+        return ""
+    effective = desired.effective(settings, applied.overlay, str(store.path))
+    try:
+        check_models(effective)
+        measure_personas(effective)
+    except RuntimeFault as fault:
+        raise ConfigFault(fault.code if isinstance(fault, ConfigFault) else "config-applied-invalid",
+                          f"{store.path} (version {applied.version!r}, applied by operators): [{fault.code}] "
+                          f"{fault.message}", f"{fault.hint}; or apply a corrected document (config.apply), or "
+                          f"delete {store.path} to run with the config file alone") from fault
+    return f"{store.path} (version {applied.version!r}) is valid over it"
+
+
 DEMO = Retention(segment_s=120.0, max_file_mb=100.0, keep_files=3, keep_mb=300.0)
 """Demo clips on a box with no window: the newest three, two minutes each at most."""
 
@@ -265,25 +288,54 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
     return specs
 
 
+def preflight(settings: Settings, *, personas: bool = True) -> None:
+    """Refuse settings the kiosk could not start with, before they are accepted: the secrets they
+    name, every model and device they need, and (personas=True) every persona measured against the
+    model's context with its own tokenizer."""
+    if settings.remote.type == "mqtt":
+        from runtime.control.mqtt import password
+
+        password(settings.remote)
+    if settings.api.enabled:
+        from runtime.actors.api import api_token
+
+        api_token(settings.api)
+    capture = settings.capture
+    if isinstance(capture, MicrophoneCapture) and not sound.has_any("input"):
+        from runtime.core.errors import CaptureFault
+
+        raise CaptureFault("capture-no-device", "[capture] type = \"microphone\" but this kiosk has no sound input",
+                           "use type = \"auto\" (typed input when there is no microphone), or attach one")
+    check_models(settings)
+    if personas:
+        measure_personas(settings)
+
+
 def control_device(settings: Settings, *, on_restart: Callable[[], None]) -> tuple[Settings, Device | None]:
     """The settings to run with (the config plus what operators applied over it, kept in the
-    state directory) and the control plane's device when [remote] or [api] is on."""
+    state directory) and the control plane's device when [remote] or [api] is on; a document on
+    trial gets its safety net (runtime.control.trial)."""
     from runtime.control import desired
     from runtime.control.commands import Device
+    from runtime.control.trial import Trial
 
     effective, applied, store = desired.load_effective(settings)
     if effective.remote.type == "off" and not effective.api.enabled:
         return effective, None
-    if effective.remote.type == "mqtt":
-        from runtime.control.mqtt import password
-
-        password(effective.remote)  # a missing secret stops the start before any model loads
-    if effective.api.enabled:
-        from runtime.actors.api import api_token
-
-        api_token(effective.api)
-    return effective, Device(settings, effective, applied, store, on_restart=on_restart,
-                             models=model_store(settings))
+    for attempt in range(3):
+        try:
+            preflight(effective, personas=False)  # a missing secret stops the start before any model loads
+            break
+        except RuntimeFault as fault:
+            if not applied.overlay or attempt == 2:
+                raise
+            applied = store.roll_back(applied, fault.render())
+            effective = desired.effective(settings, applied.overlay) if applied.overlay else settings
+    device = Device(settings, effective, applied, store, on_restart=on_restart, models=model_store(settings),
+                    preflight=preflight)
+    device.trial = Trial(device, effective.supervisor.confirm_s, needs_link=effective.remote.type == "mqtt",
+                         on_rollback=on_restart)
+    return effective, device
 
 
 def control_specs(device: Device, bus: Bus) -> list[ActorSpec]:
@@ -337,33 +389,6 @@ def _describe_think(settings: Settings) -> str:
     return f"{cfg.model} via llama.cpp as {persona.name} ({cfg.persona})"
 
 
-def instance_lock(state: Path):
-    """One product per state directory: a second `run` on it refuses (it would fight over the
-    speaker, the display and the files). The lock is an flock, released by the kernel however the
-    process ends, so a killed run leaves nothing to clean up. Returns the open lock file."""
-    import fcntl
-
-    try:
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = open(state / "edge-talker.lock", "a+", encoding="utf-8")
-    except OSError as err:
-        raise RuntimeFault("run-state-unwritable", f"cannot use the state directory {state}: {err}",
-                           "set [paths] state or $EDGE_TALKER_STATE to a writable directory") from err
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        other = handle.read().strip() or "another process"
-        handle.close()
-        raise RuntimeFault("run-already-running", f"EdgeTalker already runs on {state} (pid {other})",
-                           "stop it first (systemctl stop edge-talker), or give this one its own "
-                           "[paths] state") from None
-    handle.truncate(0)
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
 def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None = None,
             exit_when_idle: bool = False) -> int:
     """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
@@ -384,10 +409,17 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     fault: RuntimeFault | None = None
     code = 3  # unless supervision ends normally or with a fault
+    trial = device.trial if device is not None else None
+    ready = False
     try:
         for line in describe_io(settings, recording):
             print(line, file=sys.stderr, flush=True)
+        if trial is not None:
+            trial.start()
         if supervisor.start(stop):  # SIGINT while models load cancels the start
+            ready = True
+            if trial is not None:
+                trial.actors_ready()
             code = supervisor.run(stop)
         else:
             code = 0
@@ -396,13 +428,22 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
             code = 1
             print(f"error: finished without {', '.join(f'{n} ({c})' for n, c in supervisor.degraded().items())}",
                   file=sys.stderr, flush=True)
-        if restart.is_set():
+        if restart.is_set() or (code not in (0, RESTART) and trial is not None
+                                and trial.failed(f"the kiosk stopped with exit code {code}")):
             code = RESTART
         return code
     except RuntimeFault as err:
         fault, code = err, err.exit_code
+        if trial is not None and trial.failed(err.render(), at_start=not ready):
+            fault, code = None, RESTART  # the last good document is back: start again with it
+            return code
         raise
     finally:
+        if trial is not None:
+            if code in (0, RESTART):
+                trial.release()
+            else:
+                trial.stop()
         clean = supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -410,6 +451,8 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         if clean:
             context.term()
         lock.close()
+        if code == RESTART and not clean:
+            restart_process()  # exec: threads stuck in native code go with the old image
         lingering = lingering_threads()
         if not clean or (lingering and code != RESTART):  # a restart execs over lingering threads
             if fault is not None:  # say why before leaving without the usual unwinding
@@ -436,7 +479,6 @@ def _unclean_exit_code(supervisor: Supervisor, code: int | None) -> int:
 def restart_process() -> None:
     """Start this command again in this process (same pid, so systemd sees one service that
     reloaded): the new process reads the config file and the applied config afresh."""
-    import os
 
     _LOGGER.warning("restarting: %s", " ".join(sys.orig_argv))
     logging.shutdown()

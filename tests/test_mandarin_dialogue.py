@@ -115,5 +115,5 @@ def test_bad_facts_file_and_bad_safety_config_are_refused(tmp_path):
     facts = tmp_path / "facts.txt"
     facts.write_text("The shop sells books.", encoding="utf-8")
     persona = parse_config(f'[personas.x]\nname = "X"\nsystem_prompt = "x"\nfacts = "Open 9-5."\n'
-                           f'facts_file = "{facts}"\n[think]\npersona = "x"\n').personas["x"]
+                           f'facts_file = "{facts}"\n[think]\npersona = "x"\n', config_dir=tmp_path).personas["x"]
     assert persona.facts_text() == "Open 9-5.\nThe shop sells books."

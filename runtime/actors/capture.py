@@ -18,11 +18,15 @@ import numpy as np
 from runtime.core.actor import Actor
 from runtime.core.config import ConsoleCapture, FileCapture, MicrophoneCapture
 from runtime.core.errors import CaptureFault
+from runtime.core.limits import clean_text
 from runtime.core.messages import AudioFrame, InputEnded, Interrupt, Transcript
 from runtime.core.threads import Waker
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16
 
 _LOGGER = logging.getLogger(__name__)
+
+_MAX_LINE_BYTES = 64 * 2**10
+"""A typed line longer than this is cut here (its text is then bounded by clean_text)."""
 
 FRAME = SAMPLE_RATE // 50
 """Samples per published frame (20 ms)."""
@@ -59,11 +63,14 @@ class ConsoleSource(Actor):
             self.publish(InputEnded(turn=self.turn, source="console"))
             return
         *lines, self._pending = (self._pending + data).split(b"\n")
+        if len(self._pending) > _MAX_LINE_BYTES:  # a line without end: taken as it is, never held without bound
+            lines.append(self._pending)
+            self._pending = b""
         for line in lines:
             self._line(line)
 
     def _line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").strip()
+        text = clean_text(raw.decode("utf-8", "replace"))
         if not text:
             return
         self.open_turn()

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.core.actor import Actor
+from runtime.core.limits import clean_text
 from runtime.core.messages import (
     AudioFrame,
     InputEnded,
@@ -368,7 +369,7 @@ class ListenActor(Actor):
             return
         if job.kind == JobKind.PARTIAL:
             if not utt.endpoint_at and done.result.text and utt.phrase_end < 0:
-                self.publish(Transcript(turn=utt.turn, text=done.result.text, final=False,
+                self.publish(Transcript(turn=utt.turn, text=clean_text(done.result.text), final=False,
                                         language=done.result.language, start_s=utt.onset / SAMPLE_RATE,
                                         end_s=job.end / SAMPLE_RATE))
         elif job.kind == JobKind.SPECULATIVE:
@@ -389,7 +390,7 @@ class ListenActor(Actor):
         if not self.settings.speculate or not result.text or utt.speculated:
             return
         utt.speculated = result.text
-        self.publish(Transcript(turn=utt.turn, text=result.text, final=False, speculative=True,
+        self.publish(Transcript(turn=utt.turn, text=clean_text(result.text), final=False, speculative=True,
                                 language=result.language, start_s=utt.onset / SAMPLE_RATE,
                                 end_s=utt.phrase_end / SAMPLE_RATE))
         _LOGGER.debug("turn %d: answering ahead at a %.2f s pause", utt.turn,
@@ -405,7 +406,7 @@ class ListenActor(Actor):
         hit = bool(utt.speculated) and same_words(utt.speculated, result.text)
         if utt.speculated and not hit:
             self._discard(utt, "the final's words differ")
-        self.publish(Transcript(turn=utt.turn, text=result.text, final=True, language=result.language,
+        self.publish(Transcript(turn=utt.turn, text=clean_text(result.text), final=True, language=result.language,
                                 start_s=utt.onset / SAMPLE_RATE, end_s=utt.end / SAMPLE_RATE,
                                 latency_ms=latency_ms, silence_ms=utt.silence_s * 1000))
         # The visitor's words never go into INFO logs (the journal keeps them): only their count.

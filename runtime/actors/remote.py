@@ -20,6 +20,7 @@ from runtime import __version__
 from runtime.control import homeassistant
 from runtime.control.actor import ControlActor
 from runtime.control.mqtt import Link, ReplyCache, Request, Topics, parse_body, reply_body, to_json
+from runtime.control.trial import rolled_back_event
 from runtime.core.errors import ControlFault, RuntimeFault
 from runtime.core.messages import ActorStatus, ConfigApplied, Message
 
@@ -50,6 +51,8 @@ class RemoteActor(ControlActor):
         self._personas: list[str] = []
         self.link = Link(cfg, self.topics, self._arrived,
                          extra_subscriptions=(self._ha_status,) if cfg.homeassistant else ())
+        if self.device.trial is not None:
+            self.device.trial.link_problem = lambda: self.link.problem
         self.link.start()
 
     def teardown(self) -> None:
@@ -115,10 +118,21 @@ class RemoteActor(ControlActor):
                                   retain=True)
                 self._send_state()
                 self._discover(force=True)
+                self._linked()
             elif kind == "request":
                 self._serve(item[1])
             elif kind == "message" and item[1] == self._ha_status and item[2].strip() == b"online":
                 self._discover(force=True)
+
+    def _linked(self) -> None:
+        """Connected: the document on trial may be confirmed; a roll-back is told once per process."""
+        device = self.device
+        if device.trial is not None:
+            device.trial.link_up()
+        if device.applied.rolled_back and not device.rollback_told:
+            device.rollback_told = True
+            self.link.publish(self.topics.events, {**rolled_back_event(device.applied), "device": device.id,
+                                                   "at": round(time.time(), 3)})
 
     def _serve(self, request: Request) -> None:
         """Run one command and reply; a repeat within a minute gets the first reply again."""

@@ -52,6 +52,9 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int) -> dict:
         try:
             avatars.enroll_photo(settings, path, name)
         except AvatarFault as fault:
+            if fault.code == "avatar-exists":  # the command line's --replace is not the operators' way
+                raise AvatarFault(fault.code, fault.message, "choose another name, or remove that avatar first "
+                                  "(avatar.remove over MQTT, DELETE /avatars/{name} over the API)") from fault
             if fault.code != "avatar-bad-image":
                 raise
             raise AvatarFault(fault.code, "the photo is not a readable image", fault.hint) from fault

@@ -79,7 +79,7 @@ class Device:
 
     def __init__(self, base: Settings, settings: Settings | None = None, applied: desired.Applied | None = None,
                  store: desired.AppliedStore | None = None, *, on_restart: Callable[[], None] = lambda: None,
-                 models: ModelStore | None = None) -> None:
+                 models: ModelStore | None = None, preflight: Callable[[Settings], None] = lambda _s: None) -> None:
         self.lock = threading.RLock()
         """Serializes operations: each one sees and leaves a consistent device."""
         self.base = base
@@ -88,7 +88,12 @@ class Device:
         self.store = store or desired.AppliedStore(state_dir(base.paths.state))
         self.models = models or ModelStore(models_dir(base.paths.models))
         self.on_restart = on_restart
+        self.preflight = preflight
+        """Refuses settings the kiosk could not start with (models, devices, personas vs context)."""
+        self.trial = None
+        """The safety net of a document on trial (runtime.control.trial), made by the composition root."""
         self.restart_pending = False
+        self.rollback_told = False
         self.started = time.monotonic()
         self.started_unix = time.time()
         self.id = device_name(self.settings)
@@ -151,6 +156,7 @@ class Commands:
                 "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
                 "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
                 **({"config_problem": device.applied.problem} if device.applied.problem else {}),
+                **({"config_rolled_back": device.applied.rolled_back} if device.applied.rolled_back else {}),
                 **self.observer.snapshot()}
 
     def personas(self, _=None) -> dict:
@@ -321,10 +327,11 @@ class Commands:
             old = device.settings
             self._check_assets(old, new)
             changed = desired.changed_paths(old, new)
+            if changed:
+                device.preflight(new)  # as the kiosk will start with it, before it is accepted
             live = {p for p in changed if p in _LIVE or p.startswith("personas.")}
             restart = bool(changed - live)
-            applied = desired.Applied(version if version is not None else device.applied.version, overlay,
-                                      round(time.time(), 3))
+            applied = desired.next_applied(device.applied, overlay, version, restart=restart)
             if changed or version is not None:
                 device.store.save(applied)  # persisted before anything changes
             device.settings, device.applied = new, applied
@@ -364,7 +371,7 @@ def _live_messages(new: Settings, live: set[str]) -> list[Message]:
         if path.startswith("personas."):
             pid = path.split(".", 1)[1]
             persona = new.personas.get(pid)
-            out.append(PutPersona(persona=pid, persona_json=persona.model_dump_json() if persona else ""))
+            out.append(PutPersona(persona=pid, persona_json=persona.folded().model_dump_json() if persona else ""))
         elif path == "think.persona":
             out.append(SetPersona(persona=new.think.persona))
         elif path == "avatar.name":

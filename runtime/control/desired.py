@@ -13,12 +13,13 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings, parse_config
+from runtime.core.config import Settings, check_document, parse_config
 from runtime.core.errors import ConfigFault, ControlFault
 from runtime.core.paths import state_dir
 
@@ -41,6 +42,18 @@ class Applied:
     """When it was last changed (unix seconds)."""
     problem: str = ""
     """Why the stored document was ignored at start (not stored)."""
+    trial: bool = False
+    """Not yet seen healthy: a start that fails, or that is not healthy in time, rolls it back."""
+    starts: int = 0
+    """Process starts with this document on trial (a second one means the first died)."""
+    good: dict | None = None
+    """The last good document ({"version", "overlay", "applied_at"}) while this one is on trial."""
+    rolled_back: dict = field(default_factory=dict)
+    """The last document rolled back: {"code", "version", "reason", "at"} (reported to the fleet)."""
+
+    def as_good(self) -> dict:
+        """This document as the last good one."""
+        return {"version": self.version, "overlay": self.overlay, "applied_at": self.applied_at}
 
 
 def merge(base: dict, overlay: dict, path: str = "") -> dict:
@@ -59,8 +72,9 @@ def merge(base: dict, overlay: dict, path: str = "") -> dict:
 
 def effective(base: Settings, overlay: dict, source: str = "applied config") -> Settings:
     """Validate the base config with the overlay on top; ConfigFault (every problem) when invalid."""
+    check_document(overlay, source)
     data = merge(base.model_dump(mode="json"), overlay)
-    return parse_config(_to_toml(data, source), source)
+    return parse_config(_to_toml(data, source), source, config_dir=base.config_dir)
 
 
 def _to_toml(data: dict, source: str) -> str:
@@ -85,10 +99,21 @@ def parse_document(toml: str | None, json_doc: Any) -> dict:
                                'e.g. {"json": {"play": {"volume": 0.5}}, "version": "v2"}')
         return json_doc
     try:
-        return tomllib.loads(toml)
+        return parse_toml(toml)
     except tomllib.TOMLDecodeError as err:
         raise ConfigFault("config-syntax", f"the applied config is not valid TOML: {err}",
                           "fix the line named above") from err
+
+
+def parse_toml(text: str) -> dict:
+    """TOML text as a document, refused when nested beyond the bound (no RecursionError)."""
+    try:
+        data = tomllib.loads(text)
+    except RecursionError as err:
+        raise ConfigFault("config-too-deep", "the applied config nests too deep",
+                          "see config/default.toml for the shape of a config") from err
+    check_document(data, "the applied config")
+    return data
 
 
 def changed_paths(old: Settings, new: Settings) -> set[str]:
@@ -120,7 +145,11 @@ class AppliedStore:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("overlay", {}), dict):
                 raise ValueError("not an object with an overlay object")
-            return Applied(str(data.get("version", "")), data.get("overlay", {}), float(data.get("applied_at", 0)))
+            good = data.get("good")
+            return Applied(str(data.get("version", "")), data.get("overlay", {}), float(data.get("applied_at", 0)),
+                           trial=bool(data.get("trial", False)), starts=int(data.get("starts", 0)),
+                           good=good if isinstance(good, dict) else None,
+                           rolled_back=dict(data.get("rolled_back") or {}))
         except FileNotFoundError:
             return Applied()
         except (OSError, ValueError, TypeError) as err:
@@ -129,8 +158,12 @@ class AppliedStore:
 
     def save(self, applied: Applied) -> None:
         """Write atomically (a crash leaves the old or the new file, never half of one), mode 0600."""
-        text = json.dumps({"version": applied.version, "applied_at": applied.applied_at,
-                           "overlay": applied.overlay}, indent=1, ensure_ascii=False)
+        doc = {"version": applied.version, "applied_at": applied.applied_at, "overlay": applied.overlay}
+        if applied.trial:
+            doc.update(trial=True, starts=applied.starts, good=applied.good)
+        if applied.rolled_back:
+            doc["rolled_back"] = applied.rolled_back
+        text = json.dumps(doc, indent=1, ensure_ascii=False)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +181,27 @@ class AppliedStore:
                                "check free space and permissions of the state directory; nothing was changed") from err
 
 
+    def roll_back(self, applied: Applied, reason: str) -> Applied:
+        """Replace a failed document by the last good one (none: the config file alone), with a
+        note of what was rolled back and why; returns what is now applied."""
+        good = applied.good or {}
+        note = {"code": "config-rolled-back", "version": applied.version, "reason": reason[:2000],
+                "at": round(time.time(), 3)}
+        back = Applied(str(good.get("version", "")), dict(good.get("overlay") or {}),
+                       float(good.get("applied_at", 0)), rolled_back=note)
+        _LOGGER.error("error[config-rolled-back]: the applied config %r was rolled back to %r: %s\n"
+                      "  hint: fix the document and apply it again", applied.version, back.version, reason)
+        self.save(back)
+        return back
+
+    def confirm(self, applied: Applied) -> Applied:
+        """The document on trial came up healthy: it is the new last good one."""
+        good = replace(applied, trial=False, starts=0, good=None)
+        self.save(good)
+        _LOGGER.info("applied config %r confirmed", applied.version)
+        return good
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -157,17 +211,49 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def load_effective(base: Settings) -> tuple[Settings, Applied, AppliedStore]:
-    """The settings to run with: the config file plus what operators applied. An applied config
-    that no longer validates (an upgrade changed the schema) is logged and ignored, so the device
-    still starts and stays reachable."""
+    """The settings to run with: the config file plus what operators applied. A document on trial
+    gets one start: if the process comes back with it still on trial, that start failed and it is
+    rolled back to the last good one. A document that does not validate (on trial, or after an
+    upgrade changed the schema) is rolled back or ignored with a logged error, so the device still
+    starts and stays reachable."""
     store = AppliedStore(state_dir(base.paths.state))
     try:
         applied = store.load()
-        if applied.overlay:
-            settings = effective(base, applied.overlay, str(store.path))
-            _LOGGER.info("applied config %r from %s", applied.version, store.path)
-            return settings, applied, store
-        return base, applied, store
-    except ConfigFault as fault:
+        if applied.trial and applied.starts >= 1:
+            applied = store.roll_back(applied, "the kiosk did not come up healthy with it (the process ended)")
+        elif applied.trial:
+            applied = replace(applied, starts=applied.starts + 1)
+            store.save(applied)
+    except (ConfigFault, ControlFault) as fault:
         _LOGGER.error("ignoring the applied config: %s", fault.render())
         return base, Applied(problem=fault.render()), store
+    try:
+        return _with_overlay(base, applied, store), applied, store
+    except ConfigFault as fault:
+        if applied.trial:
+            applied = store.roll_back(applied, fault.render())
+            try:
+                return _with_overlay(base, applied, store), applied, store
+            except ConfigFault as again:
+                fault = again
+        _LOGGER.error("ignoring the applied config: %s", fault.render())
+        return base, replace(applied, overlay={}, problem=fault.render()), store
+
+
+def _with_overlay(base: Settings, applied: Applied, store: AppliedStore) -> Settings:
+    if not applied.overlay:
+        return base
+    settings = effective(base, applied.overlay, str(store.path))
+    _LOGGER.info("applied config %r from %s%s", applied.version, store.path, " (on trial)" if applied.trial else "")
+    return settings
+
+
+def next_applied(current: Applied, overlay: dict, version: str | None, *, restart: bool) -> Applied:
+    """The document after an operator's change: a change that restarts the process is on trial,
+    with the last good document kept to roll back to."""
+    version = version if version is not None else current.version
+    if not restart:
+        return Applied(version, overlay, round(time.time(), 3), trial=current.trial, starts=current.starts,
+                       good=current.good)
+    good = current.good if current.trial and current.good is not None else current.as_good()
+    return Applied(version, overlay, round(time.time(), 3), trial=True, good=good)

@@ -9,6 +9,7 @@ touches the bus or the device.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from runtime.core import limits
 from runtime.core.config import RemoteConfig
 from runtime.core.errors import RemoteFault, RuntimeFault
 
@@ -119,10 +121,13 @@ class Request:
         return self.expires_at is not None and time.monotonic() > self.expires_at
 
     @property
-    def key(self) -> tuple[str, bytes] | None:
-        """What identifies a repeat of this request: the command topic and the CorrelationData (a
-        retry may come from a reconnected client with a new ResponseTopic); None: never cached."""
-        return (self.topic, self.correlation) if self.correlation else None
+    def key(self) -> tuple[str, bytes, bytes] | None:
+        """What identifies a repeat of this request: the command topic, the CorrelationData (a
+        retry may come from a reconnected client with a new ResponseTopic) and the body (the same
+        CorrelationData with another body is another request); None: never cached."""
+        if not self.correlation:
+            return None
+        return self.topic, self.correlation, hashlib.sha256(self.payload).digest()
 
 
 def parse_body(payload: bytes) -> Any:
@@ -133,10 +138,16 @@ def parse_body(payload: bytes) -> Any:
     if not payload.strip():
         return {}
     try:
-        return json.loads(payload)
+        body = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as err:
         raise RemoteFault("mqtt-bad-payload", f"the request is not JSON: {err}",
                           'send a JSON object, e.g. {"text": "hello"}') from err
+    except RecursionError as err:
+        raise RemoteFault("mqtt-bad-payload", "the request nests too deep", "send a flat JSON object") from err
+    if limits.depth(body) > limits.MAX_DEPTH:
+        raise RemoteFault("mqtt-bad-payload", f"the request nests deeper than {limits.MAX_DEPTH} levels",
+                          "send a flat JSON object")
+    return body
 
 
 def reply_body(device: str, result: Any = None, fault: RuntimeFault | None = None) -> dict:
@@ -324,6 +335,11 @@ class Link:
             self.inbox(("message", message.topic, bytes(message.payload)))
         else:
             self.inbox(("request", Request.from_message(*parsed, message)))
+
+    @property
+    def problem(self) -> str:
+        """The last connection problem ("" once connected)."""
+        return self._last_problem
 
     def _problem(self, text: str) -> None:
         """Log a connection problem once (not on every retry)."""

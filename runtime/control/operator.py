@@ -155,7 +155,7 @@ def operator_config(cfg: RemoteConfig, *, broker: str | None = None, prefix: str
     data["type"] = "mqtt"
     if broker:
         host, sep, port = broker.rpartition(":")
-        data["host"], data["port"] = (host, port) if sep and port.isdigit() else (broker, 0)
+        data["host"], data["port"] = (host, int(port)) if sep and port.isdigit() else (broker, 0)
     data["tls"].update({k: v for k, v in (("ca", ca), ("cert", cert), ("key", key)) if v})
     data.update({k: v for k, v in (("topic_prefix", prefix), ("username", username),
                                    ("password_env", password_env)) if v})

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runtime.core.config import Persona
+from runtime.core.limits import MAX_TEXT_CHARS, clean_text
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 AVATAR_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -32,8 +33,14 @@ class Empty(Request):
 class SayRequest(Request):
     """`say`: speak this now, with the face (interrupts what the avatar is saying)."""
 
-    text: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="What the avatar says.")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S",
+                      description="What the avatar says (control characters and terminal escapes are dropped).")
     language: Literal["", "en", "zh"] = Field("", description="Language of the text; empty = guess.")
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _clean(cls, value):
+        return clean_text(value, None) if isinstance(value, str) else value
 
 
 class PersonaRequest(Request):

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from runtime.core import limits
 from runtime.core.errors import ApiFault
 
 MAX_JSON_BYTES = 2 * 2**20
@@ -45,10 +46,16 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as err:
         raise ApiFault("api-bad-json", f"the body is not JSON: {err}", 'send a JSON object, e.g. {"text": "hello"}') \
             from err
+    except RecursionError as err:
+        raise ApiFault("api-bad-json", "the body nests too deep", "send a flat JSON object") from err
+    if limits.depth(body) > limits.MAX_DEPTH:
+        raise ApiFault("api-bad-json", f"the body nests deeper than {limits.MAX_DEPTH} levels",
+                       "send a flat JSON object")
+    return body
 
 
 async def read_photo_form(request: Request, limit: int) -> tuple[str, bytes]:

@@ -12,10 +12,12 @@ import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
+from runtime.core import confine, limits
 from runtime.core.compat import tomllib
 from runtime.core.errors import ConfigFault
+from runtime.core.paths import state_dir
 from runtime.dialogue.emotion import Emotion
 from runtime.dialogue.safety import RESPONSES, SafetyCategory
 
@@ -27,6 +29,30 @@ class Section(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_numbers_as_text(cls, data):
+        # Strict where it matters: "3" is not a number and "true" is not a boolean (TOML and JSON
+        # both have real ones), while enums and literals still come from their names.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if field is not None and field.annotation in (int, float, bool) and _coercible(value):
+                    kind = "true or false" if field.annotation is bool else "a number"
+                    raise ValueError(f"{name}: {value!r} is text; write {kind} without quotes")
+        return data
+
+
+def _coercible(value) -> bool:
+    """Text pydantic would take as a number or a boolean ("3", "true")."""
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return value.strip().lower() in ("true", "false", "yes", "no", "on", "off", "t", "f", "y", "n")
+    return True
 
 
 class Backend(Section):
@@ -87,6 +113,9 @@ class SupervisorConfig(Section):
     hang_timeout_s: float = Field(30.0, gt=0, le=3600,
         description="An actor whose loop has not turned this long, and whose thread did not compute meanwhile, is "
                     "hung: the process exits non-zero (seconds). Computing without checking in counts for 10x this.")
+    confirm_s: float = Field(120.0, ge=5, le=3600,
+        description="An operator's change that restarts the kiosk must be healthy (every actor ready, the fleet link "
+                    "connected) within this time, else the kiosk rolls back to the last good document (seconds).")
 
     @model_validator(mode="after")
     def _backoff_order(self) -> SupervisorConfig:
@@ -611,9 +640,10 @@ class SafetyConfig(Section):
 class Persona(Section):
     """[personas.<id>] who the avatar is and how it speaks."""
 
-    name: str = Field(min_length=1, description="The avatar's name.")
-    system_prompt: str = Field(min_length=1, description="Who the avatar is and what it knows.")
-    style: str = Field("", description="How it speaks (added to the system prompt).")
+    name: str = Field(min_length=1, max_length=200, description="The avatar's name.")
+    system_prompt: str = Field(min_length=1, max_length=limits.MAX_PROMPT_CHARS,
+                               description="Who the avatar is and what it knows.")
+    style: str = Field("", max_length=4096, description="How it speaks (added to the system prompt).")
     language: Literal["match", "en", "zh"] = Field("match",
         description="Answer language: match = the visitor's language, or always en / zh.")
     max_sentences: int = Field(3, ge=1, le=20, description="Longest spoken answer (sentences).")
@@ -625,31 +655,41 @@ class Persona(Section):
     voices: dict[str, str] = Field(default_factory=dict,
         description="Voice pinned per language (en, zh), a voice of that language's [speak] engine: a Kokoro "
                     "voice name, or a piper model id / .onnx path; empty: the [speak] voice.")
-    facts: str = Field("", description="What the avatar knows about the venue: hours, floors, services, prices. "
-                                       "Answers use only these; a question they do not cover is answered so.")
-    facts_file: str = Field("", description="A UTF-8 text file with more facts (added after `facts`).")
+    facts: str = Field("", max_length=limits.MAX_PROMPT_CHARS + limits.MAX_FACTS_FILE_BYTES,
+                       description="What the avatar knows about the venue: hours, floors, services, prices. "
+                                   "Answers use only these; a question they do not cover is answered so.")
+    facts_file: str = Field("", description="A UTF-8 text file with more facts (added after `facts`): in the config "
+                                            "file's directory (relative to it) or the state directory, at most 256 kB.")
     safety: dict[SafetyCategory, dict[str, str]] = Field(default_factory=dict,
         description="Fixed responses to safety phrases, by category then language; a missing one is the "
                     "built-in response.")
+
+    _facts_file_text: str = PrivateAttr("")
+    """What facts_file held when the whole config was validated (Settings reads it, confined)."""
 
     @model_validator(mode="after")
     def _check(self) -> Persona:
         unknown = set(self.voices) - set(LANGUAGES)
         if unknown:
             raise ValueError(f"voices: {', '.join(sorted(unknown))} is not a language ({', '.join(LANGUAGES)})")
-        if self.facts_file:
-            self.facts_text()  # an unreadable file fails check-config, not the first visitor
         return self
+
+    def read_facts_file(self, roots: list[Path]) -> None:
+        """Read facts_file from the allowed directories (an unreadable one fails check-config, not
+        the first visitor)."""
+        if self.facts_file:
+            try:
+                self._facts_file_text = confine.read_text(self.facts_file, roots, limits.MAX_FACTS_FILE_BYTES)
+            except confine.Refused as err:
+                raise ValueError(f"facts_file {err}") from err
 
     def facts_text(self) -> str:
         """`facts` plus the contents of `facts_file`."""
-        if not self.facts_file:
-            return self.facts.strip()
-        try:
-            extra = Path(self.facts_file).expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ValueError(f"facts_file {self.facts_file!r} cannot be read: {err}") from err
-        return f"{self.facts.strip()}\n{extra.strip()}".strip()
+        return f"{self.facts.strip()}\n{self._facts_file_text.strip()}".strip()
+
+    def folded(self) -> Persona:
+        """This persona with its facts file's text in `facts` (for a message on the bus)."""
+        return self.model_copy(update={"facts": self.facts_text(), "facts_file": ""})
 
     def safety_response(self, category: SafetyCategory, language: str) -> str:
         """This persona's fixed response to a safety phrase (else the built-in one)."""
@@ -704,6 +744,32 @@ class Settings(Section):
                              f"bus.heartbeat_s ({self.bus.heartbeat_s:g})")
         return self
 
+    _config_dir: Path | None = PrivateAttr(None)
+    """The directory of the config file these settings came from (facts files may be there)."""
+
+    @model_validator(mode="after")
+    def _facts_files(self, info: ValidationInfo) -> Settings:
+        config_dir = (info.context or {}).get("config_dir")
+        self._config_dir = config_dir
+        roots = [r for r in (config_dir, state_dir(self.paths.state)) if r is not None]
+        for persona_id, persona in self.personas.items():
+            try:
+                persona.read_facts_file(roots)
+            except ValueError as err:
+                raise ValueError(f"personas.{persona_id}.{err}") from err
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        # The same settings, wherever the file was: the directory is where they came from, not what they say.
+        return isinstance(other, Settings) and self.__dict__ == other.__dict__
+
+    __hash__ = Section.__hash__
+
+    @property
+    def config_dir(self) -> Path | None:
+        """The directory of the config file (None: built-in defaults or text)."""
+        return self._config_dir
+
     @model_validator(mode="after")
     def _persona_exists(self) -> Settings:
         if self.think.persona not in self.personas:
@@ -727,6 +793,8 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
     if resolved is None:
         return Settings()
     try:
+        if resolved.stat().st_size > limits.MAX_CONFIG_BYTES:
+            raise _too_large(str(resolved))
         text = resolved.read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise ConfigFault("config-missing", f"config file {resolved} does not exist",
@@ -734,18 +802,40 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigFault("config-unreadable", f"cannot read config file {resolved}: {err}",
                           "check the file's permissions and that it is UTF-8 text") from err
-    return parse_config(text, str(resolved))
+    return parse_config(text, str(resolved), config_dir=resolved.parent.absolute())
 
 
-def parse_config(text: str, source: str = "<config>") -> Settings:
-    """Validate TOML text; raise ConfigFault listing every problem with its key path."""
+def _too_large(source: str) -> ConfigFault:
+    return ConfigFault("config-too-large", f"{source} is larger than {limits.MAX_CONFIG_BYTES // 2**20} MB",
+                       "a config holds settings, not data: put long facts in a facts_file (at most 256 kB)")
+
+
+def _too_deep(source: str) -> ConfigFault:
+    return ConfigFault("config-too-deep", f"{source} nests tables or lists more than {limits.MAX_DEPTH} deep",
+                       "see config/default.toml for the shape of a config")
+
+
+def check_document(data, source: str) -> None:
+    """Refuse a parsed document nested beyond the bound (before it is validated)."""
+    if limits.depth(data) > limits.MAX_DEPTH:
+        raise _too_deep(source)
+
+
+def parse_config(text: str, source: str = "<config>", *, config_dir: Path | None = None) -> Settings:
+    """Validate TOML text; raise ConfigFault listing every problem with its key path. Facts files
+    are read from config_dir (the config file's directory) or the state directory only."""
+    if len(text) > limits.MAX_CONFIG_BYTES:
+        raise _too_large(source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigFault("config-syntax", f"{source} is not valid TOML", "fix the line named above",
                           [f"{source}: {err}"]) from err
+    except RecursionError as err:
+        raise _too_deep(source) from err
+    check_document(data, source)
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(data, context={"config_dir": config_dir})
     except ValidationError as err:
         problems = [_describe(e) for e in err.errors()]
         raise ConfigFault("config-invalid", f"{source} has {len(problems)} error(s)",

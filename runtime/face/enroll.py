@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from runtime.core.errors import AvatarFault
+from runtime.core.limits import MAX_IMAGE_PIXELS
 from runtime.engines.face_mediapipe import Detection, FaceModels
 from runtime.face import landmarks as L
 
@@ -62,6 +63,11 @@ def load_photo(path: str | Path) -> np.ndarray:
         raise AvatarFault("avatar-bad-image", f"{path} does not exist or is not a file", _HINT)
     try:
         with Image.open(path) as image:
+            width, height = image.size  # from the header: nothing is decoded yet
+            if width * height > MAX_IMAGE_PIXELS:
+                raise AvatarFault("avatar-image-too-large", f"{path.name} has {width} x {height} pixels, more than "
+                                  f"{MAX_IMAGE_PIXELS / 1e6:g} million", "send a photo of at most 6000 x 6000 pixels "
+                                  "(a face needs far less)")
             return to_rgb(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise AvatarFault("avatar-bad-image", f"{path.name} is not a readable image: {err}", _HINT) from err

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.core.errors import CaptureFault
+from runtime.core.limits import MAX_AUDIO_S
 
 SAMPLE_RATE = 16000
 """The pipeline's internal rate for heard audio (hertz)."""
@@ -45,12 +46,23 @@ def decode(path: str | Path) -> tuple[np.ndarray, int]:
     if not path.is_file():
         raise CaptureFault("audio-file-missing", f"{path} does not exist or is not a file", _HINT)
     try:
-        data, source_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as sound:
+            source_rate, frames = int(sound.samplerate), int(sound.frames)
+            if frames > MAX_AUDIO_S * source_rate:  # from the header: nothing is decoded yet
+                raise CaptureFault("audio-file-too-long", f"{path.name} lasts {frames / source_rate / 60:.1f} min, "
+                                   f"more than {MAX_AUDIO_S / 60:g} min", "cut the part that matters (e.g. with sox "
+                                   "or ffmpeg) and pass that")
+            mono = np.zeros(max(frames, 0), np.float32)
+            filled = 0
+            for block in sound.blocks(blocksize=source_rate * 10, dtype="float32", always_2d=True):
+                part = block.mean(axis=1)[: len(mono) - filled]  # channels mixed block by block: bounded memory
+                mono[filled:filled + len(part)] = part
+                filled += len(part)
     except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError) as err:
         raise CaptureFault("audio-file-unsupported", f"cannot decode {path.name}: {err}", _HINT) from err
-    if data.shape[0] == 0:
+    if filled == 0:
         raise CaptureFault("audio-file-empty", f"{path.name} contains no samples", _HINT)
-    return data.mean(axis=1), int(source_rate)
+    return mono[:filled], source_rate
 
 
 def clipped(mono: np.ndarray) -> float:

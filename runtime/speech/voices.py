@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from runtime.core.errors import Unspeakable
+from runtime.core.limits import clean_text
 from runtime.engines.tts import Speech, TtsEngine, check_speakable
 from runtime.speech.audio import VOICE_RATE, to_rate
 from runtime.speech.phonemes import has_cjk, sentences
@@ -75,6 +76,7 @@ class Voices:
 
     def synthesize(self, text: str, persona: str = "") -> Iterator[Speech]:
         """Speech per sentence, each run of sentences in the voice of its language, at `sample_rate`."""
+        text = clean_text(text, None)  # whatever its source, no control character reaches a voice
         check_speakable(text, ("en", "zh"))
         runs = language_runs(text)
         for language, _ in runs:

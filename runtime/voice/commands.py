@@ -20,8 +20,18 @@ def main(args: argparse.Namespace) -> int:
     if command == "enroll":
         from runtime.voice.enroll import enroll_file
 
-        folder, meta, notices = enroll_file(settings, Path(args.sample), args.name, language=args.language,
-                                            replace=args.replace, report=lambda line: print(line, flush=True))
+        try:
+            import tempfile
+
+            state.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=state).close()  # before a minute of work, not after it
+            folder, meta, notices = enroll_file(settings, Path(args.sample), args.name, language=args.language,
+                                                replace=args.replace, report=lambda line: print(line, flush=True))
+        except OSError as err:  # a read-only or full state directory
+            from runtime.core.errors import VoiceFault
+
+            raise VoiceFault("voice-state-unwritable", f"cannot write the voice into {state}: {err.strerror}",
+                             "set [paths] state or $EDGE_TALKER_STATE to a writable directory") from err
         for notice in notices:
             print(f"notice: {notice}", file=sys.stderr)
         score, pitch = meta["score"], meta["pitch_hz"]
@@ -41,8 +51,11 @@ def main(args: argparse.Namespace) -> int:
     else:
         import soundfile
 
+        from runtime.core.errors import VoiceFault
+        from runtime.core.outputs import check_output
         from runtime.voice.enroll import preview
 
+        check_output(args.out, (".wav",), fault=VoiceFault, prefix="voice-preview")
         audio, rate = preview(settings, args.name, args.text)
         soundfile.write(args.out, audio, rate, subtype="PCM_16")
         print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz")
