@@ -3,7 +3,7 @@
 The speak actor gives every piece of speech its text, emotion and intensity; the viseme track says
 when each sound is heard. The emotion starts where its words are heard (runtime.dialogue.emotion
 .cue_start, placed by the share of the sentence's sounds spoken before them) and fades in and out
-over RAMP_S, ending with the sentence's last sound: a greeting is a pleasant face while it is said,
+over RAMP_S, fading out just after the sentence's last sound: a greeting is a pleasant face while it is said,
 not a grin held over the whole answer.
 """
 
@@ -20,8 +20,9 @@ from runtime.speech.visemes import Viseme, VisemeTrack
 
 RAMP_S = 0.3
 """How long an emotion takes to appear and to fade (seconds)."""
-HOLD_S = 0.15
-"""How long it stays after the sentence's last sound (seconds), so it fades as the voice ends."""
+HOLD_S = 0.2
+"""How long it stays after the sentence's last sound (seconds) before it fades: an emotional last
+word is seen, and the face relaxes in the pause before the next sentence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,5 +86,5 @@ def mood_of(text: str, emotion: str, intensity: float, track: VisemeTrack, start
     cue = cue_start(text, emotion)
     fraction = _letters(text[:cue]) / max(_letters(text), 1)
     on = start_s + spoken_at(track, fraction)
-    off = start_s + last_sound(track) + HOLD_S
+    off = start_s + last_sound(track) + HOLD_S + RAMP_S
     return Mood(emotion, float(intensity), on, max(off, on + 2 * RAMP_S))

@@ -300,6 +300,26 @@ class LidPainter:
             region[:] = (region * (1 - alpha) + rgb * alpha + 0.5).clip(0, 255).astype(np.uint8)
 
 
+def behind_dark_lenses(portrait: np.ndarray, landmarks: np.ndarray) -> bool:
+    """Whether an eye is hidden behind dark glasses: its opening is dark and nearly flat (no eye
+    white against an iris), measured against the cheeks' light. Lids and gaze there would be drawn
+    over the lens (a glow), so such an avatar does not blink."""
+    lm = landmarks[:, :2].astype(np.float32)
+    light = portrait.astype(np.float32) @ _LUMA
+    r = max(2, int(0.04 * np.linalg.norm(lm[33] - lm[263])))
+    cheeks = np.concatenate([light[int(y) - r:int(y) + r, int(x) - r:int(x) + r].ravel() for x, y in lm[[50, 280]]])
+    skin = float(np.percentile(cheeks, 90)) if cheeks.size > 20 else 170.0
+    for eye in (L.RIGHT_EYE, L.LEFT_EYE):
+        mask = cv2.fillPoly(np.zeros(light.shape, np.uint8), [np.round(lm[eye]).astype(np.int32)], 1).astype(bool)
+        values = light[mask]
+        if values.size < 10:
+            continue
+        high, low = np.percentile(values, 90), np.percentile(values, 10)
+        if high < 0.45 * skin and high - low < 0.22 * skin:
+            return True
+    return False
+
+
 def eye_travel(lm: np.ndarray, eye_d: float) -> tuple[float, float]:
     """How far (pixels) the iris can move sideways and up/down and stay inside the eye opening."""
     widths, heights = [], []
