@@ -26,7 +26,7 @@ EMOTIONS: dict[Emotion, dict[str, float]] = {
     Emotion.NEUTRAL: {},
     # Joy (Duchenne smile): corners up and out, cheeks lift and push the lower lids up (smiling
     # eyes); the upper lids stay where they are, so the eyes stay open and keep their own texture.
-    Emotion.HAPPY: {"smile": 1.0, "cheek_raise": 1.0, "brow_raise": 0.15},
+    Emotion.HAPPY: {"smile": 1.0, "cheek_raise": 1.2, "brow_raise": 0.15},
     # Sadness: inner brow ends up, corners down, head and gaze a little down.
     Emotion.SAD: {"brow_inner": 0.9, "smile": -0.35, "head_pitch": 0.035, "gaze_y": 0.35, "lip_press": 0.1},
     Emotion.SURPRISED: {"brow_raise": 1.0, "jaw_open": 0.15, "head_pitch": -0.015},

@@ -88,9 +88,9 @@ class MouthPainter:
         red = lip * np.array([1.0, 0.5, 0.42], np.float32)
         skin_light = _skin_light(portrait, lm)
         unit = red / max(float(_luma(red)), 1.0)
-        self.cavity = unit * max(0.3 * skin_light, 48.0)
+        self.cavity = unit * max(0.3 * skin_light, 42.0)
         """The cavity near the lips (the light they let in); deeper in it is darker."""
-        self.deep = unit * max(0.16 * skin_light, 30.0)
+        self.deep = unit * max(0.14 * skin_light, 25.0)
         self.tongue = lip * np.array([0.8, 0.5, 0.5], np.float32)
         self.teeth = teeth_colour(portrait, lm, shows_teeth)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
@@ -233,7 +233,7 @@ class MouthPainter:
         shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
         tint = self.teeth[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
         shade = shade[..., None]
-        return tint[None] * shade + (0.5 * self.cavity) * (1 - shade)
+        return tint[None] * shade + (0.35 * self.cavity) * (1 - shade)
 
 
 def _pinkness(rgb: np.ndarray) -> np.ndarray:
