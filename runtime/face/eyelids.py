@@ -255,7 +255,7 @@ class LidPainter:
         """How grainy the lid's own skin is (relative robust spread of its fine detail): the skin
         between the lashes and the brow over the middle of the eye, brow hair, lashes and frames
         left out, so a closed lid is as textured as the skin just above it (never flatter)."""
-        e, (h, w) = self.eye_d, rgb.shape[:2]
+        e, w = self.eye_d, rgb.shape[1]
         y0, y1 = int(max(0, (one.lid - (LASHES + 0.16) * e).min())), int(max(1, one.lid.min() - LASHES * e))
         n = len(one.lid)
         x0, x1 = max(0, one.x0 + n // 4), min(w, one.x0 + 3 * n // 4)
