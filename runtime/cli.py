@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="MP4 file to write")
     render.add_argument("--fps", type=int, default=25, help="video frame rate (5 to 60)")
     render.add_argument("--force", action="store_true", help="replace --out if it exists")
+    render.add_argument("--seed", type=int, help="fix the blinks and glances (default: different each run)")
     render.add_argument("--config", help="config file")
     render.set_defaults(func=_render)
 
@@ -456,7 +457,7 @@ def _render(args: argparse.Namespace) -> int:
 
         read_audio(args.audio, report=False)  # a bad file is refused before anything else loads
     clip = render_clip(settings, args.out, text=args.text, audio_path=args.audio, avatar=args.avatar, fps=args.fps,
-                       force=args.force)
+                       force=args.force, seed=args.seed)
     print(f"{clip.path}: {clip.duration_s:.2f} s, {clip.frames} frames at {clip.fps} fps, "
           f"rendered in {clip.render_s:.2f} s ({clip.duration_s / clip.render_s:.1f}x real time)")
     return 0

@@ -1,6 +1,8 @@
 """One photo + one voice -> a talking MP4, offline, on a virtual clock as fast as the CPU allows.
 
-The soundtrack is the clock: frame i shows what the animator says is heard at i / fps.
+The soundtrack is the clock: frame i shows what the animator says is heard at i / fps. Text is
+spoken sentence by sentence, as in a conversation, and each sentence's emotion shows from its
+emotional words on (runtime.face.expression).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import numpy as np
 from runtime.core.config import Settings
 from runtime.core.errors import RenderFault
 from runtime.devices.media import Mp4Writer
+from runtime.dialogue.chunker import chunk_text
 from runtime.dialogue.emotion import tag
 from runtime.face import avatars
 from runtime.face.animator import Animator
+from runtime.face.expression import Mood, mood_of
 from runtime.speech.audio import VOICE_RATE
 from runtime.speech.visemes import VisemeTrack, concat, from_audio
 
@@ -40,19 +44,30 @@ class Clip:
     mouth_region: tuple[slice, slice]
 
 
-def speech_for(settings: Settings, text: str | None, audio_path: str | None) -> tuple[np.ndarray, int, VisemeTrack]:
-    """Audio (float32), its rate and its viseme track: synthesized from text, or from a WAV's sound."""
+def speech_for(settings: Settings, text: str | None,
+               audio_path: str | None) -> tuple[np.ndarray, int, VisemeTrack, list[Mood]]:
+    """Audio (float32), its rate, its viseme track and the moods of its sentences (seconds from
+    the audio's start): synthesized from text sentence by sentence, or from a WAV's sound (no mood)."""
     if text is not None:
         from runtime import product
 
         engine = product.tts_factory(settings)()
-        pieces = list(engine.synthesize(text))
-        return np.concatenate([p.audio for p in pieces]), engine.sample_rate, concat([p.track for p in pieces])
+        audio, tracks, moods, at = [], [], [], 0.0
+        for sentence in list(chunk_text([text])) or [text]:
+            pieces = list(engine.synthesize(sentence))
+            track = concat([p.track for p in pieces])
+            mood = tag(sentence)
+            found = mood_of(sentence, str(mood.emotion), mood.intensity, track, at)
+            moods += [found] if found else []
+            audio += [p.audio for p in pieces]
+            tracks.append(track)
+            at += sum(len(p.audio) for p in pieces) / engine.sample_rate
+        return np.concatenate(audio), engine.sample_rate, concat(tracks), moods
     from runtime.speech.audio import read_audio
 
     rate = VOICE_RATE
     audio = read_audio(audio_path, rate)
-    return audio, rate, from_audio(audio, rate)
+    return audio, rate, from_audio(audio, rate), []
 
 
 def check_output(out: str | Path, fps: int, *, force: bool = False) -> Path:
@@ -76,22 +91,22 @@ def check_output(out: str | Path, fps: int, *, force: bool = False) -> Path:
 
 
 def render_clip(settings: Settings, out: str | Path, *, text: str | None = None, audio_path: str | None = None,
-                avatar: str | None = None, fps: int = 25, force: bool = False) -> Clip:
+                avatar: str | None = None, fps: int = 25, force: bool = False, seed: int | None = None) -> Clip:
     """Write the talking clip; returns its duration, frame count and render time.
 
-    An existing file is replaced only with force=True."""
+    An existing file is replaced only with force=True; `seed` fixes the blinks and glances (None:
+    different in every run, as a person's)."""
     out = check_output(out, fps, force=force)
     avatar_bundle = avatars.load_avatar(settings, avatar)  # refuse an unknown avatar before synthesis
-    audio, rate, track = speech_for(settings, text, audio_path)
+    audio, rate, track, moods = speech_for(settings, text, audio_path)
     started = time.perf_counter()
     face = avatars.renderer(avatar_bundle)
     lead, tail = np.zeros(int(LEAD_S * rate), np.float32), np.zeros(int(TAIL_S * rate), np.float32)
     soundtrack = np.concatenate([lead, audio, tail])
-    animator = Animator(seed=0)
+    animator = Animator(seed=seed)
     animator.speak(track, LEAD_S)
-    if text:
-        mood = tag(text)
-        animator.feel(str(mood.emotion), mood.intensity)
+    for mood in moods:
+        animator.feel(mood.emotion, mood.amount, LEAD_S + mood.on_s, LEAD_S + mood.off_s)
     size = avatar_bundle.portrait.shape[0]
     writer = Mp4Writer(out, width=size, height=size, fps=fps, sample_rate=rate)
     try:

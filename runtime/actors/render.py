@@ -2,8 +2,9 @@
 
 It keeps the viseme track of every piece of speech; PlaybackStarted/Position tell it when each
 piece's samples are heard (monotonic time), so at every tick it asks the animator for the mouth
-of what is heard *now*. Frames go to the window and, when recording, onto the bus. An Interrupt
-returns the face to rest at once.
+of what is heard *now*. Each piece's emotion shows from its emotional words to its end, placed on
+the same clock when the piece starts being heard (runtime.face.expression). Frames go to the window
+and, when recording, onto the bus. An Interrupt returns the face to rest at once.
 
 The conversation also sets what the face does between words: listening while the visitor speaks
 (small nods), thinking from the final transcript until the first answer audio is heard (gaze up
@@ -22,7 +23,6 @@ from runtime.core.messages import (
     PlaybackFinished,
     PlaybackPosition,
     PlaybackStarted,
-    ReplyChunk,
     SetAvatar,
     SpeechAudio,
     SpeechStarted,
@@ -30,6 +30,7 @@ from runtime.core.messages import (
     VideoFrame,
 )
 from runtime.face.animator import Activity, Animator
+from runtime.face.expression import mood_of
 from runtime.speech.visemes import VisemeTrack
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ _LOGGER = logging.getLogger(__name__)
 class RenderActor(Actor):
     """Draws the avatar; `display_factory` may return None (no window)."""
 
-    subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, PlaybackFinished, ReplyChunk,
+    subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, PlaybackFinished,
                      SpeechStarted, Transcript)
     controls = (Interrupt, SetAvatar)
 
@@ -55,6 +56,8 @@ class RenderActor(Actor):
         self._frames = 0
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
+        self._moods: dict[tuple[int, int, int], tuple[str, str, float]] = {}
+        """Per piece not yet heard: its text, emotion and intensity (shown once it is heard)."""
         self._unplayed: set[tuple[int, int, int]] = set()
         """Pieces of the current answer not yet played to their end."""
         self._answer_complete = False
@@ -84,20 +87,25 @@ class RenderActor(Actor):
                 self._answer_complete, self._complete_turn = True, msg.turn
             else:
                 self._tracks[key] = VisemeTrack(msg.sample_rate, msg.spans, msg.targets, msg.visemes)
+                self._moods[key] = (msg.text, msg.emotion, msg.intensity)
                 self._unplayed.add(key)
         elif isinstance(msg, (PlaybackStarted, PlaybackPosition)):
             track = self._tracks.get((msg.turn, msg.index, msg.part))
             if track is not None:
                 sample = getattr(msg, "sample", 0)
-                self.animator.speak(track, msg.heard_ns / 1e9 - sample / track.sample_rate)
+                start = msg.heard_ns / 1e9 - sample / track.sample_rate
+                self.animator.speak(track, start)
                 self.animator.set_activity(Activity.SPEAKING)
+                text, emotion, intensity = self._moods.pop((msg.turn, msg.index, msg.part), ("", "neutral", 0.0))
+                mood = mood_of(text, emotion, intensity, track, start)
+                if mood is not None:
+                    self.animator.feel(mood.emotion, mood.amount, mood.on_s, mood.off_s)
         elif isinstance(msg, PlaybackFinished):
             self._tracks.pop((msg.turn, msg.index, msg.part), None)
+            self._moods.pop((msg.turn, msg.index, msg.part), None)
             self._unplayed.discard((msg.turn, msg.index, msg.part))
             if self._answer_complete and not self._unplayed:
                 self.animator.set_activity(Activity.IDLE)
-        elif isinstance(msg, ReplyChunk) and msg.text:
-            self.animator.feel(msg.emotion, msg.intensity)
         elif isinstance(msg, SpeechStarted):
             self.animator.set_activity(Activity.LISTENING)
         elif isinstance(msg, Transcript) and msg.final and msg.text.strip():
@@ -118,6 +126,7 @@ class RenderActor(Actor):
         elif self._question_turn < msg.turn:
             self.animator.set_activity(Activity.IDLE)
         self._tracks = {k: v for k, v in self._tracks.items() if k[0] >= msg.turn}
+        self._moods = {k: v for k, v in self._moods.items() if k[0] >= msg.turn}
         self._unplayed = {k for k in self._unplayed if k[0] >= msg.turn}
         if self._question_turn < msg.turn:
             self._answer_complete = False

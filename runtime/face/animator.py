@@ -4,14 +4,18 @@ Coarticulation: the mouth at time t is a weighted look at the track from 70 ms b
 after t (the mouth anticipates the next sound), so shapes glide instead of stepping frame by
 frame, except that a bilabial (m, b, p) at t presses the lips together; the jaw moves no faster
 than a real one (full range in 60 ms). Idle life: blinks every 2-6 s (sometimes double; slower
-when sad or concerned), breathing, slow head drift and saccades. Emotion and activity blend in
-and out with a time constant of 100 ms (settled after ~300 ms). With nothing heard the mouth
-relaxes shut.
+when sad or concerned, more often while listening; timing random per run unless seeded),
+breathing, slow head drift and saccades. Emotions are moods (runtime.face.expression.Mood): each
+ramps in and out over its own span of the clock, from the words that carry it to the end of its
+sentence; lip rounding and closure damp the smile, so an O or an M reads under a happy face.
+Activity offsets blend with a time constant of 100 ms. With nothing heard the mouth relaxes shut.
 
 What the render actor calls (all times are the playback clock, seconds):
 
 - ``speak(track, start_s)`` when a piece of speech starts being heard (None: silence);
-- ``feel(emotion, intensity)`` with each answer sentence's emotion (runtime.face.moods.EMOTIONS);
+- ``feel(emotion, intensity, on_s, off_s)`` with each sentence's emotion (runtime.face.moods.EMOTIONS)
+  and the span of the clock it shows over (runtime.face.expression.mood_of); without a span it
+  replaces every mood from now on;
 - ``set_activity(activity)`` on conversation events: SpeechStarted -> "listening" (the visitor
   speaks), final Transcript -> "thinking" (the answer is being prepared), the first
   PlaybackStarted of the answer -> "speaking", the end of playback or an Interrupt that leaves
@@ -26,7 +30,8 @@ import random
 
 import numpy as np
 
-from runtime.face.moods import ACTIVITIES, BLINK_PACE, EMOTIONS, Activity
+from runtime.face.expression import RAMP_S, Mood
+from runtime.face.moods import ACTIVITIES, BLINK_PACE, EMOTIONS, LISTENING_BLINK_PACE, Activity
 from runtime.face.rig import PARAMS
 from runtime.speech.visemes import VisemeTrack
 
@@ -38,6 +43,7 @@ _LOOK_S = np.array([-0.07, -0.04, -0.01, 0.01, 0.03, 0.05, 0.07, 0.08])
 _WEIGHTS = np.array([0.25, 0.5, 0.8, 1.0, 1.2, 1.0, 0.7, 0.4])
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 _BLINK_CLOSE_S, _BLINK_OPEN_S = 0.08, 0.14
+
 _JAW_RATE = 16.0
 """Fastest jaw movement (full range per second)."""
 _NOD_S = 0.55
@@ -49,12 +55,12 @@ _NOD_PITCH = 0.03
 class Animator:
     """Stateful: call params(t) with increasing clock times (seconds)."""
 
-    def __init__(self, seed: int = 0) -> None:
-        self.rng = random.Random(seed)  # noqa: S311 - blink timing, not cryptography
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng = random.Random(seed)  # noqa: S311 - blink timing, not cryptography (None: new each run)
         self._track: VisemeTrack | None = None
         self._track_start = 0.0
         self._mood = dict.fromkeys(PARAMS, 0.0)
-        self._emotion_target: dict[str, float] = {}
+        self._moods: list[Mood] = []
         self._emotion = "neutral"
         self.activity = Activity.IDLE
         self._last_t: float | None = None
@@ -71,11 +77,17 @@ class Animator:
         """The track heard from clock time start_s on (None: silence)."""
         self._track, self._track_start = track, start_s
 
-    def feel(self, emotion: str, intensity: float) -> None:
-        """Blend towards an emotion (a key of EMOTIONS; unknown ones count as neutral)."""
-        base = EMOTIONS.get(emotion, {})
-        self._emotion = emotion if base else "neutral"
-        self._emotion_target = {k: v * intensity for k, v in base.items()}
+    def feel(self, emotion: str, intensity: float, on_s: float | None = None, off_s: float = math.inf) -> None:
+        """Show an emotion (a key of EMOTIONS; unknown ones count as neutral) from clock time on_s to
+        off_s, ramped in and out; without on_s it replaces every mood from now on."""
+        if on_s is None:
+            now = self._last_t or 0.0
+            # Moods already showing fade out from now (no jump), later ones are dropped.
+            self._moods = [Mood(m.emotion, m.amount * m.weight(now), now - 1.0, now + RAMP_S)
+                           for m in self._moods if m.weight(now) > 0.01]
+            on_s = now
+        if EMOTIONS.get(emotion) and intensity > 0:
+            self._moods.append(Mood(emotion, float(intensity), on_s, off_s))
 
     def set_activity(self, activity: str | Activity) -> None:
         """What the avatar does now: "idle", "listening", "thinking" or "speaking" (see module doc)."""
@@ -103,7 +115,7 @@ class Animator:
         # a bilabial snaps the lips shut or releases them.
         step = _JAW_RATE * dt if dt else 1.0
         out["jaw_open"] = self._jaw = self._jaw + float(np.clip(out["jaw_open"] - self._jaw, -step, step))
-        self._blend_mood(dt, out)
+        self._blend_mood(t, dt, out)
         self._blink(t, out)
         self._idle(t, out)
         self._look(t, dt, out)
@@ -126,22 +138,32 @@ class Animator:
         out["lip_round"] = float(rnd)
         out["lip_press"] = float(max(press, 0.5 * teeth))
 
-    def _blend_mood(self, dt: float, out: dict) -> None:
-        """Emotion plus activity offsets, blended with a 100 ms time constant."""
+    def _blend_mood(self, t: float, dt: float, out: dict) -> None:
+        """Moods as their ramps say, plus activity offsets blended with a 100 ms time constant."""
         k = 1.0 - math.exp(-dt / 0.1) if dt else 0.0
         steady = ACTIVITIES[self.activity]
         for name in PARAMS:
-            target = self._emotion_target.get(name, 0.0) + steady.get(name, 0.0)
-            self._mood[name] += (target - self._mood[name]) * k
+            self._mood[name] += (steady.get(name, 0.0) - self._mood[name]) * k
             out[name] += self._mood[name]
+        self._moods = [m for m in self._moods if t < m.off_s]
+        strongest: dict[str, float] = {}  # (a sentence running into the next of its emotion: no dip)
+        for m in self._moods:
+            strongest[m.emotion] = max(strongest.get(m.emotion, 0.0), m.amount * m.weight(t))
+        self._emotion = max(strongest, key=strongest.get) if strongest else "neutral"
+        for emotion, amount in strongest.items():
+            for name, value in EMOTIONS[emotion].items():
+                out[name] += value * amount
+        # Rounded or closing lips pull the corners in: they win over the smile's pull outwards.
+        out["smile"] *= 1.0 - 0.6 * min(1.0, out["lip_round"] + out["lip_press"])
 
     def _blink(self, t: float, out: dict) -> None:
         pace = BLINK_PACE.get(self._emotion, 1.0)
+        often = LISTENING_BLINK_PACE if self.activity == Activity.LISTENING else 1.0
         if t >= self._next_blink:
             self._blinks.append((t, pace))
             if self.rng.random() < 0.2:
                 self._blinks.append((t + 0.3 * pace, pace))
-            self._next_blink = t + pace * self.rng.uniform(2.0, 6.0)
+            self._next_blink = t + pace * often * self.rng.uniform(2.0, 6.0)
         amount = 0.0
         for start, slow in self._blinks:
             x = (t - start) / slow

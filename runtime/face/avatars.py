@@ -14,9 +14,9 @@ from runtime.face import bundle, glasses
 from runtime.face import landmarks as L
 from runtime.face.enroll import enroll
 from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
-from runtime.face.mouth import parting_line
+from runtime.face.mouth import lip_gap, parting_line, shows_teeth
 from runtime.face.render import FaceRenderer
-from runtime.face.rig import build_rig, mouth_open
+from runtime.face.rig import build_rig
 from runtime.speech.visemes import TARGETS, Viseme
 from runtime.store.models import ModelStore
 
@@ -74,9 +74,11 @@ def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
 
 def renderer(avatar: bundle.Avatar) -> FaceRenderer:
     """A renderer for a loaded avatar."""
-    split = parting_line(avatar.portrait, avatar.landmarks, mouth_open(avatar.landmarks))
+    teeth = shows_teeth(avatar.portrait, avatar.landmarks)
+    split = parting_line(avatar.portrait, avatar.landmarks, teeth)
     still = glasses.still_weight(avatar.portrait, avatar.landmarks)
-    rig = build_rig(avatar.landmarks, avatar.portrait.shape[0], split, still)
+    gap = lip_gap(avatar.portrait, avatar.landmarks)
+    rig = build_rig(avatar.landmarks, avatar.portrait.shape[0], split, still, teeth, gap)
     return FaceRenderer(avatar.portrait, avatar.landmarks, rig)
 
 

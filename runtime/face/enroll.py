@@ -1,14 +1,16 @@
 """Enrollment: one portrait photo -> an aligned avatar bundle (portrait, landmarks, rig, metadata).
 
 Handles real photos: any size, JPEG/PNG/WebP, 8- or 16-bit, grey or colour, transparent, EXIF
-rotation, a face off-centre, small, slightly rotated or mirrored. Refuses, with a code and a hint:
+rotation, a face off-centre, small, mirrored, or rolled in the picture (even lying on its side:
+it is levelled, and its yaw is judged with the roll removed). Refuses, with a code and a hint:
 an unreadable file (avatar-bad-image), no face (avatar-no-face), a face too small to animate
 (avatar-face-too-small), several faces when configured to refuse them (avatar-several-faces), a
 head turned further than the rig can animate (avatar-face-turned), a detection the mesh does not
-confirm as a face, or one lying on its side (avatar-face-unclear), and a face cut off by the
+confirm as a face, or one upside down (avatar-face-unclear), and a face cut off by the
 photo's edge (avatar-face-cut-off). Where the aligned portrait reaches past the photo (a head close
-to the edge), the missing part is filled with a blurred mirror of its surroundings, never with
-smeared edge pixels. The photo itself is not kept unless asked.
+to the edge), the portrait is first enlarged a little so the photo fills it (a tilted close-up shows no
+empty corner); what remains is filled from the photo's border, never with smeared edge pixels.
+The photo itself is not kept unless asked.
 """
 
 from __future__ import annotations
@@ -35,8 +37,14 @@ EYE_HEIGHT = 0.42
 _HINT = "use a clear, front-facing photo of one person (JPEG, PNG or WebP)"
 MAX_YAW_DEG = 35.0
 """Most the head may be turned sideways (estimated from the mesh) for the rig to animate it."""
-MAX_ROLL_DEG = 45.0
-"""Most the head may lean sideways in the photo: beyond it the photo is likely stored sideways."""
+MAX_ROLL_DEG = 95.0
+"""Most the head may lean sideways in the photo (it is levelled); beyond it the photo is upside down."""
+MAX_ZOOM = 1.35
+"""Most a levelled portrait is enlarged (past EYE_DISTANCE) so that no corner lies beyond the photo."""
+MIRROR_DEPTH = 0.03
+"""How far past the photo's edge its mirrored border content reaches (fraction of the portrait)."""
+MARGIN = 0.02
+"""Least room kept between the face outline and the portrait's edge when enlarging (fraction)."""
 MIN_PRESENCE = 10.0
 """Least face-presence logit of the mesh model: real faces score 25-50, animals and water below 0."""
 MAX_DISAGREEMENT = 0.5
@@ -160,6 +168,8 @@ def enroll(photo: str | Path, models: FaceModels, *, resolution: int = 512, min_
     centre = (right + left) / 2
     matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
     matrix[:, 2] += (0.5 * resolution - centre[0], EYE_HEIGHT * resolution - centre[1])
+    matrix = _fill_frame(matrix, rgb.shape, mesh, resolution)
+    scale = float(np.hypot(*matrix[0, :2]))
     portrait = _align(rgb, matrix, resolution, cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     landmarks = np.concatenate([mesh[:, :2] @ matrix[:, :2].T + matrix[:, 2], mesh[:, 2:] * scale], axis=1)
     meta = {"source_size": [int(rgb.shape[1]), int(rgb.shape[0])], "head_px": round(face.head_px, 1),
@@ -171,7 +181,9 @@ def enroll(photo: str | Path, models: FaceModels, *, resolution: int = 512, min_
 def head_yaw_deg(mesh: np.ndarray) -> float:
     """How far the head is turned sideways (degrees, from the depth of the cheeks in the mesh)."""
     across = mesh[L.CHEEKS[1]] - mesh[L.CHEEKS[0]]
-    return float(np.degrees(np.arctan2(across[2], abs(across[0]) + 1e-6)))
+    # The in-plane length, not the x extent: a head rolled in the picture (its cheeks one above the
+    # other) is not turned, and the mesh's depth is measured in the upright crop anyway.
+    return float(np.degrees(np.arctan2(across[2], float(np.hypot(across[0], across[1])) + 1e-6)))
 
 
 def check_face(face: Detection, mesh: np.ndarray, presence: float, shape: tuple) -> dict:
@@ -190,7 +202,7 @@ def check_face(face: Detection, mesh: np.ndarray, presence: float, shape: tuple)
                           f"{MAX_YAW_DEG:.0f}° can be animated",
                           "use a photo where the person looks towards the camera")
     if abs(roll) > MAX_ROLL_DEG:
-        raise AvatarFault("avatar-face-unclear", f"the face lies {abs(roll):.0f}° on its side",
+        raise AvatarFault("avatar-face-unclear", f"the face is rotated {abs(roll):.0f}° in the picture (upside down)",
                           "rotate the photo upright (or fix its EXIF orientation) and enroll it again")
     _check_inside(mesh, shape)
     return {"yaw_deg": round(yaw, 1), "presence": round(presence, 1)}
@@ -208,8 +220,33 @@ def _check_inside(mesh: np.ndarray, shape: tuple) -> None:
                           "use a photo that shows the whole head with a little room around it")
 
 
+def _fill_frame(matrix: np.ndarray, shape: tuple, mesh: np.ndarray, resolution: int) -> np.ndarray:
+    """Enlarge a levelled portrait (about its eye centre) just enough that none of its corners lies
+    beyond the photo, as far as the face outline still fits: a tilted close-up then fills the frame
+    instead of floating, rotated, on a made-up background, and a head cut off above shows less of it."""
+    h, w = shape[:2]
+    pivot = np.array([0.5, EYE_HEIGHT]) * resolution
+    corners = np.array([[0, 0], [resolution, 0], [0, resolution], [resolution, resolution]], np.float64)
+    # The brows, cheeks and chin must stay in the frame; the forehead may be cropped, as in a close-up.
+    keep = mesh[L.FACE_OVAL + L.RIGHT_BROW + L.LEFT_BROW, :2] @ matrix[:, :2].T + matrix[:, 2]
+    oval = keep[keep[:, 1] >= keep[len(L.FACE_OVAL):, 1].min()]
+    space = np.where(oval < pivot, pivot - MARGIN * resolution, (1 - MARGIN) * resolution - pivot)
+    room = float(np.max(np.abs(oval - pivot) / space))  # 1.0: the outline touches the margin
+    best = matrix
+    for zoom in np.linspace(1.0, min(MAX_ZOOM, max(1.0, 1.0 / max(room, 1e-6))), 15):
+        best = matrix.copy()
+        best[:, :2] *= zoom
+        best[:, 2] = zoom * (matrix[:, 2] - pivot) + pivot
+        inverse = cv2.invertAffineTransform(best)
+        back = corners @ inverse[:, :2].T + inverse[:, 2]
+        if back.min() >= -0.5 and (back[:, 0] <= w - 0.5).all() and (back[:, 1] <= h - 0.5).all():
+            break
+    return best
+
+
 def _align(rgb: np.ndarray, matrix: np.ndarray, resolution: int, interpolation: int) -> np.ndarray:
-    """Warp the photo into the portrait; what lies beyond the photo is filled smoothly from its edge."""
+    """Warp the photo into the portrait; what lies beyond the photo continues its border: mirrored
+    near the edge (a corner continues the wall or shirt next to it), smooth further out."""
     size = (resolution, resolution)
     portrait = cv2.warpAffine(rgb, matrix, size, flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
     valid = cv2.warpAffine(np.full(rgb.shape[:2], 255, np.uint8), matrix, size, flags=cv2.INTER_NEAREST,
@@ -217,7 +254,13 @@ def _align(rgb: np.ndarray, matrix: np.ndarray, resolution: int, interpolation: 
     if valid.min() == 255:
         return portrait
     valid = cv2.erode(valid, np.ones((3, 3), np.uint8))  # edge pixels of the warp are half border
-    filled = _push_pull(portrait.astype(np.float32), (valid > 0).astype(np.float32))
+    # Near the photo's edge its own content mirrored (texture, not a glow); deeper in, where a mirror
+    # would show a second face, a smooth continuation.
+    mirrored = cv2.warpAffine(rgb, matrix, size, flags=interpolation, borderMode=cv2.BORDER_REFLECT_101)
+    depth = cv2.distanceTransform((valid == 0).astype(np.uint8), cv2.DIST_L2, 3)
+    near = np.clip(1.5 - depth / (MIRROR_DEPTH * resolution), 0, 1)[..., None]
+    smooth = _push_pull(portrait.astype(np.float32), (valid > 0).astype(np.float32))
+    filled = cv2.GaussianBlur(mirrored, (0, 0), 1.5).astype(np.float32) * near + smooth * (1 - near)
     weight = cv2.GaussianBlur(valid, (0, 0), 2.0).astype(np.float32)[..., None] / 255.0
     return (portrait * weight + filled * (1 - weight) + 0.5).clip(0, 255).astype(np.uint8)
 

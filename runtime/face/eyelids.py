@@ -31,8 +31,9 @@ _TOP = 0.05
 """How far above the resting lashes the painted lid fades into the skin (eye distances)."""
 _PAST_CORNERS = 0.05
 """How far a lid's columns reach past the eye's corners (eye distances)."""
-_GRAIN = 0.06
-"""Largest texture of the painted lid: relative brightness changes (robust standard deviation)."""
+_GRAIN = 0.03
+"""Typical texture of lid skin: relative brightness changes (robust standard deviation); the painted
+lid takes the grain of the skin above it, within half and twice this."""
 
 
 def _lid_lines(lm, eye):
@@ -246,9 +247,27 @@ class LidPainter:
         # As strong as the portrait's own skin there, up to a limit (very wrinkled skin under an old
         # eye is not what a lid looks like); deep lines and stray lashes are limited softly.
         typical = _spread(grain @ _LUMA)
-        scale = min(1.0, _GRAIN / typical)
+        scale = self._texture_above(rgb, one) / typical
         limit = 2.5 * scale * typical
         return (limit * np.tanh(scale * grain / limit)).astype(np.float32)
+
+    def _texture_above(self, rgb: np.ndarray, one: Lid) -> float:
+        """How grainy the lid's own skin is (relative robust spread of its fine detail): the skin
+        between the lashes and the brow over the middle of the eye, brow hair, lashes and frames
+        left out, so a closed lid is as textured as the skin just above it (never flatter)."""
+        e, w = self.eye_d, rgb.shape[1]
+        y0, y1 = int(max(0, (one.lid - (LASHES + 0.16) * e).min())), int(max(1, one.lid.min() - LASHES * e))
+        n = len(one.lid)
+        x0, x1 = max(0, one.x0 + n // 4), min(w, one.x0 + 3 * n // 4)
+        patch = rgb[y0:y1, x0:x1]
+        if patch.shape[0] < 3 or patch.shape[1] < 3:
+            return _GRAIN
+        smooth = cv2.GaussianBlur(patch, (0, 0), max(1.5, 0.025 * e))
+        detail = ((patch - smooth) / np.maximum(smooth, 1.0)) @ _LUMA
+        skin = ~(self._not_skin | self._brows)[y0:y1, x0:x1]
+        if skin.sum() < 12:
+            return _GRAIN
+        return float(np.clip(_spread(detail[skin]), 0.5 * _GRAIN, 2 * _GRAIN))
 
     def paint(self, frame: np.ndarray, closing, shifts) -> None:
         """Paint both upper lids in place; closing amounts and (dx, dy) head shifts per eye."""
@@ -298,6 +317,26 @@ class LidPainter:
             region = frame[y0:y1, x0:x1]
             alpha = alpha[..., None]
             region[:] = (region * (1 - alpha) + rgb * alpha + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def behind_dark_lenses(portrait: np.ndarray, landmarks: np.ndarray) -> bool:
+    """Whether an eye is hidden behind dark glasses: its opening is dark and nearly flat (no eye
+    white against an iris), measured against the cheeks' light. Lids and gaze there would be drawn
+    over the lens (a glow), so such an avatar does not blink."""
+    lm = landmarks[:, :2].astype(np.float32)
+    light = portrait.astype(np.float32) @ _LUMA
+    r = max(2, int(0.04 * np.linalg.norm(lm[33] - lm[263])))
+    cheeks = np.concatenate([light[int(y) - r:int(y) + r, int(x) - r:int(x) + r].ravel() for x, y in lm[[50, 280]]])
+    skin = float(np.percentile(cheeks, 90)) if cheeks.size > 20 else 170.0
+    for eye in (L.RIGHT_EYE, L.LEFT_EYE):
+        mask = cv2.fillPoly(np.zeros(light.shape, np.uint8), [np.round(lm[eye]).astype(np.int32)], 1).astype(bool)
+        values = light[mask]
+        if values.size < 10:
+            continue
+        high, low = np.percentile(values, 90), np.percentile(values, 10)
+        if high < 0.45 * skin and high - low < 0.22 * skin:
+            return True
+    return False
 
 
 def eye_travel(lm: np.ndarray, eye_d: float) -> tuple[float, float]:

@@ -24,9 +24,9 @@ class Activity(StrEnum):
 
 EMOTIONS: dict[Emotion, dict[str, float]] = {
     Emotion.NEUTRAL: {},
-    # Joy (Duchenne smile): corners up and out, cheeks lift and narrow the eyes from below,
-    # brows rise a little.
-    Emotion.HAPPY: {"smile": 1.0, "cheek_raise": 1.0, "brow_raise": 0.4, "blink_left": 0.2, "blink_right": 0.2},
+    # Joy (Duchenne smile): corners up and out, cheeks lift and push the lower lids up (smiling
+    # eyes); the upper lids stay where they are, so the eyes stay open and keep their own texture.
+    Emotion.HAPPY: {"smile": 1.0, "cheek_raise": 1.2, "brow_raise": 0.15},
     # Sadness: inner brow ends up, corners down, head and gaze a little down.
     Emotion.SAD: {"brow_inner": 0.9, "smile": -0.35, "head_pitch": 0.035, "gaze_y": 0.35, "lip_press": 0.1},
     Emotion.SURPRISED: {"brow_raise": 1.0, "jaw_open": 0.15, "head_pitch": -0.015},
@@ -39,6 +39,8 @@ EMOTIONS: dict[Emotion, dict[str, float]] = {
 
 BLINK_PACE: dict[Emotion, float] = {Emotion.SAD: 1.6, Emotion.CONCERNED: 1.5, Emotion.SURPRISED: 1.3}
 """Emotions that slow blinking: pauses between blinks (and the blinks themselves) last this much longer."""
+LISTENING_BLINK_PACE = 0.6
+"""A listener blinks more often: pauses between blinks are this much as long."""
 
 ACTIVITIES: dict[Activity, dict[str, float]] = {
     Activity.IDLE: {},

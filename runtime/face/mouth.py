@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.rig import mouth_open
 
 _UPPER_WIDTHS = (0.15, 0.115, 0.09, 0.075, 0.065, 0.06)
 """Apparent widths of the upper teeth from the middle outwards (fractions of the mouth width)."""
@@ -82,11 +83,14 @@ class MouthPainter:
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
         # The inside of the mouth is the lips' red in shade, as dark as the photo's light makes it
         # (on a dim photo it is not a black hole, on a bright one not grey).
-        red = lip * np.array([1.0, 0.42, 0.4], np.float32)
-        light = _skin_light(portrait, lm) / max(float(_luma(red)), 1.0)
-        self.cavity = red * (0.24 * light)
+        # Dark red-brown, never black: a real mouth's shade in these photos stays above ~25 grey
+        # levels (a visitor reads a black hole as a cut-out).
+        red = lip * np.array([1.0, 0.5, 0.42], np.float32)
+        skin_light = _skin_light(portrait, lm)
+        unit = red / max(float(_luma(red)), 1.0)
+        self.cavity = unit * max(0.3 * skin_light, 42.0)
         """The cavity near the lips (the light they let in); deeper in it is darker."""
-        self.deep = red * (0.07 * light)
+        self.deep = unit * max(0.14 * skin_light, 25.0)
         self.tongue = lip * np.array([0.8, 0.5, 0.5], np.float32)
         self.teeth = teeth_colour(portrait, lm, shows_teeth)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
@@ -169,7 +173,7 @@ class MouthPainter:
         depth = np.sqrt(inward) * _smooth(opening / (0.15 * self.mw))
         depth = np.maximum(depth, 0.75 * _smooth((across - 0.55) / 0.45))
         out = self.cavity + (self.deep - self.cavity) * depth[..., None]
-        out = out * (0.45 + 0.55 * _smooth((yy - upper) / (2.0 + 0.1 * gap)))[..., None]
+        out = out * (0.7 + 0.3 * _smooth((yy - upper) / (2.0 + 0.1 * gap)))[..., None]
         out = self._tongue(out, yy, lower, gap, across, opening)
         if not self.own_lower_teeth:
             out = self._lower_teeth(out, yy, xs, lower, across, opening)
@@ -229,22 +233,50 @@ class MouthPainter:
         shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
         tint = self.teeth[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
         shade = shade[..., None]
-        return tint[None] * shade + (0.5 * self.cavity) * (1 - shade)
+        return tint[None] * shade + (0.35 * self.cavity) * (1 - shade)
+
+
+def _pinkness(rgb: np.ndarray) -> np.ndarray:
+    """How pink-red: lips, gums and tongue are pink-red; teeth white to yellow."""
+    return (rgb[..., 0] - rgb[..., 1]) - 0.5 * (rgb[..., 1] - rgb[..., 2])
 
 
 def _teeth_mask(portrait: np.ndarray, lm: np.ndarray) -> np.ndarray:
     """Pixels between the lips that look like teeth: light for this mouth (teeth in a smile's
-    shade are darker than the photo's highlights) and not red like lips, gums or tongue."""
+    shade are darker than the photo's highlights) and not red like lips, gums or tongue. Between
+    nearly closed lips (the mesh puts them a little too close) teeth are looked for a little above
+    and below the mesh's lip line, and in a warm photo (flash, tungsten) "not red" means clearly
+    less pink than the skin."""
     inner = cv2.fillPoly(np.zeros(portrait.shape[:2], np.uint8), [lm[L.INNER_MOUTH].round().astype(np.int32)], 1)
-    inner = cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    strict = cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
     rgb = portrait.astype(np.float32)
     light = _luma(rgb)
-    if inner.sum() < 10:
-        return np.zeros(inner.shape, bool)
-    level = float(np.percentile(light[inner], 95))
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    pink = (r - g) - 0.5 * (g - b)  # lips, gums and tongue are pink-red; teeth white to yellow
-    return inner & (light > 0.5 * level) & (pink < 0.12 * r + 6)
+    if strict.sum() < 10:
+        return np.zeros(strict.shape, bool)
+    level = float(np.percentile(light[strict], 95))
+    pink = _pinkness(rgb)
+    found = strict & (light > 0.5 * level) & (pink < 0.12 * rgb[..., 0] + 6)
+    xy = lm[:, :2]
+    mw = float(np.linalg.norm(xy[61] - xy[291]))
+    if found.sum() > 0.01 * mw * mw:
+        return found
+    k = max(1, round(0.04 * mw))
+    band = cv2.dilate(inner, np.ones((2 * k + 1, 3), np.uint8)).astype(bool)
+    skin = _skin(portrait, lm)
+    skin_pink = float(np.median(_pinkness(skin))) if len(skin) > 20 else 40.0
+    relaxed = band & (light > 0.6 * _skin_light(portrait, lm)) & (
+        (pink < 0.12 * rgb[..., 0] + 6) | (pink < 0.75 * skin_pink))
+    return found | relaxed
+
+
+def shows_teeth(portrait: np.ndarray, landmarks: np.ndarray) -> bool:
+    """Whether the portrait shows its own teeth (an open smile, or a glimpse between the lips):
+    then they are the upper teeth, and none are made up."""
+    lm = landmarks[:, :2].astype(np.float32)
+    if mouth_open(landmarks):
+        return True
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    return bool(_teeth_mask(portrait, lm).sum() > 0.008 * mw * mw)
 
 
 def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, mw: float):
@@ -334,6 +366,36 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
     line = np.stack([xs[pick].astype(np.float32), edge[pick]], axis=1)
     # The ends: the lips' inner corners.
     return np.concatenate([lower[:1], line, lower[-1:]]).astype(np.float32)
+
+
+def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(n, 3) x, top, bottom per column between the inner lip corners: what lies between the lips
+    in the photo (its teeth and dark interior as seen, not only where the mesh puts the lips), so
+    the lips can be closed over all of it (m, b, p)."""
+    lm = landmarks[:, :2].astype(np.float32)
+    upper, lower = lm[L.LIPS_UPPER_INNER], lm[list(reversed(L.LIPS_LOWER_INNER))]
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    xs = np.arange(int(np.ceil(upper[0, 0])), int(upper[-1, 0]) + 1)
+    tops = np.interp(xs, upper[:, 0], upper[:, 1])
+    bottoms = np.interp(xs, lower[:, 0], lower[:, 1])
+    if not len(xs) or not shows_teeth(portrait, landmarks):
+        return np.stack([xs, tops, np.maximum(bottoms, tops)], axis=1).astype(np.float32)
+    light = _luma(portrait.astype(np.float32))
+    lips = _pixels_in(portrait, np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER][1:-1]]))
+    level = float(np.median(_luma(lips))) if len(lips) > 20 else 120.0
+    between = _teeth_mask(portrait, lm) | (light < 0.5 * level)
+    reach = round(0.06 * mw)
+    h, w = light.shape
+    for i, x in enumerate(xs):
+        y0, y1 = int(max(0, tops[i] - reach)), int(min(h, bottoms[i] + reach + 1))
+        rows = np.flatnonzero(between[y0:y1, int(np.clip(x, 0, w - 1))])
+        if len(rows):  # (the run that overlaps the mesh's opening)
+            tops[i] = min(tops[i], y0 + rows[0])
+            bottoms[i] = max(bottoms[i], y0 + rows[-1] + 1)
+    # Smooth along the mouth, never narrower than the mesh's opening.
+    tops = np.minimum(tops, cv2.GaussianBlur(tops[None].astype(np.float32), (0, 0), 2.0)[0])
+    bottoms = np.maximum(bottoms, cv2.GaussianBlur(bottoms[None].astype(np.float32), (0, 0), 2.0)[0])
+    return np.stack([xs, tops, bottoms], axis=1).astype(np.float32)
 
 
 def _teeth_below(teeth: np.ndarray, split: np.ndarray, lm: np.ndarray) -> bool:

@@ -4,7 +4,8 @@ Per frame: the active fields are summed into the map (only over their regions), 
 remapped once, and the mouth interior (cavity, teeth, tongue; runtime.face.mouth) is painted in
 the gap the lips open, with a feathered edge; the closing upper lids are painted with the
 portrait's own lid skin over the warp that slides their lash lines down (runtime.face.eyelids).
-Blinks follow the head: their fields and lids are placed where the head's motion took the eyes.
+Blinks follow the head: their fields and lids are placed where the head's motion took the eyes;
+behind dark glasses there are none.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
-from runtime.face.eyelids import LidPainter
+from runtime.face.eyelids import LidPainter, behind_dark_lenses
 from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
 
@@ -35,6 +36,8 @@ class FaceRenderer:
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
         self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth)
         self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance)
+        self.blinks = not behind_dark_lenses(self.portrait, self.landmarks)
+        """False behind dark glasses: a lid would be drawn over the lens."""
         self._eye_moves = {name: [rig.landmark_moves[name][eye].mean(axis=0) for eye in (L.RIGHT_EYE, L.LEFT_EYE)]
                            for name in HEAD}
         """Per head parameter: how far each eye moves at value 1 (the blinks go along)."""
@@ -62,7 +65,7 @@ class FaceRenderer:
                 jaw_dy += value * float(above[len(above) // 2, 1])
                 eyes += value * np.array(self._eye_moves[name])
         shifts = [(round(float(dx)), round(float(dy))) for dx, dy in eyes]
-        closing = [float(np.clip(params.get(name, 0.0), 0.0, 1.0)) for name in BLINKS]
+        closing = [float(np.clip(params.get(name, 0.0), 0.0, 1.0)) * self.blinks for name in BLINKS]
         for name, amount, (dx, dy) in zip(BLINKS, closing, shifts, strict=True):
             if amount >= 1e-3:
                 self._keyframed(name, amount, moved, dx, dy)

@@ -76,7 +76,8 @@ def _gauss(xx, yy, cx, cy, sx, sy=None):
 
 
 class _Builder:
-    def __init__(self, lm: np.ndarray, size: int, split: np.ndarray | None) -> None:
+    def __init__(self, lm: np.ndarray, size: int, split: np.ndarray | None, open_at_rest: bool | None = None,
+                 gap: np.ndarray | None = None) -> None:
         self.lm, self.size = lm[:, :2].astype(np.float64), size
         xy = self.lm
         self.mouth_w = float(np.linalg.norm(xy[61] - xy[291]))
@@ -86,11 +87,14 @@ class _Builder:
         oval = xy[L.FACE_OVAL]
         self.face_box = (oval[:, 0].min(), oval[:, 1].min(), oval[:, 0].max(), oval[:, 1].max())
         upper, lower = xy[L.LIPS_UPPER_INNER], xy[list(reversed(L.LIPS_LOWER_INNER))]
-        self.open_at_rest = mouth_open(lm)
+        self.open_at_rest = mouth_open(lm) if open_at_rest is None else open_at_rest
         # Closed lips part between them; lips open over teeth part at the lower lip, so the
         # portrait's own teeth stay with the upper jaw.
         self.split = split if split is not None else lower if self.open_at_rest else (upper + lower) / 2
         self.press_line = (upper + lower) / 2
+        closed = np.stack([upper[:, 0], upper[:, 1], np.maximum(lower[:, 1], upper[:, 1])], 1)
+        self.gap = gap if gap is not None else closed
+        """(n, 3) x, top, bottom of what lies between the lips (runtime.face.mouth.lip_gap)."""
 
     def region(self, x0, y0, x1, y1):
         s = self.size
@@ -162,6 +166,24 @@ class _Builder:
             # Beyond the corners there is no parting: the split fades out there (no seam in the cheek).
             lips *= 1.0 - _smooth((np.abs(xx - cx) - 0.4 * w) / (0.25 * w))
             d[..., 1] += split_dy * w * side * lips
+        return box, d
+
+    def press(self):
+        """The lips meet (m, b, p): each inner lip slides half the gap between them towards the
+        middle, so an open smile closes over its teeth; the skin above and below follows over
+        twice that distance (the map stays one-to-one), plus the gentle press of closed lips."""
+        box, d = self.lips(0.0, 0.0, split_dy=-0.06)
+        gap = self.gap[np.argsort(self.gap[:, 0])]
+        x0, y0, x1, y1 = box
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        top, bottom = np.interp(xx, gap[:, 0], gap[:, 1]), np.interp(xx, gap[:, 0], gap[:, 2])
+        inside = (xx >= gap[0, 0]) & (xx <= gap[-1, 0])
+        # (a pixel past each lip's edge: the seam shows lip on both sides, no sliver of teeth)
+        half = np.where(inside & (bottom > top + 0.5), (bottom - top) / 2 + 1.0, 0.0)
+        middle = (top + bottom) / 2
+        reach = 2.0 * half + 3.0
+        fold = half * (1.0 - _smooth(np.abs(yy - middle) / reach))
+        d[..., 1] += np.tanh((middle - yy) / 0.4) * fold
         return box, d
 
     def smile(self):
@@ -262,7 +284,7 @@ def _fields(b: _Builder) -> dict:
         "jaw_open": b.jaw(),
         "lip_spread": b.lips(0.1, -0.01, split_dy=-0.01),
         "lip_round": b.lips(-0.13, 0.0, split_dy=0.04, sigma=0.45),
-        "lip_press": b.lips(0.0, 0.0, split_dy=-0.06),
+        "lip_press": b.press(),
         "smile": b.smile(),
         "cheek_raise": b.cheeks(),
         "brow_raise": b.brows(True),
@@ -288,14 +310,16 @@ STILL_UNDER_GLASSES = ("brow_raise", "brow_inner", "brow_furrow", "cheek_raise",
 
 
 def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
-              still: np.ndarray | None = None) -> Rig:
+              still: np.ndarray | None = None, open_at_rest: bool | None = None, gap: np.ndarray | None = None) -> Rig:
     """All parameter fields of an avatar (pixels per unit of each parameter).
 
     `split`: where the lips part, (n, 2) along the inner lips (runtime.face.mouth.parting_line);
     by default between closed lips, or at the lower lip of an open mouth. `still`: per pixel
     0..1, how free the fields of STILL_UNDER_GLASSES are (runtime.face.glasses.still_weight).
+    `open_at_rest`: the portrait shows teeth between its lips (default: the mesh's lips are apart);
+    `gap`: what lies between the lips, (n, 3) x, top, bottom (default: the mesh's inner lips).
     """
-    b = _Builder(landmarks, size, split)
+    b = _Builder(landmarks, size, split, open_at_rest, gap)
     xy = landmarks[:, :2]
     split = b.split[np.argsort(b.split[:, 0])].astype(np.float32)
     step = np.array([0, 3], np.float32)
@@ -308,6 +332,10 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
         fields[name] = Field(box[1], box[3], box[0], box[2], d.astype(np.float32))
         moves[name] = _sample(box, d, xy)
         split_moves[name] = (_sample(box, d, above), _sample(box, d, below))
+    # The parting line is where the mouth interior is painted: pressed lips only narrow it (the
+    # fold that closes an open smile over its teeth is no opening of its own).
+    box, d = b.lips(0.0, 0.0, split_dy=-0.06)
+    split_moves["lip_press"] = (_sample(box, d, above), _sample(box, d, below))
     # Lower inner-lip points sit right on the parting line: give them the jaw motion of the
     # lip below the line, not the blend the line itself gets.
     lower = L.LIPS_LOWER_INNER[1:-1]
