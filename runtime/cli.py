@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--expect", type=int, help="with --fleet: stop once this many devices replied")
     remote.set_defaults(func=_remote)
 
-    models = sub.add_parser("models", help="list, fetch and verify the models of runtime/store/manifest.toml")
+    models = sub.add_parser("models", help="list, fetch and verify the models of models/manifest.toml")
     models_sub = _Subparsers(models.add_subparsers(dest="models_command", required=True), verbose)
     for name, func, text in (("list", _models_list, "show every model and whether it is in the store"),
                              ("fetch", _models_fetch, "fetch missing models and verify them"),

@@ -134,3 +134,33 @@ def test_the_sandbox_lets_through_what_the_config_names_and_a_broker_that_does_n
     config.write_text('[remote]\ntype = "mqtt"\nhost = "localhost"\n', encoding="utf-8")  # loopback: already allowed
     assert cli("service", "install", "--root", str(root), "--no-models").returncode == 0
     assert not dropin.exists(), "a drop-in from an older config is removed"
+
+
+def test_a_wheel_installed_outside_the_checkout_carries_the_unit_and_the_model_manifest(tmp_path):
+    """systemd/ and models/ at the top level are the sources of truth; the wheel must carry them,
+    so `service install` and `models list` work where no checkout is."""
+    import zipfile
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps",
+                            "-q", "-w", str(tmp_path / "wheel")], capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert built.returncode == 0, built.stderr[-2000:]
+    site = tmp_path / "site"
+    with zipfile.ZipFile(next((tmp_path / "wheel").glob("edge_talker-*.whl"))) as wheel:
+        wheel.extractall(site)
+    assert (site / "runtime/store/manifest.toml").read_bytes() == (REPO / "models/manifest.toml").read_bytes()
+    assert (site / "runtime/systemd/edge-talker.service").read_bytes() == \
+        (REPO / "systemd/edge-talker.service").read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import runtime; print(runtime.__file__)"], capture_output=True,
+                           text=True, cwd=tmp_path, env=env, timeout=60, check=False)
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
+    target = tmp_path / "image"
+    done = subprocess.run([sys.executable, "-m", "runtime", "service", "install", "--root", str(target),
+                           "--no-models"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (target / "etc/systemd/system/edge-talker.service").is_file()
+    listed = subprocess.run([sys.executable, "-m", "runtime", "models", "list"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=120, check=False)
+    assert listed.returncode == 0 and "llm-qwen2.5-1.5b" in listed.stdout, listed.stdout + listed.stderr

