@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zmq
 
@@ -98,3 +99,37 @@ def seed_state(folder: Path, default_avatar: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(default_avatar, folder / "avatars", dirs_exist_ok=True)
     return folder
+
+
+FACE_PORTRAITS = ["man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned20_tilted.jpg",
+                  "woman_sunglasses_smile_small_face.jpg", "woman_older_glasses_neutral.jpg",
+                  "man_older_turned15.jpg", "two_people_bar_flash.jpg"]
+"""The portraits of tests/data/portraits the face is judged on."""
+
+
+@pytest.fixture(scope="session")
+def face_models():
+    """The face detector and mesh, loaded once per test run."""
+    from runtime.core.config import Settings
+    from runtime.face import avatars
+
+    return avatars.face_models(Settings())
+
+
+@pytest.fixture(scope="session")
+def portrait_faces(face_models) -> dict:
+    """A renderer per test portrait, enrolled once per test run."""
+    from runtime.face import avatars
+    from runtime.face.bundle import Avatar
+    from runtime.face.enroll import enroll
+
+    made = {}
+    for name in FACE_PORTRAITS:
+        enrolled = enroll(Path(__file__).parent / "data" / "portraits" / name, face_models)
+        made[name] = avatars.renderer(Avatar(name, enrolled.portrait, enrolled.landmarks, enrolled.meta))
+    return made
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Luminance (BT.601) of RGB pixels."""
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)

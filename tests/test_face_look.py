@@ -9,38 +9,19 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.core.config import Settings
 from runtime.core.errors import AvatarFault
 from runtime.face import avatars
 from runtime.face import landmarks as L
 from runtime.face.animator import Animator
-from runtime.face.bundle import Avatar
 from runtime.face.enroll import enroll
 from runtime.speech.visemes import Viseme
+from tests.conftest import luma
 
 PORTRAITS = Path(__file__).parent / "data" / "portraits"
 SMILES = ["man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned20_tilted.jpg",
           "woman_sunglasses_smile_small_face.jpg"]
 CLOSED = ["woman_older_glasses_neutral.jpg", "man_older_turned15.jpg"]
 ALL = [*SMILES, *CLOSED, "two_people_bar_flash.jpg"]
-
-
-@pytest.fixture(scope="module")
-def models():
-    return avatars.face_models(Settings())
-
-
-@pytest.fixture(scope="module")
-def faces(models):
-    made = {}
-    for name in ALL:
-        enrolled = enroll(PORTRAITS / name, models)
-        made[name] = avatars.renderer(Avatar(name, enrolled.portrait, enrolled.landmarks, enrolled.meta))
-    return made
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def teeth_like(rgb: np.ndarray, light: float) -> np.ndarray:
@@ -66,16 +47,16 @@ def skin_light(face) -> float:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_rest_frame_is_the_portrait(faces, name):
-    face = faces[name]
+def test_rest_frame_is_the_portrait(portrait_faces, name):
+    face = portrait_faces[name]
     assert cv2.PSNR(face.render({}), face.portrait) >= 35
 
 
 @pytest.mark.parametrize("name", SMILES[:2])
-def test_open_vowels_keep_the_upper_teeth_a_smile_showed(faces, name):
+def test_open_vowels_keep_the_upper_teeth_a_smile_showed(portrait_faces, name):
     """The teeth the portrait shows hang from the upper jaw: an A or an E drops the jaw and
     the lower lip, not the teeth (they do not shrink into a strip under a black bar)."""
-    face = faces[name]
+    face = portrait_faces[name]
     inner = inner_mouth_mask(face)
     light = 0.7 * float(np.percentile(luma(face.portrait[inner]), 95))
     rest_teeth = teeth_like(face.portrait, light) & inner
@@ -91,10 +72,10 @@ def test_open_vowels_keep_the_upper_teeth_a_smile_showed(faces, name):
 
 
 @pytest.mark.parametrize("name", CLOSED)
-def test_a_closed_mouth_gets_real_looking_teeth_when_it_opens(faces, name):
+def test_a_closed_mouth_gets_real_looking_teeth_when_it_opens(portrait_faces, name):
     """A portrait that never showed teeth gets plausible ones: teeth-light pixels just under the
     upper lip, as separate teeth (not one flat bar), never a black hole."""
-    face = faces[name]
+    face = portrait_faces[name]
     mw = mouth_width(face)
     frame = face.render(avatars.mouth(Viseme.AA))
     centre = face.landmarks[[13, 14]].mean(axis=0)
@@ -124,9 +105,9 @@ def ramp_width(profile: np.ndarray) -> int:
 
 @pytest.mark.parametrize("name", ["woman_older_glasses_neutral.jpg", "man_darkskin_smile_teeth.jpg",
                                   "man_older_turned15.jpg"])
-def test_the_cavity_edge_is_soft(faces, name):
+def test_the_cavity_edge_is_soft(portrait_faces, name):
     """Across the sides of an open mouth, dark cavity to lip is a ramp of >= 2 px, not a hard step."""
-    face = faces[name]
+    face = portrait_faces[name]
     mw = mouth_width(face)
     for viseme in (Viseme.AA, Viseme.O):
         frame = luma(face.render(avatars.mouth(viseme))).astype(float)
@@ -157,10 +138,10 @@ def eye_box(face, eye) -> tuple[slice, slice]:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_a_blink_closes_the_eye_without_streaks(faces, name):
+def test_a_blink_closes_the_eye_without_streaks(portrait_faces, name):
     """At every phase of a blink the eye region has no smeared streaks: its horizontal-vs-vertical
     gradient energy stays close to what the portrait's own skin and eyes have."""
-    face = faces[name]
+    face = portrait_faces[name]
     rest = cv2.cvtColor(face.render({}), cv2.COLOR_RGB2GRAY)
     for eye, side in ((L.RIGHT_EYE, "blink_right"), (L.LEFT_EYE, "blink_left")):
         box = eye_box(face, eye)
@@ -170,10 +151,10 @@ def test_a_blink_closes_the_eye_without_streaks(faces, name):
             assert anisotropy(gray[box]) < allowed, f"{side} {amount}: streaks ({anisotropy(gray[box]):.2f})"
 
 
-def mesh_of(models, frame):
-    found = models.detect(frame)
+def mesh_of(face_models, frame):
+    found = face_models.detect(frame)
     assert found, "the rendered face is no longer detected as a face"
-    return models.mesh(frame, max(found, key=lambda f: f.score))[:, :2]  # (not a second person)
+    return face_models.mesh(frame, max(found, key=lambda f: f.score))[:, :2]  # (not a second person)
 
 
 def settled(face, emotion: str) -> np.ndarray:
@@ -206,13 +187,13 @@ def brow_row(gray: np.ndarray, x: float, y: float, reach: int) -> float:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_joy_lifts_the_corners_narrows_the_eyes_and_raises_the_brows(faces, models, name):
+def test_joy_lifts_the_corners_narrows_the_eyes_and_raises_the_brows(portrait_faces, face_models, name):
     """Joy reads on every portrait, also a neutral older face: corners clearly up (more than 7 %
     of the eye distance), cheeks up, eyes narrower. Corners, cheeks and brows are measured by
     the face mesh model on the rendered frames, the eyes by their dark (iris and pupil) pixels."""
-    face = faces[name]
+    face = portrait_faces[name]
     frame = settled(face, "happy")
-    rest, joy = mesh_of(models, face.render({})), mesh_of(models, frame)
+    rest, joy = mesh_of(face_models, face.render({})), mesh_of(face_models, frame)
     e = float(np.linalg.norm(rest[33] - rest[263]))
     corners = (rest[[61, 291], 1] - joy[[61, 291], 1]).mean()
     cheeks = (rest[[50, 280], 1] - joy[[50, 280], 1]).mean()
@@ -228,15 +209,15 @@ def test_joy_lifts_the_corners_narrows_the_eyes_and_raises_the_brows(faces, mode
         assert after < 0.95 * before, f"the eyes do not narrow ({before} -> {after} dark pixels)"
 
 
-def test_sympathy_softens_the_brows_and_lowers_the_head(faces, models):
-    face = faces["man_older_turned15.jpg"]
+def test_sympathy_softens_the_brows_and_lowers_the_head(portrait_faces, face_models):
+    face = portrait_faces["man_older_turned15.jpg"]
     animator = Animator(seed=5)
     animator.feel("concerned", 1.0)
     params = [animator.params(i / 60) for i in range(40)][-1]
     params = {k: v for k, v in params.items() if not k.startswith(("blink", "gaze"))}
     params["head_pitch"] -= 0.012 * np.sin(2 * np.pi * (39 / 60) / 4.2)  # without the breathing
     frame = face.render(params)
-    rest_mesh, sad_mesh = mesh_of(models, face.render({})), mesh_of(models, frame)
+    rest_mesh, sad_mesh = mesh_of(face_models, face.render({})), mesh_of(face_models, frame)
     e = float(np.linalg.norm(rest_mesh[33] - rest_mesh[263]))
     assert (sad_mesh[1, 1] - rest_mesh[1, 1]) > 0.01 * e, "the head does not tilt down"
     # The brows on their own (the head kept still): their inner ends rise.
@@ -248,15 +229,15 @@ def test_sympathy_softens_the_brows_and_lowers_the_head(faces, models):
 
 
 @pytest.mark.parametrize("photo, code", [("pool_false_detection.jpg", "avatar-face-unclear")])
-def test_enrollment_refuses_what_it_cannot_animate(models, photo, code):
+def test_enrollment_refuses_what_it_cannot_animate(face_models, photo, code):
     with pytest.raises(AvatarFault) as info:
-        enroll(PORTRAITS / photo, models)
+        enroll(PORTRAITS / photo, face_models)
     assert info.value.code == code
     assert info.value.hint
 
 
-def test_a_head_cut_off_by_the_edge_is_not_filled_with_streaks(models):
-    enrolled = enroll(PORTRAITS / "man_head_cut_off.jpg", models)
+def test_a_head_cut_off_by_the_edge_is_not_filled_with_streaks(face_models):
+    enrolled = enroll(PORTRAITS / "man_head_cut_off.jpg", face_models)
     top = cv2.cvtColor(enrolled.portrait, cv2.COLOR_RGB2GRAY)[: int(0.15 * 512)]
     assert anisotropy(top) < 2.0, f"streaks above the head ({anisotropy(top):.1f})"
 
@@ -274,10 +255,10 @@ def lid_zone(face, upper, lower, amount):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if "glasses" not in n])  # (frames: the next test)
-def test_a_closed_lid_is_lid_skin_not_brow_hair(faces, name):
+def test_a_closed_lid_is_lid_skin_not_brow_hair(portrait_faces, name):
     """Thick brows close above the lid (e.g. the dark-skinned man's) must not be dragged down: the
     closing lid is as light as the skin just above the lashes, with no hair-dark pixels."""
-    face = faces[name]
+    face = portrait_faces[name]
     rest = luma(face.portrait)
     for upper, lower, side in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER, "blink_right"),
                                (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER, "blink_left")):
@@ -291,9 +272,9 @@ def test_a_closed_lid_is_lid_skin_not_brow_hair(faces, name):
             assert dark < 0.05, f"{side} {amount}: {dark:.0%} of the lid is hair-dark"
 
 
-def test_glasses_frames_do_not_bend(faces):
+def test_glasses_frames_do_not_bend(portrait_faces):
     """Blinks, joy, sympathy and surprise leave the frame of a pair of glasses where it is."""
-    face = faces["woman_older_glasses_neutral.jpg"]
+    face = portrait_faces["woman_older_glasses_neutral.jpg"]
     e = float(np.linalg.norm(face.landmarks[33] - face.landmarks[263]))
     pts = face.landmarks[L.RIGHT_EYE + L.LEFT_EYE + L.RIGHT_BROW + L.LEFT_BROW]
     (x0, y0), (x1, y1) = (pts.min(axis=0) - 0.15 * e).astype(int), (pts.max(axis=0) + 0.15 * e).astype(int)
@@ -335,10 +316,10 @@ def robust_spread(values: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if "sunglasses" not in n])  # (eyes behind dark lenses)
-def test_a_closed_lid_has_the_portraits_skin_texture(faces, name):
+def test_a_closed_lid_has_the_portraits_skin_texture(portrait_faces, name):
     """A closed lid is skin, not a flat painted ellipse: its fine texture (what a 1.5 px blur takes
     away) is at least about half as strong as the portrait's own cheek skin under the eyes."""
-    face = faces[name]
+    face = portrait_faces[name]
     e = float(np.linalg.norm(face.landmarks[33] - face.landmarks[263]))
     closed = luma(face.render({"blink_left": 1.0, "blink_right": 1.0}))
     rest = luma(face.portrait)
@@ -354,10 +335,10 @@ def test_a_closed_lid_has_the_portraits_skin_texture(faces, name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_a_closed_lid_is_shaded_darker_towards_its_lash_line(faces, name):
+def test_a_closed_lid_is_shaded_darker_towards_its_lash_line(portrait_faces, name):
     """The closed lid rounds over the eyeball: the skin just above the lash line is darker than the
     skin under the brow (the lid's upper part), by several percent."""
-    face = faces[name]
+    face = portrait_faces[name]
     e = float(np.linalg.norm(face.landmarks[33] - face.landmarks[263]))
     closed = luma(face.render({"blink_left": 1.0, "blink_right": 1.0}))
     smooth = cv2.GaussianBlur(closed, (0, 0), 1.0)
@@ -375,10 +356,10 @@ def test_a_closed_lid_is_shaded_darker_towards_its_lash_line(faces, name):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if "sunglasses" not in n])
-def test_a_half_closed_lid_covers_the_upper_iris_with_skin(faces, name):
+def test_a_half_closed_lid_covers_the_upper_iris_with_skin(portrait_faces, name):
     """Half closed, the upper lid's skin covers the upper half of the iris: it is about as light
     there as the closed lid (a translucent film would let the dark iris through)."""
-    face = faces[name]
+    face = portrait_faces[name]
     rest = luma(face.portrait)
     for eye, side in ((L.RIGHT_EYE, "blink_right"), (L.LEFT_EYE, "blink_left")):
         opening = cv2.fillPoly(np.zeros(rest.shape, np.uint8), [face.landmarks[eye].round().astype(np.int32)], 1)
@@ -392,11 +373,11 @@ def test_a_half_closed_lid_covers_the_upper_iris_with_skin(faces, name):
 
 
 @pytest.mark.parametrize("name", ["man_darkskin_smile_teeth.jpg", "woman_sunglasses_smile_small_face.jpg"])
-def test_open_vowels_keep_the_cavity_inside_the_lip_corners(faces, name):
+def test_open_vowels_keep_the_cavity_inside_the_lip_corners(portrait_faces, name):
     """On an open smile, A/E/O and surprise open the mouth as a lens between the lip corners: below
     the corners (outside the lips) no dark cavity appears where the portrait had none. (The tilted
     bearded face is left out: its mesh puts the corners above the real ones.)"""
-    face = faces[name]
+    face = portrait_faces[name]
     mw = mouth_width(face)
     light = skin_light(face)
     rest = luma(face.portrait)
@@ -411,10 +392,10 @@ def test_open_vowels_keep_the_cavity_inside_the_lip_corners(faces, name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_a_wide_open_mouth_is_dark_red_and_deepens_inwards_with_a_tongue(faces, name):
+def test_a_wide_open_mouth_is_dark_red_and_deepens_inwards_with_a_tongue(portrait_faces, name):
     """At A the cavity is not a flat black hole: dark red (no near-black), darker deep inside than
     near the lips, and a tongue's lighter red at its bottom."""
-    face = faces[name]
+    face = portrait_faces[name]
     mw, light = mouth_width(face), skin_light(face)
     frame = face.render(avatars.mouth(Viseme.AA)).astype(np.float32)
     cx, cy = face.landmarks[[13, 14]].mean(axis=0)
@@ -442,11 +423,11 @@ def lower_teeth(face, pose) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", CLOSED)
-def test_synthesized_lower_teeth_show_only_at_wide_vowels_in_the_upper_teeths_tone(faces, name):
+def test_synthesized_lower_teeth_show_only_at_wide_vowels_in_the_upper_teeths_tone(portrait_faces, name):
     """A closed-mouth portrait's synthesized lower teeth: only their tips at wide vowels (an A
     shows them, an E hardly), and in the upper teeth's tone family (not grey): nearly as light,
     the same hue."""
-    face = faces[name]
+    face = portrait_faces[name]
     at_a, at_e = lower_teeth(face, "A"), lower_teeth(face, "E")
     assert len(at_a) > 30, "an A shows no lower teeth"
     assert len(at_e) < 0.25 * len(at_a), f"an E shows as many lower teeth as an A ({len(at_e)} vs {len(at_a)})"
@@ -463,10 +444,10 @@ def test_synthesized_lower_teeth_show_only_at_wide_vowels_in_the_upper_teeths_to
 
 
 @pytest.mark.parametrize("name", CLOSED)
-def test_synthesized_upper_teeth_are_shaded(faces, name):
+def test_synthesized_upper_teeth_are_shaded(portrait_faces, name):
     """Synthesized upper teeth are not an even row: darker towards the corners (deeper in the
     mouth) and in the upper lip's shadow at their top."""
-    face = faces[name]
+    face = portrait_faces[name]
     mw, light = mouth_width(face), skin_light(face)
     cx, cy = face.landmarks[[13, 14]].mean(axis=0)
     frame = face.render(avatars.POSES["A"])

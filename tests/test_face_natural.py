@@ -16,41 +16,20 @@ from runtime.devices.media import read_clip
 from runtime.face import avatars
 from runtime.face import landmarks as L
 from runtime.face.animator import Animator
-from runtime.face.bundle import Avatar
-from runtime.face.enroll import enroll
+from tests.conftest import FACE_PORTRAITS as ALL
+from tests.conftest import luma
 
 PORTRAITS = Path(__file__).parent / "data" / "portraits"
-ALL = ["man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned20_tilted.jpg",
-       "woman_sunglasses_smile_small_face.jpg", "woman_older_glasses_neutral.jpg", "man_older_turned15.jpg",
-       "two_people_bar_flash.jpg"]
 SHOW_TEETH = ["man_darkskin_smile_teeth.jpg", "woman_sunglasses_smile_small_face.jpg"]
 """Open smiles whose teeth the colour test below tells from their lips and skin (the bearded man's pink
 lips and the bar photo's flash-pink skin are too close to their teeth for it)."""
 SETTINGS = Settings()
 
 
-@pytest.fixture(scope="module")
-def models():
-    return avatars.face_models(SETTINGS)
-
-
-@pytest.fixture(scope="module")
-def faces(models):
-    made = {}
-    for name in ALL:
-        enrolled = enroll(PORTRAITS / name, models)
-        made[name] = avatars.renderer(Avatar(name, enrolled.portrait, enrolled.landmarks, enrolled.meta))
-    return made
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def mesh_of(models, frame) -> np.ndarray:
-    found = models.detect(frame)
+def mesh_of(face_models, frame) -> np.ndarray:
+    found = face_models.detect(frame)
     assert found, "the rendered face is no longer detected as a face"
-    return models.mesh(frame, max(found, key=lambda f: f.score))[:, :2]
+    return face_models.mesh(frame, max(found, key=lambda f: f.score))[:, :2]
 
 
 def teeth_like(rgb: np.ndarray, light: float) -> np.ndarray:
@@ -83,23 +62,23 @@ def closest_to_teeth(face, rgb: np.ndarray, teeth: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_the_most_open_mouth_is_no_black_hole(faces, models, name):
+def test_the_most_open_mouth_is_no_black_hole(portrait_faces, face_models, name):
     """At A and O less than 5 % of the mouth's box (the lips as the mesh finds them on the frame)
     is near-black (luminance < 20): a real open mouth in these photos has none."""
-    face = faces[name]
+    face = portrait_faces[name]
     for pose in ("A", "O"):
         frame = face.render(avatars.POSES[pose])
-        lips = mesh_of(models, frame)[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER]
+        lips = mesh_of(face_models, frame)[L.LIPS_UPPER_OUTER + L.LIPS_LOWER_OUTER]
         (x0, y0), (x1, y1) = lips.min(axis=0).astype(int), lips.max(axis=0).astype(int) + 1
         black = float((luma(frame[y0:y1, x0:x1]) < 20).mean())
         assert black < 0.05, f"{pose}: {black:.0%} of the mouth box is near-black"
 
 
 @pytest.mark.parametrize("name", SHOW_TEETH)
-def test_lips_close_over_the_teeth_at_m_b_p(faces, name):
+def test_lips_close_over_the_teeth_at_m_b_p(portrait_faces, name):
     """At M/B/P the lips meet: where the photo showed teeth between them, no teeth-coloured pixel
     is left (not even a sliver along the seam)."""
-    face = faces[name]
+    face = portrait_faces[name]
     mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
     poly = face.landmarks[L.INNER_MOUTH].round().astype(np.int32)
     between = cv2.fillPoly(np.zeros(face.portrait.shape[:2], np.uint8), [poly], 1)
@@ -113,9 +92,9 @@ def test_lips_close_over_the_teeth_at_m_b_p(faces, name):
                                                f"({teeth.sum()} at rest)"
 
 
-def test_no_lid_is_drawn_over_dark_glasses(faces):
+def test_no_lid_is_drawn_over_dark_glasses(portrait_faces):
     """Behind dark lenses a blink would be a skin-coloured glow on the glass: none is drawn."""
-    face = faces["woman_sunglasses_smile_small_face.jpg"]
+    face = portrait_faces["woman_sunglasses_smile_small_face.jpg"]
     e = float(np.linalg.norm(face.landmarks[33] - face.landmarks[263]))
     pts = face.landmarks[L.RIGHT_EYE + L.LEFT_EYE]
     (x0, y0), (x1, y1) = (pts.min(axis=0) - 0.2 * e).astype(int), (pts.max(axis=0) + 0.2 * e).astype(int)
@@ -137,11 +116,11 @@ def corner_rise(mesh: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def greeting(tmp_path_factory, models):
+def greeting(tmp_path_factory, face_models):
     out = tmp_path_factory.mktemp("clips") / "greeting.mp4"
     render_clip(SETTINGS, out, text="Good afternoon.", seed=11)
     frames, fps, audio, rate = read_clip(out)
-    return [mesh_of(models, f) for f in frames], fps, audio, rate
+    return [mesh_of(face_models, f) for f in frames], fps, audio, rate
 
 
 def speech_span(audio: np.ndarray, rate: int) -> tuple[float, float]:
@@ -166,12 +145,12 @@ def test_a_greeting_is_a_pleasant_face_with_open_eyes(greeting):
 
 
 @pytest.fixture(scope="module")
-def late_joy(tmp_path_factory, models):
+def late_joy(tmp_path_factory, face_models):
     out = tmp_path_factory.mktemp("clips") / "late_joy.mp4"
     render_clip(SETTINGS, out, text="Let me check that for you. That's wonderful news, I am so happy for you!",
                 seed=11)
     frames, fps, audio, rate = read_clip(out)
-    return [mesh_of(models, f) for f in frames], fps, audio, rate
+    return [mesh_of(face_models, f) for f in frames], fps, audio, rate
 
 
 def test_emotion_shows_only_from_its_words_on(late_joy):
