@@ -137,17 +137,7 @@ def parse_body(payload: bytes) -> Any:
                           f"at most {MAX_PAYLOAD // 2**20} MB are accepted", "send a smaller photo or document")
     if not payload.strip():
         return {}
-    try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise RemoteFault("mqtt-bad-payload", f"the request is not JSON: {err}",
-                          'send a JSON object, e.g. {"text": "hello"}') from err
-    except RecursionError as err:
-        raise RemoteFault("mqtt-bad-payload", "the request nests too deep", "send a flat JSON object") from err
-    if limits.depth(body) > limits.MAX_DEPTH:
-        raise RemoteFault("mqtt-bad-payload", f"the request nests deeper than {limits.MAX_DEPTH} levels",
-                          "send a flat JSON object")
-    return body
+    return limits.load_json(payload, lambda why, hint: RemoteFault("mqtt-bad-payload", f"the request {why}", hint))
 
 
 def reply_body(device: str, result: Any = None, fault: RuntimeFault | None = None) -> dict:

@@ -3,7 +3,6 @@ memory (never spooled to a temporary file: a visitor's photo touches no disk unl
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -45,17 +44,7 @@ async def read_json(request: Request) -> Any:
     raw = await read_body(request, MAX_JSON_BYTES)
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ApiFault("api-bad-json", f"the body is not JSON: {err}", 'send a JSON object, e.g. {"text": "hello"}') \
-            from err
-    except RecursionError as err:
-        raise ApiFault("api-bad-json", "the body nests too deep", "send a flat JSON object") from err
-    if limits.depth(body) > limits.MAX_DEPTH:
-        raise ApiFault("api-bad-json", f"the body nests deeper than {limits.MAX_DEPTH} levels",
-                       "send a flat JSON object")
-    return body
+    return limits.load_json(raw, lambda why, hint: ApiFault("api-bad-json", f"the body {why}", hint))
 
 
 async def read_photo_form(request: Request, limit: int) -> tuple[str, bytes]:

@@ -3,8 +3,10 @@ cheaply, before anything large is parsed, decoded or allocated."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 MAX_CONFIG_BYTES = 1 * 2**20
@@ -58,3 +60,17 @@ def depth(value: Any, limit: int = MAX_DEPTH) -> int:
         if level <= limit:
             stack.extend((child, level) for child in item)
     return deepest
+
+
+def load_json(raw: str | bytes, fail: Callable[[str, str], Exception]) -> Any:
+    """A JSON document from outside, within MAX_DEPTH; `fail(reason, hint)` makes the caller's fault
+    ("is not JSON: ...", "nests deeper than ...")."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise fail(f"is not JSON: {err}", 'send a JSON object, e.g. {"text": "hello"}') from err
+    except RecursionError as err:
+        raise fail(f"nests deeper than {MAX_DEPTH} levels", "send a flat JSON object") from err
+    if depth(body) > MAX_DEPTH:
+        raise fail(f"nests deeper than {MAX_DEPTH} levels", "send a flat JSON object")
+    return body
