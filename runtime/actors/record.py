@@ -47,6 +47,8 @@ class RecordActor(Actor):
 
     subscriptions = (VideoFrame, SpeechAudio, PlaybackStarted, PlaybackFinished, AudioFrame)
     drop_stale = False
+    nice = 10
+    """Encoding is for later viewing: the answer the visitor waits for comes first."""
 
     def __init__(self, name: str, bus, *, recordings: Recordings, size: int, fps: int = 25,
                  include_input: bool = False, input_timeline: bool = False, **kwargs) -> None:

@@ -24,7 +24,6 @@ _LOGGER = logging.getLogger(__name__)
 class SpeakActor(Actor):
     """Text-to-speech for every chunk of the current turn."""
 
-    nice = 2
     abandon_on_stop = True
 
     subscriptions = (ReplyChunk,)

@@ -40,7 +40,6 @@ _LOGGER = logging.getLogger(__name__)
 class ThinkActor(Actor):
     """Answers each final transcript with the dialogue's chunks, in order, tagged with the turn."""
 
-    nice = 5
     abandon_on_stop = True
     tick_interval_s = 0.2
 
@@ -184,6 +183,7 @@ class ThinkActor(Actor):
                                          language=language, response=chunk.text))
             self.publish(ReplyChunk(turn=turn, text=chunk.text, index=index, emotion=chunk.emotion,
                                     intensity=chunk.intensity, persona=persona))
+            _LOGGER.debug("turn %d: chunk %d after %.0f ms", turn, index, chunk.t_ms)
             index += 1
             self.check_control()
         if self.turn > turn or self.stop_requested:

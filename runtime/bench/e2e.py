@@ -70,8 +70,10 @@ def _voiced(audio: np.ndarray, threshold_dbfs: float = -45.0) -> np.ndarray:
     return audio[voiced[0] * hop:(voiced[-1] + 1) * hop] if voiced.size else audio
 
 
-def run(out: Path | None = None, settings: Settings | None = None, config: str | None = None) -> dict:
-    """Run the benchmark; print the summary; write report.json, report.md and timeline.png.
+def run(out: Path | None = None, settings: Settings | None = None, config: str | None = None,
+        verbose: bool = False) -> dict:
+    """Run the benchmark; print the summary; write report.json, report.md and timeline.png (and
+    with verbose, the product's debug log as product.log: the bench's own visitor, no one else's).
 
     The product runs as its own process (`edge-talker run --input ... --record ... --exit-when-idle`)
     so memory, CPU and cold start are its own; the bench listens to its bus over TCP.
@@ -106,7 +108,8 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         started, started_ns = time.monotonic(), time.monotonic_ns()
         proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(cfg), "--input", str(wav),
-                                 "--record", str(recording), "--exit-when-idle"], stdout=subprocess.DEVNULL,
+                                 "--record", str(recording), "--exit-when-idle", *(["-v"] if verbose else [])],
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         log: list[tuple[float, str]] = []  # (monotonic arrival, line)
         import threading
@@ -127,6 +130,8 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
             context.term()
             reader.join(5)
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if verbose:
+        (out / "product.log").write_text("".join(f"{t - started:9.3f} {line}" for t, line in log), encoding="utf-8")
     if proc.returncode != 0:
         raise RuntimeError("the product failed during the benchmark:\n" + "".join(line for _, line in log[-30:]))
     # Cold start: process start -> the last actor's READY (from the bus, as the fleet sees it).

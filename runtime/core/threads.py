@@ -24,9 +24,23 @@ def share_cores() -> None:
 
 
 def lower_priority(nice: int) -> None:
-    """Make the calling thread (and threads it starts from now on) nicer; Linux only, best effort."""
+    """Make the calling thread (and threads it starts from now on) `nice` steps nicer than it is
+    (a service started at Nice=-5 keeps the order between its threads); Linux only, best effort."""
+    set_thread_nice(thread_nice() + nice)
+
+
+def thread_nice() -> int:
+    """The calling thread's niceness (0 where it cannot be read)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (OSError, AttributeError):
+        return 0
+
+
+def set_thread_nice(nice: int) -> None:
+    """Set the calling thread's niceness (never below what it is allowed: best effort)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(nice, 19))
     except (OSError, AttributeError) as err:
         _LOGGER.debug("could not renice thread: %s", err)
 

@@ -168,12 +168,15 @@ class LlamaEngine:
             self.tokens_generated += 1
             if self.last_first_token_ms is None:
                 self.last_first_token_ms = (time.perf_counter() - started) * 1000
+                _LOGGER.debug("first token after %.0f ms", self.last_first_token_ms)
             if token in self._stops or produced >= max_tokens or should_stop():
                 break
             produced += 1
             piece = decoder.decode(self.llm.detokenize([token]))
             if piece:
                 yield piece
+        _LOGGER.debug("%d tokens generated, %.0f ms after the request", produced,
+                      (time.perf_counter() - started) * 1000)
 
     def prompt_tokens(self, messages: list[dict]) -> int:
         """Tokens the model reads for a conversation (chat template included)."""

@@ -17,10 +17,14 @@ from enum import IntEnum
 
 import numpy as np
 
-from runtime.core.threads import Waker, lower_priority
+from runtime.core.threads import Waker, set_thread_nice, thread_nice
 from runtime.engines.asr import AsrEngine, AsrResult
 
 _LOGGER = logging.getLogger(__name__)
+
+
+PARTIAL_NICE = 5
+"""How much nicer a partial decode runs than the listen actor."""
 
 
 class JobKind(IntEnum):
@@ -95,7 +99,7 @@ class DecodeWorker:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        lower_priority(5)  # decoding is heavy; the face and the speaker come first
+        base = thread_nice()
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
@@ -104,6 +108,9 @@ class DecodeWorker:
                     return
                 job = self._pending.pop(0)
                 self._busy = True
+            # A partial only shows the words so far and can wait for the answer being spoken; a
+            # final (or speculative final) is what the visitor waits for: it runs at the actor's own priority.
+            set_thread_nice(base + (PARTIAL_NICE if job.kind == JobKind.PARTIAL else 0))
             started = time.monotonic()
             try:
                 decode = self.engine.partial if job.kind == JobKind.PARTIAL else self.engine.transcribe
