@@ -65,3 +65,12 @@ def test_a_face_lying_on_its_side_is_levelled_not_refused(models):
     assert abs(enrolled.meta["yaw_deg"]) < 25
     found = models.detect(enrolled.portrait)
     assert found and max(f.score for f in found) > 0.8, "the levelled portrait is not a clear face"
+
+
+def test_a_tilted_close_up_keeps_the_top_of_the_head_in_the_frame(models):
+    """The levelled close-up is not enlarged past the head: the top of the skull (about 0.3 face
+    heights above the mesh's forehead) stays inside the portrait."""
+    enrolled = enroll(PORTRAITS / TILTED, models)
+    oval = enrolled.landmarks[L.FACE_OVAL, :2]
+    skull = float(oval[:, 1].min() - 0.3 * np.ptp(oval[:, 1]))
+    assert skull >= 0, f"the top of the head is {-skull:.0f} px above the frame"

@@ -13,8 +13,9 @@ from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle, glasses
 from runtime.face import landmarks as L
 from runtime.face.enroll import enroll
+from runtime.face.lips import lip_gap, parting_line
 from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
-from runtime.face.mouth import lip_gap, parting_line, shows_teeth
+from runtime.face.mouth import shows_teeth
 from runtime.face.render import FaceRenderer
 from runtime.face.rig import build_rig
 from runtime.speech.visemes import TARGETS, Viseme

@@ -49,6 +49,8 @@ MIN_PRESENCE = 10.0
 """Least face-presence logit of the mesh model: real faces score 25-50, animals and water below 0."""
 MAX_DISAGREEMENT = 0.5
 """Most the detector's and the mesh's eye positions may differ (fraction of the eye distance)."""
+HEAD_TOP = 0.3
+"""How far the top of the skull lies above the top of the mesh's face outline (face heights)."""
 BACKGROUND = (128, 128, 128)
 """Neutral grey that a transparent photo background becomes."""
 
@@ -223,13 +225,16 @@ def _check_inside(mesh: np.ndarray, shape: tuple) -> None:
 def _fill_frame(matrix: np.ndarray, shape: tuple, mesh: np.ndarray, resolution: int) -> np.ndarray:
     """Enlarge a levelled portrait (about its eye centre) just enough that none of its corners lies
     beyond the photo, as far as the face outline still fits: a tilted close-up then fills the frame
-    instead of floating, rotated, on a made-up background, and a head cut off above shows less of it."""
+    instead of floating, rotated, on a made-up background, but never so far that the top of the head
+    leaves the frame."""
     h, w = shape[:2]
     pivot = np.array([0.5, EYE_HEIGHT]) * resolution
     corners = np.array([[0, 0], [resolution, 0], [0, resolution], [resolution, resolution]], np.float64)
-    # The brows, cheeks and chin must stay in the frame; the forehead may be cropped, as in a close-up.
-    keep = mesh[L.FACE_OVAL + L.RIGHT_BROW + L.LEFT_BROW, :2] @ matrix[:, :2].T + matrix[:, 2]
-    oval = keep[keep[:, 1] >= keep[len(L.FACE_OVAL):, 1].min()]
+    # The whole head must stay in the frame: the face outline and the top of the skull, about
+    # HEAD_TOP face heights above the outline's top (the mesh ends at the upper forehead).
+    oval = mesh[L.FACE_OVAL, :2] @ matrix[:, :2].T + matrix[:, 2]
+    top = oval[np.argmin(oval[:, 1])] - [0.0, HEAD_TOP * float(np.ptp(oval[:, 1]))]
+    oval = np.vstack([oval, top])
     space = np.where(oval < pivot, pivot - MARGIN * resolution, (1 - MARGIN) * resolution - pivot)
     room = float(np.max(np.abs(oval - pivot) / space))  # 1.0: the outline touches the margin
     best = matrix

@@ -15,6 +15,7 @@ import numpy as np
 
 from runtime.face import landmarks as L
 from runtime.face.eyelids import LidPainter, behind_dark_lenses
+from runtime.face.lips import paint_seam
 from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
 
@@ -50,6 +51,7 @@ class FaceRenderer:
         moved = self.landmarks.copy()
         rig = self.rig
         up, down = rig.split.copy(), rig.split.copy()
+        seam = None if rig.seam is None else rig.seam.copy()
         jaw_dx = jaw_dy = 0.0
         eyes = np.zeros((2, 2), np.float32)
         for name, value in params.items():
@@ -60,6 +62,8 @@ class FaceRenderer:
             above, below = rig.split_moves[name]
             up += value * above
             down += value * below
+            if seam is not None:
+                seam += value * rig.seam_moves[name]
             if name in HEAD:
                 jaw_dx += value * float(above[len(above) // 2, 0])
                 jaw_dy += value * float(above[len(above) // 2, 1])
@@ -71,6 +75,8 @@ class FaceRenderer:
                 self._keyframed(name, amount, moved, dx, dy)
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
+        if seam is not None:
+            paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)
         self.lids.paint(frame, closing, shifts)
         return frame
 

@@ -23,6 +23,9 @@ from runtime.face import landmarks as L
 PARAMS = ("jaw_open", "lip_spread", "lip_round", "lip_press", "smile", "cheek_raise", "brow_raise", "brow_inner",
           "brow_furrow", "blink_left", "blink_right", "gaze_x", "gaze_y", "head_yaw", "head_pitch", "head_roll")
 HEAD = ("head_yaw", "head_pitch", "head_roll")
+MEET = 0.4
+"""Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
+carried by the jaw, travels further)."""
 """Parameters that move the whole head (the upper teeth go with these only)."""
 
 
@@ -56,6 +59,11 @@ class Rig:
     keyframes: dict[str, list[Field]] = field(default_factory=dict)
     """Parameters whose displacement is not linear (blinks): the field at values 1/n, 2/n, ... 1."""
     keyframe_moves: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    seam: np.ndarray | None = None
+    """(n, 2) where lips apart in the photo meet when pressed (m, b, p), left to right; None when
+    the photo's lips are closed (their own seam shows)."""
+    seam_moves: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per parameter: (n, 2) displacement of the seam's points at value 1."""
 
 
 def _smooth(t: np.ndarray) -> np.ndarray:
@@ -94,7 +102,7 @@ class _Builder:
         self.press_line = (upper + lower) / 2
         closed = np.stack([upper[:, 0], upper[:, 1], np.maximum(lower[:, 1], upper[:, 1])], 1)
         self.gap = gap if gap is not None else closed
-        """(n, 3) x, top, bottom of what lies between the lips (runtime.face.mouth.lip_gap)."""
+        """(n, 3) x, top, bottom of what lies between the lips (runtime.face.lips.lip_gap)."""
 
     def region(self, x0, y0, x1, y1):
         s = self.size
@@ -169,22 +177,47 @@ class _Builder:
         return box, d
 
     def press(self):
-        """The lips meet (m, b, p): each inner lip slides half the gap between them towards the
-        middle, so an open smile closes over its teeth; the skin above and below follows over
-        twice that distance (the map stays one-to-one), plus the gentle press of closed lips."""
-        box, d = self.lips(0.0, 0.0, split_dy=-0.06)
+        """The lips meet (m, b, p). Each lip slides as a whole towards the line where they meet
+        (keeping its colour and thickness: pressed lips, not a seam drawn on the skin), the lower
+        one (carried by the jaw) a little further than the upper; the skin above and below
+        stretches over a few gaps' height (the map stays one-to-one). Lips already closed in the
+        photo get the gentle press of closed lips instead."""
+        xy, w = self.lm, self.mouth_w
         gap = self.gap[np.argsort(self.gap[:, 0])]
-        x0, y0, x1, y1 = box
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-        top, bottom = np.interp(xx, gap[:, 0], gap[:, 1]), np.interp(xx, gap[:, 0], gap[:, 2])
-        inside = (xx >= gap[0, 0]) & (xx <= gap[-1, 0])
-        # (a pixel past each lip's edge: the seam shows lip on both sides, no sliver of teeth)
-        half = np.where(inside & (bottom > top + 0.5), (bottom - top) / 2 + 1.0, 0.0)
-        middle = (top + bottom) / 2
-        reach = 2.0 * half + 3.0
-        fold = half * (1.0 - _smooth(np.abs(yy - middle) / reach))
-        d[..., 1] += np.tanh((middle - yy) / 0.4) * fold
+        self.seam = None
+        if float((gap[:, 2] - gap[:, 1]).max(initial=0.0)) < 0.04 * w:
+            return self.lips(0.0, 0.0, split_dy=-0.06)
+        cx, cy = (xy[61] + xy[291]) / 2
+        box, xx, yy = self.region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 0.9 * w)
+        x = xx[0]
+        inside = (x >= gap[0, 0]) & (x <= gap[-1, 0])
+        top, bottom = np.interp(x, gap[:, 0], gap[:, 1]), np.interp(x, gap[:, 0], gap[:, 2])
+        # (tapering into the corners: no step in the lips where the fold ends)
+        ends = _smooth((x - gap[0, 0]) / (0.05 * w)) * _smooth((gap[-1, 0] - x) / (0.05 * w))
+        opening = np.where(inside, np.maximum(bottom - top, 0.0), 0.0) * ends
+        meet = top + MEET * opening
+        keep = opening > 0.5
+        self.seam = np.stack([x[keep], meet[keep]], axis=1).astype(np.float32)
+        # (a pixel past each lip's edge: the lips overlap a little, no sliver of teeth between them)
+        down = np.where(opening > 0.5, MEET * opening + 1.0, 0.0)
+        up = np.where(opening > 0.5, (1 - MEET) * opening + 1.0, 0.0)
+        upper_t = np.maximum(top - self._outline(L.LIPS_UPPER_OUTER, x), 1.0)
+        lower_t = np.maximum(self._outline(L.LIPS_LOWER_OUTER, x) - bottom, 1.0)
+        # Output rows meet-thickness..meet show the whole upper lip moved down; above it the
+        # displacement fades over `reach` (the skin stretches); the same below for the lower lip.
+        reach_up, reach_down = 1.8 * down + 3.0, 1.8 * up + 3.0
+        above = down * (1 - _smooth((meet - upper_t - yy) / reach_up))
+        below = up * (1 - _smooth((yy - meet - lower_t) / reach_down))
+        d = np.zeros((*xx.shape, 2))
+        side = yy < meet  # (no blend: a row between the two would show the teeth between them)
+        d[..., 1] = above * side - below * (1 - side)
         return box, d
+
+    def _outline(self, ids, x):
+        """y of a lip outline (mesh points `ids`) at columns x."""
+        pts = self.lm[ids]
+        order = np.argsort(pts[:, 0])
+        return np.interp(x, pts[order, 0], pts[order, 1])
 
     def smile(self):
         """Corners up and out; the middle of the lips stays, so the mouth curves (not just rises)."""
@@ -313,7 +346,7 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
               still: np.ndarray | None = None, open_at_rest: bool | None = None, gap: np.ndarray | None = None) -> Rig:
     """All parameter fields of an avatar (pixels per unit of each parameter).
 
-    `split`: where the lips part, (n, 2) along the inner lips (runtime.face.mouth.parting_line);
+    `split`: where the lips part, (n, 2) along the inner lips (runtime.face.lips.parting_line);
     by default between closed lips, or at the lower lip of an open mouth. `still`: per pixel
     0..1, how free the fields of STILL_UNDER_GLASSES are (runtime.face.glasses.still_weight).
     `open_at_rest`: the portrait shows teeth between its lips (default: the mesh's lips are apart);
@@ -343,6 +376,11 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     u = np.abs(xy[lower, 0] - centre) / max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
     moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * lip_opening(u)
     rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
+    if b.seam is not None and len(b.seam) > 1:
+        rig.seam = b.seam
+        # (the press itself moves the lips onto the seam, not the seam)
+        rig.seam_moves = {name: _sample((f.x0, f.y0, f.x1, f.y1), f.d, b.seam) * (name != "lip_press")
+                          for name, f in fields.items()}
     for name, eye in (("blink_right", eyelids.EYES[0]), ("blink_left", eyelids.EYES[1])):
         keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye)
         rig.keyframes[name] = [Field(box[1], box[3], box[0], box[2], d.astype(np.float32)) for box, d in keys]

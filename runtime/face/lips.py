@@ -1,0 +1,156 @@
+"""Where the lips part and meet: the line a smile's lips part along (parting_line: below its own
+upper teeth, so they stay with the upper jaw), how far apart the photo's lips are column by column
+(lip_gap: its teeth and shade, however the mesh placed the lips) and the soft shadow where pressed
+lips meet (paint_seam). The rig (runtime.face.rig) slides each lip as a whole across that gap at
+m, b, p, so pressed lips keep the photo's own colour and thickness.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from runtime.face import landmarks as L
+from runtime.face.mouth import _luma, _pixels_in, _smooth, _teeth_mask, shows_teeth
+
+
+def _upper_teeth_edge(teeth: np.ndarray, xs: np.ndarray, tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
+    """Per column x (between the inner lips' tops and bottoms there): one past the lowest row of
+    the teeth hanging from the upper lip, NaN where there are none."""
+    h, w = teeth.shape
+    edge = np.full(len(xs), np.nan, np.float32)
+    for i, (x, top, bottom) in enumerate(zip(xs, tops, bottoms, strict=True)):
+        y0, y1 = int(np.clip(top, 0, h - 1)), int(np.clip(bottom + 1, 1, h))
+        rows = np.flatnonzero(teeth[y0:y1, int(np.clip(x, 0, w - 1))])
+        if len(rows) and rows[0] < 0.5 * (y1 - y0):  # a run of teeth hanging from the upper lip
+            breaks = np.flatnonzero(np.diff(rows) > 2)
+            last = rows[breaks[0]] if len(breaks) else rows[-1]
+            if last - rows[0] + 1 >= max(2.0, 0.25 * (y1 - y0)):  # (not a glint on the lip's edge)
+                edge[i] = y0 + last + 1.0
+    return edge
+
+
+def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool) -> np.ndarray:
+    """Where the lips part, (n, 2) left to right: between closed lips, or along the lower edge of
+    the upper teeth a smile shows (so they stay with the upper jaw, and what is below them goes
+    with the lower one)."""
+    lm = landmarks[:, :2].astype(np.float32)
+    upper, lower = lm[L.LIPS_UPPER_INNER], lm[list(reversed(L.LIPS_LOWER_INNER))]
+    line = (upper + lower) / 2
+    if not open_at_rest:
+        return line
+    teeth = _teeth_mask(portrait, lm)
+    xs = np.arange(int(np.ceil(upper[0, 0])), int(upper[-1, 0]) + 1)
+    tops = np.interp(xs, upper[:, 0], upper[:, 1])
+    bottoms = np.interp(xs, lower[:, 0], lower[:, 1])
+    edge = _upper_teeth_edge(teeth, xs, tops, bottoms)
+    known = ~np.isnan(edge)
+    if known.sum() < 0.3 * len(xs):
+        return lower
+    reach = max(1, round(0.015 * float(np.linalg.norm(lm[61] - lm[291]))))
+    # A narrow find near a corner, apart from the others, is a glint on the lips, not a tooth.
+    found = np.flatnonzero(known)
+    for piece in np.split(found, np.flatnonzero(np.diff(found) > 2 * reach) + 1):
+        outer = min(piece[0], len(xs) - 1 - piece[-1]) < 0.2 * len(xs)
+        if outer and piece[-1] - piece[0] < 2 * reach and len(piece) < len(found):
+            known[piece] = False
+    # Between the teeth, missing columns (a dark gap) take their neighbours' edge; beside the
+    # teeth found (the dark corners, side teeth in shade) it runs on level (held between the
+    # lips). It passes below every tooth's tip, not into the dark gaps between the tips (a
+    # closing: notches narrower than such a gap are filled, slopes kept; smoothed).
+    edge = np.interp(xs, xs[known], edge[known]).astype(np.float32)
+    edge = cv2.morphologyEx(edge[None], cv2.MORPH_CLOSE, np.ones((1, 2 * reach + 1), np.uint8),
+                            borderType=cv2.BORDER_REPLICATE)[0]
+    edge = cv2.GaussianBlur(edge[None], (0, 0), max(1.0, reach / 2))[0]
+    edge = np.clip(edge, np.minimum(tops + 1, bottoms), bottoms)
+    step = max(1, len(xs) // 40)
+    pick = np.unique(np.r_[np.arange(0, len(xs), step), len(xs) - 1])
+    line = np.stack([xs[pick].astype(np.float32), edge[pick]], axis=1)
+    # The ends: the lips' inner corners.
+    return np.concatenate([lower[:1], line, lower[-1:]]).astype(np.float32)
+
+
+def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(n, 3) x, top, bottom per column between the inner lip corners: what lies between the lips
+    in the photo (its teeth and dark interior as seen, not only where the mesh puts the lips), so
+    the lips can be closed over all of it (m, b, p)."""
+    lm = landmarks[:, :2].astype(np.float32)
+    upper, lower = lm[L.LIPS_UPPER_INNER], lm[list(reversed(L.LIPS_LOWER_INNER))]
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    xs = np.arange(int(np.ceil(upper[0, 0])), int(upper[-1, 0]) + 1)
+    tops = np.interp(xs, upper[:, 0], upper[:, 1])
+    bottoms = np.interp(xs, lower[:, 0], lower[:, 1])
+    if not len(xs) or not shows_teeth(portrait, landmarks):
+        return np.stack([xs, tops, np.maximum(bottoms, tops)], axis=1).astype(np.float32)
+    light = _luma(portrait.astype(np.float32))
+    lips = _pixels_in(portrait, np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER][1:-1]]))
+    level = float(np.median(_luma(lips))) if len(lips) > 20 else 120.0
+    teeth = _teeth_mask(portrait, lm)
+    between = teeth | (light < 0.5 * level)
+    lab = cv2.cvtColor(portrait.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    like_upper = _lip_like(lab, lm, L.LIPS_UPPER_OUTER, L.LIPS_UPPER_INNER, teeth) & ~between
+    like_lower = _lip_like(lab, lm, L.LIPS_LOWER_OUTER, L.LIPS_LOWER_INNER, teeth) & ~between
+    reach = round(0.06 * mw)
+    h, w = light.shape
+    for i, x in enumerate(xs):
+        x = int(np.clip(x, 0, w - 1))
+        y0, y1 = int(max(0, tops[i] - reach)), int(min(h, bottoms[i] + reach + 1))
+        rows = np.flatnonzero(between[y0:y1, x])
+        if not len(rows):
+            continue
+        # Teeth or shade beyond where the mesh puts the lips: the gap reaches there. A wide smile's
+        # mesh lips may also sit inside the lips: what still looks like the lip (its colour, not
+        # the teeth's) between the mesh's line and the teeth or shade is lip, not gap.
+        first, last = y0 + rows[0], y0 + rows[-1] + 1.0
+        tops[i], bottoms[i] = min(tops[i], first), max(bottoms[i], last)
+        while bottoms[i] > last and like_lower[int(np.clip(bottoms[i] - 1, 0, h - 1)), x]:
+            bottoms[i] -= 1
+        while tops[i] < first and like_upper[int(np.clip(tops[i], 0, h - 1)), x]:
+            tops[i] += 1
+    # Smooth along the mouth: a running median (no spikes where a gap between teeth or a glint on a
+    # lip was found), then a blur.
+    k = max(1, round(0.03 * mw))
+    tops, bottoms = (cv2.GaussianBlur(_running_median(v, k)[None], (0, 0), 2.0)[0] for v in (tops, bottoms))
+    return np.stack([xs, tops, bottoms], axis=1).astype(np.float32)
+
+
+def _lip_like(lab: np.ndarray, lm: np.ndarray, outer: list, inner: list, teeth: np.ndarray) -> np.ndarray:
+    """Pixels nearer in colour (Lab) to one lip (the median of the mesh's lip) than to the teeth,
+    and about as red (teeth in shade are as dark as a lip, but grey)."""
+    ring = np.concatenate([lm[outer], lm[inner][::-1]])
+    mask = cv2.fillPoly(np.zeros(lab.shape[:2], np.uint8), [ring.round().astype(np.int32)], 1).astype(bool)
+    if mask.sum() < 10 or teeth.sum() < 10:
+        return np.zeros(lab.shape[:2], bool)
+    lip, white = np.median(lab[mask & ~teeth], axis=0), np.median(lab[teeth], axis=0)
+    red = lab[..., 1] > white[1] + 0.6 * (lip[1] - white[1])
+    return red & (np.linalg.norm(lab - lip, axis=-1) < np.linalg.norm(lab - white, axis=-1))
+
+
+def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: float) -> None:
+    """Where pressed lips meet (`seam`: (n, 2) left to right): a soft shadow line, darkest in the
+    middle of the mouth, fading into the corners (`amount` 0..1: how closed the lips are)."""
+    if amount < 0.02 or len(seam) < 2:
+        return
+    h, w = frame.shape[:2]
+    x0, x1 = max(0, int(np.ceil(seam[0, 0]))), min(w, int(seam[-1, 0]) + 1)
+    if x1 - x0 < 2:
+        return
+    xs = np.arange(x0, x1, dtype=np.float32)
+    ys = np.interp(xs, seam[:, 0], seam[:, 1])
+    sigma = max(0.8, 0.009 * mouth_width)
+    y0, y1 = max(0, int(ys.min() - 4 * sigma)), min(h, int(np.ceil(ys.max() + 4 * sigma)) + 1)
+    if y1 - y0 < 2:
+        return
+    u = np.abs(xs - (seam[0, 0] + seam[-1, 0]) / 2) / max(0.5 * (seam[-1, 0] - seam[0, 0]), 1.0)
+    depth = 0.4 * amount * (1 - 0.5 * u ** 2) * _smooth((1 - u) / 0.15)
+    yy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    # (the shadow sits a little below the line: the upper lip's edge overhangs the lower one)
+    shade = 1 - depth * np.exp(-0.5 * ((yy - ys - 0.3 * sigma) / sigma) ** 2)
+    region = frame[y0:y1, x0:x1]
+    region[:] = (region * shade[..., None] + 0.5).astype(np.uint8)
+
+
+def _running_median(values: np.ndarray, k: int) -> np.ndarray:
+    """Median over 2k+1 neighbours (edges repeated)."""
+    window = np.lib.stride_tricks.sliding_window_view(np.pad(values, k, mode="edge"), 2 * k + 1)
+    return np.median(window, axis=1).astype(np.float32)

@@ -1,0 +1,63 @@
+"""Lips pressed together (m, b, p) from a smile with teeth stay the person's own lips: as thick and
+as red as in the photo, not erased into skin with a pencil line for a seam. Judged from the output
+pixels. Portraits and their licences: tests/data/portraits/SOURCES.md."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.face import avatars
+from runtime.face import landmarks as L
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def red_rows(face, frame: np.ndarray) -> float:
+    """Over the middle third of the mouth: how many rows per column are lip-red (Lab a* nearer the
+    photo's lips than its skin), from a little above the lips to a little below them."""
+    lm = face.landmarks
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    rest = lab(face.portrait)
+    outer = np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER][1:-1]]).round().astype(np.int32)
+    mouth = cv2.fillPoly(np.zeros(rest.shape[:2], np.uint8), [outer], 1).astype(bool)
+    inner = cv2.fillPoly(np.zeros(rest.shape[:2], np.uint8), [lm[L.INNER_MOUTH].round().astype(np.int32)], 1)
+    lips = mouth & ~inner.astype(bool)
+    r = int(0.04 * np.linalg.norm(lm[33] - lm[263]))
+    skin = np.concatenate([rest[int(y) - r:int(y) + r, int(x) - r:int(x) + r, 1].ravel()
+                           for x, y in lm[[50, 280, 164]]])
+    cut = 0.5 * (float(np.median(skin)) + float(np.percentile(rest[lips, 1], 75)))
+    cx = (lm[61, 0] + lm[291, 0]) / 2
+    x0, x1 = int(cx - mw / 6), int(cx + mw / 6)
+    y0, y1 = int(lm[L.LIPS_UPPER_OUTER, 1].min() - 0.15 * mw), int(lm[L.LIPS_LOWER_OUTER, 1].max() + 0.15 * mw)
+    return float(np.median((lab(frame)[y0:y1, x0:x1, 1] > cut).sum(axis=0)))
+
+
+@pytest.mark.parametrize("name", ["man_darkskin_smile_teeth.jpg", "woman_sunglasses_smile_small_face.jpg",
+                                  "man_beard_smile_teeth_turned20_tilted.jpg"])
+def test_pressed_lips_keep_their_colour_and_thickness(portrait_faces, name):
+    """At M/B/P the lips cover the teeth by meeting, each as thick and red as at rest: the red band
+    of the lips is between 0.85 and 1.4 times as tall as in the photo (erased lips leave a thin
+    line, a stretched lip a lump)."""
+    face = portrait_faces[name]
+    rest, closed = red_rows(face, face.render({})), red_rows(face, face.render(avatars.POSES["M/B/P"]))
+    assert 0.85 * rest <= closed <= 1.4 * rest, f"the lips are {closed:.0f} rows of lip red at M/B/P, " \
+                                                f"{rest:.0f} at rest"
+
+
+def test_pressed_lips_meet_in_a_soft_seam(portrait_faces):
+    """Where the lips meet there is a shadow, not a hard pencil line (bright teeth against a dark
+    outline): in nine of ten columns of the middle of the mouth no two neighbouring rows differ by
+    more than 55 grey levels."""
+    face = portrait_faces["man_darkskin_smile_teeth.jpg"]
+    lm = face.landmarks
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    cx = (lm[61, 0] + lm[291, 0]) / 2
+    y0, y1 = int(lm[L.LIPS_UPPER_OUTER, 1].min()), int(lm[L.LIPS_LOWER_OUTER, 1].max())
+    grey = cv2.cvtColor(face.render(avatars.POSES["M/B/P"]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    band = grey[y0:y1, int(cx - 0.3 * mw):int(cx + 0.3 * mw)]
+    step = float(np.percentile(np.abs(np.diff(band, axis=0)).max(axis=0), 90))
+    assert step < 55, f"{step:.0f} grey-level steps across the closed lips (a drawn line)"
