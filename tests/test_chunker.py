@@ -19,7 +19,7 @@ CASES = [
     ("We open at 10:30 a.m. every day. See you!", ["We open at 10:30 a.m. every day.", "See you!"]),
     ("J. K. Rowling wrote it. Yes.", ["J. K. Rowling wrote it.", "Yes."]),
     ("It costs 1,000 dollars in total, which is a lot. Sorry.",
-     ["It costs 1,000 dollars in total,", "which is a lot.", "Sorry."]),
+     ["It costs 1,000 dollars", "in total, which is a lot.", "Sorry."]),
     ("Really?! Yes.", ["Really?!", "Yes."]),
     ('He said "Stop!" Then left.', ['He said "Stop!"', "Then left."]),
     ("你好，欢迎来到博物馆！今天是星期一。", ["你好，欢迎来到博物馆！", "今天是星期一。"]),
@@ -44,6 +44,21 @@ def test_first_chunk_goes_out_early_at_a_clause_but_later_ones_wait_for_the_sent
     text = "The museum opens at nine, and the cafe opens later, so you can have breakfast first."
     assert stream(text, 2) == ["The museum opens at nine,",
                                "and the cafe opens later, so you can have breakfast first."]
+
+
+@pytest.mark.parametrize("text, first", [
+    ("I'm here to help you find your way and answer any questions about the venue.",
+     "I'm here to help you find your way"),
+    ("Well I think that the best place for you would be the garden near the lake today.",
+     "Well I think that the best place"),
+    ("The cafe is on the second floor next to the shop.", "The cafe is on the second floor"),
+])
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_the_voice_starts_on_the_first_phrase_of_a_long_sentence(text, first, step):
+    """With no comma in sight, the first chunk is the first phrase of a few words (not the whole
+    sentence), cut between phrases, never after "the", "your" or "would"."""
+    chunks = stream(text, step)
+    assert chunks[0] == first and " ".join(chunks) == text
 
 
 def test_a_short_opening_clause_is_not_cut():

@@ -2,8 +2,9 @@
 
 Chunks end at sentence boundaries (。！？；!?. and line breaks), never inside a number (3.14), an
 abbreviation (Dr., e.g.), an initial (J. K.) or a time (10:30, 3 p.m.). The first chunk may end
-early at a clause boundary (，、,;:) once it is long enough to say, so the voice starts sooner;
-an over-long sentence is cut at a clause boundary too. Before a chunk is emitted, markdown,
+early, so the voice starts sooner: at a clause boundary (，、,;:) once it is long enough to say,
+and in English also between two phrases with no punctuation at all (before "and", "to", "with" ...,
+never after "the" or "can"); an over-long sentence is cut at a clause boundary too. Before a chunk is emitted, markdown,
 code, URLs and emoji are turned into speakable text or dropped.
 """
 
@@ -22,6 +23,23 @@ ABBREVIATIONS = {
     "dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "approx", "dept",
     "a.m", "p.m", "mt", "fig", "inc", "ltd", "co", "u.s", "u.k",
 }
+_WORD = re.compile(r"[^\s]+")
+_PHRASE_START = {
+    "and", "but", "or", "so", "because", "if", "when", "while", "where", "which", "who", "that", "to", "for",
+    "with", "in", "on", "at", "from", "about", "as", "by", "after", "before", "until", "since", "than", "like",
+    "into", "through", "during", "near", "without", "next", "behind", "between", "opposite",
+}
+"""Words that open a phrase: the first chunk may end just before one."""
+_NO_END = {
+    "a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those", "some",
+    "any", "no", "every", "each", "all", "to", "of", "and", "or", "but", "so", "i", "we", "they", "he", "she",
+    "it", "i'm", "you're", "we're", "they're", "it's", "is", "are", "was", "were", "be", "am", "can", "will",
+    "would", "could", "should", "may", "might", "must", "do", "does", "did", "have", "has", "had", "not", "very",
+    "more", "most", "than", "if", "as", "at", "in", "on", "for", "with", "from", "by", "about", "that", "which",
+    "who", "what", "where", "when", "how", "there", "here's", "there's", "just", "also", "too", "quite", "really",
+    "next", "near", "into", "over", "under", "up", "out",
+}
+"""Words a phrase does not end on (articles, pronouns, auxiliaries, prepositions ...)."""
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _INLINE_CODE = re.compile(r"`([^`]*)`")
@@ -106,6 +124,38 @@ class Chunker:
 
     def _find_cut(self) -> int | None:
         """Index just past the next chunk boundary in the buffer, or None to wait for more text."""
+        cut = self._punctuation_cut()
+        if self._emitted == 0:
+            early = self._phrase_cut(self._buffer if cut is None else self._buffer[:cut])
+            if early is not None:
+                return early
+        return cut
+
+    def _phrase_cut(self, buf: str) -> int | None:
+        """Where the first chunk of an English answer may end before any punctuation: once it is
+        first_min_units long, before a word that opens a phrase (and, to, with, which ...); once
+        twice that, after any word that can end one (not after "the", "your", "can" ...). The
+        voice then starts on the first few words instead of waiting for the whole first sentence."""
+        if any(is_cjk(c) for c in buf):
+            return None
+        words = list(_WORD.finditer(buf))
+        for n, word in enumerate(words[:-1], start=1):
+            said = units(buf[:word.end()])
+            if said < self.first_min_units or not buf[word.end()].isspace():
+                continue
+            ends = word.group().lower().strip("'’\"") not in _NO_END
+            following = words[n]
+            if not ends or any(c in CLAUSE_END + SENTENCE_END + "." for c in word.group()):
+                continue
+            if said >= 2 * self.first_min_units:
+                return word.end()
+            if following.end() == len(buf):
+                return None  # the next word may still grow: decide when it is whole
+            if following.group().lower() in _PHRASE_START:
+                return word.end()
+        return None
+
+    def _punctuation_cut(self) -> int | None:
         buf = self._buffer
         last_clause = None
         for i, char in enumerate(buf):
