@@ -35,9 +35,9 @@ from runtime.store.models import ModelStore
 REFERENCES = Path(__file__).with_name("references.toml")
 GAP_S = 10.0
 """Silence after each line, for the answer."""
-BARGE_AFTER_S = 6.0
-"""A barge-in line starts this long after the line before it ends, while the avatar answers (at
-3.5 s the 1.5B model on 2 cores had often not begun to answer, so there was nothing to stop)."""
+BARGE_AFTER_S = 3.5
+"""A barge-in line starts this long after the line before it ends, while the avatar answers (it
+starts about 2 s after the visitor stops; at 6 s a short answer was often over, with nothing to stop)."""
 LEAD_S = 1.0
 """Silence before the first line."""
 

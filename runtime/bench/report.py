@@ -61,7 +61,9 @@ def analyse(messages: list, script: list[dict], recording: Path, settings: Setti
     greetings = {g for p in settings.personas.values() for g in p.greeting.values()}
     frames, fps, avatar, rate = read_clip(recording, channel=0)
     sound = _sound(avatar, rate) / rate
-    finals = [t for t in messages if isinstance(t, Transcript) and t.final]
+    # A turn the visitor went on from after a breath is void: its words are heard again, whole.
+    voided = {m.resumes for m in messages if isinstance(m, Interrupt) and m.resumes >= 0}
+    finals = [t for t in messages if isinstance(t, Transcript) and t.final and t.turn not in voided]
     turns = []
     for number, item in enumerate(script):
         # Every final of this line (a visitor who pauses long may make several turns of it); the

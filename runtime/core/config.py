@@ -340,7 +340,7 @@ class KokoroSpeak(Backend):
     speed: float = Field(1.0, ge=0.5, le=2, description="Speaking rate: >1 faster, <1 slower.")
     threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
-    first_clause_units: float = Field(8.0, ge=0, le=100,
+    first_clause_units: float = Field(2.0, ge=0, le=100,
         description="The first sentence of a chunk is synthesized in two parts, cut after its first clause "
                     "at least this long (CJK characters; a word counts 1.5), so the first audio comes sooner; "
                     "0 = whole sentences.")

@@ -66,7 +66,7 @@ class KokoroEngine:
     languages = ("zh", "en")
 
     def __init__(self, model: Path, vocab: Path, voices: Path, *, voice: str = "zf_xiaoxiao", speed: float = 1.0,
-                 threads: int = 2, volume: float = 1.0, first_clause_units: float = 8.0) -> None:
+                 threads: int = 2, volume: float = 1.0, first_clause_units: float = 2.0) -> None:
         import onnxruntime as ort
 
         for path in (model, vocab, voices):
