@@ -126,6 +126,30 @@ def test_reading_the_conversation_ahead_leaves_only_the_question_to_read(smol):
     assert dialogue.engine.last_prompt_tokens - dialogue.engine.last_reused_tokens <= 24
 
 
+def test_the_visitors_words_read_while_they_speak_are_not_read_again_at_the_endpoint(smol):
+    """Each partial transcript is read ahead: at the endpoint only the last word, the answer hint and
+    the chat template's tail are left (a few tokens instead of the whole question)."""
+    question = "Could you please tell me where I can find the cloakroom and the toilets on this floor?"
+    words = question.split()
+
+    def left_at_endpoint(read_ahead: bool) -> int:
+        dialogue = fresh(smol)
+        list(dialogue.reply("Hello there."))
+        assert dialogue.prepare()
+        if read_ahead:
+            for n in range(4, len(words), 4):  # partials as the visitor goes on
+                assert dialogue.read_ahead(" ".join(words[:n]))
+            assert dialogue.read_ahead(question)
+        list(dialogue.reply(question))
+        return dialogue.engine.last_prompt_tokens - dialogue.engine.last_reused_tokens
+
+    hint = smol.engine.count("floor?\n(Answer in English.)")
+    assert left_at_endpoint(False) > hint + 12, "positive control: the question is read at the endpoint"
+    assert left_at_endpoint(True) <= hint + 6
+    stopped = fresh(smol)
+    assert not stopped.read_ahead(question, lambda: True), "a message that comes first stops the reading"
+
+
 def test_idle_visitor_gap_resets_memory(smol):
     now = [0.0]
     dialogue = fresh(smol, idle_reset_s=60)

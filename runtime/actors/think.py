@@ -10,7 +10,9 @@ turn (the visitor went on) cancels it like any interrupted answer, and nothing o
 
 Between turns (while the answer plays, while the visitor thinks) the conversation so far is read
 into the model ahead (`Dialogue.prepare`), in short slices that yield to any message: the next
-question then costs only its own words, not the history's.
+question then costs only its own words, not the history's. While the visitor speaks, their words
+so far (each partial transcript) are read ahead too (`Dialogue.read_ahead`): at the endpoint only
+the last words and the answer hint are left.
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ class ThinkActor(Actor):
             return
         if not isinstance(msg, Transcript) or msg.turn < self.turn or not msg.text.strip():
             return
-        if msg.speculative:
+        if not msg.final and not msg.speculative:
+            self._read_ahead(msg)
+        elif msg.speculative:
             if msg.turn != self._answer_turn:
                 self._answer(msg, ahead=True)
         elif msg.final and msg.turn == self._ahead_turn:
@@ -99,6 +103,14 @@ class ThinkActor(Actor):
         when a message came first."""
         if self._unread and not self.input_waiting():
             self._unread = not self.dialogue.prepare(lambda: self.check_control() or self.input_waiting())
+
+    def _read_ahead(self, msg: Transcript) -> None:
+        """The visitor is still speaking: read their words so far into the model (unless an answer
+        to this turn is already prepared). Yields to any message, as the history read ahead does."""
+        if msg.turn == self._answer_turn:
+            return
+        if self.dialogue.read_ahead(msg.text, lambda: self.check_control() or self.input_waiting()):
+            self._unread = False  # the history was read with it
 
     def _commit(self) -> None:
         """The final transcript has the words the answer was prepared for: remember the exchange."""

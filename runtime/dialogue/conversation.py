@@ -141,6 +141,19 @@ class Dialogue:
             return True
         return prepare(self.memory.messages(self.system_prompt(self.persona), "")[:-1], should_stop)
 
+    def read_ahead(self, words: str, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Read the conversation and the visitor's words so far (a partial transcript) into the
+        model while the visitor still speaks: when they stop, only their last words and the answer
+        hint are left to read. The last word is left out (it may still change). False when stopped."""
+        prepare = getattr(self.engine, "prepare", None)
+        words = " ".join(" ".join(words.split()).split(" ")[:-1])
+        if prepare is None or not words:
+            return True
+        system = self.system_prompt(self.persona)
+        messages = ([{"role": "system", "content": system}, {"role": "user", "content": words}]
+                    if self.memory.expired() else self.memory.messages(system, words))
+        return prepare(messages, should_stop)
+
     def language(self, text: str, heard: str = "") -> str:
         """The answer language: the persona's, else the visitor's."""
         if self.persona.language != "match":

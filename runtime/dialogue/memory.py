@@ -40,9 +40,14 @@ class Memory:
         self.turns: list[Turn] = []
         self._last_activity = clock()
 
+    def expired(self) -> bool:
+        """The kiosk was idle long enough that the next question starts a new visitor (nothing is
+        forgotten yet: new_visitor() does that)."""
+        return self.clock() - self._last_activity > self.idle_reset_s
+
     def new_visitor(self) -> bool:
         """Forget everything if the kiosk was idle long enough; True when this starts a new visitor."""
-        idle = self.clock() - self._last_activity > self.idle_reset_s
+        idle = self.expired()
         if idle:
             self.turns.clear()
         self._last_activity = self.clock()
