@@ -25,22 +25,11 @@ def share_cores() -> None:
 
 def lower_priority(nice: int) -> None:
     """Make the calling thread (and threads it starts from now on) `nice` steps nicer than it is
-    (a service started at Nice=-5 keeps the order between its threads); Linux only, best effort."""
-    set_thread_nice(thread_nice() + nice)
-
-
-def thread_nice() -> int:
-    """The calling thread's niceness (0 where it cannot be read)."""
+    (a service started at Nice=-5 keeps the order between its threads); Linux only, best effort.
+    There is no way back: an unprivileged thread cannot become less nice."""
     try:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    except (OSError, AttributeError):
-        return 0
-
-
-def set_thread_nice(nice: int) -> None:
-    """Set the calling thread's niceness (never below what it is allowed: best effort)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(nice, 19))
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + nice, 19))
     except (OSError, AttributeError) as err:
         _LOGGER.debug("could not renice thread: %s", err)
 

@@ -3,9 +3,9 @@
 Chunks end at sentence boundaries (。！？；!?. and line breaks), never inside a number (3.14), an
 abbreviation (Dr., e.g.), an initial (J. K.) or a time (10:30, 3 p.m.). The first chunk may end
 early, so the voice starts sooner: at a clause boundary (，、,;:) once it is long enough to say,
-and in English also between two phrases with no punctuation at all (before "and", "to", "with" ...,
-never after "the" or "can"); an over-long sentence is cut at a clause boundary too. Before a chunk is emitted, markdown,
-code, URLs and emoji are turned into speakable text or dropped.
+and in English also between two phrases with no punctuation at all (before "and", "to", "with"
+..., never after "the" or "can"). An over-long sentence is cut at a clause boundary too. Before a
+chunk is emitted, markdown, code, URLs and emoji are turned into speakable text or dropped.
 """
 
 from __future__ import annotations

@@ -17,14 +17,10 @@ from enum import IntEnum
 
 import numpy as np
 
-from runtime.core.threads import Waker, set_thread_nice, thread_nice
+from runtime.core.threads import Waker
 from runtime.engines.asr import AsrEngine, AsrResult
 
 _LOGGER = logging.getLogger(__name__)
-
-
-PARTIAL_NICE = 5
-"""How much nicer a partial decode runs than the listen actor."""
 
 
 class JobKind(IntEnum):
@@ -99,7 +95,8 @@ class DecodeWorker:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        base = thread_nice()
+        # At the listen actor's own priority: the final (or speculative) decode is what the visitor
+        # waits for. (Per-job niceness is no option: an unprivileged thread cannot become less nice.)
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
@@ -108,9 +105,6 @@ class DecodeWorker:
                     return
                 job = self._pending.pop(0)
                 self._busy = True
-            # A partial only shows the words so far and can wait for the answer being spoken; a
-            # final (or speculative final) is what the visitor waits for: it runs at the actor's own priority.
-            set_thread_nice(base + (PARTIAL_NICE if job.kind == JobKind.PARTIAL else 0))
             started = time.monotonic()
             try:
                 decode = self.engine.partial if job.kind == JobKind.PARTIAL else self.engine.transcribe
