@@ -150,7 +150,8 @@ def _barge_in(messages, onset_ns: int) -> dict:
     stopped = next((m for m in messages if isinstance(m, PlaybackFinished) and m.interrupted
                     and onset_ns <= m.heard_ns < onset_ns + window), None)
     return {"barge_in_detected_ms": round((heard.t_ns - onset_ns) / 1e6, 1),
-            "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None}
+            "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None,
+            **({} if stopped else {"barge_in_note": f"heard, but not silent within {BARGE_IN_WITHIN_S:g} s"})}
 
 
 def _cores() -> int:
@@ -197,7 +198,8 @@ def write_reports(report: dict, out: Path) -> None:
     for t in report["turns"]:
         lines.append(f"| {t['line']}{' (barge-in)' if t['barge_in'] else ''} | {t['language']} | {t['heard']} | "
                      f"{t['turns']} | {'yes' if t.get('answered_ahead') else 'no'} | {t.get('silence_ms')} | "
-                     f"{t['first_audio_ms']} | {t['voice_to_voice_ms']} | {t.get('barge_in_ms', '')} |")
+                     f"{t['first_audio_ms']} | {t['voice_to_voice_ms']} | "
+                     f"{t.get('barge_in_note', '') if t.get('barge_in_ms') is None else t['barge_in_ms']} |")
     table = "\n".join(lines)
     machine = report["machine"]
     (out / "report.md").write_text(f"# EdgeTalker benchmark\n\nMachine: {machine['cpu']}, {machine['cores']} cores, "
