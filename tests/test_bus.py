@@ -11,7 +11,16 @@ import zmq
 
 from runtime.core.bus import Bus, decode, encode
 from runtime.core.errors import BusFault
-from runtime.core.messages import REGISTRY, ActorState, AudioFrame, Message, payload_fields
+from runtime.core.messages import (
+    REGISTRY,
+    ActorState,
+    ActorStatus,
+    AudioFrame,
+    Interrupt,
+    InterruptReason,
+    Message,
+    payload_fields,
+)
 from tests.conftest import recv_within, wait_for
 
 
@@ -30,7 +39,7 @@ def sample(cls: type[Message]) -> Message:
         else:
             kind = hints[f.name]
             values[f.name] = {int: 40 + i, float: 0.5 + i, bool: True, str: f"text {i} 你好",
-                              ActorState: ActorState.FAILED}[kind]
+                              ActorState: ActorState.FAILED, InterruptReason: InterruptReason.BARGE_IN}[kind]
     return cls(**values)
 
 
@@ -42,7 +51,7 @@ def assert_same(a: Message, b: Message) -> None:
             assert right.dtype == left.dtype and right.shape == left.shape
             np.testing.assert_array_equal(left, right)
         else:
-            assert left == right, f.name
+            assert left == right and type(left) is type(right), f.name
 
 
 def endpoints(kind: str, tmp_path) -> tuple[str, str]:
@@ -110,6 +119,16 @@ def test_malformed_frames_raise_bus_fault(frames, code):
     with pytest.raises(BusFault) as info:
         decode(frames)
     assert info.value.code == code
+
+
+def test_enums_come_back_as_enums_and_an_unknown_value_is_a_bad_message():
+    interrupt = decode(encode(Interrupt(turn=3, reason=InterruptReason.SPECULATION, resumes=2)))
+    assert type(interrupt.reason) is InterruptReason and interrupt.reason is InterruptReason.SPECULATION
+    status = decode(encode(ActorStatus(actor="think", state=ActorState.READY)))
+    assert type(status.state) is ActorState
+    with pytest.raises(BusFault) as info:
+        decode(encode(Interrupt(turn=3, reason="mystery")))
+    assert info.value.code == "bus-bad-message"
 
 
 def test_binding_a_taken_endpoint_is_a_clear_fault(ctx, tmp_path):

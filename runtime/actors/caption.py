@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from runtime.core.actor import Actor
-from runtime.core.messages import Message, ReplyChunk, Transcript
+from runtime.core.messages import InterruptReason, Message, ReplyChunk, Transcript
 
 _MAX_AHEAD = 4
 """Turns answered ahead whose chunks wait for their final transcript, at most."""
@@ -43,7 +43,7 @@ class CaptionActor(Actor):
     def on_interrupt(self, msg) -> None:
         """A discarded answer prepared ahead is never printed (any other new turn comes after the
         final transcript that commits the older one; a few turns are kept at most)."""
-        if msg.reason == "speculation":
+        if msg.reason == InterruptReason.SPECULATION:
             self._ahead = {turn: lines for turn, lines in self._ahead.items() if turn >= msg.turn}
         while len(self._ahead) > _MAX_AHEAD:
             self._ahead.pop(min(self._ahead))

@@ -19,7 +19,7 @@ from runtime.core.actor import Actor
 from runtime.core.config import ConsoleCapture, FileCapture, MicrophoneCapture
 from runtime.core.errors import CaptureFault
 from runtime.core.limits import clean_text
-from runtime.core.messages import AudioFrame, InputEnded, Interrupt, Transcript
+from runtime.core.messages import AudioFrame, InputEnded, Interrupt, InterruptReason, Transcript
 from runtime.core.threads import Waker
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16
 
@@ -74,7 +74,7 @@ class ConsoleSource(Actor):
         if not text:
             return
         self.open_turn()
-        self.publish(Interrupt(turn=self.turn, reason="new-input"))
+        self.publish(Interrupt(turn=self.turn, reason=InterruptReason.NEW_INPUT))
         self.publish(Transcript(turn=self.turn, text=text, source="console"))
 
 

@@ -14,6 +14,7 @@ from runtime.core.actor import Actor
 from runtime.core.messages import (
     InputEnded,
     Interrupt,
+    InterruptReason,
     PlaybackFinished,
     PlaybackStarted,
     ReplyChunk,
@@ -83,7 +84,7 @@ class IdleActor(Actor):
         """Older turns are cancelled: nothing more of them will be said."""
         self._last = time.monotonic()
         self._hearing = {t for t in self._hearing if t >= msg.turn}
-        if msg.reason == "speculation":  # the visitor's utterance goes on as this turn
+        if msg.reason == InterruptReason.SPECULATION:  # the visitor's utterance goes on as this turn
             self._hearing.add(msg.turn)
         self._answering = {t for t in self._answering if t >= msg.turn}
         self._pieces = {p for p in self._pieces if p[0] >= msg.turn}

@@ -42,6 +42,7 @@ from runtime.core.messages import (
     AudioFrame,
     InputEnded,
     Interrupt,
+    InterruptReason,
     PlaybackFinished,
     PlaybackStarted,
     SpeechStarted,
@@ -238,10 +239,10 @@ class ListenActor(Actor):
         self._echo.release()
         utt.turn = self.open_turn()
         utt.next_partial_at = time.monotonic() + s.partial_interval_s
-        reason = "barge-in" if utt.during_playback else "speech"
+        reason = InterruptReason.BARGE_IN if utt.during_playback else InterruptReason.SPEECH
         resumes = self._resume(utt)
         if resumes >= 0:
-            reason = "speculation"  # the answer to its first part is void everywhere
+            reason = InterruptReason.SPECULATION  # the answer to its first part is void everywhere
         self.publish(Interrupt(turn=utt.turn, reason=reason, resumes=resumes))
         self.publish(SpeechStarted(turn=utt.turn, start_s=utt.onset / SAMPLE_RATE,
                                    during_playback=utt.during_playback))
@@ -292,7 +293,7 @@ class ListenActor(Actor):
         """Cancel a speculative answer everywhere by moving the utterance to a new turn."""
         old = utt.turn
         utt.turn, utt.speculated = self.open_turn(), ""
-        self.publish(Interrupt(turn=utt.turn, reason="speculation"))
+        self.publish(Interrupt(turn=utt.turn, reason=InterruptReason.SPECULATION))
         _LOGGER.info("turn %d: speculative answer discarded (%s); the utterance goes on as turn %d", old, why,
                      utt.turn)
 

@@ -20,6 +20,7 @@ from runtime.core.actor import Actor
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import (
     Interrupt,
+    InterruptReason,
     PlaybackFinished,
     PlaybackPosition,
     PlaybackStarted,
@@ -121,7 +122,7 @@ class RenderActor(Actor):
         """Back to rest: the old answer is no longer heard (a barge-in: the visitor is speaking)."""
         self.animator.speak(None, 0.0)
         self.animator.feel("neutral", 0.0)
-        if msg.reason in ("barge-in", "speculation"):  # the visitor is speaking
+        if msg.reason in (InterruptReason.BARGE_IN, InterruptReason.SPECULATION):  # the visitor is speaking
             self.animator.set_activity(Activity.LISTENING)
         elif self._question_turn < msg.turn:
             self.animator.set_activity(Activity.IDLE)

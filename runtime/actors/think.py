@@ -24,6 +24,7 @@ from runtime.core.config import Persona
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import (
     Interrupt,
+    InterruptReason,
     Message,
     PlaybackFinished,
     PutPersona,
@@ -128,7 +129,7 @@ class ThinkActor(Actor):
                 self._forget_void()
             return
         if self._ahead_turn >= 0:
-            if msg.reason == "speculation":  # the visitor went on, or the final's words differ
+            if msg.reason == InterruptReason.SPECULATION:  # the visitor went on, or the final's words differ
                 self._ahead_turn, self._ahead_fate, self._ahead_memory = -1, "drop", None
                 return
             # Any other new turn comes after the endpoint, so the final committed it (that message

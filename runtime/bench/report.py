@@ -15,6 +15,7 @@ from runtime.core.config import Settings
 from runtime.core.messages import (
     AudioFrame,
     Interrupt,
+    InterruptReason,
     PlaybackFinished,
     PlaybackStarted,
     ReplyChunk,
@@ -134,7 +135,7 @@ def _speculation(messages: list, finals: list) -> dict:
     ahead_turns = {m.turn for m in ahead}
     spoken = [f for f in finals if f.text]
     hits = sum(1 for f in spoken if f.turn in ahead_turns)
-    discarded = sum(1 for m in messages if isinstance(m, Interrupt) and m.reason == "speculation")
+    discarded = sum(1 for m in messages if isinstance(m, Interrupt) and m.reason == InterruptReason.SPECULATION)
     return {"attempts": len(ahead), "hits": hits, "discarded": discarded,
             "hit_rate": round(hits / len(ahead), 2) if ahead else None,
             "answered_ahead": round(hits / len(spoken), 2) if spoken else None}

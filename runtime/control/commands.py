@@ -46,6 +46,7 @@ from runtime.core.errors import AvatarFault, ControlFault, ThinkFault
 from runtime.core.messages import (
     ConfigApplied,
     Interrupt,
+    InterruptReason,
     Message,
     PutPersona,
     Say,
@@ -201,14 +202,14 @@ class Commands:
     def say(self, request: SayRequest) -> dict:
         """Interrupt whatever is being said and say this, with the face."""
         turn = self._open_turn()
-        self.publish(Interrupt(turn=turn, reason="operator"))
+        self.publish(Interrupt(turn=turn, reason=InterruptReason.OPERATOR))
         self.publish(Say(turn=turn, text=request.text.strip(), language=request.language))
         return {"turn": turn}
 
     def interrupt(self, _=None) -> dict:
         """Stop the avatar now (as a barge-in does)."""
         turn = self._open_turn()
-        self.publish(Interrupt(turn=turn, reason="operator"))
+        self.publish(Interrupt(turn=turn, reason=InterruptReason.OPERATOR))
         return {"turn": turn}
 
     def restart(self, _=None) -> dict:

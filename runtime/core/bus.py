@@ -9,9 +9,12 @@ process (ipc://) or on another box (tcp://) without code changes.
 
 from __future__ import annotations
 
+import enum
+import functools
 import logging
 import threading
 import time
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
@@ -74,12 +77,23 @@ def decode(frames: Sequence[Any]) -> Message:
                 header[name] = bytes(buf)
             else:
                 header[name] = np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape)
+        enums = _enum_fields(cls)
         for key, value in header.items():
             if isinstance(value, list):
                 header[key] = tuple(value)
+            elif key in enums:
+                header[key] = enums[key](value)  # an unknown value is a bad message
         return cls(**header)
     except (ValueError, TypeError, KeyError, msgpack.UnpackException) as err:
         raise BusFault("bus-bad-message", f"cannot decode {topic!r}: {err}") from err
+
+
+@functools.cache
+def _enum_fields(cls: type[Message]) -> dict[str, type[enum.Enum]]:
+    """Fields of a message class typed with an enum: decoded back into that enum."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)
+            if isinstance(hints.get(f.name), type) and issubclass(hints[f.name], enum.Enum)}
 
 
 def _bytes(frame: Any) -> bytes:

@@ -65,6 +65,21 @@ class ActorState(StrEnum):
     FAILED = "failed"
 
 
+class InterruptReason(StrEnum):
+    """Why a turn changed (Interrupt.reason)."""
+
+    SPEECH = "speech"
+    """The visitor began to speak."""
+    BARGE_IN = "barge-in"
+    """... over the avatar."""
+    SPECULATION = "speculation"
+    """The visitor's utterance goes on as this turn: an answer prepared for its first words is void."""
+    NEW_INPUT = "new-input"
+    """Typed or file input."""
+    OPERATOR = "operator"
+    """An operator's command (say, interrupt)."""
+
+
 # --- control ----------------------------------------------------------------------------------
 
 
@@ -73,10 +88,8 @@ class ActorState(StrEnum):
 class Interrupt(Message):
     """Start a new turn: every actor drops work and data of older turns (barge-in)."""
 
-    reason: str = ""
-    """Why the turn changed: `speech` (the visitor began), `barge-in` (... over the avatar), `speculation`
-    (the visitor's utterance goes on as this turn: an answer prepared for its first words is void),
-    `new-input` (typed or file input), `operator` (say, interrupt)."""
+    reason: InterruptReason = InterruptReason.OPERATOR
+    """Why the turn changed."""
     resumes: int = -1
     """With `speculation` after an endpoint: the turn whose utterance this one goes on with; its
     answer is void and forgotten (-1: none)."""
