@@ -7,7 +7,9 @@ that file. So, compared with the config file the device was installed with, a re
 - not change [paths] (they define the allowed directories themselves) nor the [bus] endpoints
   (ipc:// endpoints are socket files);
 - set a model (asr/think model, piper voice, Kokoro model and voices, a persona's pinned piper
-  voice) to a model id of the manifest, or to a path inside the model store or state directory;
+  voice) to a name (a model id of the manifest; no "/", not starting with "." or "~": one the
+  store does not know is refused as unknown, `model-missing` or `tts-voice-unknown`, when the
+  change is checked), or to a path inside the model store or state directory;
 - set a file read by the kiosk (capture file, TLS files, sherpa model files, the bench report
   folder) to a path inside the model store or the state directory;
 - set a file the kiosk writes (recordings) to a path inside the state directory only.
@@ -77,29 +79,22 @@ def check_remote_paths(base: Settings, new: Settings, source: str) -> None:
     changes a path-valued setting of the config file to a place the rule above does not allow."""
     old = dict((key, value) for key, _kind, value in _settings_paths(base.model_dump(mode="json")))
     store, state = models_dir(base.paths.models), state_dir(base.paths.state)
-    known = None
     bad = []
     for key, kind, value in _settings_paths(new.model_dump(mode="json")):
         if value is None or value == old.get(key) or (kind != FIXED and value in _NOT_PATHS):
             continue
         if kind == MODEL and _is_name(value):
-            if known is None:
-                from runtime.store.models import ModelStore
-
-                known = ModelStore(store).known
-            if known(value):
-                continue
+            continue  # a name: of the store's models or voices (an unknown one is refused as unknown later)
         roots = {FIXED: [], MODEL: [store, state], READ: [store, state], WRITE: [state]}[kind]
         if roots and _inside(str(value), roots):
             continue
         bad.append(f"{key} = {value!r}")
     if bad:
-        where = {FIXED: "", MODEL: "a model id, or ", READ: "", WRITE: ""}
         raise ConfigFault(
             "config-path-not-remote",
             f"{source} changes settings that name files or directories of the device: {'; '.join(bad)} "
             "(paths are set in the device's own config file)",
-            f"leave them out of the remote document; a model may be {where[MODEL]}a path inside the model "
+            "leave them out of the remote document; a model may be a model id, or a path inside the model "
             f"store ({store}), other files a path inside the state directory ({state}); to change anything "
             "else, edit the config file on the device", errors=bad)
 
