@@ -110,6 +110,7 @@ def test_paths_a_remote_document_may_and_may_not_set(tmp_path):
     assert refused({"record": {"directory": str(state / "link" / "rec")}}) == [
         f"record.directory = {str(state / 'link' / 'rec')!r}"]
     assert refused({"record": {"directory": "", "path": str(models / "x.mp4")}})  # writes: state only
+    assert refused({"record": {"directory": "", "path": "system"}})  # a keyword of the CA only
     assert len(refused({"think": {"type": "llamacpp", "model": "/srv/model.gguf"}, "paths": {"state": ""},
                         "remote": {"tls": {"ca": "../state/ca.pem"}}})) == 3
     # The config file's own value, names of the store and places inside are the operator's.

@@ -30,8 +30,8 @@ from runtime.core.paths import models_dir, state_dir
 
 FIXED, MODEL, READ, WRITE = "fixed", "model", "read", "write"
 """What a path-valued setting is: the installer's only, a model, a file read, a file written."""
-_NOT_PATHS = {"", "system"}
-"""Values that name no file: empty (none, or the default) and `[remote.tls] ca = "system"`."""
+_KEYWORDS = {"remote.tls.ca": "system"}
+"""Values of a setting that name no file (besides "", none or the default)."""
 
 
 def _settings_paths(doc: dict) -> Iterator[tuple[str, str, object]]:
@@ -81,7 +81,7 @@ def check_remote_paths(base: Settings, new: Settings, source: str) -> None:
     store, state = models_dir(base.paths.models), state_dir(base.paths.state)
     bad = []
     for key, kind, value in _settings_paths(new.model_dump(mode="json")):
-        if value is None or value == old.get(key) or (kind != FIXED and value in _NOT_PATHS):
+        if value is None or value == old.get(key) or (kind != FIXED and value in ("", _KEYWORDS.get(key))):
             continue
         if kind == MODEL and _is_name(value):
             continue  # a name: of the store's models or voices (an unknown one is refused as unknown later)
@@ -94,9 +94,9 @@ def check_remote_paths(base: Settings, new: Settings, source: str) -> None:
             "config-path-not-remote",
             f"{source} changes settings that name files or directories of the device: {'; '.join(bad)} "
             "(paths are set in the device's own config file)",
-            "leave them out of the remote document; a model may be a model id, or a path inside the model "
-            f"store ({store}), other files a path inside the state directory ({state}); to change anything "
-            "else, edit the config file on the device", errors=bad)
+            f"leave them out of the remote document; a model may be a model id, files the kiosk reads may be "
+            f"inside the model store ({store}) or the state directory ({state}), recordings inside the state "
+            "directory; for anything else, edit the config file on the device", errors=bad)
 
 
 def _is_name(value: object) -> bool:
