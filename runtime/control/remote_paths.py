@@ -94,7 +94,7 @@ def check_remote_paths(base: Settings, new: Settings, source: str) -> None:
             "config-path-not-remote",
             f"{source} changes settings that name files or directories of the device: {'; '.join(bad)} "
             "(paths are set in the device's own config file)",
-            f"leave them out of the remote document; a model may be a model id, files the kiosk reads may be "
+            "leave them out of the remote document; a model may be a model id, files the kiosk reads may be "
             f"inside the model store ({store}) or the state directory ({state}), recordings inside the state "
             "directory; for anything else, edit the config file on the device", errors=bad)
 
