@@ -15,6 +15,7 @@ import pytest
 
 from runtime.bench.broker import free_port
 from runtime.core.paths import models_dir
+from runtime.devices import sound
 from tests.broker import Broker, Watch
 from tests.conftest import run_cli, seed_state, wait_for
 from tests.test_fleet import DeviceProcess, remote
@@ -157,6 +158,13 @@ def test_a_remote_document_cannot_point_the_kiosk_at_files_outside_its_directori
             assert code == 1, (key, replies, err)
             error = replies[0]["error"]
             assert error["code"] == "config-path-not-remote" and key in error["message"] and error["hint"], error
+        # Inside, but what the kiosk could not start with: refused as the start would refuse it.
+        devices = [({"capture": {"type": "file", "path": str(state / "missing.wav")}}, "audio-file-missing")]
+        if not sound.has_any("input"):
+            devices.append(({"capture": {"type": "microphone"}}, "capture-no-device"))
+        for doc, want in devices:
+            code, replies, err = remote(broker, "kiosk-p", "config.apply", json.dumps({"json": doc, "version": want}))
+            assert code == 1 and replies[0]["error"]["code"] == want, (replies, err)
         # Nothing was applied or written; the kiosk is as it was, on the fleet.
         code, replies, err = remote(broker, "kiosk-p", "config.get")
         assert code == 0 and replies[0]["result"]["version"] == "", (replies, err)
