@@ -181,6 +181,7 @@ def _stored_verbs(sub, kind: str, listed: str, preview_help: str, out_help: str)
             cmd.add_argument("name", help=f"{kind} name")
         if verb == "preview":
             cmd.add_argument("--out", required=True, help=out_help)
+            cmd.add_argument("--force", action="store_true", help="replace --out if it exists")
             preview = cmd
     for cmd in sub.choices.values():
         cmd.add_argument("--config", help="config file")
@@ -422,7 +423,7 @@ def _avatar(args: argparse.Namespace) -> int:
         from runtime.core.errors import AvatarFault
         from runtime.core.outputs import check_output
 
-        check_output(args.out, (".png",), fault=AvatarFault, prefix="avatar-preview")
+        check_output(args.out, (".png",), fault=AvatarFault, prefix="avatar-preview", force=args.force)
         sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, args.name)))
         if not cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
             raise AvatarFault("avatar-preview-out-unwritable", f"cannot write {args.out}", "write it elsewhere")

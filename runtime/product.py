@@ -29,6 +29,7 @@ from runtime.core.config import (
     AutoCapture,
     CaptureSource,
     ConsoleCapture,
+    FileCapture,
     MicrophoneCapture,
     Settings,
 )
@@ -306,6 +307,10 @@ def preflight(settings: Settings, *, personas: bool = True) -> None:
 
         raise CaptureFault("capture-no-device", "[capture] type = \"microphone\" but this kiosk has no sound input",
                            "use type = \"auto\" (typed input when there is no microphone), or attach one")
+    if isinstance(capture, FileCapture):
+        from runtime.speech.audio import read_audio
+
+        read_audio(capture.path, report=False)  # audio-file-missing, -too-long, ... as the start would say
     check_models(settings)
     if personas:
         measure_personas(settings)

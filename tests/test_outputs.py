@@ -25,13 +25,32 @@ def _refused(out, code: str) -> None:
     (["voice", "preview", "someone", "--out", "/nonexistent/x.wav"], "voice-preview-out-no-directory"),
     (["avatar", "preview", "default", "--out", "{tmp}/sheet.txt"], "avatar-preview-out-wrong-type"),
     (["avatar", "preview", "default", "--out", "/nonexistent/x.png"], "avatar-preview-out-no-directory"),
+    (["voice", "preview", "someone", "--out", "{tmp}/existing.wav"], "voice-preview-out-exists"),
+    (["avatar", "preview", "default", "--out", "{tmp}/existing.png"], "avatar-preview-out-exists"),
 ])
 def test_outputs_are_checked_before_any_work(tmp_path, args, code):
     (tmp_path / "existing.wav").write_bytes(b"keep me")
+    (tmp_path / "existing.png").write_bytes(b"keep me too")
     out = run_cli(*[a.format(tmp=tmp_path) for a in args], timeout=120)
     _refused(out, code)
     assert (tmp_path / "existing.wav").read_bytes() == b"keep me"
+    assert (tmp_path / "existing.png").read_bytes() == b"keep me too"
     assert not (tmp_path / "x.mp3").exists() and not (tmp_path / "sheet.txt").exists()
+
+
+def test_a_preview_replaces_an_existing_file_only_with_force(tmp_path, default_avatar):
+    from tests.conftest import seed_state
+
+    state = seed_state(tmp_path / "state", default_avatar)
+    sheet = tmp_path / "sheet.png"
+    sheet.write_bytes(b"an older sheet")
+    env = {"EDGE_TALKER_STATE": str(state)}
+    refused = run_cli("avatar", "preview", "default", "--out", str(sheet), env=env, timeout=300)
+    _refused(refused, "avatar-preview-out-exists")
+    assert sheet.read_bytes() == b"an older sheet"
+    done = run_cli("avatar", "preview", "default", "--out", str(sheet), "--force", env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sheet.read_bytes().startswith(b"\x89PNG")
 
 
 def test_enrolling_into_a_state_directory_that_cannot_be_written(tmp_path):

@@ -185,9 +185,14 @@ def test_avatar_enroll_then_switch(kiosk, caplog):
 
 def test_voice_switch_to_a_voice_file(kiosk, tmp_path, caplog):
     joe = ModelStore(kiosk.device.models.root).locate("tts-piper-joe", "*.onnx")
-    voice = tmp_path / "joe-copy.onnx"
-    shutil.copyfile(joe, voice)
-    shutil.copyfile(f"{joe}.json", f"{voice}.json")
+    for folder in (tmp_path, kiosk.state_dir / "piper"):
+        folder.mkdir(exist_ok=True)
+        voice = folder / "joe-copy.onnx"
+        shutil.copyfile(joe, voice)
+        shutil.copyfile(f"{joe}.json", f"{voice}.json")
+    # A voice file is a path: from the fleet only inside the model store or the state directory.
+    outside = kiosk.rr("voice", {"id": str(tmp_path / "joe-copy.onnx")})
+    assert outside["ok"] is False and outside["error"]["code"] == "config-path-not-remote", outside
     with caplog.at_level(logging.INFO, logger="runtime.actors.speak"):
         assert kiosk.rr("voice", {"id": str(voice)})["ok"] is True
         assert wait_for(lambda: f"voice: {voice}" in caplog.text, 30)

@@ -134,6 +134,41 @@ def test_the_cli_refuses_a_bad_sample_with_code_and_hint(recordings, tmp_path):
     assert not (state / "voices").exists() or not bundle.names(state)
 
 
+def test_a_recorded_conversation_is_refused_as_several_speakers(tmp_path):
+    """pyannote's two people talking on one (telephone-band) line: their d-vectors are alike, the
+    change of speaker is what gives them away (issue #27, item 5)."""
+    state = tmp_path / "state"
+    config = tmp_path / "c.toml"
+    config.write_text(f'[paths]\nstate = "{state}"\n')
+    conversation = STORE.model_dir("speech-conversation") / "sample.wav"
+    done = run_cli("voice", "enroll", str(conversation), "--name", "talk", "--config", str(config), timeout=300)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "error[voice-sample-several-speakers]" in done.stderr and "hint:" in done.stderr, done.stderr
+    assert "voice changes about" in done.stderr and not (state / "voices").exists()
+
+
+def test_every_single_speaker_recording_passes_and_two_people_do_not(embedder, tmp_path):
+    """The several-speakers check over the store's real recordings (`python -m runtime.bench.several`
+    prints the numbers): no reader is refused, every sample of two people is (6 s of one reader and 3 s
+    of another, through the whole check as a file too)."""
+    from runtime.bench import several
+    from runtime.voice.sample import several_speakers
+
+    STORE.require(list(several.ASSETS))
+    single, two, _known_misses = several.cases(STORE)
+    assert len(single) >= 10 and len(two) >= 5
+    for name, speech in single.items():
+        assert several_speakers(speech, embedder) == "", name
+    for name, speech in two.items():
+        assert several_speakers(speech, embedder), name
+    human = STORE.model_dir("speech-human")
+    mixed = np.concatenate([read_audio(human / "two_cities.wav")[: 6 * SAMPLE_RATE],
+                            read_audio(human / "clone-test.wav")[: 3 * SAMPLE_RATE]])
+    path = _write(tmp_path / "six-and-three.wav", mixed)
+    fault = _code(lambda: check_sample(read_sample(path), _vad(), embedder, None))
+    assert fault.code == "voice-sample-several-speakers", fault
+
+
 @pytest.fixture(scope="module")
 def small_setup(tmp_path_factory):
     """A config whose Kokoro voice folder holds five stock voices, a tiny search and a private cache."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runtime.control.remote_paths import check_remote_paths
 from runtime.core.compat import tomllib
 from runtime.core.config import Settings, check_document, parse_config
 from runtime.core.errors import ConfigFault, ControlFault
@@ -71,10 +72,14 @@ def merge(base: dict, overlay: dict, path: str = "") -> dict:
 
 
 def effective(base: Settings, overlay: dict, source: str = "applied config") -> Settings:
-    """Validate the base config with the overlay on top; ConfigFault (every problem) when invalid."""
+    """Validate the base config with the overlay on top; ConfigFault (every problem) when invalid,
+    config-path-not-remote when it points the device at files its config file does not
+    (runtime.control.remote_paths)."""
     check_document(overlay, source)
     data = merge(base.model_dump(mode="json"), overlay)
-    return parse_config(_to_toml(data, source), source, config_dir=base.config_dir)
+    settings = parse_config(_to_toml(data, source), source, config_dir=base.config_dir)
+    check_remote_paths(base, settings, source)
+    return settings
 
 
 def _to_toml(data: dict, source: str) -> str:

@@ -11,9 +11,9 @@ from runtime.core.errors import RuntimeFault
 
 
 def check_output(out: str | Path, suffixes: tuple[str, ...], *, fault: type[RuntimeFault], prefix: str,
-                 option: str = "--out", force: bool | None = None) -> Path:
-    """The path to write; a fault `{prefix}-out-*` when it cannot be written. force=None: an
-    existing file is replaced; False: refused (`{prefix}-out-exists`)."""
+                 option: str = "--out", force: bool = False) -> Path:
+    """The path to write; a fault `{prefix}-out-*` when it cannot be written. An existing file is
+    refused (`{prefix}-out-exists`) unless force (the command's `--force`)."""
     out = Path(out)
     kind = " or ".join(suffixes)
     if out.is_dir():
@@ -28,7 +28,7 @@ def check_output(out: str | Path, suffixes: tuple[str, ...], *, fault: type[Runt
     if not os.access(parent, os.W_OK):
         raise fault(f"{prefix}-out-unwritable", f"the directory {parent} of {option} cannot be written",
                     "write the file elsewhere, or fix the directory's permissions")
-    if force is False and out.exists():
+    if not force and out.exists():
         raise fault(f"{prefix}-out-exists", f"{out} already exists",
                     "pass --force to replace it, or choose another name")
     return out

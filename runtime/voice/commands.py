@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
         from runtime.core.outputs import check_output
         from runtime.voice.enroll import preview
 
-        check_output(args.out, (".wav",), fault=VoiceFault, prefix="voice-preview")
+        check_output(args.out, (".wav",), fault=VoiceFault, prefix="voice-preview", force=args.force)
         audio, rate = preview(settings, args.name, args.text)
         soundfile.write(args.out, audio, rate, subtype="PCM_16")
         print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz")

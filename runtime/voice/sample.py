@@ -3,10 +3,19 @@
 Refused: a file that cannot be read (unreadable), no sound (silent), samples at full scale
 (clipped: distorted timbre would be matched), sound with little speech in it or no words the
 recogniser can hear (not-speech: music, singing or noise only), less than MIN_SPEECH_S of speech
-(too-short), and two groups of speech that sound like different people (several-speakers: the
-speech is cut into CHUNK_S pieces whose d-vectors are split in two groups; refused when the
-groups are far apart and the smaller one is a real part of the speech). More than MAX_SPEECH_S
-of speech is trimmed, with a notice.
+(too-short), and speech that sounds like more than one person (several-speakers). More than
+MAX_SPEECH_S of speech is trimmed, with a notice.
+
+Several speakers are found two ways. (1) The speech is cut into CHUNK_S pieces whose d-vectors are
+split in two groups: refused when the groups are far apart and the smaller one is a real part of
+the speech (two readers recorded apart: cosine 0.1-0.4). (2) A change of speaker: the d-vectors of
+the CHANGE_SIDE_S of speech before and after each point are compared, and so are the interleaved
+0.8 s windows of the same stretch (same people, same microphone and line, so they measure the
+sample's own noise); refused when, somewhere, the two sides are CHANGE_RATIO times further apart
+(1 - cosine) than that. This is what tells two people on one line apart: on a telephone-band
+recording (nothing above 4 kHz) every d-vector is alike (pyannote's two speakers: cosine 0.92 of
+their 10 s means, 0.81 median between their 1.5 s pieces against 0.84 within), so no absolute
+threshold separates them from one reader, but the sample's own scale does (see CHANGE_RATIO).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.core.errors import CaptureFault, VoiceFault
-from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
+from runtime.engines.speaker_dvector import HOP, STRIDE, WINDOW, SpeakerEmbedder, unit
 from runtime.speech.audio import SAMPLE_RATE, clipped, dbfs, decode, sanitise, to_rate
 from runtime.speech.phonemes import has_cjk
 
@@ -39,6 +48,18 @@ SEVERAL_COS = 0.4
 same reader's pieces measured 0.51-0.92, two different readers 0.11-0.35)."""
 MIN_OTHER_SHARE = 0.2
 """... when the smaller group holds at least this share of the pieces."""
+CHANGE_SIDE_S = 3.2
+"""Speech on each side of a possible change of speaker: four non-overlapping 0.8 s d-vector windows
+(with 1.6 s the two speakers of a telephone conversation are no further apart than one reader's
+pieces). Samples shorter than twice this are judged by the groups alone."""
+CHANGE_RATIO = 2.6
+"""A change of speaker: the two sides at least this many times further apart than interleaved
+pieces of the same stretch. Measured (`python -m runtime.bench.several`): one person 0.70-2.23
+(the top: one of pyannote's two people with the other's turns cut out), a sample of two people
+2.33-4.13 (pyannote's conversation 3.91, two readers 3.06-4.13); the threshold lies between the
+largest single value and the smallest of two readers (geometric mean). Two similar voices on one
+telephone line with only 3 s of the second are below it (2.33-2.39): the d-vector cannot tell them
+apart on so little."""
 MIN_WORDS_PER_S = 0.5
 """Words the recogniser must hear per second of speech (people say 2-4; Silero takes a chord with
 vibrato for speech, Whisper hears "Oooo" in it)."""
@@ -108,11 +129,10 @@ def check_sample(audio: np.ndarray, vad, embedder: SpeakerEmbedder, recogniser, 
                          f"{MIN_SPEECH_S:g} s are needed", "record 5-10 s of the person speaking (pauses do not count)")
     keep = int(MAX_SPEECH_S * SAMPLE_RATE)
     sample = Sample(speech[:keep], duration_s, max(0.0, (len(speech) - keep) / SAMPLE_RATE))
-    apart, share = speaker_split(sample.speech, embedder)
-    if apart < SEVERAL_COS and share >= MIN_OTHER_SHARE:
-        raise VoiceFault("voice-sample-several-speakers", f"the sample sounds like more than one person "
-                         f"(two groups of its speech, {share:.0%} and {1 - share:.0%}, d-vector similarity "
-                         f"{apart:.2f})", "record one person only; cut the other voices out of the file")
+    several = several_speakers(sample.speech, embedder)
+    if several:
+        raise VoiceFault("voice-sample-several-speakers", f"the sample sounds like more than one person ({several})",
+                         "record one person only; cut the other voices out of the file")
     heard = recogniser.transcribe(sample.speech[: int(MAX_HEARD_S * SAMPLE_RATE)], language or "auto")
     if words(heard.text) < MIN_WORDS_PER_S * min(sample.speech_s, MAX_HEARD_S):
         raise VoiceFault("voice-sample-not-speech", f"the recogniser hears {words(heard.text)} word(s) in "
@@ -143,6 +163,18 @@ def chunks(speech: np.ndarray, seconds: float = CHUNK_S) -> list[np.ndarray]:
     return [speech[i * size: (i + 1) * size if i < count - 1 else len(speech)] for i in range(count)]
 
 
+def several_speakers(speech: np.ndarray, embedder: SpeakerEmbedder) -> str:
+    """Why the speech sounds like more than one person ("" when it does not)."""
+    apart, share = speaker_split(speech, embedder)
+    if apart < SEVERAL_COS and share >= MIN_OTHER_SHARE:
+        return f"two groups of its speech, {share:.0%} and {1 - share:.0%}, d-vector similarity {apart:.2f}"
+    ratio, at_s = speaker_change(speech, embedder)
+    if ratio >= CHANGE_RATIO:
+        return (f"the voice changes about {at_s:.1f} s into its speech: the {CHANGE_SIDE_S:g} s on either side are "
+                f"{ratio:.1f} times further apart than pieces of the same stretch")
+    return ""
+
+
 def speaker_split(speech: np.ndarray, embedder: SpeakerEmbedder) -> tuple[float, float]:
     """The pieces' d-vectors in two groups (2-means on cosine, seeded with the two least alike):
     the similarity of the groups' means and the smaller group's share (1.0, 0.0 for one piece)."""
@@ -158,3 +190,22 @@ def speaker_split(speech: np.ndarray, embedder: SpeakerEmbedder) -> tuple[float,
         centres = unit(np.array([vectors[group == g].mean(axis=0) for g in (0, 1)]))
     share = float(min(np.mean(group == 0), np.mean(group == 1)))
     return float(centres[0] @ centres[1]), share
+
+
+def speaker_change(speech: np.ndarray, embedder: SpeakerEmbedder) -> tuple[float, float]:
+    """The most likely change of speaker: (1 - cosine of the mean d-vectors of the CHANGE_SIDE_S
+    before and after a point) / (1 - median cosine of the interleaved halves of such stretches),
+    at its largest, and where (seconds of speech); (0.0, 0.0) when the speech is too short."""
+    window_s = WINDOW * HOP / SAMPLE_RATE
+    windows = embedder.windows(speech)[:: WINDOW // STRIDE]  # 0.8 s windows every 0.8 s: no audio shared
+    side = round(CHANGE_SIDE_S / window_s)
+    if len(windows) < 2 * side:
+        return 0.0, 0.0
+    adjacent, interleaved = [], []
+    for t in range(side, len(windows) - side + 1):
+        adjacent.append(float(unit(windows[t - side:t].mean(axis=0)) @ unit(windows[t:t + side].mean(axis=0))))
+        span = windows[t - side:t + side]
+        interleaved.append(float(unit(span[0::2].mean(axis=0)) @ unit(span[1::2].mean(axis=0))))
+    at = int(np.argmin(adjacent))
+    noise = max(1.0 - float(np.median(interleaved)), 1e-3)
+    return (1.0 - adjacent[at]) / noise, (at + side) * window_s
