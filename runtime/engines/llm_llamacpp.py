@@ -32,6 +32,8 @@ _SLICE_MIN, _SLICE_MAX = 32, 512
 """Prompt tokens read between two check-ins. Fewer tokens a call cost more CPU a token (the weights
 are streamed through once a call): on this 2-core box 64-token slices took twice the CPU of 512,
 256-token ones about 10 % more."""
+_ANCHOR = 16
+"""Tokens that must match to recognise the kept history after a cut (see `_cut_dropped`)."""
 _PREPARE_SLICE_S = 0.5
 """Seconds of reading between check-ins when the history is read ahead (a question may come)."""
 
@@ -74,6 +76,7 @@ class LlamaEngine:
     def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, n_gpu_layers: int = 0,
                  use_mmap: bool = True, temperature: float = 0.6, top_p: float = 0.9, seed: int = 0,
                  vocab_only: bool = False) -> None:
+        import llama_cpp
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -105,6 +108,10 @@ class LlamaEngine:
         self.check_in_s = 3.0
         """Seconds of prompt reading between two check-ins (a long prompt on a loaded CPU stays
         interruptible and is not taken for a hung actor)."""
+        self._can_shift = not vocab_only and bool(llama_cpp.llama_memory_can_shift(self.llm._ctx.memory))
+        """The KV cache can move tokens to other positions (RoPE models: all of ours)."""
+        self.tokens_read = 0
+        """Prompt tokens evaluated since the engine was made (what reading prompts has cost)."""
         self._read_rate = 100.0
         """Prompt tokens read a second, as measured lately: sizes the slices."""
         self.tokens_generated = 0
@@ -236,8 +243,32 @@ class LlamaEngine:
     def _read(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float) -> bool:
         """Evaluate the tokens, reusing what the KV cache already holds of them. False when stopped."""
         llm = self.llm
+        self._cut_dropped(tokens)
         llm.n_tokens = _common(llm._input_ids.tolist(), tokens)  # eval drops the cache from here
         return self._eval(tokens[llm.n_tokens:], should_stop, slice_s)
+
+    def _cut_dropped(self, tokens: list[int]) -> None:
+        """When the conversation dropped its oldest turns, the cache holds them between the system
+        prompt and the turns that stay: cut them out and shift what follows into their place
+        (llama.cpp moves the keys' positions), so the kept history is not read again."""
+        llm = self.llm
+        held = llm._input_ids.tolist()
+        start = _common(held, tokens)
+        anchor = tokens[start:start + _ANCHOR]
+        if start < 8 or len(anchor) < _ANCHOR or not self._can_shift:
+            return
+        for gap_end in range(start + 1, len(held) - _ANCHOR + 1):
+            if held[gap_end:gap_end + _ANCHOR] == anchor:
+                break
+        else:
+            return
+        if not llm._ctx.kv_cache_seq_rm(0, start, gap_end):
+            return
+        llm._ctx.kv_cache_seq_shift(0, gap_end, len(held), start - gap_end)
+        kept = len(held) - gap_end
+        llm.input_ids[start:start + kept] = llm.input_ids[gap_end:len(held)]
+        llm.n_tokens = start + kept
+        _LOGGER.debug("cut %d tokens of dropped turns out of the cache; %d shifted", gap_end - start, kept)
 
     def _eval(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float | None = None) -> bool:
         """Evaluate tokens after the cached ones in slices of about slice_s seconds each
@@ -250,6 +281,7 @@ class LlamaEngine:
             part = tokens[start:start + size]
             began = time.perf_counter()
             self.llm.eval(part)
+            self.tokens_read += len(part)
             if len(part) >= _SLICE_MIN:
                 rate = len(part) / max(time.perf_counter() - began, 1e-3)
                 self._read_rate = (self._read_rate + rate) / 2
