@@ -228,7 +228,7 @@ def test_a_recorder_that_cannot_keep_up_holds_a_few_frames_and_the_timeline(tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     seen, growth_mb = (int(v) for v in done.stdout.split())
     assert seen == seconds * 30
-    assert growth_mb < 200, f"grew by {growth_mb} MB recording {seconds} s of frames it could not encode in time"
+    assert growth_mb < 300, f"grew by {growth_mb} MB recording {seconds} s of frames it could not encode in time"
     frames, fps, audio, rate = read_clip(out)
     assert abs(len(frames) / fps - seconds) <= 1 / fps, f"{len(frames) / fps:.2f} s of video for {seconds} s shown"
     assert abs(len(audio) / rate - seconds) < 0.05, f"{len(audio) / rate:.2f} s of sound for {seconds} s"

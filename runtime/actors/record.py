@@ -20,6 +20,7 @@ stops recording with one error (record-disk-full) while the conversation goes on
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -50,6 +51,8 @@ _MAX_REPEATS = 2
 than encoded again frame by frame: a recorder that fell behind costs no extra encoding."""
 _DRAIN_MAX = 2000
 """Messages still queued at stop that are written before the file is finished (at most)."""
+_DRAIN_S = 1.0
+"""...and for at most this long (the stop budget is 3 s)."""
 
 
 class RecordActor(Actor):
@@ -124,8 +127,9 @@ class RecordActor(Actor):
         """Write the last fraction of a second and finish the file."""
         if self._writer is None:
             return
+        deadline = time.monotonic() + _DRAIN_S
         for _ in range(_DRAIN_MAX):  # what was shown and heard up to the stop belongs in the file
-            if not self.input_waiting():
+            if not self.input_waiting() or time.monotonic() > deadline:  # a starved thread stops in time
                 break
             msg = self._receive(self._data)
             if msg is not None:

@@ -164,7 +164,7 @@ def read_clip(path: str | Path, channel: int | None = None, *,
     frames, chunks, rate, fps = [], [], 0, 0.0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        fps = float(stream.base_rate or stream.average_rate or 0)
+        fps = float(stream.codec_context.framerate or stream.average_rate or 0)  # the encoder's rate (SPS)
         first = None
         for frame in _decoded(container, truncated, video=0):
             if frame.pts is not None and fps:  # a held frame (a gap in the timestamps) shows until the next
