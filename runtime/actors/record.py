@@ -173,15 +173,17 @@ class RecordActor(Actor):
         if index < self._next_index:
             self._last_frame = np.array(msg.rgb)
             return
-        # Behind (more input waits): a newer frame comes; encode only the newest.
-        self._pending = (index, msg.rgb)
+        if self._pending is not None and self._pending[0] > self._written:  # behind: it is skipped, and
+            self._last_frame = np.array(self._pending[1])  # the gap shows the newest frame before this one
+        self._pending = (index, msg.rgb)  # encoded once no other message waits
 
     def _write_pending(self) -> None:
         """Encode the newest frame at its place; the gap before it repeats the last frame."""
         index, rgb = self._pending
         self._pending = None
-        if index - self._next_index > _MAX_REPEATS and self._written >= self._base_frame:
-            self._advance(index)  # held: the player shows the last frame until this one
+        while index - self._next_index > _MAX_REPEATS and self._written >= self._base_frame:
+            # Held: the player shows the last frame until this one (a second at a time: files rotate).
+            self._advance(min(index, (self._next_index // self.fps + 1) * self.fps))
         while self._next_index <= index:  # a late frame repeats the last one: the timeline holds
             frame = self._last_frame if self._next_index < index and self._last_frame is not None else rgb
             self._writer.write_video(frame, self._next_index - self._base_frame)
