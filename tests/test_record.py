@@ -180,3 +180,58 @@ def test_the_sound_of_a_file_is_where_it_was_written(tmp_path, live):
     _, _, heard, rate = read_clip(tmp_path / "beep.mp4")
     onset = np.nonzero(np.abs(heard) > 0.25)[0][0] / rate
     assert abs(onset - at_s) < 0.005, f"the beep is heard at {onset * 1000:.1f} ms, written at {at_s * 1000:.0f} ms"
+
+
+_FLOOD = """
+import resource, sys, time
+import numpy as np
+from runtime.actors.record import RecordActor
+from runtime.core.bus import Bus
+from runtime.core.messages import PlaybackStarted, SpeechAudio, VideoFrame
+from runtime.speech.audio import to_int16
+from runtime.store.recordings import Recordings
+
+bus = Bus("inproc://flood-pub", "inproc://flood-sub")
+bus.start()
+actor = RecordActor("record", bus, recordings=Recordings(sys.argv[1]), size=512, fps=25)
+actor.start()
+assert actor.ready.wait(60)
+pub = bus.publisher()
+origin, frames = time.monotonic_ns(), int(sys.argv[2]) * 30
+beep = (0.5 * np.sin(2 * np.pi * 440 * np.arange(4800) / 24000)).astype(np.float32)
+with open("/proc/self/statm") as statm:
+    before = int(statm.read().split()[1]) * 4096 / 2**20
+for i in range(frames):  # the face's 30 fps, sent far faster than 25 fps of 512x512 can be encoded
+    if i == frames // 2:
+        pub.publish(SpeechAudio(pcm=to_int16(beep), spans=np.array([[0, len(beep)]], np.int32),
+                                targets=np.zeros((1, 5), np.float32), sample_rate=24000))
+        pub.publish(PlaybackStarted(heard_ns=origin + int(i / 30 * 1e9)))
+    pub.publish(VideoFrame(rgb=np.full((512, 512, 3), i % 251, np.uint8), shown_ns=origin + int(i / 30 * 1e9)))
+    time.sleep(0.001)
+deadline = time.monotonic() + 300
+while actor.frames_seen < frames and time.monotonic() < deadline:
+    time.sleep(0.01)
+actor.stop(60)
+print(actor.frames_seen, round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before))
+"""
+
+
+def test_a_recorder_that_cannot_keep_up_holds_a_few_frames_and_the_timeline(tmp_path):
+    """A kiosk records for months on a box that is sometimes busy. When the encoder falls behind
+    the face's 30 fps, frames (0.8 MB each at 512x512) queued on the bus: a live run peaked at
+    5.4 GB (issue #26). The recorder now keeps a few frames whatever the pace, and the recording
+    still lasts as long as the frames shown, with the sound where it was heard."""
+    seconds = 40
+    out = tmp_path / "flood.mp4"
+    done = subprocess.run([sys.executable, "-c", _FLOOD, str(out), str(seconds)], capture_output=True, text=True,
+                          timeout=600, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen, growth_mb = (int(v) for v in done.stdout.split())
+    assert seen == seconds * 30
+    assert growth_mb < 300, f"grew by {growth_mb} MB recording {seconds} s of frames it could not encode in time"
+    frames, fps, audio, rate = read_clip(out)
+    assert abs(len(frames) / fps - seconds) <= 1 / fps, f"{len(frames) / fps:.2f} s of video for {seconds} s shown"
+    assert abs(len(audio) / rate - seconds) < 0.05, f"{len(audio) / rate:.2f} s of sound for {seconds} s"
+    loud = np.nonzero(np.abs(audio) > 0.2)[0]
+    assert abs(loud[0] / rate - seconds / 2) < 0.05, "the sound is not where it was heard"
+    assert abs((loud[-1] - loud[0]) / rate - 0.2) < 0.05, "the sound is not complete"

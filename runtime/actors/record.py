@@ -6,6 +6,11 @@ are placed by the time they were shown; the avatar's speech by the time its samp
 voice's rate, stereo when the input is recorded too: left = what the avatar said (what the
 visitor hears), right = the input (the visitor).
 
+A recorder short of CPU never lets frames pile up (each is 0.8 MB at 512x512): a frame is encoded
+only when no other message waits, a newer frame replaces one not yet encoded, and the gap on the
+timeline holds the last frame written (a repeated frame, without encoding it again), so memory
+stays a few frames whatever the encoder's pace, and the soundtrack stays complete and in sync.
+
 Everything is written as it happens: sound lags the video by LAG_S (time for a playback report
 to arrive), so stopping only flushes the last fraction of a second, and the files are fragmented
 MP4s, playable after a kill. Files rotate and are pruned by the Recordings series; a full disk
@@ -15,6 +20,7 @@ stops recording with one error (record-disk-full) while the conversation goes on
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -40,6 +46,13 @@ LAG_S = 0.5
 """How far the soundtrack is written behind the video (seconds)."""
 _MAX_WAITING = 64
 """Synthesized pieces kept until they are played (older ones are dropped)."""
+_MAX_REPEATS = 2
+"""A longer gap on the timeline is held (players show the last frame until the next one) rather
+than encoded again frame by frame: a recorder that fell behind costs no extra encoding."""
+_DRAIN_MAX = 2000
+"""Messages still queued at stop that are written before the file is finished (at most)."""
+_DRAIN_S = 1.0
+"""...and for at most this long (the stop budget is 3 s)."""
 
 
 class RecordActor(Actor):
@@ -65,6 +78,10 @@ class RecordActor(Actor):
         self._next_index: int | None = None
         """Next frame index to write (on the timeline); None before the first frame."""
         self._last_frame: np.ndarray | None = None
+        self._pending: tuple[int, np.ndarray] | None = None
+        """The newest frame not yet encoded and its index on the timeline."""
+        self._written = -1
+        """Index (on the timeline) of the last frame given to the encoder."""
         self._audio_at = 0
         """Soundtrack written up to this sample (on the timeline, at RATE)."""
         self._waiting: dict[tuple[int, int, int], SpeechAudio] = {}
@@ -97,6 +114,8 @@ class RecordActor(Actor):
                 self._heard(msg)
             elif isinstance(msg, PlaybackFinished) and msg.interrupted:
                 self._cut(msg)
+            if self._pending is not None and not self.input_waiting():
+                self._write_pending()
         except RecordFault as fault:
             self._give_up(fault)
 
@@ -108,9 +127,21 @@ class RecordActor(Actor):
         """Write the last fraction of a second and finish the file."""
         if self._writer is None:
             return
+        deadline = time.monotonic() + _DRAIN_S
+        for _ in range(_DRAIN_MAX):  # what was shown and heard up to the stop belongs in the file
+            if not self.input_waiting() or time.monotonic() > deadline:  # a starved thread stops in time
+                break
+            msg = self._receive(self._data)
+            if msg is not None:
+                self.handle(msg)
+        if self._writer is None:  # the drain hit a write fault (reported)
+            return
         try:
+            if self._pending is not None:
+                self._write_pending()
             if self._next_index is not None:
                 self._commit_audio(self._frame_sample(self._next_index))
+                self._end_hold(self._next_index)
             self._close()
         except RecordFault as fault:
             self._give_up(fault)
@@ -142,14 +173,31 @@ class RecordActor(Actor):
         if index < self._next_index:
             self._last_frame = np.array(msg.rgb)
             return
+        if self._pending is not None and self._pending[0] > self._written:  # behind: it is skipped, and
+            self._last_frame = np.array(self._pending[1])  # the gap shows the newest frame before this one
+        self._pending = (index, msg.rgb)  # encoded once no other message waits
+
+    def _write_pending(self) -> None:
+        """Encode the newest frame at its place; the gap before it repeats the last frame."""
+        index, rgb = self._pending
+        self._pending = None
+        while index - self._next_index > _MAX_REPEATS and self._written >= self._base_frame:
+            # Held: the player shows the last frame until this one (a second at a time: files rotate).
+            self._advance(min(index, (self._next_index // self.fps + 1) * self.fps))
         while self._next_index <= index:  # a late frame repeats the last one: the timeline holds
-            frame = self._last_frame if self._next_index < index and self._last_frame is not None else msg.rgb
+            frame = self._last_frame if self._next_index < index and self._last_frame is not None else rgb
             self._writer.write_video(frame, self._next_index - self._base_frame)
-            self._next_index += 1
-            if self._next_index % self.fps == 0:
-                self._commit_audio(self._frame_sample(self._next_index) - int(LAG_S * RATE))
-                self._maybe_rotate()
-        self._last_frame = np.array(msg.rgb)
+            self._written = self._next_index
+            self._advance(self._next_index + 1)
+        self._last_frame = np.array(rgb)
+
+    def _advance(self, index: int) -> None:
+        """The video stands at frame `index`: write the sound a second at a time, rotate files."""
+        crossed = index // self.fps > self._next_index // self.fps
+        self._next_index = index
+        if crossed:
+            self._commit_audio(self._frame_sample(index) - int(LAG_S * RATE))
+            self._maybe_rotate()
 
     def _frame_sample(self, index: int) -> int:
         return round(index * RATE / self.fps)
@@ -206,8 +254,16 @@ class RecordActor(Actor):
             return
         boundary = self._next_index
         self._commit_audio(self._frame_sample(boundary))
+        self._end_hold(boundary)
         self._close()
         self._open(boundary)
+
+    def _end_hold(self, end: int) -> None:
+        """A file whose video ends on a held frame shows it once more at its last index (end - 1),
+        so the picture lasts as long as the sound."""
+        if self._last_frame is not None and self._base_frame <= self._written < end - 1:
+            self._writer.write_video(self._last_frame, end - 1 - self._base_frame)
+            self._written = end - 1
 
     def _close(self) -> None:
         writer, self._writer = self._writer, None

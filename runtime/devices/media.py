@@ -154,14 +154,23 @@ def read_clip(path: str | Path, channel: int | None = None, *,
               truncated: bool = False) -> tuple[list[np.ndarray], float, np.ndarray, int]:
     """Decoded frames (RGB), video fps, float32 audio (mixed, or one channel) and its rate.
 
+    Frames are what a player shows at each 1/fps: a frame held over a gap in the timestamps (a
+    recorder that fell behind) is repeated.
+
     truncated: the file may end mid-fragment (a recording cut by a kill or a power cut): read
     what decodes and stop at the damaged tail, as a player does."""
     import av
 
     frames, chunks, rate, fps = [], [], 0, 0.0
     with av.open(str(path)) as container:
-        fps = float(container.streams.video[0].average_rate or 0)
+        stream = container.streams.video[0]
+        fps = float(stream.codec_context.framerate or stream.average_rate or 0)  # the encoder's rate (SPS)
+        first = None
         for frame in _decoded(container, truncated, video=0):
+            if frame.pts is not None and fps:  # a held frame (a gap in the timestamps) shows until the next
+                first = frame.pts if first is None else first
+                at = round(float((frame.pts - first) * frame.time_base) * fps)
+                frames.extend(frames[-1:] * (at - len(frames)))
             frames.append(frame.to_ndarray(format="rgb24"))
     with av.open(str(path)) as container:
         for frame in _decoded(container, truncated, audio=0):
