@@ -27,6 +27,12 @@ LASHES = 0.035
 _SKIN_BAND = 0.015
 """Skin above the lash line that the warp stretches behind the painted lid (eye distances): thin,
 because thick brows can sit less than a tenth of the eye distance above the lid."""
+_LID_SKIN = 0.075
+"""Lid skin above the lash line that slides down over the eye as it closes (eye distances)."""
+_BELOW_BROW = 0.06
+"""The sliding skin stops this far under the brow's lower edge (eye distances)."""
+_BROW_LOWER = ([46, 53, 52, 65, 55], [276, 283, 282, 295, 285])
+"""Mesh points along the lower edge of the right and left brows."""
 _TOP = 0.05
 """How far above the resting lashes the painted lid fades into the skin (eye distances)."""
 _PAST_CORNERS = 0.05
@@ -77,7 +83,14 @@ def lid(lm: np.ndarray, eye_d: float, eye) -> Lid:
     # except at the corners, where the lids meet.
     u = np.clip(np.abs(xs - (up[0, 0] + up[-1, 0]) / 2) / max(0.5 * (up[-1, 0] - up[0, 0]), 1.0), 0, 1)
     floor = np.interp(xs, low[:, 0], low[:, 1]) + 0.045 * eye_d * np.sqrt(1 - u * u)
-    return Lid(x0, line, np.clip(floor - line, 0, None), line - (LASHES + _SKIN_BAND) * eye_d)
+    # The lid's own skin up to a little under the brow is what slides down over the eye (never the
+    # brow's hair), at least the thin band just above the lashes.
+    brow = lm[_BROW_LOWER[0] if list(eye[0]) == list(L.RIGHT_EYE_UPPER) else _BROW_LOWER[1]]
+    brow = brow[np.argsort(brow[:, 0])]
+    under_brow = np.interp(xs, brow[:, 0], brow[:, 1]) + _BELOW_BROW * eye_d
+    crease = np.maximum(line - (LASHES + _LID_SKIN) * eye_d, under_brow)
+    crease = np.minimum(crease, line - (LASHES + _SKIN_BAND) * eye_d)
+    return Lid(x0, line, np.clip(floor - line, 0, None), crease)
 
 
 def blink_keys(lm: np.ndarray, eye_d: float, region, eye) -> list:
@@ -297,26 +310,38 @@ class LidPainter:
             top, margin, edge, reach, opaque = top[cols], margin[cols], edge[cols], reach[cols], opaque[cols]
             u, round_ = u[cols], round_[cols]
             yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-            # The lid rounds over the eyeball: lightest high in its middle (under the brow), darker
-            # towards the lash line (t: 0 at the resting margin, 1 at the moving one) and the corners.
+            region = frame[y0:y1, x0:x1]
+            rgb = region.astype(np.float32)
+            # The warp has slid the lid's own skin down over the eye; here only its light is set:
+            # the fold's shadow it carries is lifted to the lid's lit skin, the lid rounds over the
+            # eyeball (lightest high in its middle, darker towards the lash line, t: 0 at the
+            # resting margin, 1 at the moving one, and the corners), its texture and colour stay.
             t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
-            shade = 1.03 + 0.03 * (1 - u * u) - 0.32 * t ** 1.5 - 0.07 * u ** 4
-            # The texture rides on the margin: rows counted up from it.
-            r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
-            texture = 1.0 + np.take_along_axis(grain[:, cols], r[..., None], axis=0)
-            rgb = skin[cols][None] * shade[..., None] * texture
-            # The lash line: thickest in the middle of the lid, thinning towards the corners.
-            thick = lash_w * (0.55 + 0.45 * round_)
-            ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
-            rgb += (lash[cols][None] - rgb) * (0.85 * min(1.0, amount / 0.3) * ink)[..., None]
-            # Opaque from the resting lash line down (it slides under the lid); above it the lid
-            # fades into the skin; the margin is anti-aliased; the lid fades out into the corners.
+            shade = 1.0 + 0.03 * (1 - u * u) - 0.3 * t ** 1.5 - 0.07 * u ** 4
+            near = max(1.5, 0.025 * e)
+            low = cv2.GaussianBlur(rgb, (0, 0), near)
+            # The lid's colour is its lit skin (per column, shaded); its texture the warped skin's
+            # own detail relative to its local colour (so a fold's shadow is not carried down).
+            detail = np.clip(rgb / np.maximum(low, 1.0), 0.75, 1.3)
+            lidded = skin[cols][None] * shade[..., None] * detail
             ramp = np.maximum(1.5, reach - opaque)
             alpha = _smooth((yy - top) / ramp) * _smooth((edge + 0.5 - yy) / 1.2) * min(1.0, amount / 0.12)
             alpha *= _smooth((1 - np.abs(u)) / 0.3) * (edge > top + 0.5)
-            region = frame[y0:y1, x0:x1]
-            alpha = alpha[..., None]
-            region[:] = (region * (1 - alpha) + rgb * alpha + 0.5).clip(0, 255).astype(np.uint8)
+            # Stretched down, the skin's fine grain would become vertical streaks: those are softened
+            # across and the skin's own grain (from under the eye, unstretched) laid back on.
+            soft = cv2.GaussianBlur(rgb, (0, 0), sigmaX=1.0, sigmaY=0.1)
+            stretch = (alpha * _smooth((yy - margin + lash_top[cols]) / 2.0))[..., None]
+            rgb += (soft - rgb) * stretch
+            r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
+            texture = np.take_along_axis(grain[:, cols], r[..., None], axis=0)
+            lidded = lidded * (1 + 0.8 * texture * stretch)
+            rgb += (lidded - rgb) * alpha[..., None]
+            # The lash line at the moving margin: thickest in the middle, thinning to the corners.
+            thick = lash_w * (0.55 + 0.45 * round_)
+            ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
+            ink *= 0.6 * min(1.0, amount / 0.3) * _smooth((1 - np.abs(u)) / 0.3)
+            rgb += (lash[cols][None] - rgb) * ink[..., None]
+            region[:] = (rgb + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def behind_dark_lenses(portrait: np.ndarray, landmarks: np.ndarray) -> bool:
