@@ -55,7 +55,7 @@ class MouthPainter:
         unit = red / max(float(_luma(red)), 1.0)
         self.cavity = unit * max(0.3 * skin_light, 42.0)
         """The cavity near the lips (the light they let in); deeper in it is darker."""
-        self.deep = unit * max(0.1 * skin_light, 24.0)
+        self.deep = unit * max(0.08 * skin_light, 24.0)
         self.tongue = lip * np.array([0.8, 0.5, 0.5], np.float32)
         self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.cavity)
 
@@ -131,13 +131,13 @@ class MouthPainter:
         # front (towards the lower lip, which lets the light in) lightest; the sides (behind the
         # cheeks) dark. Every term varies smoothly, so no part of the cavity is one flat colour.
         t = np.clip((yy - upper) / gap, 0, 1)  # 0 under the upper lip, 1 at the lower lip
-        back = (1 - t) ** 0.6 * (0.8 + 0.2 * (1 - across ** 2))
+        back = (1 - t) ** 0.7 * (0.8 + 0.2 * (1 - across ** 2))
         sides = _smooth((across - 0.45) / 0.55)
         depth = 1 - (1 - back) * (1 - 0.6 * sides)
         depth = depth * _smooth(opening / (0.15 * self.mw))
         out = self.cavity + (self.deep - self.cavity) * depth[..., None]
         # (right under the upper lip, its shadow; at the lower lip, the light on its wet inside)
-        lit = (0.82 + 0.18 * _smooth((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.12 * _smooth((t - 0.8) / 0.2))
+        lit = (0.86 + 0.14 * _smooth((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * _smooth((t - 0.75) / 0.25))
         out = out * lit[..., None]
         out = self._tongue(out, yy, lower, gap, across, opening)
         if not self.own_lower_teeth:
@@ -154,11 +154,11 @@ class MouthPainter:
         if wide <= 0:
             return out
         crest = lower - gap * (0.4 - 0.3 * across ** 2)
-        soft = np.maximum(0.18 * (lower - crest), 1.5)
+        soft = np.maximum(0.4 * (lower - crest), 1.5)
         amount = _smooth((yy - crest) / soft) * _smooth((0.8 - across) / 0.35) * wide
         front = _smooth((yy - crest) / np.maximum(lower - crest, 1.0))
-        tone = (0.5 + 0.5 * front) * (1 - 0.3 * across ** 2)
-        amount = amount * (0.6 + 0.4 * front)  # (its back fades into the mouth's shade)
+        tone = (0.45 + 0.55 * front) * (1 - 0.3 * across ** 2)
+        amount = amount * (0.5 + 0.5 * front)  # (its back fades into the mouth's shade)
         return out + (self.tongue * tone[..., None] - out) * amount[..., None]
 
 

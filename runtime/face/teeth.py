@@ -58,9 +58,9 @@ def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: f
     step = np.asarray(lengths, np.float64)[index] * np.where(side == 0, 1.0, 0.985)
     length = show * mw * step * (1.0 - 0.4 * np.clip(u, 0, 1.2) ** 2)
     length = cv2.GaussianBlur(length[None].astype(np.float32), (0, 0), max(1.0, 0.012 * mw))[0]
-    light = np.array([[1.0, 0.96, 0.95, 0.93, 0.92, 0.92], [0.98, 0.97, 0.93, 0.94, 0.92, 0.9]])[side, index]
+    light = np.array([[1.0, 0.93, 0.94, 0.88, 0.86, 0.84], [0.97, 0.95, 0.91, 0.89, 0.85, 0.83]])[side, index]
     # Each tooth rounds away from the light at its sides; teeth further back are in the mouth's shade.
-    tone = light * (0.92 + 0.08 * np.sin(np.pi * pos)) * np.clip(1.0 - 0.65 * u ** 2, 0.25, 1)
+    tone = light * (0.9 + 0.1 * np.sin(np.pi * pos)) * np.clip(1.0 - 0.8 * u ** 2, 0.2, 1)
     warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index]
     to_gap = np.minimum(pos, 1 - pos) * width
     gap = np.exp(-((to_gap / max(0.7, 0.008 * mw)) ** 2))
@@ -90,7 +90,7 @@ class Teeth:
         length = np.interp(xs, grid, lengths) * show
         gap = np.interp(xs, grid, gaps)
         edge = lower - length
-        amount = smooth((yy - edge) / 1.5 + 0.5) * smooth((0.5 - across) / 0.25)
+        amount = smooth((yy - edge) / 1.5 + 0.5) * smooth((0.45 - across) / 0.25) * smooth(show / 0.5)
         v = np.clip((yy - edge) / np.maximum(length, 1.0), 0, 1)  # 0 at the tips, 1 at the lip
         shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smooth(v)) * (1 - 0.12 * gap)
         teeth = self._shaded(np.interp(xs, grid, warms), shade)
@@ -110,8 +110,8 @@ class Teeth:
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
-        shade = np.interp(xs - dx, grid, tones) * (0.68 + 0.32 * smooth(v / 0.5))
-        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - 0.22 * gap * (0.35 + 0.65 * v))
+        shade = np.interp(xs - dx, grid, tones) * (0.62 + 0.38 * smooth(v / 0.6))
+        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - gap * (0.12 + 0.3 * v ** 2))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smooth((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
