@@ -164,6 +164,9 @@ class LidPainter:
             goal = level[None] * shade
             shift = np.clip(goal - low, -0.2 * goal, 0.7 * goal) * on_skin * fade
             rgb += shift[..., None]
+            # A glint above the lid (on a lens or a frame) is no skin: highlights are toned down.
+            over = np.maximum((rgb @ _LUMA) / np.maximum(1.12 * goal, 1.0), 1.0)
+            rgb /= (1 + (over - 1) * on_skin * fade)[..., None]
             # The skin's own grain where stretching smoothed it.
             r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
             texture = np.take_along_axis(grain[:, cols], r[..., None], axis=0)

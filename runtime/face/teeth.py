@@ -111,7 +111,7 @@ class Teeth:
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
         shade = np.interp(xs - dx, grid, tones) * (0.62 + 0.38 * smooth(v / 0.6))
-        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - gap * (0.12 + 0.3 * v ** 2))
+        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - gap * (0.07 + 0.35 * v ** 2))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smooth((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
