@@ -79,7 +79,7 @@ def renderer(avatar: bundle.Avatar) -> FaceRenderer:
     split = parting_line(avatar.portrait, avatar.landmarks, teeth)
     still = glasses.still_weight(avatar.portrait, avatar.landmarks)
     gap = lip_gap(avatar.portrait, avatar.landmarks)
-    rig = build_rig(avatar.landmarks, avatar.portrait.shape[0], split, still, teeth, gap)
+    rig = build_rig(avatar.landmarks, avatar.portrait.shape[0], split, still, teeth, gap, avatar.portrait)
     return FaceRenderer(avatar.portrait, avatar.landmarks, rig)
 
 

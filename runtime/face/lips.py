@@ -11,7 +11,10 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
-from runtime.face.mouth import _luma, _pixels_in, _smooth, _teeth_mask, shows_teeth
+from runtime.face.mouth import _teeth_mask, shows_teeth
+from runtime.face.teeth import luma as _luma
+from runtime.face.teeth import pixels_in as _pixels_in
+from runtime.face.teeth import smooth as _smooth
 
 
 def _upper_teeth_edge(teeth: np.ndarray, xs: np.ndarray, tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:

@@ -1,11 +1,14 @@
 """The mouth interior painted where the lips part: cavity, tongue, upper and lower teeth.
 
-Teeth are built once per avatar as profiles across the mouth (where each tooth is, how long it
-shows below the lip line, how bright it is) and placed per frame: the upper row hangs from the
-upper jaw (it moves with the head only, so it stays under the upper lip as the jaw drops), the
-lower row rides on the jaw and shows at wide vowels. A portrait that shows its own teeth keeps
-them (the lips part below them) and gets only a lower row. Colours come from the portrait: its
-teeth when it shows them, else its eye whites and skin; the cavity and the tongue from its lips.
+The cavity is shaded in depth: darkest at the back of the mouth and in the shade under the upper
+lip and teeth, lighter towards the lower lip that lets the light in, dark at the sides; the tongue
+lies low, lightest at its front, fading into the shade as it recedes; every term varies smoothly,
+so no part of it is one flat colour. The teeth (runtime.face.teeth) are placed per frame: the
+upper row hangs from the upper jaw (it moves with the head only, so it stays under the upper lip
+as the jaw drops), the lower tips ride on the jaw and show only at wide openings. A portrait that
+shows its own teeth keeps them (the lips part below them) and gets only the lower tips. Colours
+come from the portrait: its teeth when it shows them, else its eye whites and skin; the cavity
+and the tongue from its lips.
 """
 
 from __future__ import annotations
@@ -15,52 +18,17 @@ import numpy as np
 
 from runtime.face import landmarks as L
 from runtime.face.rig import mouth_open
+from runtime.face.teeth import Teeth
+from runtime.face.teeth import luma as _luma
+from runtime.face.teeth import skin as _skin
+from runtime.face.teeth import skin_light as _skin_light
+from runtime.face.teeth import smooth as _smooth
 
-_UPPER_WIDTHS = (0.15, 0.115, 0.09, 0.075, 0.065, 0.06)
-"""Apparent widths of the upper teeth from the middle outwards (fractions of the mouth width)."""
-_LOWER_WIDTHS = (0.085, 0.09, 0.085, 0.075, 0.065, 0.06)
-_UPPER_SHOW = 0.085
-"""How far the upper incisors reach below the line where the lips part (mouth widths)."""
-_LOWER_SHOW = 0.045
 OPENING = [61, *L.LIPS_UPPER_INNER[1:-1], 291, *L.LIPS_LOWER_INNER[1:-1]]
 """Mesh points around the lips' opening out to the mouth's corners (the dark corners of a smile
 reach past the inner lip corners)."""
 _EDGE_PX = 1.1
 """Feather of the cavity's outline (pixels, Gaussian sigma): a soft lip edge, never a hard step."""
-
-
-def _smooth(t):
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def _tooth_row(xs: np.ndarray, centre: float, mw: float, widths, show: float, corner: float) -> tuple:
-    """Per column: how far the row shows beyond its line (pixels), its brightness (0..1), how much
-    warmer than the front teeth it is (0..1) and how close to a gap between two teeth (1 at it)."""
-    bounds = np.cumsum((0.0, *widths)) * mw
-    off = np.abs(xs - centre)
-    index = np.clip(np.searchsorted(bounds, off, side="right") - 1, 0, len(widths) - 1)
-    left, width = bounds[index], np.diff(bounds)[index]
-    pos = np.clip((off - left) / width, 0, 1)  # 0..1 across one tooth
-    to_gap = np.minimum(pos, 1 - pos) * width  # pixels to the nearest gap between teeth
-    u = off / (0.5 * mw)
-    # Real rows are not ruler-straight: each tooth a little longer or shorter, lighter or darker
-    # (fixed per side); canines and the teeth behind them a little warmer.
-    side = np.where(xs < centre, 0, 1)
-    jitter = np.array([1.0, 0.93, 0.97, 0.9, 0.92, 0.9])[index] * np.where(side == 0, 1.0, 0.985)
-    length = show * mw * jitter * (1.0 - 0.4 * np.clip(u, 0, 1.2) ** 2)  # the row curves up to the sides
-    corner *= mw  # rounded tooth corners: small notches at every gap
-    length -= corner * (1 - np.sqrt(np.clip(1 - (1 - np.clip(to_gap / corner, 0, 1)) ** 2, 0, 1)))
-    light = np.array([[1.0, 0.97, 0.95, 0.96, 0.94, 0.95], [0.98, 0.99, 0.94, 0.95, 0.95, 0.93]])[side, index]
-    # Each tooth rounds away from the light at its sides; teeth further back are in the mouth's shade.
-    tone = light * (0.93 + 0.07 * np.sin(np.pi * pos)) * np.clip(1.0 - 0.6 * u ** 2, 0.25, 1)
-    warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index]
-    gap = np.exp(-((to_gap / 0.8) ** 2))  # where the teeth meet (a faint line, never an outline)
-    return tuple(np.asarray(a, np.float32) for a in (np.clip(length, 0, None), tone, warm, gap))
 
 
 class MouthPainter:
@@ -90,13 +58,9 @@ class MouthPainter:
         unit = red / max(float(_luma(red)), 1.0)
         self.cavity = unit * max(0.3 * skin_light, 42.0)
         """The cavity near the lips (the light they let in); deeper in it is darker."""
-        self.deep = unit * max(0.14 * skin_light, 25.0)
+        self.deep = unit * max(0.08 * skin_light, 24.0)
         self.tongue = lip * np.array([0.8, 0.5, 0.5], np.float32)
-        self.teeth = teeth_colour(portrait, lm, shows_teeth)
-        xs = np.arange(portrait.shape[1], dtype=np.float32)
-        centre = float((lm[61, 0] + lm[291, 0]) / 2)
-        self.upper = _tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_SHOW, 0.016)
-        self.lower = _tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_SHOW, 0.012)
+        self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.cavity)
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
               upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
@@ -166,74 +130,39 @@ class MouthPainter:
         gap = np.maximum(lower - upper, 1.0)
         left, right = top[0, 0], top[-1, 0]
         across = np.clip(np.abs(xs - (left + right) / 2) / max(0.5 * (right - left), 1.0), 0, 1)
-        # Dark red near the lips, darker deeper in (towards the middle of the opening, the more the
-        # wider it opens) and towards the corners; the upper lip and teeth shade what is under them.
-        # (lit from below by the lower lip; right under the upper teeth and lip, their shadow)
-        inward = np.clip(np.minimum(2.5 * (yy - upper), lower - yy) / np.maximum(0.5 * gap, 1.0), 0, 1)
-        depth = np.sqrt(inward) * _smooth(opening / (0.15 * self.mw))
-        depth = np.maximum(depth, 0.75 * _smooth((across - 0.55) / 0.45))
+        # Depth: the back of the mouth and the shade under the upper lip and teeth are darkest; the
+        # front (towards the lower lip, which lets the light in) lightest; the sides (behind the
+        # cheeks) dark. Every term varies smoothly, so no part of the cavity is one flat colour.
+        t = np.clip((yy - upper) / gap, 0, 1)  # 0 under the upper lip, 1 at the lower lip
+        back = (1 - t) ** 0.7 * (0.8 + 0.2 * (1 - across ** 2))
+        sides = _smooth((across - 0.45) / 0.55)
+        depth = 1 - (1 - back) * (1 - 0.6 * sides)
+        depth = depth * _smooth(opening / (0.15 * self.mw))
         out = self.cavity + (self.deep - self.cavity) * depth[..., None]
-        out = out * (0.7 + 0.3 * _smooth((yy - upper) / (2.0 + 0.1 * gap)))[..., None]
+        # (right under the upper lip, its shadow; at the lower lip, the light on its wet inside)
+        lit = (0.86 + 0.14 * _smooth((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * _smooth((t - 0.75) / 0.25))
+        out = out * lit[..., None]
         out = self._tongue(out, yy, lower, gap, across, opening)
         if not self.own_lower_teeth:
-            out = self._lower_teeth(out, yy, xs, lower, across, opening)
+            out = self.teeth.lower(out, yy, xs, lower, across, opening)
         if not self.shows_teeth:
-            out = self._upper_teeth(out, yy, xs, upper, rest, upper_shift, across)
+            out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across)
         return out
 
     def _tongue(self, out, yy, lower, gap, across, opening):
-        """The tongue's back rises from the floor of the mouth, seen when the mouth is well open:
-        rounded, lit on its crest, in shade at its sides and under the teeth."""
+        """The tongue lies low in the mouth, seen when it is well open: a rounded back rising from
+        the floor, lightest at its front (by the lower lip and teeth), darker as it recedes into
+        the mouth and at its sides, its outline soft."""
         wide = _smooth((opening - 0.1 * self.mw) / (0.2 * self.mw))
         if wide <= 0:
             return out
-        crest = lower - gap * (0.34 - 0.28 * across ** 2)
-        amount = _smooth((yy - crest) / 2.0) * _smooth((0.75 - across) / 0.3) * wide
-        lit = _smooth((yy - crest) / np.maximum(0.35 * (lower - crest), 1.0)) * (1 - across ** 2)
-        tone = (0.55 + 0.45 * lit) * (1 - 0.35 * _smooth((lower - yy) / np.maximum(0.25 * gap, 1.0) - 3))
+        crest = lower - gap * (0.4 - 0.3 * across ** 2)
+        soft = np.maximum(0.4 * (lower - crest), 1.5)
+        amount = _smooth((yy - crest) / soft) * _smooth((0.8 - across) / 0.35) * wide
+        front = _smooth((yy - crest) / np.maximum(lower - crest, 1.0))
+        tone = (0.45 + 0.55 * front) * (1 - 0.3 * across ** 2)
+        amount = amount * (0.5 + 0.5 * front)  # (its back fades into the mouth's shade)
         return out + (self.tongue * tone[..., None] - out) * amount[..., None]
-
-    def _lower_teeth(self, out, yy, xs, lower, across, opening):
-        """The lower incisors' tips just inside the lower lip, at wide vowels: partly hidden by the
-        lip, in the upper teeth's tone, a little shaded."""
-        show = _smooth((opening - 0.2 * self.mw) / (0.25 * self.mw))
-        if show <= 0:
-            return out
-        lengths, tones, warms, gaps = self.lower
-        grid = np.arange(len(lengths), dtype=np.float32)
-        length = np.interp(xs, grid, lengths) * show
-        tone = np.interp(xs, grid, tones) * (1 - 0.12 * np.interp(xs, grid, gaps))
-        edge = lower - length
-        amount = _smooth((yy - edge) / 1.0 + 0.5) * _smooth((0.6 - across) / 0.25)
-        # Their tips catch a little light; lower down the lip's shadow.
-        shade = 0.92 * tone * (1.0 - 0.12 * _smooth((yy - edge) / np.maximum(length, 1.0)))
-        teeth = self._shaded_teeth(np.interp(xs, grid, warms), shade)
-        return out + (teeth - out) * amount[..., None]
-
-    def _upper_teeth(self, out, yy, xs, upper, rest, shift, across):
-        """Upper teeth fixed to the upper jaw, from under the upper lip down to their edge, which
-        hangs below the resting lip line; in the lip's shadow at the top, a little translucent at
-        the biting edge, darker towards the corners where they fade into the mouth's shade."""
-        dx, dy = shift
-        lengths, tones, warms, gaps = self.upper
-        grid = np.arange(len(lengths), dtype=np.float32)
-        length = np.interp(xs - dx, grid, lengths)
-        tone = np.interp(xs - dx, grid, tones)
-        edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
-        amount = _smooth((edge - yy) / 1.0 + 0.5) * _smooth((1.0 - across) / 0.4)
-        v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
-        shade = tone * (0.7 + 0.3 * _smooth(v / 0.5)) * (1 - 0.08 * _smooth((v - 0.8) / 0.2))
-        # The line where two teeth meet shows most towards their rounded tips.
-        shade = shade * (1 - 0.14 * np.interp(xs - dx, grid, gaps) * (0.3 + 0.7 * v))
-        teeth = self._shaded_teeth(np.interp(xs - dx, grid, warms), shade)
-        return out + (teeth - out) * amount[..., None]
-
-    def _shaded_teeth(self, warm: np.ndarray, shade: np.ndarray) -> np.ndarray:
-        """Teeth colour per pixel: warmer (more yellow) where `warm` (per column) is higher, and in
-        shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
-        tint = self.teeth[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
-        shade = shade[..., None]
-        return tint[None] * shade + (0.35 * self.cavity) * (1 - shade)
 
 
 def _pinkness(rgb: np.ndarray) -> np.ndarray:
@@ -332,48 +261,3 @@ def _taper(top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _mean_in(image: np.ndarray, polygon: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     mask = cv2.fillPoly(np.zeros(image.shape[:2], np.uint8), [polygon.round().astype(np.int32)], 1).astype(bool)
     return image[mask].mean(axis=0).astype(np.float32) if mask.sum() > 10 else fallback
-
-
-def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.ndarray:
-    """Teeth colour from the portrait: its own teeth if shown, else its eye whites and skin light."""
-    if shows_teeth:
-        pixels = _pixels_in(portrait, lm[L.INNER_MOUTH])
-        if len(pixels) > 20:
-            light = _luma(pixels)
-            return np.median(pixels[light >= np.percentile(light, 70)], axis=0).astype(np.float32)
-    ivory = np.array([238, 230, 214], np.float32)
-    skin = _skin(portrait, lm)
-    skin_light = _skin_light(portrait, lm)
-    if len(skin) > 20:  # the photo's light and white balance: a little of the skin's hue
-        tint = skin.mean(axis=0) / max(float(skin.mean()), 1.0)
-        ivory = ivory * (0.8 + 0.2 * tint)
-    whites = np.concatenate([_pixels_in(portrait, lm[eye]) for eye in (L.RIGHT_EYE, L.LEFT_EYE)])
-    level = min(235.0, max(120.0, 1.15 * skin_light))
-    if len(whites) > 20:
-        light = _luma(whites)
-        sclera = np.median(whites[light >= np.percentile(light, 80)], axis=0).astype(np.float32)
-        if _luma(sclera) > 0.8 * skin_light:  # real eye whites (not sunglasses, not closed eyes)
-            level = min(level, 0.5 * (level + float(_luma(sclera))))
-            tint = sclera / max(float(sclera.mean()), 1.0)
-            ivory = ivory * (0.6 + 0.4 * tint)
-    # Teeth in a mouth are in its shade: a little darker and warmer than eye whites in the open.
-    ivory = ivory * np.array([1.0, 0.97, 0.92], np.float32)
-    return (ivory * 0.85 * level / float(_luma(ivory))).clip(0, 255).astype(np.float32)
-
-
-def _skin_light(image: np.ndarray, lm: np.ndarray) -> float:
-    """The photo's light on the face: the 90th percentile brightness of the cheeks and forehead."""
-    skin = _skin(image, lm)
-    return float(np.percentile(_luma(skin), 90)) if len(skin) > 20 else 170.0
-
-
-def _skin(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """Pixels of both cheeks and the forehead."""
-    r = max(2, int(0.04 * np.linalg.norm(lm[33] - lm[263])))
-    patches = [image[int(y) - r:int(y) + r, int(x) - r:int(x) + r].reshape(-1, 3) for x, y in lm[[50, 280, 151]]]
-    return np.concatenate(patches).astype(np.float32)
-
-
-def _pixels_in(image: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    mask = cv2.fillPoly(np.zeros(image.shape[:2], np.uint8), [polygon.round().astype(np.int32)], 1)
-    return image[mask.astype(bool)].astype(np.float32)

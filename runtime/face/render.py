@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
-from runtime.face.eyelids import LidPainter, behind_dark_lenses
+from runtime.face.eyelids import behind_dark_lenses
+from runtime.face.lidskin import LidPainter
 from runtime.face.lips import paint_seam
 from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
@@ -36,7 +37,7 @@ class FaceRenderer:
         self.shows_teeth = rig.open_at_rest
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
         self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth)
-        self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance)
+        self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance, rig.lids)
         self.blinks = not behind_dark_lenses(self.portrait, self.landmarks)
         """False behind dark glasses: a lid would be drawn over the lens."""
         self._eye_moves = {name: [rig.landmark_moves[name][eye].mean(axis=0) for eye in (L.RIGHT_EYE, L.LEFT_EYE)]

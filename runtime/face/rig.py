@@ -64,6 +64,8 @@ class Rig:
     the photo's lips are closed (their own seam shows)."""
     seam_moves: dict[str, np.ndarray] = field(default_factory=dict)
     """Per parameter: (n, 2) displacement of the seam's points at value 1."""
+    lids: list | None = None
+    """The upper lids the blinks slide down, right and left (runtime.face.eyelids.Lid)."""
 
 
 def _smooth(t: np.ndarray) -> np.ndarray:
@@ -343,7 +345,8 @@ STILL_UNDER_GLASSES = ("brow_raise", "brow_inner", "brow_furrow", "cheek_raise",
 
 
 def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
-              still: np.ndarray | None = None, open_at_rest: bool | None = None, gap: np.ndarray | None = None) -> Rig:
+              still: np.ndarray | None = None, open_at_rest: bool | None = None, gap: np.ndarray | None = None,
+              portrait: np.ndarray | None = None) -> Rig:
     """All parameter fields of an avatar (pixels per unit of each parameter).
 
     `split`: where the lips part, (n, 2) along the inner lips (runtime.face.lips.parting_line);
@@ -351,6 +354,7 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     0..1, how free the fields of STILL_UNDER_GLASSES are (runtime.face.glasses.still_weight).
     `open_at_rest`: the portrait shows teeth between its lips (default: the mesh's lips are apart);
     `gap`: what lies between the lips, (n, 3) x, top, bottom (default: the mesh's inner lips).
+    `portrait`: where the lids' lash lines and skin are measured (default: thin, from the mesh).
     """
     b = _Builder(landmarks, size, split, open_at_rest, gap)
     xy = landmarks[:, :2]
@@ -381,8 +385,9 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
         # (the press itself moves the lips onto the seam, not the seam)
         rig.seam_moves = {name: _sample((f.x0, f.y0, f.x1, f.y1), f.d, b.seam) * (name != "lip_press")
                           for name, f in fields.items()}
-    for name, eye in (("blink_right", eyelids.EYES[0]), ("blink_left", eyelids.EYES[1])):
-        keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye)
+    rig.lids = [eyelids.lid(b.lm, b.eye_d, eye, portrait) for eye in eyelids.EYES]
+    for name, eye, one in zip(("blink_right", "blink_left"), eyelids.EYES, rig.lids, strict=True):
+        keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye, one)
         rig.keyframes[name] = [Field(box[1], box[3], box[0], box[2], d.astype(np.float32)) for box, d in keys]
         rig.keyframe_moves[name] = [_sample(box, d, xy) for box, d in keys]
     return rig

@@ -1,0 +1,178 @@
+"""The light of a closing upper lid: the warp (runtime.face.eyelids) has slid the person's own lid
+down over the eye; this sets how it is lit.
+
+The lid skin the warp draws down carries the fold's shadow and, stretched, its grain turns into
+fine vertical streaks. So, per frame, over the moving lid only: the streaks are softened across,
+the light is set to the lid's own lit skin (measured per column on the portrait, between its
+lashes and whatever lies above) and rounded over the eyeball (darker towards the lash line and the
+corners) by shifting the light alone, so the lid keeps the colour and the fine texture of the
+warped skin; the skin's own grain (from under the eye, never stretched) is laid back where the
+stretch smoothed it, and the lash line at the moving margin is kept dark. Nothing is drawn above
+the lid's skin, so there is no outline.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from runtime.face.eyelids import EYES, Lid, lid
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_GRAIN = 0.03
+"""Typical texture of lid skin: relative brightness changes (robust standard deviation); the lid
+takes the grain of the skin it is made of, within half and twice this."""
+
+
+def _smooth(t):
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _spread(values: np.ndarray) -> float:
+    """Robust standard deviation (from the median absolute deviation)."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
+
+
+class LidPainter:
+    """Sets the light of both closing upper lids; built once per avatar."""
+
+    def __init__(self, portrait: np.ndarray, landmarks: np.ndarray, eye_d: float, lids: list | None = None) -> None:
+        lm = landmarks[:, :2].astype(np.float64)
+        self.eye_d = eye_d
+        self.lids = lids if lids is not None else [lid(lm, eye_d, eye, portrait) for eye in EYES]
+        """The lids as the rig's blinks move them (runtime.face.eyelids.lid)."""
+        rgb = portrait.astype(np.float32)
+        light = rgb @ _LUMA
+        self.levels = [self._level(light, one) for one in self.lids]
+        self.lashes = [self._lash_colour(rgb, light, one, level) for one, level in zip(self.lids, self.levels,
+                                                                                           strict=True)]
+        self.grain = [self._grain(rgb, one) for one in self.lids]
+
+    def _level(self, light: np.ndarray, one: Lid) -> np.ndarray:
+        """Per column, the light of the lid's lit skin: the lighter part of its skin band above the
+        lashes, smoothed along the lid (where the band is thin, its neighbours decide)."""
+        h, w = light.shape
+        values = np.zeros(len(one.lid), np.float32)
+        weight = np.zeros(len(one.lid), np.float32)
+        for i, (x, bottom, height) in enumerate(zip(one.x0 + np.arange(len(one.lid)), one.lid - one.lashes,
+                                                    one.skin, strict=True)):
+            y0, y1 = int(max(0, np.floor(bottom - height))), int(min(h, round(bottom)))
+            if 0 <= x < w and y1 > y0:
+                values[i] = np.percentile(light[y0:y1, x], 70)
+                weight[i] = y1 - y0
+        sigma = max(2.0, 0.08 * self.eye_d)
+        norm = cv2.GaussianBlur(weight[None], (0, 0), sigma)[0]
+        level = cv2.GaussianBlur((values * weight)[None], (0, 0), sigma)[0] / np.maximum(norm, 1e-3)
+        return np.where(norm > 1e-3, level, float(np.median(light))).astype(np.float32)
+
+    def _lash_colour(self, rgb, light, one: Lid, level: np.ndarray) -> np.ndarray:
+        """Per column, the lash line's colour: the darkest pixels along the lid's margin, at most half
+        as light as the lid's skin."""
+        e, (h, w) = self.eye_d, light.shape
+        reach = max(1, round(0.03 * e))
+        out = np.zeros((len(one.lid), 3), np.float32)
+        for i in range(len(one.lid)):
+            xa, xb = max(0, one.x0 + i - reach), min(w, one.x0 + i + reach + 1)
+            ya = int(np.clip(round(one.lid[i] - 0.02 * e), 0, h - 1))
+            yb = int(np.clip(round(one.lid[i] + 0.02 * e) + 1, ya + 1, h))
+            values = light[ya:yb, xa:xb].ravel()
+            if not len(values):
+                out[i] = out[i - 1] if i else 60
+                continue
+            keep = values <= np.percentile(values, 25)
+            out[i] = rgb[ya:yb, xa:xb].reshape(-1, 3)[keep].mean(axis=0)
+        out = cv2.GaussianBlur(out[None], (0, 0), max(1.0, 0.03 * e))[0]
+        darker = np.minimum(1.0, 0.5 * level / np.maximum(out @ _LUMA, 1.0))
+        return (out * darker[:, None]).astype(np.float32)
+
+    def _grain(self, rgb, one: Lid) -> np.ndarray:
+        """Skin texture, relative (rows up from the lid's margin, columns, 3): the portrait's own skin
+        under the eye mirrored about the closed lids' line, without its shading, as strong as the
+        grain of the lid's own skin."""
+        e, (h, w) = self.eye_d, rgb.shape[:2]
+        rows = int(np.ceil(one.gap.max() + one.lashes.max() + one.skin.max())) + 4
+        start = np.round(one.lid + one.gap + 0.03 * e).astype(int)
+        ys = np.clip(start[None] + np.arange(rows)[:, None], 0, h - 1)
+        xs = np.clip(one.x0 + np.arange(len(one.lid)), 0, w - 1)[None]
+        patch = rgb[ys, xs]
+        smooth = cv2.GaussianBlur(patch, (0, 0), max(1.5, 0.025 * e))
+        grain = (patch - smooth) / np.maximum(smooth, 1.0)
+        grain -= grain.mean(axis=1, keepdims=True)  # (no line across the whole lid)
+        typical = _spread(grain @ _LUMA)
+        scale = self._texture_of_lid(rgb, one) / typical
+        limit = 2.5 * scale * typical
+        return (limit * np.tanh(scale * grain / limit)).astype(np.float32)
+
+    def _texture_of_lid(self, rgb: np.ndarray, one: Lid) -> float:
+        """How grainy the lid's own skin band is (relative robust spread of its fine detail) over the
+        middle of the eye."""
+        e = self.eye_d
+        n = len(one.lid)
+        values = []
+        for i in range(n // 4, 3 * n // 4):
+            x = one.x0 + i
+            y0, y1 = int(np.floor(one.crease[i])) - 2, int(np.round(one.lid[i] - one.lashes[i])) + 2
+            if 0 <= x < rgb.shape[1] - 2 and x >= 2 and y0 >= 0 and y1 - y0 >= 5:
+                patch = rgb[y0:y1, x - 2:x + 3]
+                smooth = cv2.GaussianBlur(patch, (0, 0), max(1.5, 0.025 * e))
+                values.append((((patch - smooth) / np.maximum(smooth, 1.0)) @ _LUMA)[2:-2, 2].ravel())
+        if not values or len(np.concatenate(values)) < 12:
+            return _GRAIN
+        return float(np.clip(_spread(np.concatenate(values)), 0.5 * _GRAIN, 2 * _GRAIN))
+
+    def paint(self, frame: np.ndarray, closing, shifts) -> None:
+        """Set the light of both closing lids in place; closing amounts and (dx, dy) head shifts."""
+        h, w = frame.shape[:2]
+        e = self.eye_d
+        lash_w = max(1.3, 0.02 * e)
+        for one, level, lash, grain, amount, (dx, dy) in zip(self.lids, self.levels, self.lashes, self.grain,
+                                                             closing, shifts, strict=True):
+            if amount < 0.02:
+                continue
+            half = max(0.5 * (len(one.lid) - 1) - 0.05 * e, 1.0)
+            u = (np.arange(len(one.lid), dtype=np.float32) - 0.5 * (len(one.lid) - 1)) / half
+            round_ = np.sqrt(np.clip(1 - u * u, 0, 1))
+            crease, margin = one.crease + dy, one.lid + dy
+            drop = amount * one.gap
+            edge = margin + drop
+            x0, x1 = max(0, one.x0 + dx), min(w, one.x1 + dx)
+            y0, y1 = max(0, int(crease.min()) - 1), min(h, int(np.ceil(edge.max())) + 2)
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            cols = slice(x0 - one.x0 - dx, x1 - one.x0 - dx)
+            crease, margin, edge, drop, u, round_ = crease[cols], margin[cols], edge[cols], drop[cols], u[cols], \
+                round_[cols]
+            skin, level = one.skin[cols], level[cols]
+            yy = np.arange(y0, y1, dtype=np.float32)[:, None]
+            region = frame[y0:y1, x0:x1]
+            rgb = region.astype(np.float32)
+            # Where the lid's skin is (between the crease and the lash line), how much it is
+            # stretched there, and where on the lid (t: 0 at the resting margin, 1 at the moving one).
+            # (the lash band's upper part too: only a lash line's width of it stays as the photo has it)
+            thick = lash_w * (0.55 + 0.45 * round_)
+            on_skin = _smooth((yy - crease) / np.maximum(0.4 * skin, 1.5))
+            on_skin = on_skin * _smooth((edge - 1.2 * thick - yy) / 1.5 + 0.5)
+            fade = min(1.0, amount / 0.12) * _smooth((1 - np.abs(u)) / 0.3)
+            stretched = _smooth((drop / np.maximum(skin, 1.0) - 0.3) / 1.0) * on_skin * fade
+            soft = cv2.GaussianBlur(rgb, (0, 0), sigmaX=1.0, sigmaY=0.1)
+            rgb += (soft - rgb) * stretched[..., None]
+            # The light: the lid's lit skin, rounded over the eyeball, by shifting the light alone.
+            t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
+            shade = 1.0 + 0.03 * (1 - u * u) - 0.3 * t ** 1.5 - 0.07 * u ** 4
+            low = cv2.GaussianBlur(rgb @ _LUMA, (0, 0), max(1.5, 0.025 * e))
+            goal = level[None] * shade
+            shift = np.clip(goal - low, -0.2 * goal, 0.7 * goal) * on_skin * fade
+            rgb += shift[..., None]
+            # A glint above the lid (on a lens or a frame) is no skin: highlights are toned down.
+            over = np.maximum((rgb @ _LUMA) / np.maximum(1.12 * goal, 1.0), 1.0)
+            rgb /= (1 + (over - 1) * on_skin * fade)[..., None]
+            # The skin's own grain where stretching smoothed it.
+            r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
+            texture = np.take_along_axis(grain[:, cols], r[..., None], axis=0)
+            rgb *= 1 + 0.8 * texture * stretched[..., None]
+            # The lash line at the moving margin: thickest in the middle, thinning to the corners.
+            ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
+            ink *= 0.6 * min(1.0, amount / 0.3) * _smooth((1 - np.abs(u)) / 0.3)
+            rgb += (lash[cols][None] - rgb) * ink[..., None]
+            region[:] = (rgb + 0.5).clip(0, 255).astype(np.uint8)

@@ -1,0 +1,172 @@
+"""Synthesized teeth for the mouth interior (runtime.face.mouth): the rows, their colour and shading.
+
+A row is built once per avatar as profiles across the mouth, per portrait column: how far each
+tooth shows beyond the row's line, its light, its warmth and where two teeth meet. The biting
+edge is a smooth curve (each tooth a little longer or shorter than its neighbour, never a notch
+per tooth, which reads as a wavy line); individual teeth show through soft gaps, dark lines that
+widen a little towards the edge where the teeth round off. The upper row hangs from the upper jaw
+under the upper lip, in its shadow at the top and a little translucent at the edge; the lower
+row shows only its tips, only at wide openings (a second full row reads as a denture).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from runtime.face import landmarks as L
+
+_UPPER_WIDTHS = (0.135, 0.105, 0.09, 0.075, 0.065, 0.06)
+"""Apparent widths of the upper teeth from the middle outwards (fractions of the mouth width)."""
+_LOWER_WIDTHS = (0.075, 0.08, 0.08, 0.075, 0.065, 0.06)
+_UPPER_LENGTHS = (1.0, 0.88, 0.93, 0.8, 0.76, 0.72)
+"""Each upper tooth's length relative to the central incisors (laterals shorter, canines longer)."""
+_LOWER_LENGTHS = (1.0, 1.0, 0.95, 0.85, 0.8, 0.75)
+_UPPER_SHOW = 0.085
+"""How far the upper incisors reach below the line where the lips part (mouth widths)."""
+_LOWER_SHOW = 0.03
+_LOWER_FROM, _LOWER_OVER = 0.33, 0.1
+"""The lower tips appear from an opening of 0.31 mouth widths on and show fully 0.1 later: at an A,
+barely at an O, never at an E."""
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def smooth(t):
+    """Smoothstep of t clipped to 0..1."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Luminance (BT.601)."""
+    return rgb @ _LUMA
+
+
+def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: float) -> tuple:
+    """Per column: how far the row shows beyond its line (pixels), its light (0..1), how much warmer
+    than the front teeth it is (0..1), where two teeth meet (1 at a gap, a soft bump) and how far
+    across one tooth the column is (0..1)."""
+    bounds = np.cumsum((0.0, *widths)) * mw
+    off = np.abs(xs - centre)
+    index = np.clip(np.searchsorted(bounds, off, side="right") - 1, 0, len(widths) - 1)
+    left, width = bounds[index], np.diff(bounds)[index]
+    pos = np.clip((off - left) / width, 0, 1)
+    u = off / (0.5 * mw)
+    side = np.where(xs < centre, 0, 1)
+    # Each tooth a little longer or shorter than its neighbour (per side), joined smoothly: the
+    # edge is one gentle curve that rises towards the corners.
+    step = np.asarray(lengths, np.float64)[index] * np.where(side == 0, 1.0, 0.985)
+    length = show * mw * step * (1.0 - 0.4 * np.clip(u, 0, 1.2) ** 2)
+    length = cv2.GaussianBlur(length[None].astype(np.float32), (0, 0), max(1.0, 0.012 * mw))[0]
+    light = np.array([[1.0, 0.93, 0.94, 0.88, 0.86, 0.84], [0.97, 0.95, 0.91, 0.89, 0.85, 0.83]])[side, index]
+    # Each tooth rounds away from the light at its sides; teeth further back are in the mouth's shade.
+    tone = light * (0.9 + 0.1 * np.sin(np.pi * pos)) * np.clip(1.0 - 0.8 * u ** 2, 0.2, 1)
+    warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index]
+    to_gap = np.minimum(pos, 1 - pos) * width
+    gap = np.exp(-((to_gap / max(0.7, 0.008 * mw)) ** 2))
+    return tuple(np.asarray(a, np.float32) for a in (np.clip(length, 0, None), tone, warm, gap))
+
+
+class Teeth:
+    """One avatar's synthesized teeth (colour from the portrait); built once per avatar."""
+
+    def __init__(self, portrait: np.ndarray, lm: np.ndarray, mouth_width: float, shows_teeth: bool,
+                 cavity: np.ndarray) -> None:
+        self.mw, self.cavity = mouth_width, cavity
+        self.colour = teeth_colour(portrait, lm, shows_teeth)
+        xs = np.arange(portrait.shape[1], dtype=np.float32)
+        centre = float((lm[61, 0] + lm[291, 0]) / 2)
+        self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW)
+        self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, _LOWER_SHOW)
+
+    def lower(self, out, yy, xs, lower, across, opening):
+        """The lower incisors' tips just inside the lower lip, only at wide openings: partly hidden by
+        the lip, in the upper teeth's tone, a little shaded, their edge one smooth curve."""
+        show = smooth((opening - _LOWER_FROM * self.mw) / (_LOWER_OVER * self.mw))
+        if show <= 0:
+            return out
+        lengths, tones, warms, gaps = self.lower_row
+        grid = np.arange(len(lengths), dtype=np.float32)
+        length = np.interp(xs, grid, lengths) * show
+        gap = np.interp(xs, grid, gaps)
+        edge = lower - length
+        amount = smooth((yy - edge) / 1.5 + 0.5) * smooth((0.45 - across) / 0.25) * smooth(show / 0.5)
+        v = np.clip((yy - edge) / np.maximum(length, 1.0), 0, 1)  # 0 at the tips, 1 at the lip
+        shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smooth(v)) * (1 - 0.12 * gap)
+        teeth = self._shaded(np.interp(xs, grid, warms), shade)
+        return out + (teeth - out) * amount[..., None]
+
+    def upper(self, out, yy, xs, upper, rest, shift, across):
+        """Upper teeth fixed to the upper jaw, from under the upper lip down to their edge, which
+        hangs below the resting lip line: in the lip's shadow at the top, a little translucent at
+        the biting edge, separated by soft gaps that widen towards the edge, darker towards the
+        corners where they fade into the mouth's shade."""
+        dx, dy = shift
+        lengths, tones, warms, gaps = self.upper_row
+        grid = np.arange(len(lengths), dtype=np.float32)
+        length = np.interp(xs - dx, grid, lengths)
+        edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
+        amount = smooth((edge - yy) / 1.5 + 0.5) * smooth((1.0 - across) / 0.4)
+        v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
+        gap = np.interp(xs - dx, grid, gaps)
+        gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
+        shade = np.interp(xs - dx, grid, tones) * (0.62 + 0.38 * smooth(v / 0.6))
+        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - gap * (0.07 + 0.35 * v ** 2))
+        teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
+        # The biting edge is a little translucent: cooler, the mouth's dark behind it.
+        edge_tint = smooth((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
+        teeth = teeth * (1 + edge_tint)
+        return out + (teeth - out) * amount[..., None]
+
+    def _shaded(self, warm: np.ndarray, shade: np.ndarray) -> np.ndarray:
+        """Teeth colour per pixel: warmer (more yellow) where `warm` (per column) is higher, and in
+        shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
+        tint = self.colour[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
+        shade = shade[..., None]
+        return tint[None] * shade + (0.35 * self.cavity) * (1 - shade)
+
+
+def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.ndarray:
+    """Teeth colour from the portrait: its own teeth if shown, else its eye whites and skin light."""
+    if shows_teeth:
+        pixels = pixels_in(portrait, lm[L.INNER_MOUTH])
+        if len(pixels) > 20:
+            light = luma(pixels)
+            return np.median(pixels[light >= np.percentile(light, 70)], axis=0).astype(np.float32)
+    ivory = np.array([238, 230, 214], np.float32)
+    found = skin(portrait, lm)
+    level_of_skin = skin_light(portrait, lm)
+    if len(found) > 20:  # the photo's light and white balance: a little of the skin's hue
+        tint = found.mean(axis=0) / max(float(found.mean()), 1.0)
+        ivory = ivory * (0.8 + 0.2 * tint)
+    whites = np.concatenate([pixels_in(portrait, lm[eye]) for eye in (L.RIGHT_EYE, L.LEFT_EYE)])
+    level = min(235.0, max(120.0, 1.15 * level_of_skin))
+    if len(whites) > 20:
+        light = luma(whites)
+        sclera = np.median(whites[light >= np.percentile(light, 80)], axis=0).astype(np.float32)
+        if luma(sclera) > 0.8 * level_of_skin:  # real eye whites (not sunglasses, not closed eyes)
+            level = min(level, 0.5 * (level + float(luma(sclera))))
+            tint = sclera / max(float(sclera.mean()), 1.0)
+            ivory = ivory * (0.6 + 0.4 * tint)
+    # Teeth in a mouth are in its shade: a little darker and warmer than eye whites in the open.
+    ivory = ivory * np.array([1.0, 0.97, 0.92], np.float32)
+    return (ivory * 0.85 * level / float(luma(ivory))).clip(0, 255).astype(np.float32)
+
+
+def skin_light(image: np.ndarray, lm: np.ndarray) -> float:
+    """The photo's light on the face: the 90th percentile brightness of the cheeks and forehead."""
+    found = skin(image, lm)
+    return float(np.percentile(luma(found), 90)) if len(found) > 20 else 170.0
+
+
+def skin(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Pixels of both cheeks and the forehead."""
+    r = max(2, int(0.04 * np.linalg.norm(lm[33] - lm[263])))
+    patches = [image[int(y) - r:int(y) + r, int(x) - r:int(x) + r].reshape(-1, 3) for x, y in lm[[50, 280, 151]]]
+    return np.concatenate(patches).astype(np.float32)
+
+
+def pixels_in(image: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """The pixels inside a polygon, (n, 3) float."""
+    mask = cv2.fillPoly(np.zeros(image.shape[:2], np.uint8), [polygon.round().astype(np.int32)], 1)
+    return image[mask.astype(bool)].astype(np.float32)
