@@ -257,11 +257,12 @@ class LlamaEngine:
         anchor = tokens[start:start + _ANCHOR]
         if start < 8 or len(anchor) < _ANCHOR or not self._can_shift:
             return
-        for gap_end in range(start + 1, len(held) - _ANCHOR + 1):
-            if held[gap_end:gap_end + _ANCHOR] == anchor:
-                break
-        else:
+        # Where the kept history starts in the cache: of the places that begin like it, the one that
+        # goes on like it the longest (a question asked twice matches at a dropped turn too).
+        candidates = [end for end in range(start + 1, len(held) - _ANCHOR + 1) if held[end:end + _ANCHOR] == anchor]
+        if not candidates:
             return
+        gap_end = max(candidates, key=lambda end: _common(held[end:], tokens[start:]))
         if not llm._ctx.kv_cache_seq_rm(0, start, gap_end):
             return
         llm._ctx.kv_cache_seq_shift(0, gap_end, len(held), start - gap_end)
