@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import resource
 import signal
 import sys
 import threading
@@ -35,7 +34,7 @@ from runtime.core.config import (
 )
 from runtime.core.errors import RuntimeFault
 from runtime.core.paths import instance_lock, models_dir, state_dir
-from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads
+from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads, peak_rss_mb
 from runtime.devices import sound
 from runtime.store.models import ModelStore
 from runtime.store.needed import required_models
@@ -452,7 +451,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         clean = supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _LOGGER.info("peak memory %.0f MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        _LOGGER.info("peak memory %.0f MB", peak_rss_mb())
         if clean:
             context.term()
         lock.close()

@@ -96,3 +96,20 @@ def _state_config(folder, state) -> str:
     config = folder / "state-config.toml"
     config.write_text(f'[paths]\nstate = "{state}"\n')
     return str(config)
+
+
+_BIG_PARENT = """
+import subprocess, sys
+import numpy as np
+held = np.ones(2**30 // 8)  # 1 GB, touched
+probe = "from runtime.core.supervisor import process_stats; print(process_stats(ready=True).peak_rss_mb)"
+print(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+"""
+
+
+def test_the_peak_memory_a_kiosk_reports_is_its_own_not_its_parents():
+    """ru_maxrss keeps the parent's peak across fork and exec: a kiosk started by a big process (a
+    test runner, a bench) reported that as its own (the "5.4 GB" live run of issue #26)."""
+    out = subprocess.run([sys.executable, "-c", _BIG_PARENT], capture_output=True, text=True, timeout=120,
+                         cwd=REPO, check=True)
+    assert float(out.stdout) < 300, f"the child reported {out.stdout.strip()} MB under a 1 GB parent"

@@ -58,6 +58,22 @@ class _Slot:
     """Monotonic time its thread was last seen using CPU."""
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (MB): the kernel's high-water mark of its memory
+    map (VmHWM). Not getrusage's ru_maxrss: a child keeps its parent's peak across fork and exec,
+    so a kiosk started by a 5 GB test runner reported a "5.4 GB peak" of its own."""
+    import resource
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def process_stats(*, ready: bool) -> ProcessStats:
     """This process's memory, threads and open files now."""
     import resource
@@ -69,7 +85,7 @@ def process_stats(*, ready: bool) -> ProcessStats:
         fds = len(os.listdir("/proc/self/fd"))
     except OSError:  # not Linux: what getrusage knows
         rss_mb, fds = usage.ru_maxrss / 1024, -1
-    return ProcessStats(rss_mb=round(rss_mb, 1), peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+    return ProcessStats(rss_mb=round(rss_mb, 1), peak_rss_mb=round(peak_rss_mb(), 1),
                         threads=threading.active_count(), fds=fds,
                         cpu_s=round(usage.ru_utime + usage.ru_stime, 2), ready=ready)
 
