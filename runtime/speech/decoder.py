@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from runtime.core.threads import Waker
+from runtime.core.threads import Waker, lower_priority
 from runtime.engines.asr import AsrEngine, AsrResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,8 +95,11 @@ class DecodeWorker:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        # At the listen actor's own priority: the final (or speculative) decode is what the visitor
-        # waits for. (Per-job niceness is no option: an unprivileged thread cannot become less nice.)
+        # Nicer than the listen loop: voice detection (barge-in, endpoints) must keep up with the
+        # microphone while a decode runs; at the same priority a loaded box let it fall seconds
+        # behind and a barge-in came after the answer was over. (Per-job niceness is no option: an
+        # unprivileged thread cannot become less nice again.)
+        lower_priority(5)
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
