@@ -293,9 +293,10 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
         measured = ""
     applied = product.check_applied(settings)
+    servers = product.check_servers(settings)
     source = config_path(args.config)
-    print(f"ok: {source if source else 'built-in defaults'} is valid" + (f"; {measured}" if measured else "")
-          + (f"; {applied}" if applied else ""))
+    print(f"ok: {source if source else 'built-in defaults'} is valid"
+          + "".join(f"; {part}" for part in (measured, servers, applied) if part))
     return 0
 
 

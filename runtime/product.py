@@ -159,6 +159,13 @@ def measure_personas(settings: Settings) -> str:
     return f"every persona fits the {engine.n_ctx}-token context of {settings.think.model}"
 
 
+def check_servers(settings: Settings) -> str:
+    """check-config's look at the servers the engines use (an OpenAI-compatible LLM server):
+    they answer; returns what was checked ("" when no engine uses a server)."""
+    check = getattr(import_module(settings.think.ENGINE), "check", None)
+    return check(settings.think) if check else ""
+
+
 def check_applied(settings: Settings) -> str:
     """check-config's look at what operators applied (applied-config.json in the state directory):
     validated with the config file under it and checked as the kiosk would start with it; a fault

@@ -73,24 +73,30 @@ _LAN = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "link-local
 
 def network_allowed(root: Path, config_text: str) -> list[str]:
     """IPAddressAllow= entries the sandbox needs for this config (the unit allows only loopback):
-    the broker's addresses (resolved now: systemd takes no host names, so the resolvers too), and
+    the broker's and the LLM server's addresses (resolved now: systemd takes no host names, so the
+    resolvers too), and
     the private networks when the REST console listens beyond loopback."""
     from runtime.core.config import is_loopback, parse_config
 
     settings = parse_config(config_text, "config.toml")
     allowed: list[str] = []
-    remote = settings.remote
-    if remote.type == "mqtt" and not is_loopback(remote.host):
+    servers = []  # (host, what it is, its config key, the fault code when it does not resolve)
+    if settings.remote.type == "mqtt":
+        servers.append((settings.remote.host, "the broker", "[remote] host", "service-broker-unresolved"))
+    if getattr(settings.think, "url", ""):
+        servers.append((settings.think.host, "the LLM server", "[think] url", "service-server-unresolved"))
+    for host, what, key, code in servers:
+        if is_loopback(host):
+            continue
         try:
-            allowed.append(str(ipaddress.ip_address(remote.host)))
+            allowed.append(str(ipaddress.ip_address(host)))
         except ValueError:
             try:
-                found = socket.getaddrinfo(remote.host, None, type=socket.SOCK_STREAM)
+                found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
             except OSError as err:
-                raise ServiceFault("service-broker-unresolved",
-                                   f"the broker {remote.host!r} ([remote] host) does not resolve: {err}",
-                                   "the sandbox needs its address: put the broker's IP address in [remote] "
-                                   "host, or make the name resolve on this box; nothing was installed") from err
+                raise ServiceFault(code, f"{what} {host!r} ({key}) does not resolve: {err}",
+                                   f"the sandbox needs its address: put its IP address in {key}, or make the "
+                                   "name resolve on this box; nothing was installed") from err
             addresses = [info[4][0] for info in found] + _resolvers(root)
             allowed += [a for a in addresses if not ipaddress.ip_address(a).is_loopback]
     if settings.api.enabled and not is_loopback(settings.api.host):

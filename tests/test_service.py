@@ -121,12 +121,19 @@ def test_the_sandbox_lets_through_what_the_config_names_and_a_broker_that_does_n
     assert refused.returncode != 0 and "error[service-broker-unresolved]" in refused.stderr, refused.stderr
     assert "hint:" in refused.stderr and not unit.exists() and not dropin.exists(), "nothing half-installed"
 
+    config.write_text('[think]\ntype = "openai"\nurl = "http://llm.invalid:8000/v1"\n', encoding="utf-8")
+    refused = cli("service", "install", "--root", str(root), "--no-models")
+    assert refused.returncode != 0 and "error[service-server-unresolved]" in refused.stderr, refused.stderr
+    assert "[think] url" in refused.stderr and not unit.exists(), "nothing half-installed"
+
     config.write_text('[remote]\ntype = "mqtt"\nhost = "192.0.2.7"\n\n'
+                      '[think]\ntype = "openai"\nurl = "http://198.51.100.20:8000/v1"\n\n'
                       '[api]\nenabled = true\nhost = "0.0.0.0"\ntoken_env = "KIOSK_TOKEN"\n', encoding="utf-8")
     done = cli("service", "install", "--root", str(root), "--no-models")
     assert done.returncode == 0, done.stderr
     allowed = re.findall(r"^IPAddressAllow=(\S+)$", dropin.read_text(encoding="utf-8"), re.M)
-    assert allowed[0] == "192.0.2.7" and "192.168.0.0/16" in allowed and "10.0.0.0/8" in allowed, allowed
+    assert allowed[:2] == ["192.0.2.7", "198.51.100.20"], f"the broker and the LLM server get through: {allowed}"
+    assert "192.168.0.0/16" in allowed and "10.0.0.0/8" in allowed, allowed
     verify = subprocess.run(["systemd-analyze", "verify", f"--root={root}", f"/{unit.relative_to(root)}"],
                             capture_output=True, text=True, check=False)
     assert "network.conf" not in verify.stderr, verify.stderr  # systemd parses the drop-in

@@ -159,13 +159,14 @@ class ThinkActor(Actor):
         self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
         self._ahead_turn, self._ahead_fate, self._ahead_memory = (msg.turn if ahead else -1), "", None
         stop = lambda: self.check_control() and (self.turn > msg.turn or self.stop_requested)  # noqa: E731
-        chunks = self.dialogue.reply(msg.text, msg.language, should_stop=stop)
+        chunks = self.dialogue.reply(msg.text, msg.language, should_stop=stop, fallback=True)
         self._answering = True
         try:
             self._publish(msg.turn, chunks, remember=True, language=self.dialogue.language(msg.text, msg.language))
         finally:
             chunks.close()  # the exchange enters the memory now, also when the answer was cut short
             self._answering = False
+        self._report(self.dialogue.fault)
         if self._void == msg.turn:
             self._forget_void()
             return
@@ -174,6 +175,14 @@ class ThinkActor(Actor):
             held = memory.turns.pop()  # remembered only once the final transcript commits it
             if self._ahead_fate == "":
                 self._ahead_memory = held
+
+    def _report(self, fault: RuntimeFault | None) -> None:
+        """Health follows the model's server: degraded while answers are the fallback line, ready
+        again with the first real answer."""
+        if fault is not None and self.degraded != fault.code:
+            self.degrade(fault)
+        elif fault is None:
+            self.recover()
 
     def _forget_void(self) -> None:
         """Forget the exchange of a turn the visitor went on from (its words come again, whole)."""

@@ -307,6 +307,33 @@ class EchoThink(ThinkBackend):
     prefix: str = Field("You said: ", description="Text put before the echoed words.")
 
 
+class OpenAIThink(ThinkBackend):
+    """[think] type = "openai": any server speaking the OpenAI chat-completions API (llama.cpp's
+    server, llama-cpp-python's, Ollama, vLLM), on this box or the LAN."""
+
+    ENGINE: ClassVar[str] = "runtime.engines.llm_openai"
+    type: Literal["openai"]
+    url: str = Field(pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$",
+        description='The API base, e.g. "http://127.0.0.1:8000/v1" (chat/completions is appended).')
+    model: str = Field("", max_length=256, description="Model name the server knows; empty = its default.")
+    api_key_env: str = Field("", pattern=r"^$|^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the server's API key (sent as a bearer token); empty = none.")
+    n_ctx: int = Field(4096, ge=256, le=1048576,
+        description="The server model's context (tokens): personas are checked against it (estimated counts).")
+    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    connect_timeout_s: float = Field(2.0, gt=0, le=60, description="Longest wait to connect (seconds).")
+    read_timeout_s: float = Field(15.0, gt=0, le=600,
+        description="Longest silence of the server inside an answer (seconds).")
+
+    @property
+    def host(self) -> str:
+        """The server's host name or address."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).hostname or ""
+
+
 class PiperSpeak(Backend):
     """[speak] type = "piper": a piper voice (.onnx + .onnx.json)."""
 
@@ -540,7 +567,7 @@ def backends(*classes: type[Section]):
 
 Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
 Asr = backends(WhisperAsr, SherpaAsr)
-Think = backends(LlamaThink, EchoThink)
+Think = backends(LlamaThink, EchoThink, OpenAIThink)
 Speak = backends(PiperSpeak, KokoroSpeak, NoSpeak)
 LANGUAGES = ("en", "zh")
 """Languages the avatar hears and speaks."""
@@ -663,15 +690,19 @@ class Persona(Section):
     safety: dict[SafetyCategory, dict[str, str]] = Field(default_factory=dict,
         description="Fixed responses to safety phrases, by category then language; a missing one is the "
                     "built-in response.")
+    fallback: dict[str, str] = Field(default_factory=dict,
+        description="Said when the language model cannot answer (its server is down), by language code; a "
+                    "missing one is the built-in line.")
 
     _facts_file_text: str = PrivateAttr("")
     """What facts_file held when the whole config was validated (Settings reads it, confined)."""
 
     @model_validator(mode="after")
     def _check(self) -> Persona:
-        unknown = set(self.voices) - set(LANGUAGES)
-        if unknown:
-            raise ValueError(f"voices: {', '.join(sorted(unknown))} is not a language ({', '.join(LANGUAGES)})")
+        for field in ("voices", "fallback"):
+            unknown = set(getattr(self, field)) - set(LANGUAGES)
+            if unknown:
+                raise ValueError(f"{field}: {', '.join(sorted(unknown))} is not a language ({', '.join(LANGUAGES)})")
         return self
 
     def read_facts_file(self, roots: list[Path]) -> None:

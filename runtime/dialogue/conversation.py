@@ -15,7 +15,7 @@ from runtime.core.config import Persona
 from runtime.core.errors import ConfigFault, ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker, chunk_text
 from runtime.dialogue.emotion import Emotion, Tagged, tag
-from runtime.dialogue.guard import REFUSALS, RecitalCheck, asks_for_instructions
+from runtime.dialogue.guard import REFUSALS, UNAVAILABLE, RecitalCheck, asks_for_instructions
 from runtime.dialogue.memory import Memory, Turn
 from runtime.dialogue.safety import SafetyCheck
 from runtime.speech.language import is_chinese, join_words
@@ -42,6 +42,10 @@ class Chunk:
     """The safety category this chunk is the fixed response to (empty: a normal answer)."""
 
 
+_SERVER_FAULTS = ("think-server-",)
+"""Faults of a model that may answer again later (its server is down, slow or lost)."""
+
+
 class Dialogue:
     """Answers questions as the active persona, remembering the current visitor."""
 
@@ -58,6 +62,8 @@ class Dialogue:
         self.clock = clock
         self.memory = Memory(memory_tokens, idle_reset_s, engine.count, clock)
         self.persona_id = ""
+        self.fault: ThinkFault | None = None
+        """Why the latest answer was the fallback line (None once an answer succeeds)."""
         self.set_persona(persona)
         self.check_fits()
 
@@ -82,8 +88,7 @@ class Dialogue:
             self.personas.pop(persona_id, None)
             return
         self.personas[persona_id] = persona
-        if hasattr(self.engine, "warm"):
-            self.engine.warm([self.system_prompt(persona)])
+        self.engine.warm([self.system_prompt(persona)])
 
     def recite(self, text: str) -> Iterator[Chunk]:
         """An operator's text as speakable chunks tagged with emotion (no model, no memory)."""
@@ -110,7 +115,7 @@ class Dialogue:
     def check_fits(self) -> None:
         """Refuse a persona whose system prompt, with the longest question and answer, does not fit
         the model's context (measured with the model's own tokenizer and chat template)."""
-        n_ctx = getattr(self.engine, "n_ctx", 0)
+        n_ctx = self.engine.n_ctx
         if not n_ctx:
             return  # no context to overflow (the echo engine)
         for persona_id, persona in self.personas.items():
@@ -129,30 +134,27 @@ class Dialogue:
 
     def warm(self) -> None:
         """Evaluate every persona's system prompt once, before the first visitor."""
-        if hasattr(self.engine, "warm"):
-            self.engine.warm([self.system_prompt(p) for p in self.personas.values()])
+        self.engine.warm([self.system_prompt(p) for p in self.personas.values()])
         tag("Hello!")  # loads vader's sentiment lexicon
 
     def prepare(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
         """Read the conversation so far into the model while nobody waits (the answer plays, the
         visitor thinks): the next question then costs only its own words. False when stopped."""
-        prepare = getattr(self.engine, "prepare", None)
-        if prepare is None or not self.memory.turns:
+        if not self.memory.turns:
             return True
-        return prepare(self.memory.messages(self.system_prompt(self.persona), "")[:-1], should_stop)
+        return self.engine.prepare(self.memory.messages(self.system_prompt(self.persona), "")[:-1], should_stop)
 
     def read_ahead(self, words: str, should_stop: Callable[[], bool] = lambda: False) -> bool:
         """Read the conversation and the visitor's words so far (a partial transcript) into the
         model while the visitor still speaks: when they stop, only their last words and the answer
         hint are left to read. The last word is left out (it may still change). False when stopped."""
-        prepare = getattr(self.engine, "prepare", None)
         words = " ".join(" ".join(words.split()).split(" ")[:-1])
-        if prepare is None or not words:
+        if not words:
             return True
         system = self.system_prompt(self.persona)
         messages = ([{"role": "system", "content": system}, {"role": "user", "content": words}]
                     if self.memory.expired() else self.memory.messages(system, words))
-        return prepare(messages, should_stop)
+        return self.engine.prepare(messages, should_stop)
 
     def language(self, text: str, heard: str = "") -> str:
         """The answer language: the persona's, else the visitor's."""
@@ -162,8 +164,12 @@ class Dialogue:
             return heard
         return "zh" if is_chinese(text) else "en"
 
-    def reply(self, text: str, language: str = "", should_stop: Callable[[], bool] = lambda: False) -> Iterator[Chunk]:
-        """Stream the answer to `text` as chunks; stops early when should_stop() turns true."""
+    def reply(self, text: str, language: str = "", should_stop: Callable[[], bool] = lambda: False, *,
+              fallback: bool = False) -> Iterator[Chunk]:
+        """Stream the answer to `text` as chunks; stops early when should_stop() turns true.
+        With `fallback`, a model that cannot answer (a think-server-* fault: its server is down)
+        gives the persona's fallback line instead of the fault, and `fault` keeps the fault until
+        an answer succeeds again; without it the fault is raised."""
         question = " ".join(text.split())
         if not question:
             raise ThinkFault("think-empty-input", "nothing to answer: the text is empty",
@@ -203,7 +209,17 @@ class Dialogue:
                 spoken.append(REFUSALS[lang])
                 yield self._chunk(REFUSALS[lang], started, persona)
             else:
-                yield from self._answer(messages, started, persona, spoken, stop, RecitalCheck(system), lang)
+                try:
+                    yield from self._answer(messages, started, persona, spoken, stop, RecitalCheck(system), lang)
+                    self.fault = None
+                except ThinkFault as fault:
+                    if not (fallback and fault.code.startswith(_SERVER_FAULTS)):
+                        raise
+                    self.fault = fault
+                    _LOGGER.warning("%s: the fallback line is said instead", fault)
+                    line = persona.fallback.get(lang) or UNAVAILABLE[lang]
+                    spoken.append(line)
+                    yield self._chunk(line, started, persona, Emotion.CONCERNED)
         finally:
             # Runs also when the consumer stops iterating: an interrupted answer is remembered as
             # what was actually produced, marked interrupted.

@@ -16,6 +16,9 @@ import unicodedata
 
 REFUSALS = {"en": "Sorry, I can't share how I was set up. What can I help you with?",
             "zh": "抱歉，我不能透露我的设定。有什么可以帮你的吗？"}
+UNAVAILABLE = {"en": "Sorry, I can't answer right now. The staff at the information desk can help you.",
+               "zh": "抱歉，我现在无法回答。服务台的工作人员可以帮助你。"}
+"""Said when the language model cannot answer (Persona.fallback overrides it)."""
 
 _NAMED_PROMPT = (r"(?:system|initial|original|hidden|secret|previous|prior|earlier|preceding|above|first|developer)"
            r"\s+(?:prompt|instructions?|directives?|guidelines|rules|message|configuration)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from runtime.core.config import EchoThink
+from runtime.engines.llm import LlmEngine
 from runtime.store.models import ModelStore
 
 
@@ -13,22 +14,14 @@ def create(cfg: EchoThink, store: ModelStore) -> EchoEngine:
     return EchoEngine(cfg.prefix)
 
 
-class EchoEngine:
-    """Streams `prefix + question` word by word, with the LlamaEngine interface."""
+class EchoEngine(LlmEngine):
+    """Streams `prefix + question` word by word."""
 
     greets = False
     """An echo has no persona to greet with: it only repeats."""
 
     def __init__(self, prefix: str = "You said: ") -> None:
         self.prefix = prefix
-
-    def count(self, text: str) -> int:
-        """Tokens, approximated as characters / 4."""
-        return max(1, len(text) // 4)
-
-    def trim(self, text: str, max_tokens: int) -> str:
-        """The text cut to about max_tokens tokens."""
-        return text[: max_tokens * 4]
 
     def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
         """The question (without the dialogue's language hint) after the prefix."""

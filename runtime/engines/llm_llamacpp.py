@@ -21,6 +21,7 @@ import numpy as np
 
 from runtime.core.config import LlamaThink
 from runtime.core.errors import ThinkFault
+from runtime.engines.llm import LlmEngine
 from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-class LlamaEngine:
+class LlamaEngine(LlmEngine):
     """One GGUF model; not thread-safe (one actor thread uses it)."""
 
     greets = True

@@ -1,0 +1,60 @@
+"""What the dialogue asks of a language model: the base every [think] engine extends.
+
+Only `stream` is required. The rest have defaults that do nothing or estimate, so an engine that
+cannot count tokens exactly, keep a cache or read ahead (the echo, a remote server) simply does not
+override them, and the dialogue calls them all without asking what the engine can do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+_CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens of `text` for a model whose tokenizer is not at hand: a CJK character is about one
+    token, other text about four characters a token (BPE on English)."""
+    cjk = len(_CJK.findall(text))
+    return max(1, cjk + (len(text) - cjk + 3) // 4)
+
+
+class LlmEngine:
+    """A language model streaming answers to chat messages; one actor thread uses it."""
+
+    greets = True
+    """A new visitor hears the persona's greeting before the answer."""
+    n_ctx = 0
+    """The model's context (tokens) that prompts are checked against; 0 = nothing to check."""
+
+    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
+        """The answer to `messages` ({"role", "content"} maps) as text pieces, ending early once
+        should_stop() is true (checked between pieces)."""
+        raise NotImplementedError
+
+    def count(self, text: str) -> int:
+        """Tokens of `text` (estimated unless the engine has the model's tokenizer)."""
+        return estimate_tokens(text)
+
+    def trim(self, text: str, max_tokens: int) -> str:
+        """`text` cut to about `max_tokens` tokens."""
+        if self.count(text) <= max_tokens:
+            return text
+        low, high = 0, len(text)
+        while low < high:  # the longest prefix that fits
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if self.count(text[:mid]) <= max_tokens else (low, mid - 1)
+        return text[:low]
+
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """Tokens of the prompt these messages make (estimated: contents plus a few a message)."""
+        return sum(self.count(m["content"]) + 4 for m in messages)
+
+    def warm(self, system_prompts: list[str]) -> None:
+        """Make the first answer with each of these system prompts fast (nothing by default)."""
+
+    def prepare(self, messages: list[dict], should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Read these messages ahead of the question that will follow them (nothing by default).
+        False when should_stop() stopped the reading."""
+        return True
