@@ -160,10 +160,14 @@ def measure_personas(settings: Settings) -> str:
 
 
 def check_servers(settings: Settings) -> str:
-    """check-config's look at the servers the engines use (an OpenAI-compatible LLM server):
+    """check-config's look at the servers the engines use (a Wyoming ASR server, an
+    OpenAI-compatible LLM server):
     they answer; returns what was checked ("" when no engine uses a server)."""
-    check = getattr(import_module(settings.think.ENGINE), "check", None)
-    return check(settings.think) if check else ""
+    found = []
+    for section in (settings.asr, settings.think):
+        check = getattr(import_module(section.ENGINE), "check", None)
+        found.append(check(section) if check else "")
+    return "; ".join(filter(None, found))
 
 
 def check_applied(settings: Settings) -> str:

@@ -85,6 +85,8 @@ def network_allowed(root: Path, config_text: str) -> list[str]:
         servers.append((settings.remote.host, "the broker", "[remote] host", "service-broker-unresolved"))
     if getattr(settings.think, "url", ""):
         servers.append((settings.think.host, "the LLM server", "[think] url", "service-server-unresolved"))
+    if getattr(settings.asr, "uri", ""):
+        servers.append((settings.asr.host, "the speech server", "[asr] uri", "service-server-unresolved"))
     for host, what, key, code in servers:
         if is_loopback(host):
             continue

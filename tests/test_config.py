@@ -103,7 +103,8 @@ def _sections():
     needs = {config.FileCapture: 'path = "in.wav"',
              config.SherpaAsr: 'kind = "transducer"\nfiles = {encoder = "e.onnx"}\ntokens = "tokens.txt"',
              config.Persona: 'name = "Mia"\nsystem_prompt = "You are Mia."',
-             config.OpenAIThink: 'url = "http://127.0.0.1:8000/v1"'}
+             config.OpenAIThink: 'url = "http://127.0.0.1:8000/v1"',
+             config.WyomingAsr: 'uri = "tcp://127.0.0.1:10300"'}
     for name, field in Settings.model_fields.items():
         if name == "personas":
             yield "personas.guide", config.Persona, needs[config.Persona]

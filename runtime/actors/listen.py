@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.core.actor import Actor
+from runtime.core.errors import ListenFault
 from runtime.core.limits import clean_text
 from runtime.core.messages import (
     AudioFrame,
@@ -130,7 +131,12 @@ class ListenActor(Actor):
                                        min_speech_s=s.barge_in_min_speech_s, max_speech_s=s.max_utterance_s)
         self._waker = self.waker(self._collect)
         engine = self._asr_factory()
-        engine.transcribe(np.zeros(SAMPLE_RATE, np.float32), "en")  # first decode pays one-off set-up costs
+        try:
+            engine.transcribe(np.zeros(SAMPLE_RATE, np.float32), "en")  # first decode pays one-off set-up costs
+        except ListenFault as fault:
+            if not fault.code.startswith("asr-server-"):
+                raise
+            self.degrade(fault)  # a speech server that is down now may be up for the first visitor
         self._worker = DecodeWorker(engine, s.language, self._waker)
 
     def teardown(self) -> None:
@@ -361,6 +367,10 @@ class ListenActor(Actor):
             self._current if self._current is not None and self._current.id == job.utterance else None)
         if utt is None:
             return
+        if done.fault is not None:
+            self.degrade(done.fault)  # e.g. the speech server is down: health shows it until it answers
+        elif done.result is not None:
+            self.recover()
         if done.result is None:
             _LOGGER.error("turn %d: ASR failed: %s", utt.turn, done.error)
             if job.kind == JobKind.FINAL or (job.kind == JobKind.SPECULATIVE and utt.endpoint_at

@@ -75,6 +75,7 @@ class Actor:
         self._beats = 0
         self.degraded: str = ""
         """Why the actor works with less than it should (a fault code), or "" when it is fine."""
+        self._degraded_detail = ""
 
     # --- hooks ------------------------------------------------------------------------------
 
@@ -120,8 +121,8 @@ class Actor:
 
     def degrade(self, fault: RuntimeFault) -> None:
         """Go on with less (e.g. recording stopped): health reports show the fault's code."""
-        self.degraded = fault.code
-        self._publish_state(ActorState.DEGRADED, str(fault))
+        self.degraded, self._degraded_detail = fault.code, str(fault)
+        self._publish_state(ActorState.DEGRADED, self._degraded_detail)
 
     def recover(self) -> None:
         """Back to full service after degrade()."""
@@ -228,7 +229,8 @@ class Actor:
             self.setup()
             self.last_beat = time.monotonic()  # loading a model is not hanging
             self._poller = self._make_poller(pipe, control, data)
-            self._publish_state(ActorState.READY)
+            self._publish_state(*((ActorState.DEGRADED, self._degraded_detail) if self.degraded
+                                  else (ActorState.READY,)))
             self.ready.set()
             _LOGGER.debug("%s: ready", self.name)
             self._loop(pipe, control, data)

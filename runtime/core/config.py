@@ -253,6 +253,21 @@ class SherpaAsr(Backend):
     language: str = Field("", description="Language hint for multilingual models (SenseVoice, Whisper).")
 
 
+class WyomingAsr(Backend):
+    """[asr] type = "wyoming": a Wyoming speech-to-text server (wyoming-faster-whisper, ...); voice
+    detection, endpointing and barge-in stay on the kiosk."""
+
+    ENGINE: ClassVar[str] = "runtime.engines.asr_wyoming"
+    type: Literal["wyoming"]
+    uri: str = Field(pattern=r"^tcp://[^\s/:]+:[0-9]{1,5}$", description='The server, e.g. "tcp://127.0.0.1:10300".')
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for a transcript (seconds).")
+
+    @property
+    def host(self) -> str:
+        """The server's host name or address."""
+        return self.uri[len("tcp://"):].rsplit(":", 1)[0]
+
+
 class ThinkBackend(Backend):
     """What every [think] backend shares: the dialogue around the model."""
 
@@ -566,7 +581,7 @@ def backends(*classes: type[Section]):
 
 
 Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
-Asr = backends(WhisperAsr, SherpaAsr)
+Asr = backends(WhisperAsr, SherpaAsr, WyomingAsr)
 Think = backends(LlamaThink, EchoThink, OpenAIThink)
 Speak = backends(PiperSpeak, KokoroSpeak, NoSpeak)
 LANGUAGES = ("en", "zh")

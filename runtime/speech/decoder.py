@@ -17,6 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from runtime.core.errors import RuntimeFault
 from runtime.core.threads import Waker, lower_priority
 from runtime.engines.asr import AsrEngine, AsrResult
 
@@ -50,6 +51,8 @@ class Done:
     result: AsrResult | None
     seconds: float
     error: str = ""
+    fault: RuntimeFault | None = None
+    """The error when it is one the operator can act on (e.g. a speech server that is down)."""
 
 
 class DecodeWorker:
@@ -113,7 +116,8 @@ class DecodeWorker:
                 decode = self.engine.partial if job.kind == JobKind.PARTIAL else self.engine.transcribe
                 done = Done(job, decode(job.audio, self.language), time.monotonic() - started)
             except Exception as err:  # noqa: BLE001 - reported to the actor, which logs it once
-                done = Done(job, None, time.monotonic() - started, f"{type(err).__name__}: {err}")
+                done = Done(job, None, time.monotonic() - started, f"{type(err).__name__}: {err}",
+                            err if isinstance(err, RuntimeFault) else None)
             with self._cond:
                 self._busy = False
                 if self._closed:  # the actor stopped without waiting: nobody reads this any more
