@@ -8,7 +8,9 @@ runtime/engines/ that builds it (see runtime.engines.build).
 
 from __future__ import annotations
 
+import logging
 import os
+import typing
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Union
 
@@ -20,6 +22,8 @@ from runtime.core.errors import ConfigFault
 from runtime.core.paths import state_dir
 from runtime.dialogue.emotion import Emotion
 from runtime.dialogue.safety import RESPONSES, SafetyCategory
+
+_LOGGER = logging.getLogger(__name__)
 
 CONFIG_ENV = "EDGE_TALKER_CONFIG"
 SYSTEM_CONFIG = Path("/etc/edge-talker/config.toml")
@@ -60,6 +64,8 @@ class Backend(Section):
 
     ENGINE: ClassVar[str] = ""
     """Module with `create(section, store)` that returns the engine (see runtime.engines)."""
+    STAGE: ClassVar[str] = ""
+    """For a backend from another package: the section it serves ("asr", "think" or "speak")."""
 
 
 class CaptureSource(Section):
@@ -580,10 +586,49 @@ def backends(*classes: type[Section]):
     return Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007 - runtime union
 
 
+ENGINE_GROUP = "edge_talker.engines"
+"""Entry-point group through which an installed package adds a backend: each entry point names
+its config class (a Backend subclass with its own `type`, ENGINE and STAGE)."""
+
+
+def plugins(stage: str, base: type[Backend], taken: tuple[type[Backend], ...]) -> tuple[type[Backend], ...]:
+    """The backends installed packages add to a stage. One that cannot be loaded, is no backend
+    or takes a `type` already taken is left out with a warning: a broken package never stops the
+    kiosk, and a config naming its type gets the unknown-type error with the known ones listed."""
+    from importlib.metadata import entry_points
+
+    names = {_type_name(cls) for cls in taken}
+    found = []
+    for point in entry_points(group=ENGINE_GROUP):
+        try:
+            cls = point.load()
+        except Exception as err:  # noqa: BLE001 - any failure of another package's import
+            _LOGGER.warning("engine package %s (%s) cannot be loaded: %s", point.name, point.value, err)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Backend) and "type" in cls.model_fields and cls.ENGINE):
+            _LOGGER.warning("engine package %s: %s is no backend config class (a Backend with type and ENGINE)",
+                            point.name, point.value)
+        elif cls.STAGE == stage and not issubclass(cls, base):
+            _LOGGER.warning("engine package %s: a %s backend must extend %s", point.name, stage, base.__name__)
+        elif cls.STAGE == stage and _type_name(cls) in names:
+            _LOGGER.warning("engine package %s: type %r is taken", point.name, _type_name(cls))
+        elif cls.STAGE == stage:
+            names.add(_type_name(cls))
+            found.append(cls)
+    return tuple(found)
+
+
+def _type_name(cls: type[Backend]) -> str:
+    return typing.get_args(cls.model_fields["type"].annotation)[0]
+
+
+_ASR = (WhisperAsr, SherpaAsr, WyomingAsr)
+_THINK = (LlamaThink, EchoThink, OpenAIThink)
+_SPEAK = (PiperSpeak, KokoroSpeak, NoSpeak)
 Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
-Asr = backends(WhisperAsr, SherpaAsr, WyomingAsr)
-Think = backends(LlamaThink, EchoThink, OpenAIThink)
-Speak = backends(PiperSpeak, KokoroSpeak, NoSpeak)
+Asr = backends(*_ASR, *plugins("asr", Backend, _ASR))
+Think = backends(*_THINK, *plugins("think", ThinkBackend, _THINK))
+Speak = backends(*_SPEAK, *plugins("speak", Backend, _SPEAK))
 LANGUAGES = ("en", "zh")
 """Languages the avatar hears and speaks."""
 
