@@ -164,8 +164,8 @@ def check_servers(settings: Settings) -> str:
     OpenAI-compatible LLM server):
     they answer; returns what was checked ("" when no engine uses a server)."""
     found = []
-    for section in (settings.asr, settings.think):
-        check = getattr(import_module(section.ENGINE), "check", None)
+    for section in (settings.asr, settings.think, *(getattr(settings.speak, lang) for lang in LANGUAGES)):
+        check = getattr(import_module(section.ENGINE), "check", None) if section.ENGINE else None
         found.append(check(section) if check else "")
     return "; ".join(filter(None, found))
 

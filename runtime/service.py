@@ -76,7 +76,7 @@ def network_allowed(root: Path, config_text: str) -> list[str]:
     the broker's and the LLM server's addresses (resolved now: systemd takes no host names, so the
     resolvers too), and
     the private networks when the REST console listens beyond loopback."""
-    from runtime.core.config import is_loopback, parse_config
+    from runtime.core.config import LANGUAGES, is_loopback, parse_config
 
     settings = parse_config(config_text, "config.toml")
     allowed: list[str] = []
@@ -85,8 +85,10 @@ def network_allowed(root: Path, config_text: str) -> list[str]:
         servers.append((settings.remote.host, "the broker", "[remote] host", "service-broker-unresolved"))
     if getattr(settings.think, "url", ""):
         servers.append((settings.think.host, "the LLM server", "[think] url", "service-server-unresolved"))
-    if getattr(settings.asr, "uri", ""):
-        servers.append((settings.asr.host, "the speech server", "[asr] uri", "service-server-unresolved"))
+    for key, section in (("[asr]", settings.asr), *((f"[speak.{lang}]", getattr(settings.speak, lang))
+                                                     for lang in LANGUAGES)):
+        if getattr(section, "uri", ""):
+            servers.append((section.host, "the speech server", f"{key} uri", "service-server-unresolved"))
     for host, what, key, code in servers:
         if is_loopback(host):
             continue

@@ -259,19 +259,25 @@ class SherpaAsr(Backend):
     language: str = Field("", description="Language hint for multilingual models (SenseVoice, Whisper).")
 
 
-class WyomingAsr(Backend):
-    """[asr] type = "wyoming": a Wyoming speech-to-text server (wyoming-faster-whisper, ...); voice
-    detection, endpointing and barge-in stay on the kiosk."""
+class WyomingServer(Backend):
+    """What the Wyoming backends share: the server's address."""
 
-    ENGINE: ClassVar[str] = "runtime.engines.asr_wyoming"
-    type: Literal["wyoming"]
-    uri: str = Field(pattern=r"^tcp://[^\s/:]+:[0-9]{1,5}$", description='The server, e.g. "tcp://127.0.0.1:10300".')
-    timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for a transcript (seconds).")
+    uri: str = Field(pattern=r"^tcp://[^\s/:]+:[0-9]{1,5}$",
+                     description='The Wyoming server, e.g. "tcp://127.0.0.1:10300".')
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for the server's answer (seconds).")
 
     @property
     def host(self) -> str:
         """The server's host name or address."""
         return self.uri[len("tcp://"):].rsplit(":", 1)[0]
+
+
+class WyomingAsr(WyomingServer):
+    """[asr] type = "wyoming": a Wyoming speech-to-text server (wyoming-faster-whisper, ...); voice
+    detection, endpointing and barge-in stay on the kiosk."""
+
+    ENGINE: ClassVar[str] = "runtime.engines.asr_wyoming"
+    type: Literal["wyoming"]
 
 
 class ThinkBackend(Backend):
@@ -392,6 +398,15 @@ class KokoroSpeak(Backend):
         description="The first sentence of a chunk is synthesized in two parts, cut after its first clause "
                     "at least this long (CJK characters; a word counts 1.5), so the first audio comes sooner; "
                     "0 = whole sentences.")
+
+
+class WyomingSpeak(WyomingServer):
+    """[speak.<lang>] type = "wyoming": a Wyoming text-to-speech server (wyoming-piper, ...); the
+    mouth follows the sound, as the server sends no phonemes."""
+
+    ENGINE: ClassVar[str] = "runtime.engines.tts_wyoming"
+    type: Literal["wyoming"]
+    voice: str = Field("", max_length=256, description="A voice the server offers; empty = its default.")
 
 
 class NoSpeak(Backend):
@@ -624,7 +639,7 @@ def _type_name(cls: type[Backend]) -> str:
 
 _ASR = (WhisperAsr, SherpaAsr, WyomingAsr)
 _THINK = (LlamaThink, EchoThink, OpenAIThink)
-_SPEAK = (PiperSpeak, KokoroSpeak, NoSpeak)
+_SPEAK = (PiperSpeak, KokoroSpeak, WyomingSpeak, NoSpeak)
 Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
 Asr = backends(*_ASR, *plugins("asr", Backend, _ASR))
 Think = backends(*_THINK, *plugins("think", ThinkBackend, _THINK))
