@@ -294,6 +294,8 @@ def _check_config(args: argparse.Namespace) -> int:
         measured = ""
     applied = product.check_applied(settings)
     servers = product.check_servers(settings)
+    if note := product.turn_note(settings):
+        print(f"note: {note}", file=sys.stderr)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid"
           + "".join(f"; {part}" for part in (measured, servers, applied) if part))
@@ -542,8 +544,9 @@ def _models_verify(args: argparse.Namespace) -> int:
         for status in store.check(entry, full=True):
             if status.code != "ok":
                 failed += 1
+                optional = " (optional: without it the words alone say when the visitor has finished)"
                 print(f"error[{status.code}]: {entry.id}/{status.name} {status.detail}\n"
-                      f"  hint: run `edge-talker models fetch {entry.id}`")
+                      f"  hint: run `edge-talker models fetch {entry.id}`{optional if entry.role == 'turn' else ''}")
             else:
                 print(f"ok: {entry.id}/{status.name}")
     return 1 if failed else 0
