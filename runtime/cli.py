@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
     bench.add_argument("stage", nargs="?", default="e2e",
-                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice"],
+                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice", "turn"],
                        help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
