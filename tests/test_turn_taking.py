@@ -4,6 +4,7 @@ Whisper, Smart Turn, LLM, voice and speaker clock on a real bus, driven by recor
 from __future__ import annotations
 
 import functools
+import logging
 
 import numpy as np
 
@@ -62,10 +63,11 @@ def test_a_breath_in_the_middle_of_a_sentence_is_one_turn_answered_once(bus, tmp
     assert len(remembered) == 1 and "evil" in remembered[0].lower(), f"the memory holds {remembered}"
 
 
-def test_a_finished_sentence_and_a_question_end_after_the_short_silence(bus):
+def test_a_finished_sentence_and_a_question_end_after_the_short_silence(bus, caplog):
     """A sentence the turn model hears as finished ends after endpoint_complete_s of silence, like
     a question (with the words alone it waited min_silence_s); the question is no later than before.
     The test feeds 0.4 s of silence and no more until the endpoint: silence is counted in samples."""
+    caplog.set_level(logging.DEBUG, logger="runtime.speech.endpointing")
     listen = ListenConfig()
     assert listen.endpoint_complete_s < 0.4 < listen.min_silence_s
     sentence = voiced(human("speech-human", "two_cities.wav", 32.8, 41.6))  # "...of comparison only."
@@ -86,3 +88,5 @@ def test_a_finished_sentence_and_a_question_end_after_the_short_silence(bus):
     assert "comparison" in finals[0].text.lower() and finals[0].silence_ms <= 400
     assert len(finals) == 2 and "talking" in finals[1].text.lower() and finals[1].silence_ms <= 400, \
         [(f.text, f.silence_ms) for f in finals]
+    verdicts = [r.getMessage() for r in caplog.records if "turn model p=" in r.getMessage()]
+    assert any("(finished)" in v and " ms" in v for v in verdicts), verdicts  # the debug log has verdict and time
