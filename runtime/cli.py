@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
     bench.add_argument("stage", nargs="?", default="e2e",
-                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice"],
+                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice", "turn"],
                        help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
@@ -294,6 +294,8 @@ def _check_config(args: argparse.Namespace) -> int:
         measured = ""
     applied = product.check_applied(settings)
     servers = product.check_servers(settings)
+    if note := product.turn_note(settings):
+        print(f"note: {note}", file=sys.stderr)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid"
           + "".join(f"; {part}" for part in (measured, servers, applied) if part))
@@ -542,8 +544,9 @@ def _models_verify(args: argparse.Namespace) -> int:
         for status in store.check(entry, full=True):
             if status.code != "ok":
                 failed += 1
+                optional = " (optional: without it the words alone say when the visitor has finished)"
                 print(f"error[{status.code}]: {entry.id}/{status.name} {status.detail}\n"
-                      f"  hint: run `edge-talker models fetch {entry.id}`")
+                      f"  hint: run `edge-talker models fetch {entry.id}`{optional if entry.role == 'turn' else ''}")
             else:
                 print(f"ok: {entry.id}/{status.name}")
     return 1 if failed else 0

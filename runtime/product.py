@@ -116,11 +116,31 @@ def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable
     return engines.vad(store or model_store(settings))
 
 
+def turn_factory(settings: Settings, store: ModelStore | None = None) -> Callable | None:
+    """A function that loads the turn model, or None (off, or not in the store: the words decide)."""
+    from runtime.speech.turn import turn_factory as factory
+
+    return factory(settings.listen, store or model_store(settings))
+
+
+def turn_note(settings: Settings) -> str:
+    """check-config's word on the turn model when it is on but cannot be used ("" when it can)."""
+    from runtime.speech.turn import TURN_FILE, TURN_MODEL, turn_model_state
+
+    code, detail = turn_model_state(model_store(settings)) if settings.listen.turn_model else ("ok", "")
+    return "" if code == "ok" else (f"[{code}] the turn model {TURN_MODEL}/{TURN_FILE} {detail}: the end of what "
+                                    f"the visitor says is judged from the words alone; run `edge-talker models "
+                                    f"fetch {TURN_MODEL}` (or set [listen] turn_model = false)")
+
+
 def check_models(settings: Settings) -> None:
-    """Refuse to start, naming every missing or corrupt model at once, before any model loads."""
+    """Refuse to start, naming every missing or corrupt model at once, before any model loads (the
+    optional turn model: refused when damaged, a warning when missing)."""
     store = model_store(settings)
     listens = not isinstance(resolve_capture(settings), ConsoleCapture)
     store.require(required_models(settings, store, listens=listens))
+    if listens:
+        turn_factory(settings, store)
     if settings.speak.voice:
         from runtime.voice import bundle
 
@@ -291,7 +311,8 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
         store = model_store(settings)
         specs.append(ActorSpec("listen", functools.partial(
             ListenActor, "listen", bus, asr_factory=asr_factory(settings, store),
-            vad_factory=vad_factory(settings, store), settings=settings.listen, **beat)))
+            vad_factory=vad_factory(settings, store), turn_factory=turn_factory(settings, store),
+            settings=settings.listen, **beat)))
     module, name = capture.SOURCE.split(":")
     source = getattr(import_module(module), name)
     specs.append(ActorSpec("capture", functools.partial(source.from_config, "capture", bus, capture,

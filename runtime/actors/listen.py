@@ -6,26 +6,22 @@ Two Silero detectors watch the same audio:
 - `barge` is stricter (higher threshold, shorter minimum speech) and is used while the avatar
   speaks (self-echo policy below).
 
-Endpointing. When a phrase ends, the utterance so far is decoded at once, and the silence that
-ends the utterance depends on what it says (runtime.speech.endpoint): endpoint_complete_s after a
-question, endpoint_incomplete_s after "and", "um", "那个" or a trailing comma, min_silence_s
-otherwise. A visitor who speaks again before that goes on with the same utterance.
+Endpointing. When a phrase ends, the utterance so far is decoded at once and the turn model is
+asked whether the visitor has finished; the silence that ends the utterance depends on both
+(runtime.speech.endpointing). A visitor who speaks again before that goes on with the same utterance.
 
-Speculation. The decode at a pause is published as a speculative transcript (final=False,
-speculative=True) on the utterance's turn, so the think actor answers ahead and the speaker holds
-that answer's audio. At the endpoint the final transcript of the same turn commits it: it plays at
-once. When the visitor goes on talking, or the final's words differ from the speculative ones
-(punctuation and case aside), the speculative work is cancelled with an Interrupt (reason
-`speculation`) that moves the utterance to a new turn, and the final is answered afresh.
+Speculation. The decode at a pause is published as a speculative transcript on the utterance's
+turn: the answer is prepared ahead and held; the final of the same turn commits it. When the
+visitor goes on, or the final's words differ, an Interrupt (reason `speculation`) cancels it and
+moves the utterance to a new turn, whose final is answered afresh.
 
-Self-echo policy. While the avatar is speaking (between PlaybackStarted and PlaybackFinished,
-plus echo_tail_s for room reverb), speech counts as the visitor only when the strict detector
-hears it AND its level over the last barge_in_min_speech_s is at least barge_in_min_dbfs (and,
-when barge_in_echo_margin_db is set, that much over the loudest sound heard in the 2 s before: the
-echo's own level, measured as it plays). The avatar's voice reaching the microphone from the
-speaker is quieter than a visitor talking to the kiosk, so it is ignored; a visitor who talks over
-the avatar is heard after about barge_in_min_speech_s. Utterances not accepted this way are
-dropped, never transcribed.
+Self-echo policy. While the avatar speaks (PlaybackStarted to PlaybackFinished, plus echo_tail_s
+for room reverb), speech counts as the visitor only when the strict detector hears it AND its level
+over the last barge_in_min_speech_s is at least barge_in_min_dbfs (and, with
+barge_in_echo_margin_db, that much over the loudest sound of the 2 s before: the echo's own level).
+The avatar's voice from the speaker is quieter than a visitor talking to the kiosk, so it is
+ignored; a visitor talking over it is heard after about barge_in_min_speech_s. Utterances not
+accepted this way are dropped, never transcribed.
 """
 
 from __future__ import annotations
@@ -55,6 +51,7 @@ from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.decoder import DecodeWorker, Done, Job, JobKind
 from runtime.speech.echo import EchoGate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
+from runtime.speech.endpointing import TurnJudge
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,15 +94,13 @@ class ListenActor(Actor):
     subscriptions = (AudioFrame, PlaybackStarted, PlaybackFinished, InputEnded)
     drop_stale = False  # audio and playback state are not tied to a turn
 
-    def __init__(self, name: str, bus, *, asr_factory, vad_factory, settings, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, asr_factory, vad_factory, settings, turn_factory=None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.settings = settings
-        self._asr_factory = asr_factory
-        self._vad_factory = vad_factory
+        self._asr_factory, self._vad_factory, self._turn_factory = asr_factory, vad_factory, turn_factory
         self._store = np.zeros(30 * SAMPLE_RATE, np.float32)
         self._filled = 0
-        self._buffer_start = 0
-        """Input-timeline sample of _buffer[0]."""
+        self._buffer_start = 0  # input-timeline sample of _buffer[0]
         self._playing = False
         self._echo_until = 0.0
         self._echo = EchoGate(window_s=settings.barge_in_min_speech_s)
@@ -115,10 +110,10 @@ class ListenActor(Actor):
         self._last: _Utterance | None = None
         """The utterance that ended last, which the visitor may still go on with (see _resume)."""
         self._ids = 0
-        self._vad_base: int | None = None
-        """Input-timeline sample of the detectors' sample 0."""
+        self._vad_base: int | None = None  # input-timeline sample of the detectors' sample 0
         self._worker: DecodeWorker | None = None
         self._waker: Waker | None = None
+        self._judge: TurnJudge | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -138,11 +133,13 @@ class ListenActor(Actor):
                 raise
             self.degrade(fault)  # a speech server that is down now may be up for the first visitor
         self._worker = DecodeWorker(engine, s.language, self._waker)
+        self._judge = TurnJudge(s, self._turn_factory() if self._turn_factory else None, self._waker)
 
     def teardown(self) -> None:
-        """Stop the decode thread."""
-        if self._worker is not None:
-            self._worker.close(timeout_s=0.2)  # a decode in progress is not waited for
+        """Stop the decode and turn model threads (work in progress is not waited for)."""
+        for worker in (self._worker, self._judge):
+            if worker is not None:
+                worker.close(timeout_s=0.2)
 
     # --- input ------------------------------------------------------------------------------
 
@@ -287,11 +284,13 @@ class ListenActor(Actor):
         end = self._buffer_end
         if self._submit(JobKind.SPECULATIVE, utt, end):
             utt.speculative_end, utt.speculative = end, None
+        self._judge.pause(utt.id, self._audio_of(utt, end), f"turn {utt.turn}", (end - speech_end) / SAMPLE_RATE)
 
     def _went_on(self, utt: _Utterance) -> None:
         """The visitor speaks again after a pause: the same utterance goes on; an answer prepared
         for its first words is cancelled."""
         utt.phrase_end, utt.speculative_end, utt.speculative = -1, -1, None
+        self._judge.went_on(utt.id)
         if utt.speculated:
             self._discard(utt, "the visitor went on")
 
@@ -303,18 +302,12 @@ class ListenActor(Actor):
         _LOGGER.info("turn %d: speculative answer discarded (%s); the utterance goes on as turn %d", old, why,
                      utt.turn)
 
-    def _silence_needed(self, utt: _Utterance) -> float:
-        """Silence that ends this utterance, from what its words say so far (seconds)."""
-        s = self.settings
-        judged = text_verdict(utt.speculative.text) if utt.speculative is not None else Verdict.OPEN
-        if judged == Verdict.COMPLETE:
-            return s.endpoint_complete_s
-        if judged == Verdict.INCOMPLETE:
-            return s.endpoint_incomplete_s
-        return s.min_silence_s
-
     def _maybe_endpoint(self, utt: _Utterance, now_sample: int) -> None:
-        if utt.phrase_end >= 0 and (now_sample - utt.phrase_end) / SAMPLE_RATE >= self._silence_needed(utt):
+        if utt.phrase_end < 0:
+            return
+        words = text_verdict(utt.speculative.text) if utt.speculative is not None else Verdict.OPEN
+        silence_s = (now_sample - utt.phrase_end) / SAMPLE_RATE
+        if silence_s >= self._judge.silence_needed(utt.id, words, silence_s, lambda: self._audio_of(utt, now_sample)):
             self._endpoint(utt, now_sample)
 
     def _maybe_partial(self, utt: _Utterance, now_sample: int) -> None:
@@ -329,6 +322,7 @@ class ListenActor(Actor):
         utt.end = min(utt.phrase_end + _TRAILING, self._buffer_end)
         utt.silence_s = max(0.0, (now_sample - utt.phrase_end) / SAMPLE_RATE)
         utt.endpoint_at = time.monotonic()
+        self._judge.went_on(utt.id)
         self._finishing[utt.id] = utt
         self._last = utt
         if utt.speculative_end >= utt.phrase_end:
@@ -338,9 +332,12 @@ class ListenActor(Actor):
             utt.speculative_end = -1
             self._submit(JobKind.FINAL, utt, utt.end)
 
+    def _audio_of(self, utt: _Utterance, end: int) -> np.ndarray:
+        """A copy of the utterance's audio up to an input-timeline sample."""
+        return self._buffer[max(utt.onset, self._buffer_start) - self._buffer_start:end - self._buffer_start].copy()
+
     def _submit(self, kind: JobKind, utt: _Utterance, end: int) -> bool:
-        start = max(utt.onset, self._buffer_start) - self._buffer_start
-        audio = self._buffer[start:end - self._buffer_start].copy()
+        audio = self._audio_of(utt, end)
         queued = self._worker.submit(Job(kind, utt.id, audio, end))
         _LOGGER.debug("turn %d: %s decode of %.2f s %s", utt.turn, kind.name, len(audio) / SAMPLE_RATE,
                       "queued" if queued else "skipped (busy)")
@@ -351,6 +348,9 @@ class ListenActor(Actor):
     def _collect(self) -> None:
         while not self._worker.results.empty():
             self._result(self._worker.results.get_nowait())
+        utt = self._current
+        if self._judge.collect() and utt is not None and utt.accepted:  # the model's verdict came
+            self._maybe_endpoint(utt, self._buffer_end)
 
     def _heard_nothing(self, utt) -> None:
         """The utterance ended without words: an empty final transcript closes its turn (nothing

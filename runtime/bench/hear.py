@@ -61,7 +61,8 @@ def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Tran
         bus = Bus("inproc://bench-pub", "inproc://bench-sub", context=context)
         specs = [ActorSpec("listen", lambda: ListenActor(
                      "listen", bus, asr_factory=product.asr_factory(settings, store),
-                     vad_factory=product.vad_factory(settings, store), settings=settings.listen)),
+                     vad_factory=product.vad_factory(settings, store), settings=settings.listen,
+                     turn_factory=product.turn_factory(settings, store))),
                  ActorSpec("capture", lambda: FileSource("capture", bus, path=str(path), tail_silence_s=2.0))]
         supervisor = Supervisor(bus, specs, settings.supervisor)
         bus.start()  # before subscribing; Supervisor.start() finds it running

@@ -192,6 +192,14 @@ class ListenConfig(Section):
     endpoint_incomplete_s: float = Field(1.0, gt=0, le=5,
         description='Silence that ends an utterance that asks for more: "and", "um", "那个", a trailing comma '
                     "(seconds).")
+    endpoint_unfinished_s: float = Field(1.2, gt=0, le=5,
+        description="Silence that ends an utterance the turn model twice hears as unfinished: longer than a breath "
+                    "in the middle of a sentence (seconds; never less than min_silence_s).")
+    turn_model: bool = Field(True,
+        description="Let the turn model (Smart Turn v3.2, model turn-smart-v3.2) judge from the audio, with the "
+                    "words, whether the visitor has finished; without its file the words decide alone.")
+    turn_threshold: float = Field(0.5, gt=0, lt=1,
+        description="The turn model's probability of a finished turn at or above which it counts as finished.")
     max_utterance_s: float = Field(15.0, ge=2, le=60, description="Longer speech is cut here (seconds).")
     resume_s: float = Field(0.8, ge=0, le=3,
         description="A visitor who speaks again within this long after an utterance ended goes on with it: "

@@ -1,0 +1,173 @@
+"""When has the visitor finished? The silence that ends an utterance, from its words and from what
+the turn model (runtime.speech.turn) hears in the audio.
+
+At a pause (the listen actor's `pause_s` of silence) the model is asked on its own thread, never
+on the voice detection loop; while the visitor stays quiet and the model said "unfinished", it is
+asked once more just before `min_silence_s` (more silence makes a finished turn clearer to it).
+The silence that ends the utterance:
+
+- a question (the words say COMPLETE): `endpoint_complete_s`, whatever the model says (a
+  question is never held longer than by the words alone);
+- the model says finished (p >= `turn_threshold`): `endpoint_complete_s`, or
+  `endpoint_incomplete_s` when the words ask for more ("and", "um", "那个", a trailing comma);
+- the model says unfinished twice: `endpoint_unfinished_s`, long enough that a breath in the
+  middle of a sentence does not end the turn; finished the second time: as the words say;
+- no model (turn_model = false, or its file is not in the store), or no verdict yet: the words
+  alone (runtime.speech.endpoint), as before; a verdict on its way holds the endpoint until it
+  comes (at most `endpoint_unfinished_s`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from runtime.core.threads import Waker
+from runtime.speech.endpoint import Verdict
+from runtime.speech.turn import TurnModel
+
+_LOGGER = logging.getLogger(__name__)
+
+RECHECK_LEAD_S = 0.1
+"""The second question to the model is asked this long before min_silence_s, so its answer is
+there when the words alone would end the utterance (an inference takes ~45 ms on one core)."""
+
+
+@dataclass
+class _Pause:
+    """What the model said about one pause of one utterance."""
+
+    seq: int
+    label: str
+    verdicts: list[float | None] = field(default_factory=list)
+    """One entry per question asked: the probability of finished, None while it is on its way."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    utterance: int
+    seq: int
+    index: int
+    audio: np.ndarray
+    label: str
+    silence_s: float
+
+
+class TurnJudge:
+    """The endpoint decision of the listen actor (one per actor); `model` None = words alone."""
+
+    def __init__(self, settings, model: TurnModel | None, waker: Waker | None) -> None:
+        self.settings = settings
+        self.model = model
+        self._waker = waker
+        self._pauses: dict[int, _Pause] = {}
+        self._seq = 0
+        self._cond = threading.Condition()
+        self._job: _Job | None = None
+        self._done: list[tuple[_Job, float, float]] = []
+        self._closed = False
+        self._thread = None
+        if model is not None:
+            self._thread = threading.Thread(target=self._run, name="turn-model", daemon=True)
+            self._thread.start()
+
+    # --- the listen actor's side ------------------------------------------------------------
+
+    def pause(self, utterance: int, audio: np.ndarray, label: str, silence_s: float) -> None:
+        """The visitor paused: ask the model about the utterance so far (its audio up to now)."""
+        if self.model is None:
+            return
+        self._seq += 1
+        self._pauses[utterance] = pause = _Pause(self._seq, label)
+        self._ask(utterance, pause, audio, silence_s)
+
+    def went_on(self, utterance: int) -> None:
+        """The visitor speaks again (or the utterance ended): verdicts about the pause are void."""
+        self._pauses.pop(utterance, None)
+
+    def collect(self) -> bool:
+        """Take in the model's answers; True when one came (the endpoint may be due now)."""
+        with self._cond:
+            done, self._done = self._done, []
+        came = False
+        for job, probability, seconds in done:
+            pause = self._pauses.get(job.utterance)
+            if probability != probability:  # NaN: the model failed; the words decide this pause
+                came = self._pauses.pop(job.utterance, None) is not None or came
+                continue
+            _LOGGER.debug("%s: turn model p=%.2f (%s) at %.2f s of silence, %.0f ms", job.label, probability,
+                          "finished" if probability >= self.settings.turn_threshold else "unfinished",
+                          job.silence_s, seconds * 1000)
+            if pause is not None and pause.seq == job.seq:
+                pause.verdicts[job.index] = probability
+                came = True
+        return came
+
+    def silence_needed(self, utterance: int, words: Verdict, silence_s: float,
+                       audio: Callable[[], np.ndarray]) -> float:
+        """The silence that ends the utterance now (seconds); `audio` gives its audio up to now,
+        for the model's second look."""
+        s = self.settings
+        unfinished = max(s.endpoint_unfinished_s, s.min_silence_s)
+        pause = self._pauses.get(utterance)
+        if words == Verdict.COMPLETE:
+            return s.endpoint_complete_s
+        if pause is None:
+            return s.endpoint_incomplete_s if words == Verdict.INCOMPLETE else s.min_silence_s
+        latest = pause.verdicts[-1]
+        if latest is None:  # on its way: the endpoint waits for it (no longer than a breath may last)
+            return unfinished
+        if latest >= s.turn_threshold:
+            if words == Verdict.INCOMPLETE:
+                return s.endpoint_incomplete_s
+            return s.endpoint_complete_s if len(pause.verdicts) == 1 else s.min_silence_s
+        if len(pause.verdicts) == 1:
+            if silence_s >= max(s.min_silence_s - RECHECK_LEAD_S, s.pause_s):
+                self._ask(utterance, pause, audio(), silence_s)
+                return unfinished
+        return max(unfinished, s.endpoint_incomplete_s if words == Verdict.INCOMPLETE else 0.0)
+
+    def close(self, timeout_s: float = 0.2) -> None:
+        """Stop the model's thread (waits at most timeout_s for an inference in progress)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # --- the model's thread -----------------------------------------------------------------
+
+    def _ask(self, utterance: int, pause: _Pause, audio: np.ndarray, silence_s: float) -> None:
+        pause.verdicts.append(None)
+        job = _Job(utterance, pause.seq, len(pause.verdicts) - 1, audio, pause.label, silence_s)
+        with self._cond:
+            self._job = job  # a newer question replaces one not yet started
+            self._cond.notify()
+
+    def _run(self) -> None:
+        try:
+            self.model.verdict(np.zeros(16000, np.float32))  # the first inference pays one-off set-up costs
+        except Exception as err:  # noqa: BLE001 - reported; every question then fails the same way
+            _LOGGER.warning("the turn model failed to run (%s: %s)", type(err).__name__, err)
+        while True:
+            with self._cond:
+                while self._job is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job, self._job = self._job, None
+            try:
+                verdict = self.model.verdict(job.audio)
+                result = (job, verdict.probability, verdict.seconds)
+            except Exception as err:  # noqa: BLE001 - logged; the words decide this pause
+                _LOGGER.warning("%s: the turn model failed (%s: %s); the words decide", job.label,
+                                type(err).__name__, err)
+                result = (job, float("nan"), 0.0)
+            with self._cond:
+                self._done.append(result)
+            if self._waker is not None:
+                self._waker.wake()

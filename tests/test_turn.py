@@ -1,0 +1,146 @@
+"""The turn model (Smart Turn v3.2): its input features, its verdict on real recordings, and what
+happens without its file or with a damaged one."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from runtime.core.errors import ModelFault
+from runtime.core.paths import models_dir
+from runtime.speech.audio import SAMPLE_RATE, frame_rms, read_audio, to_db
+from runtime.speech.turn import TURN_FILE, TURN_MODEL, TurnModel, log_mel, turn_factory
+from runtime.store.models import ModelStore
+from tests.conftest import run_cli
+
+STORE = ModelStore(models_dir())
+
+
+def voiced(audio: np.ndarray) -> np.ndarray:
+    """The audio from its first to its last voiced 10 ms."""
+    voice = np.nonzero(to_db(frame_rms(audio, 160)) > -45)[0]
+    return audio[voice[0] * 160:(voice[-1] + 1) * 160]
+
+
+def clip(asset: str, name: str, start_s: float, end_s: float, silence_after_s: float = 0.15) -> np.ndarray:
+    """A stretch of a recording as the listen actor gives it to the model at a pause: a little
+    silence before, the speech, then the pause so far."""
+    audio = voiced(read_audio(STORE.resolve(asset) / name)[int(start_s * SAMPLE_RATE):int(end_s * SAMPLE_RATE)])
+    return np.concatenate([np.zeros(int(0.3 * SAMPLE_RATE), np.float32), audio,
+                           np.zeros(int(silence_after_s * SAMPLE_RATE), np.float32)])
+
+
+def whisper_log_mel(audio: np.ndarray) -> np.ndarray:
+    """Whisper's log-mel spectrogram written out from its definition, in float64, one frame at a
+    time: the reference the product's (faster-whisper's) features must equal."""
+    n_fft, hop, n_mels = 400, 160, 80
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    padded = np.pad(audio.astype(np.float64), n_fft // 2, mode="reflect")
+    frames = 1 + (len(padded) - n_fft) // hop
+    power = np.stack([np.abs(np.fft.rfft(padded[i * hop:i * hop + n_fft] * window)) ** 2 for i in range(frames)], 1)
+    power = power[:, :-1]  # Whisper drops the last frame
+
+    def mel(hz):  # Slaney's scale: linear below 1 kHz, logarithmic above
+        hz = np.asarray(hz, np.float64)
+        return np.where(hz < 1000, hz * 3 / 200, 15 + np.log(np.maximum(hz, 1e-9) / 1000) * 27 / np.log(6.4))
+
+    def hz(m):
+        return np.where(m < 15, m * 200 / 3, 1000 * np.exp((m - 15) * np.log(6.4) / 27))
+
+    edges = hz(np.linspace(0, mel(SAMPLE_RATE / 2), n_mels + 2))
+    bins = np.arange(n_fft // 2 + 1) * SAMPLE_RATE / n_fft
+    bank = np.zeros((n_mels, len(bins)))
+    for m in range(n_mels):
+        lo, centre, hi = edges[m:m + 3]
+        rising, falling = (bins - lo) / (centre - lo), (hi - bins) / (hi - centre)
+        bank[m] = np.maximum(0, np.minimum(rising, falling)) * 2 / (hi - lo)  # equal area
+    spec = np.log10(np.maximum(bank @ power, 1e-10))
+    return (np.maximum(spec, spec.max() - 8) + 4) / 4
+
+
+def test_the_features_are_whispers_log_mel_of_the_last_8_s_padded_in_front():
+    speech = clip("speech-samples", "en-hello_world.wav", 0.0, 2.3)
+    features = log_mel(speech)
+    assert features.shape == (80, 800) and features.dtype == np.float32
+    window = np.concatenate([np.zeros(8 * SAMPLE_RATE - len(speech), np.float32), speech])
+    window = (window - window.mean()) / np.sqrt(window.var() + 1e-7)
+    np.testing.assert_allclose(features, whisper_log_mel(window), atol=2e-4)
+    # The speech is at the end of the window; the front is padding (the floor of the spectrogram).
+    frames = len(speech) // 160
+    assert np.ptp(features[:, : 800 - frames - 2]) < 1e-6
+    assert features[:, 800 - frames:].max() > features[:, 0].max() + 0.5
+    # Longer audio: only its last 8 s count.
+    long = np.concatenate([np.full(5 * SAMPLE_RATE, 0.3, np.float32), np.zeros(8 * SAMPLE_RATE, np.float32), speech])
+    np.testing.assert_allclose(log_mel(long), log_mel(np.concatenate([np.zeros(8 * SAMPLE_RATE - len(speech),
+                                                                               np.float32), speech])), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def model() -> TurnModel:
+    return TurnModel(STORE.path(TURN_MODEL, TURN_FILE))
+
+
+FINISHED = [
+    ("speech-dialogue", "endgame_nagg_nell.wav", 17.3, 19.15),  # "What are you talking about?"
+    ("speech-human", "two_cities.wav", 32.8, 41.6),  # "...in the superlative degree of comparison only."
+    ("speech-samples", "zh-pangrama.wav", 0.0, 9.0),  # 天地玄黄，宇宙洪荒，日月盈昃，辰宿列张。
+]
+CUT_MID_SENTENCE = [
+    ("speech-human", "two_cities.wav", 32.8, 37.4),  # "...insisted on its being received, for good" (or for evil)
+    ("speech-human", "two_cities.wav", 0.8, 3.1),  # "It was the best of times, it" (was the worst ...)
+    ("speech-dialogue", "endgame_nagg_nell.wav", 23.45, 25.2),  # "Do you remember the day I" (went ...)
+    ("speech-dialogue", "clone-test.wav", 0.0, 2.6),  # "I do. I think that" (America ...)
+]
+
+
+@pytest.mark.parametrize("where", FINISHED, ids=lambda w: f"{w[1]}@{w[2]}")
+def test_the_model_hears_a_finished_sentence_as_finished(model, where):
+    assert model.probability(clip(*where)) >= 0.5
+
+
+@pytest.mark.parametrize("where", CUT_MID_SENTENCE, ids=lambda w: f"{w[1]}@{w[2]}")
+def test_the_model_hears_a_sentence_cut_in_the_middle_as_unfinished(model, where):
+    assert model.probability(clip(*where)) < 0.5
+
+
+def test_a_damaged_turn_model_is_refused_with_a_code_and_the_fix(tmp_path):
+    folder = tmp_path / TURN_MODEL
+    folder.mkdir()
+    (folder / TURN_FILE).write_bytes(b"not an onnx model" * 1000)
+    from runtime.core.config import ListenConfig
+
+    with pytest.raises(ModelFault) as fault:
+        turn_factory(ListenConfig(), ModelStore(tmp_path))
+    assert fault.value.code == "model-corrupt" and f"models fetch {TURN_MODEL}" in fault.value.hint
+    with pytest.raises(ModelFault) as fault:  # given as a file: refused when loaded
+        TurnModel(folder / TURN_FILE)
+    assert fault.value.code == "model-corrupt" and "turn_model = false" in fault.value.hint
+
+
+def test_without_the_model_file_the_words_decide_with_one_warning(tmp_path, caplog):
+    from runtime.core.config import ListenConfig
+
+    store = ModelStore(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert turn_factory(ListenConfig(), store) is None
+        assert turn_factory(ListenConfig(), store) is None
+    warnings = [r for r in caplog.records if TURN_MODEL in r.getMessage()]
+    assert len(warnings) == 1 and "words alone" in warnings[0].getMessage()
+    assert turn_factory(ListenConfig(turn_model=False), ModelStore(models_dir())) is None  # off: never loaded
+
+
+def test_check_config_and_models_verify_say_when_the_turn_model_is_missing(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[paths]\nmodels = "{tmp_path / "store"}"\n', encoding="utf-8")
+    done = run_cli("check-config", "--config", str(config), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert TURN_MODEL in done.stderr and "words alone" in done.stderr
+    shutil.copytree(STORE.model_dir(TURN_MODEL), tmp_path / "store" / TURN_MODEL)
+    done = run_cli("check-config", "--config", str(config), timeout=60)
+    assert done.returncode == 0 and TURN_MODEL not in done.stderr, done.stderr
+    (tmp_path / "store" / TURN_MODEL / TURN_FILE).unlink()
+    done = run_cli("models", "verify", TURN_MODEL, env={"EDGE_TALKER_MODELS": str(tmp_path / "store")}, timeout=60)
+    assert "error[model-missing]" in done.stdout and "optional" in done.stdout, done.stdout
