@@ -40,7 +40,7 @@ def test_a_breath_in_the_middle_of_a_sentence_is_one_turn_answered_once(bus, tmp
     first = voiced(human("speech-human", "two_cities.wav", 32.8, 37.4))
     then = voiced(human("speech-human", "two_cities.wav", 37.55, 41.6))
     path = write_wav(tmp_path / "breath.wav", np.concatenate([silence(0.5), first, silence(0.7), then, silence(3.0)]))
-    listen = ListenConfig()
+    listen = ListenConfig(endpoint_unfinished_s=1.2)  # the operator's choice to hold breaths
     specs = [*conversation(bus, listen)[:-1], hearing_with_the_turn_model(bus, listen),
              ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=1.0))]
     running = Running(bus, specs)

@@ -10,8 +10,10 @@ The silence that ends the utterance:
   question is never held longer than by the words alone);
 - the model says finished (p >= `turn_threshold`): `endpoint_complete_s`, or
   `endpoint_incomplete_s` when the words ask for more ("and", "um", "那个", a trailing comma);
-- the model says unfinished twice: `endpoint_unfinished_s`, long enough that a breath in the
-  middle of a sentence does not end the turn; finished the second time: as the words say;
+- the model says unfinished twice: `endpoint_unfinished_s` (by default no longer than the words
+  would wait; 1.2 s is long enough that a breath in the middle of a sentence does not end the
+  turn, but the model is right only about half the time); finished the second time: as the words
+  say;
 - no model (turn_model = false, or its file is not in the store), or no verdict yet: the words
   alone (runtime.speech.endpoint), as before; a verdict on its way holds the endpoint until it
   comes (at most `endpoint_unfinished_s`).
