@@ -56,9 +56,8 @@ class Rig:
     """Per parameter: (n, 2) displacement just above and just below the parting line at value 1."""
     open_at_rest: bool
     """The portrait's mouth is open (a smile with teeth): the lips part below its own teeth."""
-    keyframes: dict[str, list[Field]] = field(default_factory=dict)
-    """Parameters whose displacement is not linear (blinks): the field at values 1/n, 2/n, ... 1."""
-    keyframe_moves: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    blinks: dict[str, eyelids.Blink] = field(default_factory=dict)
+    """Parameters whose displacement is not linear (the blinks): computed per frame."""
     seam: np.ndarray | None = None
     """(n, 2) where lips apart in the photo meet when pressed (m, b, p), left to right; None when
     the photo's lips are closed (their own seam shows)."""
@@ -387,7 +386,5 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
                           for name, f in fields.items()}
     rig.lids = [eyelids.lid(b.lm, b.eye_d, eye, portrait) for eye in eyelids.EYES]
     for name, eye, one in zip(("blink_right", "blink_left"), eyelids.EYES, rig.lids, strict=True):
-        keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye, one)
-        rig.keyframes[name] = [Field(box[1], box[3], box[0], box[2], d.astype(np.float32)) for box, d in keys]
-        rig.keyframe_moves[name] = [_sample(box, d, xy) for box, d in keys]
+        rig.blinks[name] = eyelids.Blink(b.lm, b.eye_d, b.region, eye, one)
     return rig
