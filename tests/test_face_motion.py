@@ -58,6 +58,11 @@ def eye_box(face) -> tuple[slice, slice]:
     return slice(y0, y1), slice(x0, x1)
 
 
+def between(values: np.ndarray) -> int:
+    """How many frames show the lid neither open nor shut (10-90 % of the way)."""
+    return int(((values > 0.1) & (values < 0.9)).sum())
+
+
 def test_a_blink_travels_down_over_frames_and_shuts(portrait_faces):
     """Every blink in 30 s of idle life, at 25 fps: the lids come down through at least two frames in
     between open and shut, are seen shut (>= 95 % of the way) in at least one frame, and go back up
@@ -85,9 +90,8 @@ def test_a_blink_travels_down_over_frames_and_shuts(portrait_faces):
         values = closing[frames]
         peak = int(np.argmax(values))
         down, up = values[:peak], values[peak + 1:]
-        middle = (lambda v: int(((v > 0.1) & (v < 0.9)).sum()))
         assert values[peak] >= 0.95, f"a blink never shuts (at most {values[peak]:.0%}): {np.round(values, 2)}"
-        assert middle(down) >= 2 and middle(up) >= 2, f"a lid jumps: {np.round(values, 2)}"
+        assert between(down) >= 2 and between(up) >= 2, f"a lid jumps: {np.round(values, 2)}"
 
 
 SPOKEN = [("h", 0.06), ("a", 0.14), ("t", 0.05), ("a", 0.12), ("s", 0.08), ("o", 0.13), ("k", 0.05),
@@ -115,5 +119,4 @@ def test_the_lips_travel_shut_unless_a_bilabial_needs_them_shut(portrait_faces, 
     gaps = (gaps - gaps[0]) / (gaps.max() - gaps[0])
     falls = [(round(float(gaps[i - 1] - gaps[i]), 2), i) for i in range(1, len(gaps)) if not bilabial[i]]
     worst = max(falls)
-    print("WORST", sorted(falls)[-4:])
     assert worst[0] <= 0.4, f"the lips snap shut at frame {worst[1]}: {np.round(gaps[worst[1] - 2:worst[1] + 2], 2)}"
