@@ -77,6 +77,9 @@ class FaceRenderer:
                 x0, y0, x1, y1 = blink.box
                 self._add(Field(y0, y1, x0, x1, blink.field(amount)), 1.0, dx, dy)
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if rig.strip is not None:  # (the strip joins the mouth as it opens)
+            opened = float(np.max(down[:, 1] - up[:, 1]))
+            down[:, 1] += rig.strip * float(np.clip(opened / (0.12 * rig.mouth_width), 0, 1))
         self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
         if seam is not None:
             paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)

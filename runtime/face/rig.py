@@ -65,6 +65,10 @@ class Rig:
     """Per parameter: (n, 2) displacement of the seam's points at value 1."""
     lids: list | None = None
     """The upper lids the blinks slide down, right and left (runtime.face.eyelids.Lid)."""
+    strip: np.ndarray | None = None
+    """(n,) per point of `split`: how far below it the lower lip's inner edge lies in the photo (a
+    strip of gum, tongue or lower teeth in shade that rides down with the jaw; as the mouth opens
+    it becomes part of the painted mouth, not a second outline inside the lower lip)."""
 
 
 def _smooth(t: np.ndarray) -> np.ndarray:
@@ -382,6 +386,10 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     u = np.abs(xy[lower, 0] - centre) / max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
     moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * lip_opening(u)
     rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
+    if b.open_at_rest:  # (what lies between the parting line and the lower lip's inner edge)
+        gap = b.gap[np.argsort(b.gap[:, 0])]
+        rig.strip = np.clip(np.interp(split[:, 0], gap[:, 0], gap[:, 2]) - split[:, 1], 0, 0.2 * b.mouth_w)
+        rig.strip = rig.strip.astype(np.float32)
     if b.seam is not None and len(b.seam) > 1:
         rig.seam = b.seam
         # (the press itself moves the lips onto the seam, not the seam)
