@@ -83,7 +83,7 @@ class MouthPainter:
         h, w = frame.shape[:2]
         lip = max(2.0, _INNER_LIP * self.mw)
         x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 4, 0)
-        x1, y1 = np.minimum(np.ceil(poly.max(axis=0) + [0, 2 * lip]).astype(int) + 5, (w, h))
+        x1, y1 = np.minimum(np.ceil(poly.max(axis=0) + np.array([0.0, 2 * lip])).astype(int) + 5, (w, h))
         if x1 - x0 < 3 or y1 - y0 < 3:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -93,7 +93,7 @@ class MouthPainter:
         # The lower lip's inner edge turns into the mouth, in its shade: a band under the opening
         # darkens smoothly towards the cavity, so the moved lip's own edge (a pale rim, the tips of
         # teeth behind it) does not show as a second, jagged outline inside the lip.
-        low = np.concatenate([(top + bottom) / 2, (bottom + [0.0, lip])[::-1]])
+        low = np.concatenate([(top + bottom) / 2, (bottom + np.array([0.0, lip]))[::-1]])
         under = np.zeros_like(mask)
         cv2.fillPoly(under, [np.round((low - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
         under = cv2.GaussianBlur(under, (0, 0), 0.5 * lip).astype(np.float32) / 255.0
