@@ -206,7 +206,7 @@ class _Builder:
         # (a pixel past each lip's edge: the lips overlap a little, no sliver of teeth between them)
         # (each lip rolls in a little further: the rows next to what was found between the lips, often
         # teeth in shade that look like lip, go under the other lip, not onto the seam)
-        roll = np.minimum(0.3 * opening, 0.04 * w)
+        roll = np.minimum(0.2 * opening, 0.025 * w)
         down = np.where(opening > 0.5, MEET * opening + 1.0 + 0.5 * roll, 0.0)
         up = np.where(opening > 0.5, (1 - MEET) * opening + 1.0 + roll, 0.0)
         upper_t = np.maximum(top - self._outline(L.LIPS_UPPER_OUTER, x), 1.0)
