@@ -39,8 +39,6 @@ MAX_YAW_DEG = 35.0
 """Most the head may be turned sideways (estimated from the mesh) for the rig to animate it."""
 MAX_ROLL_DEG = 95.0
 """Most the head may lean sideways in the photo (it is levelled); beyond it the photo is upside down."""
-MIN_ZOOM = 0.85
-"""Least a levelled portrait is shrunk (about its eyes) to keep the top of the head in it."""
 MAX_ZOOM = 1.35
 """Most a levelled portrait is enlarged (past EYE_DISTANCE) so that no corner lies beyond the photo."""
 MIRROR_DEPTH = 0.03
@@ -51,9 +49,8 @@ MIN_PRESENCE = 10.0
 """Least face-presence logit of the mesh model: real faces score 25-50, animals and water below 0."""
 MAX_DISAGREEMENT = 0.5
 """Most the detector's and the mesh's eye positions may differ (fraction of the eye distance)."""
-HEAD_TOP = (0.55, 0.3)
-"""How far the top of the head lies above the top of the mesh's face outline (face heights; the mesh
-ends at the upper forehead): with its hair, and at least the skull."""
+HEAD_TOP = 0.3
+"""How far the top of the skull lies above the top of the mesh's face outline (face heights)."""
 BACKGROUND = (128, 128, 128)
 """Neutral grey that a transparent photo background becomes."""
 
@@ -233,28 +230,22 @@ def _fill_frame(matrix: np.ndarray, shape: tuple, mesh: np.ndarray, resolution: 
     h, w = shape[:2]
     pivot = np.array([0.5, EYE_HEIGHT]) * resolution
     corners = np.array([[0, 0], [resolution, 0], [0, resolution], [resolution, resolution]], np.float64)
-    # The whole head must stay in the frame: the face outline and the top of the head with its hair
-    # when a zoom that fills the corners allows it, else at least the top of the skull.
-    base = mesh[L.FACE_OVAL, :2] @ matrix[:, :2].T + matrix[:, 2]
-    for head_top in HEAD_TOP:
-        top = base[np.argmin(base[:, 1])] - [0.0, head_top * float(np.ptp(base[:, 1]))]
-        oval = np.vstack([base, top])
-        space = np.where(oval < pivot, pivot - MARGIN * resolution, (1 - MARGIN) * resolution - pivot)
-        room = float(np.max(np.abs(oval - pivot) / space))  # 1.0: the outline touches the margin
-        best, filled = matrix, False
-        fits = 1.0 / max(room, 1e-6)  # (below 1: shrunk, as long as the photo still fills the corners)
-        lowest = max(MIN_ZOOM, min(1.0, fits))
-        for zoom in np.linspace(lowest, max(lowest, min(MAX_ZOOM, fits)), 15):
-            best = matrix.copy()
-            best[:, :2] *= zoom
-            best[:, 2] = zoom * (matrix[:, 2] - pivot) + pivot
-            inverse = cv2.invertAffineTransform(best)
-            back = corners @ inverse[:, :2].T + inverse[:, 2]
-            filled = back.min() >= -0.5 and (back[:, 0] <= w - 0.5).all() and (back[:, 1] <= h - 0.5).all()
-            if filled:
-                break
-        if filled:
-            return best
+    # The whole head must stay in the frame: the face outline and the top of the skull, about
+    # HEAD_TOP face heights above the outline's top (the mesh ends at the upper forehead).
+    oval = mesh[L.FACE_OVAL, :2] @ matrix[:, :2].T + matrix[:, 2]
+    top = oval[np.argmin(oval[:, 1])] - [0.0, HEAD_TOP * float(np.ptp(oval[:, 1]))]
+    oval = np.vstack([oval, top])
+    space = np.where(oval < pivot, pivot - MARGIN * resolution, (1 - MARGIN) * resolution - pivot)
+    room = float(np.max(np.abs(oval - pivot) / space))  # 1.0: the outline touches the margin
+    best = matrix
+    for zoom in np.linspace(1.0, min(MAX_ZOOM, max(1.0, 1.0 / max(room, 1e-6))), 15):
+        best = matrix.copy()
+        best[:, :2] *= zoom
+        best[:, 2] = zoom * (matrix[:, 2] - pivot) + pivot
+        inverse = cv2.invertAffineTransform(best)
+        back = corners @ inverse[:, :2].T + inverse[:, 2]
+        if back.min() >= -0.5 and (back[:, 0] <= w - 0.5).all() and (back[:, 1] <= h - 0.5).all():
+            break
     return best
 
 

@@ -177,14 +177,14 @@ class LidPainter:
             rgb += (soft - rgb) * stretched[..., None]
             # The light: the lid's lit skin, rounded over the eyeball, by shifting the light alone.
             t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
-            shade = 1.0 + 0.03 * (1 - u * u) - 0.18 * t ** 1.5 - 0.07 * u ** 4
+            shade = 1.0 + 0.03 * (1 - u * u) - 0.27 * t ** 1.5 - 0.07 * u ** 4
             low = cv2.GaussianBlur(rgb @ _LUMA, (0, 0), max(1.5, 0.025 * e))
             goal = level[None] * shade
             shift = np.clip(goal - low, -0.2 * goal, 0.7 * goal) * on_skin * fade
             rgb += shift[..., None]
             # The skin's hue (the light stays): no grey or brown bruise where brow shade was stretched.
             hue = tint[None, None] * (rgb @ _LUMA)[..., None]
-            rgb += (hue - rgb) * (0.7 * on_skin * fade)[..., None]
+            rgb += (hue - rgb) * (0.35 * on_skin * fade)[..., None]
             # A glint above the lid (on a lens or a frame) is no skin: highlights are toned down.
             over = np.maximum((rgb @ _LUMA) / np.maximum(1.12 * goal, 1.0), 1.0)
             rgb /= (1 + (over - 1) * on_skin * fade)[..., None]
