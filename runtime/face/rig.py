@@ -23,10 +23,10 @@ from runtime.face import landmarks as L
 PARAMS = ("jaw_open", "lip_spread", "lip_round", "lip_press", "smile", "cheek_raise", "brow_raise", "brow_inner",
           "brow_furrow", "blink_left", "blink_right", "gaze_x", "gaze_y", "head_yaw", "head_pitch", "head_roll")
 HEAD = ("head_yaw", "head_pitch", "head_roll")
+"""Parameters that move the whole head (the upper teeth go with these only)."""
 MEET = 0.4
 """Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
 carried by the jaw, travels further)."""
-"""Parameters that move the whole head (the upper teeth go with these only)."""
 
 
 @dataclass
