@@ -42,10 +42,22 @@ _LOOK_S = np.array([-0.07, -0.04, -0.01, 0.01, 0.03, 0.05, 0.07, 0.08])
 ~30 ms, which is what puts the picture on the sound (measured offset about 0 ms, see README)."""
 _WEIGHTS = np.array([0.25, 0.5, 0.8, 1.0, 1.2, 1.0, 0.7, 0.4])
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
-_BLINK_CLOSE_S, _BLINK_OPEN_S = 0.08, 0.14
+_BLINK_CLOSE_S, _BLINK_SHUT_S, _BLINK_OPEN_S = 0.09, 0.04, 0.15
+"""A blink: the lid comes down in 90 ms (two or three frames at 25-30 fps, never one step), stays shut
+for 40 ms (every frame rate shows it shut once) and goes back up in 150 ms."""
 
 _JAW_RATE = 16.0
-"""Fastest jaw movement (full range per second)."""
+"""Fastest jaw movement (full range per second): opening, and closing when the sound needs the lips
+shut (m, b, p)."""
+_CLOSE_RATE = 6.0
+"""Fastest closing otherwise: from a wide A to shut takes ~140 ms (three to four frames at 25 fps), so the
+lips travel instead of snapping shut in one frame."""
+_JOY_GAPE = 0.4
+"""A smile narrows the jaw's opening by this much at full joy: joy widens and lifts the corners, it
+does not gape."""
+_JOY_WIDTH = 1.2
+"""How much of the smile's outward pull an open jaw takes back (lip_spread units at full smile
+and a wide open jaw): an open, smiling mouth is no wider than an open neutral one plus a little."""
 _NOD_S = 0.55
 """Length of one listening nod (down and back up)."""
 _NOD_PITCH = 0.03
@@ -110,11 +122,12 @@ class Animator:
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
         out = dict.fromkeys(PARAMS, 0.0)
-        self._mouth(t, out)
-        # Muscles have a top speed: the jaw never jumps more than _JAW_RATE per second, also when
-        # a bilabial snaps the lips shut or releases them.
-        step = _JAW_RATE * dt if dt else 1.0
-        out["jaw_open"] = self._jaw = self._jaw + float(np.clip(out["jaw_open"] - self._jaw, -step, step))
+        forced = self._mouth(t, out)
+        # Muscles have a top speed: the jaw never opens more than _JAW_RATE per second, and closes
+        # at _CLOSE_RATE unless a bilabial needs the lips shut now (then as fast as it opens).
+        up = _JAW_RATE * dt if dt else 1.0
+        down = (_JAW_RATE if forced else _CLOSE_RATE) * dt if dt else 1.0
+        out["jaw_open"] = self._jaw = self._jaw + float(np.clip(out["jaw_open"] - self._jaw, -down, up))
         self._blend_mood(t, dt, out)
         self._blink(t, out)
         self._idle(t, out)
@@ -122,21 +135,24 @@ class Animator:
         self._nod(t, out)
         return out
 
-    def _mouth(self, t: float, out: dict) -> None:
+    def _mouth(self, t: float, out: dict) -> bool:
+        """The mouth's targets at t; True when the sound heard needs the lips shut (m, b, p)."""
         track = self._track
         if track is None:
-            return
+            return False
         rate = track.sample_rate
         samples = ((t - self._track_start + _LOOK_S) * rate).astype(int)
         targets = np.array([track.at(int(s)) for s in samples])
         jaw, spread, rnd, press, teeth = _WEIGHTS @ targets
         now = track.at(int((t - self._track_start) * rate))
-        if now[3] >= 1.0:  # m, b, p: the lips meet, whatever the neighbours do
+        forced = bool(now[3] >= 1.0)
+        if forced:  # m, b, p: the lips meet, whatever the neighbours do
             jaw, press = 0.0, 1.0
         out["jaw_open"] = float(jaw)
         out["lip_spread"] = float(spread)
         out["lip_round"] = float(rnd)
         out["lip_press"] = float(max(press, 0.5 * teeth))
+        return forced
 
     def _blend_mood(self, t: float, dt: float, out: dict) -> None:
         """Moods as their ramps say, plus activity offsets blended with a 100 ms time constant."""
@@ -155,6 +171,11 @@ class Animator:
                 out[name] += value * amount
         # Rounded or closing lips pull the corners in: they win over the smile's pull outwards.
         out["smile"] *= 1.0 - 0.6 * min(1.0, out["lip_round"] + out["lip_press"])
+        # Joy does not gape: a smiling mouth opens less, and an open jaw takes back most of the
+        # smile's outward pull (the corners still rise).
+        joy = min(1.0, max(out["smile"], 0.0))
+        out["jaw_open"] *= 1.0 - _JOY_GAPE * joy
+        out["lip_spread"] -= _JOY_WIDTH * joy * min(1.0, out["jaw_open"] / 0.5)
 
     def _blink(self, t: float, out: dict) -> None:
         pace = BLINK_PACE.get(self._emotion, 1.0)
@@ -167,10 +188,13 @@ class Animator:
         amount = 0.0
         for start, slow in self._blinks:
             x = (t - start) / slow
-            if 0 <= x < _BLINK_CLOSE_S:
-                amount = max(amount, x / _BLINK_CLOSE_S)
-            elif _BLINK_CLOSE_S <= x < _BLINK_CLOSE_S + _BLINK_OPEN_S:
-                amount = max(amount, 1 - (x - _BLINK_CLOSE_S) / _BLINK_OPEN_S)
+            opens = _BLINK_CLOSE_S + _BLINK_SHUT_S
+            if 0 <= x < _BLINK_CLOSE_S:  # (speeding up as it comes down, slowing as it goes up)
+                amount = max(amount, (x / _BLINK_CLOSE_S) ** 1.5)
+            elif _BLINK_CLOSE_S <= x < opens:
+                amount = 1.0
+            elif opens <= x < opens + _BLINK_OPEN_S:
+                amount = max(amount, 1 - _smooth((x - opens) / _BLINK_OPEN_S))
         self._blinks = [(s, p) for s, p in self._blinks if t - s < 1.0 * p]
         # A blink closes the lids fully even when a smile or a squint already narrowed them.
         for side in ("blink_left", "blink_right"):
@@ -207,3 +231,8 @@ class Animator:
         for start in self._nods:
             phase = (t - start) / _NOD_S
             out["head_pitch"] += _NOD_PITCH * 0.5 * (1 - math.cos(2 * math.pi * phase))
+
+
+def _smooth(x: float) -> float:
+    x = min(1.0, max(0.0, x))
+    return x * x * (3 - 2 * x)

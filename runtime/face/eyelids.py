@@ -1,13 +1,12 @@
-"""Eye fields of the rig: blinks (a keyframed warp that slides the person's own upper lid down)
-and gaze.
+"""Eye fields of the rig: blinks (a warp, computed per frame, that slides the person's own upper lid
+down) and gaze.
 
 A closing upper lid is the portrait's own: its lash line (as thick as the photo's lashes and liner
 are) slides down over the eye as it is, and the lid's skin above it, from the lashes up to where
 the brow, a glasses frame or a glint begins, is drawn down behind it and unfolds over the eye.
 Above that skin nothing moves (brows and frames stay). The lid's light (the fold's shadow lifted,
 the lid rounding over the eyeball) is set afterwards (runtime.face.lidskin). The warp is not
-linear in the closing amount, so the rig keeps it at a few closing amounts and the renderer blends
-the two nearest.
+linear in the closing amount, so it is computed for each frame's amount over the lid's small box.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ import numpy as np
 
 from runtime.face import landmarks as L
 
-BLINK_KEYS = 4
-"""Keyframes of a blink: closing amounts 1/4, 2/4, 3/4 and 1."""
 IRIS_RADIUS = 0.093
 """Iris radius as a fraction of the distance between the eye centres (11.7 mm of 63 mm)."""
 LASHES = 0.035
@@ -135,26 +132,31 @@ def _measure(portrait: np.ndarray, xs: np.ndarray, line: np.ndarray, e: float, r
     return lashes.astype(np.float64), np.clip(skin, _SKIN_BAND[0] * e, _SKIN_BAND[1] * e).astype(np.float64)
 
 
-def blink_keys(lm: np.ndarray, eye_d: float, region, eye, one: Lid | None = None) -> list:
-    """(box, displacement) of one eye's blink at each keyframe closing amount (`one`: the lid as
-    measured on the portrait, see lid)."""
-    one = one if one is not None else lid(lm, eye_d, eye)
-    box, xx, yy = region(one.x0, one.crease.min() - 1, one.x1, (one.lid + one.gap).max() + 2)
-    cols = np.clip(xx.astype(int) - one.x0, 0, len(one.lid) - 1)
-    line, gap, crease, lashes = one.lid[cols], one.gap[cols], one.crease[cols], one.lashes[cols]
-    keys = []
-    for k in range(1, BLINK_KEYS + 1):
-        drop = k / BLINK_KEYS * gap
-        edge = line + drop
+class Blink:
+    """One eye's blink as a warp: the field at any closing amount, computed per frame (the lid
+    travels; no blend of fields at fixed amounts, which would show two half-moved lash lines)."""
+
+    def __init__(self, lm: np.ndarray, eye_d: float, region, eye, one: Lid | None = None) -> None:
+        one = one if one is not None else lid(lm, eye_d, eye)
+        self.box, xx, yy = region(one.x0, one.crease.min() - 1, one.x1, (one.lid + one.gap).max() + 2)
+        cols = np.clip(xx.astype(int) - one.x0, 0, len(one.lid) - 1)
+        self._yy = yy.astype(np.float32)
+        self._line, self._gap, self._crease, self._lashes = (a[cols].astype(np.float32) for a in (
+            one.lid, one.gap, one.crease, one.lashes))
+        self._d = np.zeros((*xx.shape, 2), np.float32)
+
+    def field(self, amount: float) -> np.ndarray:
+        """(h, w, 2) displacement over self.box at closing amount 0..1 (reused buffer)."""
+        yy, crease, lashes = self._yy, self._crease, self._lashes
+        drop = np.float32(amount) * self._gap
+        edge = self._line + drop
         # Rows crease..edge-lashes show the lid's skin crease..lid-lashes drawn down; the last
         # rows the lash line translated; rows below the edge the eye, covered rather than squeezed.
         skin = (yy - crease) * drop / np.maximum(edge - lashes - crease, 1e-3)
         shift = np.where(yy < edge - lashes, skin, drop)
         over = np.clip(edge + 0.5 - yy, 0.0, 1.0)  # a half-pixel anti-aliased leading edge
-        d = np.zeros((*xx.shape, 2))
-        d[..., 1] = np.where(yy >= crease, shift * over, 0.0)
-        keys.append((box, d))
-    return keys
+        self._d[..., 1] = np.where(yy >= crease, shift * over, 0.0)
+        return self._d
 
 
 def behind_dark_lenses(portrait: np.ndarray, landmarks: np.ndarray) -> bool:

@@ -48,6 +48,24 @@ class LidPainter:
         self.lashes = [self._lash_colour(rgb, light, one, level) for one, level in zip(self.lids, self.levels,
                                                                                            strict=True)]
         self.grain = [self._grain(rgb, one) for one in self.lids]
+        self.tints = [self._tint(rgb, one) for one in self.lids]
+        # A closed lid is about as light as the skin under its eye: never a dark patch (a bruise)
+        # where the lid's own band lies in the brow's shade.
+        self.levels = [np.maximum(level, 0.85 * under) for level, (_, under) in zip(self.levels, self.tints,
+                                                                                     strict=True)]
+        self.tints = [tint for tint, _ in self.tints]
+
+    def _tint(self, rgb: np.ndarray, one: Lid) -> tuple[np.ndarray, float]:
+        """The hue of the skin under the eye (colour over its light) and its light: a lid is
+        skin-coloured, not the grey-brown of the brow's shade it is stretched from (a bruise)."""
+        e, (h, w) = self.eye_d, rgb.shape[:2]
+        y0 = int(np.clip(round(float(np.median(one.lid + one.gap)) + 0.05 * e), 0, h - 1))
+        y1 = int(np.clip(y0 + max(3, round(0.12 * e)), y0 + 1, h))
+        x0, x1 = int(np.clip(one.x0 + len(one.lid) // 4, 0, w - 1)), int(np.clip(one.x1 - len(one.lid) // 4, 1, w))
+        patch = rgb[y0:y1, x0:max(x1, x0 + 1)].reshape(-1, 3)
+        colour = np.median(patch, axis=0) if len(patch) else np.array([170, 130, 110], np.float32)
+        light = max(float(colour @ _LUMA), 1.0)
+        return (colour / light).astype(np.float32), light
 
     def _level(self, light: np.ndarray, one: Lid) -> np.ndarray:
         """Per column, the light of the lid's lit skin: the lighter part of its skin band above the
@@ -126,8 +144,8 @@ class LidPainter:
         h, w = frame.shape[:2]
         e = self.eye_d
         lash_w = max(1.3, 0.02 * e)
-        for one, level, lash, grain, amount, (dx, dy) in zip(self.lids, self.levels, self.lashes, self.grain,
-                                                             closing, shifts, strict=True):
+        for one, level, lash, grain, tint, amount, (dx, dy) in zip(self.lids, self.levels, self.lashes, self.grain,
+                                                                   self.tints, closing, shifts, strict=True):
             if amount < 0.02:
                 continue
             half = max(0.5 * (len(one.lid) - 1) - 0.05 * e, 1.0)
@@ -159,11 +177,14 @@ class LidPainter:
             rgb += (soft - rgb) * stretched[..., None]
             # The light: the lid's lit skin, rounded over the eyeball, by shifting the light alone.
             t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
-            shade = 1.0 + 0.03 * (1 - u * u) - 0.3 * t ** 1.5 - 0.07 * u ** 4
+            shade = 1.0 + 0.03 * (1 - u * u) - 0.27 * t ** 1.5 - 0.07 * u ** 4
             low = cv2.GaussianBlur(rgb @ _LUMA, (0, 0), max(1.5, 0.025 * e))
             goal = level[None] * shade
             shift = np.clip(goal - low, -0.2 * goal, 0.7 * goal) * on_skin * fade
             rgb += shift[..., None]
+            # The skin's hue (the light stays): no grey or brown bruise where brow shade was stretched.
+            hue = tint[None, None] * (rgb @ _LUMA)[..., None]
+            rgb += (hue - rgb) * (0.35 * on_skin * fade)[..., None]
             # A glint above the lid (on a lens or a frame) is no skin: highlights are toned down.
             over = np.maximum((rgb @ _LUMA) / np.maximum(1.12 * goal, 1.0), 1.0)
             rgb /= (1 + (over - 1) * on_skin * fade)[..., None]

@@ -113,6 +113,13 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     # Smooth along the mouth: a running median (no spikes where a gap between teeth or a glint on a
     # lip was found), then a blur.
     k = max(1, round(0.03 * mw))
+    # The lower lip's edge is smooth: where the gap's bottom rises for a stretch narrower than a
+    # quarter of the mouth (a strip of tongue or gum in front of lower teeth in shade, found as lip), the lip's edge
+    # lies as low as beside it; else the teeth behind the strip come up to the seam at m, b, p.
+    reach = max(1, round(0.12 * mw))
+    window = np.lib.stride_tricks.sliding_window_view(np.pad(bottoms, reach, mode="edge"), 2 * reach + 1)
+    lowest = np.minimum(window[:, :reach + 1].max(axis=1), window[:, reach:].max(axis=1))
+    bottoms = np.maximum(bottoms, lowest).astype(np.float32)
     tops, bottoms = (cv2.GaussianBlur(_running_median(v, k)[None], (0, 0), 2.0)[0] for v in (tops, bottoms))
     return np.stack([xs, tops, bottoms], axis=1).astype(np.float32)
 
@@ -147,10 +154,15 @@ def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: 
     u = np.abs(xs - (seam[0, 0] + seam[-1, 0]) / 2) / max(0.5 * (seam[-1, 0] - seam[0, 0]), 1.0)
     depth = 0.4 * amount * (1 - 0.5 * u ** 2) * _smooth((1 - u) / 0.15)
     yy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    region = frame[y0:y1, x0:x1]
+    # The lips meet along a soft line: across the seam the step between the two lips (a warp's
+    # pixel step, jagged along a curve) is blurred over a pixel or two.
+    rgb = region.astype(np.float32)
+    near = (amount * np.exp(-0.5 * ((yy - ys) / max(1.0, sigma)) ** 2) * _smooth((1 - u) / 0.1))[..., None]
+    rgb += (cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.6, sigmaY=1.2) - rgb) * near
     # (the shadow sits a little below the line: the upper lip's edge overhangs the lower one)
     shade = 1 - depth * np.exp(-0.5 * ((yy - ys - 0.3 * sigma) / sigma) ** 2)
-    region = frame[y0:y1, x0:x1]
-    region[:] = (region * shade[..., None] + 0.5).astype(np.uint8)
+    region[:] = (rgb * shade[..., None] + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def _running_median(values: np.ndarray, k: int) -> np.ndarray:

@@ -27,6 +27,8 @@ from runtime.face.teeth import smooth as _smooth
 OPENING = [61, *L.LIPS_UPPER_INNER[1:-1], 291, *L.LIPS_LOWER_INNER[1:-1]]
 """Mesh points around the lips' opening out to the mouth's corners (the dark corners of a smile
 reach past the inner lip corners)."""
+_INNER_LIP = 0.035
+"""Height of the shaded inner edge of the lower lip under the opening (mouth widths)."""
 _EDGE_PX = 1.1
 """Feather of the cavity's outline (pixels, Gaussian sigma): a soft lip edge, never a hard step."""
 
@@ -79,18 +81,29 @@ class MouthPainter:
             return
         poly = np.concatenate([top, bottom[::-1]])
         h, w = frame.shape[:2]
+        lip = max(2.0, _INNER_LIP * self.mw)
         x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 4, 0)
-        x1, y1 = np.minimum(np.ceil(poly.max(axis=0)).astype(int) + 5, (w, h))
+        x1, y1 = np.minimum(np.ceil(poly.max(axis=0) + np.array([0.0, 2 * lip])).astype(int) + 5, (w, h))
         if x1 - x0 < 3 or y1 - y0 < 3:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
-        alpha *= min(1.0, (opening - 0.6) / 3.0)  # a hairline gap fades in, never a black line
-        alpha = alpha[..., None]
+        fade_in = min(1.0, (opening - 0.6) / 3.0)  # a hairline gap fades in, never a black line
+        alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32) / 255.0 * fade_in
+        # The lower lip's inner edge turns into the mouth, in its shade: a band under the opening
+        # darkens smoothly towards the cavity, so the moved lip's own edge (a pale rim, the tips of
+        # teeth behind it) does not show as a second, jagged outline inside the lip.
+        low = np.concatenate([(top + bottom) / 2, (bottom + np.array([0.0, lip]))[::-1]])
+        under = np.zeros_like(mask)
+        cv2.fillPoly(under, [np.round((low - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        under = cv2.GaussianBlur(under, (0, 0), 0.5 * lip).astype(np.float32) / 255.0
+        shade = np.clip(under - alpha, 0.0, 1.0) * (0.6 * fade_in * _smooth(opening / (0.08 * self.mw)))
+        alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
         region = frame[y0:y1, x0:x1]
-        region[:] = (region * (1 - alpha) + inside * alpha + 0.5).astype(np.uint8)
+        mixed = region * (1 - alpha) + inside * alpha
+        mixed += (self.cavity * 1.4 - mixed) * shade
+        region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
     def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray) -> None:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of

@@ -56,7 +56,7 @@ class FaceRenderer:
         jaw_dx = jaw_dy = 0.0
         eyes = np.zeros((2, 2), np.float32)
         for name, value in params.items():
-            if abs(value) < 1e-3 or name in rig.keyframes:
+            if abs(value) < 1e-3 or name in rig.blinks:
                 continue
             self._add(rig.fields[name], value)
             moved += value * rig.landmark_moves[name]
@@ -73,8 +73,13 @@ class FaceRenderer:
         closing = [float(np.clip(params.get(name, 0.0), 0.0, 1.0)) * self.blinks for name in BLINKS]
         for name, amount, (dx, dy) in zip(BLINKS, closing, shifts, strict=True):
             if amount >= 1e-3:
-                self._keyframed(name, amount, moved, dx, dy)
+                blink = rig.blinks[name]
+                x0, y0, x1, y1 = blink.box
+                self._add(Field(y0, y1, x0, x1, blink.field(amount)), 1.0, dx, dy)
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if rig.strip is not None:  # (the strip joins the mouth as it opens)
+            opened = float(np.max(down[:, 1] - up[:, 1]))
+            down[:, 1] += rig.strip * float(np.clip(opened / (0.12 * rig.mouth_width), 0, 1))
         self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
         if seam is not None:
             paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)
@@ -92,17 +97,6 @@ class FaceRenderer:
         mx, my = self._map_x[y0:y1, x0:x1], self._map_y[y0:y1, x0:x1]
         cv2.scaleAdd(d[..., 0], -weight, mx, mx)
         cv2.scaleAdd(d[..., 1], -weight, my, my)
-
-    def _keyframed(self, name: str, value: float, moved: np.ndarray, dx: int = 0, dy: int = 0) -> None:
-        """A non-linear parameter: blend the two keyframe fields around its value."""
-        keys, moves = self.rig.keyframes[name], self.rig.keyframe_moves[name]
-        pos = value * len(keys)
-        i = min(int(pos), len(keys) - 1)
-        w = pos - i
-        for index, weight in ((i - 1, 1.0 - w), (i, w)):
-            if index >= 0 and weight > 1e-3:
-                self._add(keys[index], weight, dx, dy)
-                moved += weight * moves[index]
 
 
 def rest() -> dict[str, float]:

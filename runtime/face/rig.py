@@ -23,10 +23,10 @@ from runtime.face import landmarks as L
 PARAMS = ("jaw_open", "lip_spread", "lip_round", "lip_press", "smile", "cheek_raise", "brow_raise", "brow_inner",
           "brow_furrow", "blink_left", "blink_right", "gaze_x", "gaze_y", "head_yaw", "head_pitch", "head_roll")
 HEAD = ("head_yaw", "head_pitch", "head_roll")
+"""Parameters that move the whole head (the upper teeth go with these only)."""
 MEET = 0.4
 """Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
 carried by the jaw, travels further)."""
-"""Parameters that move the whole head (the upper teeth go with these only)."""
 
 
 @dataclass
@@ -56,9 +56,8 @@ class Rig:
     """Per parameter: (n, 2) displacement just above and just below the parting line at value 1."""
     open_at_rest: bool
     """The portrait's mouth is open (a smile with teeth): the lips part below its own teeth."""
-    keyframes: dict[str, list[Field]] = field(default_factory=dict)
-    """Parameters whose displacement is not linear (blinks): the field at values 1/n, 2/n, ... 1."""
-    keyframe_moves: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    blinks: dict[str, eyelids.Blink] = field(default_factory=dict)
+    """Parameters whose displacement is not linear (the blinks): computed per frame."""
     seam: np.ndarray | None = None
     """(n, 2) where lips apart in the photo meet when pressed (m, b, p), left to right; None when
     the photo's lips are closed (their own seam shows)."""
@@ -66,6 +65,10 @@ class Rig:
     """Per parameter: (n, 2) displacement of the seam's points at value 1."""
     lids: list | None = None
     """The upper lids the blinks slide down, right and left (runtime.face.eyelids.Lid)."""
+    strip: np.ndarray | None = None
+    """(n,) per point of `split`: how far below it the lower lip's inner edge lies in the photo (a
+    strip of gum, tongue or lower teeth in shade that rides down with the jaw; as the mouth opens
+    it becomes part of the painted mouth, not a second outline inside the lower lip)."""
 
 
 def _smooth(t: np.ndarray) -> np.ndarray:
@@ -201,8 +204,11 @@ class _Builder:
         keep = opening > 0.5
         self.seam = np.stack([x[keep], meet[keep]], axis=1).astype(np.float32)
         # (a pixel past each lip's edge: the lips overlap a little, no sliver of teeth between them)
-        down = np.where(opening > 0.5, MEET * opening + 1.0, 0.0)
-        up = np.where(opening > 0.5, (1 - MEET) * opening + 1.0, 0.0)
+        # (each lip rolls in a little further: the rows next to what was found between the lips, often
+        # teeth in shade that look like lip, go under the other lip, not onto the seam)
+        roll = np.minimum(0.2 * opening, 0.025 * w)
+        down = np.where(opening > 0.5, MEET * opening + 1.0 + 0.5 * roll, 0.0)
+        up = np.where(opening > 0.5, (1 - MEET) * opening + 1.0 + roll, 0.0)
         upper_t = np.maximum(top - self._outline(L.LIPS_UPPER_OUTER, x), 1.0)
         lower_t = np.maximum(self._outline(L.LIPS_LOWER_OUTER, x) - bottom, 1.0)
         # Output rows meet-thickness..meet show the whole upper lip moved down; above it the
@@ -380,6 +386,10 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     u = np.abs(xy[lower, 0] - centre) / max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
     moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * lip_opening(u)
     rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
+    if b.open_at_rest:  # (what lies between the parting line and the lower lip's inner edge)
+        gap = b.gap[np.argsort(b.gap[:, 0])]
+        rig.strip = np.clip(np.interp(split[:, 0], gap[:, 0], gap[:, 2]) - split[:, 1], 0, 0.2 * b.mouth_w)
+        rig.strip = rig.strip.astype(np.float32)
     if b.seam is not None and len(b.seam) > 1:
         rig.seam = b.seam
         # (the press itself moves the lips onto the seam, not the seam)
@@ -387,7 +397,5 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
                           for name, f in fields.items()}
     rig.lids = [eyelids.lid(b.lm, b.eye_d, eye, portrait) for eye in eyelids.EYES]
     for name, eye, one in zip(("blink_right", "blink_left"), eyelids.EYES, rig.lids, strict=True):
-        keys = eyelids.blink_keys(b.lm, b.eye_d, b.region, eye, one)
-        rig.keyframes[name] = [Field(box[1], box[3], box[0], box[2], d.astype(np.float32)) for box, d in keys]
-        rig.keyframe_moves[name] = [_sample(box, d, xy) for box, d in keys]
+        rig.blinks[name] = eyelids.Blink(b.lm, b.eye_d, b.region, eye, one)
     return rig
