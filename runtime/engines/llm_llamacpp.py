@@ -124,7 +124,8 @@ class LlamaEngine(LlmEngine):
         self.last_prompt_tokens = 0
         """Tokens of the latest prompt ..."""
         self.last_reused_tokens = 0
-        """... and how many of them were already evaluated in the cache (not read again)."""
+        """... and how many of them were already evaluated in the cache (not read again; after
+        dropped turns were cut out of it)."""
 
     @property
     def n_ctx(self) -> int:
@@ -158,10 +159,9 @@ class LlamaEngine(LlmEngine):
             if not self._restore_prefix(tokens, system, should_stop):
                 return
             self.last_prompt_tokens = len(tokens)
-            self.last_reused_tokens = _common(self.llm._input_ids.tolist(), tokens[:-1])
-            _LOGGER.debug("prompt of %d tokens, %d of them in the cache", len(tokens), self.last_reused_tokens)
             if not self._prefill(tokens, should_stop):
                 return
+            _LOGGER.debug("prompt of %d tokens, %d of them in the cache", len(tokens), self.last_reused_tokens)
             yield from self._generate(tokens, max_tokens, should_stop, started)
         except RuntimeError as err:  # llama_decode failed: out of context or memory
             raise ThinkFault("llm-decode-failed", f"llama.cpp could not evaluate the prompt: {err}",
@@ -246,6 +246,7 @@ class LlamaEngine(LlmEngine):
         llm = self.llm
         self._cut_dropped(tokens)
         llm.n_tokens = _common(llm._input_ids.tolist(), tokens)  # eval drops the cache from here
+        self.last_reused_tokens = llm.n_tokens
         return self._eval(tokens[llm.n_tokens:], should_stop, slice_s)
 
     def _cut_dropped(self, tokens: list[int]) -> None:
