@@ -199,14 +199,16 @@ def test_the_sdk_has_a_method_for_every_operation(document):
 def test_requests_generated_from_the_document_go_through_the_sdk(kiosk):
     client = Client(kiosk.url, token=TOKEN)
     refused: list[tuple] = []
+    sent: list[str] = []
     for name, call in CALLS.items():
         method, path = name.split(" ", 1)
-        _send_examples(kiosk, client, name, call, contract[path][method], refused)
+        _send_examples(kiosk, client, name, call, contract[path][method], refused, sent)
     assert not refused, refused
+    assert set(sent) == set(CALLS) and len(sent) > 3 * len(CALLS)
     assert client.verify_models(["tts-piper-joe"]) == {"ok": True, "models": {"tts-piper-joe": "ok"}}
 
 
-def _send_examples(kiosk, client, name, call, operation, refused: list) -> None:
+def _send_examples(kiosk, client, name, call, operation, refused: list, sent: list) -> None:
     """Send EXAMPLES requests drawn from the document's operation through the SDK; a refusal with
     400 (the SDK sent what the document does not allow) or 5xx is kept in `refused`."""
 
@@ -214,6 +216,7 @@ def _send_examples(kiosk, client, name, call, operation, refused: list) -> None:
     @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     def send(case):
+        sent.append(name)
         try:
             call(client, case.path_parameters or {}, case.query or {}, case.body if isinstance(case.body, dict) else {})
         except ApiError as err:  # 404, 409, 422: answers about the kiosk's state, not the request's shape

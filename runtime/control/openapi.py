@@ -134,7 +134,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/bench/latest", "The last end-to-end benchmark report", errors=(404,)),
     Operation("GET", "/bench/latest/timeline.png", "Its timeline picture", media="image/png", errors=(404,)),
     Operation("POST", "/models/verify", "Re-hash the models (no body or {}: all of them)", body=bodies.VerifyRequest,
-              body_required=False, errors=(*BODY, 404)),
+              body_required=False, errors=(*BODY, 404),
+              extra={"description": "Reads every byte of the models: all of them take seconds per GB."}),
     Operation("POST", "/restart", "Restart the process once the response is sent (no body, or {})",
               body=bodies.Empty, body_required=False, errors=BODY),
     Operation("POST", "/session", "Keep the token in an HttpOnly cookie (for the console's streams)",
@@ -164,7 +165,7 @@ def _parameter(name: str, where: str, model: type[BaseModel], key: str, required
             **({"description": description} if description else {})}
 
 
-def _binary(media: str) -> dict:
+def _content(media: str) -> dict:
     if media == JSON:
         return {"schema": {"type": "object"}}
     if media == "text/event-stream":
@@ -184,7 +185,7 @@ def operation_object(op: Operation, schemas: dict, *, token: bool) -> dict:
     doc.update(op.extra)
     errors = set(op.errors) | ({401} if token else set()) | (set() if op.public else set(ALWAYS))
     doc["responses"] = {str(op.ok): {"description": "Done" if op.media == JSON else op.media,
-                                     "content": {op.media: _binary(op.media)}}}
+                                     "content": {op.media: _content(op.media)}}}
     for status in sorted(errors):
         doc["responses"][str(status)] = {"description": STATUSES[status],
                                          "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
