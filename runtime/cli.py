@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote = sub.add_parser("remote", help="send a command to a device or the fleet over MQTT and print the replies",
                             description="edge-talker remote DEVICE CMD [JSON] | edge-talker remote --fleet CMD [JSON]. "
                                         "Prints one JSON reply per line; exit 0 when every reply is ok.")
-    remote.add_argument("words", nargs="+", metavar="DEVICE CMD [JSON]",
+    remote.add_argument("words", nargs="*", metavar="DEVICE CMD [JSON]",
                         help="device id (not with --fleet), command name, JSON body (or @file.json, or - for stdin)")
     remote.add_argument("--fleet", action="store_true", help="send to every device; wait --timeout for the replies")
     remote.add_argument("--broker", help="HOST[:PORT] of the broker (default: [remote] of --config)")
@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--password-env", help="environment variable holding the password")
     remote.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for replies (default 10)")
     remote.add_argument("--expect", type=int, help="with --fleet: stop once this many devices replied")
+    remote.add_argument("--schema", action="store_true",
+                        help="print the JSON schema of every command's payload (or of CMD: remote --schema CMD) "
+                             "and exit; the device validates with the same models")
     remote.set_defaults(func=_remote)
 
     models = sub.add_parser("models", help="list, fetch and verify the models of models/manifest.toml")
@@ -484,6 +487,8 @@ def _remote(args: argparse.Namespace) -> int:
     from runtime.core.errors import RemoteFault
 
     words = list(args.words)
+    if args.schema:
+        return _print_schemas(words)
     need = 1 if args.fleet else 2
     if not need <= len(words) <= need + 1:
         raise RemoteFault("remote-bad-arguments", f"expected {'CMD [JSON]' if args.fleet else 'DEVICE CMD [JSON]'}, "
@@ -503,6 +508,25 @@ def _remote(args: argparse.Namespace) -> int:
         raise RemoteFault("remote-no-reply", f"no reply within {args.timeout:g} s",
                           "check that the device is online (its status topic) and the device id")
     return 0 if all(r.body.get("ok") for r in replies) else 1
+
+
+def _print_schemas(words: list[str]) -> int:
+    """`remote --schema [CMD]`: the commands' payload schemas, from the models the device validates with."""
+    import json
+
+    from runtime.control.commands import Commands
+    from runtime.control.openapi import command_schemas
+
+    schemas = command_schemas()["commands"]
+    if len(words) > 1:
+        from runtime.core.errors import RemoteFault
+
+        raise RemoteFault("remote-bad-arguments", f"--schema takes at most one command, got {len(words)} words",
+                          "e.g. edge-talker remote --schema say")
+    if words:
+        Commands.request_model(words[0])  # command-unknown, naming the commands
+    print(json.dumps(schemas[words[0]] if words else {"commands": schemas}, indent=2, ensure_ascii=False))
+    return 0
 
 
 def _selected(ids: list[str]):

@@ -11,7 +11,9 @@
         print(event["type"], event.get("voice_to_voice_ms"))
 
 Every method raises ApiError (code, message, hint, status) when the kiosk refuses; the codes are
-the same as the MQTT fleet link's.
+the same as the MQTT fleet link's. Client.OPERATIONS names the method of every operation of the
+kiosk's OpenAPI document (GET /openapi.json); a test sends requests generated from that document
+through these methods.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 from urllib import error, parse, request
 
 
@@ -49,6 +51,21 @@ class Event(TypedDict, total=False):
 class Client:
     """A kiosk's REST API. `token`: the value of the kiosk's [api] token_env variable, if set."""
 
+    OPERATIONS: ClassVar[dict[str, str | None]] = {
+        "GET /status": "status", "GET /state": "state", "GET /personas": "personas",
+        "GET /personas/{persona_id}": "persona", "PUT /personas/{persona_id}": "put_persona",
+        "POST /persona": "use_persona", "GET /avatars": "avatars", "POST /avatars": "enroll_avatar",
+        "GET /avatars/{name}/sheet.jpg": "avatar_sheet", "DELETE /avatars/{name}": "remove_avatar",
+        "POST /avatar": "use_avatar", "GET /voices": "voices", "GET /voices/sample.wav": "voice_sample",
+        "POST /voice": "use_voice", "POST /say": "say", "POST /interrupt": "interrupt", "POST /volume": "volume",
+        "POST /mute": "mute", "GET /config": "config", "PUT /config": "apply_config",
+        "GET /bench/latest": "bench_latest", "GET /bench/latest/timeline.png": "bench_timeline",
+        "POST /models/verify": "verify_models", "POST /restart": "restart", "GET /events": "events",
+        "GET /live.mjpeg": "live_frames", "POST /session": None,
+    }
+    """The method of each operation of the OpenAPI document (None: POST /session, the web console's
+    login; the SDK sends the token with every request)."""
+
     def __init__(self, url: str = "http://127.0.0.1:8080", token: str | None = None, *, timeout_s: float = 60.0):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{url!r}: the kiosk's URL starts with http:// or https://")
@@ -71,6 +88,10 @@ class Client:
         """Every persona by id (name, system_prompt, style, language, greeting, ...)."""
         return self._call("GET", "/personas")["personas"]
 
+    def persona(self, persona_id: str) -> dict[str, Any]:
+        """One persona: its id and fields."""
+        return self._call("GET", f"/personas/{parse.quote(persona_id, safe='')}")
+
     @property
     def avatars(self) -> list[str]:
         """The enrolled avatars."""
@@ -87,7 +108,20 @@ class Client:
 
     def avatar_sheet(self, name: str) -> bytes:
         """JPEG contact sheet of an avatar's key poses."""
-        return self._call("GET", f"/avatars/{parse.quote(name)}/sheet.jpg", raw=True)
+        return self._call("GET", f"/avatars/{parse.quote(name, safe='')}/sheet.jpg", raw=True)
+
+    def voice_sample(self, voice_id: str, text: str = "") -> bytes:
+        """WAV of a voice saying `text` (empty: a sample sentence of its language)."""
+        query = parse.urlencode({"id": voice_id, **({"text": text} if text else {})})
+        return self._call("GET", f"/voices/sample.wav?{query}", raw=True)
+
+    def bench_latest(self) -> dict[str, Any]:
+        """The last end-to-end benchmark report, its targets and where its timeline picture is."""
+        return self._call("GET", "/bench/latest")
+
+    def bench_timeline(self) -> bytes:
+        """PNG timeline of the last benchmark report."""
+        return self._call("GET", "/bench/latest/timeline.png", raw=True)
 
     # --- acting -------------------------------------------------------------------------------------
 
@@ -102,7 +136,7 @@ class Client:
 
     def put_persona(self, persona_id: str, **fields: Any) -> dict[str, Any]:
         """Add or replace a persona (fields of [personas.<id>]: name, system_prompt, style, ...)."""
-        return self._call("PUT", f"/personas/{parse.quote(persona_id)}", fields)
+        return self._call("PUT", f"/personas/{parse.quote(persona_id, safe='')}", fields)
 
     def use_persona(self, persona_id: str) -> dict[str, Any]:
         """Switch persona."""
@@ -126,7 +160,7 @@ class Client:
 
     def remove_avatar(self, name: str) -> dict[str, Any]:
         """Delete an avatar that is not on show."""
-        return self._call("DELETE", f"/avatars/{parse.quote(name)}")
+        return self._call("DELETE", f"/avatars/{parse.quote(name, safe='')}")
 
     def use_voice(self, voice_id: str) -> dict[str, Any]:
         """Speak with another voice."""
@@ -142,8 +176,18 @@ class Client:
 
     def apply_config(self, version: str, *, toml: str | None = None, document: dict | None = None) -> dict[str, Any]:
         """Apply a config document (TOML text or a dict) over the kiosk's file: {version, changed, restart}."""
+        if toml is not None and document is not None:
+            raise ValueError("give toml or document, not both")
         body = {"version": version, **({"toml": toml} if toml is not None else {"json": document or {}})}
         return self._call("PUT", "/config", body)
+
+    def verify_models(self, ids: list[str] | None = None) -> dict[str, Any]:
+        """Re-hash the models (all, or these ids): {ok, models: {id: "ok" or its problems}}."""
+        return self._call("POST", "/models/verify", {"ids": list(ids)} if ids else {})
+
+    def restart(self) -> dict[str, Any]:
+        """Restart the kiosk's process once it has answered."""
+        return self._call("POST", "/restart", {})
 
     # --- events -------------------------------------------------------------------------------------
 
@@ -160,6 +204,19 @@ class Client:
                 elif not line and data:
                     yield json.loads("\n".join(data))
                     data = []
+
+    def live_frames(self) -> Iterator[bytes]:
+        """The face as it is drawn, one JPEG at a time (GET /live.mjpeg). Blocks; stop iterating to close."""
+        response = self._open("GET", "/live.mjpeg", timeout_s=None)
+        with response:
+            length = None
+            while raw := response.readline():
+                line = raw.decode("latin-1").strip()
+                if line.lower().startswith("content-length:"):
+                    length = int(line.split(":", 1)[1])
+                elif not line and length is not None:
+                    yield response.read(length)
+                    length = None
 
     # --- plumbing -----------------------------------------------------------------------------------
 

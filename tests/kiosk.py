@@ -139,7 +139,7 @@ class Reply:
         self.status, self.headers = response.status, response.headers
         raw = response.read()
         self.raw = raw
-        self.json = json.loads(raw) if "json" in (response.headers.get("content-type") or "") else None
+        self.json = json.loads(raw) if raw and "json" in (response.headers.get("content-type") or "") else None
 
     @property
     def code(self) -> str | None:

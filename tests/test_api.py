@@ -152,9 +152,9 @@ BAD_JSON = [
     ("DELETE", "/avatars/ghost", None, None, 404, "avatar-unknown"),
     ("DELETE", "/avatars/default", None, None, 409, "avatar-in-use"),
     ("POST", "/voice", b'{"id": "tts-nope"}', "application/json", 404, "tts-voice-unknown"),
-    ("PUT", "/config", b'{"json": {"play": {"volum": 0.5}}, "version": "typo"}', "application/json", 400,
+    ("PUT", "/config", b'{"json": {"play": {"volum": 0.5}}, "version": "typo"}', "application/json", 422,
      "config-invalid"),
-    ("PUT", "/config", b'{"toml": "[play\\nvolume =", "version": "v"}', "application/json", 400, "config-syntax"),
+    ("PUT", "/config", b'{"toml": "[play\\nvolume =", "version": "v"}', "application/json", 422, "config-syntax"),
     ("PUT", "/config", b'{"json": {"play": {"volume": 0.5}}}', "application/json", 400, "command-invalid"),
     ("POST", "/models/verify", b'{"ids": ["nope"]}', "application/json", 404, "model-unknown"),
 ]
@@ -243,8 +243,8 @@ def test_avatar_upload_shows_its_contact_sheet_then_switch(kiosk):
 def test_bad_uploads_are_refused_and_leave_no_avatar(kiosk):
     cat = ModelStore(kiosk.device.models.root).path("photo-cat", "chelsea.png").read_bytes()
     cases = [
-        (multipart({"name": "cat", "photo": cat}), 400, "avatar-no-face"),
-        (multipart({"name": "junk", "photo": b"this is not an image"}), 400, "avatar-bad-image"),
+        (multipart({"name": "cat", "photo": cat}), 422, "avatar-no-face"),
+        (multipart({"name": "junk", "photo": b"this is not an image"}), 422, "avatar-bad-image"),
         (multipart({"name": "big", "photo": os.urandom(11 * 2**20)}), 413, "avatar-photo-too-large"),
         (multipart({"name": "Bad Name", "photo": PORTRAIT.read_bytes()}), 400, "command-invalid"),
         (multipart({"photo": PORTRAIT.read_bytes()}), 400, "api-bad-form"),
@@ -300,7 +300,7 @@ def test_config_get_put_and_a_typo(kiosk):
     assert reply.status == 200 and reply.json["version"] == "web-1" and reply.json["restart"] is False
     assert wait_for(lambda: kiosk.actor("play").volume == 0.7, 10)
     typo = kiosk.http("PUT", "/config", {"toml": "[play]\nvolumme = 0.2\n", "version": "web-2"})
-    assert typo.status == 400 and "play.volumme: unknown key" in typo.json["error"]["errors"]
+    assert typo.status == 422 and "play.volumme: unknown key" in typo.json["error"]["errors"]
     after = kiosk.http("GET", "/config").json
     assert after["version"] == "web-1" and after["config"]["play"]["volume"] == 0.7
     assert kiosk.http("PUT", "/config", {"json": {}, "version": "web-3"}).status == 200

@@ -201,6 +201,9 @@ class Commands:
 
     def say(self, request: SayRequest) -> dict:
         """Interrupt whatever is being said and say this, with the face."""
+        if not request.text.strip():
+            raise ControlFault("say-nothing-left", "the text has nothing to say once control characters and "
+                               "terminal escapes are dropped", "send words, e.g. {\"text\": \"Hello!\"}")
         turn = self._open_turn()
         self.publish(Interrupt(turn=turn, reason=InterruptReason.OPERATOR))
         self.publish(Say(turn=turn, text=request.text.strip(), language=request.language))

@@ -5,7 +5,9 @@ Every operation goes through the same command layer as the MQTT fleet link
 (JSON bodies, a multipart photo, the bearer token) and write HTTP (JSON, errors with the right
 status, Server-Sent Events, an MJPEG stream). Request bodies are validated by the same models
 as MQTT payloads, so both give the same answer to the same input; the OpenAPI document at
-/openapi.json lists those models. Errors are `{"error": {"code", "message", "hint"}}`.
+/openapi.json is generated from those models (runtime.control.openapi). Errors are
+`{"error": {"code", "message", "hint", "stage"}}`. HEAD works wherever GET does; a method a path
+does not have is answered 405 with `Allow`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from runtime import __version__
+from runtime.control import openapi as contract
 from runtime.control import requests as bodies
+from runtime.control.commands import validate
 from runtime.control.uploads import read_json, read_photo_form
 from runtime.core.config import Persona
 from runtime.core.errors import ApiFault, RuntimeFault
@@ -36,18 +39,26 @@ cannot send an Authorization header."""
 _OPEN = ("/", "/console", "/favicon.ico", "/session")
 """Paths served without a token: the console's static files (no data in them) and the login."""
 _STATUS = {"unauthorized": 401, "busy": 503, "stopping": 503, "failed": 500, "not-found": 404,
-           "method-not-allowed": 405, "unsupported-media-type": 415}
+           "method-not-allowed": 405, "unsupported-media-type": 415, "damaged": 500}
+_UNPROCESSABLE = {"config-invalid", "config-syntax", "config-too-deep", "say-nothing-left", "avatar-no-face",
+                  "avatar-bad-image", "avatar-several-faces", "avatar-image-too-large", "think-prompt-too-long",
+                  "capture-no-device", "api-token-missing", "remote-password-missing", "voice-sample-not-speech"}
+"""Requests that match the document but that the kiosk cannot use (422): the document cannot say
+that a photo has a face, that TOML text is a config, or that a config starts on this device."""
 
 
 def http_status(fault: RuntimeFault) -> int:
-    """The HTTP status of a fault: 404 unknown, 409 in use, 413 too large, 401/503/500, else 400."""
+    """The HTTP status of a fault: 404 unknown or missing, 409 in use or exists, 413 too large, 422
+    valid but unusable, 401/503/500, else 400 (the request breaks the OpenAPI document)."""
     code = fault.code
+    if code in _UNPROCESSABLE or code.startswith(("avatar-face-", "audio-file-")):
+        return 422
     for suffix, status in _STATUS.items():
         if code.endswith(suffix):
             return status
-    if code.endswith("-unknown") or "-unknown-" in code or code in ("model-missing", "bench-missing"):
+    if code.endswith(("-unknown", "-missing")) or "-unknown-" in code:
         return 404
-    if code.endswith("-in-use"):
+    if code.endswith(("-in-use", "-exists")):
         return 409
     if code.endswith("-too-large"):
         return 413
@@ -63,16 +74,6 @@ def error_response(fault: RuntimeFault, status: int | None = None) -> JSONRespon
 def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     """The application; `bridge` is the api actor (call, hub, settings), `token` the bearer
     token every request but the console's files must carry (None: none needed)."""
-    schemas: dict[str, Any] = {}
-
-    def body(model: type[BaseModel]) -> dict:
-        """openapi_extra declaring a JSON request body of this model."""
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-        return {"requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
-
     app = FastAPI(title="EdgeTalker", version=__version__, docs_url=None, redoc_url=None,
                   description="A kiosk's REST API: the same commands as the MQTT fleet link. Send "
                               "`Authorization: Bearer <token>` when the device has [api] token_env set.")
@@ -96,8 +97,11 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException):
         code = {404: "api-not-found", 405: "api-method-not-allowed"}.get(err.status_code, "api-bad-request")
-        return error_response(ApiFault(code, f"{request.method} {request.url.path}: {err.detail}",
-                                       "GET /openapi.json lists every path"), err.status_code)
+        response = error_response(ApiFault(code, f"{request.method} {request.url.path}: {err.detail}",
+                                           "GET /openapi.json lists every path"), err.status_code)
+        if err.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed(app, request.url.path))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError):
@@ -109,7 +113,10 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
         return await bridge.call(lambda actor: actor.run(name, payload))
 
     async def command(name: str, request: Request) -> Any:
-        return await run(name, await read_json(request))
+        payload = await read_json(request)
+        if payload is None:  # no body means no arguments; a JSON null is not an object
+            raise ApiFault("command-invalid", "bad request: body: null is not an object", "send {} or no body")
+        return await run(name, payload)
 
     def after_restart() -> BackgroundTask:
         """Restart the process, if the change asked for it, once the response is sent."""
@@ -117,108 +124,94 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
 
     # --- reading --------------------------------------------------------------------------------
 
-    @app.get("/status", summary="Online, version, running since")
+    get = _getter(app)
+
+    @get("/status")
     async def status():
         return await bridge.call(lambda actor: actor.commands.status())
 
-    @app.get("/state", summary="Persona, avatar, voice, volume, health, last turn's numbers")
+    @get("/state")
     async def state():
         return await bridge.call(lambda actor: actor.state())
 
-    @app.get("/personas", summary="Every persona and the active one")
+    @get("/personas")
     async def personas():
         return await run("personas", {})
 
-    @app.get("/personas/{persona_id}", summary="One persona")
+    @get("/personas/{persona_id}")
     async def persona_get(persona_id: str):
         found = (await run("personas", {}))["personas"].get(persona_id)
         if found is None:
             raise ApiFault("think-unknown-persona", f"no persona {persona_id!r}", "GET /personas lists them")
         return {"id": persona_id, **found}
 
-    @app.put("/personas/{persona_id}", summary="Add or replace a persona", openapi_extra=body(Persona))
+    @app.put("/personas/{persona_id}")
     async def persona_put(persona_id: str, request: Request):
         payload = await read_json(request)
-        if isinstance(payload, dict):
-            payload = {**payload, "id": persona_id}
-        return await run("persona.put", payload)
+        validate(Persona, payload)  # the body is a persona: its id is the path's
+        return await run("persona.put", {**payload, "id": persona_id})
 
-    @app.get("/avatars", summary="The enrolled avatars and the one shown")
+    @get("/avatars")
     async def avatars():
         result = await run("avatars", {})
         return {**result, "sheets": {name: f"/avatars/{name}/sheet.jpg" for name in result["avatars"]}}
 
-    @app.get("/avatars/{name}/sheet.jpg", summary="Contact sheet of an avatar's key poses",
-             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    @get("/avatars/{name}/sheet.jpg")
     async def avatar_sheet(name: str):
         jpeg = await bridge.call(lambda actor: actor.commands.avatar_sheet(name))
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @app.get("/voices", summary="The voices and the one in use")
+    @get("/voices")
     async def voices():
         return await run("voices", {})
 
-    @app.get("/voices/sample.wav", summary="A voice saying a sentence (the console's listen button)",
-             response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
+    @get("/voices/sample.wav")
     async def voice_sample(id: str, text: str = ""):
         wav = await bridge.call(lambda actor: actor.commands.voice_sample(id, text))
         return Response(wav, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
-    @app.get("/config", summary="The configuration in force and what operators applied")
+    @get("/config")
     async def config_get():
         return await run("config.get", {})
 
-    @app.get("/bench/latest", summary="The last end-to-end benchmark report")
+    @get("/bench/latest")
     async def bench_latest():
         return await bridge.call(lambda actor: actor.commands.bench_latest())
 
-    @app.get("/bench/latest/timeline.png", summary="Its timeline picture", response_class=FileResponse)
+    @get("/bench/latest/timeline.png")
     async def bench_timeline():
         path = await bridge.call(lambda actor: actor.commands.bench_file("timeline.png"))
         return FileResponse(path, media_type="image/png")
 
     # --- acting ---------------------------------------------------------------------------------
 
-    for name, path, model, summary in (
-            ("say", "/say", bodies.SayRequest, "Say this now, with the face (interrupts)"),
-            ("interrupt", "/interrupt", bodies.Empty, "Stop the avatar now"),
-            ("persona", "/persona", bodies.PersonaRequest, "Switch persona"),
-            ("avatar", "/avatar", bodies.AvatarRequest, "Show another avatar"),
-            ("voice", "/voice", bodies.VoiceRequest, "Speak with another voice"),
-            ("volume", "/volume", bodies.VolumeRequest, "Set the speaker's loudness"),
-            ("mute", "/mute", bodies.MuteRequest, "Mute or unmute the speaker"),
-            ("models.verify", "/models/verify", bodies.VerifyRequest, "Re-hash the models")):
-        app.post(path, summary=summary, openapi_extra=body(model))(_poster(name, command))
+    for name, path in (("say", "/say"), ("interrupt", "/interrupt"), ("persona", "/persona"), ("avatar", "/avatar"),
+                       ("voice", "/voice"), ("volume", "/volume"), ("mute", "/mute"),
+                       ("models.verify", "/models/verify")):
+        app.post(path)(_poster(name, command))
 
-    @app.post("/restart", summary="Restart the process once the response is sent", openapi_extra=body(bodies.Empty))
+    @app.post("/restart")
     async def restart(request: Request):
         return JSONResponse(await command("restart", request), background=after_restart())
 
-    @app.put("/config", summary="Apply a config document (validated in full; nothing changes on error)",
-             openapi_extra=body(bodies.ConfigApplyRequest))
+    @app.put("/config")
     async def config_put(request: Request):
         return JSONResponse(await command("config.apply", request), background=after_restart())
 
-    @app.post("/avatars", summary="Enroll a photo (multipart: name, photo) as an avatar", status_code=201,
-              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                  "type": "object", "required": ["name", "photo"], "properties": {
-                      "name": {"type": "string", "pattern": bodies.NAME},
-                      "photo": {"type": "string", "format": "binary"}}}}}}})
+    @app.post("/avatars", status_code=201)
     async def avatar_enroll(request: Request):
         name, photo = await read_photo_form(request, max_upload_bytes)
         result = await bridge.call(lambda actor: actor.commands.enroll(name, photo, max_upload_bytes))
         return JSONResponse({**result, "sheet": f"/avatars/{result['name']}/sheet.jpg"}, status_code=201)
 
-    @app.delete("/avatars/{name}", summary="Delete an avatar that is not on show")
+    @app.delete("/avatars/{name}")
     async def avatar_remove(name: str):
         return await run("avatar.remove", {"name": name})
 
-    @app.post("/session", summary="Keep the token in a cookie (for the console's streams)",
-              openapi_extra=body(_Session))
+    @app.post("/session")
     async def session(request: Request):
-        payload = await read_json(request)
-        given = payload.get("token", "") if isinstance(payload, dict) else ""
-        if token is not None and not (isinstance(given, str) and hmac.compare_digest(given.encode(), token.encode())):
+        given = validate(bodies.SessionRequest, await read_json(request)).token
+        if token is not None and not hmac.compare_digest(given.encode(), token.encode()):
             raise ApiFault("api-unauthorized", "wrong token", "use the value of the device's [api] token_env variable")
         response = JSONResponse({"ok": True, "token_required": token is not None})
         if token is not None:
@@ -227,25 +220,28 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
 
     # --- streams --------------------------------------------------------------------------------
 
-    @app.get("/events", summary="Server-Sent Events: state, turn metrics, barge-ins, faults, config; "
-                                "captions only with [api] captions", response_class=StreamingResponse)
-    async def events():
+    @get("/events")
+    async def events(request: Request):
+        if request.method == "HEAD":  # the headers of the stream, without opening one
+            return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
         client = bridge.hub.open("events")
         first = await bridge.call(lambda actor: actor.state())
         return StreamingResponse(_sse(bridge.hub, client, first), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.get("/live.mjpeg", summary="The face as MJPEG, for remote preview", response_class=StreamingResponse)
-    async def live():
+    @get("/live.mjpeg")
+    async def live(request: Request):
+        if request.method == "HEAD":
+            return Response(media_type=MJPEG, headers={"Cache-Control": "no-store"})
         client = bridge.hub.open("frames")
-        return StreamingResponse(_mjpeg(bridge.hub, client), media_type="multipart/x-mixed-replace; boundary=frame",
+        return StreamingResponse(_mjpeg(bridge.hub, client), media_type=MJPEG,
                                  headers={"Cache-Control": "no-store"})
 
     # --- the console --------------------------------------------------------------------------
 
     console = resources.files("runtime") / "console"
 
-    @app.get("/", include_in_schema=False)
+    @get("/")
     async def index():
         return FileResponse(str(console / "index.html"), headers={"Cache-Control": "no-cache"})
 
@@ -253,28 +249,30 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
-            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
-            doc["components"]["schemas"]["Error"] = _ERROR_SCHEMA
-            app.openapi_schema = doc
+            app.openapi_schema = contract.document(title=app.title, version=app.version, description=app.description,
+                                                   token=token is not None)
         return app.openapi_schema
 
     app.openapi = openapi
     return app
 
 
-class _Session(BaseModel):
-    """POST /session: the token to keep in the console's cookie."""
-
-    token: str
+MJPEG = "multipart/x-mixed-replace; boundary=frame"
 
 
-_ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {
-    "type": "object", "required": ["code", "message", "hint"],
-    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "hint": {"type": "string"},
-                   "errors": {"type": "array", "items": {"type": "string"}}}}}}
+def _getter(app: FastAPI) -> Callable:
+    """app.get that also answers HEAD (the headers GET would send, no body)."""
+    return lambda path: app.api_route(path, methods=["GET", "HEAD"])
+
+
+def allowed(app: FastAPI, path: str) -> list[str]:
+    """The methods a path has (for 405's Allow header)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 def _poster(name: str, command: Callable) -> Callable:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runtime.core.config import Persona
 from runtime.core.limits import MAX_TEXT_CHARS, clean_text
@@ -34,13 +34,15 @@ class SayRequest(Request):
     """`say`: speak this now, with the face (interrupts what the avatar is saying)."""
 
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S",
-                      description="What the avatar says (control characters and terminal escapes are dropped).")
+                      description="What the avatar says. Control characters and terminal escapes are dropped; "
+                                  "a text with nothing left to say is refused with say-nothing-left (422).")
     language: Literal["", "en", "zh"] = Field("", description="Language of the text; empty = guess.")
 
-    @field_validator("text", mode="before")
+    @field_validator("text", mode="after")
     @classmethod
-    def _clean(cls, value):
-        return clean_text(value, None) if isinstance(value, str) else value
+    def _clean(cls, value: str) -> str:
+        # Checked as sent (the document's bounds), then cleaned: the command refuses what cleans to nothing.
+        return clean_text(value, None)
 
 
 class PersonaRequest(Request):
@@ -88,15 +90,36 @@ class MuteRequest(Request):
     on: bool
 
 
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)  # absent, not null: null is refused
+
+
 class ConfigApplyRequest(Request):
     """`config.apply`: a config document (TOML text or a JSON object) laid over the device's file."""
 
-    toml: str | None = Field(None, max_length=1_000_000, description="The config as TOML text.")
-    json_: dict[str, Any] | None = Field(None, alias="json", description="The config as a JSON object.")
+    toml: str = Field(None, max_length=1_000_000, json_schema_extra=_no_default,  # type: ignore[assignment]
+                      description="The config as TOML text (exactly one of toml and json).")
+    json_: dict[str, Any] = Field(None, alias="json", json_schema_extra=_no_default,  # type: ignore[assignment]
+                                  description="The config as a JSON object of config sections (exactly one of "
+                                              "toml and json).")
     version: str = Field(min_length=1, max_length=64, pattern=r"^[^\s]+$",
                          description="Your name for this config, reported in the state as config_version.")
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True,
+                              json_schema_extra={"oneOf": [{"required": ["toml"]}, {"required": ["json"]}]})
+    """A missing key is None; null is refused (it is neither TOML text nor an object)."""
+
+    @model_validator(mode="after")
+    def _one_document(self) -> ConfigApplyRequest:
+        if (self.toml is None) == (self.json_ is None):
+            raise ValueError("send exactly one of `toml` and `json`")
+        return self
+
+
+class SessionRequest(Request):
+    """POST /session (the API only): the token to keep in the console's cookie."""
+
+    token: str = Field(max_length=4096, description="The value of the device's [api] token_env variable.")
 
 
 class VerifyRequest(Request):

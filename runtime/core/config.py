@@ -45,6 +45,8 @@ class Section(BaseModel):
                 if field is not None and field.annotation in (int, float, bool) and _coercible(value):
                     kind = "true or false" if field.annotation is bool else "a number"
                     raise ValueError(f"{name}: {value!r} is text; write {kind} without quotes")
+                if field is not None and field.annotation in (int, float) and isinstance(value, bool):
+                    raise ValueError(f"{name}: {value!r} is a boolean; write a number")
         return data
 
 
@@ -763,7 +765,7 @@ class Persona(Section):
     emotion: Emotion = Field(Emotion.NEUTRAL,
         description="Bias: neutral lines are read with this emotion ...")
     emotion_intensity: float = Field(0.3, ge=0, le=1, description="... at this intensity (0..1).")
-    voices: dict[str, str] = Field(default_factory=dict,
+    voices: dict[str, str] = Field(default_factory=dict, json_schema_extra={"propertyNames": {"enum": list(LANGUAGES)}},
         description="Voice pinned per language (en, zh), a voice of that language's [speak] engine: a Kokoro "
                     "voice name, or a piper model id / .onnx path; empty: the [speak] voice.")
     facts: str = Field("", max_length=limits.MAX_PROMPT_CHARS + limits.MAX_FACTS_FILE_BYTES,
