@@ -777,6 +777,7 @@ class Persona(Section):
         description="Fixed responses to safety phrases, by category then language; a missing one is the "
                     "built-in response.")
     fallback: dict[str, str] = Field(default_factory=dict,
+        json_schema_extra={"propertyNames": {"enum": list(LANGUAGES)}},
         description="Said when the language model cannot answer (its server is down), by language code; a "
                     "missing one is the built-in line.")
 
