@@ -36,7 +36,7 @@ cannot send an Authorization header."""
 _OPEN = ("/", "/console", "/favicon.ico", "/session")
 """Paths served without a token: the console's static files (no data in them) and the login."""
 _STATUS = {"unauthorized": 401, "busy": 503, "stopping": 503, "failed": 500, "not-found": 404,
-           "method-not-allowed": 405, "unsupported-media-type": 415}
+           "method-not-allowed": 405, "unsupported-media-type": 415, "confirm-needed": 409}
 
 
 def http_status(fault: RuntimeFault) -> int:
@@ -199,14 +199,29 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     async def config_put(request: Request):
         return JSONResponse(await command("config.apply", request), background=after_restart())
 
-    @app.post("/avatars", summary="Enroll a photo (multipart: name, photo) as an avatar", status_code=201,
+    @app.patch("/personas/{persona_id}", summary="Change some fields of a persona (the others stay)",
+               openapi_extra=body(bodies.PersonaPatch))
+    async def persona_patch(persona_id: str, request: Request):
+        payload = await read_json(request)
+        if isinstance(payload, dict):
+            payload = {**payload, "id": persona_id}
+        return await run("persona.patch", payload)
+
+    @app.patch("/config", summary="Merge a partial config document over the applied one (only the keys it "
+                                  "names change; one that removes or reverts settings needs confirm)",
+               openapi_extra=body(bodies.ConfigMergeRequest))
+    async def config_patch(request: Request):
+        return JSONResponse(await command("config.merge", request), background=after_restart())
+
+    @app.post("/avatars", summary="Enroll a photo (multipart: name, photo, replace) as an avatar", status_code=201,
               openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                   "type": "object", "required": ["name", "photo"], "properties": {
                       "name": {"type": "string", "pattern": bodies.NAME},
-                      "photo": {"type": "string", "format": "binary"}}}}}}})
+                      "photo": {"type": "string", "format": "binary"},
+                      "replace": {"type": "boolean", "default": False}}}}}}})
     async def avatar_enroll(request: Request):
-        name, photo = await read_photo_form(request, max_upload_bytes)
-        result = await bridge.call(lambda actor: actor.commands.enroll(name, photo, max_upload_bytes))
+        name, photo, replace = await read_photo_form(request, max_upload_bytes)
+        result = await bridge.call(lambda actor: actor.commands.enroll(name, photo, max_upload_bytes, replace=replace))
         return JSONResponse({**result, "sheet": f"/avatars/{result['name']}/sheet.jpg"}, status_code=201)
 
     @app.delete("/avatars/{name}", summary="Delete an avatar that is not on show")
@@ -248,6 +263,11 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(str(console / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return FileResponse(str(console / "favicon.svg"), media_type="image/svg+xml",
+                            headers={"Cache-Control": "max-age=86400"})
 
     app.mount("/console", StaticFiles(directory=str(console)), name="console")
 

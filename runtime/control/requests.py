@@ -55,6 +55,15 @@ class PersonaPut(Persona):
     id: str = Field(pattern=NAME, description="The persona id.")
 
 
+class PersonaPatch(Request):
+    """`persona.patch`: change some fields of a persona (those of [personas.<id>]); the others stay.
+    A table field (greeting, voices, safety) merges key by key; null removes a key."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    id: str = Field(pattern=NAME, description="The persona id (an existing persona).")
+
+
 class AvatarRequest(Request):
     """`avatar`: show another enrolled avatar."""
 
@@ -66,6 +75,7 @@ class EnrollRequest(Request):
 
     name: str = Field(pattern=AVATAR_NAME, description="Name of the new avatar (lower-case letters, digits, - or _).")
     photo: str = Field(min_length=1, description="The photo, base64-encoded (at most 10 MB decoded).")
+    replace: bool = Field(False, description="Replace an avatar of that name (else avatar-exists).")
 
 
 class VoiceRequest(Request):
@@ -95,8 +105,18 @@ class ConfigApplyRequest(Request):
     json_: dict[str, Any] | None = Field(None, alias="json", description="The config as a JSON object.")
     version: str = Field(min_length=1, max_length=64, pattern=r"^[^\s]+$",
                          description="Your name for this config, reported in the state as config_version.")
+    dry_run: bool = Field(False, description="Only tell what would change (`diff`); change nothing.")
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class ConfigMergeRequest(ConfigApplyRequest):
+    """`config.merge`: a partial config document merged over what operators applied (JSON merge
+    patch: only the keys it names change, null removes one; a persona merges field by field). A
+    change that removes a setting or drops an applied value is refused (config-confirm-needed,
+    with its diff) unless `confirm` is true."""
+
+    confirm: bool = Field(False, description="Go ahead although the diff removes or reverts settings.")
 
 
 class VerifyRequest(Request):
@@ -107,9 +127,11 @@ class VerifyRequest(Request):
 
 REQUESTS: dict[str, type[BaseModel]] = {
     "state": Empty, "status": Empty, "say": SayRequest, "interrupt": Empty, "persona": PersonaRequest,
-    "persona.put": PersonaPut, "personas": Empty, "avatar": AvatarRequest, "avatar.enroll": EnrollRequest,
+    "persona.put": PersonaPut, "persona.patch": PersonaPatch, "personas": Empty, "avatar": AvatarRequest,
+    "avatar.enroll": EnrollRequest,
     "avatar.remove": AvatarRequest, "avatars": Empty, "voice": VoiceRequest, "voices": Empty,
     "volume": VolumeRequest, "mute": MuteRequest, "config.get": Empty, "config.apply": ConfigApplyRequest,
+    "config.merge": ConfigMergeRequest,
     "models.verify": VerifyRequest, "restart": Empty,
 }
 """Every command by name, with its body."""
