@@ -138,6 +138,7 @@ def test_edit_and_switch_persona_with_validation_messages(browser, kiosk, shots)
     go(page, "persona")
     page.wait_for_selector("#persona-select option", state="attached", timeout=10_000)
     form = "#persona-form"
+    page.click("#persona-new")
     page.fill(f"{form} [name=id]", "curator")
     page.fill(f"{form} [name=name]", "Ada")
     page.fill(f"{form} [name=system_prompt]", "You are Ada, the curator of this museum.")

@@ -3,7 +3,9 @@ import { STRINGS } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGES = ["status", "live", "persona", "avatar", "voice", "config", "bench"];
-const state = { lang: "en", device: null, personas: {}, turns: [], captions: [], events: null, sheetName: null };
+const state = { lang: "en", device: null, personas: {}, turns: [], captions: [], events: null, sheetName: null,
+  editing: undefined, sampleUrl: null };
+// editing: the persona the form shows (undefined: none picked yet, the active one; null: a new one).
 
 // --- words ----------------------------------------------------------------------------------------
 
@@ -25,7 +27,8 @@ function translatePage() {
 class ApiError extends Error {
   constructor(status, error) {
     super(error.message || `HTTP ${status}`);
-    Object.assign(this, { status, code: error.code || "api-error", hint: error.hint || "", errors: error.errors || [] });
+    Object.assign(this, { status, code: error.code || "api-error", hint: error.hint || "", errors: error.errors || [],
+      diff: error.diff || [] });
   }
 }
 
@@ -54,13 +57,34 @@ function say(el, text, ok = true) {
   el.textContent = text;
 }
 
+// Error codes that share the console's words with another code.
+const SAME_AS = { "api-busy": "busy", "api-stopping": "busy", "command-busy": "busy", "llm-model-missing": "model-missing",
+  "model-unknown": "model-missing", "think-persona-in-use": "busy" };
+
+function explain(err) {
+  // The operator's words for an error: the console's message for its code, which names what to do
+  // here (the API's hints are for API, MQTT and command-line users), else the device's own message.
+  if (err.code === "network") return { text: t("error.network"), lines: [] };
+  const key = `err.${(SAME_AS[err.code] || err.code || "").replace(/-/g, "_")}`;
+  const known = STRINGS.en[key] !== undefined;
+  let lines = err.errors || [];
+  if (err.code === "command-invalid" && err.message.startsWith("bad request: ")) {
+    lines = err.message.slice("bad request: ".length).split("; ");
+  }
+  return { text: known ? t(key, { message: err.message }) : t("err.other", { message: err.message }), lines };
+}
+
 function fail(el, err) {
+  const { text, lines } = explain(err);
   el.className = "message bad";
-  el.replaceChildren(document.createTextNode(`${err.message}${err.hint ? ` — ${err.hint}` : ""}`));
-  if (err.errors && err.errors.length) {
+  el.replaceChildren(document.createTextNode(text));
+  if (lines.length) {
     const list = document.createElement("ul");
-    for (const line of err.errors) list.append(Object.assign(document.createElement("li"), { textContent: line }));
+    for (const line of lines) list.append(Object.assign(document.createElement("li"), { textContent: line }));
     el.append(list);
+  }
+  if (err.code && err.code !== "network") {
+    el.append(node("small", { className: "error-code", textContent: t("err.code", { code: err.code }) }));
   }
 }
 
@@ -105,7 +129,7 @@ function showPage() {
 
 // --- status ---------------------------------------------------------------------------------------
 
-const MS = (v) => (v === undefined || v === null ? t("none") : `${Math.round(v)} ms`);
+const MS = (v) => (v === undefined || v === null ? t("none") : `${Math.round(v)} ${t("unit.ms")}`);
 
 function facts(el, rows) {
   el.replaceChildren(...rows.flatMap(([key, value]) => [node("dt", { textContent: t(key) }),
@@ -122,7 +146,7 @@ function renderStatus(s) {
   summary.className = `big ${ok ? "ok" : "bad"}`;
   $("actors").replaceChildren(...Object.entries(s.health.actors).map(([name, a]) => node("li", {},
     node("span", { className: `dot ${a.state === "ready" ? "ok" : a.state === "failed" ? "bad" : "warn"}` }),
-    node("span", { textContent: name }), node("span", { className: "age", textContent: `${t(`actor.${a.state}`)} · ${a.beat_age_s} s` }))));
+    node("span", { textContent: name }), node("span", { className: "age", textContent: `${t(`actor.${a.state}`)} · ${a.beat_age_s} ${t("unit.s")}` }))));
   facts($("facts"), [["fact.persona", s.persona], ["fact.avatar", s.avatar], ["fact.voice", s.voice],
     ["fact.volume", `${Math.round(s.volume * 100)} %`], ["fact.muted", t(s.muted ? "yes" : "no")],
     ["fact.config", s.config_version || t("none")], ["fact.uptime", duration(s.uptime_s)]]);
@@ -134,7 +158,7 @@ function renderStatus(s) {
   const p = s.process || {};
   facts($("process"), [["fact.rss", p.rss_mb ? `${Math.round(p.rss_mb)} MB` : t("none")],
     ["fact.peak", p.peak_rss_mb ? `${Math.round(p.peak_rss_mb)} MB` : t("none")],
-    ["fact.threads", String(p.threads ?? t("none"))], ["fact.cpu", p.cpu_s ? `${p.cpu_s} s` : t("none")]]);
+    ["fact.threads", String(p.threads ?? t("none"))], ["fact.cpu", p.cpu_s ? `${p.cpu_s} ${t("unit.s")}` : t("none")]]);
   if (document.activeElement !== $("volume")) $("volume").value = s.volume;
   $("mute").checked = !!s.muted;
   $("captions-off").hidden = !!s.captions;
@@ -146,7 +170,8 @@ function renderStatus(s) {
 function duration(seconds) {
   const s = Math.floor(seconds || 0);
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-  return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
+  const [uh, um, us] = [t("unit.h"), t("unit.min"), t("unit.s")];
+  return h ? `${h} ${uh} ${m} ${um}` : m ? `${m} ${um} ${s % 60} ${us}` : `${s} ${us}`;
 }
 
 function addTurn(turn) {
@@ -174,8 +199,8 @@ function drawChart() {
     svgNode("polygon", { points: `${x(0)},${H - pad} ${points} ${x(values.length - 1)},${H - pad}`, class: "area" }),
     svgNode("polyline", { points, class: "line" }),
     ...values.map((v, i) => svgNode("circle", { cx: x(i), cy: y(v), r: 4, class: "point" })),
-    svgNode("text", { x: pad, y: 14 }, `${Math.round(top / 1.15)} ms`),
-    svgNode("text", { x: W - pad, y: 14, "text-anchor": "end" }, `${Math.round(values.at(-1))} ms`));
+    svgNode("text", { x: pad, y: 14 }, `${Math.round(top / 1.15)} ${t("unit.ms")}`),
+    svgNode("text", { x: W - pad, y: 14, "text-anchor": "end" }, `${Math.round(values.at(-1))} ${t("unit.ms")}`));
 }
 
 function svgNode(tag, attrs, text) {
@@ -228,49 +253,87 @@ $("volume").addEventListener("change", (e) => api("POST", "/volume", { level: Nu
 
 // --- persona --------------------------------------------------------------------------------------
 
-async function loadPersonas() {
+const PERSONA_FIELDS = ["name", "system_prompt", "style", "language", "max_sentences", "emotion", "emotion_intensity"];
+const NEW_PERSONA = { name: "", system_prompt: "", style: "", language: "match", max_sentences: 3, emotion: "neutral",
+  emotion_intensity: 0.3, greeting: {} };
+
+async function loadPersonas(show) {
+  // The list, and the form on `show`, else on what it was editing (a new persona is left as typed).
   const data = await api("GET", "/personas");
   state.personas = data.personas;
-  const select = $("persona-select");
-  select.replaceChildren(...Object.entries(data.personas).map(([id, p]) =>
-    node("option", { value: id, textContent: `${p.name} (${id})`, selected: id === data.active })));
-  fillPersona(data.active);
+  if (show !== undefined) state.editing = show;
+  else if (state.editing !== null && !(state.editing in data.personas)) state.editing = undefined;
+  const shown = state.editing ?? data.active;
+  $("persona-select").replaceChildren(...Object.entries(data.personas).map(([id, p]) => node("option", {
+    value: id, selected: id === shown,
+    textContent: `${p.name} (${id})${id === data.active ? ` · ${t("persona.active_tag")}` : ""}` })));
+  if (state.editing !== null) fillPersona(shown);
 }
 
 function fillPersona(id) {
-  const p = state.personas[id];
+  const p = id === null ? NEW_PERSONA : state.personas[id];
   const form = $("persona-form");
   if (!p) return;
-  form.id.value = id;
-  for (const key of ["name", "system_prompt", "style", "language", "max_sentences", "emotion", "emotion_intensity"]) {
-    form[key].value = p[key] ?? "";
-  }
+  state.editing = id;
+  form.id.value = id ?? "";
+  form.id.readOnly = id !== null;  // an existing persona keeps its id; "New persona" starts a new one
+  for (const key of PERSONA_FIELDS) form[key].value = p[key] ?? NEW_PERSONA[key];
   form.greeting_en.value = (p.greeting || {}).en || "";
   form.greeting_zh.value = (p.greeting || {}).zh || "";
+  $("persona-form-title").textContent = id === null ? t("persona.new") : `${p.name} (${id})`;
+}
+
+function personaValues(f) {
+  return { name: f.name.value, system_prompt: f.system_prompt.value, style: f.style.value, language: f.language.value,
+    max_sentences: Number(f.max_sentences.value), emotion: f.emotion.value,
+    emotion_intensity: Number(f.emotion_intensity.value),
+    greeting: { en: f.greeting_en.value.trim(), zh: f.greeting_zh.value.trim() } };
+}
+
+function personaChanges(old, now) {
+  // Exactly what the operator changed; a cleared greeting is removed (null), everything else stays.
+  const patch = {};
+  for (const key of PERSONA_FIELDS) if (now[key] !== (old[key] ?? NEW_PERSONA[key])) patch[key] = now[key];
+  for (const lang of ["en", "zh"]) {
+    const was = (old.greeting || {})[lang] || "";
+    if (now.greeting[lang] !== was) (patch.greeting ||= {})[lang] = now.greeting[lang] || null;
+  }
+  return patch;
 }
 
 $("persona-select").addEventListener("change", (e) => fillPersona(e.target.value));
+$("persona-new").addEventListener("click", () => {
+  fillPersona(null);
+  say($("persona-message"), "");
+  $("persona-form").id.focus();
+});
 $("persona-use").addEventListener("click", async () => {
   const id = $("persona-select").value;
   try {
     await api("POST", "/persona", { id });
     say($("persona-use-message"), t("persona.switched", { name: state.personas[id].name }));
+    await loadPersonas(id);
   } catch (err) { fail($("persona-use-message"), err); }
 });
 $("persona-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const f = event.target;
-  const greeting = {};
-  if (f.greeting_en.value.trim()) greeting.en = f.greeting_en.value.trim();
-  if (f.greeting_zh.value.trim()) greeting.zh = f.greeting_zh.value.trim();
-  const persona = { name: f.name.value, system_prompt: f.system_prompt.value, style: f.style.value,
-    language: f.language.value, max_sentences: Number(f.max_sentences.value), greeting,
-    emotion: f.emotion.value, emotion_intensity: Number(f.emotion_intensity.value) };
+  const f = event.target, message = $("persona-message"), values = personaValues(f);
   try {
-    await api("PUT", `/personas/${encodeURIComponent(f.id.value)}`, persona);
-    say($("persona-message"), t("persona.saved"));
-    await loadPersonas();
-  } catch (err) { fail($("persona-message"), err); }
+    if (state.editing) {
+      const id = state.editing, patch = personaChanges(state.personas[id], values);
+      if (!Object.keys(patch).length) return say(message, t("persona.nothing"));
+      await api("PATCH", `/personas/${encodeURIComponent(id)}`, patch);
+      say(message, t("persona.saved"));
+      await loadPersonas(id);
+      return;
+    }
+    const id = f.id.value.trim();
+    if (id in state.personas) return say(message, t("persona.exists", { id }), false);
+    const greeting = Object.fromEntries(Object.entries(values.greeting).filter(([, text]) => text));
+    await api("PUT", `/personas/${encodeURIComponent(id)}`, { ...values, greeting });
+    say(message, t("persona.created", { name: values.name }));
+    await loadPersonas(id);
+  } catch (err) { fail(message, err); }
 });
 
 // --- avatar ---------------------------------------------------------------------------------------
@@ -313,12 +376,19 @@ $("avatar-form").addEventListener("submit", async (event) => {
   button.disabled = true;
   $("sheet-figure").hidden = true;
   say($("avatar-message"), t("avatar.uploading"));
+  const warning = $("avatar-warning");
+  warning.hidden = true;
   try {
     const result = await api("POST", "/avatars", new FormData(event.target));
     state.sheetName = result.name;
     $("sheet").src = `${result.sheet}?t=${Date.now()}`;
     $("sheet-figure").hidden = false;
-    say($("avatar-message"), t("avatar.enrolled", { name: result.name, px: Math.round(result.head_px) }));
+    const vars = { name: result.name, px: Math.round(result.head_px) };
+    say($("avatar-message"), t(result.replaced ? "avatar.replaced" : "avatar.enrolled", vars));
+    const warnings = (result.warnings || []).map((w) => (w.code === "avatar-several-faces"
+      ? t("avatar.several_faces", { faces: w.faces }) : w.message));
+    warning.textContent = warnings.join(" ");
+    warning.hidden = !warnings.length;
     await loadAvatars();
   } catch (err) { fail($("avatar-message"), err); } finally { button.disabled = false; }
 });
@@ -342,13 +412,19 @@ async function loadVoices() {
   }));
 }
 
-function listen(v) {
-  // Typed text, else the voice's own language's greeting (the kiosk picks it).
+async function listen(v) {
+  // Typed text, else the voice's own language's sample sentence (the kiosk picks it).
   const text = $("voice-text").value;
   const audio = $("voice-audio");
-  audio.hidden = false;
-  audio.src = `/voices/sample.wav?id=${encodeURIComponent(v.id)}&text=${encodeURIComponent(text)}`;
-  audio.play().catch(() => {});
+  try {
+    const wav = await api("GET", `/voices/sample.wav?id=${encodeURIComponent(v.id)}&text=${encodeURIComponent(text)}`);
+    if (state.sampleUrl) URL.revokeObjectURL(state.sampleUrl);
+    state.sampleUrl = URL.createObjectURL(wav);
+    audio.hidden = false;
+    audio.src = state.sampleUrl;
+    say($("voice-message"), "");
+    audio.play().catch(() => {});
+  } catch (err) { fail($("voice-message"), err); }
 }
 
 async function useVoice(v) {
@@ -371,24 +447,81 @@ async function loadConfig() {
 }
 
 $("config-form").addEventListener("submit", async (event) => {
+  // A partial document is merged (only the keys it names change); with "replace" the document
+  // replaces what was applied. Either way, a change that removes or reverts settings is shown as
+  // a diff first and goes ahead only when the operator confirms it.
   event.preventDefault();
-  const f = event.target;
+  const f = event.target, message = $("config-message");
+  hideDiff();
   let body;
   if (f.format.value === "json") {
     try { body = { json: JSON.parse(f.document.value || "{}"), version: f.version.value }; } catch (err) {
-      fail($("config-message"), { message: err.message, hint: "", errors: [] });
+      fail(message, { code: "config-json", message: err.message });
       return;
     }
   } else body = { toml: f.document.value, version: f.version.value };
   try {
-    const r = await api("PUT", "/config", body);
-    say($("config-message"), `${t("config.applied", { version: r.version,
-      changed: r.changed.length ? r.changed.join(", ") : t("config.nothing") })}${r.restart ? ` ${t("config.restart")}` : ""}`);
-    if (!r.restart) await loadConfig();
-  } catch (err) { fail($("config-message"), err); }
+    if (f.replace.checked) {
+      const plan = await api("PUT", "/config", { ...body, dry_run: true });
+      if (plan.needs_confirm) return showDiff(plan.diff, () => sendConfig("PUT", body));
+      return await sendConfig("PUT", body);
+    }
+    await sendConfig("PATCH", body);
+  } catch (err) {
+    if (err.code === "config-confirm-needed") return showDiff(err.diff, () => sendConfig("PATCH", { ...body, confirm: true }));
+    fail(message, err);
+  }
 });
 
+async function sendConfig(method, body) {
+  const r = await api(method, "/config", body);
+  say($("config-message"), `${t("config.applied", { version: r.version,
+    changed: r.changed.length ? r.changed.join(", ") : t("config.nothing") })}${r.restart ? ` ${t("config.restart")}` : ""}`);
+  if (!r.restart) await loadConfig();
+}
+
+function showDiff(entries, go) {
+  const risky = entries.filter((e) => e.kind === "removed" || e.kind === "reverted");
+  const shown = (v) => (v === null || v === undefined ? t("config.absent") : JSON.stringify(v));
+  say($("config-message"), "");
+  $("config-diff-title").textContent = t("config.confirm_title", { n: risky.length });
+  $("config-diff-table").replaceChildren(...entries.map((e) => {
+    const tr = node("tr", { className: `kind-${e.kind}` }, node("td", { className: "code", textContent: e.path }),
+      node("td", { textContent: t(`config.kind_${e.kind}`) }), node("td", { className: "code", textContent: shown(e.before) }),
+      node("td", { className: "code", textContent: shown(e.after) }));
+    return tr;
+  }));
+  $("config-diff").hidden = false;
+  $("config-confirm").onclick = async () => {
+    hideDiff();
+    try { await go(); } catch (err) { fail($("config-message"), err); }
+  };
+  $("config-cancel").onclick = () => {
+    hideDiff();
+    say($("config-message"), t("config.cancelled"));
+  };
+}
+
+function hideDiff() {
+  $("config-diff").hidden = true;
+}
+
 // --- bench ----------------------------------------------------------------------------------------
+
+function metricName(kind, key) {
+  // The metric in the operator's language, with its key in the report (report.json) beside it.
+  const name = `${kind}.${key.replace(/\./g, "_")}`;
+  const label = STRINGS.en[name] !== undefined ? t(name) : key;
+  return node("span", {}, label, " ", node("small", { className: "code muted", textContent: key }));
+}
+
+function withUnit(metric, v) {
+  if (v === null || v === undefined) return t("none");
+  const base = metric.split(".")[0];
+  const unit = base.endsWith("_ms") ? t("unit.ms") : base.endsWith("_s") ? t("unit.s") : base.endsWith("_mb")
+    ? t("unit.mb") : base.endsWith("_fps") ? t("unit.fps") : "";
+  return unit ? `${v} ${unit}` : String(v);
+}
 
 async function loadBench() {
   const table = $("bench-table");
@@ -397,17 +530,21 @@ async function loadBench() {
     $("bench-message").textContent = new Date(data.modified * 1000).toLocaleString(state.lang === "zh" ? "zh-CN" : "en");
     $("bench-message").className = "message";
     const row = (cells, tag = "td") => node("tr", {}, ...cells.map((c) => node(tag, { textContent: c })));
-    const value = (v) => (v === null || v === undefined ? t("none") : String(v));
     table.hidden = false;
     table.replaceChildren(row([t("bench.metric"), t("bench.value"), t("bench.target"), ""], "th"),
       ...data.targets.map((r) => {
         const measured = r.value !== null && r.value !== undefined;
-        const tr = row([r.metric, value(r.value), String(r.target), measured ? (r.met ? "✓" : "✗") : ""]);
+        const tr = row(["", withUnit(r.metric, r.value), withUnit(r.metric, r.target), measured ? (r.met ? "✓" : "✗") : ""]);
+        tr.firstChild.append(metricName("metric", r.metric));
         tr.lastChild.className = r.met ? "met" : "missed";
         return tr;
       }),
       row([t("bench.stages"), "", "", ""], "th"),
-      ...Object.entries(data.stages_ms || {}).map(([k, v]) => row([k, value(v), "", ""])));
+      ...Object.entries(data.stages_ms || {}).map(([k, v]) => {
+        const tr = row(["", withUnit("_ms", v), "", ""]);
+        tr.firstChild.append(metricName("stage", k));
+        return tr;
+      }));
     const img = $("bench-timeline");
     img.hidden = !data.timeline;
     if (data.timeline) img.src = `${data.timeline}?t=${data.modified}`;
