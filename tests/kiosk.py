@@ -94,7 +94,7 @@ class Kiosk:
                  if spec.name == "play" else spec
                  for spec in product.build_specs(settings, bus, stdin=self._stdin, device=device)]
         self.bus.start()
-        self.running = Running(self.bus, specs)
+        self.running = Running(self.bus, specs, frames=False)  # the face's frames are not recorded
         self.rec = self.running.__enter__()
         self.supervisor = self.running.supervisor
 

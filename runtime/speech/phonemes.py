@@ -10,7 +10,6 @@ bundle libespeak-ng and its data, so nothing is downloaded at run time). Long di
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import re
@@ -129,7 +128,8 @@ def espeak_english() -> Callable[[str], str]:
 
 def espeak_copies() -> Path:
     """This process's folder for phonemizer's copy of libespeak-ng.so (cache/espeak/<pid>); the
-    folders of processes that are gone (a crash leaves its copy behind) are removed first."""
+    folders of processes that are gone are removed first (phonemizer removes its copy when the
+    process ends normally, a crash leaves it behind: the next start cleans up)."""
     root = cache_dir() / "espeak"
     root.mkdir(exist_ok=True)
     for folder in root.iterdir():
@@ -137,7 +137,6 @@ def espeak_copies() -> Path:
             shutil.rmtree(folder, ignore_errors=True)
     mine = root / str(os.getpid())
     mine.mkdir(mode=0o700, exist_ok=True)
-    atexit.register(shutil.rmtree, mine, ignore_errors=True)
     return mine
 
 
