@@ -9,6 +9,9 @@ replaced; a two-face photo's warning reaches the page; a favicon."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -210,12 +213,30 @@ def test_memory_stays_flat_over_many_previews(kiosk):
     voices = [*MANDARIN_VOICES, "tts-piper-joe"]
     for voice in voices:  # every engine loaded once
         assert kiosk.http("GET", f"/voices/sample.wav?id={voice}").status == 200
-    start = rss_mb()
+    start, copies = rss_mb(), espeak_copies()
     for n in range(12):
         reply = kiosk.http("GET", f"/voices/sample.wav?id={voices[n % len(voices)]}&text=Preview%20{n}.")
         assert reply.status == 200 and reply.raw[:4] == b"RIFF"
     grown = rss_mb() - start
     assert grown < 80, f"the process grew by {grown:.0f} MB over 12 previews"
+    piled = espeak_copies() - copies  # mapped for good: a library is never unloaded
+    assert not piled, f"{len(piled)} more copies of libespeak-ng mapped after 12 previews"
+
+
+def test_a_crashed_process_leaves_its_library_copy_in_its_own_folder_and_the_next_start_removes_it(tmp_path):
+    env = {**os.environ, "CACHE_DIRECTORY": str(tmp_path)}
+    speak = ("import os; from runtime.speech import phonemes; assert phonemes.espeak_english()('Hello'); "
+             "print(os.getpid(), flush=True)")
+    crashed = subprocess.run([sys.executable, "-c", f"{speak}; os.kill(os.getpid(), 9)"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == -9, crashed.stderr
+    left = tmp_path / "espeak" / crashed.stdout.split()[0]
+    assert list(left.rglob("libespeak-ng.so")), "the copy was not made in the kiosk's own cache folder"
+    again = subprocess.run([sys.executable, "-c", speak], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert not left.exists(), "the crashed process's copy was not removed at the next start"
+    assert [p.name for p in (tmp_path / "espeak").iterdir()] == [again.stdout.split()[0]]
+    assert not list((tmp_path / "espeak").rglob("libespeak-ng.so")), "a normal end left its copy"
 
 
 # --- 5. the operator's language, avatar replace, two faces, favicon --------------------------
