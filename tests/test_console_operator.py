@@ -218,7 +218,10 @@ def test_memory_stays_flat_over_many_previews(kiosk):
         reply = kiosk.http("GET", f"/voices/sample.wav?id={voices[n % len(voices)]}&text=Preview%20{n}.")
         assert reply.status == 200 and reply.raw[:4] == b"RIFF"
     grown = rss_mb() - start
-    assert grown < 80, f"the process grew by {grown:.0f} MB over 12 previews"
+    # Generous: the heap breathes by up to ~250 MB between previews (tests/preview_memory.py, 100
+    # previews: 1004-1259 MB after the first round, no trend). What must never pile up is what is
+    # never given back: the library copies each engine load maps.
+    assert grown < 300, f"the process grew by {grown:.0f} MB over 12 previews"
     piled = espeak_copies() - copies  # mapped for good: a library is never unloaded
     assert not piled, f"{len(piled)} more copies of libespeak-ng mapped after 12 previews"
 

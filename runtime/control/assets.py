@@ -54,8 +54,9 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: 
             avatars.enroll_photo(settings, path, name, replace=replace)
         except AvatarFault as fault:
             if fault.code == "avatar-exists":  # the command line's --replace is not the operators' way
-                raise AvatarFault(fault.code, fault.message, "choose another name, or send it again with replace "
-                                  "(avatar.enroll: \"replace\": true; POST /avatars: field replace=true)") from fault
+                raise AvatarFault(fault.code, fault.message, "choose another name, send it again with replace "
+                                  "(avatar.enroll: \"replace\": true; POST /avatars: field replace=true), or remove "
+                                  "that avatar first (avatar.remove, DELETE /avatars/{name})") from fault
             if fault.code != "avatar-bad-image":
                 raise
             raise AvatarFault(fault.code, "the photo is not a readable image", fault.hint) from fault
