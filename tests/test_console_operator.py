@@ -174,6 +174,24 @@ def test_a_merge_that_removes_needs_confirm_and_a_dry_run_changes_nothing(kiosk)
     kiosk.http("PUT", "/config", {"json": {}, "version": "reset"})
 
 
+def test_the_sdk_patches_a_persona_and_merges_config_with_confirmation(kiosk):
+    from runtime.sdk import ApiError, Client
+    from tests.kiosk import TOKEN
+
+    client = Client(kiosk.url, token=TOKEN)
+    put_persona(kiosk, "sdk", ADA)
+    client.patch_persona("sdk", style="Brisk.")
+    assert persona(kiosk, "sdk")["facts"] == FACTS and persona(kiosk, "sdk")["style"] == "Brisk."
+    client.merge_config("s1", {"play": {"volume": 0.4}})
+    with pytest.raises(ApiError) as refused:
+        client.merge_config("s2", {"personas": {"sdk": None}})
+    assert refused.value.code == "config-confirm-needed" and refused.value.status == 409
+    assert any(e["path"] == "personas.sdk.facts" and e["kind"] == "removed" for e in refused.value.diff)
+    assert client.merge_config("s2", {"personas": {"sdk": None}}, confirm=True)["version"] == "s2"
+    assert "sdk" not in client.personas and kiosk.http("GET", "/config").json["applied"]["play"]["volume"] == 0.4
+    kiosk.http("PUT", "/config", {"json": {}, "version": "reset"})
+
+
 # --- 4. voice previews: cached engines, no library copies, flat memory -----------------------
 
 
