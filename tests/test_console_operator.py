@@ -256,8 +256,8 @@ def test_a_crashed_process_leaves_its_library_copy_in_its_own_folder_and_the_nex
     again = subprocess.run([sys.executable, "-c", speak], env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert not left.exists(), "the crashed process's copy was not removed at the next start"
-    assert [p.name for p in (tmp_path / "espeak").iterdir()] == [again.stdout.split()[0]]
-    assert not list((tmp_path / "espeak").rglob("libespeak-ng.so")), "a normal end left its copy"
+    assert not (tmp_path / "espeak").exists(), "a normal end left its folder"
+    assert "Traceback" not in again.stderr and "Exception ignored" not in again.stderr, again.stderr
 
 
 # --- 5. the operator's language, avatar replace, two faces, favicon --------------------------

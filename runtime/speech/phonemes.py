@@ -10,12 +10,14 @@ bundle libespeak-ng and its data, so nothing is downloaded at run time). Long di
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import threading
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -111,7 +113,11 @@ def espeak_english() -> Callable[[str], str]:
             from phonemizer.backend.espeak import api
 
             logging.getLogger("phonemizer").setLevel(logging.ERROR)  # "words count mismatch" is harmless
-            saved, api.tempfile = api.tempfile, _CopiesIn(espeak_copies())
+            copies = _CopiesIn(espeak_copies())
+            # Made before phonemizer's own finalizers, so it runs after them at exit (they run
+            # newest first): they remove their copies, then this removes the folder.
+            weakref.finalize(copies, _remove_folder, copies.folder)
+            saved, api.tempfile = api.tempfile, copies
             try:
                 fallback = EspeakFallback(british=False)
             finally:
@@ -122,14 +128,15 @@ def espeak_english() -> Callable[[str], str]:
                 with lock:
                     return fallback(MToken(text=text, tag="", whitespace=""))[0] or ""
 
+            english.copies = copies  # the folder's finalizer lives as long as the phonemizer
             _espeak = english
         return _espeak
 
 
 def espeak_copies() -> Path:
     """This process's folder for phonemizer's copy of libespeak-ng.so (cache/espeak/<pid>); the
-    folders of processes that are gone are removed first (phonemizer removes its copy when the
-    process ends normally, a crash leaves it behind: the next start cleans up)."""
+    folders of processes that are gone are removed first (a normal end removes its folder, a crash
+    leaves it behind: the next start cleans up)."""
     root = cache_dir() / "espeak"
     root.mkdir(exist_ok=True)
     for folder in root.iterdir():
@@ -138,6 +145,12 @@ def espeak_copies() -> Path:
     mine = root / str(os.getpid())
     mine.mkdir(mode=0o700, exist_ok=True)
     return mine
+
+
+def _remove_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # the last process out leaves no empty folder behind
 
 
 def _alive(pid: int) -> bool:
