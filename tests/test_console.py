@@ -188,5 +188,6 @@ def test_every_string_is_in_english_and_chinese():
     assert en_keys == zh_keys, en_keys ^ zh_keys
     page = (REPO / "runtime" / "console" / "index.html").read_text(encoding="utf-8")
     used = set(re.findall(r'data-i18n(?:-placeholder|-alt)?="([^"]+)"', page))
-    used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z0-9_]+)"', (REPO / "runtime" / "console" / "app.js").read_text()))
+    for script in (REPO / "runtime" / "console").glob("*.js"):
+        used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z0-9_]+)"', script.read_text(encoding="utf-8")))
     assert used <= en_keys, used - en_keys

@@ -1,18 +1,10 @@
 // EdgeTalker console: plain ES module, no build step, no network beyond this device.
-import { STRINGS } from "./i18n.js";
+import { $, api, fail, node, say, state, t } from "./core.js";
+import { loadBench, loadConfig } from "./pages.js";
 
-const $ = (id) => document.getElementById(id);
 const PAGES = ["status", "live", "persona", "avatar", "voice", "config", "bench"];
-const state = { lang: "en", device: null, personas: {}, turns: [], captions: [], events: null, sheetName: null,
-  editing: undefined, sampleUrl: null };
-// editing: the persona the form shows (undefined: none picked yet, the active one; null: a new one).
 
 // --- words ----------------------------------------------------------------------------------------
-
-function t(key, vars = {}) {
-  const text = (STRINGS[state.lang] || STRINGS.en)[key] ?? STRINGS.en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
-}
 
 function translatePage() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
@@ -22,84 +14,7 @@ function translatePage() {
   if (state.device) renderStatus(state.device);
 }
 
-// --- the API --------------------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, error) {
-    super(error.message || `HTTP ${status}`);
-    Object.assign(this, { status, code: error.code || "api-error", hint: error.hint || "", errors: error.errors || [],
-      diff: error.diff || [] });
-  }
-}
-
-async function api(method, path, body) {
-  const options = { method, headers: {} };
-  if (body instanceof FormData) options.body = body;
-  else if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch {
-    throw new ApiError(0, { code: "network", message: t("error.network") });
-  }
-  if (response.status === 401) showLogin();
-  const type = response.headers.get("content-type") || "";
-  const data = type.includes("json") ? await response.json() : await response.blob();
-  if (!response.ok) throw new ApiError(response.status, data.error || {});
-  return data;
-}
-
-function say(el, text, ok = true) {
-  el.className = `message ${ok ? "ok" : "bad"}`;
-  el.textContent = text;
-}
-
-// Error codes that share the console's words with another code.
-const SAME_AS = { "api-busy": "busy", "api-stopping": "busy", "command-busy": "busy", "llm-model-missing": "model-missing",
-  "model-unknown": "model-missing", "think-persona-in-use": "busy" };
-
-function explain(err) {
-  // The operator's words for an error: the console's message for its code, which names what to do
-  // here (the API's hints are for API, MQTT and command-line users), else the device's own message.
-  if (err.code === "network") return { text: t("error.network"), lines: [] };
-  const key = `err.${(SAME_AS[err.code] || err.code || "").replace(/-/g, "_")}`;
-  const known = STRINGS.en[key] !== undefined;
-  let lines = err.errors || [];
-  if (err.code === "command-invalid" && err.message.startsWith("bad request: ")) {
-    lines = err.message.slice("bad request: ".length).split("; ");
-  }
-  return { text: known ? t(key, { message: err.message }) : t("err.other", { message: err.message }), lines };
-}
-
-function fail(el, err) {
-  const { text, lines } = explain(err);
-  el.className = "message bad";
-  el.replaceChildren(document.createTextNode(text));
-  if (lines.length) {
-    const list = document.createElement("ul");
-    for (const line of lines) list.append(Object.assign(document.createElement("li"), { textContent: line }));
-    el.append(list);
-  }
-  if (err.code && err.code !== "network") {
-    el.append(node("small", { className: "error-code", textContent: t("err.code", { code: err.code }) }));
-  }
-}
-
-function node(tag, props = {}, ...children) {
-  const el = Object.assign(document.createElement(tag), props);
-  el.append(...children);
-  return el;
-}
-
 // --- login ----------------------------------------------------------------------------------------
-
-function showLogin() {
-  const dialog = $("login");
-  if (!dialog.open) dialog.showModal();
-}
 
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -433,127 +348,6 @@ async function useVoice(v) {
     say($("voice-message"), t("voice.switched", { name: v.description || v.id }));
     await loadVoices();
   } catch (err) { fail($("voice-message"), err); }
-}
-
-// --- config ---------------------------------------------------------------------------------------
-
-async function loadConfig() {
-  const data = await api("GET", "/config");
-  const form = $("config-form");
-  form.format.value = "json";
-  form.document.value = JSON.stringify(data.applied || {}, null, 2);
-  form.version.value = data.version || "";
-  $("config-in-force").textContent = JSON.stringify(data.config, null, 2);
-}
-
-$("config-form").addEventListener("submit", async (event) => {
-  // A partial document is merged (only the keys it names change); with "replace" the document
-  // replaces what was applied. Either way, a change that removes or reverts settings is shown as
-  // a diff first and goes ahead only when the operator confirms it.
-  event.preventDefault();
-  const f = event.target, message = $("config-message");
-  hideDiff();
-  let body;
-  if (f.format.value === "json") {
-    try { body = { json: JSON.parse(f.document.value || "{}"), version: f.version.value }; } catch (err) {
-      fail(message, { code: "config-json", message: err.message });
-      return;
-    }
-  } else body = { toml: f.document.value, version: f.version.value };
-  try {
-    if (f.replace.checked) {
-      const plan = await api("PUT", "/config", { ...body, dry_run: true });
-      if (plan.needs_confirm) return showDiff(plan.diff, () => sendConfig("PUT", body));
-      return await sendConfig("PUT", body);
-    }
-    await sendConfig("PATCH", body);
-  } catch (err) {
-    if (err.code === "config-confirm-needed") return showDiff(err.diff, () => sendConfig("PATCH", { ...body, confirm: true }));
-    fail(message, err);
-  }
-});
-
-async function sendConfig(method, body) {
-  const r = await api(method, "/config", body);
-  say($("config-message"), `${t("config.applied", { version: r.version,
-    changed: r.changed.length ? r.changed.join(", ") : t("config.nothing") })}${r.restart ? ` ${t("config.restart")}` : ""}`);
-  if (!r.restart) await loadConfig();
-}
-
-function showDiff(entries, go) {
-  const risky = entries.filter((e) => e.kind === "removed" || e.kind === "reverted");
-  const shown = (v) => (v === null || v === undefined ? t("config.absent") : JSON.stringify(v));
-  say($("config-message"), "");
-  $("config-diff-title").textContent = t("config.confirm_title", { n: risky.length });
-  $("config-diff-table").replaceChildren(...entries.map((e) => {
-    const tr = node("tr", { className: `kind-${e.kind}` }, node("td", { className: "code", textContent: e.path }),
-      node("td", { textContent: t(`config.kind_${e.kind}`) }), node("td", { className: "code", textContent: shown(e.before) }),
-      node("td", { className: "code", textContent: shown(e.after) }));
-    return tr;
-  }));
-  $("config-diff").hidden = false;
-  $("config-confirm").onclick = async () => {
-    hideDiff();
-    try { await go(); } catch (err) { fail($("config-message"), err); }
-  };
-  $("config-cancel").onclick = () => {
-    hideDiff();
-    say($("config-message"), t("config.cancelled"));
-  };
-}
-
-function hideDiff() {
-  $("config-diff").hidden = true;
-}
-
-// --- bench ----------------------------------------------------------------------------------------
-
-function metricName(kind, key) {
-  // The metric in the operator's language, with its key in the report (report.json) beside it.
-  const name = `${kind}.${key.replace(/\./g, "_")}`;
-  const label = STRINGS.en[name] !== undefined ? t(name) : key;
-  return node("span", {}, label, " ", node("small", { className: "code muted", textContent: key }));
-}
-
-function withUnit(metric, v) {
-  if (v === null || v === undefined) return t("none");
-  const base = metric.split(".")[0];
-  const unit = base.endsWith("_ms") ? t("unit.ms") : base.endsWith("_s") ? t("unit.s") : base.endsWith("_mb")
-    ? t("unit.mb") : base.endsWith("_fps") ? t("unit.fps") : "";
-  return unit ? `${v} ${unit}` : String(v);
-}
-
-async function loadBench() {
-  const table = $("bench-table");
-  try {
-    const data = await api("GET", "/bench/latest");
-    $("bench-message").textContent = new Date(data.modified * 1000).toLocaleString(state.lang === "zh" ? "zh-CN" : "en");
-    $("bench-message").className = "message";
-    const row = (cells, tag = "td") => node("tr", {}, ...cells.map((c) => node(tag, { textContent: c })));
-    table.hidden = false;
-    table.replaceChildren(row([t("bench.metric"), t("bench.value"), t("bench.target"), ""], "th"),
-      ...data.targets.map((r) => {
-        const measured = r.value !== null && r.value !== undefined;
-        const tr = row(["", withUnit(r.metric, r.value), withUnit(r.metric, r.target), measured ? (r.met ? "✓" : "✗") : ""]);
-        tr.firstChild.append(metricName("metric", r.metric));
-        tr.lastChild.className = r.met ? "met" : "missed";
-        return tr;
-      }),
-      row([t("bench.stages"), "", "", ""], "th"),
-      ...Object.entries(data.stages_ms || {}).map(([k, v]) => {
-        const tr = row(["", withUnit("_ms", v), "", ""]);
-        tr.firstChild.append(metricName("stage", k));
-        return tr;
-      }));
-    const img = $("bench-timeline");
-    img.hidden = !data.timeline;
-    if (data.timeline) img.src = `${data.timeline}?t=${data.modified}`;
-  } catch (err) {
-    table.replaceChildren();
-    table.hidden = true;
-    $("bench-timeline").hidden = true;
-    fail($("bench-message"), err);
-  }
 }
 
 // --- start ----------------------------------------------------------------------------------------
