@@ -29,11 +29,14 @@ from urllib import error, parse, request
 class ApiError(Exception):
     """The kiosk refused a request: a stable code, a message, what to do, the HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str, hint: str = "", errors: list[str] | None = None):
+    def __init__(self, status: int, code: str, message: str, hint: str = "", errors: list[str] | None = None,
+                 diff: list[dict] | None = None):
         super().__init__(f"{code}: {message}")
         self.status, self.code, self.message, self.hint = status, code, message, hint
         self.errors = errors or []
         """One line per bad key of a refused config."""
+        self.diff = diff or []
+        """What a refused config change would do (config-confirm-needed): {path, kind, before, after}."""
 
 
 class Event(TypedDict, total=False):
@@ -61,7 +64,8 @@ class Client:
         "POST /mute": "mute", "GET /config": "config", "PUT /config": "apply_config",
         "GET /bench/latest": "bench_latest", "GET /bench/latest/timeline.png": "bench_timeline",
         "POST /models/verify": "verify_models", "POST /restart": "restart", "GET /events": "events",
-        "GET /live.mjpeg": "live_frames", "POST /session": None,
+        "GET /live.mjpeg": "live_frames", "POST /session": None, "PATCH /personas/{persona_id}": "patch_persona",
+        "PATCH /config": "merge_config",
     }
     """The method of each operation of the OpenAPI document (None: POST /session, the web console's
     login; the SDK sends the token with every request)."""
@@ -138,17 +142,23 @@ class Client:
         """Add or replace a persona (fields of [personas.<id>]: name, system_prompt, style, ...)."""
         return self._call("PUT", f"/personas/{parse.quote(persona_id, safe='')}", fields)
 
+    def patch_persona(self, persona_id: str, **fields: Any) -> dict[str, Any]:
+        """Change only these fields of a persona (None removes a key of greeting, voices or safety)."""
+        return self._call("PATCH", f"/personas/{parse.quote(persona_id, safe='')}", fields)
+
     def use_persona(self, persona_id: str) -> dict[str, Any]:
         """Switch persona."""
         return self._call("POST", "/persona", {"id": persona_id})
 
-    def enroll_avatar(self, photo: str | Path, name: str | None = None) -> dict[str, Any]:
-        """Make an avatar from one portrait photo (JPEG, PNG or WebP); name defaults to the file's.
-        The result has `sheet`, the contact sheet to look at before use_avatar()."""
+    def enroll_avatar(self, photo: str | Path, name: str | None = None, *, replace: bool = False) -> dict[str, Any]:
+        """Make an avatar from one portrait photo (JPEG, PNG or WebP); name defaults to the file's;
+        replace: a taken name gets the new photo. The result has `sheet`, the contact sheet to look
+        at before use_avatar(), and `warnings` (e.g. several faces)."""
         path = Path(photo)
         name = name or "".join(c if c.isalnum() else "-" for c in path.stem.lower()).strip("-") or "avatar"
         boundary = uuid.uuid4().hex
         body = (f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n{name}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="replace"\r\n\r\n{str(replace).lower()}\r\n'
                 f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="{path.name}"\r\n'
                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() \
             + f"\r\n--{boundary}--\r\n".encode()
@@ -188,6 +198,12 @@ class Client:
     def restart(self) -> dict[str, Any]:
         """Restart the kiosk's process once it has answered."""
         return self._call("POST", "/restart", {})
+
+    def merge_config(self, version: str, document: dict, *, confirm: bool = False) -> dict[str, Any]:
+        """Merge a partial document over the applied one (only its keys change; None removes one).
+        A change that removes or reverts settings raises ApiError config-confirm-needed with its
+        `diff` unless confirm."""
+        return self._call("PATCH", "/config", {"version": version, "json": document, "confirm": confirm})
 
     # --- events -------------------------------------------------------------------------------------
 
@@ -238,7 +254,7 @@ class Client:
             except ValueError:
                 detail = {}
             raise ApiError(err.code, detail.get("code", f"http-{err.code}"), detail.get("message", str(err)),
-                           detail.get("hint", ""), detail.get("errors")) from None
+                           detail.get("hint", ""), detail.get("errors"), detail.get("diff")) from None
         except error.URLError as err:
             raise ApiError(0, "api-unreachable", f"cannot reach {self.url}: {err.reason}",
                            "check the URL and that the kiosk runs with [api] enabled = true") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -133,3 +134,20 @@ def portrait_faces(face_models) -> dict:
 def luma(rgb: np.ndarray) -> np.ndarray:
     """Luminance (BT.601) of RGB pixels."""
     return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (one per test module; each test opens its pages)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as playwright:
+        the_browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                                 args=["--no-sandbox", "--disable-gpu", "--autoplay-policy="
+                                                       "no-user-gesture-required"])
+        yield the_browser
+        the_browser.close()

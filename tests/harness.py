@@ -12,16 +12,18 @@ import zmq
 from runtime.core.bus import receive
 from runtime.core.config import SupervisorConfig
 from runtime.core.errors import RuntimeFault
-from runtime.core.messages import REGISTRY, Message
+from runtime.core.messages import REGISTRY, Message, VideoFrame
 from runtime.core.supervisor import ActorSpec, Supervisor
 from runtime.speech.audio import frame_rms
 
 
 class Recorder:
-    """Subscribes to every topic in a background thread and keeps what arrives, in order."""
+    """Subscribes to every topic (but video frames when `frames` is False: a kiosk's face makes
+    about 8 MB of them a second) in a background thread and keeps what arrives, in order."""
 
-    def __init__(self, bus) -> None:
+    def __init__(self, bus, frames: bool = True) -> None:
         self.bus = bus
+        self.topics = [cls for cls in REGISTRY.values() if frames or cls is not VideoFrame]
         self.messages: list[Message] = []
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -30,7 +32,7 @@ class Recorder:
         assert self._ready.wait(5)
 
     def _run(self) -> None:
-        sock = self.bus.subscriber(REGISTRY.values())
+        sock = self.bus.subscriber(self.topics)
         try:
             self._ready.set()
             while not self._stop.is_set():
@@ -62,9 +64,10 @@ class Running:
     """A supervisor with the given actors, started and supervising (failed actors are restarted);
     use as a context manager."""
 
-    def __init__(self, bus, specs: list[ActorSpec], settings: SupervisorConfig | None = None) -> None:
+    def __init__(self, bus, specs: list[ActorSpec], settings: SupervisorConfig | None = None, *,
+                 frames: bool = True) -> None:
         self.bus = bus
-        self.recorder = Recorder(bus)
+        self.recorder = Recorder(bus, frames)
         self.supervisor = Supervisor(bus, specs, settings or SupervisorConfig())
         self._stop = threading.Event()
         self._runner: threading.Thread | None = None

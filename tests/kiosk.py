@@ -94,7 +94,7 @@ class Kiosk:
                  if spec.name == "play" else spec
                  for spec in product.build_specs(settings, bus, stdin=self._stdin, device=device)]
         self.bus.start()
-        self.running = Running(self.bus, specs)
+        self.running = Running(self.bus, specs, frames=False)  # the face's frames are not recorded
         self.rec = self.running.__enter__()
         self.supervisor = self.running.supervisor
 
@@ -174,3 +174,28 @@ class ApiKiosk(Kiosk):
             return Reply(conn.getresponse())
         finally:
             conn.close()
+
+
+DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+"""Viewports of the console tests."""
+
+
+def open_console(browser, kiosk, viewport=DESKTOP, lang="en"):
+    """A new browser page on the console, logged in with the token (the console asks for it)."""
+    page = browser.new_page(viewport=viewport, locale="zh-CN" if lang == "zh" else "en-US")
+    page.goto(kiosk.url + "/#status")
+    page.wait_for_selector("#login[open]", timeout=20_000)  # the device needs its token
+    page.fill("#login-token", "wrong")
+    page.click("#login button")
+    page.wait_for_selector("#login-message.bad", timeout=10_000)
+    page.fill("#login-token", TOKEN)
+    page.click("#login button")
+    page.wait_for_selector("#login", state="hidden", timeout=10_000)
+    page.wait_for_selector("#health-summary.ok", timeout=30_000)
+    return page
+
+
+def go(page, name: str) -> None:
+    """Open a page of the console (by its tab's hash) and wait until it shows."""
+    page.evaluate(f"location.hash = '#{name}'")
+    page.wait_for_selector(f"#page-{name}.active", timeout=10_000)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from pathlib import Path
 
 import cv2
@@ -17,11 +16,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, wait_for
-from tests.kiosk import TOKEN, ApiKiosk
+from tests.kiosk import PHONE, ApiKiosk, go, open_console
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PORTRAIT = REPO / "tests" / "data" / "portraits" / "woman_older_glasses_neutral.jpg"
-DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -41,44 +38,11 @@ def kiosk(tmp_path_factory, default_avatar):
         the_kiosk.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as playwright:
-        the_browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                 args=["--no-sandbox", "--disable-gpu", "--autoplay-policy="
-                                                       "no-user-gesture-required"])
-        yield the_browser
-        the_browser.close()
-
-
 @pytest.fixture
 def shots(tmp_path) -> Path:
     folder = tmp_path / "screenshots"
     folder.mkdir()
     return folder
-
-
-def open_console(browser, kiosk, viewport=DESKTOP, lang="en"):
-    """A new browser page on the console, logged in with the token (the console asks for it)."""
-    page = browser.new_page(viewport=viewport, locale="zh-CN" if lang == "zh" else "en-US")
-    page.goto(kiosk.url + "/#status")
-    page.wait_for_selector("#login[open]", timeout=20_000)  # the device needs its token
-    page.fill("#login-token", "wrong")
-    page.click("#login button")
-    page.wait_for_selector("#login-message.bad", timeout=10_000)
-    page.fill("#login-token", TOKEN)
-    page.click("#login button")
-    page.wait_for_selector("#login", state="hidden", timeout=10_000)
-    page.wait_for_selector("#health-summary.ok", timeout=30_000)
-    return page
-
-
-def go(page, name: str) -> None:
-    page.evaluate(f"location.hash = '#{name}'")
-    page.wait_for_selector(f"#page-{name}.active", timeout=10_000)
 
 
 def test_status_page_in_english_and_chinese_on_desktop_and_phone(browser, kiosk, shots):
@@ -138,6 +102,7 @@ def test_edit_and_switch_persona_with_validation_messages(browser, kiosk, shots)
     go(page, "persona")
     page.wait_for_selector("#persona-select option", state="attached", timeout=10_000)
     form = "#persona-form"
+    page.click("#persona-new")
     page.fill(f"{form} [name=id]", "curator")
     page.fill(f"{form} [name=name]", "Ada")
     page.fill(f"{form} [name=system_prompt]", "You are Ada, the curator of this museum.")
@@ -223,5 +188,6 @@ def test_every_string_is_in_english_and_chinese():
     assert en_keys == zh_keys, en_keys ^ zh_keys
     page = (REPO / "runtime" / "console" / "index.html").read_text(encoding="utf-8")
     used = set(re.findall(r'data-i18n(?:-placeholder|-alt)?="([^"]+)"', page))
-    used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z0-9_]+)"', (REPO / "runtime" / "console" / "app.js").read_text()))
+    for script in (REPO / "runtime" / "console").glob("*.js"):
+        used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z0-9_]+)"', script.read_text(encoding="utf-8")))
     assert used <= en_keys, used - en_keys

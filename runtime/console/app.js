@@ -1,16 +1,10 @@
 // EdgeTalker console: plain ES module, no build step, no network beyond this device.
-import { STRINGS } from "./i18n.js";
+import { $, api, fail, node, say, state, t } from "./core.js";
+import { loadBench, loadConfig } from "./pages.js";
 
-const $ = (id) => document.getElementById(id);
 const PAGES = ["status", "live", "persona", "avatar", "voice", "config", "bench"];
-const state = { lang: "en", device: null, personas: {}, turns: [], captions: [], events: null, sheetName: null };
 
 // --- words ----------------------------------------------------------------------------------------
-
-function t(key, vars = {}) {
-  const text = (STRINGS[state.lang] || STRINGS.en)[key] ?? STRINGS.en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
-}
 
 function translatePage() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
@@ -20,62 +14,7 @@ function translatePage() {
   if (state.device) renderStatus(state.device);
 }
 
-// --- the API --------------------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, error) {
-    super(error.message || `HTTP ${status}`);
-    Object.assign(this, { status, code: error.code || "api-error", hint: error.hint || "", errors: error.errors || [] });
-  }
-}
-
-async function api(method, path, body) {
-  const options = { method, headers: {} };
-  if (body instanceof FormData) options.body = body;
-  else if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch {
-    throw new ApiError(0, { code: "network", message: t("error.network") });
-  }
-  if (response.status === 401) showLogin();
-  const type = response.headers.get("content-type") || "";
-  const data = type.includes("json") ? await response.json() : await response.blob();
-  if (!response.ok) throw new ApiError(response.status, data.error || {});
-  return data;
-}
-
-function say(el, text, ok = true) {
-  el.className = `message ${ok ? "ok" : "bad"}`;
-  el.textContent = text;
-}
-
-function fail(el, err) {
-  el.className = "message bad";
-  el.replaceChildren(document.createTextNode(`${err.message}${err.hint ? ` — ${err.hint}` : ""}`));
-  if (err.errors && err.errors.length) {
-    const list = document.createElement("ul");
-    for (const line of err.errors) list.append(Object.assign(document.createElement("li"), { textContent: line }));
-    el.append(list);
-  }
-}
-
-function node(tag, props = {}, ...children) {
-  const el = Object.assign(document.createElement(tag), props);
-  el.append(...children);
-  return el;
-}
-
 // --- login ----------------------------------------------------------------------------------------
-
-function showLogin() {
-  const dialog = $("login");
-  if (!dialog.open) dialog.showModal();
-}
 
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -105,7 +44,7 @@ function showPage() {
 
 // --- status ---------------------------------------------------------------------------------------
 
-const MS = (v) => (v === undefined || v === null ? t("none") : `${Math.round(v)} ms`);
+const MS = (v) => (v === undefined || v === null ? t("none") : `${Math.round(v)} ${t("unit.ms")}`);
 
 function facts(el, rows) {
   el.replaceChildren(...rows.flatMap(([key, value]) => [node("dt", { textContent: t(key) }),
@@ -122,7 +61,7 @@ function renderStatus(s) {
   summary.className = `big ${ok ? "ok" : "bad"}`;
   $("actors").replaceChildren(...Object.entries(s.health.actors).map(([name, a]) => node("li", {},
     node("span", { className: `dot ${a.state === "ready" ? "ok" : a.state === "failed" ? "bad" : "warn"}` }),
-    node("span", { textContent: name }), node("span", { className: "age", textContent: `${t(`actor.${a.state}`)} · ${a.beat_age_s} s` }))));
+    node("span", { textContent: name }), node("span", { className: "age", textContent: `${t(`actor.${a.state}`)} · ${a.beat_age_s} ${t("unit.s")}` }))));
   facts($("facts"), [["fact.persona", s.persona], ["fact.avatar", s.avatar], ["fact.voice", s.voice],
     ["fact.volume", `${Math.round(s.volume * 100)} %`], ["fact.muted", t(s.muted ? "yes" : "no")],
     ["fact.config", s.config_version || t("none")], ["fact.uptime", duration(s.uptime_s)]]);
@@ -134,7 +73,7 @@ function renderStatus(s) {
   const p = s.process || {};
   facts($("process"), [["fact.rss", p.rss_mb ? `${Math.round(p.rss_mb)} MB` : t("none")],
     ["fact.peak", p.peak_rss_mb ? `${Math.round(p.peak_rss_mb)} MB` : t("none")],
-    ["fact.threads", String(p.threads ?? t("none"))], ["fact.cpu", p.cpu_s ? `${p.cpu_s} s` : t("none")]]);
+    ["fact.threads", String(p.threads ?? t("none"))], ["fact.cpu", p.cpu_s ? `${p.cpu_s} ${t("unit.s")}` : t("none")]]);
   if (document.activeElement !== $("volume")) $("volume").value = s.volume;
   $("mute").checked = !!s.muted;
   $("captions-off").hidden = !!s.captions;
@@ -146,7 +85,8 @@ function renderStatus(s) {
 function duration(seconds) {
   const s = Math.floor(seconds || 0);
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-  return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
+  const [uh, um, us] = [t("unit.h"), t("unit.min"), t("unit.s")];
+  return h ? `${h} ${uh} ${m} ${um}` : m ? `${m} ${um} ${s % 60} ${us}` : `${s} ${us}`;
 }
 
 function addTurn(turn) {
@@ -174,8 +114,8 @@ function drawChart() {
     svgNode("polygon", { points: `${x(0)},${H - pad} ${points} ${x(values.length - 1)},${H - pad}`, class: "area" }),
     svgNode("polyline", { points, class: "line" }),
     ...values.map((v, i) => svgNode("circle", { cx: x(i), cy: y(v), r: 4, class: "point" })),
-    svgNode("text", { x: pad, y: 14 }, `${Math.round(top / 1.15)} ms`),
-    svgNode("text", { x: W - pad, y: 14, "text-anchor": "end" }, `${Math.round(values.at(-1))} ms`));
+    svgNode("text", { x: pad, y: 14 }, `${Math.round(top / 1.15)} ${t("unit.ms")}`),
+    svgNode("text", { x: W - pad, y: 14, "text-anchor": "end" }, `${Math.round(values.at(-1))} ${t("unit.ms")}`));
 }
 
 function svgNode(tag, attrs, text) {
@@ -228,49 +168,87 @@ $("volume").addEventListener("change", (e) => api("POST", "/volume", { level: Nu
 
 // --- persona --------------------------------------------------------------------------------------
 
-async function loadPersonas() {
+const PERSONA_FIELDS = ["name", "system_prompt", "style", "language", "max_sentences", "emotion", "emotion_intensity"];
+const NEW_PERSONA = { name: "", system_prompt: "", style: "", language: "match", max_sentences: 3, emotion: "neutral",
+  emotion_intensity: 0.3, greeting: {} };
+
+async function loadPersonas(show) {
+  // The list, and the form on `show`, else on what it was editing (a new persona is left as typed).
   const data = await api("GET", "/personas");
   state.personas = data.personas;
-  const select = $("persona-select");
-  select.replaceChildren(...Object.entries(data.personas).map(([id, p]) =>
-    node("option", { value: id, textContent: `${p.name} (${id})`, selected: id === data.active })));
-  fillPersona(data.active);
+  if (show !== undefined) state.editing = show;
+  else if (state.editing !== null && !(state.editing in data.personas)) state.editing = undefined;
+  const shown = state.editing ?? data.active;
+  $("persona-select").replaceChildren(...Object.entries(data.personas).map(([id, p]) => node("option", {
+    value: id, selected: id === shown,
+    textContent: `${p.name} (${id})${id === data.active ? ` · ${t("persona.active_tag")}` : ""}` })));
+  if (state.editing !== null) fillPersona(shown);
 }
 
 function fillPersona(id) {
-  const p = state.personas[id];
+  const p = id === null ? NEW_PERSONA : state.personas[id];
   const form = $("persona-form");
   if (!p) return;
-  form.id.value = id;
-  for (const key of ["name", "system_prompt", "style", "language", "max_sentences", "emotion", "emotion_intensity"]) {
-    form[key].value = p[key] ?? "";
-  }
+  state.editing = id;
+  form.id.value = id ?? "";
+  form.id.readOnly = id !== null;  // an existing persona keeps its id; "New persona" starts a new one
+  for (const key of PERSONA_FIELDS) form[key].value = p[key] ?? NEW_PERSONA[key];
   form.greeting_en.value = (p.greeting || {}).en || "";
   form.greeting_zh.value = (p.greeting || {}).zh || "";
+  $("persona-form-title").textContent = id === null ? t("persona.new") : `${p.name} (${id})`;
+}
+
+function personaValues(f) {
+  return { name: f.name.value, system_prompt: f.system_prompt.value, style: f.style.value, language: f.language.value,
+    max_sentences: Number(f.max_sentences.value), emotion: f.emotion.value,
+    emotion_intensity: Number(f.emotion_intensity.value),
+    greeting: { en: f.greeting_en.value.trim(), zh: f.greeting_zh.value.trim() } };
+}
+
+function personaChanges(old, now) {
+  // Exactly what the operator changed; a cleared greeting is removed (null), everything else stays.
+  const patch = {};
+  for (const key of PERSONA_FIELDS) if (now[key] !== (old[key] ?? NEW_PERSONA[key])) patch[key] = now[key];
+  for (const lang of ["en", "zh"]) {
+    const was = (old.greeting || {})[lang] || "";
+    if (now.greeting[lang] !== was) (patch.greeting ||= {})[lang] = now.greeting[lang] || null;
+  }
+  return patch;
 }
 
 $("persona-select").addEventListener("change", (e) => fillPersona(e.target.value));
+$("persona-new").addEventListener("click", () => {
+  fillPersona(null);
+  say($("persona-message"), "");
+  $("persona-form").id.focus();
+});
 $("persona-use").addEventListener("click", async () => {
   const id = $("persona-select").value;
   try {
     await api("POST", "/persona", { id });
     say($("persona-use-message"), t("persona.switched", { name: state.personas[id].name }));
+    await loadPersonas(id);
   } catch (err) { fail($("persona-use-message"), err); }
 });
 $("persona-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const f = event.target;
-  const greeting = {};
-  if (f.greeting_en.value.trim()) greeting.en = f.greeting_en.value.trim();
-  if (f.greeting_zh.value.trim()) greeting.zh = f.greeting_zh.value.trim();
-  const persona = { name: f.name.value, system_prompt: f.system_prompt.value, style: f.style.value,
-    language: f.language.value, max_sentences: Number(f.max_sentences.value), greeting,
-    emotion: f.emotion.value, emotion_intensity: Number(f.emotion_intensity.value) };
+  const f = event.target, message = $("persona-message"), values = personaValues(f);
   try {
-    await api("PUT", `/personas/${encodeURIComponent(f.id.value)}`, persona);
-    say($("persona-message"), t("persona.saved"));
-    await loadPersonas();
-  } catch (err) { fail($("persona-message"), err); }
+    if (state.editing) {
+      const id = state.editing, patch = personaChanges(state.personas[id], values);
+      if (!Object.keys(patch).length) return say(message, t("persona.nothing"));
+      await api("PATCH", `/personas/${encodeURIComponent(id)}`, patch);
+      say(message, t("persona.saved"));
+      await loadPersonas(id);
+      return;
+    }
+    const id = f.id.value.trim();
+    if (id in state.personas) return say(message, t("persona.exists", { id }), false);
+    const greeting = Object.fromEntries(Object.entries(values.greeting).filter(([, text]) => text));
+    await api("PUT", `/personas/${encodeURIComponent(id)}`, { ...values, greeting });
+    say(message, t("persona.created", { name: values.name }));
+    await loadPersonas(id);
+  } catch (err) { fail(message, err); }
 });
 
 // --- avatar ---------------------------------------------------------------------------------------
@@ -313,12 +291,19 @@ $("avatar-form").addEventListener("submit", async (event) => {
   button.disabled = true;
   $("sheet-figure").hidden = true;
   say($("avatar-message"), t("avatar.uploading"));
+  const warning = $("avatar-warning");
+  warning.hidden = true;
   try {
     const result = await api("POST", "/avatars", new FormData(event.target));
     state.sheetName = result.name;
     $("sheet").src = `${result.sheet}?t=${Date.now()}`;
     $("sheet-figure").hidden = false;
-    say($("avatar-message"), t("avatar.enrolled", { name: result.name, px: Math.round(result.head_px) }));
+    const vars = { name: result.name, px: Math.round(result.head_px) };
+    say($("avatar-message"), t(result.replaced ? "avatar.replaced" : "avatar.enrolled", vars));
+    const warnings = (result.warnings || []).map((w) => (w.code === "avatar-several-faces"
+      ? t("avatar.several_faces", { faces: w.faces }) : w.message));
+    warning.textContent = warnings.join(" ");
+    warning.hidden = !warnings.length;
     await loadAvatars();
   } catch (err) { fail($("avatar-message"), err); } finally { button.disabled = false; }
 });
@@ -342,13 +327,19 @@ async function loadVoices() {
   }));
 }
 
-function listen(v) {
-  // Typed text, else the voice's own language's greeting (the kiosk picks it).
+async function listen(v) {
+  // Typed text, else the voice's own language's sample sentence (the kiosk picks it).
   const text = $("voice-text").value;
   const audio = $("voice-audio");
-  audio.hidden = false;
-  audio.src = `/voices/sample.wav?id=${encodeURIComponent(v.id)}&text=${encodeURIComponent(text)}`;
-  audio.play().catch(() => {});
+  try {
+    const wav = await api("GET", `/voices/sample.wav?id=${encodeURIComponent(v.id)}&text=${encodeURIComponent(text)}`);
+    if (state.sampleUrl) URL.revokeObjectURL(state.sampleUrl);
+    state.sampleUrl = URL.createObjectURL(wav);
+    audio.hidden = false;
+    audio.src = state.sampleUrl;
+    say($("voice-message"), "");
+    audio.play().catch(() => {});
+  } catch (err) { fail($("voice-message"), err); }
 }
 
 async function useVoice(v) {
@@ -357,66 +348,6 @@ async function useVoice(v) {
     say($("voice-message"), t("voice.switched", { name: v.description || v.id }));
     await loadVoices();
   } catch (err) { fail($("voice-message"), err); }
-}
-
-// --- config ---------------------------------------------------------------------------------------
-
-async function loadConfig() {
-  const data = await api("GET", "/config");
-  const form = $("config-form");
-  form.format.value = "json";
-  form.document.value = JSON.stringify(data.applied || {}, null, 2);
-  form.version.value = data.version || "";
-  $("config-in-force").textContent = JSON.stringify(data.config, null, 2);
-}
-
-$("config-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const f = event.target;
-  let body;
-  if (f.format.value === "json") {
-    try { body = { json: JSON.parse(f.document.value || "{}"), version: f.version.value }; } catch (err) {
-      fail($("config-message"), { message: err.message, hint: "", errors: [] });
-      return;
-    }
-  } else body = { toml: f.document.value, version: f.version.value };
-  try {
-    const r = await api("PUT", "/config", body);
-    say($("config-message"), `${t("config.applied", { version: r.version,
-      changed: r.changed.length ? r.changed.join(", ") : t("config.nothing") })}${r.restart ? ` ${t("config.restart")}` : ""}`);
-    if (!r.restart) await loadConfig();
-  } catch (err) { fail($("config-message"), err); }
-});
-
-// --- bench ----------------------------------------------------------------------------------------
-
-async function loadBench() {
-  const table = $("bench-table");
-  try {
-    const data = await api("GET", "/bench/latest");
-    $("bench-message").textContent = new Date(data.modified * 1000).toLocaleString(state.lang === "zh" ? "zh-CN" : "en");
-    $("bench-message").className = "message";
-    const row = (cells, tag = "td") => node("tr", {}, ...cells.map((c) => node(tag, { textContent: c })));
-    const value = (v) => (v === null || v === undefined ? t("none") : String(v));
-    table.hidden = false;
-    table.replaceChildren(row([t("bench.metric"), t("bench.value"), t("bench.target"), ""], "th"),
-      ...data.targets.map((r) => {
-        const measured = r.value !== null && r.value !== undefined;
-        const tr = row([r.metric, value(r.value), String(r.target), measured ? (r.met ? "✓" : "✗") : ""]);
-        tr.lastChild.className = r.met ? "met" : "missed";
-        return tr;
-      }),
-      row([t("bench.stages"), "", "", ""], "th"),
-      ...Object.entries(data.stages_ms || {}).map(([k, v]) => row([k, value(v), "", ""])));
-    const img = $("bench-timeline");
-    img.hidden = !data.timeline;
-    if (data.timeline) img.src = `${data.timeline}?t=${data.modified}`;
-  } catch (err) {
-    table.replaceChildren();
-    table.hidden = true;
-    $("bench-timeline").hidden = true;
-    fail($("bench-message"), err);
-  }
 }
 
 // --- start ----------------------------------------------------------------------------------------

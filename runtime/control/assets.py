@@ -41,8 +41,9 @@ def in_memory_file(data: bytes) -> Iterator[Path]:
         yield path
 
 
-def enroll(settings: Settings, name: str, photo: bytes, limit: int) -> dict:
-    """Enroll photo bytes as avatar `name`; the photo itself is not kept (unless keep_original)."""
+def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: bool = False) -> dict:
+    """Enroll photo bytes as avatar `name` (replace: an existing one gets the new photo); the photo
+    itself is not kept (unless keep_original). `warnings` tells what the operator should check."""
     from runtime.face import avatars, bundle
 
     if len(photo) > limit:
@@ -50,17 +51,23 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int) -> dict:
                           f"at most {limit / 2**20:.0f} MB are accepted", "send a smaller JPEG")
     with in_memory_file(photo) as path:
         try:
-            avatars.enroll_photo(settings, path, name)
+            avatars.enroll_photo(settings, path, name, replace=replace)
         except AvatarFault as fault:
             if fault.code == "avatar-exists":  # the command line's --replace is not the operators' way
-                raise AvatarFault(fault.code, fault.message, "choose another name, or remove that avatar first "
-                                  "(avatar.remove over MQTT, DELETE /avatars/{name} over the API)") from fault
+                raise AvatarFault(fault.code, fault.message, "choose another name, send it again with replace "
+                                  "(avatar.enroll: \"replace\": true; POST /avatars: field replace=true), or remove "
+                                  "that avatar first (avatar.remove, DELETE /avatars/{name})") from fault
             if fault.code != "avatar-bad-image":
                 raise
             raise AvatarFault(fault.code, "the photo is not a readable image", fault.hint) from fault
     meta = bundle.load(state_dir(settings.paths.state), name).meta
+    warnings = []
+    if meta.get("faces", 1) > 1:
+        warnings.append({"code": "avatar-several-faces", "faces": meta["faces"],
+                         "message": f"{meta['faces']} faces in the photo; the largest became the avatar",
+                         "hint": "check the contact sheet; crop the photo to one person if it is the wrong one"})
     return {"name": name, "head_px": meta.get("head_px"), "yaw_deg": meta.get("yaw_deg"),
-            "enroll_s": meta.get("enroll_s")}
+            "enroll_s": meta.get("enroll_s"), "replaced": replace, "warnings": warnings}
 
 
 def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
@@ -77,11 +84,11 @@ def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
     return jpeg.tobytes()
 
 
-def voice_wav(engine, text: str) -> bytes:
-    """A voice saying `text`, as a 16-bit WAV file."""
+def voice_wav(engine, text: str, voice: str = "") -> bytes:
+    """A voice of the engine (its own when "") saying `text`, as a 16-bit WAV file."""
     import numpy as np
 
-    audio = [speech.audio for speech in engine.synthesize(text)]
+    audio = [speech.audio for speech in engine.synthesize(text, voice)]
     return wav_bytes(np.concatenate(audio) if audio else np.zeros(1, np.float32), engine.sample_rate)
 
 

@@ -25,14 +25,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runtime import __version__
-from runtime.control import assets, desired
+from runtime.control import assets, desired, edits
 from runtime.control.requests import (
     MAX_PHOTO_BYTES,
     REQUESTS,
     AvatarRequest,
     ConfigApplyRequest,
+    ConfigMergeRequest,
     EnrollRequest,
     MuteRequest,
+    PersonaPatch,
     PersonaPut,
     PersonaRequest,
     SayRequest,
@@ -40,22 +42,11 @@ from runtime.control.requests import (
     VoiceRequest,
     VolumeRequest,
 )
+from runtime.control.samples import VoiceSamples
 from runtime.control.state import Observer
 from runtime.core.config import RESERVED_DEVICE_IDS, Settings
-from runtime.core.errors import AvatarFault, ControlFault, ThinkFault
-from runtime.core.messages import (
-    ConfigApplied,
-    Interrupt,
-    InterruptReason,
-    Message,
-    PutPersona,
-    Say,
-    SetAvatar,
-    SetMute,
-    SetPersona,
-    SetVoice,
-    SetVolume,
-)
+from runtime.core.errors import AvatarFault, ConfirmFault, ControlFault, ThinkFault
+from runtime.core.messages import ConfigApplied, Interrupt, InterruptReason, Message, Say, SetAvatar
 from runtime.core.paths import models_dir, state_dir
 from runtime.store.models import ModelStore
 
@@ -93,6 +84,8 @@ class Device:
         """Refuses settings the kiosk could not start with (models, devices, personas vs context)."""
         self.trial = None
         """The safety net of a document on trial (runtime.control.trial), made by the composition root."""
+        self.samples = VoiceSamples()
+        """Loaded engines for voice samples, shared by the API and the fleet link."""
         self.restart_pending = False
         self.rollback_told = False
         self.started = time.monotonic()
@@ -119,8 +112,6 @@ class Commands:
         operator's `say` never get the same number)."""
         self._keep_alive = keep_alive
         """Called between the steps of long operations (the caller's heartbeat)."""
-        self._sampler: tuple[str, Any] | None = None
-        """(voice id, engine) of the last voice sample."""
 
     @property
     def settings(self) -> Settings:
@@ -236,6 +227,13 @@ class Commands:
                                request.id: request.model_dump(mode="json", exclude={"id"})}
         return self._change(overlay)
 
+    def persona_patch(self, request: PersonaPatch) -> dict:
+        """Change some fields of a persona; the others (facts, pinned voices, safety replies ...) stay."""
+        with self.device.lock:
+            overlay = edits.persona_patch(self.settings, self.device.applied.overlay, request.id,
+                                          dict(request.model_extra or {}))
+            return self._change(overlay)
+
     def avatar(self, request: AvatarRequest) -> dict:
         """Show another enrolled avatar."""
         return self._patch({"avatar": {"name": request.name}})
@@ -250,13 +248,14 @@ class Commands:
         except (binascii.Error, ValueError) as err:
             raise ControlFault("command-invalid", f"photo is not base64: {err}",
                                "send the image file's bytes base64-encoded") from err
-        return self.enroll(request.name, data, MAX_PHOTO_BYTES)
+        return self.enroll(request.name, data, MAX_PHOTO_BYTES, replace=request.replace)
 
-    def enroll(self, name: str, photo: bytes, limit: int) -> dict:
-        """Enroll photo bytes as avatar `name` (MQTT: base64 in the body; HTTP: a multipart upload)."""
+    def enroll(self, name: str, photo: bytes, limit: int, *, replace: bool = False) -> dict:
+        """Enroll photo bytes as avatar `name` (MQTT: base64 in the body; HTTP: a multipart upload);
+        with replace, an avatar of that name gets the new photo."""
         validate(AvatarRequest, {"name": name})
         self._keep_alive()
-        result = assets.enroll(self.settings, name, photo, limit)
+        result = assets.enroll(self.settings, name, photo, limit, replace=replace)
         if name == self.settings.avatar.name:
             self.publish(SetAvatar(avatar=name))  # the face on show was replaced: reload it
         return result
@@ -267,25 +266,10 @@ class Commands:
         return assets.contact_sheet_jpeg(self.settings, name)
 
     def voice_sample(self, voice: str, text: str = "") -> bytes:
-        """WAV of a voice saying a sentence (the console's listen button); the last voice stays loaded."""
-        from runtime import engines
-
+        """WAV of a voice saying a sentence (the console's listen button), from the device's
+        cache of sample engines (runtime.control.samples)."""
         request = validate(VoiceRequest, {"id": voice})
-        from runtime.voice import bundle
-
-        if bundle.is_enrolled(state_dir(self.settings.paths.state), request.id):
-            from runtime.voice.enroll import preview
-
-            return assets.wav_bytes(*preview(self.settings, request.id, " ".join(text.split())[:200]))
-        language = assets.voice_language(self.settings, request.id)
-        text = " ".join(text.split())[:200] or assets.SAMPLE_TEXT[language]
-        if self._sampler is None or self._sampler[0] != request.id:
-            section = getattr(self.settings.speak, language)
-            assets.check_voice(self.device.models, request.id, section)
-            self._sampler = None  # one voice loaded for samples at a time
-            self._sampler = (request.id, engines.build(section.model_copy(update={"voice": request.id}),
-                                                       self.device.models))
-        return assets.voice_wav(self._sampler[1], text)
+        return self.device.samples.wav(self.settings, self.device.models, request.id, text)
 
     def bench_latest(self) -> dict:
         """The last end-to-end benchmark report ([api] bench_dir)."""
@@ -318,28 +302,48 @@ class Commands:
         return self._patch({"play": {"mute": request.on}})
 
     def config_apply(self, request: ConfigApplyRequest) -> dict:
-        """Replace what operators applied over the config file with this document."""
-        return self._change(desired.parse_document(request.toml, request.json_), request.version)
+        """Replace what operators applied over the config file with this document (dry_run: only its diff)."""
+        return self._change(desired.parse_document(request.toml, request.json_), request.version,
+                            dry_run=request.dry_run)
+
+    def config_merge(self, request: ConfigMergeRequest) -> dict:
+        """Merge a partial document over what operators applied; a change that removes or reverts
+        settings needs `confirm` (config-confirm-needed carries its diff)."""
+        document = desired.parse_document(request.toml, request.json_)
+        with self.device.lock:
+            overlay = edits.config_patch(self.settings, self.device.applied.overlay, document)
+            return self._change(overlay, request.version, dry_run=request.dry_run, confirm=request.confirm)
 
     def _patch(self, patch: dict) -> dict:
         return self._change(desired.merge(self.device.applied.overlay, patch))
 
-    def _change(self, overlay: dict, version: str | None = None) -> dict:
+    def _change(self, overlay: dict, version: str | None = None, *, dry_run: bool = False,
+                confirm: bool = True) -> dict:
         device = self.device
         with device.lock:
             new = desired.effective(device.base, overlay)
             old = device.settings
             self._check_assets(old, new)
             changed = desired.changed_paths(old, new)
-            if changed:
-                device.preflight(new)  # as the kiosk will start with it, before it is accepted
             live = {p for p in changed if p in _LIVE or p.startswith("personas.")}
             restart = bool(changed - live)
+            if dry_run or not confirm:
+                entries = edits.diff(old, new, device.applied.overlay, overlay)
+                risky = edits.destructive(entries)
+                if dry_run:
+                    return {"dry_run": True, "version": version or device.applied.version, "changed": sorted(changed),
+                            "restart": restart, "diff": entries, "needs_confirm": bool(risky)}
+                if risky:
+                    raise ConfirmFault("config-confirm-needed", "this change removes or reverts "
+                                       f"{len(risky)} setting(s): {', '.join(e['path'] for e in risky[:8])}",
+                                       "look at the diff, then send it again with confirm: true", entries)
+            if changed:
+                device.preflight(new)  # as the kiosk will start with it, before it is accepted
             applied = desired.next_applied(device.applied, overlay, version, restart=restart)
             if changed or version is not None:
                 device.store.save(applied)  # persisted before anything changes
             device.settings, device.applied = new, applied
-            for msg in _live_messages(new, live):
+            for msg in desired.live_messages(new, live):
                 self.publish(msg)
             if changed or version is not None:
                 self.publish(ConfigApplied(version=applied.version, restart=restart))
@@ -366,29 +370,6 @@ class Commands:
         for lang, voice in assets.voices_in_use(new).items():
             if voice != before.get(lang) and voice != new.speak.voice:
                 assets.check_voice(self.device.models, voice, getattr(new.speak, lang))
-
-
-def _live_messages(new: Settings, live: set[str]) -> list[Message]:
-    """The bus messages that make running actors take the changed settings (personas first)."""
-    out: list[Message] = []
-    for path in sorted(live, key=lambda p: (not p.startswith("personas."), p)):
-        if path.startswith("personas."):
-            pid = path.split(".", 1)[1]
-            persona = new.personas.get(pid)
-            out.append(PutPersona(persona=pid, persona_json=persona.folded().model_dump_json() if persona else ""))
-        elif path == "think.persona":
-            out.append(SetPersona(persona=new.think.persona))
-        elif path == "avatar.name":
-            out.append(SetAvatar(avatar=new.avatar.name))
-        elif path == "speak.voice":
-            out.append(SetVoice(voice=new.speak.voice))
-        elif path.startswith("speak.") and path.endswith(".voice"):
-            out.append(SetVoice(voice=getattr(new.speak, path.split(".")[1]).voice))
-        elif path == "play.volume":
-            out.append(SetVolume(level=new.play.volume))
-        elif path == "play.mute":
-            out.append(SetMute(on=new.play.mute))
-    return out
 
 
 def validate(model: type[BaseModel], body: Any) -> BaseModel:

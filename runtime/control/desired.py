@@ -22,6 +22,7 @@ from runtime.control.remote_paths import check_remote_paths
 from runtime.core.compat import tomllib
 from runtime.core.config import Settings, check_document, parse_config
 from runtime.core.errors import ConfigFault, ControlFault
+from runtime.core.messages import Message, PutPersona, SetAvatar, SetMute, SetPersona, SetVoice, SetVolume
 from runtime.core.paths import state_dir
 
 _LOGGER = logging.getLogger(__name__)
@@ -262,3 +263,26 @@ def next_applied(current: Applied, overlay: dict, version: str | None, *, restar
                        good=current.good)
     good = current.good if current.trial and current.good is not None else current.as_good()
     return Applied(version, overlay, round(time.time(), 3), trial=True, good=good)
+
+
+def live_messages(new: Settings, live: set[str]) -> list[Message]:
+    """The bus messages that make running actors take the changed settings (personas first)."""
+    out: list[Message] = []
+    for path in sorted(live, key=lambda p: (not p.startswith("personas."), p)):
+        if path.startswith("personas."):
+            pid = path.split(".", 1)[1]
+            persona = new.personas.get(pid)
+            out.append(PutPersona(persona=pid, persona_json=persona.folded().model_dump_json() if persona else ""))
+        elif path == "think.persona":
+            out.append(SetPersona(persona=new.think.persona))
+        elif path == "avatar.name":
+            out.append(SetAvatar(avatar=new.avatar.name))
+        elif path == "speak.voice":
+            out.append(SetVoice(voice=new.speak.voice))
+        elif path.startswith("speak.") and path.endswith(".voice"):
+            out.append(SetVoice(voice=getattr(new.speak, path.split(".")[1]).voice))
+        elif path == "play.volume":
+            out.append(SetVolume(level=new.play.volume))
+        elif path == "play.mute":
+            out.append(SetMute(on=new.play.mute))
+    return out

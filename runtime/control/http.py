@@ -31,7 +31,7 @@ from runtime.control import requests as bodies
 from runtime.control.commands import validate
 from runtime.control.uploads import read_json, read_photo_form
 from runtime.core.config import Persona
-from runtime.core.errors import ApiFault, RuntimeFault
+from runtime.core.errors import ApiFault, ControlFault, RuntimeFault
 
 COOKIE = "edge_talker_token"
 """The console keeps the token in this cookie (HttpOnly, SameSite=Strict): EventSource and <img>
@@ -39,10 +39,11 @@ cannot send an Authorization header."""
 _OPEN = ("/", "/console", "/favicon.ico", "/session")
 """Paths served without a token: the console's static files (no data in them) and the login."""
 _STATUS = {"unauthorized": 401, "busy": 503, "stopping": 503, "failed": 500, "not-found": 404,
-           "method-not-allowed": 405, "unsupported-media-type": 415, "damaged": 500}
+           "method-not-allowed": 405, "unsupported-media-type": 415, "damaged": 500, "confirm-needed": 409}
 _UNPROCESSABLE = {"config-invalid", "config-syntax", "config-too-deep", "say-nothing-left", "avatar-no-face",
                   "avatar-bad-image", "avatar-several-faces", "avatar-image-too-large", "think-prompt-too-long",
-                  "capture-no-device", "api-token-missing", "remote-password-missing", "voice-sample-not-speech"}
+                  "capture-no-device", "api-token-missing", "remote-password-missing", "voice-sample-not-speech",
+                  "persona-invalid"}
 """Requests that match the document but that the kiosk cannot use (422): the document cannot say
 that a photo has a face, that TOML text is a config, or that a config starts on this device."""
 
@@ -198,10 +199,22 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     async def config_put(request: Request):
         return JSONResponse(await command("config.apply", request), background=after_restart())
 
+    @app.patch("/personas/{persona_id}")
+    async def persona_patch(persona_id: str, request: Request):
+        payload = await read_json(request)
+        if isinstance(payload, dict) and "id" in payload:
+            raise ControlFault("command-invalid", "bad request: the persona's id is the path's, not a field",
+                               "send only the fields to change")
+        return await run("persona.patch", {**payload, "id": persona_id} if isinstance(payload, dict) else payload)
+
+    @app.patch("/config")
+    async def config_patch(request: Request):
+        return JSONResponse(await command("config.merge", request), background=after_restart())
+
     @app.post("/avatars", status_code=201)
     async def avatar_enroll(request: Request):
-        name, photo = await read_photo_form(request, max_upload_bytes)
-        result = await bridge.call(lambda actor: actor.commands.enroll(name, photo, max_upload_bytes))
+        name, photo, replace = await read_photo_form(request, max_upload_bytes)
+        result = await bridge.call(lambda actor: actor.commands.enroll(name, photo, max_upload_bytes, replace=replace))
         return JSONResponse({**result, "sheet": f"/avatars/{result['name']}/sheet.jpg"}, status_code=201)
 
     @app.delete("/avatars/{name}")
@@ -244,6 +257,11 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     @get("/")
     async def index():
         return FileResponse(str(console / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return FileResponse(str(console / "favicon.svg"), media_type="image/svg+xml",
+                            headers={"Cache-Control": "max-age=86400"})
 
     app.mount("/console", StaticFiles(directory=str(console)), name="console")
 

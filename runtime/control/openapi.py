@@ -68,6 +68,8 @@ class Operation:
     body: type[BaseModel] | None = None
     """Its JSON body's model (the one that validates it)."""
     body_required: bool = True
+    patch: bool = False
+    """The body is a merge patch of `body`: any of its fields, null taking one back."""
     params: tuple[tuple[str, str, type[BaseModel], str, bool], ...] = ()
     """(name, where: path or query, model, field of the model, required): parameters checked by that field."""
     ok: int = 200
@@ -84,7 +86,10 @@ def _photo_form() -> dict:
         "schema": {"type": "object", "required": ["name", "photo"], "additionalProperties": False, "properties": {
             "name": bodies.AvatarRequest.model_json_schema()["properties"]["name"],
             "photo": {"type": "string", "format": "binary", "minLength": 1, "description":
-                      "A portrait photo (JPEG, PNG or WebP) of one face; at most [api] max_upload_mb."}}},
+                      "A portrait photo (JPEG, PNG or WebP) of one face; at most [api] max_upload_mb."},
+            "replace": {"type": "string", "enum": ["true", "false", "on", "off", "1", "0"], "default": "false",
+                        "description":
+                        "true: an avatar of that name gets the new photo (else a taken name is refused)."}}},
         "encoding": {"photo": {"contentType": "image/jpeg, image/png, image/webp, application/octet-stream"}}}}}}
 
 
@@ -108,9 +113,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/personas/{persona_id}", "One persona", params=(_PERSONA,), errors=(404,)),
     Operation("PUT", "/personas/{persona_id}", "Add or replace a persona", body=Persona, params=(_PERSONA,),
               errors=(*BODY, 422)),
+    Operation("PATCH", "/personas/{persona_id}", "Change some fields of a persona; the others stay (a merge "
+              "patch: null takes a field or a table's key back to the config file's)", body=Persona, patch=True,
+              params=(_PERSONA,), errors=(*BODY, 404, 422)),
     Operation("POST", "/persona", "Switch persona", body=bodies.PersonaRequest, errors=(*BODY, 404)),
     Operation("GET", "/avatars", "The enrolled avatars and the one shown"),
-    Operation("POST", "/avatars", "Enroll a photo (multipart: name, photo) as an avatar", ok=201,
+    Operation("POST", "/avatars", "Enroll a photo (multipart: name, photo, replace) as an avatar", ok=201,
               errors=(*BODY, 409, 422), extra=_photo_form()),
     Operation("GET", "/avatars/{name}/sheet.jpg", "Contact sheet of an avatar's key poses", params=(_NAME,),
               media="image/jpeg", errors=(400, 404)),
@@ -131,6 +139,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/config", "The configuration in force and what operators applied"),
     Operation("PUT", "/config", "Apply a config document (validated in full; nothing changes on error)",
               body=bodies.ConfigApplyRequest, errors=(*BODY, 404, 409, 422)),
+    Operation("PATCH", "/config", "Merge a partial config document over the applied one (only the keys it names "
+              "change; one that removes or reverts settings needs confirm: 409 with the diff)",
+              body=bodies.ConfigMergeRequest, errors=(*BODY, 404, 409, 422)),
     Operation("GET", "/bench/latest", "The last end-to-end benchmark report", errors=(404,)),
     Operation("GET", "/bench/latest/timeline.png", "Its timeline picture", media="image/png", errors=(404,)),
     Operation("POST", "/models/verify", "Re-hash the models (no body or {}: all of them)", body=bodies.VerifyRequest,
@@ -157,6 +168,27 @@ def _schema(model: type[BaseModel], into: dict) -> dict:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _patch_schema(model: type[BaseModel], into: dict) -> dict:
+    """A $ref to the schema of a merge patch of the model (RFC 7396): at least one of its fields,
+    each also null (back to the value in force), a table's keys too."""
+    full = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+    into.update(full.pop("$defs", {}))
+    name = f"{model.__name__}Patch"
+    into[name] = {"type": "object", "minProperties": 1, "additionalProperties": False,
+                  "description": f"Some fields of a {model.__name__}; null takes one back.",
+                  "properties": {key: _nullable(prop) for key, prop in full["properties"].items()}}
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict) -> dict:
+    """The schema, or null; a table's values likewise (a merge patch removes a key with null)."""
+    inner = dict(schema)
+    if isinstance(inner.get("additionalProperties"), dict):
+        inner["additionalProperties"] = _nullable(inner["additionalProperties"])
+    inner.pop("default", None)
+    return {"anyOf": [inner, {"type": "null"}]}
+
+
 def _parameter(name: str, where: str, model: type[BaseModel], key: str, required: bool) -> dict:
     schema = dict(model.model_json_schema(by_alias=True)["properties"][key])
     description = schema.pop("description", "")
@@ -181,7 +213,8 @@ def operation_object(op: Operation, schemas: dict, *, token: bool) -> dict:
     if op.params:
         doc["parameters"] = [_parameter(*p) for p in op.params]
     if op.body is not None:
-        doc["requestBody"] = {"required": op.body_required, "content": {JSON: {"schema": _schema(op.body, schemas)}}}
+        schema = _patch_schema(op.body, schemas) if op.patch else _schema(op.body, schemas)
+        doc["requestBody"] = {"required": op.body_required, "content": {JSON: {"schema": schema}}}
     doc.update(op.extra)
     errors = set(op.errors) | ({401} if token else set()) | (set() if op.public else set(ALWAYS))
     doc["responses"] = {str(op.ok): {"description": "Done" if op.media == JSON else op.media,

@@ -57,6 +57,15 @@ class PersonaPut(Persona):
     id: str = Field(pattern=NAME, description="The persona id.")
 
 
+class PersonaPatch(Request):
+    """`persona.patch`: change some fields of a persona (those of [personas.<id>]); the others stay.
+    A table field (greeting, voices, safety) merges key by key; null removes a key."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    id: str = Field(pattern=NAME, description="The persona id (an existing persona).")
+
+
 class AvatarRequest(Request):
     """`avatar`: show another enrolled avatar."""
 
@@ -68,6 +77,7 @@ class EnrollRequest(Request):
 
     name: str = Field(pattern=AVATAR_NAME, description="Name of the new avatar (lower-case letters, digits, - or _).")
     photo: str = Field(min_length=1, description="The photo, base64-encoded (at most 10 MB decoded).")
+    replace: bool = Field(False, description="Replace an avatar of that name (else avatar-exists).")
 
 
 class VoiceRequest(Request):
@@ -97,13 +107,15 @@ def _no_default(schema: dict) -> None:
 class ConfigApplyRequest(Request):
     """`config.apply`: a config document (TOML text or a JSON object) laid over the device's file."""
 
-    toml: str = Field(None, max_length=1_000_000, json_schema_extra=_no_default,  # type: ignore[assignment]
+    # At most 4 bytes a character in UTF-8: the longest text allowed fits the API's 2 MiB body.
+    toml: str = Field(None, max_length=500_000, json_schema_extra=_no_default,  # type: ignore[assignment]
                       description="The config as TOML text (exactly one of toml and json).")
     json_: dict[str, Any] = Field(None, alias="json", json_schema_extra=_no_default,  # type: ignore[assignment]
                                   description="The config as a JSON object of config sections (exactly one of "
                                               "toml and json).")
     version: str = Field(min_length=1, max_length=64, pattern=r"^[^\s]+$",
                          description="Your name for this config, reported in the state as config_version.")
+    dry_run: bool = Field(False, description="Only tell what would change (`diff`); change nothing.")
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True,
                               json_schema_extra={"oneOf": [{"required": ["toml"]}, {"required": ["json"]}]})
@@ -122,6 +134,15 @@ class SessionRequest(Request):
     token: str = Field(max_length=4096, description="The value of the device's [api] token_env variable.")
 
 
+class ConfigMergeRequest(ConfigApplyRequest):
+    """`config.merge`: a partial config document merged over what operators applied (JSON merge
+    patch: only the keys it names change, null removes one; a persona merges field by field). A
+    change that removes a setting or drops an applied value is refused (config-confirm-needed,
+    with its diff) unless `confirm` is true."""
+
+    confirm: bool = Field(False, description="Go ahead although the diff removes or reverts settings.")
+
+
 class VerifyRequest(Request):
     """`models.verify`: re-hash the models (all, or these ids)."""
 
@@ -130,9 +151,11 @@ class VerifyRequest(Request):
 
 REQUESTS: dict[str, type[BaseModel]] = {
     "state": Empty, "status": Empty, "say": SayRequest, "interrupt": Empty, "persona": PersonaRequest,
-    "persona.put": PersonaPut, "personas": Empty, "avatar": AvatarRequest, "avatar.enroll": EnrollRequest,
+    "persona.put": PersonaPut, "persona.patch": PersonaPatch, "personas": Empty, "avatar": AvatarRequest,
+    "avatar.enroll": EnrollRequest,
     "avatar.remove": AvatarRequest, "avatars": Empty, "voice": VoiceRequest, "voices": Empty,
     "volume": VolumeRequest, "mute": MuteRequest, "config.get": Empty, "config.apply": ConfigApplyRequest,
+    "config.merge": ConfigMergeRequest,
     "models.verify": VerifyRequest, "restart": Empty,
 }
 """Every command by name, with its body."""

@@ -47,8 +47,9 @@ async def read_json(request: Request) -> Any:
     return limits.load_json(raw, lambda why, hint: ApiFault("api-bad-json", f"the body {why}", hint))
 
 
-async def read_photo_form(request: Request, limit: int) -> tuple[str, bytes]:
-    """(name, photo bytes) of a multipart/form-data upload with fields `name` and `photo`."""
+async def read_photo_form(request: Request, limit: int) -> tuple[str, bytes, bool]:
+    """(name, photo bytes, replace) of a multipart/form-data upload with fields `name` and `photo`
+    (and `replace`: true/on/1 to replace an avatar of that name)."""
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import FormParser, parse_options_header
 
@@ -91,4 +92,7 @@ async def read_photo_form(request: Request, limit: int) -> tuple[str, bytes]:
     if len(photo) > limit:
         raise ApiFault("avatar-photo-too-large", f"the photo has {len(photo) / 2**20:.1f} MB, at most "
                        f"{limit / 2**20:.0f} MB are accepted", "send a smaller JPEG")
-    return name, photo
+    replace = fields.get("replace", b"").decode("utf-8", "replace").strip().lower()
+    if replace not in ("", "true", "on", "1", "false", "off", "0"):
+        raise ApiFault("api-bad-form", f"the field replace is {replace[:20]!r}", "send replace=true or leave it out")
+    return name, photo, replace in ("true", "on", "1")

@@ -141,6 +141,18 @@ class ControlFault(RuntimeFault):
     stage = "control"
 
 
+class ConfirmFault(ControlFault):
+    """A change that would remove or revert settings, sent without `confirm`: the diff to look at."""
+
+    def __init__(self, code: str, message: str, hint: str, diff: list[dict]) -> None:
+        super().__init__(code, message, hint)
+        self.diff = diff
+
+    def as_dict(self) -> dict:
+        """The fault as a JSON-able map, with the diff the operator confirms."""
+        return {**super().as_dict(), "diff": self.diff}
+
+
 class RemoteFault(RuntimeFault):
     """The MQTT fleet link: a bad payload or a broker that refuses us (mqtt-*, remote-*)."""
 

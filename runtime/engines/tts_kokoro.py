@@ -114,6 +114,11 @@ class KokoroEngine:
                              f"{MAX_IDS} x {STYLE_DIM}", f"enroll {name} again")
         self._styles[name] = style.reshape(MAX_IDS, STYLE_DIM)
 
+    def forget_voice(self, name: str) -> None:
+        """Let a voice's style go (it is read again from its file when needed); never the engine's own."""
+        if name != self.voice:
+            self._styles.pop(name, None)
+
     def style(self, name: str) -> np.ndarray:
         """The style tensor [510, 256] of a voice (stock or added)."""
         return self._style(name)

@@ -99,8 +99,9 @@ def to_rgb(image) -> np.ndarray:
     return np.array(image.convert("RGB"))
 
 
-def find_face(rgb: np.ndarray, models: FaceModels, *, several: str = "largest") -> Detection:
-    """The face to enroll; looks in overlapping tiles too, for a small face in a big photo."""
+def find_face(rgb: np.ndarray, models: FaceModels, *, several: str = "largest") -> tuple[Detection, int]:
+    """The face to enroll, and how many faces the photo has; looks in overlapping tiles too, for a
+    small face in a big photo."""
     faces = models.detect(rgb)
     if not faces:
         faces = _detect_in_tiles(rgb, models)
@@ -111,7 +112,7 @@ def find_face(rgb: np.ndarray, models: FaceModels, *, several: str = "largest") 
             raise AvatarFault("avatar-several-faces", f"{len(faces)} faces in the photo",
                               "crop the photo to one person, or set [avatar] several_faces = \"largest\"")
         _LOGGER.warning("avatar-several-faces: %d faces in the photo; enrolling the largest", len(faces))
-    return max(faces, key=lambda f: f.head_px)
+    return max(faces, key=lambda f: f.head_px), len(faces)
 
 
 def _detect_in_tiles(rgb: np.ndarray, models: FaceModels) -> list[Detection]:
@@ -158,7 +159,7 @@ def enroll(photo: str | Path, models: FaceModels, *, resolution: int = 512, min_
     """Detect, mesh and align the face of a photo into a resolution x resolution portrait."""
     started = time.perf_counter()
     rgb = load_photo(photo)
-    face = find_face(rgb, models, several=several)
+    face, faces = find_face(rgb, models, several=several)
     if face.head_px < min_face_px:
         raise AvatarFault("avatar-face-too-small", f"the face is {face.head_px:.0f} px, at least {min_face_px} "
                           "px are needed", "use a photo where the head is larger (closer or higher resolution)")
@@ -176,7 +177,7 @@ def enroll(photo: str | Path, models: FaceModels, *, resolution: int = 512, min_
     landmarks = np.concatenate([mesh[:, :2] @ matrix[:, :2].T + matrix[:, 2], mesh[:, 2:] * scale], axis=1)
     meta = {"source_size": [int(rgb.shape[1]), int(rgb.shape[0])], "head_px": round(face.head_px, 1),
             "score": round(face.score, 3), "roll_deg": round(angle, 1), "scale": round(scale, 3), **pose,
-            "resolution": resolution, "enroll_s": round(time.perf_counter() - started, 3)}
+            "resolution": resolution, "faces": faces, "enroll_s": round(time.perf_counter() - started, 3)}
     return Enrolled(portrait, landmarks.astype(np.float32), meta)
 
 

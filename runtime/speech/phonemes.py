@@ -10,10 +10,16 @@ bundle libespeak-ng and its data, so nothing is downloaded at run time). Long di
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import shutil
+import threading
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from runtime.core.paths import cache_dir
 
@@ -88,14 +94,86 @@ class Phonemizer:
         return self._zh(text)[0] or ""
 
 
-def espeak_english() -> Callable[[str], str]:
-    """English text -> misaki's US English symbols through espeak-ng (bundled by espeakng-loader)."""
-    from misaki.espeak import EspeakFallback
-    from misaki.token import MToken
+_ESPEAK_LOCK = threading.Lock()
+_espeak: Callable[[str], str] | None = None
 
-    logging.getLogger("phonemizer").setLevel(logging.ERROR)  # "words count mismatch" is harmless
-    fallback = EspeakFallback(british=False)
-    return lambda text: fallback(MToken(text=text, tag="", whitespace=""))[0] or ""
+
+def espeak_english() -> Callable[[str], str]:
+    """English text -> misaki's US English symbols through espeak-ng (bundled by espeakng-loader).
+
+    One per process, shared by every Kokoro engine and called under a lock (espeak-ng keeps global
+    state). phonemizer loads a private copy of libespeak-ng.so for each backend it makes, and never
+    unloads it: so the copy is made once, in this process's own folder (espeak_copies), not in
+    /tmp, where every engine load used to leave another one."""
+    global _espeak
+    with _ESPEAK_LOCK:
+        if _espeak is None:
+            from misaki.espeak import EspeakFallback
+            from misaki.token import MToken
+            from phonemizer.backend.espeak import api
+
+            logging.getLogger("phonemizer").setLevel(logging.ERROR)  # "words count mismatch" is harmless
+            copies = _CopiesIn(espeak_copies())
+            # Made before phonemizer's own finalizers, so it runs after them at exit (they run
+            # newest first): they remove their copies, then this removes the folder.
+            weakref.finalize(copies, _remove_folder, copies.folder)
+            saved, api.tempfile = api.tempfile, copies
+            try:
+                fallback = EspeakFallback(british=False)
+            finally:
+                api.tempfile = saved
+            lock = threading.Lock()
+
+            def english(text: str) -> str:
+                with lock:
+                    return fallback(MToken(text=text, tag="", whitespace=""))[0] or ""
+
+            english.copies = copies  # the folder's finalizer lives as long as the phonemizer
+            _espeak = english
+        return _espeak
+
+
+def espeak_copies() -> Path:
+    """This process's folder for phonemizer's copy of libespeak-ng.so (cache/espeak/<pid>); the
+    folders of processes that are gone are removed first (a normal end removes its folder, a crash
+    leaves it behind: the next start cleans up)."""
+    root = cache_dir() / "espeak"
+    root.mkdir(exist_ok=True)
+    for folder in root.iterdir():
+        if folder.name.isdigit() and (int(folder.name) == os.getpid() or not _alive(int(folder.name))):
+            shutil.rmtree(folder, ignore_errors=True)
+    mine = root / str(os.getpid())
+    mine.mkdir(mode=0o700, exist_ok=True)
+    return mine
+
+
+def _remove_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # the last process out leaves no empty folder behind
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+class _CopiesIn:
+    """Stands in for the tempfile module inside phonemizer's espeak loader while it loads: its
+    temporary folder for the library copy is made inside `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def mkdtemp(self, *args, **kwargs) -> str:
+        import tempfile
+
+        return tempfile.mkdtemp(dir=self.folder)
 
 
 def pieces(text: str, first_clause_units: float = 0, max_units: float = 30) -> Iterator[str]:
