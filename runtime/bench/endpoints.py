@@ -8,19 +8,12 @@ recording has a short one). Per line: how long after the visitor stopped the end
 
 from __future__ import annotations
 
-import tempfile
-import time
-from pathlib import Path
-
 import numpy as np
-import zmq
 
-from runtime.core.bus import Bus, receive
 from runtime.core.compat import tomllib
 from runtime.core.config import Settings
-from runtime.core.messages import InputEnded, Interrupt, Transcript
-from runtime.core.supervisor import ActorSpec, Supervisor
-from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16
+from runtime.core.messages import Interrupt, Transcript
+from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.store.models import ModelStore
 
 GAP_S = 3.0
@@ -67,39 +60,10 @@ def track(store: ModelStore) -> tuple[np.ndarray, list[dict]]:
 
 def measure(settings: Settings, store: ModelStore) -> list[dict]:
     """One row per line of the track: finals, turns voided by a resume, the endpoint delay (ms)."""
-    import soundfile
-
-    from runtime import product
-    from runtime.actors.capture import FileSource
-    from runtime.actors.listen import ListenActor
+    from runtime.bench.hear import heard
 
     audio, script = track(store)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "endpoints.wav"
-        soundfile.write(str(path), to_int16(audio), SAMPLE_RATE, subtype="PCM_16")
-        context = zmq.Context()
-        bus = Bus("inproc://endpoints-pub", "inproc://endpoints-sub", context=context)
-        specs = [ActorSpec("listen", lambda: ListenActor(
-                     "listen", bus, asr_factory=product.asr_factory(settings, store),
-                     vad_factory=product.vad_factory(settings, store),
-                     turn_factory=product.turn_factory(settings, store), settings=settings.listen)),
-                 ActorSpec("capture", lambda: FileSource("capture", bus, path=str(path), tail_silence_s=2.0))]
-        supervisor = Supervisor(bus, specs, settings.supervisor)
-        bus.start()
-        sub = bus.subscriber([Transcript, InputEnded, Interrupt])
-        messages, ended_at = [], None
-        try:
-            supervisor.start()
-            while ended_at is None or time.monotonic() < ended_at + 5:
-                if sub.poll(100):
-                    messages.append(receive(sub))
-                    if isinstance(messages[-1], InputEnded):
-                        ended_at = time.monotonic()
-        finally:
-            sub.close()
-            supervisor.stop()
-            context.term()
-    return _rows(messages, script)
+    return _rows(heard(settings, store, audio, (Transcript, Interrupt)), script)
 
 
 def _rows(messages: list, script: list[dict]) -> list[dict]:

@@ -48,14 +48,20 @@ def _corpus(store: ModelStore) -> list[tuple[str, str, str, np.ndarray]]:
 
 def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Transcript]:
     """Finals of the live listen path for the audio, played at real-time pace."""
+    return [m for m in heard(settings, store, audio, (Transcript,)) if isinstance(m, Transcript) and m.final]
+
+
+def heard(settings: Settings, store: ModelStore, audio: np.ndarray, kinds: tuple[type, ...]) -> list:
+    """The messages of these kinds the listen actor publishes for the audio, played at real-time
+    pace from a file (until 5 s after the input ended)."""
+    import soundfile
+
     from runtime.actors.capture import FileSource
     from runtime.actors.listen import ListenActor
     from runtime.speech.audio import to_int16
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.wav"
-        import soundfile
-
         soundfile.write(str(path), to_int16(audio), SAMPLE_RATE, subtype="PCM_16")
         context = zmq.Context()
         bus = Bus("inproc://bench-pub", "inproc://bench-sub", context=context)
@@ -66,8 +72,8 @@ def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Tran
                  ActorSpec("capture", lambda: FileSource("capture", bus, path=str(path), tail_silence_s=2.0))]
         supervisor = Supervisor(bus, specs, settings.supervisor)
         bus.start()  # before subscribing; Supervisor.start() finds it running
-        sub = bus.subscriber([Transcript, InputEnded])
-        finals, ended_at = [], None
+        sub = bus.subscriber([*kinds, InputEnded])
+        messages, ended_at = [], None
         try:
             supervisor.start()
             while ended_at is None or time.monotonic() < ended_at + 5:
@@ -75,13 +81,13 @@ def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Tran
                     msg = receive(sub)
                     if isinstance(msg, InputEnded):
                         ended_at = time.monotonic()
-                    elif msg.final:
-                        finals.append(msg)
+                    else:
+                        messages.append(msg)
         finally:
             sub.close()
             supervisor.stop()
             context.term()
-        return finals
+        return messages
 
 
 def run(out: Path | None = None, settings: Settings | None = None) -> dict:
