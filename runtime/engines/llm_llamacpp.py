@@ -22,6 +22,7 @@ import numpy as np
 from runtime.core.config import LlamaThink
 from runtime.core.errors import ThinkFault
 from runtime.engines.llm import LlmEngine
+from runtime.engines.llm_threads import ThreadGovernor
 from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ class LlamaEngine(LlmEngine):
         try:
             with _quiet_stderr() if vocab_only else contextlib.nullcontext():
                 # llama-cpp-python takes seed 0 to mean "random": shift ours, so every seed repeats.
-                self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                                 use_mmap=use_mmap, seed=seed + 1, verbose=False, vocab_only=vocab_only)
+                self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                                 n_gpu_layers=n_gpu_layers, use_mmap=use_mmap, seed=seed + 1, verbose=False,
+                                 vocab_only=vocab_only)
         except (ValueError, RuntimeError, OSError) as err:
             raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "
@@ -109,6 +111,8 @@ class LlamaEngine(LlmEngine):
         self.check_in_s = 3.0
         """Seconds of prompt reading between two check-ins (a long prompt on a loaded CPU stays
         interruptible and is not taken for a hung actor)."""
+        self.threads = ThreadGovernor(n_threads, lambda n: llama_cpp.llama_set_n_threads(self.llm.ctx, n, n))
+        """The thread count, by the measured cost of a token (a busy CPU makes fewer threads faster)."""
         self._can_shift = not vocab_only and bool(llama_cpp.llama_memory_can_shift(self.llm._ctx.memory))
         """The KV cache can move tokens to other positions (RoPE models: all of ours)."""
         self.tokens_read = 0
@@ -171,8 +175,11 @@ class LlamaEngine(LlmEngine):
                   started: float) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         produced = 0
+        asked = time.perf_counter()
         for token in self.llm.generate(tokens, temp=self.temperature, top_p=self.top_p, top_k=40,
                                        repeat_penalty=1.1, reset=True):
+            if produced:  # the first token's time holds the prompt's last token and the sampler's set-up
+                self.threads.timed(time.perf_counter() - asked)
             self.tokens_generated += 1
             if self.last_first_token_ms is None:
                 self.last_first_token_ms = (time.perf_counter() - started) * 1000
@@ -183,8 +190,9 @@ class LlamaEngine(LlmEngine):
             piece = decoder.decode(self.llm.detokenize([token]))
             if piece:
                 yield piece
-        _LOGGER.debug("%d tokens generated, %.0f ms after the request", produced,
-                      (time.perf_counter() - started) * 1000)
+            asked = time.perf_counter()
+        _LOGGER.debug("%d tokens generated, %.0f ms after the request; %d thread(s) now (%d switches)", produced,
+                      (time.perf_counter() - started) * 1000, self.threads.threads, self.threads.switches)
 
     def prompt_tokens(self, messages: list[dict]) -> int:
         """Tokens the model reads for a conversation (chat template included)."""
