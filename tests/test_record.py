@@ -31,8 +31,10 @@ def _frame(i: int, origin_ns: int) -> VideoFrame:
     return VideoFrame(rgb=rgb, shown_ns=origin_ns + int(i / FPS * 1e9))
 
 
-def _record(bus, recordings: Recordings, messages, *, include_input: bool = False, input_timeline: bool = False):
-    """Publish messages to a real record actor; returns the bus log once it took every frame and stopped."""
+def _record(bus, recordings: Recordings, messages, *, include_input: bool = False, input_timeline: bool = False,
+            pace_s: float = 0.0):
+    """Publish messages (`pace_s` apart) to a real record actor; returns the bus log once it took every
+    frame and stopped."""
     specs = [ActorSpec("record", lambda: RecordActor("record", bus, recordings=recordings, size=SIZE, fps=FPS,
                                                      include_input=include_input, input_timeline=input_timeline))]
     frames = sum(isinstance(m, VideoFrame) for m in messages)
@@ -42,6 +44,7 @@ def _record(bus, recordings: Recordings, messages, *, include_input: bool = Fals
         try:
             for msg in messages:
                 pub.publish(msg)
+                time.sleep(pace_s)
             actor = running.supervisor.actors[0]
             assert wait_for(lambda: actor.frames_seen >= frames or actor.degraded, 30)
         finally:
@@ -66,6 +69,21 @@ def test_a_voice_at_another_rate_is_recorded_at_its_own_pitch_and_length(bus, tm
     assert abs(loud[0] / rate - 1.0) < 0.05 and abs((loud[-1] - loud[0]) / rate - 1.0) < 0.05
     spectrum = np.abs(np.fft.rfft(audio[loud[0]:loud[-1]]))
     assert abs(np.argmax(spectrum) * rate / (loud[-1] - loud[0]) - 440) < 5
+
+
+def test_a_face_drawn_late_is_recorded_neither_behind_nor_ahead_of_its_time(bus, tmp_path):
+    """On a busy box the face draws fewer frames than the file has (here 10 a second for 25). Each
+    of the file's frames must show the nearest drawing in time: holding every drawing until the
+    next made the whole recording's lips late (a live run measured 41 ms on a loaded machine)."""
+    origin, drawn_fps = time.monotonic_ns(), 10
+    frames = [VideoFrame(rgb=np.full((SIZE, SIZE, 3), 20 + 10 * i, np.uint8),
+                         shown_ns=origin + int(i / drawn_fps * 1e9)) for i in range(2 * drawn_fps)]
+    out = tmp_path / "late.mp4"
+    _record(bus, Recordings(out), frames, pace_s=0.05)  # each drawing reaches the encoder
+    recorded, fps, _, _ = read_clip(out)
+    drawn_at = [(float(np.mean(f)) - 20) / 10 / drawn_fps for f in recorded[:-drawn_fps]]  # when each was drawn
+    lag_ms = 1000 * float(np.mean([t - k / fps for k, t in enumerate(drawn_at)]))
+    assert abs(lag_ms) <= 10, f"the recording shows the face {lag_ms:+.0f} ms off its time"
 
 
 def test_recordings_rotate_are_pruned_and_are_private(bus, tmp_path):
