@@ -33,20 +33,22 @@ def _frame(i: int, origin_ns: int) -> VideoFrame:
 
 def _record(bus, recordings: Recordings, messages, *, include_input: bool = False, input_timeline: bool = False,
             pace_s: float = 0.0):
-    """Publish messages (`pace_s` apart) to a real record actor; returns the bus log once it took every
-    frame and stopped."""
+    """Publish messages to a real record actor, each frame once the one before was taken (a recorder
+    behind skips frames: the bus keeps only a few for it), then `pace_s` more; returns the bus log."""
     specs = [ActorSpec("record", lambda: RecordActor("record", bus, recordings=recordings, size=SIZE, fps=FPS,
                                                      include_input=include_input, input_timeline=input_timeline))]
-    frames = sum(isinstance(m, VideoFrame) for m in messages)
     running = Running(bus, specs)
     with running as rec:
         pub = bus.publisher()
+        actor = running.supervisor.actors[0]
         try:
+            frames = 0
             for msg in messages:
                 pub.publish(msg)
-                time.sleep(pace_s)
-            actor = running.supervisor.actors[0]
-            assert wait_for(lambda: actor.frames_seen >= frames or actor.degraded, 30)
+                if isinstance(msg, VideoFrame):
+                    frames += 1
+                    assert wait_for(lambda n=frames: actor.frames_seen >= n or actor.degraded, 30)
+                    time.sleep(pace_s)
         finally:
             pub.close()
     return rec
@@ -227,9 +229,10 @@ for i in range(frames):  # the face's 30 fps, sent far faster than 25 fps of 512
         pub.publish(PlaybackStarted(heard_ns=origin + int(i / 30 * 1e9)))
     pub.publish(VideoFrame(rgb=np.full((512, 512, 3), i % 251, np.uint8), shown_ns=origin + int(i / 30 * 1e9)))
     time.sleep(0.001)
-deadline = time.monotonic() + 300
-while actor.frames_seen < frames and time.monotonic() < deadline:
-    time.sleep(0.01)
+deadline, last = time.monotonic() + 300, (frames - 1) / 30
+while actor.recorded_s < last and time.monotonic() < deadline:  # the face goes on showing its last frame
+    pub.publish(VideoFrame(rgb=np.full((512, 512, 3), 7, np.uint8), shown_ns=origin + int(last * 1e9)))
+    time.sleep(0.1)
 actor.stop(60)
 print(actor.frames_seen, round(peak_rss_mb() - before))  # its own peak, not the test runner's
 """
@@ -246,7 +249,7 @@ def test_a_recorder_that_cannot_keep_up_holds_a_few_frames_and_the_timeline(tmp_
                           timeout=600, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     seen, growth_mb = (int(v) for v in done.stdout.split())
-    assert seen == seconds * 30
+    assert seen > 0
     assert growth_mb < 300, f"grew by {growth_mb} MB recording {seconds} s of frames it could not encode in time"
     frames, fps, audio, rate = read_clip(out)
     assert abs(len(frames) / fps - seconds) <= 1 / fps, f"{len(frames) / fps:.2f} s of video for {seconds} s shown"

@@ -96,6 +96,11 @@ class RecordActor(Actor):
         self.frames_seen = 0
         """Video frames received (written or not)."""
 
+    @property
+    def recorded_s(self) -> float:
+        """Seconds of the timeline written so far."""
+        return 0.0 if self._next_index is None else self._next_index / self.fps
+
     def setup(self) -> None:
         """Open the first file now, so a target that cannot be written fails at start."""
         self._open(0)
@@ -134,7 +139,7 @@ class RecordActor(Actor):
         for _ in range(_DRAIN_MAX):  # what was shown and heard up to the stop belongs in the file
             if not self.input_waiting() or time.monotonic() > deadline:  # a starved thread stops in time
                 break
-            msg = self._receive(self._data)
+            msg = self.receive_waiting()
             if msg is not None:
                 self.handle(msg)
         if self._writer is None:  # the drain hit a write fault (reported)

@@ -46,6 +46,9 @@ class Message:
     TOPIC: ClassVar[str] = ""
     CONTROL: ClassVar[bool] = False
     """Control messages go to an actor's control socket, which is read before data."""
+    QUEUE: ClassVar[int] = 0
+    """How many of these may wait for one subscriber (0: the bus's high-water mark). Bulky
+    messages keep only a few: a subscriber short of CPU skips them instead of holding them."""
 
     turn: int = 0
     """Conversation epoch this message belongs to."""
@@ -383,6 +386,10 @@ class PlaybackFinished(_PlaybackEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VideoFrame(Message):
     """A rendered frame of the face, as shown at monotonic time shown_ns."""
+
+    QUEUE: ClassVar[int] = 2
+    """0.8 MB each at 512x512: a recorder at a lower priority on a busy box held 400 MB of them
+    (1,000 per socket at the bus's high-water mark); a few newest frames are all it can use."""
 
     rgb: np.ndarray = field(metadata=PAYLOAD)
     """uint8 (h, w, 3)."""
