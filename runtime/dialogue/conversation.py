@@ -92,11 +92,12 @@ class Dialogue:
 
     def greet(self, language: str = "") -> Iterator[Chunk]:
         """The persona's greeting for a visitor who just approached, in the persona's language (else
-        `language`, else English); nothing for a visitor already talking or a persona without one."""
+        `language`, else English); nothing for a visitor already talking or a persona without one.
+        (Said with any engine, the echo too: it is the operator's line, not the model's.)"""
         persona = self.persona
         lang = persona.language if persona.language != "match" else (language or "en")
         text = persona.greeting.get(lang) or next(iter(persona.greeting.values()), "")
-        if self.memory.turns or not text or not self.engine.greets:
+        if self.memory.turns or not text:
             return
         self.memory.greet()
         yield from self.recite(text)
