@@ -112,7 +112,8 @@ class VideoFileCamera(Camera):
         self._fps = 0.0
         self._index = -1
         self._frame: np.ndarray | None = None
-        self._started = 0.0
+        self.started = 0.0
+        """Clock time the file started playing (its first frame)."""
         self._ended = False
 
     def open(self) -> None:
@@ -130,13 +131,13 @@ class VideoFileCamera(Camera):
         fps = cap.get(cv2.CAP_PROP_FPS)
         self._fps = fps if 0 < fps < 1000 else 25.0
         self._cap, self._index, self._frame = cap, 0, bgr
-        self._started, self._ended = self.clock(), False
+        self.started, self._ended = self.clock(), False
 
     def read(self) -> np.ndarray | None:
         """The frame due now as RGB; None once the file has ended."""
         if self._cap is None or self._ended:
             return None
-        due = int((self.clock() - self._started) * self._fps)
+        due = int((self.clock() - self.started) * self._fps)
         while self._index < due:
             ok, bgr = self._cap.read()
             if not ok or bgr is None:

@@ -14,7 +14,7 @@ import numpy as np
 from runtime.core.config import PresenceConfig
 from runtime.core.messages import VisitorChange
 
-_STAY = 0.75
+STAY = 0.75
 """A visitor counts as still there while their face is at least this share of approach_size
 (hysteresis: someone at the threshold does not come and go with every frame)."""
 
@@ -106,7 +106,7 @@ class PresenceTracker:
                 self.present, self._last_seen = True, t_s
                 return VisitorChange.APPROACH
             return None
-        if sighting is not None and sighting.size >= _STAY * cfg.approach_size:
+        if sighting is not None and sighting.size >= STAY * cfg.approach_size:
             self._last_seen = t_s
             return VisitorChange.PRESENT
         if t_s - self._last_seen >= cfg.leave_s:
