@@ -5,6 +5,7 @@ Real face models, a real bus; the camera is faked at the hardware edge (a video 
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from runtime.face.animator import Animator
 from runtime.store.models import ModelStore
 from tests.conftest import run_cli, wait_for
 from tests.harness import Running
-from tests.kiosk import BASE, ApiKiosk, Kiosk
+from tests.kiosk import BASE, ApiKiosk, Kiosk, open_console
 
 GREETING = DEFAULT_PERSONAS["guide"].greeting["en"]
 CAMERA = """
@@ -120,6 +121,24 @@ def test_a_second_visitor_is_greeted_and_hears_nothing_of_the_first_conversation
         assert not any("Zorblax" in m["content"] for m in seen)
         assert [t.user for t in think.dialogue.memory.turns] == ["What is my name?"]
         assert wait_for(lambda: kiosk.http("GET", "/state").json["visitors_per_hour"] == 2, 10)
+
+
+def test_the_console_shows_whether_a_visitor_is_there_and_how_many_came(tmp_path, default_avatar, two_visitors,
+                                                                        browser):
+    clock = VideoClock()  # nobody yet
+    with ApiKiosk(tmp_path, default_avatar, extra=CAMERA.format(source=two_visitors),
+                  camera_factory=lambda: VideoFileCamera(str(two_visitors), clock=clock)) as kiosk:
+        page = open_console(browser, kiosk)
+        page.wait_for_function("document.querySelector('#facts').innerText.includes('Visitor present')")
+        assert re.search(r"Visitor present\s+no", page.inner_text("#facts"))
+        clock.t = 2.5  # someone walks up
+        page.wait_for_function("/Visitor present\\s+yes/.test(document.querySelector('#facts').innerText)",
+                               timeout=30_000)
+        assert re.search(r"Visitors in the last hour\s+1", page.inner_text("#facts"))
+        clock.t = 4.5  # and goes
+        page.wait_for_function("/Visitor present\\s+no/.test(document.querySelector('#facts').innerText)",
+                               timeout=30_000)
+        page.close()
 
 
 def greeted(kiosk: Kiosk, after: int) -> int:
