@@ -5,6 +5,7 @@ Real face models, a real bus; the camera is faked at the hardware edge (a video 
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 import numpy as np
@@ -30,6 +31,7 @@ from runtime.core.supervisor import ActorSpec
 from runtime.devices.camera import VideoFileCamera
 from runtime.face.animator import Animator
 from runtime.store.models import ModelStore
+from tests.broker import Broker, Watch
 from tests.conftest import run_cli, wait_for
 from tests.harness import Running
 from tests.kiosk import BASE, ApiKiosk, Kiosk, open_console
@@ -139,6 +141,30 @@ def test_the_console_shows_whether_a_visitor_is_there_and_how_many_came(tmp_path
         page.wait_for_function("/Visitor present\\s+no/.test(document.querySelector('#facts').innerText)",
                                timeout=30_000)
         page.close()
+
+
+def test_the_fleet_sees_the_visitor_in_the_state_and_the_events(tmp_path, default_avatar, two_visitors):
+    (tmp_path / "broker").mkdir()
+    broker = Broker(tmp_path / "broker").start()
+    clock = VideoClock()  # nobody yet
+    remote = f'[remote]\ntype = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\ndevice_id = "door"\n'
+    try:
+        with Kiosk(tmp_path, default_avatar, remote + CAMERA.format(source=two_visitors),
+                   camera_factory=lambda: VideoFileCamera(str(two_visitors), clock=clock)):
+            watch = Watch(broker, "edge-talker/door/#")
+            try:
+                assert watch.wait(lambda w: w.of("edge-talker/door/status"))
+                clock.t = 2.5  # someone walks up
+                assert watch.wait(lambda w: any(e.get("type") == "visitor" and e["visitor_present"]
+                                                for e in w.of("edge-talker/door/events")))
+                assert wait_for(lambda: broker.retained("edge-talker/door/state").get("visitor_present") is True, 15)
+                state = broker.retained("edge-talker/door/state")
+                assert state["visitors_per_hour"] == 1
+                assert not any(key in json.dumps(state) for key in ("rgb", "frame", "image"))  # counts only
+            finally:
+                watch.close()
+    finally:
+        broker.stop()
 
 
 def greeted(kiosk: Kiosk, after: int) -> int:
