@@ -27,6 +27,7 @@ class PresenceActor(Actor):
     `detector_factory` the face models (their `detect(rgb)`)."""
 
     abandon_on_stop = True  # a detection in native code; nothing is lost
+    nice = 10  # background watching: the face, the speaker and the conversation come first
     retry_s = 5.0
 
     def __init__(self, name: str, bus, *, camera_factory: Callable[[], Camera], detector_factory: Callable,
