@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config",
                      help="config file (default: $EDGE_TALKER_CONFIG, /etc/edge-talker/config.toml, built-in)")
     run.add_argument("--input", help="an audio file as the visitor (paced in real time) instead of the microphone")
+    run.add_argument("--camera", help="a camera source for presence ([camera]): a device index, a /dev/video "
+                                      "path, or a video file (played in real time) as the visitor")
     run.add_argument("--record", help="MP4 of what the visitor sees and hears (with the input on the right channel)")
     run.add_argument("--exit-when-idle", action="store_true",
                      help="stop once the input has ended and the conversation has gone quiet")
@@ -104,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
     bench.add_argument("stage", nargs="?", default="e2e",
-                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice", "turn"],
+                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice", "turn",
+                                "presence"],
                        help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
@@ -273,6 +276,8 @@ def _run(args: argparse.Namespace) -> int:
 
         read_audio(args.input, report=False)  # a bad file is refused before any model loads
         changes["capture"] = FileCapture(type="file", path=args.input)
+    if args.camera:
+        changes["camera"] = settings.camera.model_copy(update={"enabled": True, "source": args.camera})
     if args.record:
         changes["record"] = settings.record.model_copy(update={"path": args.record, "directory": "",
                                                                 "include_input": True})
@@ -297,11 +302,12 @@ def _check_config(args: argparse.Namespace) -> int:
         measured = ""
     applied = product.check_applied(settings)
     servers = product.check_servers(settings)
+    camera = product.check_camera(settings)
     if note := product.turn_note(settings):
         print(f"note: {note}", file=sys.stderr)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid"
-          + "".join(f"; {part}" for part in (measured, servers, applied) if part))
+          + "".join(f"; {part}" for part in (measured, servers, camera, applied) if part))
     return 0
 
 

@@ -147,6 +147,7 @@ class Commands:
                 "voice": voices.get("en", ""), "voices": voices, "volume": s.play.volume, "muted": s.play.mute,
                 "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
                 "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
+                **(self.observer.presence() if s.camera.enabled else {}),
                 **({"config_problem": device.applied.problem} if device.applied.problem else {}),
                 **({"config_rolled_back": device.applied.rolled_back} if device.applied.rolled_back else {}),
                 **self.observer.snapshot()}

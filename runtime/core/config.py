@@ -458,6 +458,48 @@ class DisplayConfig(Section):
     fps: int = Field(30, ge=5, le=120, description="Frames drawn per second.")
 
 
+class CameraConfig(Section):
+    """[camera] a camera for presence (off by default): frames are analysed in memory and never stored,
+    sent or logged."""
+
+    enabled: bool = Field(False, description="Watch for visitors with a camera (see [presence]).")
+    source: str = Field("0", min_length=1, max_length=4096,
+        description='OpenCV source: a device index ("0"), a device path ("/dev/video0"), a GStreamer pipeline '
+                    '(ending in "appsink"), or a video file (tests and demos; played in real time).')
+    fps: float = Field(5.0, ge=1, le=15, description="Frames analysed per second.")
+    width: int = Field(640, ge=64, le=4096, description="Requested capture width (pixels; a device may pick another).")
+    height: int = Field(480, ge=48, le=4096, description="Requested capture height (pixels).")
+    mirrored: bool = Field(False, description="The camera delivers a mirror image (some webcams do).")
+
+
+class PresenceConfig(Section):
+    """[presence] who stands in front of the kiosk (needs [camera] enabled): approach, present, leaving."""
+
+    approach_size: float = Field(0.16, gt=0, lt=1,
+        description="A face this tall (fraction of the picture's height) or taller is close enough to talk.")
+    approach_frames: int = Field(3, ge=1, le=50,
+        description="... for this many analysed frames in a row before it counts as an approach.")
+    leave_s: float = Field(3.0, ge=0.5, le=600,
+        description="The visitor has left when no face was close enough for this long (seconds).")
+    close_size: float = Field(0.35, gt=0, le=1,
+        description='A face this tall or taller is "close" (else "near" above approach_size, "far" below).')
+    min_score: float = Field(0.6, gt=0, lt=1, description="Detector score a face needs.")
+    frontal: float = Field(0.5, gt=0, le=1,
+        description="How far the nose may sit off the middle of the eyes (eye distances) for a face that looks "
+                    "at the kiosk.")
+    greet: bool = Field(True, description="Say the persona's greeting when a visitor approaches.")
+    language: Literal["", "en", "zh"] = Field("",
+        description='Language of that greeting: "" = the persona\'s language, else [listen] language, else en.')
+    require_presence: bool = Field(False,
+        description="Hear speech only while a visitor is present (ignores background talk).")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> PresenceConfig:
+        if self.close_size <= self.approach_size:
+            raise ValueError("[presence] close_size must exceed approach_size")
+        return self
+
+
 class RecordConfig(Section):
     """[record] MP4 files of what the visitor sees and hears; off unless configured (privacy)."""
 
@@ -843,6 +885,8 @@ class Settings(Section):
     display: DisplayConfig = DisplayConfig()
     record: RecordConfig = RecordConfig()
     caption: CaptionConfig = CaptionConfig()
+    camera: CameraConfig = CameraConfig()
+    presence: PresenceConfig = PresenceConfig()
     log: LogConfig = LogConfig()
     paths: PathsConfig = PathsConfig()
     remote: RemoteConfig = RemoteConfig()
@@ -887,6 +931,12 @@ class Settings(Section):
     def config_dir(self) -> Path | None:
         """The directory of the config file (None: built-in defaults or text)."""
         return self._config_dir
+
+    @model_validator(mode="after")
+    def _presence_needs_camera(self) -> Settings:
+        if self.presence.require_presence and not self.camera.enabled:
+            raise ValueError("presence.require_presence needs [camera] enabled = true (nobody would ever be heard)")
+        return self
 
     @model_validator(mode="after")
     def _persona_exists(self) -> Settings:

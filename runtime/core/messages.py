@@ -81,6 +81,8 @@ class InterruptReason(StrEnum):
     """Typed or file input."""
     OPERATOR = "operator"
     """An operator's command (say, interrupt)."""
+    VISITOR = "visitor"
+    """A visitor approached and is greeted."""
 
 
 # --- control ----------------------------------------------------------------------------------
@@ -215,6 +217,31 @@ class ConfigApplied(Message):
     """The version the operator gave the applied config ("" for a single setting changed)."""
     restart: bool = False
     """True when the change needs the process to restart (it exits so systemd restarts it)."""
+
+
+class VisitorChange(StrEnum):
+    """What the camera saw the visitor do (Visitor.change)."""
+
+    APPROACH = "approach"
+    """A face came close enough to talk: a new visitor."""
+    PRESENT = "present"
+    """The visitor is still there (sent with each analysed frame that shows them)."""
+    LEFT = "left"
+    """No face close enough for [presence] leave_s: the visitor has gone."""
+
+
+@register("presence.visitor", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Visitor(Message):
+    """The visitor in front of the kiosk: where and how near, nothing else (no image, no identity)."""
+
+    change: VisitorChange
+    x: float = 0.0
+    """Face centre across the camera's picture, -1 (left edge) .. 1 (right edge), as if not mirrored."""
+    y: float = 0.0
+    """Face centre down the picture, -1 (top) .. 1 (bottom)."""
+    distance: str = ""
+    """`far`, `near` or `close` (face size against [presence] thresholds); "" once left."""
 
 
 # --- input ------------------------------------------------------------------------------------

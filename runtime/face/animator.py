@@ -20,6 +20,9 @@ What the render actor calls (all times are the playback clock, seconds):
   speaks), final Transcript -> "thinking" (the answer is being prepared), the first
   PlaybackStarted of the answer -> "speaking", the end of playback or an Interrupt that leaves
   nothing to say -> "idle";
+- ``attend(x, y)`` with where the visitor stands (runtime.core.messages.Visitor, in the picture the
+  avatar is shown in), ``attend(None)`` once they left: the eyes keep to the visitor and the head
+  turns a little towards them;
 - ``params(t)`` once per frame, with increasing t.
 """
 
@@ -62,6 +65,13 @@ _NOD_S = 0.55
 """Length of one listening nod (down and back up)."""
 _NOD_PITCH = 0.03
 """Depth of a nod (radians)."""
+_ATTEND_YAW, _ATTEND_PITCH = 0.028, 0.012
+"""Head turn towards a visitor at the edge of the camera's view (radians): with the idle drift it stays
+within the rig's +-0.06."""
+_ATTEND_GAZE = 0.7
+"""Gaze towards a visitor at the edge of the view (fraction of the iris travel)."""
+_ATTEND_S = 0.4
+"""Time constant of the head turning to follow the visitor (seconds)."""
 
 
 class Animator:
@@ -84,6 +94,9 @@ class Animator:
         self._next_saccade = self.rng.uniform(0.5, 2.0)
         self._next_nod = 0.0
         self._nods: list[float] = []
+        self.visitor: tuple[float, float] | None = None
+        """Where the visitor stands (x, y in -1..1 of the shown picture; None: nobody)."""
+        self._turn = (0.0, 0.0)
 
     def speak(self, track: VisemeTrack | None, start_s: float) -> None:
         """The track heard from clock time start_s on (None: silence)."""
@@ -117,6 +130,17 @@ class Animator:
         else:
             self._next_saccade = min(self._next_saccade, now + 0.3)
 
+    def attend(self, x: float | None, y: float = 0.0) -> None:
+        """The visitor stands at (x, y), -1..1 across and down the picture the avatar is shown in
+        (x: +1 = the right of that picture); None: nobody is there. The eyes glance to them now."""
+        if x is None:
+            self.visitor = None
+            return
+        first = self.visitor is None
+        self.visitor = (float(np.clip(x, -1, 1)), float(np.clip(y, -1, 1)))
+        if first and self.activity != Activity.THINKING:
+            self._next_saccade = self._last_t or 0.0
+
     def params(self, t: float) -> dict[str, float]:
         """Renderer parameters at clock time t (seconds)."""
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
@@ -133,6 +157,7 @@ class Animator:
         self._idle(t, out)
         self._look(t, dt, out)
         self._nod(t, out)
+        self._turn_to_visitor(dt, out)
         return out
 
     def _mouth(self, t: float, out: dict) -> bool:
@@ -212,6 +237,10 @@ class Animator:
                 gx, gy = self._gaze
                 self._gaze = (float(np.clip(gx + self.rng.uniform(-0.15, 0.15), -1, 1)),
                               float(np.clip(gy + self.rng.uniform(-0.1, 0.1), -1, -0.5)))
+            elif self.visitor is not None:  # small glances about the visitor's face
+                cx, cy = _ATTEND_GAZE * self.visitor[0], 0.5 * _ATTEND_GAZE * self.visitor[1]
+                self._gaze = (float(np.clip(cx + self.rng.uniform(-0.1, 0.1), -1, 1)),
+                              float(np.clip(cy + self.rng.uniform(-0.05, 0.05), -1, 1)))
             else:
                 spread = 0.25 if self.activity == Activity.LISTENING else 0.6
                 self._gaze = (self.rng.uniform(-spread, spread), self.rng.uniform(-0.5 * spread, 0.5 * spread))
@@ -221,6 +250,15 @@ class Animator:
         self._gaze_now = (gx + (self._gaze[0] - gx) * k, gy + (self._gaze[1] - gy) * k)
         out["gaze_x"] = float(np.clip(out["gaze_x"] + self._gaze_now[0], -1, 1))
         out["gaze_y"] = float(np.clip(out["gaze_y"] + self._gaze_now[1], -1, 1))
+
+    def _turn_to_visitor(self, dt: float, out: dict) -> None:
+        """The head turns a little towards the visitor (and back to the middle once they left)."""
+        x, y = self.visitor or (0.0, 0.0)
+        target = (_ATTEND_YAW * x, _ATTEND_PITCH * y)
+        k = 1.0 - math.exp(-dt / _ATTEND_S) if dt else 0.0
+        self._turn = (self._turn[0] + (target[0] - self._turn[0]) * k, self._turn[1] + (target[1] - self._turn[1]) * k)
+        out["head_yaw"] += self._turn[0]
+        out["head_pitch"] += self._turn[1]
 
     def _nod(self, t: float, out: dict) -> None:
         """Listening: a small nod every 1.5-3.5 s."""
