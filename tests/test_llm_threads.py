@@ -57,9 +57,9 @@ def test_the_answer_does_not_depend_on_how_many_threads_decoded_it(smol, monkeyp
     def answer() -> str:
         return "".join(smol.stream(messages, max_tokens=40, should_stop=lambda: False))
 
-    smol.threads.most = 1  # no switching: both threads throughout
+    smol.threads.hold(2)  # no switching: both threads throughout
     steady = answer()
-    smol.threads.most = 2
+    smol.threads.hold(None)
     monkeypatch.setattr(llm_threads, "PROBE_EVERY", 1)  # the other count at every token
     switching = answer()
     assert smol.threads.switches >= 20, "the answer was not decoded with both counts in turn"

@@ -34,6 +34,8 @@ class ThreadGovernor:
         """The count the next token is decoded with."""
         self.cost: dict[int, float] = {}
         """Running cost of a token (seconds) per thread count, as measured lately."""
+        self.held: int | None = None
+        """A count fixed by hold() (None: the cost of tokens decides)."""
         self._since_probe = 0
         self._run = 0
         """Tokens decoded in a row with the current count."""
@@ -42,7 +44,7 @@ class ThreadGovernor:
 
     def timed(self, seconds: float) -> None:
         """One token took `seconds` with the current count: pick the count for the next one."""
-        if self.most <= 1:
+        if self.most <= 1 or self.held is not None:
             return
         old = self.cost.get(self.threads)
         # The first token after a switch replaces what this count cost before: that is stale.
@@ -55,6 +57,12 @@ class ThreadGovernor:
             self._set(other)  # try it (or again: the load may have changed)
         else:
             self._set(min(self.cost, key=self.cost.__getitem__))
+
+    def hold(self, threads: int | None) -> None:
+        """Decode with `threads` from now on (None: follow the cost of tokens again)."""
+        self.held = threads
+        if threads is not None:
+            self._set(threads)
 
     def _set(self, threads: int) -> None:
         if threads != self.threads:
