@@ -387,6 +387,7 @@ class PiperSpeak(Backend):
     noise_scale: float = Field(0.0, ge=0, le=2, description="Variation in the voice; 0 = the voice's default.")
     noise_w_scale: float = Field(0.0, ge=0, le=2, description="Variation in timing; 0 = the voice's default.")
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
 
 
 class KokoroSpeak(Backend):
