@@ -163,7 +163,7 @@ def _service(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from runtime import service
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.paths import models_dir
 
     root = Path(args.root)
@@ -266,7 +266,7 @@ def _log_format() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from runtime.core.config import FileCapture, load_config
+    from runtime.config import FileCapture, load_config
     from runtime.product import RESTART, check_models, restart_process, run_app
 
     settings = load_config(args.config)
@@ -291,7 +291,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from runtime import product
-    from runtime.core.config import config_path, load_config
+    from runtime.config import config_path, load_config
     from runtime.core.errors import ModelFault
 
     settings = load_config(args.config)
@@ -315,7 +315,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     import json
 
     from runtime import product
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.speech.audio import read_audio
     from runtime.speech.transcribe import transcribe_file
 
@@ -333,7 +333,7 @@ def _bench(args: argparse.Namespace) -> int:
     from importlib import import_module
     from pathlib import Path
 
-    from runtime.core.config import load_config
+    from runtime.config import load_config
 
     stage = import_module(f"runtime.bench.{args.stage}")
     extra = ({"config": args.config, "verbose": bool(getattr(args, "verbose", False))} if args.stage == "e2e"
@@ -346,7 +346,7 @@ def _reply(args: argparse.Namespace) -> int:
     import json
 
     from runtime import product
-    from runtime.core.config import load_config
+    from runtime.config import load_config
 
     settings = load_config(args.config)
     if args.persona and args.persona not in settings.personas:
@@ -371,7 +371,7 @@ def _speak(args: argparse.Namespace) -> int:
     import soundfile
 
     from runtime import product
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.errors import SpeakFault
     from runtime.core.outputs import check_output
     from runtime.speech.visemes import concat
@@ -402,7 +402,7 @@ def _avatar(args: argparse.Namespace) -> int:
 
     import cv2
 
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.paths import state_dir
     from runtime.face import avatars, bundle
 
@@ -451,7 +451,7 @@ def _voice(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     from runtime.clip import check_output, render_clip
-    from runtime.core.config import load_config
+    from runtime.config import load_config
 
     settings = load_config(args.config)
     if args.voice:
@@ -488,8 +488,8 @@ def _devices(args: argparse.Namespace) -> int:
 def _remote(args: argparse.Namespace) -> int:
     import json
 
+    from runtime.config import load_config
     from runtime.control.operator import Operator, operator_config, read_body
-    from runtime.core.config import load_config
     from runtime.core.errors import RemoteFault
 
     words = list(args.words)
@@ -536,7 +536,7 @@ def _print_schemas(words: list[str]) -> int:
 
 
 def _selected(ids: list[str]):
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.paths import models_dir
     from runtime.store.models import ModelStore
 

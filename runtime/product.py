@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 import zmq
 
 from runtime import engines
-from runtime.core.bus import Bus
-from runtime.core.config import (
+from runtime.config import (
     LANGUAGES,
     AutoCapture,
     CaptureSource,
@@ -32,6 +31,7 @@ from runtime.core.config import (
     MicrophoneCapture,
     Settings,
 )
+from runtime.core.bus import Bus
 from runtime.core.errors import RuntimeFault
 from runtime.core.paths import instance_lock, models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads, peak_rss_mb
@@ -102,12 +102,12 @@ def build_voices(settings: Settings, store: ModelStore):
         return Voice(engine, name)
 
     sections = {lang: getattr(settings.speak, lang) for lang in LANGUAGES}
-    voices = {lang: voice(section) for lang, section in sections.items() if section.ENGINE}
+    voices = {lang: voice(section) for lang, section in sections.items() if engines.module_of(section)}
     if settings.speak.voice:
         language = bundle.load(state, settings.speak.voice).language  # voice-unknown / voice-damaged first
         voices[language] = voice(settings.speak.kokoro(), settings.speak.voice)
     pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
-              for lang, name in persona.voices.items() if sections[lang].ENGINE}
+              for lang, name in persona.voices.items() if engines.module_of(sections[lang])}
     return Voices(voices, pinned)
 
 
@@ -172,7 +172,7 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
 def measure_personas(settings: Settings) -> str:
     """Check that every persona fits the model's context, with the model's own tokenizer (its
     vocabulary only: about a second); returns what was measured against, for check-config."""
-    engine_module = import_module(settings.think.ENGINE)
+    engine_module = engines.module_of(settings.think)
     if not hasattr(engine_module, "tokenizer"):
         return ""
     engine = dialogue_factory(settings, build=engine_module.tokenizer)().engine
@@ -185,7 +185,7 @@ def check_servers(settings: Settings) -> str:
     they answer; returns what was checked ("" when no engine uses a server)."""
     found = []
     for section in (settings.asr, settings.think, *(getattr(settings.speak, lang) for lang in LANGUAGES)):
-        check = getattr(import_module(section.ENGINE), "check", None) if section.ENGINE else None
+        check = getattr(engines.module_of(section), "check", None)
         found.append(check(section) if check else "")
     return "; ".join(filter(None, found))
 

@@ -16,8 +16,8 @@ import zmq
 
 from runtime import product
 from runtime.actors.play import PlayActor
+from runtime.config import parse_config
 from runtime.core.bus import Bus
-from runtime.core.config import parse_config
 from runtime.core.messages import PlaybackFinished, PlaybackStarted, ReplyChunk, SpeechAudio
 from runtime.core.supervisor import ActorSpec
 from runtime.devices.sound import SilentOutput

@@ -14,7 +14,7 @@ import pytest
 from runtime.actors.capture import FileSource
 from runtime.actors.presence import PresenceActor
 from runtime.bench.visitors import Shot, write_video
-from runtime.core.config import DEFAULT_PERSONAS, PresenceConfig, parse_config
+from runtime.config import DEFAULT_PERSONAS, PresenceConfig, parse_config
 from runtime.core.errors import ConfigFault
 from runtime.core.messages import (
     ActorState,

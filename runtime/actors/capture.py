@@ -17,8 +17,8 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
+from runtime.config import ConsoleCapture, FileCapture, MicrophoneCapture
 from runtime.core.actor import Actor
-from runtime.core.config import ConsoleCapture, FileCapture, MicrophoneCapture
 from runtime.core.errors import CaptureFault
 from runtime.core.limits import clean_text
 from runtime.core.messages import (

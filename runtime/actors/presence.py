@@ -12,8 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from runtime.config import PresenceConfig
 from runtime.core.actor import Actor
-from runtime.core.config import PresenceConfig
 from runtime.core.errors import CameraFault
 from runtime.core.messages import Visitor, VisitorChange
 from runtime.devices.camera import Camera

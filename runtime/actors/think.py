@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import logging
 
+from runtime.config import Persona
 from runtime.core.actor import Actor
-from runtime.core.config import Persona
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import (
     Interrupt,

@@ -18,8 +18,8 @@ from pathlib import Path
 import zmq
 
 from runtime.bench.visitors import Shot, crossing, write_video
+from runtime.config import Settings
 from runtime.core.bus import Bus, receive
-from runtime.core.config import Settings
 from runtime.core.messages import Visitor, VisitorChange
 from runtime.core.supervisor import ActorSpec, Supervisor
 from runtime.devices.camera import VideoFileCamera

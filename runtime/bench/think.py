@@ -17,7 +17,7 @@ from pathlib import Path
 
 from runtime import product
 from runtime.bench.stats import median, percentiles
-from runtime.core.config import Persona, Settings
+from runtime.config import Persona, Settings
 from runtime.dialogue.conversation import Dialogue
 
 QUESTIONS = [

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runtime import __version__
+from runtime.config import RESERVED_DEVICE_IDS, Settings
 from runtime.control import assets, desired, edits
 from runtime.control.requests import (
     MAX_PHOTO_BYTES,
@@ -44,7 +45,6 @@ from runtime.control.requests import (
 )
 from runtime.control.samples import VoiceSamples
 from runtime.control.state import Observer
-from runtime.core.config import RESERVED_DEVICE_IDS, Settings
 from runtime.core.errors import AvatarFault, ConfirmFault, ControlFault, ThinkFault
 from runtime.core.messages import ConfigApplied, Interrupt, InterruptReason, Message, Say, SetAvatar
 from runtime.core.paths import models_dir, state_dir

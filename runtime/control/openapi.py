@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from runtime.config import Persona
 from runtime.control import requests as bodies
-from runtime.core.config import Persona
 
 JSON = "application/json"
 

@@ -335,7 +335,7 @@ class SafetyEvent(Message):
     the avatar gave the persona's fixed response instead of a model's answer."""
 
     category: str
-    """`lost_child`, `emergency` or `unwell` (runtime.core.config.SafetyCategory)."""
+    """`lost_child`, `emergency` or `unwell` (runtime.config.SafetyCategory)."""
     language: str
     """Language of the visitor's words (ISO 639-1)."""
     persona: str = ""

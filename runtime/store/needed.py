@@ -3,7 +3,7 @@ loads and for the fleet's report of the models in use."""
 
 from __future__ import annotations
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.store.models import ModelStore
 
 VAD_MODEL = "vad-silero"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.paths import cache_dir, models_dir, state_dir
 from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
 from runtime.speech.audio import SAMPLE_RATE, to_rate

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from runtime.core.config import Backend
+from runtime.config import Backend
 from runtime.engines.asr import AsrResult
 
 
