@@ -82,6 +82,7 @@ class Animator:
         self.rng = random.Random(seed)  # noqa: S311 - blink timing, not cryptography (None: new each run)
         self._track: VisemeTrack | None = None
         self._closures = np.zeros((0, 2))
+        self._heard_press = 0.0
         self._track_start = 0.0
         self._mood = dict.fromkeys(PARAMS, 0.0)
         self._moods: list[Mood] = []
@@ -152,6 +153,7 @@ class Animator:
     def _mouth(self, t: float, out: dict) -> bool:
         """The mouth's targets at t; True when the lips are closing for (or shut at) an m, b or p."""
         track = self._track
+        self._heard_press = 0.0
         if track is None:
             return False
         rate = track.sample_rate
@@ -161,9 +163,10 @@ class Animator:
         cap, forced = self._closing(t - self._track_start)
         if forced:  # m, b, p: the lips meet, whatever the neighbours do (rounded for a coming o, not open)
             jaw, press, rnd = 0.0, 1.0, min(rnd, 0.3)
+        self._heard_press = 1.0 if forced else float(press)
         # (the lips themselves close in step: a photo whose lips are apart at rest presses them
         # together over the same frames)
-        jaw, press = min(jaw, _WIDE * cap), max(press, 1.0 - cap ** 1.5)
+        jaw, press = min(jaw, _WIDE * cap), max(press, 1.0 - cap)
         out["jaw_open"] = float(jaw)
         out["lip_spread"] = float(spread)
         out["lip_round"] = float(rnd)
@@ -203,7 +206,8 @@ class Animator:
             for name, value in EMOTIONS[emotion].items():
                 out[name] += value * amount
         # Rounded or closing lips pull the corners in: they win over the smile's pull outwards.
-        out["smile"] *= 1.0 - 0.6 * min(1.0, out["lip_round"] + out["lip_press"])
+        # (the sound's own closure, not the lips' approach to it: a smile stays on the way to an m)
+        out["smile"] *= 1.0 - 0.6 * min(1.0, out["lip_round"] + self._heard_press)
         # Joy does not gape: a smiling mouth opens less, and an open jaw takes back most of the
         # smile's outward pull (the corners still rise).
         joy = min(1.0, max(out["smile"], 0.0))

@@ -25,7 +25,7 @@ _LOWER_LENGTHS = (1.0, 1.0, 0.95, 0.85, 0.8, 0.75)
 _UPPER_SHOW = 0.085
 """How far the upper incisors reach below the line where the lips part (mouth widths)."""
 _LOWER_SHOW = 0.03
-_LOWER_FROM, _LOWER_OVER = 0.33, 0.1
+_LOWER_FROM, _LOWER_OVER = 0.3, 0.1
 """The lower tips appear from an opening of 0.31 mouth widths on and show fully 0.1 later: at an A,
 barely at an O, never at an E."""
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
