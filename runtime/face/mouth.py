@@ -153,20 +153,20 @@ class MouthPainter:
         # cheeks) dark. Every term varies smoothly, so no part of the cavity is one flat colour.
         t = np.clip((yy - upper) / gap, 0, 1)  # 0 under the upper lip, 1 at the lower lip
         back = (1 - t) ** 0.7 * (0.8 + 0.2 * (1 - across ** 2))
-        sides = _smooth((across - 0.35) / 0.6)
+        sides = _smooth((across - 0.3) / 0.5)
         depth = 1 - (1 - back) * (1 - 0.8 * sides)
         depth = depth * _smooth(opening / (0.15 * self.mw))
         out = self.cavity + (self.deep - self.cavity) * depth[..., None]
         # (right under the upper lip, its shadow; at the lower lip, the light on its wet inside,
         # less of it towards the corners, which the cheeks shade)
         lit = (0.86 + 0.14 * _smooth((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * _smooth((t - 0.75) / 0.25))
-        lit = lit * (1 - 0.35 * sides)
+        lit = lit * (1 - 0.5 * sides)
         out = out * lit[..., None]
         out = self._tongue(out, yy, lower, gap, across, opening)
         if not self.own_lower_teeth:
             out = self.teeth.lower(out, yy, xs, lower, across, opening)
         if not self.shows_teeth:
-            out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across)
+            out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
 
     def _tongue(self, out, yy, lower, gap, across, opening):
@@ -178,7 +178,7 @@ class MouthPainter:
             return out
         crest = lower - gap * (0.42 - 0.34 * across ** 2)
         soft = np.maximum(0.35 * (lower - crest), 1.5)
-        amount = _smooth((yy - crest) / soft) * _smooth((0.85 - across) / 0.35) * wide
+        amount = _smooth((yy - crest) / soft) * _smooth((0.7 - across) / 0.35) * wide
         front = _smooth((yy - crest) / np.maximum(lower - crest, 1.0))
         tone = (0.55 + 0.45 * front) * (1 - 0.35 * across ** 2)
         amount = amount * (0.55 + 0.45 * front)  # (its back fades into the mouth's shade)
