@@ -51,7 +51,7 @@ for 40 ms (every frame rate shows it shut once) and goes back up in 150 ms."""
 _JAW_RATE = 16.0
 """Fastest jaw movement (full range per second): opening, and closing when the sound needs the lips
 shut (m, b, p)."""
-_CLOSE_RATE = 6.0
+_CLOSE_RATE = 5.5
 """Fastest closing otherwise: from a wide A to shut takes ~140 ms (three to four frames at 25 fps), so the
 lips travel instead of snapping shut in one frame."""
 _APPROACH_S = 0.16
@@ -66,7 +66,7 @@ _HOLD_S = 0.04
 _JOY_GAPE = 0.4
 """A smile narrows the jaw's opening by this much at full joy: joy widens and lifts the corners, it
 does not gape."""
-_JOY_WIDTH = 1.2
+_JOY_WIDTH = 1.35
 """How much of the smile's outward pull an open jaw takes back (lip_spread units at full smile
 and a wide open jaw): an open, smiling mouth is no wider than an open neutral one plus a little."""
 _NOD_S = 0.55

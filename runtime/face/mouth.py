@@ -161,7 +161,7 @@ class MouthPainter:
         # less of it towards the corners, which the cheeks shade)
         lit = (0.86 + 0.14 * _smooth((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * _smooth((t - 0.75) / 0.25))
         lit = lit * (1 - 0.5 * sides)
-        out = out * lit[..., None]
+        out = np.maximum(out * lit[..., None], 0.88 * self.deep)  # (dark, never black: see self.deep)
         out = self._tongue(out, yy, lower, gap, across, opening)
         if not self.own_lower_teeth:
             out = self.teeth.lower(out, yy, xs, lower, across, opening)

@@ -109,7 +109,7 @@ class Teeth:
         shows = 0.55 + 0.45 * smooth((opening - 0.1 * self.mw) / (0.2 * self.mw))
         length = np.interp(xs - dx, grid, lengths) * shows
         edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
-        amount = smooth((edge - yy) / 1.5 + 0.5) * smooth((0.75 - across) / 0.45)
+        amount = smooth((edge - yy) / 1.5 + 0.5) * smooth((0.85 - across) / 0.45)
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
