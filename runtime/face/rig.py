@@ -107,10 +107,10 @@ class _Builder:
         self.press_line = (upper + lower) / 2
         closed = np.stack([upper[:, 0], upper[:, 1], np.maximum(lower[:, 1], upper[:, 1])], 1)
         self.gap = gap if gap is not None else closed
+        # How far the jaw drops the lower lip at jaw_open 1: less from a smile already open (its A
+        # is a wide smile's opening, not a scream).
         rest = float(np.max(lower[:, 1] - upper[:, 1])) if self.open_at_rest else 0.0
         self.jaw_drop = 0.42 * self.mouth_w - 0.6 * min(rest, 0.3 * self.mouth_w)
-        """How far the jaw drops the lower lip at jaw_open 1: a mouth already open in a smile opens
-        by less (its A is a wide smile's opening, not a scream)."""
         """(n, 3) x, top, bottom of what lies between the lips (runtime.face.lips.lip_gap)."""
 
     def region(self, x0, y0, x1, y1):
