@@ -105,7 +105,7 @@ a pause and on a bilabial."""
 def test_the_lips_travel_shut_unless_a_bilabial_needs_them_shut(portrait_faces, face_models):
     """Over an utterance at 25 fps the lips' gap (the mesh on each rendered frame) never falls by
     more than 40 % of its widest in one frame, except onto an m, b or p: in the frames that close
-    towards one (it is known ahead, the lips start closing 160 ms before it; how those frames
+    towards one (it is known ahead, the lips start closing 120 ms before it; how those frames
     travel is test_an_m_b_or_p_closes_over_frames_and_reopens_over_frames)."""
     face = portrait_faces["woman_older_glasses_neutral.jpg"]
     rate = 16000

@@ -3,7 +3,7 @@
 Coarticulation: the mouth at time t is a weighted look at the track from 70 ms before to 80 ms
 after t (the mouth anticipates the next sound), so shapes glide instead of stepping frame by
 frame; a bilabial (m, b, p) presses the lips together, and since the track is known ahead the lips
-come together over the 160 ms before it and part over the 160 ms after it (four frames at 25 fps,
+come together over the 120 ms before it and part over the 120 ms after it (three frames at 25 fps,
 never a slam from a wide-open frame); the jaw moves no faster than a real one (full range in
 60 ms). Idle life: blinks every 2-6 s (sometimes double; slower
 when sad or concerned, more often while listening; timing random per run unless seeded),
@@ -57,10 +57,11 @@ shut (m, b, p)."""
 _CLOSE_RATE = 5.5
 """Fastest closing otherwise: from a wide A to shut takes ~140 ms (three to four frames at 25 fps), so the
 lips travel instead of snapping shut in one frame."""
-_APPROACH_S = 0.16
+_APPROACH_S = 0.12
 """An m, b or p is known ahead (the track is): over this long before it the lips come together,
-the jaw's opening and the lips' gap easing shut where the sound starts (four frames at 25 fps)."""
-_REOPEN_S = 0.16
+the jaw's opening and the lips' gap easing shut where the sound starts (three frames at 25 fps; a
+200 ms vowel between two closures still opens to most of its width)."""
+_REOPEN_S = 0.12
 """After an m, b or p the lips part again over this long (never a wide vowel in the next frame)."""
 _WIDE = 0.85
 """The widest jaw opening of any sound (an A)."""
