@@ -70,6 +70,29 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: 
             "enroll_s": meta.get("enroll_s"), "replaced": replace, "warnings": warnings}
 
 
+def enroll_voice(settings: Settings, name: str, sample: bytes, language: str | None, *, replace: bool = False,
+                 keep_alive=lambda: None) -> dict:
+    """Enroll sample bytes as voice `name` (kept in memory, never on disk unless keep_sample). The
+    reply states the similarity reached on the held-back speech against the nearest stock voice
+    and the default, whether the voice was stored, and what to use instead when it was not."""
+    from runtime.voice.enroll import enroll_file, summary
+
+    with in_memory_file(sample) as path:
+        try:
+            _, meta, notices = enroll_file(settings, path, name, language=language, replace=replace,
+                                           keep_alive=keep_alive)
+        except VoiceFault as fault:
+            if fault.code != "voice-exists":
+                raise
+            raise VoiceFault(fault.code, fault.message, "choose another name, send it again with replace "
+                             "(voice.enroll / POST /voices: \"replace\": true), or remove that voice first") from fault
+    return {"name": name, "stored": meta["stored"], "offer": meta["offer"], "language": meta["language"],
+            "similarity": meta["similarity"], "round_trip": meta["round_trip"], "pitch_hz": meta["pitch_hz"],
+            "speech_s": meta["speech_s"], "enroll_s": meta["enroll_s"], "replaced": replace and meta["stored"],
+            "summary": summary(name, meta),
+            "notices": [{"code": n.split(":", 1)[0], "message": n.split(":", 1)[1].strip()} for n in notices]}
+
+
 def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
     """The avatar's key poses side by side, as JPEG (a PNG of nine 512 px tiles is 5 MB)."""
     import cv2
