@@ -150,11 +150,11 @@ class Reply:
 class ApiKiosk(Kiosk):
     """The in-process kiosk with its REST API on a free loopback port (bearer token TOKEN)."""
 
-    def __init__(self, folder, default_avatar, *, captions: bool = False) -> None:
+    def __init__(self, folder, default_avatar, *, captions: bool = False, extra: str = "") -> None:
         self.bench = folder / "bench"
         os.environ[TOKEN_ENV] = TOKEN
         super().__init__(folder, default_avatar, API.format(env=TOKEN_ENV, bench=self.bench,
-                                                            captions=str(captions).lower()))
+                                                            captions=str(captions).lower()) + extra)
         self.port = self.actor("api").port
         self.url = f"http://127.0.0.1:{self.port}"
         assert wait_for(lambda: self.http("GET", "/state").json["health"]["actors"].get("capture"), 30)
