@@ -173,6 +173,8 @@ CALLS = {
     "POST /avatar": lambda c, p, q, b: c.use_avatar(b["name"]),
     "GET /voices/sample.wav": lambda c, p, q, b: c.voice_sample(q["id"], q.get("text", "")),
     "POST /voice": lambda c, p, q, b: c.use_voice(b["id"]),
+    "POST /voices": lambda c, p, q, b: c.enroll_voice(b["sample"].encode(), b["name"], language=b.get("language", ""),
+                                                      replace=b.get("replace", False)),
     "POST /say": lambda c, p, q, b: c.say(**b),
     "POST /interrupt": lambda c, p, q, b: c.interrupt(),
     "POST /volume": lambda c, p, q, b: c.volume(**b),
