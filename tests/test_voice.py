@@ -188,7 +188,7 @@ def test_enroll_speak_preview_and_remove_from_the_command_line(recordings, embed
     sample = _write(root / "dickens.wav", recordings["dickens"][: 8 * SAMPLE_RATE])
     done = run_cli("voice", "enroll", str(sample), "--name", "dickens", "--config", str(config), env=env, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert "enrolled dickens" in done.stdout and "nearest stock voice" in done.stdout
+    assert done.stdout.startswith("enrolled dickens") and "nearest stock" in done.stdout, (done.stdout, done.stderr)
     assert run_cli("voice", "list", "--config", str(config)).stdout.split() == ["dickens"]
     meta = json.loads(run_cli("voice", "show", "dickens", "--config", str(config)).stdout)
     assert meta["language"] == "en" and meta["language_detected"] and meta["nearest_stock"] in BASIS
@@ -294,6 +294,10 @@ def test_a_chinese_sample_is_detected_and_enrolled_with_a_character_round_trip(s
     sample = STORE.model_dir("speech-samples") / "zh-pangrama.wav"
     done = run_cli("voice", "enroll", str(sample), "--name", "li", "--config", str(config), env=env, timeout=900)
     assert done.returncode == 0, done.stderr
-    meta = json.loads(run_cli("voice", "show", "li", "--config", str(config)).stdout)
-    assert meta["language"] == "zh" and meta["language_detected"] and meta["round_trip"]["metric"] == "CER"
-    assert meta["round_trip"]["error"] <= 0.1 or "voice-unintelligible" in done.stderr  # said when it falls back
+    assert "(zh, " in done.stdout and "round trip CER" in done.stdout and "default zf_xiaoxiao 0." in done.stdout
+    if done.stdout.startswith("enrolled li"):
+        meta = json.loads(run_cli("voice", "show", "li", "--config", str(config)).stdout)
+        assert meta["language"] == "zh" and meta["language_detected"] and meta["round_trip"]["error"] <= 0.1
+    else:  # no closer than the stock voices: nothing stored, the closer one offered
+        assert "voice-match-poor" in done.stderr
+        assert "li" not in run_cli("voice", "list", "--config", str(config)).stdout.split()

@@ -37,7 +37,7 @@ from runtime.voice import enroll, match, verdict
 SAMPLES_S = (3, 5, 10)
 HELD_S = 5.5
 """Held-back speech per speaker at most (seconds); a sample never reaches into it."""
-MIN_HELD_S = 2.0
+MIN_HELD_S = 1.5
 EVAL = ("The museum opens at nine and closes at six.", "Please follow me to the second floor.",
         "Would you like a cup of tea before we start?")
 EDGE_S = 0.4
