@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config",
                      help="config file (default: $EDGE_TALKER_CONFIG, /etc/edge-talker/config.toml, built-in)")
     run.add_argument("--input", help="an audio file as the visitor (paced in real time) instead of the microphone")
+    run.add_argument("--camera", help="a camera source for presence ([camera]): a device index, a /dev/video "
+                                      "path, or a video file (played in real time) as the visitor")
     run.add_argument("--record", help="MP4 of what the visitor sees and hears (with the input on the right channel)")
     run.add_argument("--exit-when-idle", action="store_true",
                      help="stop once the input has ended and the conversation has gone quiet")
@@ -104,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
     bench.add_argument("stage", nargs="?", default="e2e",
-                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice", "turn"],
+                       choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice", "turn",
+                                "presence"],
                        help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
@@ -160,7 +163,7 @@ def _service(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from runtime import service
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.paths import models_dir
 
     root = Path(args.root)
@@ -263,7 +266,7 @@ def _log_format() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from runtime.core.config import FileCapture, load_config
+    from runtime.config import FileCapture, load_config
     from runtime.product import RESTART, check_models, restart_process, run_app
 
     settings = load_config(args.config)
@@ -273,6 +276,8 @@ def _run(args: argparse.Namespace) -> int:
 
         read_audio(args.input, report=False)  # a bad file is refused before any model loads
         changes["capture"] = FileCapture(type="file", path=args.input)
+    if args.camera:
+        changes["camera"] = settings.camera.model_copy(update={"enabled": True, "source": args.camera})
     if args.record:
         changes["record"] = settings.record.model_copy(update={"path": args.record, "directory": "",
                                                                 "include_input": True})
@@ -286,7 +291,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from runtime import product
-    from runtime.core.config import config_path, load_config
+    from runtime.config import config_path, load_config
     from runtime.core.errors import ModelFault
 
     settings = load_config(args.config)
@@ -297,11 +302,12 @@ def _check_config(args: argparse.Namespace) -> int:
         measured = ""
     applied = product.check_applied(settings)
     servers = product.check_servers(settings)
+    camera = product.check_camera(settings)
     if note := product.turn_note(settings):
         print(f"note: {note}", file=sys.stderr)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid"
-          + "".join(f"; {part}" for part in (measured, servers, applied) if part))
+          + "".join(f"; {part}" for part in (measured, servers, camera, applied) if part))
     return 0
 
 
@@ -309,7 +315,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     import json
 
     from runtime import product
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.speech.audio import read_audio
     from runtime.speech.transcribe import transcribe_file
 
@@ -327,7 +333,7 @@ def _bench(args: argparse.Namespace) -> int:
     from importlib import import_module
     from pathlib import Path
 
-    from runtime.core.config import load_config
+    from runtime.config import load_config
 
     stage = import_module(f"runtime.bench.{args.stage}")
     extra = ({"config": args.config, "verbose": bool(getattr(args, "verbose", False))} if args.stage == "e2e"
@@ -340,7 +346,7 @@ def _reply(args: argparse.Namespace) -> int:
     import json
 
     from runtime import product
-    from runtime.core.config import load_config
+    from runtime.config import load_config
 
     settings = load_config(args.config)
     if args.persona and args.persona not in settings.personas:
@@ -365,7 +371,7 @@ def _speak(args: argparse.Namespace) -> int:
     import soundfile
 
     from runtime import product
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.errors import SpeakFault
     from runtime.core.outputs import check_output
     from runtime.speech.visemes import concat
@@ -396,7 +402,7 @@ def _avatar(args: argparse.Namespace) -> int:
 
     import cv2
 
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.paths import state_dir
     from runtime.face import avatars, bundle
 
@@ -445,7 +451,7 @@ def _voice(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     from runtime.clip import check_output, render_clip
-    from runtime.core.config import load_config
+    from runtime.config import load_config
 
     settings = load_config(args.config)
     if args.voice:
@@ -482,8 +488,8 @@ def _devices(args: argparse.Namespace) -> int:
 def _remote(args: argparse.Namespace) -> int:
     import json
 
+    from runtime.config import load_config
     from runtime.control.operator import Operator, operator_config, read_body
-    from runtime.core.config import load_config
     from runtime.core.errors import RemoteFault
 
     words = list(args.words)
@@ -530,7 +536,7 @@ def _print_schemas(words: list[str]) -> int:
 
 
 def _selected(ids: list[str]):
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.core.paths import models_dir
     from runtime.store.models import ModelStore
 

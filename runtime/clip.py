@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.errors import RenderFault
 from runtime.devices.media import Mp4Writer
 from runtime.dialogue.chunker import chunk_text

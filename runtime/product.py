@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 import zmq
 
 from runtime import engines
-from runtime.core.bus import Bus
-from runtime.core.config import (
+from runtime.config import (
     LANGUAGES,
     AutoCapture,
     CaptureSource,
@@ -32,6 +31,7 @@ from runtime.core.config import (
     MicrophoneCapture,
     Settings,
 )
+from runtime.core.bus import Bus
 from runtime.core.errors import RuntimeFault
 from runtime.core.paths import instance_lock, models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads, peak_rss_mb
@@ -102,12 +102,12 @@ def build_voices(settings: Settings, store: ModelStore):
         return Voice(engine, name)
 
     sections = {lang: getattr(settings.speak, lang) for lang in LANGUAGES}
-    voices = {lang: voice(section) for lang, section in sections.items() if section.ENGINE}
+    voices = {lang: voice(section) for lang, section in sections.items() if engines.module_of(section)}
     if settings.speak.voice:
         language = bundle.load(state, settings.speak.voice).language  # voice-unknown / voice-damaged first
         voices[language] = voice(settings.speak.kokoro(), settings.speak.voice)
     pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
-              for lang, name in persona.voices.items() if sections[lang].ENGINE}
+              for lang, name in persona.voices.items() if engines.module_of(sections[lang])}
     return Voices(voices, pinned)
 
 
@@ -172,7 +172,7 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
 def measure_personas(settings: Settings) -> str:
     """Check that every persona fits the model's context, with the model's own tokenizer (its
     vocabulary only: about a second); returns what was measured against, for check-config."""
-    engine_module = import_module(settings.think.ENGINE)
+    engine_module = engines.module_of(settings.think)
     if not hasattr(engine_module, "tokenizer"):
         return ""
     engine = dialogue_factory(settings, build=engine_module.tokenizer)().engine
@@ -185,7 +185,7 @@ def check_servers(settings: Settings) -> str:
     they answer; returns what was checked ("" when no engine uses a server)."""
     found = []
     for section in (settings.asr, settings.think, *(getattr(settings.speak, lang) for lang in LANGUAGES)):
-        check = getattr(import_module(section.ENGINE), "check", None) if section.ENGINE else None
+        check = getattr(engines.module_of(section), "check", None)
         found.append(check(section) if check else "")
     return "; ".join(filter(None, found))
 
@@ -301,9 +301,13 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
     specs += presentation_specs(settings, bus, on_idle=on_idle, current=current, recording=recording)
     if captions_on(settings):
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
+    camera = settings.camera.enabled
     specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
                                                       dialogue_factory=dialogue_factory(settings, current=current),
-                                                      **beat)))
+                                                      greet=camera and settings.presence.greet,
+                                                      greet_language=greet_language(settings), **beat)))
+    if camera:
+        specs.append(presence_spec(settings, bus))
     capture = resolve_capture(settings)
     if not isinstance(capture, ConsoleCapture):
         from runtime.actors.listen import ListenActor
@@ -315,9 +319,48 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
             settings=settings.listen, **beat)))
     module, name = capture.SOURCE.split(":")
     source = getattr(import_module(module), name)
+    gate = {"require_presence": True} if camera and settings.presence.require_presence else {}
     specs.append(ActorSpec("capture", functools.partial(source.from_config, "capture", bus, capture,
-                                                        stdin=stdin, **beat)))
+                                                        stdin=stdin, **gate, **beat)))
     return specs
+
+
+def greet_language(settings: Settings) -> str:
+    """The language a visitor is greeted in when the persona answers in theirs: [presence]
+    language, else [listen] language, else English."""
+    language = settings.presence.language or settings.listen.language
+    return language if language in LANGUAGES else "en"
+
+
+def presence_spec(settings: Settings, bus: Bus, camera_factory: Callable | None = None) -> ActorSpec:
+    """The presence actor on the [camera] (camera_factory: another camera at the hardware edge)."""
+    from runtime.actors.presence import PresenceActor
+    from runtime.devices.camera import open_camera
+    from runtime.face import avatars
+
+    cam = settings.camera
+    store = model_store(settings)
+    return ActorSpec("presence", functools.partial(
+        PresenceActor, "presence", bus,
+        camera_factory=camera_factory or functools.partial(open_camera, cam.source, cam.width, cam.height),
+        detector_factory=lambda: avatars.face_models(settings, store), settings=settings.presence,
+        fps=cam.fps, mirrored=cam.mirrored, heartbeat_s=settings.bus.heartbeat_s))
+
+
+def check_camera(settings: Settings) -> str:
+    """check-config's look at [camera]: the source opens and gives a frame (camera-* faults);
+    "" when the camera is off."""
+    from runtime.devices.camera import open_camera
+
+    cam = settings.camera
+    if not cam.enabled:
+        return ""
+    camera = open_camera(cam.source, cam.width, cam.height)
+    camera.open()
+    try:
+        return f"the camera ({camera.name}) opens"
+    finally:
+        camera.close()
 
 
 def preflight(settings: Settings, *, personas: bool = True) -> None:
@@ -413,7 +456,11 @@ def describe_io(settings: Settings, recording: Recordings | None = None) -> list
         outputs.append(f"recording {recording.target}")
     if captions_on(settings):
         outputs.append("captions on this terminal")
-    return [f"input:  {resolve_capture(settings).describe()}", f"answer: {_describe_think(settings)}",
+    camera = settings.camera
+    seen = ([f"camera: {camera.source} at {camera.fps:g} fps, presence only (no frame is kept)"
+             + ("; speech heard only while a visitor is present" if settings.presence.require_presence else "")]
+            if camera.enabled else [])
+    return [f"input:  {resolve_capture(settings).describe()}", *seen, f"answer: {_describe_think(settings)}",
             f"voices: {settings.speak.describe()}", f"output: {', '.join(outputs)}"]
 
 

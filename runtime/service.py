@@ -76,7 +76,7 @@ def network_allowed(root: Path, config_text: str) -> list[str]:
     the broker's and the LLM server's addresses (resolved now: systemd takes no host names, so the
     resolvers too), and
     the private networks when the REST console listens beyond loopback."""
-    from runtime.core.config import LANGUAGES, is_loopback, parse_config
+    from runtime.config import LANGUAGES, is_loopback, parse_config
 
     settings = parse_config(config_text, "config.toml")
     allowed: list[str] = []

@@ -85,7 +85,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120, **kwargs)
 @pytest.fixture(scope="session")
 def default_avatar(tmp_path_factory) -> Path:
     """The default avatar, enrolled once per test run; copy it into a device's state with seed_state."""
-    from runtime.core.config import PathsConfig, Settings
+    from runtime.config import PathsConfig, Settings
     from runtime.face import avatars
 
     state = tmp_path_factory.mktemp("avatar-seed")
@@ -111,7 +111,7 @@ FACE_PORTRAITS = ["man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned2
 @pytest.fixture(scope="session")
 def face_models():
     """The face detector and mesh, loaded once per test run."""
-    from runtime.core.config import Settings
+    from runtime.config import Settings
     from runtime.face import avatars
 
     return avatars.face_models(Settings())

@@ -9,8 +9,8 @@ import numpy as np
 import soundfile
 import zmq
 
+from runtime.config import SupervisorConfig
 from runtime.core.bus import receive
-from runtime.core.config import SupervisorConfig
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import REGISTRY, Message, VideoFrame
 from runtime.core.supervisor import ActorSpec, Supervisor

@@ -16,8 +16,8 @@ import zmq
 
 from runtime import product
 from runtime.actors.play import PlayActor
+from runtime.config import parse_config
 from runtime.core.bus import Bus
-from runtime.core.config import parse_config
 from runtime.core.messages import PlaybackFinished, PlaybackStarted, ReplyChunk, SpeechAudio
 from runtime.core.supervisor import ActorSpec
 from runtime.devices.sound import SilentOutput
@@ -72,9 +72,10 @@ class PeakSpeaker(SilentOutput):
 class Kiosk:
     """A running product; `extra` is config text added after the base (e.g. [remote], [api])."""
 
-    def __init__(self, folder: Path, default_avatar: Path, extra: str) -> None:
+    def __init__(self, folder: Path, default_avatar: Path, extra: str, *, camera_factory=None,
+                 base: str = BASE) -> None:
         self.state_dir = seed_state(folder / "state", default_avatar)
-        settings = parse_config(BASE.format(state=self.state_dir) + extra)
+        settings = parse_config(base.format(state=self.state_dir) + extra)
         self.context = zmq.Context()
         self.bus = Bus(f"inproc://kiosk-pub-{id(self)}", f"inproc://kiosk-sub-{id(self)}", context=self.context)
         self.restarts: list[int] = []
@@ -88,11 +89,13 @@ class Kiosk:
             self.speakers.append(PeakSpeaker(fill))
             return self.speakers[-1]
 
-        specs = [ActorSpec("play", lambda: PlayActor("play", bus, output_factory=speaker,
-                                                     volume=device.settings.play.volume,
-                                                     mute=device.settings.play.mute))
-                 if spec.name == "play" else spec
-                 for spec in product.build_specs(settings, bus, stdin=self._stdin, device=device)]
+        edges = {"play": ActorSpec("play", lambda: PlayActor("play", bus, output_factory=speaker,
+                                                             volume=device.settings.play.volume,
+                                                             mute=device.settings.play.mute))}
+        if camera_factory is not None:  # the camera at the hardware edge (a video file on a test's clock)
+            edges["presence"] = product.presence_spec(settings, bus, camera_factory)
+        specs = [edges.get(spec.name, spec) for spec in product.build_specs(settings, bus, stdin=self._stdin,
+                                                                              device=device)]
         self.bus.start()
         self.running = Running(self.bus, specs, frames=False)  # the face's frames are not recorded
         self.rec = self.running.__enter__()
@@ -115,6 +118,10 @@ class Kiosk:
     def actor(self, name: str):
         """The running actor instance of that name."""
         return next(a for a in self.supervisor.actors if a.name == name)
+
+    def type(self, line: str) -> None:
+        """The visitor types a line (console input)."""
+        os.write(self._write_fd, (line + "\n").encode())
 
     def said_turn(self, turn: int, timeout_s: float = 30) -> list[ReplyChunk]:
         """Wait until the answer of a turn was played to its end; its chunks."""
@@ -150,11 +157,13 @@ class Reply:
 class ApiKiosk(Kiosk):
     """The in-process kiosk with its REST API on a free loopback port (bearer token TOKEN)."""
 
-    def __init__(self, folder, default_avatar, *, captions: bool = False, extra: str = "") -> None:
+    def __init__(self, folder, default_avatar, *, captions: bool = False, extra: str = "",
+                 camera_factory=None, base: str = BASE) -> None:
         self.bench = folder / "bench"
         os.environ[TOKEN_ENV] = TOKEN
         super().__init__(folder, default_avatar, API.format(env=TOKEN_ENV, bench=self.bench,
-                                                            captions=str(captions).lower()) + extra)
+                                                            captions=str(captions).lower()) + extra,
+                         camera_factory=camera_factory, base=base)
         self.port = self.actor("api").port
         self.url = f"http://127.0.0.1:{self.port}"
         assert wait_for(lambda: self.http("GET", "/state").json["health"]["actors"].get("capture"), 30)

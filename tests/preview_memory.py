@@ -32,7 +32,7 @@ def espeak_copies() -> int:
 
 
 def main(count: int) -> None:
-    from runtime.core.config import PathsConfig, Settings
+    from runtime.config import PathsConfig, Settings
     from runtime.face import avatars
     from tests.kiosk import ApiKiosk
 

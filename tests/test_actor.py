@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from runtime.config import SupervisorConfig
 from runtime.core.actor import Actor
-from runtime.core.config import SupervisorConfig
 from runtime.core.errors import SupervisorFault
 from runtime.core.messages import Interrupt, ReplyChunk, Transcript
 from runtime.core.supervisor import ActorSpec, Supervisor

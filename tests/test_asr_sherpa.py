@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from runtime import product
-from runtime.core.config import Settings, SherpaAsr
+from runtime.config import Settings, SherpaAsr
 from runtime.core.errors import RuntimeFault
 from tests.data.make_ctc_model import write
 

@@ -19,7 +19,7 @@ from runtime import product
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.bench.broker import free_port
-from runtime.core.config import Settings, WyomingAsr
+from runtime.config import Settings, WyomingAsr
 from runtime.core.errors import ListenFault
 from runtime.core.messages import ActorState, ActorStatus, Transcript
 from runtime.core.supervisor import ActorSpec

@@ -100,7 +100,7 @@ def test_unsupported_container_is_refused(tmp_path):
 
 def test_missing_microphone_is_refused_with_the_device_list(bus):
     from runtime.actors.capture import MicrophoneSource
-    from runtime.core.config import SupervisorConfig
+    from runtime.config import SupervisorConfig
     from runtime.core.supervisor import ActorSpec, Supervisor
 
     supervisor = Supervisor(bus, [ActorSpec("capture", lambda: MicrophoneSource(

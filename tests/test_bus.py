@@ -19,6 +19,7 @@ from runtime.core.messages import (
     Interrupt,
     InterruptReason,
     Message,
+    VisitorChange,
     payload_fields,
 )
 from tests.conftest import recv_within, wait_for
@@ -39,7 +40,8 @@ def sample(cls: type[Message]) -> Message:
         else:
             kind = hints[f.name]
             values[f.name] = {int: 40 + i, float: 0.5 + i, bool: True, str: f"text {i} 你好",
-                              ActorState: ActorState.FAILED, InterruptReason: InterruptReason.BARGE_IN}[kind]
+                              ActorState: ActorState.FAILED, InterruptReason: InterruptReason.BARGE_IN,
+                              VisitorChange: VisitorChange.LEFT}[kind]
     return cls(**values)
 
 

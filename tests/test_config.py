@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from runtime.config import Settings, load_config, parse_config
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings, load_config, parse_config
 from runtime.core.errors import ConfigFault
 from tests.conftest import REPO, run_cli
 
@@ -98,7 +98,7 @@ def _sections():
     and every backend of a section."""
     import typing
 
-    from runtime.core import config
+    from runtime import config
 
     needs = {config.FileCapture: 'path = "in.wav"',
              config.SherpaAsr: 'kind = "transducer"\nfiles = {encoder = "e.onnx"}\ntokens = "tokens.txt"',

@@ -10,9 +10,9 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from runtime.config import PathsConfig, RecordConfig, Settings
 from runtime.control import desired
 from runtime.control.mqtt import ReplyCache, Request, Topics, parse_body
-from runtime.core.config import PathsConfig, RecordConfig, Settings
 from runtime.core.errors import ConfigFault, RemoteFault
 
 

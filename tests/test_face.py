@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.core.config import AvatarConfig, Settings
+from runtime.config import AvatarConfig, Settings
 from runtime.core.errors import AvatarFault
 from runtime.core.paths import models_dir
 from runtime.face import avatars, bundle

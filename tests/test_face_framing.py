@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.face import avatars
 from runtime.face import landmarks as L
 from runtime.face.enroll import enroll
@@ -74,3 +74,12 @@ def test_a_tilted_close_up_keeps_the_top_of_the_head_in_the_frame(models):
     oval = enrolled.landmarks[L.FACE_OVAL, :2]
     skull = float(oval[:, 1].min() - 0.3 * np.ptp(oval[:, 1]))
     assert skull >= 0, f"the top of the head is {-skull:.0f} px above the frame"
+
+
+def test_where_the_photo_has_room_the_crown_and_its_hair_are_in_the_frame(models):
+    """A head close to the camera in a photo with room above it (the bar photo): the crown with a
+    full head of hair (0.55 face heights above the mesh's forehead) lies inside the portrait."""
+    enrolled = enroll(PORTRAITS / "two_people_bar_flash.jpg", models)
+    oval = enrolled.landmarks[L.FACE_OVAL, :2]
+    crown = float(oval[:, 1].min() - 0.55 * np.ptp(oval[:, 1]))
+    assert crown >= 0, f"the crown is {-crown:.0f} px above the frame"

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.face import avatars
 from runtime.face import landmarks as L
 from runtime.face.bundle import Avatar

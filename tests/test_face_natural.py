@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from runtime.clip import LEAD_S, render_clip
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.devices.media import read_clip
 from runtime.face import avatars
 from runtime.face import landmarks as L

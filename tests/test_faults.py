@@ -15,7 +15,7 @@ from runtime.actors.capture import FileSource
 from runtime.actors.idle import IdleActor
 from runtime.actors.listen import ListenActor
 from runtime.actors.think import ThinkActor
-from runtime.core.config import EchoThink, Settings, SupervisorConfig
+from runtime.config import EchoThink, Settings, SupervisorConfig
 from runtime.core.messages import (
     ActorState,
     ActorStatus,

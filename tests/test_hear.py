@@ -12,8 +12,8 @@ from runtime import product
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.bench import hear as hear_bench
+from runtime.config import ListenConfig, Settings
 from runtime.core.compat import tomllib
-from runtime.core.config import ListenConfig, Settings
 from runtime.core.messages import Interrupt, PlaybackStarted, SpeechStarted, Transcript
 from runtime.core.paths import models_dir
 from runtime.core.supervisor import ActorSpec

@@ -19,7 +19,7 @@ from runtime.actors.listen import ListenActor
 from runtime.actors.play import PlayActor
 from runtime.actors.speak import SpeakActor
 from runtime.actors.think import ThinkActor
-from runtime.core.config import ListenConfig, LlamaThink, Settings
+from runtime.config import ListenConfig, LlamaThink, Settings
 from runtime.core.messages import (
     AudioFrame,
     Interrupt,

@@ -10,7 +10,7 @@ import pytest
 
 from runtime import product
 from runtime.actors.think import ThinkActor
-from runtime.core.config import LlamaThink, Persona, SupervisorConfig, load_config, parse_config
+from runtime.config import LlamaThink, Persona, SupervisorConfig, load_config, parse_config
 from runtime.core.errors import ConfigFault
 from runtime.core.messages import Interrupt, ReplyChunk, SafetyEvent, Transcript
 from runtime.core.supervisor import ActorSpec

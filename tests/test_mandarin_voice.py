@@ -11,7 +11,7 @@ import pytest
 from runtime import product
 from runtime.bench.avsync import envelope, mouth_opening, offset_ms
 from runtime.clip import render_clip
-from runtime.core.config import KokoroSpeak, Settings, parse_config
+from runtime.config import KokoroSpeak, Settings, parse_config
 from runtime.core.errors import RuntimeFault
 from runtime.devices.media import read_clip
 from runtime.engines import build

@@ -14,7 +14,7 @@ from runtime import product
 from runtime.actors.play import PlayActor
 from runtime.actors.render import RenderActor
 from runtime.bench.avsync import mouth_opening
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.messages import (
     Interrupt,
     PlaybackFinished,
@@ -133,7 +133,7 @@ def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
 
 SCREENSHOT = """
 import numpy as np, sys, cv2
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.devices.display import open_display
 from runtime.face import avatars
 face = avatars.renderer(avatars.load_avatar(Settings()))

@@ -31,19 +31,24 @@ def _frame(i: int, origin_ns: int) -> VideoFrame:
     return VideoFrame(rgb=rgb, shown_ns=origin_ns + int(i / FPS * 1e9))
 
 
-def _record(bus, recordings: Recordings, messages, *, include_input: bool = False, input_timeline: bool = False):
-    """Publish messages to a real record actor; returns the bus log once it took every frame and stopped."""
+def _record(bus, recordings: Recordings, messages, *, include_input: bool = False, input_timeline: bool = False,
+            pace_s: float = 0.0):
+    """Publish messages to a real record actor, each frame once the one before was taken (a recorder
+    behind skips frames: the bus keeps only a few for it), then `pace_s` more; returns the bus log."""
     specs = [ActorSpec("record", lambda: RecordActor("record", bus, recordings=recordings, size=SIZE, fps=FPS,
                                                      include_input=include_input, input_timeline=input_timeline))]
-    frames = sum(isinstance(m, VideoFrame) for m in messages)
     running = Running(bus, specs)
     with running as rec:
         pub = bus.publisher()
+        actor = running.supervisor.actors[0]
         try:
+            frames = 0
             for msg in messages:
                 pub.publish(msg)
-            actor = running.supervisor.actors[0]
-            assert wait_for(lambda: actor.frames_seen >= frames or actor.degraded, 30)
+                if isinstance(msg, VideoFrame):
+                    frames += 1
+                    assert wait_for(lambda n=frames: actor.frames_seen >= n or actor.degraded, 30)
+                    time.sleep(pace_s)
         finally:
             pub.close()
     return rec
@@ -66,6 +71,21 @@ def test_a_voice_at_another_rate_is_recorded_at_its_own_pitch_and_length(bus, tm
     assert abs(loud[0] / rate - 1.0) < 0.05 and abs((loud[-1] - loud[0]) / rate - 1.0) < 0.05
     spectrum = np.abs(np.fft.rfft(audio[loud[0]:loud[-1]]))
     assert abs(np.argmax(spectrum) * rate / (loud[-1] - loud[0]) - 440) < 5
+
+
+def test_a_face_drawn_late_is_recorded_neither_behind_nor_ahead_of_its_time(bus, tmp_path):
+    """On a busy box the face draws fewer frames than the file has (here 10 a second for 25). Each
+    of the file's frames must show the nearest drawing in time: holding every drawing until the
+    next made the whole recording's lips late (a live run measured 41 ms on a loaded machine)."""
+    origin, drawn_fps = time.monotonic_ns(), 10
+    frames = [VideoFrame(rgb=np.full((SIZE, SIZE, 3), 20 + 10 * i, np.uint8),
+                         shown_ns=origin + int(i / drawn_fps * 1e9)) for i in range(2 * drawn_fps)]
+    out = tmp_path / "late.mp4"
+    _record(bus, Recordings(out), frames, pace_s=0.05)  # each drawing reaches the encoder
+    recorded, fps, _, _ = read_clip(out)
+    drawn_at = [(float(np.mean(f)) - 20) / 10 / drawn_fps for f in recorded[:-drawn_fps]]  # when each was drawn
+    lag_ms = 1000 * float(np.mean([t - k / fps for k, t in enumerate(drawn_at)]))
+    assert abs(lag_ms) <= 10, f"the recording shows the face {lag_ms:+.0f} ms off its time"
 
 
 def test_recordings_rotate_are_pruned_and_are_private(bus, tmp_path):
@@ -209,9 +229,10 @@ for i in range(frames):  # the face's 30 fps, sent far faster than 25 fps of 512
         pub.publish(PlaybackStarted(heard_ns=origin + int(i / 30 * 1e9)))
     pub.publish(VideoFrame(rgb=np.full((512, 512, 3), i % 251, np.uint8), shown_ns=origin + int(i / 30 * 1e9)))
     time.sleep(0.001)
-deadline = time.monotonic() + 300
-while actor.frames_seen < frames and time.monotonic() < deadline:
-    time.sleep(0.01)
+deadline, last = time.monotonic() + 300, (frames - 1) / 30
+while actor.recorded_s < last and time.monotonic() < deadline:  # the face goes on showing its last frame
+    pub.publish(VideoFrame(rgb=np.full((512, 512, 3), 7, np.uint8), shown_ns=origin + int(last * 1e9)))
+    time.sleep(0.1)
 actor.stop(60)
 print(actor.frames_seen, round(peak_rss_mb() - before))  # its own peak, not the test runner's
 """
@@ -228,7 +249,7 @@ def test_a_recorder_that_cannot_keep_up_holds_a_few_frames_and_the_timeline(tmp_
                           timeout=600, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     seen, growth_mb = (int(v) for v in done.stdout.split())
-    assert seen == seconds * 30
+    assert seen > 0
     assert growth_mb < 300, f"grew by {growth_mb} MB recording {seconds} s of frames it could not encode in time"
     frames, fps, audio, rate = read_clip(out)
     assert abs(len(frames) / fps - seconds) <= 1 / fps, f"{len(frames) / fps:.2f} s of video for {seconds} s shown"

@@ -113,7 +113,7 @@ def test_restart_storm_ends_the_process_non_zero():
         from runtime.core.supervisor import ActorSpec
         from runtime.product import run_app
         from runtime.cli import guarded
-        from runtime.core.config import Settings, SupervisorConfig
+        from runtime.config import Settings, SupervisorConfig
 
         class Crashing(Actor):
             tick_interval_s = 0.01
@@ -170,7 +170,7 @@ def test_a_hung_actor_ends_the_process_with_its_reason_printed():
         from runtime.core.supervisor import ActorSpec
         from runtime.product import run_app
         from runtime.cli import guarded
-        from runtime.core.config import BusConfig, Settings, SupervisorConfig
+        from runtime.config import BusConfig, Settings, SupervisorConfig
 
         class Hung(Actor):
             tick_interval_s = 0.05
@@ -210,7 +210,7 @@ STUCK = textwrap.dedent("""
     from runtime.core.supervisor import ActorSpec
     from runtime.product import run_app
     from runtime.cli import guarded
-    from runtime.core.config import Settings
+    from runtime.config import Settings
 
     class Busy(Actor):
         '''Inside a long call it cannot leave (as llama.cpp decoding one token on a loaded CPU).'''

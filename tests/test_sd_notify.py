@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import runtime
+from runtime.config import SupervisorConfig
 from runtime.core.actor import Actor
-from runtime.core.config import SupervisorConfig
 from runtime.core.messages import Transcript
 from runtime.core.supervisor import ActorSpec, Supervisor
 from runtime.core.systemd import sd_notify

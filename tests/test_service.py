@@ -99,7 +99,7 @@ def test_reinstall_keeps_the_operators_config_and_uninstall_keeps_state_unless_p
 
 
 def test_the_installed_config_is_valid():
-    from runtime.core.config import load_config
+    from runtime.config import load_config
     from runtime.service import _CONFIG
 
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"edge-talker-config-{os.getpid()}.toml"

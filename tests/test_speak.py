@@ -10,7 +10,7 @@ import pytest
 
 from runtime import product
 from runtime.actors.speak import SpeakActor
-from runtime.core.config import Settings, parse_config
+from runtime.config import Settings, parse_config
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import Interrupt, ReplyChunk, SpeechAudio
 from runtime.core.supervisor import ActorSpec

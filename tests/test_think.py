@@ -10,7 +10,7 @@ import pytest
 
 from runtime import product
 from runtime.actors.think import ThinkActor
-from runtime.core.config import LlamaThink, Persona, Settings
+from runtime.config import LlamaThink, Persona, Settings
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import Interrupt, ReplyChunk, SetPersona, Transcript
 from runtime.core.supervisor import ActorSpec

@@ -18,7 +18,7 @@ import pytest
 from runtime import product
 from runtime.actors.think import ThinkActor
 from runtime.bench.broker import free_port
-from runtime.core.config import OpenAIThink, Persona, Settings
+from runtime.config import OpenAIThink, Persona, Settings
 from runtime.core.errors import ThinkFault
 from runtime.core.messages import ActorState, ActorStatus, Interrupt, ReplyChunk, Transcript
 from runtime.core.paths import models_dir

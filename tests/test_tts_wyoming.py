@@ -16,7 +16,7 @@ import soundfile
 
 from runtime import product
 from runtime.bench.broker import free_port
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.speech.audio import SAMPLE_RATE, to_rate
 from runtime.speech.textnorm import wer
 from tests.conftest import run_cli

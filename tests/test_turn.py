@@ -110,7 +110,7 @@ def test_a_damaged_turn_model_is_refused_with_a_code_and_the_fix(tmp_path):
     folder = tmp_path / TURN_MODEL
     folder.mkdir()
     (folder / TURN_FILE).write_bytes(b"not an onnx model" * 1000)
-    from runtime.core.config import ListenConfig
+    from runtime.config import ListenConfig
 
     with pytest.raises(ModelFault) as fault:
         turn_factory(ListenConfig(), ModelStore(tmp_path))
@@ -121,7 +121,7 @@ def test_a_damaged_turn_model_is_refused_with_a_code_and_the_fix(tmp_path):
 
 
 def test_without_the_model_file_the_words_decide_with_one_warning(tmp_path, caplog):
-    from runtime.core.config import ListenConfig
+    from runtime.config import ListenConfig
 
     store = ModelStore(tmp_path)
     with caplog.at_level(logging.WARNING):

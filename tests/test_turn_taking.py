@@ -12,7 +12,7 @@ from runtime import product
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.actors.think import ThinkActor
-from runtime.core.config import ListenConfig
+from runtime.config import ListenConfig
 from runtime.core.messages import Interrupt, PlaybackFinished, ReplyChunk, Transcript
 from runtime.core.supervisor import ActorSpec
 from tests.harness import Running, write_wav

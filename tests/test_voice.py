@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from runtime.core.config import PathsConfig, Settings, parse_config
+from runtime.config import PathsConfig, Settings, parse_config
 from runtime.core.errors import RuntimeFault, VoiceFault
 from runtime.core.paths import models_dir
 from runtime.engines.speaker_dvector import SpeakerEmbedder

@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from runtime.config import ApiConfig, is_loopback
 from runtime.control.actor import ControlActor
 from runtime.control.hub import Hub
 from runtime.control.state import SUBSCRIPTIONS
-from runtime.core.config import ApiConfig, is_loopback
 from runtime.core.errors import ApiFault, ControlFault, RuntimeFault
 from runtime.core.messages import ActorStatus, ConfigApplied, Message, VideoFrame
 

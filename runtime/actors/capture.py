@@ -1,7 +1,9 @@
 """capture actor: where the visitor's input comes from — console lines, an audio file, a microphone.
 
 Audio sources publish 20 ms frames of 16 kHz mono int16 PCM (`AudioFrame`) whose
-`offset_samples` count from the first captured sample: the input timeline.
+`offset_samples` count from the first captured sample: the input timeline. With [presence]
+require_presence, an audio source sends silence while nobody stands in front of the kiosk (the
+timeline goes on; background talk never reaches the recogniser).
 """
 
 from __future__ import annotations
@@ -15,11 +17,19 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
+from runtime.config import ConsoleCapture, FileCapture, MicrophoneCapture
 from runtime.core.actor import Actor
-from runtime.core.config import ConsoleCapture, FileCapture, MicrophoneCapture
 from runtime.core.errors import CaptureFault
 from runtime.core.limits import clean_text
-from runtime.core.messages import AudioFrame, InputEnded, Interrupt, InterruptReason, Transcript
+from runtime.core.messages import (
+    AudioFrame,
+    InputEnded,
+    Interrupt,
+    InterruptReason,
+    Transcript,
+    Visitor,
+    VisitorChange,
+)
 from runtime.core.threads import Waker
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16
 
@@ -82,14 +92,25 @@ class AudioSource(Actor):
     """Base of audio sources: cuts audio into 20 ms frames on the input timeline and publishes them."""
 
     source = "audio"
+    controls = (Interrupt, Visitor)
 
-    def __init__(self, name: str, bus, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, require_presence: bool = False, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self._offset = 0
         self._carry = np.zeros(0, np.int16)
+        self.require_presence = require_presence
+        self.visitor_present = False
+
+    def on_control(self, msg) -> None:
+        """Follow whether a visitor is present (for require_presence)."""
+        if isinstance(msg, Visitor):
+            self.visitor_present = msg.change != VisitorChange.LEFT
 
     def emit(self, audio: np.ndarray) -> None:
-        """Publish 16 kHz mono float32 audio as whole frames (a remainder waits for more)."""
+        """Publish 16 kHz mono float32 audio as whole frames (a remainder waits for more); silence
+        instead while presence is required and nobody is there."""
+        if self.require_presence and not self.visitor_present:
+            audio = np.zeros(len(audio), np.float32)
         pcm = np.concatenate([self._carry, to_int16(audio)])
         whole = len(pcm) - len(pcm) % FRAME
         for start in range(0, whole, FRAME):

@@ -20,6 +20,7 @@ stops recording with one error (record-disk-full) while the conversation goes on
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import numpy as np
@@ -78,8 +79,10 @@ class RecordActor(Actor):
         self._next_index: int | None = None
         """Next frame index to write (on the timeline); None before the first frame."""
         self._last_frame: np.ndarray | None = None
-        self._pending: tuple[int, np.ndarray] | None = None
-        """The newest frame not yet encoded and its index on the timeline."""
+        self._last_index, self._last_at = -1, -1.0
+        """The timeline index the last frame kept was shown at, and its exact place (in frames)."""
+        self._pending: tuple[int, np.ndarray, float] | None = None
+        """The newest frame not yet encoded, its index on the timeline and its exact place."""
         self._written = -1
         """Index (on the timeline) of the last frame given to the encoder."""
         self._audio_at = 0
@@ -92,6 +95,11 @@ class RecordActor(Actor):
         self._joined_late = False
         self.frames_seen = 0
         """Video frames received (written or not)."""
+
+    @property
+    def recorded_s(self) -> float:
+        """Seconds of the timeline written so far."""
+        return 0.0 if self._next_index is None else self._next_index / self.fps
 
     def setup(self) -> None:
         """Open the first file now, so a target that cannot be written fails at start."""
@@ -131,7 +139,7 @@ class RecordActor(Actor):
         for _ in range(_DRAIN_MAX):  # what was shown and heard up to the stop belongs in the file
             if not self.input_waiting() or time.monotonic() > deadline:  # a starved thread stops in time
                 break
-            msg = self._receive(self._data)
+            msg = self.receive_waiting()
             if msg is not None:
                 self.handle(msg)
         if self._writer is None:  # the drain hit a write fault (reported)
@@ -163,7 +171,8 @@ class RecordActor(Actor):
             if self.input_timeline:
                 return
             self.origin_ns = msg.shown_ns
-        index = round((msg.shown_ns - self.origin_ns) / 1e9 * self.fps)
+        at = (msg.shown_ns - self.origin_ns) / 1e9 * self.fps
+        index = round(at)
         if self._next_index is None:  # the first frame of this recorder
             # From t = 0 (frames before the first one repeat it), or from now when joining late.
             self._base_frame = self._next_index = max(0, index) if self._joined_late else 0
@@ -171,25 +180,39 @@ class RecordActor(Actor):
             if self._input is not None:
                 self._input.skip_to(self._audio_at)
         if index < self._next_index:
-            self._last_frame = np.array(msg.rgb)
+            self._last_frame, self._last_index, self._last_at = np.array(msg.rgb), index, at
             return
         if self._pending is not None and self._pending[0] > self._written:  # behind: it is skipped, and
-            self._last_frame = np.array(self._pending[1])  # the gap shows the newest frame before this one
-        self._pending = (index, msg.rgb)  # encoded once no other message waits
+            # the gap shows the nearest frame before this one
+            self._last_index, self._last_frame, self._last_at = self._pending[0], np.array(self._pending[1]), \
+                self._pending[2]
+        self._pending = (index, msg.rgb, at)  # encoded once no other message waits
 
     def _write_pending(self) -> None:
-        """Encode the newest frame at its place; the gap before it repeats the last frame."""
-        index, rgb = self._pending
+        """Encode the newest frame. Each index of the gap before it shows the nearer of the two
+        frames in time: the older one up to the middle of the gap, the newer one from there. A
+        recorder that fell behind (or a face that drew late) then neither lags nor leads the sound
+        on average, where holding the older frame over the whole gap made the lips late."""
+        index, rgb, at = self._pending
         self._pending = None
-        while index - self._next_index > _MAX_REPEATS and self._written >= self._base_frame:
-            # Held: the player shows the last frame until this one (a second at a time: files rotate).
-            self._advance(min(index, (self._next_index // self.fps + 1) * self.fps))
-        while self._next_index <= index:  # a late frame repeats the last one: the timeline holds
-            frame = self._last_frame if self._next_index < index and self._last_frame is not None else rgb
+        if self._last_frame is not None:  # the middle between the two frames' times (not their rounded indices)
+            split = min(index, max(self._next_index, math.floor((self._last_at + at) / 2) + 1))
+            self._fill(self._last_frame, split, encoded=self._written == self._last_index)
+        self._fill(rgb, index + 1, encoded=False)
+        self._last_frame, self._last_index, self._last_at = np.array(rgb), index, at
+
+    def _fill(self, frame: np.ndarray, end: int, *, encoded: bool) -> None:
+        """Indices from the next one up to `end` show `frame`: encoded once unless it was the last
+        frame encoded, then held (players show the last frame until the next one; a second at a
+        time: files rotate) or, for a short gap, encoded again."""
+        while self._next_index < end:
+            if encoded and end - self._next_index > _MAX_REPEATS and self._written >= self._base_frame:
+                self._advance(min(end, (self._next_index // self.fps + 1) * self.fps))
+                continue
             self._writer.write_video(frame, self._next_index - self._base_frame)
             self._written = self._next_index
             self._advance(self._next_index + 1)
-        self._last_frame = np.array(rgb)
+            encoded = True
 
     def _advance(self, index: int) -> None:
         """The video stands at frame `index`: write the sound a second at a time, rotate files."""

@@ -9,6 +9,9 @@ and, when recording, onto the bus. An Interrupt returns the face to rest at once
 The conversation also sets what the face does between words: listening while the visitor speaks
 (small nods), thinking from the final transcript until the first answer audio is heard (gaze up
 and aside), speaking while answer audio plays, idle once the answer's last piece has played.
+With a camera, the eyes and a small head turn follow the visitor (`Visitor` messages): the camera
+looks out of the screen, so a visitor on the right of its picture stands at the avatar's right,
+which is the left of the picture the avatar is shown in.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from runtime.core.messages import (
     SpeechStarted,
     Transcript,
     VideoFrame,
+    Visitor,
+    VisitorChange,
 )
 from runtime.face.animator import Activity, Animator
 from runtime.face.expression import mood_of
@@ -42,7 +47,7 @@ class RenderActor(Actor):
 
     subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, PlaybackFinished,
                      SpeechStarted, Transcript)
-    controls = (Interrupt, SetAvatar)
+    controls = (Interrupt, SetAvatar, Visitor)
 
     def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
                  publish_frames: bool = False, avatar_factory=None, preview_fps: int = 0, **kwargs) -> None:
@@ -133,7 +138,11 @@ class RenderActor(Actor):
             self._answer_complete = False
 
     def on_control(self, msg) -> None:
-        """Show another avatar from the next frame on; one that fails to load keeps the current face."""
+        """Look at the visitor; show another avatar from the next frame on (one that fails to load
+        keeps the current face)."""
+        if isinstance(msg, Visitor):
+            self.animator.attend(None if msg.change == VisitorChange.LEFT else -msg.x, msg.y)
+            return
         if not isinstance(msg, SetAvatar) or self._avatar_factory is None:
             return
         try:

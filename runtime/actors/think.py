@@ -8,6 +8,9 @@ A speculative transcript (the visitor paused) is answered at once, ahead of the 
 exchange enters the memory only when the final transcript of the same turn commits it. A newer
 turn (the visitor went on) cancels it like any interrupted answer, and nothing of it is remembered.
 
+With a camera ([presence]), a visitor who approaches is greeted (a turn of its own) and the
+memory is forgotten the moment the visitor leaves: the next visitor starts afresh.
+
 Between turns (while the answer plays, while the visitor thinks) the conversation so far is read
 into the model ahead (`Dialogue.prepare`), in short slices that yield to any message: the next
 question then costs only its own words, not the history's. While the visitor speaks, their words
@@ -19,8 +22,8 @@ from __future__ import annotations
 
 import logging
 
+from runtime.config import Persona
 from runtime.core.actor import Actor
-from runtime.core.config import Persona
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import (
     Interrupt,
@@ -33,6 +36,8 @@ from runtime.core.messages import (
     Say,
     SetPersona,
     Transcript,
+    Visitor,
+    VisitorChange,
 )
 from runtime.dialogue.memory import Turn
 from runtime.speech.language import join_words
@@ -47,12 +52,17 @@ class ThinkActor(Actor):
     tick_interval_s = 0.2
 
     subscriptions = (Transcript, PlaybackFinished, Say)
-    controls = (Interrupt, SetPersona, PutPersona)
+    controls = (Interrupt, SetPersona, PutPersona, Visitor)
     drop_stale = False  # playback reports of an interrupted turn are exactly what memory needs
 
-    def __init__(self, name: str, bus, *, dialogue_factory, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, dialogue_factory, greet: bool = False, greet_language: str = "",
+                 **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self._dialogue_factory = dialogue_factory
+        self.greet, self.greet_language = greet, greet_language
+        """Greet a visitor who approaches ([presence] greet), in this language unless the persona has one."""
+        self._left = False
+        """The visitor left while an answer was generated: forget once it ends."""
         self.dialogue = None
         self._answer_turn = -1
         self._answer_chunks: list[str] = []
@@ -143,7 +153,10 @@ class ThinkActor(Actor):
                 self._unread = True
 
     def on_control(self, msg: Message) -> None:
-        """Switch persona; add, change or remove one."""
+        """Switch persona; add, change or remove one; greet a visitor, forget one who left."""
+        if isinstance(msg, Visitor):
+            self._visitor(msg)
+            return
         try:
             if isinstance(msg, SetPersona):
                 self.dialogue.set_persona(msg.persona)
@@ -154,6 +167,28 @@ class ThinkActor(Actor):
                 _LOGGER.info("persona %s %s", msg.persona, "updated" if persona else "removed")
         except (RuntimeFault, ValueError) as err:
             _LOGGER.warning("turn %d: %s", self.turn, err)
+
+    def _visitor(self, msg: Visitor) -> None:
+        if msg.change == VisitorChange.LEFT:
+            if self._answering:
+                self._left = True  # the exchange enters the memory when the answer ends: forget it then
+            else:
+                self._forget()
+        elif msg.change == VisitorChange.APPROACH and self.greet and not self._answering:
+            chunks = list(self.dialogue.greet(self.greet_language))
+            if chunks:  # a turn of its own, as an operator's say
+                turn = self.open_turn()
+                self.publish(Interrupt(turn=turn, reason=InterruptReason.VISITOR))
+                self._publish(turn, iter(chunks), remember=False)
+                _LOGGER.info("turn %d: greeted a new visitor", turn)
+
+    def _forget(self) -> None:
+        """The visitor left: nothing of their conversation stays in memory (nor an answer ahead)."""
+        self.dialogue.forget()
+        self._left, self._unread = False, False
+        self._ahead_turn, self._ahead_fate, self._ahead_memory = -1, "", None
+        self._answer_turn, self._answer_chunks, self._played = -1, [], None
+        _LOGGER.info("the visitor left: conversation forgotten")
 
     def _answer(self, msg: Transcript, *, ahead: bool = False) -> None:
         self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
@@ -167,6 +202,9 @@ class ThinkActor(Actor):
             chunks.close()  # the exchange enters the memory now, also when the answer was cut short
             self._answering = False
         self._report(self.dialogue.fault)
+        if self._left:
+            self._forget()
+            return
         if self._void == msg.turn:
             self._forget_void()
             return

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from runtime.bench.broker import Mosquitto
 from runtime.bench.stats import percentiles
-from runtime.core.config import RemoteConfig, Settings
+from runtime.config import RemoteConfig, Settings
 from runtime.core.errors import RuntimeFault
 
 DEVICE = "bench-kiosk"

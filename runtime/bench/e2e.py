@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from runtime.config import Settings
 from runtime.core.bus import receive
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings
 from runtime.core.messages import REGISTRY, ActorState, ActorStatus, AudioFrame, Heartbeat, ProcessStats, VideoFrame
 from runtime.core.paths import models_dir
 from runtime.speech.audio import SAMPLE_RATE, frame_rms, read_audio, to_db

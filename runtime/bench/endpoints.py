@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.config import Settings
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings
 from runtime.core.messages import Interrupt, Transcript
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.store.models import ModelStore

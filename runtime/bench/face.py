@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from runtime.bench.stats import percentiles
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.paths import models_dir
 from runtime.face import avatars
 from runtime.face.animator import Animator

@@ -17,9 +17,9 @@ import zmq
 
 from runtime import product
 from runtime.bench.stats import percentiles
+from runtime.config import Settings
 from runtime.core.bus import Bus, receive
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings
 from runtime.core.messages import InputEnded, Transcript
 from runtime.core.paths import models_dir
 from runtime.core.supervisor import ActorSpec, Supervisor

@@ -11,7 +11,7 @@ import numpy as np
 
 from runtime.bench.avsync import envelope, mouth_opening, offset_ms
 from runtime.bench.stats import median, percentiles
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.messages import (
     AudioFrame,
     Interrupt,

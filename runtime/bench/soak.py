@@ -22,8 +22,8 @@ import zmq
 from runtime import product
 from runtime.actors.capture import AudioSource
 from runtime.bench.stats import percentiles
+from runtime.config import MicrophoneCapture, Settings
 from runtime.core.bus import Bus
-from runtime.core.config import MicrophoneCapture, Settings
 from runtime.core.messages import PlaybackFinished, PlaybackStarted, SpeechAudio, Transcript
 from runtime.core.supervisor import ActorSpec, Supervisor, process_stats
 from runtime.speech.audio import SAMPLE_RATE, read_audio

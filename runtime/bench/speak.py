@@ -11,7 +11,7 @@ import numpy as np
 
 from runtime import product
 from runtime.bench.stats import percentiles
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.speech.audio import to_rate
 from runtime.speech.textnorm import cer, wer
 

@@ -2,18 +2,22 @@
 
 Each question is asked of a fresh conversation (a new visitor) after a ~200-token persona prompt;
 greetings are off so the numbers are the model's. A short-prompt persona is measured the same way:
-with prefix reuse the two first-token times are about equal.
+with prefix reuse the two first-token times are about equal. Then, with llama.cpp, a few questions
+beside two busy processes: with the thread count fixed, and chosen by the cost of tokens
+(runtime/engines/llm_threads.py).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from runtime import product
 from runtime.bench.stats import median, percentiles
-from runtime.core.config import Persona, Settings
+from runtime.config import Persona, Settings
 from runtime.dialogue.conversation import Dialogue
 
 QUESTIONS = [
@@ -32,11 +36,15 @@ _LONG = ("You are Mia, the guide of the City Museum of Science and Art. The muse
          "start every hour at the ticket desk. Be helpful, warm and precise.")
 
 
-def _measure(dialogue: Dialogue, persona: str) -> dict:
+BUSY_QUESTIONS = QUESTIONS[:3]
+"""Asked beside two busy processes (each answer is slow there)."""
+
+
+def _measure(dialogue: Dialogue, persona: str, questions: list[str] = QUESTIONS) -> dict:
     engine = dialogue.engine
     dialogue.set_persona(persona)
     first_tokens, first_chunks, rates = [], [], []
-    for question in QUESTIONS:
+    for question in questions:
         dialogue.memory.turns.clear()
         started, tokens_before = time.perf_counter(), engine.tokens_generated
         chunks = list(dialogue.reply(question))
@@ -65,11 +73,26 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
               "persona_prompt_tokens": dialogue.engine.count(dialogue.system_prompt(personas["long"])),
               "warm_s": round(time.perf_counter() - started, 2),
               "long_persona": _measure(dialogue, "long"), "short_persona": _measure(dialogue, "short")}
+    governor = getattr(dialogue.engine, "threads", None)
+    if governor is not None and governor.most > 1:  # llama.cpp: fixed threads vs the governor on a busy CPU
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+        try:
+            governor.hold(governor.most)
+            report["busy_fixed_threads"] = _measure(dialogue, "long", BUSY_QUESTIONS)
+            governor.hold(None)
+            report["busy_governed_threads"] = _measure(dialogue, "long", BUSY_QUESTIONS)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
     long, short = report["long_persona"], report["short_persona"]
     print(f"think benchmark — model {report['model']}, persona prompt {report['persona_prompt_tokens']} tokens "
           f"(evaluated once at start-up: {report['warm_s']} s)")
-    for label, row in (("200-token persona", long), ("short persona", short)):
-        print(f"  {label:18}: first token p50 {row['first_token_ms']['p50']} / p95 {row['first_token_ms']['p95']} ms,"
+    rows = [("200-token persona", long), ("short persona", short),
+            ("busy CPU, 2 threads", report.get("busy_fixed_threads")),
+            ("busy CPU, governed", report.get("busy_governed_threads"))]
+    for label, row in [r for r in rows if r[1]]:
+        print(f"  {label:19}: first token p50 {row['first_token_ms']['p50']} / p95 {row['first_token_ms']['p95']} ms,"
               f" first chunk p50 {row['first_chunk_ms']['p50']} / p95 {row['first_chunk_ms']['p95']} ms,"
               f" {row['tokens_per_s']} tokens/s")
     if out:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.bench.stats import percentiles
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.paths import models_dir
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.speech.turn import TURN_FILE, TURN_MODEL, TurnModel

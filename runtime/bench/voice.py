@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.bench.stats import median
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.paths import cache_dir, models_dir
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.speech.pitch import median_f0

@@ -64,7 +64,9 @@ function renderStatus(s) {
     node("span", { textContent: name }), node("span", { className: "age", textContent: `${t(`actor.${a.state}`)} · ${a.beat_age_s} ${t("unit.s")}` }))));
   facts($("facts"), [["fact.persona", s.persona], ["fact.avatar", s.avatar], ["fact.voice", s.voice],
     ["fact.volume", `${Math.round(s.volume * 100)} %`], ["fact.muted", t(s.muted ? "yes" : "no")],
-    ["fact.config", s.config_version || t("none")], ["fact.uptime", duration(s.uptime_s)]]);
+    ["fact.config", s.config_version || t("none")], ["fact.uptime", duration(s.uptime_s)],
+    ...(s.visitor_present === undefined ? [] : [["fact.visitor", t(s.visitor_present ? "yes" : "no")],
+      ["fact.visitors_per_hour", String(s.visitors_per_hour ?? 0)]])]);
   const last = s.last_turn || {};
   facts($("last-turn"), [["fact.v2v", MS(last.voice_to_voice_ms)], ["fact.say", MS(last.say_to_audio_ms)],
     ["fact.first_chunk", MS(last.first_chunk_ms)], ["fact.barge_ins", String(s.barge_ins ?? 0)]]);

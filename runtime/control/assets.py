@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.core.config import LANGUAGES, Settings
+from runtime.config import LANGUAGES, Settings
 from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault, VoiceFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.store.models import ModelStore

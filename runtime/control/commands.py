@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runtime import __version__
+from runtime.config import RESERVED_DEVICE_IDS, Settings
 from runtime.control import assets, desired, edits
 from runtime.control.requests import (
     MAX_PHOTO_BYTES,
@@ -46,7 +47,6 @@ from runtime.control.requests import (
 )
 from runtime.control.samples import VoiceSamples
 from runtime.control.state import Observer
-from runtime.core.config import RESERVED_DEVICE_IDS, Settings
 from runtime.core.errors import AvatarFault, ConfirmFault, ControlFault, ThinkFault, VoiceFault
 from runtime.core.messages import ConfigApplied, Interrupt, InterruptReason, Message, Say, SetAvatar
 from runtime.core.paths import models_dir, state_dir
@@ -149,6 +149,7 @@ class Commands:
                 "voice": voices.get("en", ""), "voices": voices, "volume": s.play.volume, "muted": s.play.mute,
                 "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
                 "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
+                **(self.observer.presence() if s.camera.enabled else {}),
                 **({"config_problem": device.applied.problem} if device.applied.problem else {}),
                 **({"config_rolled_back": device.applied.rolled_back} if device.applied.rolled_back else {}),
                 **self.observer.snapshot()}

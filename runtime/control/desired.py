@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runtime.config import Settings, check_document, parse_config
 from runtime.control.remote_paths import check_remote_paths
 from runtime.core.compat import tomllib
-from runtime.core.config import Settings, check_document, parse_config
 from runtime.core.errors import ConfigFault, ControlFault
 from runtime.core.messages import Message, PutPersona, SetAvatar, SetMute, SetPersona, SetVoice, SetVolume
 from runtime.core.paths import state_dir

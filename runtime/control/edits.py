@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runtime.config import Persona, Settings
 from runtime.control import desired
-from runtime.core.config import Persona, Settings
 from runtime.core.errors import ControlFault, ThinkFault
 
 _MAX_SHOWN = 200

@@ -26,11 +26,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from runtime import __version__
+from runtime.config import Persona
 from runtime.control import openapi as contract
 from runtime.control import requests as bodies
 from runtime.control.commands import validate
 from runtime.control.uploads import read_json, read_photo_form
-from runtime.core.config import Persona
 from runtime.core.errors import ApiFault, ControlFault, RuntimeFault
 
 COOKIE = "edge_talker_token"

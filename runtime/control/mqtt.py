@@ -27,8 +27,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from runtime.config import RemoteConfig
 from runtime.core import limits
-from runtime.core.config import RemoteConfig
 from runtime.core.errors import RemoteFault, RuntimeFault
 
 _LOGGER = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from runtime.config import Persona
 from runtime.control import requests as bodies
-from runtime.core.config import Persona
 
 JSON = "application/json"
 
@@ -101,7 +101,8 @@ class _SampleText(BaseModel):
 
 
 _EVENTS = ("Server-Sent Events (`event: TYPE`, `data: JSON`): `state` first and on change, `turn` (a turn's "
-           "numbers), `barge-in`, `fault`, `config`; `caption` only with [api] captions = true. A comment line "
+           "numbers), `barge-in`, `fault`, `config`, `visitor` (with a camera: `visitor_present`, "
+           "`visitors_per_hour`); `caption` only with [api] captions = true. A comment line "
            "every 15 s keeps the connection alive. Each data object has `type`.")
 _NAME = ("name", "path", bodies.AvatarRequest, "name", True)
 _PERSONA = ("persona_id", "path", bodies.PersonaRequest, "id", True)

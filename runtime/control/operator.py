@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from runtime.config import RemoteConfig
 from runtime.control.mqtt import Topics, configure_tls, password, send_at_once
-from runtime.core.config import RemoteConfig
 from runtime.core.errors import RemoteFault
 
 

@@ -23,8 +23,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.config import LANGUAGES, Settings
 from runtime.core import confine
-from runtime.core.config import LANGUAGES, Settings
 from runtime.core.errors import ConfigFault
 from runtime.core.paths import models_dir, state_dir
 

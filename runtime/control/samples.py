@@ -15,8 +15,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from runtime.config import Settings
 from runtime.control import assets
-from runtime.core.config import Settings
 from runtime.core.paths import state_dir
 from runtime.store.models import ModelStore
 

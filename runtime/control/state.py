@@ -3,13 +3,14 @@
 The MQTT actor and the API actor each feed their own Observer from their own subscriptions; both
 see the same bus, so they report the same. Events are small JSON-able dicts (turn metrics,
 barge-ins, faults, config changes); what the visitor or the avatar said is only in them when the
-caller asks for captions (privacy by default).
+caller asks for captions (privacy by default). With a camera, only whether a visitor is present
+and how many came in the last hour are kept: no image, no identity.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 from runtime.core.messages import (
@@ -24,13 +25,16 @@ from runtime.core.messages import (
     Say,
     SpeechStarted,
     Transcript,
+    Visitor,
+    VisitorChange,
 )
 
 SUBSCRIPTIONS: tuple[type[Message], ...] = (ActorStatus, Heartbeat, ProcessStats, ConfigApplied, Transcript,
-                                            SpeechStarted, ReplyChunk, PlaybackStarted, Say)
+                                            SpeechStarted, ReplyChunk, PlaybackStarted, Say, Visitor)
 """The bus messages an Observer needs."""
 
 _TURNS_KEPT = 8
+_HOUR_S = 3600.0
 _STALE_BEATS = 3.0
 """An actor whose heartbeat is older than this many heartbeat periods is not healthy."""
 
@@ -46,6 +50,19 @@ class Observer:
         self.last_turn: dict[str, Any] = {}
         self.barge_ins = 0
         self._turns: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self.visitor_present = False
+        self._arrivals: deque[float] = deque()
+        """Monotonic times visitors approached in the last hour (nothing else about them)."""
+
+    def visitors_per_hour(self) -> int:
+        """Visitors who approached in the last hour."""
+        while self._arrivals and time.monotonic() - self._arrivals[0] > _HOUR_S:
+            self._arrivals.popleft()
+        return len(self._arrivals)
+
+    def presence(self) -> dict[str, Any]:
+        """Whether a visitor stands in front of the kiosk and how many came in the last hour."""
+        return {"visitor_present": self.visitor_present, "visitors_per_hour": self.visitors_per_hour()}
 
     def feed(self, msg: Message, *, captions: bool = False) -> list[dict[str, Any]]:
         """Take one bus message; returns the events it makes (captions only when asked)."""
@@ -61,7 +78,18 @@ class Observer:
             return []
         if isinstance(msg, ConfigApplied):
             return [{"type": "config", "version": msg.version, "restart": msg.restart}]
+        if isinstance(msg, Visitor):
+            return self._visitor(msg)
         return self._turn_event(msg, captions)
+
+    def _visitor(self, msg: Visitor) -> list[dict[str, Any]]:
+        present = msg.change != VisitorChange.LEFT
+        if msg.change == VisitorChange.APPROACH:
+            self._arrivals.append(time.monotonic())
+        if present == self.visitor_present and msg.change != VisitorChange.APPROACH:
+            return []
+        self.visitor_present = present
+        return [{"type": "visitor", **self.presence()}]
 
     def _status(self, msg: ActorStatus) -> list[dict[str, Any]]:
         entry = self.actors.setdefault(msg.actor, {})

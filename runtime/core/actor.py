@@ -67,6 +67,8 @@ class Actor:
         self._control: zmq.Socket | None = None
         self._pipe_in: zmq.Socket | None = None
         self._data: zmq.Socket | None = None
+        self._bulk: zmq.Socket | None = None
+        """Subscribed bulky messages (Message.QUEUE), on their own short queue."""
         self.stop_requested = False
         """The supervisor asked this actor to stop (seen by check_control during long work)."""
         self._thread: threading.Thread | None = None
@@ -117,7 +119,14 @@ class Actor:
 
     def input_waiting(self) -> bool:
         """A subscribed message is queued (background work in tick() should yield to it)."""
-        return self._data is not None and bool(self._data.poll(0))
+        return any(sock is not None and sock.poll(0) for sock in (self._data, self._bulk))
+
+    def receive_waiting(self) -> Message | None:
+        """One queued subscribed message (None when none waits, or it could not be decoded)."""
+        for sock in (self._data, self._bulk):
+            if sock is not None and sock.poll(0):
+                return self._receive(sock)
+        return None
 
     def degrade(self, fault: RuntimeFault) -> None:
         """Go on with less (e.g. recording stopped): health reports show the fault's code."""
@@ -219,9 +228,11 @@ class Actor:
             pipe.connect(self._pipe_endpoint)
             control = self._control = self.bus.subscriber([*self.controls, Heartbeat])
             sockets.append(control)
-            data = self._data = self.bus.subscriber(self.subscriptions) if self.subscriptions else None
-            if data is not None:
-                sockets.append(data)
+            plain = [t for t in self.subscriptions if not t.QUEUE]
+            bulky = [t for t in self.subscriptions if t.QUEUE]  # on their own socket: its queue is short
+            data = self._data = self.bus.subscriber(plain) if plain else None
+            self._bulk = self.bus.subscriber(bulky) if bulky else None
+            sockets.extend(s for s in (data, self._bulk) if s is not None)
             self._out = self.bus.publisher(sync=False)
             sockets.append(self._out.socket)
             self._sync(control)
@@ -252,7 +263,7 @@ class Actor:
             for waker in self._wakers:
                 waker.close()
             self._wakers.clear()
-            self._out = self._control = self._pipe_in = self._data = None
+            self._out = self._control = self._pipe_in = self._data = self._bulk = None
             self.finished.set()
 
     def _sync(self, control: zmq.Socket) -> None:
@@ -263,7 +274,7 @@ class Actor:
 
     def _make_poller(self, pipe, control, data) -> zmq.Poller:
         poller = zmq.Poller()
-        for sock in (pipe, control, data, *self._watched):
+        for sock in (pipe, control, data, self._bulk, *self._watched):
             if sock is not None:
                 poller.register(sock, zmq.POLLIN)
         return poller
@@ -281,10 +292,11 @@ class Actor:
                 return
             if control in events:
                 self._drain_control(control)
-            if data is not None and data in events:
-                msg = self._receive(data)
-                if msg is not None and not (self.drop_stale and msg.turn < self.turn):
-                    self.handle(msg)
+            for source in (data, self._bulk):
+                if source is not None and source in events:
+                    msg = self._receive(source)
+                    if msg is not None and not (self.drop_stale and msg.turn < self.turn):
+                        self.handle(msg)
             for source, callback in list(self._watched.items()):
                 if source in events:
                     callback()

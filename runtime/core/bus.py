@@ -29,6 +29,8 @@ from runtime.core.messages import REGISTRY, Heartbeat, Message, payload_fields
 _LOGGER = logging.getLogger(__name__)
 
 _PAYLOAD_KEY = "_p"
+_FORWARDER_QUEUE = 4
+"""Messages the in-process forwarder holds per subscriber (beyond the subscriber's own queue)."""
 _SUBSCRIBE_ALL = b"\x01"
 
 
@@ -177,7 +179,11 @@ class Bus:
         try:
             for sock in sockets:
                 sock.linger = 0
-            xsub.rcvhwm = xpub.sndhwm = self.hwm
+            # In-process, messages wait for a subscriber on its own side (its socket's rcvhwm; inproc
+            # adds both sides' marks), so a subscriber of bulky messages keeps only a few. Across
+            # processes the forwarder's side must absorb bursts before the network takes them.
+            inproc = self._requested[1].startswith("inproc://")
+            xsub.rcvhwm, xpub.sndhwm = self.hwm, _FORWARDER_QUEUE if inproc else self.hwm
             control.bind(self._control_endpoint)
             self.pub_endpoint = _bind(xsub, self._requested[0])
             self.sub_endpoint = _bind(xpub, self._requested[1])
@@ -217,10 +223,14 @@ class Bus:
         return publisher
 
     def subscriber(self, topics: Iterable[str | type[Message]]) -> zmq.Socket:
-        """A new SUB socket subscribed to the given topics (message classes or topic names)."""
+        """A new SUB socket subscribed to the given topics (message classes or topic names). Its
+        queue is the bus's high-water mark; a socket of bulky messages only (Message.QUEUE) keeps
+        as few as they allow (a socket that mixes them with others never drops the others)."""
+        topics = list(topics)
         sock = self.context.socket(zmq.SUB)
         sock.linger = 0
-        sock.rcvhwm = self.hwm
+        queues = [getattr(REGISTRY.get(t) if isinstance(t, str) else t, "QUEUE", 0) for t in topics]
+        sock.rcvhwm = min(queues) if queues and all(queues) else self.hwm
         for topic in topics:
             name = topic if isinstance(topic, str) else topic.TOPIC
             sock.setsockopt(zmq.SUBSCRIBE, name.encode())

@@ -88,6 +88,12 @@ class CaptureFault(RuntimeFault):
     stage = "capture"
 
 
+class CameraFault(RuntimeFault):
+    """The camera of [camera] cannot be opened or read (camera-*); presence stops, the rest runs on."""
+
+    stage = "camera"
+
+
 class AvatarFault(RuntimeFault):
     """A photo cannot become an avatar, or an avatar bundle is missing or damaged."""
 

@@ -46,6 +46,9 @@ class Message:
     TOPIC: ClassVar[str] = ""
     CONTROL: ClassVar[bool] = False
     """Control messages go to an actor's control socket, which is read before data."""
+    QUEUE: ClassVar[int] = 0
+    """How many of these may wait for one subscriber (0: the bus's high-water mark). Bulky
+    messages keep only a few: a subscriber short of CPU skips them instead of holding them."""
 
     turn: int = 0
     """Conversation epoch this message belongs to."""
@@ -78,6 +81,8 @@ class InterruptReason(StrEnum):
     """Typed or file input."""
     OPERATOR = "operator"
     """An operator's command (say, interrupt)."""
+    VISITOR = "visitor"
+    """A visitor approached and is greeted."""
 
 
 # --- control ----------------------------------------------------------------------------------
@@ -214,6 +219,31 @@ class ConfigApplied(Message):
     """True when the change needs the process to restart (it exits so systemd restarts it)."""
 
 
+class VisitorChange(StrEnum):
+    """What the camera saw the visitor do (Visitor.change)."""
+
+    APPROACH = "approach"
+    """A face came close enough to talk: a new visitor."""
+    PRESENT = "present"
+    """The visitor is still there (sent with each analysed frame that shows them)."""
+    LEFT = "left"
+    """No face close enough for [presence] leave_s: the visitor has gone."""
+
+
+@register("presence.visitor", control=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Visitor(Message):
+    """The visitor in front of the kiosk: where and how near, nothing else (no image, no identity)."""
+
+    change: VisitorChange
+    x: float = 0.0
+    """Face centre across the camera's picture, -1 (left edge) .. 1 (right edge), as if not mirrored."""
+    y: float = 0.0
+    """Face centre down the picture, -1 (top) .. 1 (bottom)."""
+    distance: str = ""
+    """`far`, `near` or `close` (face size against [presence] thresholds); "" once left."""
+
+
 # --- input ------------------------------------------------------------------------------------
 
 
@@ -305,7 +335,7 @@ class SafetyEvent(Message):
     the avatar gave the persona's fixed response instead of a model's answer."""
 
     category: str
-    """`lost_child`, `emergency` or `unwell` (runtime.core.config.SafetyCategory)."""
+    """`lost_child`, `emergency` or `unwell` (runtime.config.SafetyCategory)."""
     language: str
     """Language of the visitor's words (ISO 639-1)."""
     persona: str = ""
@@ -383,6 +413,10 @@ class PlaybackFinished(_PlaybackEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VideoFrame(Message):
     """A rendered frame of the face, as shown at monotonic time shown_ns."""
+
+    QUEUE: ClassVar[int] = 2
+    """0.8 MB each at 512x512: a recorder at a lower priority on a busy box held 400 MB of them
+    (1,000 per socket at the bus's high-water mark); a few newest frames are all it can use."""
 
     rgb: np.ndarray = field(metadata=PAYLOAD)
     """uint8 (h, w, 3)."""

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from runtime.config import SupervisorConfig
 from runtime.core.actor import Actor
 from runtime.core.bus import Bus
-from runtime.core.config import SupervisorConfig
 from runtime.core.errors import RuntimeFault, SupervisorFault
 from runtime.core.messages import ProcessStats
 from runtime.core.systemd import sd_notify

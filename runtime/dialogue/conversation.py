@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from runtime.core.config import Persona
+from runtime.config import Persona
 from runtime.core.errors import ConfigFault, ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker, chunk_text
 from runtime.dialogue.emotion import Emotion, Tagged, tag
@@ -89,6 +89,22 @@ class Dialogue:
             return
         self.personas[persona_id] = persona
         self.engine.warm([self.system_prompt(persona)])
+
+    def greet(self, language: str = "") -> Iterator[Chunk]:
+        """The persona's greeting for a visitor who just approached, in the persona's language (else
+        `language`, else English); nothing for a visitor already talking or a persona without one.
+        (Said with any engine, the echo too: it is the operator's line, not the model's.)"""
+        persona = self.persona
+        lang = persona.language if persona.language != "match" else (language or "en")
+        text = persona.greeting.get(lang) or next(iter(persona.greeting.values()), "")
+        if self.memory.turns or not text:
+            return
+        self.memory.greet()
+        yield from self.recite(text)
+
+    def forget(self) -> None:
+        """The visitor left: forget their conversation now (privacy); the next one is new."""
+        self.memory.forget()
 
     def recite(self, text: str) -> Iterator[Chunk]:
         """An operator's text as speakable chunks tagged with emotion (no model, no memory)."""

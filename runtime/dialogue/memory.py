@@ -39,6 +39,8 @@ class Memory:
         self.clock = clock
         self.turns: list[Turn] = []
         self._last_activity = clock()
+        self.greeted = False
+        """The current visitor was greeted before their first question (on approach)."""
 
     def expired(self) -> bool:
         """The kiosk was idle long enough that the next question starts a new visitor (nothing is
@@ -46,12 +48,27 @@ class Memory:
         return self.clock() - self._last_activity > self.idle_reset_s
 
     def new_visitor(self) -> bool:
-        """Forget everything if the kiosk was idle long enough; True when this starts a new visitor."""
+        """Forget everything if the kiosk was idle long enough; True when this starts a new visitor
+        who has not been greeted yet."""
         idle = self.expired()
         if idle:
             self.turns.clear()
+            self.greeted = False
         self._last_activity = self.clock()
-        return idle or not self.turns
+        new = (idle or not self.turns) and not self.greeted
+        self.greeted = False
+        return new
+
+    def forget(self) -> None:
+        """The visitor left: nothing of their conversation is kept; the next one starts afresh."""
+        self.turns.clear()
+        self.greeted = False
+        self._last_activity = self.clock()
+
+    def greet(self) -> None:
+        """The current (new) visitor was just greeted: their first answer does not greet again."""
+        self.greeted = True
+        self._last_activity = self.clock()
 
     def messages(self, system: str, user: str) -> list[dict]:
         """Chat messages: the system prompt, the newest turns within budget, then the question.

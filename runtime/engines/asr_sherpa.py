@@ -9,11 +9,13 @@ visitor speaks, so the interface stays the same as Whisper's.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from runtime.core.config import SherpaAsr
 from runtime.core.errors import ListenFault
+from runtime.core.section import Backend
 from runtime.engines.asr import AsrResult
 from runtime.speech.audio import SAMPLE_RATE
 from runtime.store.models import ModelStore
@@ -29,6 +31,19 @@ KINDS: dict[str, tuple[bool, tuple[str, ...]]] = {
     "sense_voice": (False, ("model",)),
     "whisper": (False, ("encoder", "decoder")),
 }
+
+
+class SherpaAsr(Backend):
+    """[asr] type = "sherpa": a sherpa-onnx streaming or offline model given by file paths."""
+
+    type: Literal["sherpa"]
+    kind: Literal["transducer", "paraformer", "zipformer2_ctc", "offline_transducer", "offline_paraformer",
+                  "zipformer_ctc", "sense_voice", "whisper"] = Field(description="Model architecture.")
+    files: dict[str, str] = Field(
+        description="Model files by role: encoder/decoder/joiner, or model (see README).")
+    tokens: str = Field(min_length=1, description="tokens.txt of the model.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads.")
+    language: str = Field("", description="Language hint for multilingual models (SenseVoice, Whisper).")
 
 
 def create(cfg: SherpaAsr, store: ModelStore) -> SherpaEngine:

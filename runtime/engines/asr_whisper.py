@@ -17,11 +17,13 @@ import itertools
 import logging
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from runtime.core.config import WhisperAsr
 from runtime.core.errors import ListenFault
+from runtime.core.section import Backend
 from runtime.engines.asr import AsrResult, AsrSegment
 from runtime.speech.audio import SAMPLE_RATE
 from runtime.speech.language import join_words, to_simplified
@@ -45,6 +47,26 @@ one second it sometimes said a short utterance twice)."""
 _FIT_TOKENS_PER_S = 12
 """Length cap of a fitted decode (text and timestamp tokens per second of audio)."""
 _SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
+
+
+class WhisperAsr(Backend):
+    """[asr] type = "whisper": faster-whisper on CTranslate2."""
+
+    type: Literal["whisper"] = "whisper"
+    model: str = Field("asr-whisper-base",
+        description="Model id from models/manifest.toml (asr-whisper-tiny-en is the fast English one) "
+                    "or a CTranslate2 model directory.")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
+    threads: int = Field(1, ge=1, le=64,
+        description="CPU threads for decoding (1: on 2 cores the LLM and the voice run beside it; with more "
+                    "threads than free cores the decoder's threads wait on each other).")
+    beam_size: int = Field(1, ge=1, le=10, description="Beam width of finals (1 = greedy, fastest).")
+    window: Literal["fit", "full"] = Field("fit",
+        description="What the encoder sees for a final: fit = the utterance plus 2 s of silence (several times "
+                    "faster on short utterances; a looped decode is redone on the full window), full = Whisper's "
+                    "30 s window.")
+    languages: list[str] = Field(["en", "zh"], description="Languages `auto` may pick from (empty: any).")
 
 
 def create(cfg: WhisperAsr, store: ModelStore) -> WhisperEngine:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Literal
 
 import numpy as np
 
-from runtime.core.config import WyomingAsr
 from runtime.core.errors import ListenFault
 from runtime.engines.asr import AsrResult
-from runtime.engines.wyoming import WyomingLink
+from runtime.engines.wyoming import WyomingLink, WyomingServer
 from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -24,6 +24,13 @@ _LOGGER = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 _CHUNK_SAMPLES = 1600
 """Samples per audio-chunk event (100 ms)."""
+
+
+class WyomingAsr(WyomingServer):
+    """[asr] type = "wyoming": a Wyoming speech-to-text server (wyoming-faster-whisper, ...); voice
+    detection, endpointing and barge-in stay on the kiosk."""
+
+    type: Literal["wyoming"]
 
 
 def create(cfg: WyomingAsr, store: ModelStore | None) -> WyomingAsrEngine:

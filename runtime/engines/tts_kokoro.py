@@ -16,11 +16,13 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from runtime.core.config import KokoroSpeak
 from runtime.core.errors import SpeakFault
+from runtime.core.section import Backend
 from runtime.engines.tts import Speech, check_speakable
 from runtime.speech import phonemes
 from runtime.speech.visemes import Viseme, from_entries, merge
@@ -48,6 +50,27 @@ MANDARIN = ("zf_", "zm_")
 ENGLISH = ("af_", "am_", "bf_", "bm_")
 """... of the US and British English voices (the others speak Spanish, French, Hindi, Italian,
 Japanese or Portuguese: not offered, but voice matching blends them too)."""
+
+
+class KokoroSpeak(Backend):
+    """[speak.<language>] type = "kokoro": Kokoro-82M (Mandarin and English), 24 kHz."""
+
+    type: Literal["kokoro"] = "kokoro"
+    model: str = Field("tts-kokoro",
+        description="Model id from models/manifest.toml or a directory with the durations model and vocab.json.")
+    voices: str = Field("tts-kokoro-voices",
+        description="Model id or directory of the voice files (<name>.bin).")
+    voice: str = Field("zf_xiaoxiao",
+        description="Voice: zf_xiaobei, zf_xiaoni, zf_xiaoxiao, zf_xiaoyi, zm_yunjian, zm_yunxi, zm_yunxia, "
+                    "zm_yunyang (Mandarin); af_heart, af_bella, af_sarah, am_adam, am_michael ... (US English: "
+                    "af_*, am_*; British: bf_*, bm_*).")
+    speed: float = Field(1.0, ge=0.5, le=2, description="Speaking rate: >1 faster, <1 slower.")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
+    volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
+    first_clause_units: float = Field(2.0, ge=0, le=100,
+        description="The first sentence of a chunk is synthesized in two parts, cut after its first clause "
+                    "at least this long (CJK characters; a word counts 1.5), so the first audio comes sooner; "
+                    "0 = whole sentences.")
 
 
 def create(cfg: KokoroSpeak, store: ModelStore) -> KokoroEngine:

@@ -11,18 +11,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from runtime.core.config import WyomingSpeak
 from runtime.core.errors import SpeakFault
 from runtime.dialogue.chunker import chunk_text
 from runtime.engines.tts import Speech, check_speakable
-from runtime.engines.wyoming import WyomingLink
+from runtime.engines.wyoming import WyomingLink, WyomingServer
 from runtime.speech.visemes import from_audio
 from runtime.store.models import ModelStore
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class WyomingSpeak(WyomingServer):
+    """[speak.<lang>] type = "wyoming": a Wyoming text-to-speech server (wyoming-piper, ...); the
+    mouth follows the sound, as the server sends no phonemes."""
+
+    type: Literal["wyoming"]
+    voice: str = Field("", max_length=256, description="A voice the server offers; empty = its default.")
 
 
 def create(cfg: WyomingSpeak, store: ModelStore | None) -> WyomingTtsEngine:

@@ -8,9 +8,25 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from pydantic import Field
+
 from runtime.core.errors import RuntimeFault
+from runtime.core.section import Backend
 
 T = TypeVar("T")
+
+
+class WyomingServer(Backend):
+    """What the Wyoming backends share: the server's address."""
+
+    uri: str = Field(pattern=r"^tcp://[^\s/:]+:[0-9]{1,5}$",
+                     description='The Wyoming server, e.g. "tcp://127.0.0.1:10300".')
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for the server's answer (seconds).")
+
+    @property
+    def host(self) -> str:
+        """The server's host name or address."""
+        return self.uri[len("tcp://"):].rsplit(":", 1)[0]
 
 
 class WyomingLink:

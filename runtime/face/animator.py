@@ -2,8 +2,10 @@
 
 Coarticulation: the mouth at time t is a weighted look at the track from 70 ms before to 80 ms
 after t (the mouth anticipates the next sound), so shapes glide instead of stepping frame by
-frame, except that a bilabial (m, b, p) at t presses the lips together; the jaw moves no faster
-than a real one (full range in 60 ms). Idle life: blinks every 2-6 s (sometimes double; slower
+frame; a bilabial (m, b, p) presses the lips together, and since the track is known ahead the lips
+come together over the 160 ms before it and part over the 160 ms after it (four frames at 25 fps,
+never a slam from a wide-open frame); the jaw moves no faster than a real one (full range in
+60 ms). Idle life: blinks every 2-6 s (sometimes double; slower
 when sad or concerned, more often while listening; timing random per run unless seeded),
 breathing, slow head drift and saccades. Emotions are moods (runtime.face.expression.Mood): each
 ramps in and out over its own span of the clock, from the words that carry it to the end of its
@@ -20,6 +22,9 @@ What the render actor calls (all times are the playback clock, seconds):
   speaks), final Transcript -> "thinking" (the answer is being prepared), the first
   PlaybackStarted of the answer -> "speaking", the end of playback or an Interrupt that leaves
   nothing to say -> "idle";
+- ``attend(x, y)`` with where the visitor stands (runtime.core.messages.Visitor, in the picture the
+  avatar is shown in), ``attend(None)`` once they left: the eyes keep to the visitor and the head
+  turns a little towards them;
 - ``params(t)`` once per frame, with increasing t.
 """
 
@@ -49,19 +54,35 @@ for 40 ms (every frame rate shows it shut once) and goes back up in 150 ms."""
 _JAW_RATE = 16.0
 """Fastest jaw movement (full range per second): opening, and closing when the sound needs the lips
 shut (m, b, p)."""
-_CLOSE_RATE = 6.0
+_CLOSE_RATE = 5.5
 """Fastest closing otherwise: from a wide A to shut takes ~140 ms (three to four frames at 25 fps), so the
 lips travel instead of snapping shut in one frame."""
+_APPROACH_S = 0.16
+"""An m, b or p is known ahead (the track is): over this long before it the lips come together,
+the jaw's opening and the lips' gap easing shut where the sound starts (four frames at 25 fps)."""
+_REOPEN_S = 0.16
+"""After an m, b or p the lips part again over this long (never a wide vowel in the next frame)."""
+_WIDE = 0.85
+"""The widest jaw opening of any sound (an A)."""
+_HOLD_S = 0.04
+"""A closure lasts at least this long on screen: a short m between two frames is still seen shut."""
 _JOY_GAPE = 0.4
 """A smile narrows the jaw's opening by this much at full joy: joy widens and lifts the corners, it
 does not gape."""
-_JOY_WIDTH = 1.2
+_JOY_WIDTH = 1.35
 """How much of the smile's outward pull an open jaw takes back (lip_spread units at full smile
 and a wide open jaw): an open, smiling mouth is no wider than an open neutral one plus a little."""
 _NOD_S = 0.55
 """Length of one listening nod (down and back up)."""
 _NOD_PITCH = 0.03
 """Depth of a nod (radians)."""
+_ATTEND_YAW, _ATTEND_PITCH = 0.028, 0.012
+"""Head turn towards a visitor at the edge of the camera's view (radians): with the idle drift it stays
+within the rig's +-0.06."""
+_ATTEND_GAZE = 0.7
+"""Gaze towards a visitor at the edge of the view (fraction of the iris travel)."""
+_ATTEND_S = 0.4
+"""Time constant of the head turning to follow the visitor (seconds)."""
 
 
 class Animator:
@@ -70,6 +91,8 @@ class Animator:
     def __init__(self, seed: int | None = None) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - blink timing, not cryptography (None: new each run)
         self._track: VisemeTrack | None = None
+        self._closures = np.zeros((0, 2))
+        self._heard_press = 0.0
         self._track_start = 0.0
         self._mood = dict.fromkeys(PARAMS, 0.0)
         self._moods: list[Mood] = []
@@ -84,10 +107,14 @@ class Animator:
         self._next_saccade = self.rng.uniform(0.5, 2.0)
         self._next_nod = 0.0
         self._nods: list[float] = []
+        self.visitor: tuple[float, float] | None = None
+        """Where the visitor stands (x, y in -1..1 of the shown picture; None: nobody)."""
+        self._turn = (0.0, 0.0)
 
     def speak(self, track: VisemeTrack | None, start_s: float) -> None:
         """The track heard from clock time start_s on (None: silence)."""
         self._track, self._track_start = track, start_s
+        self._closures = _closures(track)
 
     def feel(self, emotion: str, intensity: float, on_s: float | None = None, off_s: float = math.inf) -> None:
         """Show an emotion (a key of EMOTIONS; unknown ones count as neutral) from clock time on_s to
@@ -117,6 +144,17 @@ class Animator:
         else:
             self._next_saccade = min(self._next_saccade, now + 0.3)
 
+    def attend(self, x: float | None, y: float = 0.0) -> None:
+        """The visitor stands at (x, y), -1..1 across and down the picture the avatar is shown in
+        (x: +1 = the right of that picture); None: nobody is there. The eyes glance to them now."""
+        if x is None:
+            self.visitor = None
+            return
+        first = self.visitor is None
+        self.visitor = (float(np.clip(x, -1, 1)), float(np.clip(y, -1, 1)))
+        if first and self.activity != Activity.THINKING:
+            self._next_saccade = self._last_t or 0.0
+
     def params(self, t: float) -> dict[str, float]:
         """Renderer parameters at clock time t (seconds)."""
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
@@ -124,7 +162,8 @@ class Animator:
         out = dict.fromkeys(PARAMS, 0.0)
         forced = self._mouth(t, out)
         # Muscles have a top speed: the jaw never opens more than _JAW_RATE per second, and closes
-        # at _CLOSE_RATE unless a bilabial needs the lips shut now (then as fast as it opens).
+        # at _CLOSE_RATE unless the lips are closing for an m, b or p (then as fast as it opens, on
+        # the approach _closing sets out).
         up = _JAW_RATE * dt if dt else 1.0
         down = (_JAW_RATE if forced else _CLOSE_RATE) * dt if dt else 1.0
         out["jaw_open"] = self._jaw = self._jaw + float(np.clip(out["jaw_open"] - self._jaw, -down, up))
@@ -133,26 +172,48 @@ class Animator:
         self._idle(t, out)
         self._look(t, dt, out)
         self._nod(t, out)
+        self._turn_to_visitor(dt, out)
         return out
 
     def _mouth(self, t: float, out: dict) -> bool:
-        """The mouth's targets at t; True when the sound heard needs the lips shut (m, b, p)."""
+        """The mouth's targets at t; True when the lips are closing for (or shut at) an m, b or p."""
         track = self._track
+        self._heard_press = 0.0
         if track is None:
             return False
         rate = track.sample_rate
         samples = ((t - self._track_start + _LOOK_S) * rate).astype(int)
         targets = np.array([track.at(int(s)) for s in samples])
         jaw, spread, rnd, press, teeth = _WEIGHTS @ targets
-        now = track.at(int((t - self._track_start) * rate))
-        forced = bool(now[3] >= 1.0)
-        if forced:  # m, b, p: the lips meet, whatever the neighbours do
-            jaw, press = 0.0, 1.0
+        cap, forced = self._closing(t - self._track_start)
+        if forced:  # m, b, p: the lips meet, whatever the neighbours do (rounded for a coming o, not open)
+            jaw, press, rnd = 0.0, 1.0, min(rnd, 0.3)
+        self._heard_press = 1.0 if forced else float(press)
+        # (the lips themselves close in step: a photo whose lips are apart at rest presses them
+        # together over the same frames)
+        jaw, press = min(jaw, _WIDE * cap), max(press, 1.0 - cap)
         out["jaw_open"] = float(jaw)
         out["lip_spread"] = float(spread)
         out["lip_round"] = float(rnd)
         out["lip_press"] = float(max(press, 0.5 * teeth))
-        return forced
+        return forced or cap < 1.0
+
+    def _closing(self, at: float) -> tuple[float, bool]:
+        """(how far the lips are from an m, b or p `at` seconds into the track, 0 shut .. 1 free;
+        whether they must be shut now): shut over the sound (held at least _HOLD_S), easing towards
+        the next one over _APPROACH_S and away from the last one over _REOPEN_S."""
+        spans = self._closures
+        if not len(spans):
+            return 1.0, False
+        i = int(np.searchsorted(spans[:, 0], at, side="right"))
+        free = min(1.0, (spans[i, 0] - at) / _APPROACH_S) if i < len(spans) else 1.0
+        if i:
+            start, end = spans[i - 1]
+            end = max(end, start + _HOLD_S)
+            if at < end:
+                return 0.0, True
+            free = min(free, (at - end) / _REOPEN_S)
+        return max(0.0, free), False
 
     def _blend_mood(self, t: float, dt: float, out: dict) -> None:
         """Moods as their ramps say, plus activity offsets blended with a 100 ms time constant."""
@@ -170,7 +231,8 @@ class Animator:
             for name, value in EMOTIONS[emotion].items():
                 out[name] += value * amount
         # Rounded or closing lips pull the corners in: they win over the smile's pull outwards.
-        out["smile"] *= 1.0 - 0.6 * min(1.0, out["lip_round"] + out["lip_press"])
+        # (the sound's own closure, not the lips' approach to it: a smile stays on the way to an m)
+        out["smile"] *= 1.0 - 0.6 * min(1.0, out["lip_round"] + self._heard_press)
         # Joy does not gape: a smiling mouth opens less, and an open jaw takes back most of the
         # smile's outward pull (the corners still rise).
         joy = min(1.0, max(out["smile"], 0.0))
@@ -212,6 +274,10 @@ class Animator:
                 gx, gy = self._gaze
                 self._gaze = (float(np.clip(gx + self.rng.uniform(-0.15, 0.15), -1, 1)),
                               float(np.clip(gy + self.rng.uniform(-0.1, 0.1), -1, -0.5)))
+            elif self.visitor is not None:  # small glances about the visitor's face
+                cx, cy = _ATTEND_GAZE * self.visitor[0], 0.5 * _ATTEND_GAZE * self.visitor[1]
+                self._gaze = (float(np.clip(cx + self.rng.uniform(-0.1, 0.1), -1, 1)),
+                              float(np.clip(cy + self.rng.uniform(-0.05, 0.05), -1, 1)))
             else:
                 spread = 0.25 if self.activity == Activity.LISTENING else 0.6
                 self._gaze = (self.rng.uniform(-spread, spread), self.rng.uniform(-0.5 * spread, 0.5 * spread))
@@ -222,6 +288,15 @@ class Animator:
         out["gaze_x"] = float(np.clip(out["gaze_x"] + self._gaze_now[0], -1, 1))
         out["gaze_y"] = float(np.clip(out["gaze_y"] + self._gaze_now[1], -1, 1))
 
+    def _turn_to_visitor(self, dt: float, out: dict) -> None:
+        """The head turns a little towards the visitor (and back to the middle once they left)."""
+        x, y = self.visitor or (0.0, 0.0)
+        target = (_ATTEND_YAW * x, _ATTEND_PITCH * y)
+        k = 1.0 - math.exp(-dt / _ATTEND_S) if dt else 0.0
+        self._turn = (self._turn[0] + (target[0] - self._turn[0]) * k, self._turn[1] + (target[1] - self._turn[1]) * k)
+        out["head_yaw"] += self._turn[0]
+        out["head_pitch"] += self._turn[1]
+
     def _nod(self, t: float, out: dict) -> None:
         """Listening: a small nod every 1.5-3.5 s."""
         if self.activity == Activity.LISTENING and t >= self._next_nod:
@@ -231,6 +306,15 @@ class Animator:
         for start in self._nods:
             phase = (t - start) / _NOD_S
             out["head_pitch"] += _NOD_PITCH * 0.5 * (1 - math.cos(2 * math.pi * phase))
+
+
+def _closures(track: VisemeTrack | None) -> np.ndarray:
+    """(start, end) seconds of the track's m, b and p (lips pressed shut), in order."""
+    if track is None or not len(track.spans):
+        return np.zeros((0, 2))
+    shut = track.targets[:, 3] >= 1.0
+    spans = track.spans[shut].astype(np.float64) / track.sample_rate
+    return np.stack([spans[:, 0], spans[:, 0] + spans[:, 1]], axis=1)
 
 
 def _smooth(x: float) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.errors import AvatarFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle, glasses

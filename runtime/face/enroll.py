@@ -51,6 +51,10 @@ MAX_DISAGREEMENT = 0.5
 """Most the detector's and the mesh's eye positions may differ (fraction of the eye distance)."""
 HEAD_TOP = 0.3
 """How far the top of the skull lies above the top of the mesh's face outline (face heights)."""
+HAIR_TOP = 0.55
+"""How far the crown with a full head of hair may reach above the mesh's face outline (face heights)."""
+MIN_ZOOM = 0.85
+"""Least a portrait is shrunk (below EYE_DISTANCE) to keep the crown and its hair in the frame."""
 BACKGROUND = (128, 128, 128)
 """Neutral grey that a transparent photo background becomes."""
 
@@ -224,30 +228,66 @@ def _check_inside(mesh: np.ndarray, shape: tuple) -> None:
 
 
 def _fill_frame(matrix: np.ndarray, shape: tuple, mesh: np.ndarray, resolution: int) -> np.ndarray:
-    """Enlarge a levelled portrait (about its eye centre) just enough that none of its corners lies
-    beyond the photo, as far as the face outline still fits: a tilted close-up then fills the frame
-    instead of floating, rotated, on a made-up background, but never so far that the top of the head
-    leaves the frame."""
+    """Scale a levelled portrait about its eye centre: enlarged just enough that none of its corners
+    lies beyond the photo, as far as the head (to the top of its skull) still fits, so a tilted
+    close-up fills the frame instead of floating, rotated, on a made-up background; then, where the
+    photo has room around the head, shrunk (at most to MIN_ZOOM) until the crown with its hair is in
+    the frame too. The head and the photo decide, so every copy of a photo is framed the same."""
     h, w = shape[:2]
     pivot = np.array([0.5, EYE_HEIGHT]) * resolution
     corners = np.array([[0, 0], [resolution, 0], [0, resolution], [resolution, resolution]], np.float64)
-    # The whole head must stay in the frame: the face outline and the top of the skull, about
-    # HEAD_TOP face heights above the outline's top (the mesh ends at the upper forehead).
-    oval = mesh[L.FACE_OVAL, :2] @ matrix[:, :2].T + matrix[:, 2]
-    top = oval[np.argmin(oval[:, 1])] - [0.0, HEAD_TOP * float(np.ptp(oval[:, 1]))]
-    oval = np.vstack([oval, top])
-    space = np.where(oval < pivot, pivot - MARGIN * resolution, (1 - MARGIN) * resolution - pivot)
-    room = float(np.max(np.abs(oval - pivot) / space))  # 1.0: the outline touches the margin
     best = matrix
-    for zoom in np.linspace(1.0, min(MAX_ZOOM, max(1.0, 1.0 / max(room, 1e-6))), 15):
-        best = matrix.copy()
-        best[:, :2] *= zoom
-        best[:, 2] = zoom * (matrix[:, 2] - pivot) + pivot
-        inverse = cv2.invertAffineTransform(best)
-        back = corners @ inverse[:, :2].T + inverse[:, 2]
-        if back.min() >= -0.5 and (back[:, 0] <= w - 0.5).all() and (back[:, 1] <= h - 0.5).all():
+    for zoom in np.linspace(1.0, min(MAX_ZOOM, max(1.0, 1.0 / max(_room(matrix, mesh, resolution, HEAD_TOP),
+                                                                         1e-6))), 15):
+        best = _zoomed(matrix, pivot, zoom)
+        if _inside(best, corners, w, h):
             break
-    return best
+    room = _room(best, mesh, resolution, HAIR_TOP, margin=0.005)
+    if room <= 1.0:
+        return best
+    # (the head's size in the frame is proportional to the zoom: the zoom that fits it is exact, so
+    # copies of a photo whose meshes differ by a pixel are framed within a pixel of each other)
+    zoom = float(np.hypot(*best[0, :2]) / np.hypot(*matrix[0, :2]))
+    low, high = max(MIN_ZOOM, zoom / room), zoom
+    if _beyond(_zoomed(matrix, pivot, low), corners, w, h) > MIRROR_DEPTH * resolution:
+        for _ in range(20):  # the least zoom whose corners the photo's border still continues
+            mid = 0.5 * (low + high)
+            low, high = (mid, high) if _beyond(_zoomed(matrix, pivot, mid), corners, w, h) > \
+                MIRROR_DEPTH * resolution else (low, mid)
+        low = high
+    return _zoomed(matrix, pivot, low)
+
+
+def _room(matrix: np.ndarray, mesh: np.ndarray, resolution: int, head_top: float, margin: float = MARGIN) -> float:
+    """How much of the frame the head takes (1.0: its outline, or the top of its head `head_top` face
+    heights above the outline's top, touches the margin)."""
+    pivot = np.array([0.5, EYE_HEIGHT]) * resolution
+    oval = mesh[L.FACE_OVAL, :2] @ matrix[:, :2].T + matrix[:, 2]
+    top = oval[np.argmin(oval[:, 1])] - [0.0, head_top * float(np.ptp(oval[:, 1]))]
+    oval = np.vstack([oval, top])
+    space = np.where(oval < pivot, pivot - margin * resolution, (1 - margin) * resolution - pivot)
+    return float(np.max(np.abs(oval - pivot) / space))
+
+
+def _inside(matrix: np.ndarray, corners: np.ndarray, w: int, h: int) -> bool:
+    """Whether all the portrait's corners lie on the photo."""
+    return _beyond(matrix, corners, w, h) <= 0.0
+
+
+def _beyond(matrix: np.ndarray, corners: np.ndarray, w: int, h: int) -> float:
+    """How far (portrait pixels) the portrait's furthest corner lies beyond the photo (0: on it)."""
+    inverse = cv2.invertAffineTransform(matrix)
+    back = corners @ inverse[:, :2].T + inverse[:, 2]
+    out = float(np.maximum(np.maximum(-0.5 - back, back - [w - 0.5, h - 0.5]), 0.0).max())
+    return out * float(np.hypot(*matrix[0, :2]))
+
+
+def _zoomed(matrix: np.ndarray, pivot: np.ndarray, zoom: float) -> np.ndarray:
+    """The alignment scaled by `zoom` about `pivot` (portrait pixels)."""
+    out = matrix.copy()
+    out[:, :2] *= zoom
+    out[:, 2] = zoom * (matrix[:, 2] - pivot) + pivot
+    return out
 
 
 def _align(rgb: np.ndarray, matrix: np.ndarray, resolution: int, interpolation: int) -> np.ndarray:

@@ -51,8 +51,10 @@ class LidPainter:
         self.tints = [self._tint(rgb, one) for one in self.lids]
         # A closed lid is about as light as the skin under its eye: never a dark patch (a bruise)
         # where the lid's own band lies in the brow's shade.
-        self.levels = [np.maximum(level, 0.85 * under) for level, (_, under) in zip(self.levels, self.tints,
-                                                                                     strict=True)]
+        # And never paler than the skin around the eye: at most as light as the lid's skin band or
+        # the skin under the eye, whichever is lighter (a pale disc reads as make-up or a mask).
+        self.levels = [np.minimum(np.maximum(level, 0.85 * under), 1.04 * max(under, float(np.median(level))))
+                       for level, (_, under) in zip(self.levels, self.tints, strict=True)]
         self.tints = [tint for tint, _ in self.tints]
 
     def _tint(self, rgb: np.ndarray, one: Lid) -> tuple[np.ndarray, float]:
@@ -77,7 +79,7 @@ class LidPainter:
                                                     one.skin, strict=True)):
             y0, y1 = int(max(0, np.floor(bottom - height))), int(min(h, round(bottom)))
             if 0 <= x < w and y1 > y0:
-                values[i] = np.percentile(light[y0:y1, x], 70)
+                values[i] = np.percentile(light[y0:y1, x], 50)
                 weight[i] = y1 - y0
         sigma = max(2.0, 0.08 * self.eye_d)
         norm = cv2.GaussianBlur(weight[None], (0, 0), sigma)[0]
@@ -137,7 +139,7 @@ class LidPainter:
                 values.append((((patch - smooth) / np.maximum(smooth, 1.0)) @ _LUMA)[2:-2, 2].ravel())
         if not values or len(np.concatenate(values)) < 12:
             return _GRAIN
-        return float(np.clip(_spread(np.concatenate(values)), 0.5 * _GRAIN, 2 * _GRAIN))
+        return float(np.clip(_spread(np.concatenate(values)), 0.5 * _GRAIN, 3 * _GRAIN))
 
     def paint(self, frame: np.ndarray, closing, shifts) -> None:
         """Set the light of both closing lids in place; closing amounts and (dx, dy) head shifts."""
@@ -177,7 +179,7 @@ class LidPainter:
             rgb += (soft - rgb) * stretched[..., None]
             # The light: the lid's lit skin, rounded over the eyeball, by shifting the light alone.
             t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
-            shade = 1.0 + 0.03 * (1 - u * u) - 0.27 * t ** 1.5 - 0.07 * u ** 4
+            shade = 1.0 + 0.06 * (1 - u * u) - 0.32 * t ** 1.5 - 0.07 * u ** 4
             low = cv2.GaussianBlur(rgb @ _LUMA, (0, 0), max(1.5, 0.025 * e))
             goal = level[None] * shade
             shift = np.clip(goal - low, -0.2 * goal, 0.7 * goal) * on_skin * fade
@@ -188,10 +190,13 @@ class LidPainter:
             # A glint above the lid (on a lens or a frame) is no skin: highlights are toned down.
             over = np.maximum((rgb @ _LUMA) / np.maximum(1.12 * goal, 1.0), 1.0)
             rgb /= (1 + (over - 1) * on_skin * fade)[..., None]
-            # The skin's own grain where stretching smoothed it.
+            # The skin's own grain over the lid (its stretch smoothed it), its fine detail only (no
+            # shading of its own).
             r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
             texture = np.take_along_axis(grain[:, cols], r[..., None], axis=0)
-            rgb *= 1 + 0.8 * texture * stretched[..., None]
+            texture -= cv2.GaussianBlur(texture, (0, 0), max(1.5, 0.03 * e))  # (fine grain only, no shading)
+            near_lashes = _smooth((edge - 2.5 * thick - yy) / (2.0 * thick))  # (the lash line stays one line)
+            rgb *= 1 + 1.6 * texture * (on_skin * fade * near_lashes)[..., None]
             # The lash line at the moving margin: thickest in the middle, thinning to the corners.
             ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
             ink *= 0.6 * min(1.0, amount / 0.3) * _smooth((1 - np.abs(u)) / 0.3)

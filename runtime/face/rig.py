@@ -107,6 +107,10 @@ class _Builder:
         self.press_line = (upper + lower) / 2
         closed = np.stack([upper[:, 0], upper[:, 1], np.maximum(lower[:, 1], upper[:, 1])], 1)
         self.gap = gap if gap is not None else closed
+        # How far the jaw drops the lower lip at jaw_open 1: less from a smile already open (its A
+        # is a wide smile's opening, not a scream).
+        rest = float(np.max(lower[:, 1] - upper[:, 1])) if self.open_at_rest else 0.0
+        self.jaw_drop = 0.42 * self.mouth_w - 0.6 * min(rest, 0.3 * self.mouth_w)
         """(n, 3) x, top, bottom of what lies between the lips (runtime.face.lips.lip_gap)."""
 
     def region(self, x0, y0, x1, y1):
@@ -133,7 +137,7 @@ class _Builder:
 
     def jaw(self):
         xy, w = self.lm, self.mouth_w
-        amount = 0.42 * w
+        amount = self.jaw_drop
         chin_y = xy[L.CHIN, 1]
         x0, _, x1, _ = self.face_box
         fw = x1 - x0
@@ -384,7 +388,7 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     lower = L.LIPS_LOWER_INNER[1:-1]
     centre = (xy[61, 0] + xy[291, 0]) / 2
     u = np.abs(xy[lower, 0] - centre) / max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
-    moves["jaw_open"][lower, 1] = 0.42 * b.mouth_w * lip_opening(u)
+    moves["jaw_open"][lower, 1] = b.jaw_drop * lip_opening(u)
     rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
     if b.open_at_rest:  # (what lies between the parting line and the lower lip's inner edge)
         gap = b.gap[np.argsort(b.gap[:, 0])]

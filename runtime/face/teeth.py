@@ -25,7 +25,7 @@ _LOWER_LENGTHS = (1.0, 1.0, 0.95, 0.85, 0.8, 0.75)
 _UPPER_SHOW = 0.085
 """How far the upper incisors reach below the line where the lips part (mouth widths)."""
 _LOWER_SHOW = 0.03
-_LOWER_FROM, _LOWER_OVER = 0.33, 0.1
+_LOWER_FROM, _LOWER_OVER = 0.3, 0.1
 """The lower tips appear from an opening of 0.31 mouth widths on and show fully 0.1 later: at an A,
 barely at an O, never at an E."""
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -90,28 +90,32 @@ class Teeth:
         length = np.interp(xs, grid, lengths) * show
         gap = np.interp(xs, grid, gaps)
         edge = lower - length
-        amount = smooth((yy - edge) / 1.5 + 0.5) * smooth((0.45 - across) / 0.25) * smooth(show / 0.5)
+        amount = smooth((yy - edge) / 1.5 + 0.5) * smooth((0.38 - across) / 0.22) * smooth(show / 0.5)
         v = np.clip((yy - edge) / np.maximum(length, 1.0), 0, 1)  # 0 at the tips, 1 at the lip
         shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smooth(v)) * (1 - 0.12 * gap)
         teeth = self._shaded(np.interp(xs, grid, warms), shade)
         return out + (teeth - out) * amount[..., None]
 
-    def upper(self, out, yy, xs, upper, rest, shift, across):
+    def upper(self, out, yy, xs, upper, rest, shift, across, opening):
         """Upper teeth fixed to the upper jaw, from under the upper lip down to their edge, which
-        hangs below the resting lip line: in the lip's shadow at the top, a little translucent at
-        the biting edge, separated by soft gaps that widen towards the edge, darker towards the
-        corners where they fade into the mouth's shade."""
+        hangs below the resting lip line by as much as the opening shows (a small opening, their
+        edge; a wide one, more): in the lip's shadow at the top, a little translucent at the biting
+        edge, separated by soft gaps that widen towards the edge; only the front teeth catch the
+        light, the side ones fade into the mouth's shade (a lit row from corner to corner reads as
+        a denture)."""
         dx, dy = shift
         lengths, tones, warms, gaps = self.upper_row
         grid = np.arange(len(lengths), dtype=np.float32)
-        length = np.interp(xs - dx, grid, lengths)
+        shows = 0.55 + 0.45 * smooth((opening - 0.1 * self.mw) / (0.2 * self.mw))
+        length = np.interp(xs - dx, grid, lengths) * shows
         edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
-        amount = smooth((edge - yy) / 1.5 + 0.5) * smooth((1.0 - across) / 0.4)
+        amount = smooth((edge - yy) / 1.5 + 0.5) * smooth((0.85 - across) / 0.45)
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
-        shade = np.interp(xs - dx, grid, tones) * (0.62 + 0.38 * smooth(v / 0.6))
-        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - gap * (0.07 + 0.35 * v ** 2))
+        shade = np.interp(xs - dx, grid, tones) * (0.45 + 0.55 * smooth(v / 0.7))
+        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - gap * (0.2 + 0.4 * v ** 2))
+        shade = shade * (1 - 0.5 * smooth((across - 0.2) / 0.45))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smooth((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)

@@ -3,7 +3,7 @@ loads and for the fleet's report of the models in use."""
 
 from __future__ import annotations
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.store.models import ModelStore
 
 VAD_MODEL = "vad-silero"
@@ -22,6 +22,8 @@ def required_models(settings: Settings, store: ModelStore, *, listens: bool) -> 
     if settings.speak.voice:  # an enrolled voice speaks through Kokoro
         sections.append(settings.speak.kokoro())
     ids += [value for section in sections for value in _strings(section.model_dump()) if store.known(value)]
+    if settings.camera.enabled:  # presence finds faces with the face models
+        ids += list(avatars.FACE_MODELS)
     return list(dict.fromkeys(ids + avatars.models_needed(settings)))
 
 

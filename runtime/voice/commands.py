@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.core.config import load_config
+from runtime.config import load_config
 from runtime.core.paths import state_dir
 from runtime.voice import bundle
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.core.config import Settings
+from runtime.config import Settings
 from runtime.core.paths import cache_dir, models_dir, state_dir
 from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
 from runtime.engines.speaker_ge2e import GE2EEncoder
@@ -81,7 +81,7 @@ def tools(settings: Settings, store: ModelStore | None = None) -> Tools:
     @functools.cache
     def default(language: str):
         speak = getattr(settings.speak, language)
-        return (speak.voice or speak.type, engines.build(speak, store)) if speak.ENGINE else None
+        return (speak.voice or speak.type, engines.build(speak, store)) if engines.module_of(speak) else None
 
     return Tools(kokoro, embedder, lambda: vad(threshold=0.5, min_silence_s=0.3, max_speech_s=30.0),
                  functools.cache(lambda: engines.build(settings.asr, store)),

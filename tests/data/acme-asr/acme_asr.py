@@ -6,14 +6,13 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from runtime.core.config import Backend
+from runtime.core.section import Backend
 from runtime.engines.asr import AsrResult
 
 
 class AcmeAsr(Backend):
     """[asr] type = "acme-asr": hears every utterance as `words`."""
 
-    ENGINE: ClassVar[str] = "acme_asr"
     STAGE: ClassVar[str] = "asr"
     type: Literal["acme-asr"]
     words: str = Field(min_length=1, max_length=200, description="What every utterance is heard as.")

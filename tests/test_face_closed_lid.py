@@ -1,0 +1,60 @@
+"""A closed eye as a visitor sees it, judged from output pixels: the closed upper lid has the tone
+and the grain of the skin around that person's eye (not a pale, smooth disc).
+Portraits and their licences: tests/data/portraits/SOURCES.md."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.face import landmarks as L
+from tests.conftest import FACE_PORTRAITS as ALL
+from tests.conftest import luma
+
+EYES = ((L.RIGHT_EYE, L.RIGHT_EYE_UPPER), (L.LEFT_EYE, L.LEFT_EYE_UPPER))
+
+
+def fine(gray: np.ndarray, e: float) -> np.ndarray:
+    """The fine detail of an image (what a blur of 2 % of the eye distance takes away)."""
+    return gray - cv2.GaussianBlur(gray, (0, 0), max(1.0, 0.02 * e))
+
+
+def spread(values: np.ndarray) -> float:
+    """Robust standard deviation (from the median absolute deviation): the skin's grain, not a few
+    deep wrinkles."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def lid_and_skin(face, eye, upper):
+    """(closed lid pixels over the middle of the eye, the open eye's lid skin band above it, the skin
+    under the eye) as luminance, each with its fine detail."""
+    lm = face.landmarks
+    e = float(np.linalg.norm(lm[33] - lm[263]))
+    rest = luma(face.render({}))
+    closed = luma(face.render({"blink_left": 1.0, "blink_right": 1.0}))
+    xs = lm[eye, 0]
+    x0, x1 = int(xs.min() + 0.3 * np.ptp(xs)), int(xs.max() - 0.3 * np.ptp(xs))
+    inside = cv2.fillPoly(np.zeros(closed.shape, np.uint8), [np.round(lm[eye]).astype(np.int32)], 1)
+    inside = cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)
+    inside[:, :x0] = inside[:, x1:] = False
+    top, bottom = lm[upper, 1].min(), lm[eye, 1].max()
+    band = (slice(int(top - 0.08 * e), int(top - 0.02 * e)), slice(x0, x1))
+    under = (slice(int(bottom + 0.03 * e), int(bottom + 0.1 * e)), slice(x0, x1))
+    return ((closed[inside], fine(closed, e)[inside]), (rest[band], fine(rest, e)[band]),
+            (rest[under], fine(rest, e)[under]))
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if "sunglasses" not in n])  # (no blink behind dark lenses)
+def test_a_closed_lid_has_the_tone_and_grain_of_the_skin_around_the_eye(portrait_faces, name):
+    """Over the middle of each closed eye the lid is no lighter than the skin around that eye (at most
+    8 % above the lighter of the lid's skin band above the open eye and the skin under it), and
+    it has at least 60 % of their fine detail (robust spread): the person's own skin, not a pale smooth disc."""
+    face = portrait_faces[name]
+    for eye, upper in EYES:
+        (lid, lid_detail), (band, band_detail), (under, under_detail) = lid_and_skin(face, eye, upper)
+        around = max(float(np.median(band)), float(np.median(under)))
+        assert lid.mean() <= 1.08 * around, f"a pale closed lid ({lid.mean():.0f} against skin at {around:.0f})"
+        grain, lid_grain = spread(np.concatenate([band_detail.ravel(), under_detail.ravel()])), spread(lid_detail)
+        assert lid_grain >= 0.6 * grain, (
+            f"a smooth closed lid (fine detail {lid_grain:.1f} against {grain:.1f} in the skin around)")

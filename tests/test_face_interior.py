@@ -1,0 +1,80 @@
+"""The open mouth's interior as a visitor sees it, judged from output pixels: shaded in depth (the
+corners, which the cheeks shade, darker than its middle), and on a portrait that showed no teeth
+the synthesized upper teeth are the few front teeth the opening shows, not a lit row from corner
+to corner (a denture bar). Portraits and their licences: tests/data/portraits/SOURCES.md."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.face import avatars
+from runtime.face import landmarks as L
+from tests.conftest import FACE_PORTRAITS as ALL
+from tests.conftest import luma
+from tests.test_face_depth import CLOSED, skin_light, teeth_like
+from tests.test_face_motion import mesh_of
+
+
+def mouth(face, pose: str):
+    """The mouth's box at a pose (frame crop), its mouth width and the photo's skin light."""
+    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    cx, cy = face.landmarks[[13, 14]].mean(axis=0)
+    frame = face.render(avatars.POSES[pose])
+    box = frame[int(cy - 0.15 * mw):int(cy + 0.55 * mw), int(cx - 0.6 * mw):int(cx + 0.6 * mw)]
+    return box, mw, skin_light(face)
+
+
+def cavity(box: np.ndarray, light: float) -> np.ndarray:
+    """Pixels of the dark red mouth cavity (not teeth, not lips or skin in the light)."""
+    return (luma(box) < 0.45 * light) & (box[..., 0] >= box[..., 1]) & ~teeth_like(box, 0.45 * light)
+
+
+def opening_of(mask: np.ndarray) -> np.ndarray:
+    """The largest connected part of a mask (the mouth's opening, not a shadow on the chin)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return mask
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_open_mouth_is_darker_at_its_corners_than_in_its_middle(portrait_faces, face_models, name):
+    """At A, inside the lips' opening (as the face mesh finds it on the frame, teeth left out), the
+    outer fifths towards the corners are darker on average than the middle third (the back of the
+    mouth over a lit tongue): the cheeks shade the corners of a real open mouth; an opening as light
+    at its corners as in its middle reads as a flat cut-out."""
+    face = portrait_faces[name]
+    frame = face.render(avatars.POSES["A"])
+    mesh = mesh_of(face_models, frame)
+    inner = cv2.fillPoly(np.zeros(frame.shape[:2], np.uint8), [np.round(mesh[L.INNER_MOUTH]).astype(np.int32)], 1)
+    inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool) & ~teeth_like(frame, 0.45 * skin_light(face))
+    ys, xs = np.nonzero(inner)
+    mw = float(np.linalg.norm(mesh[61] - mesh[291]))
+    assert len(xs) > 0.02 * mw * mw, "no open mouth at A"
+    centre, half = (xs.min() + xs.max()) / 2, (xs.max() - xs.min()) / 2
+    across = np.abs(xs - centre) / half
+    gray = luma(frame[ys, xs])
+    outer_light, middle_light = float(gray[across > 0.6].mean()), float(gray[across < 1 / 3].mean())
+    assert outer_light < 0.9 * middle_light, (
+        f"the mouth's corners are as light as its middle ({outer_light:.0f} vs {middle_light:.0f})")
+
+
+@pytest.mark.parametrize("name", CLOSED)
+@pytest.mark.parametrize("pose", ["A", "O"])
+def test_synthesized_teeth_are_the_front_teeth_not_a_denture_bar(portrait_faces, name, pose):
+    """A portrait that showed no teeth: in no row of the open mouth do lit teeth (lighter than half
+    the skin's light) span more than 60 % of the opening's width at that row; the side teeth are in
+    the mouth's shade, only the front ones catch the light."""
+    box, mw, light = mouth(portrait_faces[name], pose)
+    lit = teeth_like(box, 0.5 * light)
+    opening = opening_of(lit | cavity(box, light))
+    top, bottom = np.flatnonzero(opening.any(axis=1))[[0, -1]]
+    rows = [y for y in range(top, top + int(0.45 * (bottom - top)) + 1) if (lit[y] & opening[y]).sum() > 0.05 * mw]
+    assert rows, f"{pose}: no upper teeth at all"
+    worst = 0.0
+    for y in rows:
+        xs = np.flatnonzero(opening[y])
+        worst = max(worst, (lit[y] & opening[y]).sum() / (xs.max() - xs.min() + 1))
+    assert worst <= 0.6, f"{pose}: a row of lit teeth spans {worst:.0%} of the opening (a denture bar)"
