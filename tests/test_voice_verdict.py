@@ -191,7 +191,7 @@ def test_the_fleet_enrolls_a_sample_and_says_how_close_it_came(kiosk, broker, sp
 def test_broken_samples_get_their_codes_in_every_channel(kiosk, broker):
     noise = np.random.default_rng(0).normal(0, 0.1, 4 * SAMPLE_RATE).astype(np.float32)
     silent = np.zeros(4 * SAMPLE_RATE, np.float32)
-    cases = [({"name": "x", "sample": "not base64!"}, 400, "command-invalid"),
+    cases = [({"name": "x", "sample": "not base64!"}, 422, "voice-sample-not-base64"),
              ({"name": "x", "sample": base64.b64encode(b"RIFF....WAVE").decode()}, 422, "voice-sample-unreadable"),
              ({"name": "x", "sample": base64.b64encode(_wav(silent)).decode()}, 422, "voice-sample-silent"),
              ({"name": "x", "sample": base64.b64encode(_wav(noise)).decode()}, 422, "voice-sample-not-speech"),

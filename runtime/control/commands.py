@@ -301,8 +301,8 @@ class Commands:
         try:
             data = base64.b64decode(request.sample, validate=True)
         except (binascii.Error, ValueError) as err:
-            raise ControlFault("command-invalid", f"sample is not base64: {err}",
-                               "send the sound file's bytes base64-encoded") from err
+            raise VoiceFault("voice-sample-not-base64", f"the sample is not base64: {err}",
+                             "send the sound file's bytes base64-encoded") from err
         return assets.enroll_voice(self.settings, request.name, data, request.language or None,
                                    replace=request.replace, keep_alive=self._keep_alive)
 
