@@ -207,3 +207,28 @@ def test_broken_samples_get_their_codes_in_every_channel(kiosk, broker):
     fleet = broker.request(f"edge-talker/{DEVICE}/cmd/voice.enroll", json.dumps(huge).encode(), timeout_s=300)
     assert fleet["error"]["code"] == "voice-sample-too-large" and fleet["error"]["hint"]
     assert bundle.names(kiosk.state_dir) in ([], ["dickens"], ["beckett"], ["beckett", "dickens"])
+
+
+def test_the_console_shows_the_numbers_and_offers_the_closer_voice(browser, kiosk, speech, tmp_path):
+    from tests.kiosk import open_console
+
+    sample = tmp_path / "beckett-console.wav"
+    sample.write_bytes(_wav(speech["beckett"]))
+    page = open_console(browser, kiosk)
+    page.goto(kiosk.url + "/#voice")
+    page.fill("#voice-form input[name=name]", "beckett-2")
+    page.set_input_files("#voice-form input[name=sample]", str(sample))
+    page.click("#voice-form button")
+    page.wait_for_function("document.querySelector('#voice-enroll-message').textContent.includes('held-back')",
+                           timeout=600_000)
+    said = page.inner_text("#voice-enroll-message")
+    assert "d-vector / GE2E" in said and "nearest stock" in said and "default tts-piper-joe 0." in said, said
+    assert "beckett-2 was not stored" in said and page.is_visible("#voice-poor"), said
+    offer = page.inner_text("#voice-offer").removeprefix("Use ")
+    assert offer in (*BASIS, "tts-piper-joe") and offer in page.inner_text("#voice-poor")
+    page.click("#voice-offer")
+    page.wait_for_function("document.querySelector('#voice-enroll-message').textContent.includes('Speaking with')",
+                           timeout=30_000)
+    assert kiosk.http("GET", "/state").json["voices"]["en"] == offer
+    assert "beckett-2" not in bundle.names(kiosk.state_dir)
+    page.close()
