@@ -60,7 +60,8 @@ class Client:
         "POST /persona": "use_persona", "GET /avatars": "avatars", "POST /avatars": "enroll_avatar",
         "GET /avatars/{name}/sheet.jpg": "avatar_sheet", "DELETE /avatars/{name}": "remove_avatar",
         "POST /avatar": "use_avatar", "GET /voices": "voices", "GET /voices/sample.wav": "voice_sample",
-        "POST /voice": "use_voice", "POST /say": "say", "POST /interrupt": "interrupt", "POST /volume": "volume",
+        "POST /voice": "use_voice", "POST /voices": "enroll_voice",
+        "POST /say": "say", "POST /interrupt": "interrupt", "POST /volume": "volume",
         "POST /mute": "mute", "GET /config": "config", "PUT /config": "apply_config",
         "GET /bench/latest": "bench_latest", "GET /bench/latest/timeline.png": "bench_timeline",
         "POST /models/verify": "verify_models", "POST /restart": "restart", "GET /events": "events",
@@ -171,6 +172,18 @@ class Client:
     def remove_avatar(self, name: str) -> dict[str, Any]:
         """Delete an avatar that is not on show."""
         return self._call("DELETE", f"/avatars/{parse.quote(name, safe='')}")
+
+    def enroll_voice(self, sample: str | Path | bytes, name: str, *, language: str = "",
+                     replace: bool = False) -> dict[str, Any]:
+        """Match a voice to a sample (a WAV, FLAC or OGG file, or its bytes; about a minute). The
+        result says `stored`, the `similarity` reached on the sample's held-back speech against the
+        nearest stock voice and the default, and for a poor match the voice to use instead (`offer`)."""
+        import base64
+
+        data = sample if isinstance(sample, bytes) else Path(sample).read_bytes()
+        body = {"name": name, "sample": base64.b64encode(data).decode("ascii"), "language": language,
+                "replace": replace}
+        return self._call("POST", "/voices", body, timeout_s=max(self.timeout_s, 900.0))
 
     def use_voice(self, voice_id: str) -> dict[str, Any]:
         """Speak with another voice."""

@@ -117,7 +117,7 @@ def _without_defs(model) -> dict:
 
 
 def test_405_names_the_methods_and_head_answers_as_get(kiosk):
-    for method, path, allow in (("TRACE", "/voices", "GET, HEAD"), ("DELETE", "/say", "POST"),
+    for method, path, allow in (("TRACE", "/voices", "GET, HEAD, POST"), ("DELETE", "/say", "POST"),
                                 ("PATCH", "/avatars", "GET, HEAD, POST"), ("PUT", "/avatars/ada", "DELETE"),
                                 ("OPTIONS", "/config", "GET, HEAD, PATCH, PUT")):
         reply = kiosk.http(method, path)
@@ -173,6 +173,8 @@ CALLS = {
     "POST /avatar": lambda c, p, q, b: c.use_avatar(b["name"]),
     "GET /voices/sample.wav": lambda c, p, q, b: c.voice_sample(q["id"], q.get("text", "")),
     "POST /voice": lambda c, p, q, b: c.use_voice(b["id"]),
+    "POST /voices": lambda c, p, q, b: c.enroll_voice(b["sample"].encode(), b["name"], language=b.get("language", ""),
+                                                      replace=b.get("replace", False)),
     "POST /say": lambda c, p, q, b: c.say(**b),
     "POST /interrupt": lambda c, p, q, b: c.interrupt(),
     "POST /volume": lambda c, p, q, b: c.volume(**b),

@@ -42,16 +42,20 @@ def _speech(audio: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def recordings() -> dict[str, np.ndarray]:
-    """Speech (VAD segments joined, 16 kHz) of three real people."""
-    STORE.require(["speech-human", "speech-conversation", "speaker-embedder", "vad-silero"])
+    """Speech (VAD segments joined, 16 kHz) of four real people."""
+    STORE.require(["speech-human", "speech-conversation", "speech-dialogue", "speaker-embedder", "vad-silero"])
     talk = STORE.model_dir("speech-conversation")
     audio = read_audio(talk / "sample.wav")
     other = [audio[int(float(f[3]) * SAMPLE_RATE): int((float(f[3]) + float(f[4])) * SAMPLE_RATE)]
              for f in (line.split() for line in (talk / "sample.rttm").read_text().splitlines())
              if f[7] == "speaker91"]
     human = STORE.model_dir("speech-human")
+    scene = read_audio(STORE.model_dir("speech-dialogue") / "endgame_nagg_nell.wav")
+    nell = np.concatenate([scene[int(a * SAMPLE_RATE): int(b * SAMPLE_RATE)]
+                           for a, b in ((8.4, 11.7), (14.4, 17.3), (22.2, 23.45), (27.65, 28.3))])
     return {"dickens": _speech(read_audio(human / "two_cities.wav")),
-            "beckett": _speech(read_audio(human / "beckett.wav")), "talk": np.concatenate(other)}
+            "beckett": _speech(read_audio(human / "beckett.wav")), "talk": np.concatenate(other),
+            "nell": _speech(nell)}
 
 
 @pytest.fixture(scope="module")
@@ -184,11 +188,15 @@ def small_setup(tmp_path_factory):
 
 
 def test_enroll_speak_preview_and_remove_from_the_command_line(recordings, embedder, asr, small_setup):
+    # Nell (a woman acting in Endgame): the match is closer to her than the basis's stock voices, so it
+    # is stored (a match that is not is never stored: tests/test_voice_verdict.py). The name stays
+    # "dickens": the commands are what is tested here.
     root, config, env = small_setup
-    sample = _write(root / "dickens.wav", recordings["dickens"][: 8 * SAMPLE_RATE])
+    sample = _write(root / "dickens.wav", recordings["nell"][: int(4.4 * SAMPLE_RATE)])
     done = run_cli("voice", "enroll", str(sample), "--name", "dickens", "--config", str(config), env=env, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert "enrolled dickens" in done.stdout and "nearest stock voice" in done.stdout
+    said = done.stdout.strip().splitlines()[-1]
+    assert said.startswith("enrolled dickens") and "nearest stock" in said, (done.stdout, done.stderr)
     assert run_cli("voice", "list", "--config", str(config)).stdout.split() == ["dickens"]
     meta = json.loads(run_cli("voice", "show", "dickens", "--config", str(config)).stdout)
     assert meta["language"] == "en" and meta["language_detected"] and meta["nearest_stock"] in BASIS
@@ -209,10 +217,10 @@ def test_enroll_speak_preview_and_remove_from_the_command_line(recordings, embed
                    timeout=300).returncode == 0
     for path, words in ((out, "library"), (preview, "voice")):
         assert words in asr.transcribe(read_audio(path), "en").text.lower(), path.name
-    # It sounds more like the person than like the other stock voices of the basis.
+    # It sounds more like the person than like another person.
     voice = embedder.embed(read_audio(out))
-    person = embedder.embed(recordings["dickens"][10 * SAMPLE_RATE: 20 * SAMPLE_RATE])
-    other = embedder.embed(recordings["talk"])
+    person = embedder.embed(recordings["nell"][int(4.4 * SAMPLE_RATE):])
+    other = embedder.embed(recordings["dickens"])
     assert voice @ person > voice @ other
 
     assert run_cli("voice", "remove", "dickens", "--config", str(config)).returncode == 0
@@ -294,6 +302,10 @@ def test_a_chinese_sample_is_detected_and_enrolled_with_a_character_round_trip(s
     sample = STORE.model_dir("speech-samples") / "zh-pangrama.wav"
     done = run_cli("voice", "enroll", str(sample), "--name", "li", "--config", str(config), env=env, timeout=900)
     assert done.returncode == 0, done.stderr
-    meta = json.loads(run_cli("voice", "show", "li", "--config", str(config)).stdout)
-    assert meta["language"] == "zh" and meta["language_detected"] and meta["round_trip"]["metric"] == "CER"
-    assert meta["round_trip"]["error"] <= 0.1 or "voice-unintelligible" in done.stderr  # said when it falls back
+    assert "(zh, " in done.stdout and "round trip CER" in done.stdout and "default zf_xiaoxiao 0." in done.stdout
+    if done.stdout.startswith("enrolled li"):
+        meta = json.loads(run_cli("voice", "show", "li", "--config", str(config)).stdout)
+        assert meta["language"] == "zh" and meta["language_detected"] and meta["round_trip"]["error"] <= 0.1
+    else:  # no closer than the stock voices: nothing stored, the closer one offered
+        assert "voice-match-poor" in done.stderr
+        assert "li" not in run_cli("voice", "list", "--config", str(config)).stdout.split()

@@ -329,6 +329,8 @@ async function loadVoices() {
   }));
 }
 
+document.addEventListener("voices-changed", () => loadVoices().catch(() => {}));
+
 async function listen(v) {
   // Typed text, else the voice's own language's sample sentence (the kiosk picks it).
   const text = $("voice-text").value;

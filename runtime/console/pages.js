@@ -122,3 +122,54 @@ export async function loadBench() {
     fail($("bench-message"), err);
   }
 }
+
+// --- voice enrollment -----------------------------------------------------------------------------
+
+function base64Of(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+function similarity(sim) {
+  const pair = (s) => `${s.dvector.toFixed(3)} / ${s.ge2e.toFixed(3)}`;
+  return t("voice.similarity", { held: sim.held_back_s, matched: pair(sim.matched), nearest: sim.nearest.voice,
+    nearest_score: pair(sim.nearest), default: sim.default ? sim.default.voice : "-",
+    default_score: sim.default ? pair(sim.default) : "-" });
+}
+
+$("voice-form").addEventListener("submit", async (event) => {
+  // The reply says how close the match came on speech it never searched with; a poor match is
+  // not stored and the closer stock or default voice is offered instead.
+  event.preventDefault();
+  const form = event.target;
+  const button = form.querySelector("button");
+  const poor = $("voice-poor");
+  const offer = $("voice-offer");
+  button.disabled = true;
+  poor.hidden = offer.hidden = true;
+  say($("voice-enroll-message"), t("voice.enrolling"));
+  try {
+    const body = { name: form.name.value, sample: await base64Of(form.sample.files[0]), replace: form.replace.checked };
+    const result = await api("POST", "/voices", body);
+    say($("voice-enroll-message"), t(result.stored ? "voice.enrolled" : "voice.not_enrolled", { name: result.name })
+      + " " + similarity(result.similarity));
+    if (!result.stored) {
+      poor.textContent = t("voice.poor", { offer: result.offer });
+      poor.hidden = false;
+      offer.textContent = t("voice.use_offer", { offer: result.offer });
+      offer.onclick = async () => {
+        try {
+          await api("POST", "/voice", { id: result.offer });
+          say($("voice-enroll-message"), t("voice.switched", { name: result.offer }));
+          document.dispatchEvent(new Event("voices-changed"));
+        } catch (err) { fail($("voice-enroll-message"), err); }
+      };
+      offer.hidden = false;
+    }
+    document.dispatchEvent(new Event("voices-changed"));
+  } catch (err) { fail($("voice-enroll-message"), err); } finally { button.disabled = false; }
+});

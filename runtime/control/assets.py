@@ -70,6 +70,29 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: 
             "enroll_s": meta.get("enroll_s"), "replaced": replace, "warnings": warnings}
 
 
+def enroll_voice(settings: Settings, name: str, sample: bytes, language: str | None, *, replace: bool = False,
+                 keep_alive=lambda: None) -> dict:
+    """Enroll sample bytes as voice `name` (kept in memory, never on disk unless keep_sample). The
+    reply states the similarity reached on the held-back speech against the nearest stock voice
+    and the default, whether the voice was stored, and what to use instead when it was not."""
+    from runtime.voice.enroll import enroll_file, summary
+
+    with in_memory_file(sample) as path:
+        try:
+            _, meta, notices = enroll_file(settings, path, name, language=language, replace=replace,
+                                           keep_alive=keep_alive)
+        except VoiceFault as fault:
+            if fault.code != "voice-exists":
+                raise
+            raise VoiceFault(fault.code, fault.message, "choose another name, send it again with replace "
+                             "(voice.enroll / POST /voices: \"replace\": true), or remove that voice first") from fault
+    return {"name": name, "stored": meta["stored"], "offer": meta["offer"], "language": meta["language"],
+            "similarity": meta["similarity"], "round_trip": meta["round_trip"], "pitch_hz": meta["pitch_hz"],
+            "speech_s": meta["speech_s"], "enroll_s": meta["enroll_s"], "replaced": replace and meta["stored"],
+            "summary": summary(name, meta),
+            "notices": [{"code": n.split(":", 1)[0], "message": n.split(":", 1)[1].strip()} for n in notices]}
+
+
 def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
     """The avatar's key poses side by side, as JPEG (a PNG of nine 512 px tiles is 5 MB)."""
     import cv2
@@ -121,7 +144,11 @@ def voice_patch(settings: Settings, voice: str) -> dict:
     language = voice_language(settings, voice)
     enrolled = settings.speak.voice
     other = voice_bundle.is_enrolled(state, enrolled) and voice_bundle.language(state, enrolled) != language
-    return {"voice": enrolled if other else "", language: {"voice": voice}}
+    kind = "piper" if voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice else "kokoro"
+    section = {"voice": voice}
+    if getattr(settings.speak, language).type != kind:  # e.g. English spoken by a Kokoro stock voice
+        section = {"type": kind, "voice": voice}
+    return {"voice": enrolled if other else "", language: section}
 
 
 def with_voice(settings: Settings, voice: str) -> Settings:
@@ -138,17 +165,24 @@ def with_voice(settings: Settings, voice: str) -> Settings:
 
 
 def voice_language(settings: Settings, voice: str) -> str:
-    """Which language's voice a voice id replaces: a piper voice (a manifest id or a .onnx file)
-    that of the language read by piper; a Kokoro voice name (zf_xiaoxiao, zm_yunxi, ...) that of
-    the language read by Kokoro."""
+    """Which language's voice a voice id replaces: a Kokoro voice its own language when its name
+    says it (af_/am_/bf_/bm_: English, zf_/zm_: Chinese: an enrolled English voice may be offered
+    a Kokoro stock voice), else that of the language read by Kokoro; a piper voice (a manifest id
+    or a .onnx file) that of the language read by piper."""
     piper = voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice
     if not piper and not re.fullmatch(r"[a-z]{2}_[a-z]+", voice):
         raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
                          "`voices` lists the voices; Kokoro voices are named like zf_xiaoxiao")
+    if not piper and voice[0] in _KOKORO_LANGUAGE:
+        return _KOKORO_LANGUAGE[voice[0]]
     for lang in LANGUAGES:
         if getattr(settings.speak, lang).type == ("piper" if piper else "kokoro"):
             return lang
     return "en"
+
+
+_KOKORO_LANGUAGE = {"a": "en", "b": "en", "z": "zh"}
+"""The language a Kokoro stock voice speaks, by the first letter of its name."""
 
 
 def _is_piper_voice(entry) -> bool:

@@ -29,6 +29,7 @@ from runtime.config import RESERVED_DEVICE_IDS, Settings
 from runtime.control import assets, desired, edits
 from runtime.control.requests import (
     MAX_PHOTO_BYTES,
+    MAX_SAMPLE_BYTES,
     REQUESTS,
     AvatarRequest,
     ConfigApplyRequest,
@@ -40,12 +41,13 @@ from runtime.control.requests import (
     PersonaRequest,
     SayRequest,
     VerifyRequest,
+    VoiceEnrollRequest,
     VoiceRequest,
     VolumeRequest,
 )
 from runtime.control.samples import VoiceSamples
 from runtime.control.state import Observer
-from runtime.core.errors import AvatarFault, ConfirmFault, ControlFault, ThinkFault
+from runtime.core.errors import AvatarFault, ConfirmFault, ControlFault, ThinkFault, VoiceFault
 from runtime.core.messages import ConfigApplied, Interrupt, InterruptReason, Message, Say, SetAvatar
 from runtime.core.paths import models_dir, state_dir
 from runtime.store.models import ModelStore
@@ -289,6 +291,20 @@ class Commands:
                               "switch to another avatar first")
         bundle.remove(state_dir(self.settings.paths.state), request.name)
         return {"removed": request.name}
+
+    def voice_enroll(self, request: VoiceEnrollRequest) -> dict:
+        """Enroll a base64 voice sample (about a minute); a poor match is not stored (see the reply's offer)."""
+        if len(request.sample) * 3 // 4 > MAX_SAMPLE_BYTES + 2:
+            raise VoiceFault("voice-sample-too-large", f"the sample has {len(request.sample) * 3 / 4 / 2**20:.1f} MB, "
+                             f"at most {MAX_SAMPLE_BYTES / 2**20:.0f} MB are accepted",
+                             "send 5-20 s of speech as 16 kHz mono WAV or FLAC")
+        try:
+            data = base64.b64decode(request.sample, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise VoiceFault("voice-sample-not-base64", f"the sample is not base64: {err}",
+                             "send the sound file's bytes base64-encoded") from err
+        return assets.enroll_voice(self.settings, request.name, data, request.language or None,
+                                   replace=request.replace, keep_alive=self._keep_alive)
 
     def voice(self, request: VoiceRequest) -> dict:
         """Speak with another voice (stock or enrolled)."""

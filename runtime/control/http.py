@@ -52,7 +52,8 @@ def http_status(fault: RuntimeFault) -> int:
     """The HTTP status of a fault: 404 unknown or missing, 409 in use or exists, 413 too large, 422
     valid but unusable, 401/503/500, else 400 (the request breaks the OpenAPI document)."""
     code = fault.code
-    if code in _UNPROCESSABLE or code.startswith(("avatar-face-", "audio-file-")):
+    if code in _UNPROCESSABLE or (code.startswith(("avatar-face-", "audio-file-", "voice-sample-"))
+                                  and not code.endswith("-too-large")):
         return 422
     for suffix, status in _STATUS.items():
         if code.endswith(suffix):
@@ -187,7 +188,7 @@ def create_app(bridge, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     # --- acting ---------------------------------------------------------------------------------
 
     for name, path in (("say", "/say"), ("interrupt", "/interrupt"), ("persona", "/persona"), ("avatar", "/avatar"),
-                       ("voice", "/voice"), ("volume", "/volume"), ("mute", "/mute"),
+                       ("voice", "/voice"), ("voice.enroll", "/voices"), ("volume", "/volume"), ("mute", "/mute"),
                        ("models.verify", "/models/verify")):
         app.post(path)(_poster(name, command))
 

@@ -130,6 +130,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/voices/sample.wav", "A voice saying a sentence (the console's listen button)",
               params=(("id", "query", bodies.VoiceRequest, "id", True), ("text", "query", _SampleText, "text", False)),
               media="audio/wav", errors=(400, 404, 422)),
+    Operation("POST", "/voices", "Enroll a voice from a sample (base64 in JSON; about a minute). The reply states the "
+              "similarity reached on held-back speech vs the nearest stock voice and the default; a poor match is "
+              "not stored (stored: false, offer, notice voice-match-poor)", body=bodies.VoiceEnrollRequest,
+              errors=(*BODY, 409, 413, 422)),
     Operation("POST", "/voice", "Speak with another voice", body=bodies.VoiceRequest, errors=(*BODY, 404, 422)),
     Operation("POST", "/say", "Say this now, with the face (interrupts)", body=bodies.SayRequest,
               errors=(*BODY, 422)),

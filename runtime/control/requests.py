@@ -18,6 +18,8 @@ AVATAR_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """An avatar's name is also its folder's: lower-case letters, digits, - and _."""
 MAX_PHOTO_BYTES = 10 * 2**20
 """Largest photo accepted for enrollment over MQTT (the API has [api] max_upload_mb)."""
+MAX_SAMPLE_BYTES = 10 * 2**20
+"""Largest voice sample accepted for enrollment (a base64 body; the API's body limit applies too)."""
 
 
 class Request(BaseModel):
@@ -78,6 +80,18 @@ class EnrollRequest(Request):
     name: str = Field(pattern=AVATAR_NAME, description="Name of the new avatar (lower-case letters, digits, - or _).")
     photo: str = Field(min_length=1, description="The photo, base64-encoded (at most 10 MB decoded).")
     replace: bool = Field(False, description="Replace an avatar of that name (else avatar-exists).")
+
+
+class VoiceEnrollRequest(Request):
+    """`voice.enroll`: match a voice to 3-20 s of one person speaking (base64 of a WAV, FLAC or OGG file).
+    A match no closer to the person than the nearest stock voice or the default is not stored: the
+    reply says `stored: false`, names the voice to use instead (`offer`) and carries the notice
+    voice-match-poor."""
+
+    name: str = Field(pattern=AVATAR_NAME, description="Name of the new voice (lower-case letters, digits, - or _).")
+    sample: str = Field(min_length=1, description="The sample file, base64-encoded (at most 10 MB decoded).")
+    language: Literal["", "en", "zh"] = Field("", description="Language of the sample; empty = detect it.")
+    replace: bool = Field(False, description="Replace a voice of that name (else voice-exists).")
 
 
 class VoiceRequest(Request):
@@ -154,6 +168,7 @@ REQUESTS: dict[str, type[BaseModel]] = {
     "persona.put": PersonaPut, "persona.patch": PersonaPatch, "personas": Empty, "avatar": AvatarRequest,
     "avatar.enroll": EnrollRequest,
     "avatar.remove": AvatarRequest, "avatars": Empty, "voice": VoiceRequest, "voices": Empty,
+    "voice.enroll": VoiceEnrollRequest,
     "volume": VolumeRequest, "mute": MuteRequest, "config.get": Empty, "config.apply": ConfigApplyRequest,
     "config.merge": ConfigMergeRequest,
     "models.verify": VerifyRequest, "restart": Empty,

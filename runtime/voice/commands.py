@@ -34,12 +34,9 @@ def main(args: argparse.Namespace) -> int:
                              "set [paths] state or $EDGE_TALKER_STATE to a writable directory") from err
         for notice in notices:
             print(f"notice: {notice}", file=sys.stderr)
-        score, pitch = meta["score"], meta["pitch_hz"]
-        print(f"enrolled {args.name} in {folder} ({meta['language']}, {meta['speech_s']} s of speech, "
-              f"{meta['enroll_s']} s, {meta['candidates']} candidates): score {score['matched']:.3f} against the "
-              f"sample (stock voice {meta['start']}: {score['start']:.3f}; nearest stock voice by d-vector "
-              f"{meta['nearest_stock']}); pitch {pitch['voice']:.0f} Hz (sample {pitch['sample']:.0f} Hz); "
-              f"round trip {meta['round_trip']['metric']} {meta['round_trip']['error']:.0%}")
+        from runtime.voice.enroll import summary
+
+        print(summary(args.name, meta) + (f"; stored in {folder}" if folder else ""))
     elif command == "list":
         for name in bundle.names(state) or ["(none yet: `edge-talker voice enroll SAMPLE --name NAME`)"]:
             print(name)
