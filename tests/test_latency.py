@@ -36,6 +36,7 @@ from runtime.devices.sound import SilentOutput
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16, to_rate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
 from runtime.store.models import ModelStore
+from tests.conftest import wait_for
 from tests.harness import Running, scaled_to, write_wav
 
 STORE = ModelStore(models_dir())
@@ -176,7 +177,9 @@ def test_a_breath_mid_sentence_does_not_split_the_turn(bus, tmp_path, breath_s):
     with running as rec:
         answered = rec.wait_for(whole_answered, 90)
         think = next(a for a in running.supervisor.actors if isinstance(a, ThinkActor))
-        remembered = [t.user for t in think.dialogue.memory.turns]
+        # The exchange enters the memory after the answer's last chunk is out (when its generation
+        # closes, or when the final transcript commits an answer prepared ahead): wait for that.
+        remembered = wait_for(lambda: [t.user for t in think.dialogue.memory.turns], 30) or []
     heard = [f.text for f in _finals(rec) if f.text.strip()]
     assert answered, f"the visitor's breath split the turn: heard {heard}"
     whole = whole_answered(rec)[0].turn

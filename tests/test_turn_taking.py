@@ -15,6 +15,7 @@ from runtime.actors.think import ThinkActor
 from runtime.config import ListenConfig
 from runtime.core.messages import Interrupt, PlaybackFinished, ReplyChunk, Transcript
 from runtime.core.supervisor import ActorSpec
+from tests.conftest import wait_for
 from tests.harness import Running, write_wav
 from tests.test_latency import SETTINGS, STORE, Microphone, conversation, human, silence
 from tests.test_turn import voiced
@@ -52,7 +53,8 @@ def test_a_breath_in_the_middle_of_a_sentence_is_one_turn_answered_once(bus, tmp
     with running as rec:
         assert rec.wait_for(answered, 90), f"the whole sentence was not answered: heard {_finals(rec)}"
         think = next(a for a in running.supervisor.actors if isinstance(a, ThinkActor))
-        remembered = [t.user for t in think.dialogue.memory.turns]
+        # The exchange enters the memory after the answer's last chunk is out: wait for that.
+        remembered = wait_for(lambda: [t.user for t in think.dialogue.memory.turns], 30) or []
     heard = [f.text for f in _finals(rec)]
     assert len(heard) == 1, f"the breath split the sentence: heard {heard}"
     voided = [i.resumes for i in rec.of(Interrupt) if i.resumes >= 0]
