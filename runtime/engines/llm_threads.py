@@ -5,8 +5,8 @@ has a core, two threads decode a token about three times faster than one on this
 when anything else wants a core (another program, or this product's own face, voice and
 listener), the thread that lost its core holds up the spinning other one, and two threads become
 far slower than one: SmolLM2 135M measured 8 ms a token with 2 threads and 25 ms with 1 on the
-quiet box, but 100-130 ms with 2 and 28-30 ms with 1 beside a busy install (median of 60 tokens,
-/work/exp/llm_tok.py); with two CPU hogs the 2-thread decode fell to 0.3 tokens a second.
+quiet box, but a mean of 98-134 ms with 2 and 28-30 ms with 1 beside a busy install (60 tokens
+each, two runs); with two CPU hogs the 2-thread decode fell to 0.3 tokens a second.
 
 So the governor times every token and keeps the thread count that has been faster lately,
 trying the other one for a token now and then: the box's load changes within seconds. Answers
