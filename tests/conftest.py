@@ -140,6 +140,16 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """A Mosquitto broker of our own (one per test module that asks for it)."""
+    from tests.broker import Broker
+
+    the_broker = Broker(tmp_path_factory.mktemp("broker")).start()
+    yield the_broker
+    the_broker.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium driven by Playwright (one per test module; each test opens its pages)."""
     playwright_api = pytest.importorskip("playwright.sync_api")

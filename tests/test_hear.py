@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,13 @@ def test_human_read_speech_file_transcript(tmp_path):
     assert wer(REFERENCES["two_cities"]["text"], result.text) <= 0.05, result.text
     assert result.language == "en"
     assert all(b.start_s >= a.end_s - 0.01 for a, b in zip(result.segments, result.segments[1:], strict=False))
+
+
+def test_the_silence_after_a_short_answer_is_not_heard_as_its_first_words_again():
+    # A real rendering of piper's joe (1.04 s) on which Whisper base read the silence after the
+    # words as a second segment, "I would be glad. I would be": a visitor would be answered on
+    # words they never said (CI heard the same of a whole sentence through the Wyoming server).
+    audio = read_audio(Path(__file__).parent / "data" / "glad_then_silence.wav")
+    heard = product.asr_factory(SETTINGS, STORE)().transcribe(audio, "en")
+    assert heard.text == "I would be glad.", heard.text
+    assert [s.text for s in heard.segments] == ["I would be glad."]

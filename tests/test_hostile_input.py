@@ -13,20 +13,17 @@ import re
 import pytest
 
 from runtime.core.messages import PutPersona, ReplyChunk, Transcript
-from tests.broker import Broker
 from tests.test_remote import PORTRAIT, FleetKiosk, P
 
 
 @pytest.fixture(scope="module")
-def kiosk(tmp_path_factory, default_avatar):
-    the_broker = Broker(tmp_path_factory.mktemp("broker")).start()
-    the_kiosk = FleetKiosk(tmp_path_factory.mktemp("kiosk"), default_avatar, the_broker)
+def kiosk(tmp_path_factory, default_avatar, broker):
+    the_kiosk = FleetKiosk(tmp_path_factory.mktemp("kiosk"), default_avatar, broker)
     try:
         assert the_kiosk.watch.wait(lambda w: w.of(f"{P}/status")), "the device never published its status"
         yield the_kiosk
     finally:
         the_kiosk.close()
-        the_broker.stop()
 
 
 SECRET = "hunter2-ZEBRA-9431"

@@ -23,7 +23,7 @@ from runtime.core.messages import (
     SpeechAudio,
 )
 from runtime.store.models import ModelStore
-from tests.broker import Broker, Watch
+from tests.broker import Watch
 from tests.conftest import REPO, wait_for
 from tests.kiosk import Kiosk
 
@@ -61,13 +61,6 @@ class FleetKiosk(Kiosk):
     def close(self) -> None:
         self.watch.close()
         super().close()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    the_broker = Broker(tmp_path_factory.mktemp("broker")).start()
-    yield the_broker
-    the_broker.stop()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ from runtime.engines.speaker_ge2e import GE2EEncoder, read_legacy_torch
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.store.models import ModelStore
 from runtime.voice import bundle
-from tests.broker import Broker
 from tests.conftest import run_cli
 from tests.kiosk import ApiKiosk
 
@@ -134,13 +133,6 @@ def test_the_command_line_states_what_a_stored_voice_reached(speech, setup):
     for encoder in ("dvector", "ge2e"):  # closer than both other voices, by both encoders, beyond the noise
         assert sim["matched"][encoder] - max(sim["nearest"][encoder], sim["default"][encoder]) >= sim["needed"][encoder]
     assert f"matched {sim['matched']['dvector']:.3f} / {sim['matched']['ge2e']:.3f}" in said
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    the_broker = Broker(tmp_path_factory.mktemp("broker")).start()
-    yield the_broker
-    the_broker.stop()
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,10 @@ _FIT_PAD_S = 2.0
 one second it sometimes said a short utterance twice)."""
 _FIT_TOKENS_PER_S = 12
 """Length cap of a fitted decode (text and timestamp tokens per second of audio)."""
+_TAIL_S = 0.3
+"""A segment starting this close to the audio's end that says the utterance's first words again
+is the decoder reading the silence after the words ("I would be glad. I would be"): a real last
+word there is new, not a repeat."""
 _SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
 
 
@@ -181,13 +185,18 @@ def looks_looped(text: str) -> bool:
 
 
 def _segments(tokens: list[int], tokenizer, duration_s: float):
-    """Split a decoded sequence at its timestamp tokens (0.02 s each) into timed segments."""
-    begin, start, text_tokens = tokenizer.timestamp_begin, 0.0, []
+    """Split a decoded sequence at its timestamp tokens (0.02 s each) into timed segments; one in
+    the audio's last _TAIL_S that repeats the first words, or one after the audio, is dropped."""
+    begin, start, text_tokens, said = tokenizer.timestamp_begin, 0.0, [], []
     for token in [*tokens, None]:
         if token is None or token >= begin:
             text = tokenizer.decode(text_tokens).strip()
             time_s = duration_s if token is None else (token - begin) * 0.02
-            if text:
+            words = re.findall(r"\w+", text.casefold())
+            if text and (start >= duration_s or (start > duration_s - _TAIL_S and words == said[: len(words)])):
+                _LOGGER.debug("a segment of %d characters after the speech ended dropped", len(text))
+            elif text:
+                said += words
                 yield AsrSegment(round(start, 2), round(min(max(time_s, start), duration_s), 2), to_simplified(text))
                 start = time_s
             elif token is not None:
