@@ -21,6 +21,7 @@ the last words and the answer hint are left.
 from __future__ import annotations
 
 import logging
+import time
 
 from runtime.config import Persona
 from runtime.core.actor import Actor
@@ -191,6 +192,8 @@ class ThinkActor(Actor):
         _LOGGER.info("the visitor left: conversation forgotten")
 
     def _answer(self, msg: Transcript, *, ahead: bool = False) -> None:
+        _LOGGER.debug("turn %d: answering %.0f ms after the transcript was sent", msg.turn,
+                      (time.monotonic_ns() - msg.t_ns) / 1e6)
         self._answer_turn, self._answer_chunks, self._played = msg.turn, [], None
         self._ahead_turn, self._ahead_fate, self._ahead_memory = (msg.turn if ahead else -1), "", None
         stop = lambda: self.check_control() and (self.turn > msg.turn or self.stop_requested)  # noqa: E731

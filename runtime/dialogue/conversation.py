@@ -225,6 +225,7 @@ class Dialogue:
                 spoken.append(REFUSALS[lang])
                 yield self._chunk(REFUSALS[lang], started, persona)
             else:
+                _LOGGER.debug("the model asked %.0f ms after the question came", (self.clock() - started) * 1000)
                 try:
                     yield from self._answer(messages, started, persona, spoken, stop, RecitalCheck(system), lang)
                     self.fault = None

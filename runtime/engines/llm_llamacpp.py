@@ -196,7 +196,8 @@ class LlamaEngine(LlmEngine):
             self.last_prompt_tokens = len(tokens)
             if not self._prefill(tokens, should_stop):
                 return
-            _LOGGER.debug("prompt of %d tokens, %d of them in the cache", len(tokens), self.last_reused_tokens)
+            _LOGGER.debug("prompt of %d tokens, %d of them in the cache, read %.0f ms after the request", len(tokens),
+                          self.last_reused_tokens, (time.perf_counter() - started) * 1000)
             yield from self._generate(tokens, max_tokens, should_stop, started)
         except RuntimeError as err:  # llama_decode failed: out of context or memory
             raise ThinkFault("llm-decode-failed", f"llama.cpp could not evaluate the prompt: {err}",
