@@ -48,11 +48,23 @@ def test_pressed_lips_keep_their_colour_and_thickness(portrait_faces, name):
                                                 f"{rest:.0f} at rest"
 
 
-def test_pressed_lips_meet_in_a_soft_seam(portrait_faces):
-    """Where the lips meet there is a shadow, not a hard pencil line (bright teeth against a dark
-    outline): in nine of ten columns of the middle of the mouth no two neighbouring rows differ by
-    more than 55 grey levels."""
-    face = portrait_faces["man_darkskin_smile_teeth.jpg"]
+@pytest.fixture(scope="module")
+def default_face(face_models):
+    """The bundled default avatar (a smile with teeth), as `make run` shows it."""
+    from runtime.face.bundle import Avatar
+    from runtime.face.enroll import enroll
+    from tests.test_face import PORTRAIT
+
+    enrolled = enroll(PORTRAIT, face_models)
+    return avatars.renderer(Avatar("default", enrolled.portrait, enrolled.landmarks, enrolled.meta))
+
+
+@pytest.mark.parametrize("name", ["default", "man_darkskin_smile_teeth.jpg"])
+def test_pressed_lips_meet_in_a_soft_seam(portrait_faces, default_face, name):
+    """Where the lips meet there is a shadow, not a hard pencil line (a thin grey stroke drawn
+    between pink lips, as the default avatar showed at every m, b, p): in nine of ten columns of the
+    middle of the mouth no two neighbouring rows differ by more than 45 grey levels."""
+    face = default_face if name == "default" else portrait_faces[name]
     lm = face.landmarks
     mw = float(np.linalg.norm(lm[61] - lm[291]))
     cx = (lm[61, 0] + lm[291, 0]) / 2
@@ -60,4 +72,4 @@ def test_pressed_lips_meet_in_a_soft_seam(portrait_faces):
     grey = cv2.cvtColor(face.render(avatars.POSES["M/B/P"]), cv2.COLOR_RGB2GRAY).astype(np.float32)
     band = grey[y0:y1, int(cx - 0.3 * mw):int(cx + 0.3 * mw)]
     step = float(np.percentile(np.abs(np.diff(band, axis=0)).max(axis=0), 90))
-    assert step < 55, f"{step:.0f} grey-level steps across the closed lips (a drawn line)"
+    assert step < 45, f"{step:.0f} grey-level steps across the closed lips (a drawn line)"

@@ -147,12 +147,12 @@ def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: 
         return
     xs = np.arange(x0, x1, dtype=np.float32)
     ys = np.interp(xs, seam[:, 0], seam[:, 1])
-    sigma = max(0.8, 0.009 * mouth_width)
+    sigma = max(1.1, 0.012 * mouth_width)
     y0, y1 = max(0, int(ys.min() - 4 * sigma)), min(h, int(np.ceil(ys.max() + 4 * sigma)) + 1)
     if y1 - y0 < 2:
         return
     u = np.abs(xs - (seam[0, 0] + seam[-1, 0]) / 2) / max(0.5 * (seam[-1, 0] - seam[0, 0]), 1.0)
-    depth = 0.4 * amount * (1 - 0.5 * u ** 2) * _smooth((1 - u) / 0.15)
+    depth = 0.25 * amount * (1 - 0.5 * u ** 2) * _smooth((1 - u) / 0.15)
     yy = np.arange(y0, y1, dtype=np.float32)[:, None]
     region = frame[y0:y1, x0:x1]
     # The lips meet along a soft line: across the seam the step between the two lips (a warp's
