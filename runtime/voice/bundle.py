@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from runtime.core.errors import VoiceFault
+from runtime.engines.tts import is_stock_voice
 from runtime.store.versioned import Versioned
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_STOCK = re.compile(r"[a-z]{2}_[a-z]+|tts-.*")
-"""Names of stock Kokoro voices (zf_xiaoxiao) and piper model ids: not for enrolled voices."""
 SHAPE = (510, 256)
 
 
@@ -51,7 +50,7 @@ def _store(state: Path) -> Versioned:
 
 def check_name(name: str) -> str:
     """A voice name: lower-case letters, digits, - and _, not like a stock voice's."""
-    if not _NAME.fullmatch(name) or _STOCK.fullmatch(name):
+    if not _NAME.fullmatch(name) or is_stock_voice(name):
         raise VoiceFault("voice-bad-name", f"{name!r} is not a valid voice name",
                          "use 1-64 lower-case letters, digits, - or _, starting with a letter or digit, and not "
                          "shaped like a stock voice (xx_name) or a model id (tts-...); e.g. anna or anna-2")
@@ -60,7 +59,7 @@ def check_name(name: str) -> str:
 
 def is_enrolled(state: Path, name: str) -> bool:
     """True when `name` is an enrolled voice (False for any stock voice or path)."""
-    return bool(name) and bool(_NAME.fullmatch(name)) and not _STOCK.fullmatch(name) and _store(state).exists(name)
+    return bool(name) and bool(_NAME.fullmatch(name)) and not is_stock_voice(name) and _store(state).exists(name)
 
 
 def refuse_existing(state: Path, name: str) -> None:
