@@ -103,11 +103,14 @@ def create_app(actor, *, token: str | None, max_upload_bytes: int) -> FastAPI:
                                        "GET /openapi.json describes every request"), 400)
 
     bridge = routes.Bridge(actor)
-    for router in (routes.state_routes(bridge), routes.persona_routes(bridge),
-                   routes.avatar_routes(bridge, max_upload_bytes), routes.voice_routes(bridge),
-                   routes.config_routes(bridge), routes.bench_routes(bridge), routes.action_routes(bridge),
-                   routes.session_routes(token), routes.stream_routes(bridge), routes.console_routes()):
-        app.include_router(router)
+    # Added to the app itself, not included as APIRouters: FastAPI keeps included routers apart
+    # from app.routes, which the 405 answer's Allow header is read from.
+    for add in (routes.add_state_routes, routes.add_persona_routes, routes.add_voice_routes,
+                routes.add_config_routes, routes.add_bench_routes, routes.add_action_routes, routes.add_stream_routes):
+        add(app, bridge)
+    routes.add_avatar_routes(app, bridge, max_upload_bytes)
+    routes.add_session_routes(app, token)
+    routes.add_console_routes(app)
     app.mount("/console", StaticFiles(directory=str(routes.CONSOLE)), name="console")
 
     def openapi() -> dict:

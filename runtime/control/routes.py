@@ -1,5 +1,5 @@
-"""The REST API's routes, one router per area (state, personas, avatars, voices, config, bench,
-acting, streams, the console), behind a narrow bridge to the api actor: `call` (a command-layer
+"""The REST API's routes, added to the app per area (state, personas, avatars, voices, config,
+bench, acting, streams, the console), behind a narrow bridge to the api actor: `call` (a command-layer
 method run in the actor's thread), `events` (its stream hub) and `restart` (after a response).
 The handlers only read and write HTTP; runtime.control.http assembles them into the app."""
 
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -64,15 +64,14 @@ class Bridge:
         return await self.run(name, payload)
 
 
-def _router() -> tuple[APIRouter, Callable]:
-    """A router and its `get`, which also answers HEAD (the headers GET would send, no body)."""
-    router = APIRouter()
-    return router, lambda path: router.api_route(path, methods=["GET", "HEAD"])
+def _get(app: FastAPI) -> Callable:
+    """app.get that also answers HEAD (the headers GET would send, no body)."""
+    return lambda path: app.api_route(path, methods=["GET", "HEAD"])
 
 
-def state_routes(bridge: Bridge) -> APIRouter:
+def add_state_routes(app: FastAPI, bridge: Bridge) -> None:
     """GET /status and /state."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/status")
     async def status():
@@ -82,12 +81,11 @@ def state_routes(bridge: Bridge) -> APIRouter:
     async def state():
         return await bridge.state()
 
-    return router
 
 
-def persona_routes(bridge: Bridge) -> APIRouter:
+def add_persona_routes(app: FastAPI, bridge: Bridge) -> None:
     """The personas: list, read, put, patch."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/personas")
     async def personas():
@@ -100,13 +98,13 @@ def persona_routes(bridge: Bridge) -> APIRouter:
             raise ApiFault("think-unknown-persona", f"no persona {persona_id!r}", "GET /personas lists them")
         return {"id": persona_id, **found}
 
-    @router.put("/personas/{persona_id}")
+    @app.put("/personas/{persona_id}")
     async def persona_put(persona_id: str, request: Request):
         payload = await read_json(request)
         validate(Persona, payload)  # the body is a persona: its id is the path's
         return await bridge.run("persona.put", {**payload, "id": persona_id})
 
-    @router.patch("/personas/{persona_id}")
+    @app.patch("/personas/{persona_id}")
     async def persona_patch(persona_id: str, request: Request):
         payload = await read_json(request)
         if isinstance(payload, dict) and "id" in payload:
@@ -115,12 +113,11 @@ def persona_routes(bridge: Bridge) -> APIRouter:
         body = {**payload, "id": persona_id} if isinstance(payload, dict) else payload
         return await bridge.run("persona.patch", body)
 
-    return router
 
 
-def avatar_routes(bridge: Bridge, max_upload_bytes: int) -> APIRouter:
+def add_avatar_routes(app: FastAPI, bridge: Bridge, max_upload_bytes: int) -> None:
     """The avatars: list, contact sheet, enroll (a multipart photo), remove."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/avatars")
     async def avatars():
@@ -131,22 +128,21 @@ def avatar_routes(bridge: Bridge, max_upload_bytes: int) -> APIRouter:
     async def avatar_sheet(name: str):
         return Response(await bridge.call(Commands.avatar_sheet, name), media_type="image/jpeg", headers=_NO_STORE)
 
-    @router.post("/avatars", status_code=201)
+    @app.post("/avatars", status_code=201)
     async def avatar_enroll(request: Request):
         name, photo, replace = await read_photo_form(request, max_upload_bytes)
         result = await bridge.call(Commands.enroll, name, photo, max_upload_bytes, replace=replace)
         return JSONResponse({**result, "sheet": f"/avatars/{result['name']}/sheet.jpg"}, status_code=201)
 
-    @router.delete("/avatars/{name}")
+    @app.delete("/avatars/{name}")
     async def avatar_remove(name: str):
         return await bridge.run("avatar.remove", {"name": name})
 
-    return router
 
 
-def voice_routes(bridge: Bridge) -> APIRouter:
+def add_voice_routes(app: FastAPI, bridge: Bridge) -> None:
     """The voices: list and a spoken sample."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/voices")
     async def voices():
@@ -156,31 +152,29 @@ def voice_routes(bridge: Bridge) -> APIRouter:
     async def voice_sample(id: str, text: str = ""):
         return Response(await bridge.call(Commands.voice_sample, id, text), media_type="audio/wav", headers=_NO_STORE)
 
-    return router
 
 
-def config_routes(bridge: Bridge) -> APIRouter:
+def add_config_routes(app: FastAPI, bridge: Bridge) -> None:
     """The config: read, replace, merge (a change that needs it restarts after the response)."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/config")
     async def config_get():
         return await bridge.run("config.get", {})
 
-    @router.put("/config")
+    @app.put("/config")
     async def config_put(request: Request):
         return JSONResponse(await bridge.command("config.apply", request), background=bridge.restart())
 
-    @router.patch("/config")
+    @app.patch("/config")
     async def config_patch(request: Request):
         return JSONResponse(await bridge.command("config.merge", request), background=bridge.restart())
 
-    return router
 
 
-def bench_routes(bridge: Bridge) -> APIRouter:
+def add_bench_routes(app: FastAPI, bridge: Bridge) -> None:
     """The latest benchmark's numbers and timeline."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/bench/latest")
     async def bench_latest():
@@ -190,7 +184,6 @@ def bench_routes(bridge: Bridge) -> APIRouter:
     async def bench_timeline():
         return FileResponse(await bridge.call(Commands.bench_file, "timeline.png"), media_type="image/png")
 
-    return router
 
 
 _ACTIONS = (("say", "/say"), ("interrupt", "/interrupt"), ("persona", "/persona"), ("avatar", "/avatar"),
@@ -199,17 +192,15 @@ _ACTIONS = (("say", "/say"), ("interrupt", "/interrupt"), ("persona", "/persona"
 """Commands posted with their JSON body as it is."""
 
 
-def action_routes(bridge: Bridge) -> APIRouter:
+def add_action_routes(app: FastAPI, bridge: Bridge) -> None:
     """The commands that act (say, interrupt, switch persona, avatar or voice, ...) and restart."""
-    router = APIRouter()
     for name, path in _ACTIONS:
-        router.post(path)(_poster(name, bridge))
+        app.post(path)(_poster(name, bridge))
 
-    @router.post("/restart")
+    @app.post("/restart")
     async def restart(request: Request):
         return JSONResponse(await bridge.command("restart", request), background=bridge.restart())
 
-    return router
 
 
 def _poster(name: str, bridge: Bridge) -> Callable:
@@ -220,11 +211,10 @@ def _poster(name: str, bridge: Bridge) -> Callable:
     return handler
 
 
-def session_routes(token: str | None) -> APIRouter:
+def add_session_routes(app: FastAPI, token: str | None) -> None:
     """POST /session: the console's login (the token into an HttpOnly cookie)."""
-    router = APIRouter()
 
-    @router.post("/session")
+    @app.post("/session")
     async def session(request: Request):
         given = validate(bodies.SessionRequest, await read_json(request)).token
         if token is not None and not hmac.compare_digest(given.encode(), token.encode()):
@@ -234,12 +224,11 @@ def session_routes(token: str | None) -> APIRouter:
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
 
-    return router
 
 
-def stream_routes(bridge: Bridge) -> APIRouter:
+def add_stream_routes(app: FastAPI, bridge: Bridge) -> None:
     """Server-Sent Events (state, then events) and the live face (MJPEG)."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/events")
     async def events(request: Request):
@@ -257,23 +246,21 @@ def stream_routes(bridge: Bridge) -> APIRouter:
         client = bridge.events.open("frames")
         return StreamingResponse(_mjpeg(bridge.events, client), media_type=MJPEG, headers=_NO_STORE)
 
-    return router
 
 
-def console_routes() -> APIRouter:
+def add_console_routes(app: FastAPI) -> None:
     """The web console's page and icon (its other files are mounted at /console)."""
-    router, get = _router()
+    get = _get(app)
 
     @get("/")
     async def index():
         return FileResponse(str(CONSOLE / "index.html"), headers={"Cache-Control": "no-cache"})
 
-    @router.get("/favicon.ico", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False)
     async def favicon():
         return FileResponse(str(CONSOLE / "favicon.svg"), media_type="image/svg+xml",
                             headers={"Cache-Control": "max-age=86400"})
 
-    return router
 
 
 CONSOLE = resources.files("runtime") / "console"
