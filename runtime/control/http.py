@@ -106,7 +106,7 @@ def create_app(actor, *, token: str | None, max_upload_bytes: int) -> FastAPI:
     # Added to the app itself, not included as APIRouters: FastAPI keeps included routers apart
     # from app.routes, which the 405 answer's Allow header is read from.
     for add in (routes.add_state_routes, routes.add_persona_routes, routes.add_voice_routes,
-                routes.add_config_routes, routes.add_bench_routes, routes.add_action_routes, routes.add_stream_routes):
+                routes.add_config_routes, routes.add_action_routes, routes.add_stream_routes):
         add(app, bridge)
     routes.add_avatar_routes(app, bridge, max_upload_bytes)
     routes.add_session_routes(app, token)

@@ -70,7 +70,7 @@ def _get(app: FastAPI) -> Callable:
 
 
 def add_state_routes(app: FastAPI, bridge: Bridge) -> None:
-    """GET /status and /state."""
+    """What the device is doing: GET /status, /state and the latest benchmark's numbers and timeline."""
     get = _get(app)
 
     @get("/status")
@@ -81,15 +81,20 @@ def add_state_routes(app: FastAPI, bridge: Bridge) -> None:
     async def state():
         return await bridge.state()
 
+    @get("/bench/latest")
+    async def bench_latest():
+        return await bridge.call(Commands.bench_latest)
+
+    @get("/bench/latest/timeline.png")
+    async def bench_timeline():
+        return FileResponse(await bridge.call(Commands.bench_file, "timeline.png"), media_type="image/png")
 
 
 def add_persona_routes(app: FastAPI, bridge: Bridge) -> None:
     """The personas: list, read, put, patch."""
     get = _get(app)
 
-    @get("/personas")
-    async def personas():
-        return await bridge.run("personas", {})
+    get("/personas")(_reader("personas", bridge))
 
     @get("/personas/{persona_id}")
     async def persona_get(persona_id: str):
@@ -112,7 +117,6 @@ def add_persona_routes(app: FastAPI, bridge: Bridge) -> None:
                                "send only the fields to change")
         body = {**payload, "id": persona_id} if isinstance(payload, dict) else payload
         return await bridge.run("persona.patch", body)
-
 
 
 def add_avatar_routes(app: FastAPI, bridge: Bridge, max_upload_bytes: int) -> None:
@@ -139,28 +143,22 @@ def add_avatar_routes(app: FastAPI, bridge: Bridge, max_upload_bytes: int) -> No
         return await bridge.run("avatar.remove", {"name": name})
 
 
-
 def add_voice_routes(app: FastAPI, bridge: Bridge) -> None:
     """The voices: list and a spoken sample."""
     get = _get(app)
 
-    @get("/voices")
-    async def voices():
-        return await bridge.run("voices", {})
+    get("/voices")(_reader("voices", bridge))
 
     @get("/voices/sample.wav")
     async def voice_sample(id: str, text: str = ""):
         return Response(await bridge.call(Commands.voice_sample, id, text), media_type="audio/wav", headers=_NO_STORE)
 
 
-
 def add_config_routes(app: FastAPI, bridge: Bridge) -> None:
     """The config: read, replace, merge (a change that needs it restarts after the response)."""
     get = _get(app)
 
-    @get("/config")
-    async def config_get():
-        return await bridge.run("config.get", {})
+    get("/config")(_reader("config.get", bridge))
 
     @app.put("/config")
     async def config_put(request: Request):
@@ -169,20 +167,6 @@ def add_config_routes(app: FastAPI, bridge: Bridge) -> None:
     @app.patch("/config")
     async def config_patch(request: Request):
         return JSONResponse(await bridge.command("config.merge", request), background=bridge.restart())
-
-
-
-def add_bench_routes(app: FastAPI, bridge: Bridge) -> None:
-    """The latest benchmark's numbers and timeline."""
-    get = _get(app)
-
-    @get("/bench/latest")
-    async def bench_latest():
-        return await bridge.call(Commands.bench_latest)
-
-    @get("/bench/latest/timeline.png")
-    async def bench_timeline():
-        return FileResponse(await bridge.call(Commands.bench_file, "timeline.png"), media_type="image/png")
 
 
 
@@ -201,6 +185,15 @@ def add_action_routes(app: FastAPI, bridge: Bridge) -> None:
     async def restart(request: Request):
         return JSONResponse(await bridge.command("restart", request), background=bridge.restart())
 
+
+def _reader(name: str, bridge: Bridge) -> Callable:
+    """The GET handler of a command that takes no arguments."""
+
+    async def handler():
+        return await bridge.run(name, {})
+
+    handler.__name__ = name.replace(".", "_")
+    return handler
 
 
 def _poster(name: str, bridge: Bridge) -> Callable:
@@ -225,7 +218,6 @@ def add_session_routes(app: FastAPI, token: str | None) -> None:
         return response
 
 
-
 def add_stream_routes(app: FastAPI, bridge: Bridge) -> None:
     """Server-Sent Events (state, then events) and the live face (MJPEG)."""
     get = _get(app)
@@ -247,7 +239,6 @@ def add_stream_routes(app: FastAPI, bridge: Bridge) -> None:
         return StreamingResponse(_mjpeg(bridge.events, client), media_type=MJPEG, headers=_NO_STORE)
 
 
-
 def add_console_routes(app: FastAPI) -> None:
     """The web console's page and icon (its other files are mounted at /console)."""
     get = _get(app)
@@ -260,7 +251,6 @@ def add_console_routes(app: FastAPI) -> None:
     async def favicon():
         return FileResponse(str(CONSOLE / "favicon.svg"), media_type="image/svg+xml",
                             headers={"Cache-Control": "max-age=86400"})
-
 
 
 CONSOLE = resources.files("runtime") / "console"
