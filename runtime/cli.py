@@ -396,51 +396,9 @@ def _speak(args: argparse.Namespace) -> int:
 
 
 def _avatar(args: argparse.Namespace) -> int:
-    import json
-    import re
-    from pathlib import Path
+    from runtime.face.commands import main
 
-    import cv2
-
-    from runtime.config import load_config
-    from runtime.core.paths import state_dir
-    from runtime.face import avatars, bundle
-
-    settings = load_config(args.config)
-    state = state_dir(settings.paths.state)
-    command = args.avatar_command
-    if command == "enroll":
-        name = args.name
-        if name is None:
-            name = re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-_")[:64] or "avatar"
-        bundle.check_name(name)
-        try:
-            folder = avatars.enroll_photo(settings, Path(args.photo), name, replace=args.replace)
-        except OSError as err:  # a read-only or full state directory: nothing half-written is left
-            from runtime.core.errors import AvatarFault
-
-            raise AvatarFault("avatar-state-unwritable", f"cannot write the avatar into {state}: {err.strerror}",
-                              "set [paths] state or $EDGE_TALKER_STATE to a writable directory") from err
-        meta = bundle.load(state, name).meta
-        print(f"enrolled {name} in {folder} (head {meta['head_px']} px, {meta['enroll_s']} s)")
-    elif command == "list":
-        for name in bundle.names(state) or ["(none yet: the default avatar is enrolled on first use)"]:
-            print(name)
-    elif command == "show":
-        print(json.dumps(avatars.load_avatar(settings, args.name).meta, indent=1))
-    elif command == "remove":
-        bundle.remove(state, args.name)
-        print(f"removed {args.name}")
-    else:
-        from runtime.core.errors import AvatarFault
-        from runtime.core.outputs import check_output
-
-        check_output(args.out, (".png",), fault=AvatarFault, prefix="avatar-preview", force=args.force)
-        sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, args.name)))
-        if not cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-            raise AvatarFault("avatar-preview-out-unwritable", f"cannot write {args.out}", "write it elsewhere")
-        print(f"{args.out}: {', '.join(avatars.POSES)}")
-    return 0
+    return main(args)
 
 
 def _voice(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from runtime.engines.llm import ThinkBackend
 from runtime.engines.llm_echo import EchoThink
 from runtime.engines.llm_llamacpp import LlamaThink
 from runtime.engines.llm_openai import OpenAIThink
-from runtime.engines.tts import NoSpeak
+from runtime.engines.tts import NoSpeak, is_piper_voice
 from runtime.engines.tts_kokoro import KokoroSpeak
 from runtime.engines.tts_piper import PiperSpeak
 from runtime.engines.tts_wyoming import WyomingSpeak
@@ -518,7 +518,7 @@ class SpeakConfig(Section):
     def _default_backend_type(cls, data):
         if isinstance(data, dict):
             flat = {k: v for k, v in data.items() if k not in cls.model_fields}
-            if "voice" in data and (flat or _piper_voice(str(data["voice"]))):
+            if "voice" in data and (flat or is_piper_voice(str(data["voice"]))):
                 flat["voice"] = data["voice"]  # a flat [speak] of old configs: the English voice
             if flat:
                 if not isinstance(data.get("en", {}), dict) or data.get("en"):
@@ -539,11 +539,6 @@ class SpeakConfig(Section):
             parts.append(f"{lang}: captions only" if isinstance(section, NoSpeak) else
                          f"{lang}: {section.type} {section.voice}")
         return ", ".join(parts)
-
-
-def _piper_voice(value: str) -> bool:
-    """A [speak] voice that names a piper model (id or file): the flat [speak] section of old configs."""
-    return value.startswith("tts-") or value.endswith(".onnx") or "/" in value
 
 
 class VoiceConfig(Section):

@@ -4,22 +4,19 @@ command line clients as the operator. Every wait has a timeout."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from runtime.bench.broker import MOSQUITTO, Mosquitto
-from tests.conftest import wait_for
+from tests.conftest import require_tool, wait_for
 
 
 def needs_mosquitto() -> None:
-    """Skip when the broker is not installed (`make test` installs it)."""
-    if not Path(MOSQUITTO).exists() or not shutil.which("mosquitto_rr"):
-        pytest.skip("mosquitto and mosquitto-clients are not installed (apt-get install mosquitto mosquitto-clients)")
+    """Fail when the broker or its clients are not installed (`make test` installs them)."""
+    require_tool(MOSQUITTO, "mosquitto")
+    require_tool("mosquitto_rr", "mosquitto-clients")
 
 
 class Broker(Mosquitto):

@@ -22,6 +22,18 @@ REPO = Path(__file__).resolve().parent.parent
 _ids = itertools.count()
 
 
+def require_tool(program: str, package: str) -> str:
+    """The path of a program a test needs; the test FAILS (never skips) when it is missing, naming
+    the Debian package. Always, not only in CI: `make test` (the one test command, CI's too)
+    installs these packages, so a missing one is a broken setup, and a skip would let a run pass
+    that never tested the broker, the console, the privacy trace or the service."""
+    found = shutil.which(program) or (program if os.access(program, os.X_OK) else None)
+    if found is None:
+        pytest.fail(f"{program} is not installed: apt-get install {package} (`make test` installs it as root)",
+                    pytrace=False)
+    return found
+
+
 def pytest_configure(config) -> None:
     """Tests never use the machine's own state directory: an EdgeTalker running there (the
     product allows one per state directory) must not make them fail, nor they change it."""
@@ -152,9 +164,9 @@ def broker(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium driven by Playwright (one per test module; each test opens its pages)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright import sync_api as playwright_api  # a test requirement (setup.cfg [test])
+
+    require_tool(CHROMIUM, "chromium")
     with playwright_api.sync_playwright() as playwright:
         the_browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                  args=["--no-sandbox", "--disable-gpu", "--autoplay-policy="

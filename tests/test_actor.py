@@ -29,8 +29,9 @@ class Upper(Actor):
         self.publish(ReplyChunk(turn=msg.turn, text=msg.text.upper()))
 
 
-class Slow(Actor):
-    """Takes 20 ms per data message and records what it handled."""
+class Held(Actor):
+    """Records what it handled; its first message holds it until `release` is set (a long step of
+    work, however fast the machine)."""
 
     subscriptions = (Transcript,)
 
@@ -38,9 +39,12 @@ class Slow(Actor):
         super().__init__(*args, **kwargs)
         self.handled: list[int] = []
         self.interrupts: list[int] = []
+        self.busy, self.release = threading.Event(), threading.Event()
 
     def handle(self, msg):
-        time.sleep(0.02)
+        if not self.handled:
+            self.busy.set()
+            assert self.release.wait(30), "never released"
         self.handled.append(msg.turn)
 
     def on_interrupt(self, msg):
@@ -111,23 +115,30 @@ def test_restart_storm_ends_supervision_with_a_fault(bus, client):
 
 
 def test_interrupt_overtakes_queued_data_and_stale_data_is_dropped(bus):
-    pub = bus.publisher()
-    actor = Slow("slow", bus)
-    sup = Supervisor(bus, [ActorSpec("slow", lambda: actor)], FAST)
+    pub, seen = bus.publisher(), bus.subscriber([Transcript])
+    actor = Held("held", bus)
+    sup = Supervisor(bus, [ActorSpec("held", lambda: actor)], FAST)
     sup.start()
     try:
-        for _ in range(100):
+        pub.publish(Transcript(turn=0, text="old"))
+        assert actor.busy.wait(10), "the first message never reached the actor"
+        for _ in range(99):
             pub.publish(Transcript(turn=0, text="old"))
         pub.publish(Interrupt(turn=1))
         pub.publish(Transcript(turn=1, text="new"))
+        # Once the bus has passed on the last message, the interrupt (published before it) is
+        # queued at the actor too: all of it waits while the actor is busy.
+        while recv_within(seen, 10).text != "new":
+            pass
+        actor.release.set()
         assert wait_for(lambda: 1 in actor.handled, timeout_s=5)
-        # 100 old messages would take 2 s; the interrupt arrived while they queued and the
-        # remaining turn-0 data was dropped unhandled.
+        # The interrupt overtook the 99 queued old messages, which were dropped unhandled.
         assert actor.interrupts == [1]
-        assert len(actor.handled) < 20, actor.handled
-        assert actor.handled[-1] == 1
+        assert actor.handled == [0, 1], actor.handled
     finally:
+        actor.release.set()
         pub.close()
+        seen.close()
         sup.stop()
 
 

@@ -29,6 +29,7 @@ from runtime.core.supervisor import ActorSpec
 from runtime.devices.sound import SilentOutput
 from runtime.face import avatars
 from runtime.face.animator import Activity
+from tests.conftest import require_tool
 from tests.harness import Running
 
 SETTINGS = Settings()
@@ -147,10 +148,10 @@ print(window.driver, float(np.abs(shot.astype(int) - frame.astype(int)).mean()))
 """
 
 
-@pytest.mark.skipif(not any(os.access(os.path.join(p, "Xvfb"), os.X_OK) for p in os.environ["PATH"].split(":")),
-                    reason="Xvfb is installed by `make test` (Debian package xvfb)")
 def test_screenshot_under_xvfb_shows_the_face(tmp_path):
     import sys
+
+    require_tool("Xvfb", "xvfb")
 
     display = f":{90 + os.getpid() % 100}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,

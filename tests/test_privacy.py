@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from runtime.core.paths import models_dir
 from runtime.store.models import ModelStore
-from tests.conftest import REPO
+from tests.conftest import REPO, require_tool
 from tests.test_run import ECHO, Product
 
 STORE = ModelStore(models_dir())
@@ -26,8 +23,8 @@ def _snapshot(folder: Path) -> dict[str, float]:
     return {str(p.relative_to(folder)): p.stat().st_mtime for p in folder.rglob("*")} if folder.exists() else {}
 
 
-@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace (make test installs it)")
 def test_a_spoken_conversation_as_a_service_leaves_no_trace_of_the_visitor(tmp_path):
+    strace = require_tool("strace", "strace")
     home, tmp, state = tmp_path / "home", tmp_path / "tmp", tmp_path / "state"
     for folder in (home, tmp):
         folder.mkdir()
@@ -39,7 +36,7 @@ def test_a_spoken_conversation_as_a_service_leaves_no_trace_of_the_visitor(tmp_p
     env.update(HOME=str(home), TMPDIR=str(tmp), EDGE_TALKER_STATE=str(state), EDGE_TALKER_MODELS=str(STORE.root),
                INVOCATION_ID="0123456789abcdef", PYTHONDONTWRITEBYTECODE="1")
     trace = tmp_path / "net.trace"
-    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(trace),
+    done = subprocess.run([strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(trace),
                            sys.executable, "-m", "runtime", "run", "--config", str(config), "--input", str(VISITOR),
                            "--exit-when-idle"], capture_output=True, text=True, timeout=600, cwd=REPO, env=env,
                           check=False)

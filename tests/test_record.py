@@ -32,9 +32,10 @@ def _frame(i: int, origin_ns: int) -> VideoFrame:
 
 
 def _record(bus, recordings: Recordings, messages, *, include_input: bool = False, input_timeline: bool = False,
-            pace_s: float = 0.0):
+            encoded: bool = False):
     """Publish messages to a real record actor, each frame once the one before was taken (a recorder
-    behind skips frames: the bus keeps only a few for it), then `pace_s` more; returns the bus log."""
+    behind skips frames: the bus keeps only a few for it) or, when `encoded`, once the one before is
+    in the file (one that comes while the last waits to be encoded replaces it); returns the bus log."""
     specs = [ActorSpec("record", lambda: RecordActor("record", bus, recordings=recordings, size=SIZE, fps=FPS,
                                                      include_input=include_input, input_timeline=input_timeline))]
     running = Running(bus, specs)
@@ -42,13 +43,16 @@ def _record(bus, recordings: Recordings, messages, *, include_input: bool = Fals
         pub = bus.publisher()
         actor = running.supervisor.actors[0]
         try:
-            frames = 0
+            frames, first_ns = 0, None
             for msg in messages:
                 pub.publish(msg)
                 if isinstance(msg, VideoFrame):
                     frames += 1
                     assert wait_for(lambda n=frames: actor.frames_seen >= n or actor.degraded, 30)
-                    time.sleep(pace_s)
+                    first_ns = msg.shown_ns if first_ns is None else first_ns
+                    if encoded:  # the file stands past this frame's place on the timeline
+                        index = round((msg.shown_ns - first_ns) / 1e9 * FPS)
+                        assert wait_for(lambda i=index: actor.recorded_s * FPS > i or actor.degraded, 30)
         finally:
             pub.close()
     return rec
@@ -81,7 +85,7 @@ def test_a_face_drawn_late_is_recorded_neither_behind_nor_ahead_of_its_time(bus,
     frames = [VideoFrame(rgb=np.full((SIZE, SIZE, 3), 20 + 10 * i, np.uint8),
                          shown_ns=origin + int(i / drawn_fps * 1e9)) for i in range(2 * drawn_fps)]
     out = tmp_path / "late.mp4"
-    _record(bus, Recordings(out), frames, pace_s=0.05)  # each drawing reaches the encoder
+    _record(bus, Recordings(out), frames, encoded=True)  # each drawing reaches the encoder
     recorded, fps, _, _ = read_clip(out)
     drawn_at = [(float(np.mean(f)) - 20) / 10 / drawn_fps for f in recorded[:-drawn_fps]]  # when each was drawn
     lag_ms = 1000 * float(np.mean([t - k / fps for k, t in enumerate(drawn_at)]))
@@ -149,6 +153,17 @@ def test_a_full_disk_stops_the_recording_and_the_conversation_goes_on(tmp_path):
     assert code == 1, "asked to record and could not: not a success"
 
 
+def _playable(path, frames: int, sound_s: float) -> bool:
+    """A player gets that many frames and seconds of sound from a recording being written."""
+    import av
+
+    try:
+        shown, _, audio, rate = read_clip(path, truncated=True)
+    except (OSError, av.FFmpegError, IndexError):  # not yet a whole fragment
+        return False
+    return len(shown) >= frames and rate > 0 and len(audio) / rate >= sound_s
+
+
 def test_a_killed_run_leaves_a_playable_recording(tmp_path):
     out = tmp_path / "killed.mp4"
     product = Product("--record", str(out))
@@ -156,10 +171,8 @@ def test_a_killed_run_leaves_a_playable_recording(tmp_path):
         product.wait_ready(60)
         product.say("hello kiosk")
         product.expect("avatar> You said: hello kiosk", 60)
-        deadline = time.monotonic() + 60
-        while (not out.exists() or out.stat().st_size < 30_000) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(3)  # a fragment is closed every 2 s
+        # Killed once closed fragments (one every 2 s) hold what the file must keep after the kill.
+        assert wait_for(lambda: _playable(out, 2 * 25, 1.0), 60, interval_s=0.5), "no 2 s of it were playable"
         product.proc.send_signal(signal.SIGKILL)
         product.proc.wait(timeout=10)
     finally:

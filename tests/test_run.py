@@ -33,13 +33,34 @@ class Product:
                                      text=True, bufsize=1)
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
+        self._logged = threading.Condition()
+        self._closed = False
         threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append), daemon=True).start()
+        threading.Thread(target=self._read_log, daemon=True).start()
 
     @staticmethod
     def _pump(stream, sink) -> None:
         for line in stream:
             sink(line.rstrip("\n"))
+
+    def _read_log(self) -> None:
+        self._pump(self.proc.stderr, self._log)
+        with self._logged:
+            self._closed = True
+            self._logged.notify_all()
+
+    def _log(self, line: str) -> None:
+        with self._logged:
+            self.stderr.append(line)
+            self._logged.notify_all()
+
+    def wait_log(self, predicate, timeout_s: float) -> None:
+        """Wait until a line of stderr satisfies predicate; fails when it does not come in time or
+        the process ends first."""
+        with self._logged:
+            found = self._logged.wait_for(lambda: any(predicate(line) for line in self.stderr) or self._closed,
+                                          timeout_s)
+            assert found and any(predicate(line) for line in self.stderr), self.stderr[-20:]
 
     def say(self, text: str) -> None:
         self.proc.stdin.write(text + "\n")
@@ -59,11 +80,7 @@ class Product:
         raise AssertionError(f"{wanted!r} not printed; got {seen}; stderr {self.stderr}")
 
     def wait_ready(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not any("ready:" in line for line in self.stderr):
-            assert time.monotonic() < deadline, self.stderr
-            assert self.proc.poll() is None, self.stderr
-            time.sleep(0.05)
+        self.wait_log(lambda line: "ready:" in line, timeout_s)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -93,14 +110,18 @@ def test_run_answers_typed_input_and_stops_on_signal(sig):
 
 
 def test_end_of_input_keeps_running_until_stopped():
-    product = Product()
+    product = Product("-v")
     try:
         product.wait_ready()
         product.proc.stdin.close()
-        time.sleep(0.3)
+        product.wait_log(lambda line: "console input closed" in line, 30)  # the end of input was read
         assert product.proc.poll() is None
+        signalled = len(product.stderr)
         product.proc.send_signal(signal.SIGINT)
         assert product.proc.wait(timeout=10) == 0
+        assert not [line for line in product.stderr[:signalled] if line.endswith(": stopping")], \
+            "it began stopping before it was told to"
+        assert [line for line in product.stderr[signalled:] if line.endswith(": stopping")]
     finally:
         if product.proc.poll() is None:
             product.proc.kill()
@@ -264,10 +285,7 @@ def test_sigint_while_models_load_cancels_the_start(tmp_path):
                       '[display]\nwindow = "off"\n', encoding="utf-8")
     product = Product(config=str(config))
     try:
-        deadline = time.monotonic() + 30
-        while not any(line.startswith("output:") for line in product.stderr):  # the banner: start begins
-            assert time.monotonic() < deadline and product.proc.poll() is None, product.stderr
-            time.sleep(0.02)
+        product.wait_log(lambda line: line.startswith("output:"), 30)  # the banner: start begins
         product.proc.send_signal(signal.SIGINT)
         code = product.proc.wait(timeout=60)
     finally:

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, require_tool
 
-pytestmark = pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd (make test installs it)")
+
+@pytest.fixture(autouse=True)
+def _systemd() -> None:
+    require_tool("systemd-analyze", "systemd")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

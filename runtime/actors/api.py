@@ -1,7 +1,7 @@
 """api actor: the REST API and the web console on the device (runtime.control.http), served by
 uvicorn in its own thread so HTTP never blocks the conversation.
 
-HTTP handlers hand each operation to this actor's loop (a bounded job queue and a waker) and
+HTTP handlers hand each operation to this actor's loop (a bounded inbox, Actor.inbox) and
 await its result, so commands run one at a time here, through the same command layer as the
 MQTT link, with this actor's bus publisher. The actor also folds the bus into the device state,
 streams it and the events to Server-Sent Events clients, and JPEG-encodes the face's preview
@@ -14,7 +14,6 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -23,15 +22,15 @@ from typing import Any, TypeVar
 from runtime.config import ApiConfig, is_loopback
 from runtime.control.actor import ControlActor
 from runtime.control.hub import Hub
-from runtime.control.state import SUBSCRIPTIONS
+from runtime.control.state import SUBSCRIPTIONS, StatePush
 from runtime.core.errors import ApiFault, ControlFault, RuntimeFault
-from runtime.core.messages import ActorStatus, ConfigApplied, Message, VideoFrame
+from runtime.core.messages import Message, VideoFrame
+from runtime.core.threads import Inbox
 
 _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _JOBS_MAX = 32
-_STATE_MIN_GAP_S = 1.0
 _STATE_EVERY_S = 5.0
 _START_TIMEOUT_S = 10.0
 
@@ -61,11 +60,10 @@ class ApiActor(ControlActor):
         self.hub = Hub()
         self.port = 0
         """The TCP port the API listens on (known once ready; [api] port may be 0)."""
-        self._jobs: queue.Queue = queue.Queue(_JOBS_MAX)
+        self._jobs: Inbox[tuple[Callable, concurrent.futures.Future]] | None = None
         self._server = self._thread = None
         self._frame_at = 0.0
-        self._state_at = 0.0
-        self._dirty = False
+        self._push = StatePush()
 
     @property
     def share(self) -> bool:
@@ -79,7 +77,7 @@ class ApiActor(ControlActor):
         from runtime.control.http import create_app
 
         cfg = self.device.settings.api
-        self._waker = self.waker(self._run_jobs)
+        self._jobs = self.inbox(self._run_job, _JOBS_MAX)
         app = create_app(self, token=api_token(cfg), max_upload_bytes=int(cfg.max_upload_mb * 2**20))
         config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=1, server_header=False)
@@ -101,11 +99,7 @@ class ApiActor(ControlActor):
         if self._server is not None:
             self._server.should_exit = True
             self._thread.join(1.0)
-        while True:
-            try:
-                _, future = self._jobs.get_nowait()
-            except queue.Empty:
-                break
+        for _, future in self._jobs.take_all() if self._jobs is not None else ():
             future.set_exception(ApiFault("api-stopping", "the device is stopping", "retry once it is back"))
 
     # --- from uvicorn's thread ------------------------------------------------------------------
@@ -113,32 +107,25 @@ class ApiActor(ControlActor):
     async def call(self, job: Callable[[ApiActor], T]) -> T:
         """Run job(actor) in the actor's thread and return its result (or raise its fault)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
-        try:
-            self._jobs.put_nowait((job, future))
-        except queue.Full:
-            raise ControlFault("command-busy", "too many requests are waiting", "retry in a few seconds") from None
-        self._waker.wake()
+        if not self._jobs.put((job, future)):
+            raise ControlFault("command-busy", "too many requests are waiting", "retry in a few seconds")
         return await asyncio.wrap_future(future)
 
     # --- the actor's thread -----------------------------------------------------------------------
 
-    def _run_jobs(self) -> None:
-        while True:
-            try:
-                job, future = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(job(self))
-                self._dirty = True
-            except RuntimeFault as fault:  # the HTTP handler answers with it
-                future.set_exception(fault)
-            except Exception as err:  # a bug must not cost the client its answer, nor the actor its life
-                _LOGGER.exception("api: request failed")
-                future.set_exception(ControlFault("command-failed", f"{type(err).__name__}: {err}",
-                                                  "see the device's log"))
+    def _run_job(self, item: tuple[Callable[[ApiActor], Any], concurrent.futures.Future]) -> None:
+        job, future = item
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(job(self))
+            self._push.dirty = True
+        except RuntimeFault as fault:  # the HTTP handler answers with it
+            future.set_exception(fault)
+        except Exception as err:  # a bug must not cost the client its answer, nor the actor its life
+            _LOGGER.exception("api: request failed")
+            future.set_exception(ControlFault("command-failed", f"{type(err).__name__}: {err}",
+                                              "see the device's log"))
 
     def handle(self, msg: Message) -> None:
         """Preview frames to the watchers; everything else into the state."""
@@ -151,16 +138,14 @@ class ApiActor(ControlActor):
         """Events to the SSE clients; a change of health or settings refreshes their state."""
         for event in events:
             self.hub.publish("events", event)
-        if events or isinstance(msg, (ActorStatus, ConfigApplied)):
-            self._dirty = True
+        self._push.note(msg, events)
 
     def tick(self) -> None:
         """Send the state to the SSE clients when it changed (at most every second) and every 5 s."""
         if not self.hub.wants("events"):
             return
-        since = time.monotonic() - self._state_at
-        if (self._dirty and since >= _STATE_MIN_GAP_S) or since >= _STATE_EVERY_S:
-            self._state_at, self._dirty = time.monotonic(), False
+        if self._push.due(_STATE_EVERY_S):
+            self._push.sent()
             self.hub.publish("events", {"type": "state", **self.state()})
 
     def _frame(self, msg: VideoFrame) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import sys
 import time
 from typing import BinaryIO, TextIO
@@ -30,7 +29,8 @@ from runtime.core.messages import (
     Visitor,
     VisitorChange,
 )
-from runtime.core.threads import Waker
+from runtime.core.reopen import Reopener
+from runtime.core.threads import Inbox
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16
 
 _LOGGER = logging.getLogger(__name__)
@@ -189,57 +189,45 @@ class MicrophoneSource(AudioSource):
         self.device = device
         self.device_rate = device_rate
         self._input_factory = input_factory or InputDevice
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._waker: Waker | None = None
+        self._blocks: Inbox[np.ndarray] | None = None
         self._input = None
         self._resampler = None
-        self._retry_at = 0.0
+        self._microphone = Reopener(self, "microphone", _LOGGER)
 
     def setup(self) -> None:
         """Open the device (clear error listing the devices when it is missing or busy)."""
-        self._waker = self.waker(self._drain)
+        self._blocks = self.inbox(self._block)
         self._open()
         _LOGGER.info("input: microphone %r at %d Hz", self._input.name, self._input.rate)
 
     def _open(self) -> None:
         import soxr
 
-        self._input = self._input_factory(self.device, self._callback, rate=self.device_rate)
+        # PortAudio's thread hands each block over and wakes the actor, nothing else
+        self._input = self._input_factory(self.device, self._blocks.put, rate=self.device_rate)
         rate = self._input.rate
         self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") if rate != SAMPLE_RATE else None
         self._input.start()
 
     def tick(self) -> None:
         """Notice a microphone that went away; reopen it until it is back."""
-        now = time.monotonic()
         if self._input is not None and self._input.gone():
             self._input.close()
             self._input = None
-            self._retry_at = now + self.retry_s
-            self.degrade(CaptureFault("capture-device-lost", "the microphone stopped delivering sound",
-                                      "check its cable or USB port; it is reopened as soon as it is back"))
-            _LOGGER.warning("capture-device-lost: the microphone went away; retrying every %.0f s", self.retry_s)
-        elif self._input is None and now >= self._retry_at:
-            try:
-                self._open()
-            except CaptureFault as fault:
-                self._retry_at = now + self.retry_s
-                _LOGGER.debug("microphone still away: %s", fault.code)
-                return
-            self.recover()
-            _LOGGER.warning("the microphone is back: %s", self._input.name)
+            self._microphone.lost(CaptureFault("capture-device-lost", "the microphone stopped delivering sound",
+                                               "check its cable or USB port; it is reopened as soon as it is back"),
+                                  f"the microphone went away; retrying every {self.retry_s:.0f} s")
+        else:
+            self._microphone.retry(self._reopen)
 
-    def _callback(self, block: np.ndarray) -> None:
-        # Runs on PortAudio's thread: hand the block over and wake the actor, nothing else.
-        self._queue.put(block)
-        self._waker.wake()
+    def _reopen(self) -> str:
+        self._open()
+        return self._input.name
 
-    def _drain(self) -> None:
-        while not self._queue.empty():
-            block = self._queue.get_nowait()
-            if self._resampler is not None:
-                block = self._resampler.resample_chunk(block)
-            self.emit(block)
+    def _block(self, block: np.ndarray) -> None:
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(block)
+        self.emit(block)
 
     def teardown(self) -> None:
         """Close the stream."""

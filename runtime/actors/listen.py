@@ -45,13 +45,12 @@ from runtime.core.messages import (
     SpeechStarted,
     Transcript,
 )
-from runtime.core.threads import Waker
 from runtime.engines.asr import AsrResult
 from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.decoder import DecodeWorker, Done, Job, JobKind
 from runtime.speech.echo import EchoGate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
-from runtime.speech.endpointing import TurnJudge
+from runtime.speech.endpointing import Answer, TurnJudge
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,7 +111,6 @@ class ListenActor(Actor):
         self._ids = 0
         self._vad_base: int | None = None  # input-timeline sample of the detectors' sample 0
         self._worker: DecodeWorker | None = None
-        self._waker: Waker | None = None
         self._judge: TurnJudge | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -124,7 +122,7 @@ class ListenActor(Actor):
                                         min_speech_s=s.min_speech_s, max_speech_s=s.max_utterance_s)
         self.barge = self._vad_factory(threshold=s.barge_in_threshold, min_silence_s=s.min_silence_s,
                                        min_speech_s=s.barge_in_min_speech_s, max_speech_s=s.max_utterance_s)
-        self._waker = self.waker(self._collect)
+        decoded, judged = self.inbox(self._result), self.inbox(self._judged)
         engine = self._asr_factory()
         try:
             engine.transcribe(np.zeros(SAMPLE_RATE, np.float32), "en")  # first decode pays one-off set-up costs
@@ -132,8 +130,8 @@ class ListenActor(Actor):
             if not fault.code.startswith("asr-server-"):
                 raise
             self.degrade(fault)  # a speech server that is down now may be up for the first visitor
-        self._worker = DecodeWorker(engine, s.language, self._waker)
-        self._judge = TurnJudge(s, self._turn_factory() if self._turn_factory else None, self._waker)
+        self._worker = DecodeWorker(engine, s.language, decoded.put)
+        self._judge = TurnJudge(s, self._turn_factory() if self._turn_factory else None, judged.put)
 
     def teardown(self) -> None:
         """Stop the decode and turn model threads (work in progress is not waited for)."""
@@ -345,11 +343,9 @@ class ListenActor(Actor):
 
     # --- results ----------------------------------------------------------------------------
 
-    def _collect(self) -> None:
-        while not self._worker.results.empty():
-            self._result(self._worker.results.get_nowait())
+    def _judged(self, answer: Answer) -> None:
         utt = self._current
-        if self._judge.collect() and utt is not None and utt.accepted:  # the model's verdict came
+        if self._judge.take(answer) and utt is not None and utt.accepted:  # the model's verdict came
             self._maybe_endpoint(utt, self._buffer_end)
 
     def _heard_nothing(self, utt) -> None:

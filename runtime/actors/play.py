@@ -12,7 +12,6 @@ of that turn commits it; then it plays from the next block on.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.core.actor import Actor
-from runtime.core.errors import PlayFault, RuntimeFault
+from runtime.core.errors import PlayFault
 from runtime.core.messages import (
     Interrupt,
     PlaybackFinished,
@@ -31,7 +30,8 @@ from runtime.core.messages import (
     SpeechAudio,
     Transcript,
 )
-from runtime.core.threads import Waker
+from runtime.core.reopen import Reopener
+from runtime.core.threads import Inbox
 from runtime.speech.audio import to_float, to_rate
 
 _LOGGER = logging.getLogger(__name__)
@@ -65,16 +65,16 @@ class PlayActor(Actor):
         self._held: set[int] = set()
         """Turns answered ahead whose final transcript has not come yet: their speech waits."""
         self._lock = threading.Lock()
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._waker: Waker | None = None
+        self._heard: Inbox[list] | None = None
+        """What the callback saw reach the listener (Playback* messages), for the actor to publish."""
         self._buffered_s = 0.0
         """Audio handed to the device but not yet heard, as of the last callback (seconds)."""
         self.output = None
-        self._retry_at = 0.0
+        self._speaker = Reopener(self, "speaker", _LOGGER)
 
     def setup(self) -> None:
         """Open the speaker (or the silent clock when there is none) and start it."""
-        self._waker = self.waker(self._publish_events)
+        self._heard = self.inbox(self._publish_all)
         self.output = self._output_factory(self._fill)
         self.output.start()
         _LOGGER.info("output: %s at %d Hz", self.output.name, self.output.rate)
@@ -84,30 +84,26 @@ class PlayActor(Actor):
         and the recording go on), and the speaker is reopened every few seconds until it is back."""
         from runtime.devices.sound import SilentOutput
 
-        now = time.monotonic()
         if self.output.gone():
             lost, self.output = self.output, SilentOutput(None, self._fill, rate=self.output.rate)
             self.output.start()
             lost.close()
-            self._retry_at = now + self.retry_s
-            self.degrade(PlayFault("play-device-lost", f"the speaker {lost.name!r} stopped playing",
-                                   "check its cable or USB port; it is reopened as soon as it is back"))
-            _LOGGER.warning("play-device-lost: the speaker went away; playing on the silent clock")
-        elif self.degraded and now >= self._retry_at:
-            self._retry_at = now + self.retry_s
-            try:
-                candidate = self._output_factory(self._fill)
-            except RuntimeFault as fault:
-                _LOGGER.debug("speaker still away: %s", fault.code)
-                return
-            if candidate.silent:
-                candidate.close()
-                return
-            silent, self.output = self.output, candidate
-            candidate.start()
-            silent.close()
-            self.recover()
-            _LOGGER.warning("the speaker is back: %s", candidate.name)
+            self._speaker.lost(PlayFault("play-device-lost", f"the speaker {lost.name!r} stopped playing",
+                                         "check its cable or USB port; it is reopened as soon as it is back"),
+                               "the speaker went away; playing on the silent clock")
+        else:
+            self._speaker.retry(self._reopen)
+
+    def _reopen(self) -> str | None:
+        """The speaker instead of the silent clock, when it is back (its name), else None."""
+        candidate = self._output_factory(self._fill)
+        if candidate.silent:
+            candidate.close()
+            return None
+        silent, self.output = self.output, candidate
+        candidate.start()
+        silent.close()
+        return candidate.name
 
     def teardown(self) -> None:
         """Close the device."""
@@ -162,33 +158,28 @@ class PlayActor(Actor):
         rate = self.output.rate
         written = 0
         gain = 0.0 if self.mute else self.volume
+        heard: list = []
         with self._lock:
             while written < len(out) and self._pieces and self._pieces[0].turn not in self._held:
                 piece = self._pieces[0]
                 take = min(len(out) - written, len(piece.audio) - piece.played)
-                at_ns = heard0 + int(written / rate * 1e9)
+                at = {"turn": piece.turn, "index": piece.index, "part": piece.part,
+                      "heard_ns": heard0 + int(written / rate * 1e9)}
                 if piece.played == 0:
-                    self._events.put(("started", piece, 0, at_ns))
+                    heard.append(PlaybackStarted(**at))
                 out[written:written + take] = piece.audio[piece.played:piece.played + take] * gain
-                self._events.put(("position", piece, piece.played, at_ns))
+                heard.append(PlaybackPosition(sample=int(piece.played * piece.ratio), **at))
                 piece.played += take
                 written += take
                 if piece.played >= len(piece.audio):
-                    self._events.put(("finished", piece, piece.played, heard0 + int(written / rate * 1e9)))
+                    heard.append(PlaybackFinished(**{**at, "heard_ns": heard0 + int(written / rate * 1e9)}))
                     self._pieces.pop(0)
         out[written:] = 0.0
-        if written:
-            self._waker.wake()
+        if heard:
+            self._heard.put(heard)
 
     # --- the actor's thread -------------------------------------------------------------------
 
-    def _publish_events(self) -> None:
-        while not self._events.empty():
-            kind, piece, sample, at_ns = self._events.get_nowait()
-            common = {"turn": piece.turn, "index": piece.index, "part": piece.part, "heard_ns": at_ns}
-            if kind == "started":
-                self.publish(PlaybackStarted(**common))
-            elif kind == "position":
-                self.publish(PlaybackPosition(sample=int(sample * piece.ratio), **common))
-            else:
-                self.publish(PlaybackFinished(**common))
+    def _publish_all(self, heard: list) -> None:
+        for msg in heard:
+            self.publish(msg)

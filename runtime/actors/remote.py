@@ -2,7 +2,7 @@
 "Operations: fleet").
 
 paho keeps the connection in its own thread and hands what arrives to this actor's loop through
-a bounded inbox, so the conversation never waits on the network: a broker that is down, restarts
+a bounded inbox (Actor.inbox), so the conversation never waits on the network: a broker that is down, restarts
 or is gone for an hour only delays the operators. Commands run here, one at a time, through the
 same command layer as the REST API (runtime.control.commands); the reply goes to the request's
 ResponseTopic with its CorrelationData. The actor also folds the bus into the device state
@@ -12,24 +12,33 @@ ResponseTopic with its CorrelationData. The actor also folds the bus into the de
 from __future__ import annotations
 
 import logging
-import queue
 import time
 from typing import Any
 
 from runtime import __version__
 from runtime.control import homeassistant
 from runtime.control.actor import ControlActor
-from runtime.control.mqtt import Link, ReplyCache, Request, Topics, parse_body, reply_body, to_json
+from runtime.control.mqtt import (
+    Arrival,
+    Arrived,
+    Connected,
+    Link,
+    ReplyCache,
+    Request,
+    Topics,
+    parse_body,
+    reply_body,
+    to_json,
+)
+from runtime.control.state import StatePush
 from runtime.control.trial import rolled_back_event
 from runtime.core.errors import ControlFault, RuntimeFault
-from runtime.core.messages import ActorStatus, ConfigApplied, Message
+from runtime.core.messages import ConfigApplied, Message
 
 _LOGGER = logging.getLogger(__name__)
 
 _INBOX_MAX = 64
 """Requests waiting to run; more are answered command-busy at once."""
-_STATE_MIN_GAP_S = 1.0
-"""A change republishes the state at most this often."""
 
 
 class RemoteActor(ControlActor):
@@ -42,12 +51,9 @@ class RemoteActor(ControlActor):
         cfg = self.device.settings.remote
         self.topics = Topics(cfg.topic_prefix, self.device.id)
         self.cache = ReplyCache()
-        self._inbox: queue.Queue = queue.Queue(_INBOX_MAX)
-        self._waker = self.waker(self._drain)
-        self._open = True
+        self._inbox = self.inbox(self._take, _INBOX_MAX)
         self._ha_status = f"{cfg.discovery_prefix}/status"
-        self._state_at = 0.0
-        self._dirty = False
+        self._push = StatePush()
         self._personas: list[str] = []
         self.link = Link(cfg, self.topics, self._arrived,
                          extra_subscriptions=(self._ha_status,) if cfg.homeassistant else ())
@@ -57,7 +63,6 @@ class RemoteActor(ControlActor):
 
     def teardown(self) -> None:
         """Publish the offline status (a clean stop) and disconnect."""
-        self._open = False
         if getattr(self, "link", None) is not None:
             self.link.stop()
 
@@ -73,56 +78,39 @@ class RemoteActor(ControlActor):
         for event in events:
             self.link.publish(self.topics.events, {**event, "device": self.device.id, "at": round(time.time(), 3)},
                               qos=0)
-        if events or isinstance(msg, (ActorStatus, ConfigApplied)):
-            self._dirty = True
+        self._push.note(msg, events)
         if isinstance(msg, ConfigApplied):
             self._discover()
 
     def tick(self) -> None:
         """Publish the state when it changed (at most every second) and every state_interval_s."""
-        now = time.monotonic()
-        since = now - self._state_at
-        if self.link.connected.is_set() and ((self._dirty and since >= _STATE_MIN_GAP_S)
-                                             or since >= self.device.settings.remote.state_interval_s):
+        if self.link.connected.is_set() and self._push.due(self.device.settings.remote.state_interval_s):
             self._send_state()
 
     def _send_state(self) -> None:
-        self._state_at, self._dirty = time.monotonic(), False
+        self._push.sent()
         self.link.publish(self.topics.state, self.state(), retain=True)
 
     # --- paho's thread ----------------------------------------------------------------------
 
-    def _arrived(self, item: tuple) -> None:
-        if not self._open:
-            return
-        try:
-            self._inbox.put_nowait(item)
-        except queue.Full:
-            if item[0] == "request":
-                fault = ControlFault("command-busy", "too many requests are waiting", "retry in a few seconds")
-                self.link.reply(item[1], to_json(reply_body(self.device.id, fault=fault)))
-            return
-        self._waker.wake()
+    def _arrived(self, item: Arrival) -> None:
+        if not self._inbox.put(item) and isinstance(item, Request):
+            fault = ControlFault("command-busy", "too many requests are waiting", "retry in a few seconds")
+            self.link.reply(item, to_json(reply_body(self.device.id, fault=fault)))
 
     # --- the actor's thread -----------------------------------------------------------------
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            kind = item[0]
-            if kind == "connected":
-                self.link.publish(self.topics.status, {"online": True, "version": __version__, "since": item[1]},
-                                  retain=True)
-                self._send_state()
-                self._discover(force=True)
-                self._linked()
-            elif kind == "request":
-                self._serve(item[1])
-            elif kind == "message" and item[1] == self._ha_status and item[2].strip() == b"online":
-                self._discover(force=True)
+    def _take(self, item: Arrival) -> None:
+        if isinstance(item, Connected):
+            self.link.publish(self.topics.status, {"online": True, "version": __version__, "since": item.since},
+                              retain=True)
+            self._send_state()
+            self._discover(force=True)
+            self._linked()
+        elif isinstance(item, Request):
+            self._serve(item)
+        elif isinstance(item, Arrived) and item.topic == self._ha_status and item.payload.strip() == b"online":
+            self._discover(force=True)
 
     def _linked(self) -> None:
         """Connected: the document on trial may be confirmed; a roll-back is told once per process."""
@@ -162,7 +150,7 @@ class RemoteActor(ControlActor):
         info = self.link.reply(request, payload)
         _LOGGER.info("command %s%s: %s", request.name, " (fleet)" if request.fleet else "", outcome)
         if outcome == "ok":
-            self._dirty = True
+            self._push.dirty = True
         if self.device.restart_pending:
             if info is not None:
                 try:

@@ -8,7 +8,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from runtime.config import LANGUAGES, Settings
 from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault, VoiceFault
 from runtime.core.paths import models_dir, state_dir
+from runtime.engines.tts import KOKORO_VOICE, is_piper_voice
 from runtime.store.models import ModelStore
 from runtime.voice import bundle as voice_bundle
 
@@ -144,7 +144,7 @@ def voice_patch(settings: Settings, voice: str) -> dict:
     language = voice_language(settings, voice)
     enrolled = settings.speak.voice
     other = voice_bundle.is_enrolled(state, enrolled) and voice_bundle.language(state, enrolled) != language
-    kind = "piper" if voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice else "kokoro"
+    kind = "piper" if is_piper_voice(voice) else "kokoro"
     section = {"voice": voice}
     if getattr(settings.speak, language).type != kind:  # e.g. English spoken by a Kokoro stock voice
         section = {"type": kind, "voice": voice}
@@ -169,8 +169,8 @@ def voice_language(settings: Settings, voice: str) -> str:
     says it (af_/am_/bf_/bm_: English, zf_/zm_: Chinese: an enrolled English voice may be offered
     a Kokoro stock voice), else that of the language read by Kokoro; a piper voice (a manifest id
     or a .onnx file) that of the language read by piper."""
-    piper = voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice
-    if not piper and not re.fullmatch(r"[a-z]{2}_[a-z]+", voice):
+    piper = is_piper_voice(voice)
+    if not piper and not KOKORO_VOICE.fullmatch(voice):
         raise SpeakFault("tts-voice-unknown", f"no voice {voice!r}",
                          "`voices` lists the voices; Kokoro voices are named like zf_xiaoxiao")
     if not piper and voice[0] in _KOKORO_LANGUAGE:

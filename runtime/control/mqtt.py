@@ -219,11 +219,37 @@ def send_at_once(client: mqtt.Client) -> None:
     client.on_socket_open = opened
 
 
-class Link:
-    """One device's connection to the broker. `inbox` receives, on paho's thread, tuples:
-    ("connected", since_unix) | ("disconnected", reason) | ("request", Request) | ("message", topic, payload)."""
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The link is up (again)."""
 
-    def __init__(self, cfg: RemoteConfig, topics: Topics, inbox: Callable[[tuple], None], *,
+    since: int
+    """When it connected (Unix time, seconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The link dropped (paho reconnects by itself)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Arrived:
+    """A message on a subscribed topic that is not a command (e.g. Home Assistant's status)."""
+
+    topic: str
+    payload: bytes
+
+
+Arrival = Connected | Disconnected | Request | Arrived
+"""What the link hands its owner."""
+
+
+class Link:
+    """One device's connection to the broker. `inbox` receives, on paho's thread, each Arrival."""
+
+    def __init__(self, cfg: RemoteConfig, topics: Topics, inbox: Callable[[Arrival], object], *,
                  extra_subscriptions: tuple[str, ...] = ()) -> None:
         self.cfg, self.topics, self.inbox = cfg, topics, inbox
         self.extra = extra_subscriptions
@@ -301,14 +327,14 @@ class Link:
         self._last_problem, self._refused = "", False
         _LOGGER.info("connected to mqtt%s://%s:%d as %s", "s" if self.cfg.tls.enabled else "", self.cfg.host,
                      self.cfg.broker_port, self.topics.base)
-        self.inbox(("connected", int(time.time())))
+        self.inbox(Connected(int(time.time())))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self.connected.is_set()
         self.connected.clear()
         if was:
             _LOGGER.warning("disconnected from the broker (%s); reconnecting", reason_code)
-            self.inbox(("disconnected", str(reason_code)))
+            self.inbox(Disconnected(str(reason_code)))
 
     def _on_connect_fail(self, client, userdata) -> None:
         self._problem(f"cannot reach the broker at {self.cfg.host}:{self.cfg.broker_port}")
@@ -322,9 +348,9 @@ class Link:
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         parsed = self.topics.parse_command(message.topic)
         if parsed is None:
-            self.inbox(("message", message.topic, bytes(message.payload)))
+            self.inbox(Arrived(message.topic, bytes(message.payload)))
         else:
-            self.inbox(("request", Request.from_message(*parsed, message)))
+            self.inbox(Request.from_message(*parsed, message))
 
     @property
     def problem(self) -> str:

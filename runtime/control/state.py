@@ -33,10 +33,37 @@ SUBSCRIPTIONS: tuple[type[Message], ...] = (ActorStatus, Heartbeat, ProcessStats
                                             SpeechStarted, ReplyChunk, PlaybackStarted, Say, Visitor)
 """The bus messages an Observer needs."""
 
+STATE_MIN_GAP_S = 1.0
+"""A change pushes the state again at most this often (seconds)."""
 _TURNS_KEPT = 8
 _HOUR_S = 3600.0
 _STALE_BEATS = 3.0
 """An actor whose heartbeat is older than this many heartbeat periods is not healthy."""
+
+
+class StatePush:
+    """When a transport pushes the device state again: soon after a change (at most every
+    STATE_MIN_GAP_S), and every `every_s` anyway (the remote actor's retained state, the api
+    actor's event streams)."""
+
+    def __init__(self) -> None:
+        self.dirty = False
+        """Something changed since the last push."""
+        self._at = 0.0
+
+    def note(self, msg: Message, events: list[dict[str, Any]]) -> None:
+        """A bus message was observed: a change of health or settings, or an event, is a change."""
+        if events or isinstance(msg, (ActorStatus, ConfigApplied)):
+            self.dirty = True
+
+    def due(self, every_s: float) -> bool:
+        """The state should be pushed now."""
+        since = time.monotonic() - self._at
+        return (self.dirty and since >= STATE_MIN_GAP_S) or since >= every_s
+
+    def sent(self) -> None:
+        """The state was pushed now."""
+        self._at, self.dirty = time.monotonic(), False
 
 
 class Observer:

@@ -14,19 +14,20 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import zmq
 
 from runtime.core.bus import Bus, Publisher, await_echo, receive
 from runtime.core.errors import BusFault, RuntimeFault
 from runtime.core.messages import ActorState, ActorStatus, Heartbeat, Interrupt, Message
-from runtime.core.threads import Waker, lower_priority
+from runtime.core.threads import Inbox, lower_priority
 
 _LOGGER = logging.getLogger(__name__)
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _STOP = b"stop"
+T = TypeVar("T")
 
 
 class Actor:
@@ -62,7 +63,7 @@ class Actor:
         """Monotonic time the loop last turned (read by the supervisor's hang check)."""
         self._out: Publisher | None = None
         self._watched: dict[Any, Callable[[], None]] = {}
-        self._wakers: list[Waker] = []
+        self._inboxes: list[Inbox] = []
         self._poller: zmq.Poller | None = None
         self._control: zmq.Socket | None = None
         self._pipe_in: zmq.Socket | None = None
@@ -144,18 +145,13 @@ class Actor:
         self.turn = self.bus.turns.next()
         return self.turn
 
-    def waker(self, callback: Callable[[], None]) -> Waker:
-        """A Waker whose wake-ups (from any thread) run callback in this actor's loop; closed
-        when the actor ends."""
-        waker = Waker()
-        self._wakers.append(waker)
-
-        def woken() -> None:
-            waker.clear()
-            callback()
-
-        self.watch(waker.fd, woken)
-        return waker
+    def inbox(self, handler: Callable[[T], None], maxsize: int = 0) -> Inbox[T]:
+        """A thread-safe handoff into this actor's loop: what other threads put() in it is handed,
+        in order, to handler here (maxsize 0: unbounded); closed when the actor ends."""
+        inbox: Inbox[T] = Inbox(handler, maxsize)
+        self._inboxes.append(inbox)
+        self.watch(inbox.waker.fd, inbox.deliver)
+        return inbox
 
     def watch(self, source: Any, callback: Callable[[], None]) -> None:
         """Call callback when a file descriptor or socket becomes readable."""
@@ -260,9 +256,9 @@ class Actor:
             self._safe_teardown()
             for sock in sockets:
                 sock.close(linger=0)
-            for waker in self._wakers:
-                waker.close()
-            self._wakers.clear()
+            for inbox in self._inboxes:
+                inbox.close()
+            self._inboxes.clear()
             self._out = self._control = self._pipe_in = self._data = self._bulk = None
             self.finished.set()
 

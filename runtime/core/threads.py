@@ -1,13 +1,19 @@
-"""Thread helpers shared by actors and their workers: a wake-up pipe and a nicer priority."""
+"""Thread helpers shared by actors and their workers: a wake-up pipe, the inbox built on it (the
+one handoff from another thread into an actor's loop) and a nicer priority."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import queue
 import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 _LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SPIN_BRIEFLY = {"GOMP_SPINCOUNT": "300000"}
 """OpenMP (llama.cpp's and CTranslate2's thread pools) spins a moment at each barrier before it
@@ -57,3 +63,54 @@ class Waker:
         """Close both ends."""
         os.close(self.fd)
         os.close(self._write_fd)
+
+
+class Inbox(Generic[T]):
+    """The handoff from another thread (a device callback, a network client, a worker) into an
+    actor's loop: put() queues an item and wakes the loop, which hands each item, in order, to
+    the handler. Made by Actor.inbox(), which watches `waker` and closes the inbox when it ends."""
+
+    def __init__(self, handler: Callable[[T], None], maxsize: int = 0) -> None:
+        self._handler = handler
+        self._items: queue.Queue[T] = queue.Queue(maxsize)
+        self._lock = threading.Lock()
+        self._closed = False
+        self.waker = Waker()
+
+    def put(self, item: T) -> bool:
+        """Hand an item over (safe from any thread, never blocks); False when the inbox is full.
+        An item put after the actor ended is dropped: nobody would read it."""
+        with self._lock:  # not while close() runs: the pipe's descriptor could be another's by then
+            if self._closed:
+                return True
+            try:
+                self._items.put_nowait(item)
+            except queue.Full:
+                return False
+            self.waker.wake()
+        return True
+
+    def deliver(self) -> None:
+        """Hand every waiting item to the handler (the actor's loop, when woken)."""
+        self.waker.clear()
+        while True:
+            try:
+                item = self._items.get_nowait()
+            except queue.Empty:
+                return
+            self._handler(item)
+
+    def take_all(self) -> list[T]:
+        """Remove and return the items still waiting (to answer them when the actor stops)."""
+        left: list[T] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                left.append(self._items.get_nowait())
+        return left
+
+    def close(self) -> None:
+        """Stop taking items and close the pipe."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.waker.close()

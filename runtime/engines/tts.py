@@ -7,6 +7,7 @@ own sample rate (runtime.speech.voices brings every voice to one).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,19 @@ from runtime.core.errors import Unspeakable
 from runtime.core.section import Backend
 from runtime.speech.language import is_chinese
 from runtime.speech.visemes import VisemeTrack
+
+KOKORO_VOICE = re.compile(r"[a-z]{2}_[a-z]+")
+"""How a stock Kokoro voice is named: language and gender letters, _, a name (zf_xiaoxiao)."""
+
+
+def is_piper_voice(voice: str) -> bool:
+    """A voice that names a piper model: a manifest id (tts-...) or a .onnx file."""
+    return voice.startswith("tts-") or voice.endswith(".onnx") or "/" in voice
+
+
+def is_stock_voice(name: str) -> bool:
+    """A name shaped like a stock voice: a Kokoro voice's (xx_name) or a piper model id (tts-...)."""
+    return bool(KOKORO_VOICE.fullmatch(name)) or name.startswith("tts-")
 
 
 class NoSpeak(Backend):

@@ -12,7 +12,6 @@ missing or half-written, for any reader.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ import numpy as np
 
 from runtime.core.errors import AvatarFault
 from runtime.face.enroll import Enrolled
-from runtime.store.versioned import Versioned
+from runtime.store.bundles import BundleKind
 
 DEFAULT = "default"
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+AVATARS = BundleKind("avatar", "avatars", AvatarFault, "an avatar", "avatar", "photo")
 
 
 @dataclass
@@ -39,41 +38,14 @@ class Avatar:
     meta: dict
 
 
-def avatars_dir(state: Path) -> Path:
-    """Where bundles live."""
-    return state / "avatars"
-
-
-def check_name(name: str) -> str:
-    """A bundle name: lower-case letters, digits, - and _."""
-    if not _NAME.fullmatch(name):
-        raise AvatarFault("avatar-bad-name", f"{name!r} is not a valid avatar name",
-                          "use 1-64 lower-case letters, digits, - or _, starting with a letter or digit")
-    return name
-
-
-def exists(state: Path, name: str) -> bool:
-    """True when an avatar of this name is enrolled."""
-    return (avatars_dir(state) / check_name(name)).is_dir()
-
-
-def refuse_existing(state: Path, name: str) -> None:
-    """avatar-exists when the name is taken (re-enrolling must be asked for)."""
-    if exists(state, name):
-        raise AvatarFault("avatar-exists", f"an avatar {name!r} already exists",
-                          "pass --replace to enroll the photo in its place, or choose another --name")
-
-
-def _store(state: Path) -> Versioned:
-    return Versioned(avatars_dir(state))
+avatars_dir, names, remove = AVATARS.root, AVATARS.names, AVATARS.remove
+check_name, exists, refuse_existing = AVATARS.check_name, AVATARS.exists, AVATARS.refuse_existing
 
 
 def save(state: Path, name: str, enrolled: Enrolled, photo: Path | None = None, *, replace: bool = False) -> Path:
     """Write a bundle as a new version and switch the avatar to it atomically; avatar-exists when
     the name is taken and replace is False. Returns the avatar's folder (the link)."""
-    check_name(name)
-    return _store(state).save(name, lambda folder: _write(folder, name, enrolled, photo),
-                              refuse=None if replace else lambda: refuse_existing(state, name))
+    return AVATARS.save(state, name, lambda folder: _write(folder, name, enrolled, photo), replace=replace)
 
 
 def _write(folder: Path, name: str, enrolled: Enrolled, photo: Path | None) -> None:
@@ -91,11 +63,7 @@ def _write(folder: Path, name: str, enrolled: Enrolled, photo: Path | None) -> N
 
 def load(state: Path, name: str) -> Avatar:
     """Load a bundle; avatar-unknown / avatar-damaged when it cannot be used."""
-    with _store(state).reading(check_name(name)) as folder:
-        if not folder.is_dir():
-            raise AvatarFault("avatar-unknown", f"no avatar {name!r}",
-                              "`edge-talker avatar list` shows the avatars; `avatar enroll PHOTO --name NAME` adds one")
-        return _read(folder, name)
+    return AVATARS.read(state, name, lambda folder: _read(folder, name))
 
 
 def _read(folder: Path, name: str) -> Avatar:
@@ -106,17 +74,5 @@ def _read(folder: Path, name: str) -> Avatar:
         if landmarks.shape != (468, 3) or portrait.shape[:2] != (meta["resolution"],) * 2:
             raise ValueError("landmarks or portrait have the wrong shape")
     except (cv2.error, OSError, ValueError, KeyError) as err:
-        raise AvatarFault("avatar-damaged", f"avatar {name!r} is damaged: {err}",
-                          f"enroll it again, or `edge-talker avatar remove {name}`") from err
+        raise AVATARS.damaged(name, err) from err
     return Avatar(name, portrait, landmarks, meta)
-
-
-def names(state: Path) -> list[str]:
-    """The enrolled avatars."""
-    return _store(state).names()
-
-
-def remove(state: Path, name: str) -> None:
-    """Delete a bundle."""
-    if not _store(state).remove(check_name(name)):
-        raise AvatarFault("avatar-unknown", f"no avatar {name!r}", "`edge-talker avatar list` shows the avatars")

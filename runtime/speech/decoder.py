@@ -3,22 +3,22 @@
 Jobs have priorities: a final (the visitor finished) beats a speculative final (the visitor
 paused) beats a partial (the visitor is still talking). A partial is skipped when the worker is
 busy, and a newer speculative job replaces a pending one, so the queue never grows and a final
-never waits behind stale work. Results come back through a queue; `waker` tells the actor.
+never waits behind stale work. Each result is handed to `deliver` (the actor's inbox).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 
 from runtime.core.errors import RuntimeFault
-from runtime.core.threads import Waker, lower_priority
+from runtime.core.threads import lower_priority
 from runtime.engines.asr import AsrEngine, AsrResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,11 +58,11 @@ class Done:
 class DecodeWorker:
     """One thread, one engine, prioritised jobs."""
 
-    def __init__(self, engine: AsrEngine, language: str, waker: Waker) -> None:
+    def __init__(self, engine: AsrEngine, language: str, deliver: Callable[[Done], object]) -> None:
         self.engine = engine
         self.language = language
-        self.waker = waker
-        self.results: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self.deliver = deliver
+        """Takes each finished job (from the worker's thread)."""
         self._pending: list[Job] = []
         self._busy = False
         self._closed = False
@@ -122,5 +122,4 @@ class DecodeWorker:
                 self._busy = False
                 if self._closed:  # the actor stopped without waiting: nobody reads this any more
                     return
-            self.results.put(done)
-            self.waker.wake()
+            self.deliver(done)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.core.threads import Waker
 from runtime.speech.endpoint import Verdict
 from runtime.speech.turn import TurnModel
 
@@ -59,18 +58,28 @@ class _Job:
     silence_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The model's answer to one question: the probability the visitor finished (NaN: it failed)."""
+
+    job: _Job
+    probability: float
+    seconds: float
+    """How long the inference took."""
+
+
 class TurnJudge:
     """The endpoint decision of the listen actor (one per actor); `model` None = words alone."""
 
-    def __init__(self, settings, model: TurnModel | None, waker: Waker | None) -> None:
+    def __init__(self, settings, model: TurnModel | None, deliver: Callable[[Answer], object] | None) -> None:
         self.settings = settings
         self.model = model
-        self._waker = waker
+        self._deliver = deliver
+        """Takes each of the model's answers (from its thread) back to the actor, which hands it to take()."""
         self._pauses: dict[int, _Pause] = {}
         self._seq = 0
         self._cond = threading.Condition()
         self._job: _Job | None = None
-        self._done: list[tuple[_Job, float, float]] = []
         self._closed = False
         self._thread = None
         if model is not None:
@@ -91,23 +100,19 @@ class TurnJudge:
         """The visitor speaks again (or the utterance ended): verdicts about the pause are void."""
         self._pauses.pop(utterance, None)
 
-    def collect(self) -> bool:
-        """Take in the model's answers; True when one came (the endpoint may be due now)."""
-        with self._cond:
-            done, self._done = self._done, []
-        came = False
-        for job, probability, seconds in done:
-            pause = self._pauses.get(job.utterance)
-            if probability != probability:  # NaN: the model failed; the words decide this pause
-                came = self._pauses.pop(job.utterance, None) is not None or came
-                continue
-            _LOGGER.debug("%s: turn model p=%.2f (%s) at %.2f s of silence, %.0f ms", job.label, probability,
-                          "finished" if probability >= self.settings.turn_threshold else "unfinished",
-                          job.silence_s, seconds * 1000)
-            if pause is not None and pause.seq == job.seq:
-                pause.verdicts[job.index] = probability
-                came = True
-        return came
+    def take(self, answer: Answer) -> bool:
+        """Take in one of the model's answers; True when it counts (the endpoint may be due now)."""
+        job, probability, seconds = answer.job, answer.probability, answer.seconds
+        pause = self._pauses.get(job.utterance)
+        if probability != probability:  # NaN: the model failed; the words decide this pause
+            return self._pauses.pop(job.utterance, None) is not None
+        _LOGGER.debug("%s: turn model p=%.2f (%s) at %.2f s of silence, %.0f ms", job.label, probability,
+                      "finished" if probability >= self.settings.turn_threshold else "unfinished",
+                      job.silence_s, seconds * 1000)
+        if pause is not None and pause.seq == job.seq:
+            pause.verdicts[job.index] = probability
+            return True
+        return False
 
     def silence_needed(self, utterance: int, words: Verdict, silence_s: float,
                        audio: Callable[[], np.ndarray]) -> float:
@@ -164,12 +169,10 @@ class TurnJudge:
                 job, self._job = self._job, None
             try:
                 verdict = self.model.verdict(job.audio)
-                result = (job, verdict.probability, verdict.seconds)
+                result = Answer(job, verdict.probability, verdict.seconds)
             except Exception as err:  # noqa: BLE001 - logged; the words decide this pause
                 _LOGGER.warning("%s: the turn model failed (%s: %s); the words decide", job.label,
                                 type(err).__name__, err)
-                result = (job, float("nan"), 0.0)
-            with self._cond:
-                self._done.append(result)
-            if self._waker is not None:
-                self._waker.wake()
+                result = Answer(job, float("nan"), 0.0)
+            if self._deliver is not None:
+                self._deliver(result)
