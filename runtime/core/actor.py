@@ -10,6 +10,7 @@ Interrupt is dropped before it reaches the handler.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -281,7 +282,9 @@ class Actor:
         while True:
             now = time.monotonic()
             wake = min(next_beat, next_tick) if self.tick_interval_s else next_beat
-            events = dict(self._poller.poll(max(0, int((wake - now) * 1000))))
+            # (rounded up: a poll that returns a fraction of a millisecond early would spin on poll(0)
+            # until the tick is due)
+            events = dict(self._poller.poll(max(0, math.ceil((wake - now) * 1000))))
             self.last_beat = time.monotonic()
             if self.stop_requested or (pipe in events and pipe.recv() == _STOP):
                 self._publish_state(ActorState.STOPPING)
