@@ -75,7 +75,12 @@ class RenderActor(Actor):
         self.face = self.display = None
 
     def setup(self) -> None:
-        """Load the avatar and open the window (if any)."""
+        """Load the avatar and open the window (if any). OpenCV draws on one core: its thread pool
+        would spread each frame's warp over both cores of a small box, stalling both of the LLM's
+        threads at every frame instead of one."""
+        import cv2
+
+        cv2.setNumThreads(1)
         self.face = self._face_factory()
         self.display = self._display_factory()
         _LOGGER.info("face: %s", f"window ({self.display.driver})" if self.display else "no window")
