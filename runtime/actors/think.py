@@ -121,7 +121,8 @@ class ThinkActor(Actor):
         to this turn is already prepared). Yields to any message, as the history read ahead does."""
         if msg.turn == self._answer_turn:
             return
-        if self.dialogue.read_ahead(msg.text, lambda: self.check_control() or self.input_waiting()):
+        if self.dialogue.read_ahead(msg.text, lambda: self.check_control() or self.input_waiting(),
+                                   msg.language):
             self._unread = False  # the history was read with it
 
     def _commit(self) -> None:

@@ -160,16 +160,17 @@ class Dialogue:
             return True
         return self.engine.prepare(self.memory.messages(self.system_prompt(self.persona), "")[:-1], should_stop)
 
-    def read_ahead(self, words: str, should_stop: Callable[[], bool] = lambda: False) -> bool:
-        """Read the conversation and the visitor's words so far (a partial transcript) into the
-        model while the visitor still speaks: when they stop, only their last words and the answer
-        hint are left to read. The last word is left out (it may still change). False when stopped."""
+    def read_ahead(self, words: str, should_stop: Callable[[], bool] = lambda: False, language: str = "") -> bool:
+        """Read the conversation, the answer hint and the visitor's words so far (a partial
+        transcript) into the model while the visitor still speaks: when they stop, only their last
+        words are left. The last word is left out (it may still change). False when stopped."""
         words = " ".join(" ".join(words.split()).split(" ")[:-1])
         if not words:
             return True
         system = self.system_prompt(self.persona)
-        messages = ([{"role": "system", "content": system}, {"role": "user", "content": words}]
-                    if self.memory.expired() else self.memory.messages(system, words))
+        asked = self._asking(self.persona, self.language(words, language), words)
+        messages = ([{"role": "system", "content": system}, {"role": "user", "content": asked}]
+                    if self.memory.expired() else self.memory.messages(system, asked))
         return self.engine.prepare(messages, should_stop)
 
     def language(self, text: str, heard: str = "") -> str:
@@ -208,12 +209,12 @@ class Dialogue:
             # Never the model's words: the persona's fixed response, and the staff are told.
             response = persona.safety_response(category, lang)
             _LOGGER.warning("safety phrase (%s): fixed response given", category)
-            self.memory.add(Turn(trimmed, response, prompt=f"{trimmed}\n{self._hint(persona, lang)}"))
+            self.memory.add(Turn(trimmed, response, prompt=self._asking(persona, lang, trimmed)))
             yield Chunk(response, str(Emotion.CONCERNED), 0.6, (self.clock() - started) * 1000,
                         safety=str(category))
             return
         greeting = persona.greeting.get(lang, "") if self.memory.new_visitor() and self.engine.greets else ""
-        prompt = f"{trimmed}\n{self._hint(persona, lang)}"
+        prompt = self._asking(persona, lang, trimmed)
         system = self.system_prompt(persona)
         messages = self.memory.messages(system, prompt)
         try:
@@ -267,8 +268,11 @@ class Dialogue:
                 return
 
     @staticmethod
-    def _hint(persona: Persona, lang: str) -> str:
-        return (_GROUNDED_HINTS if persona.facts_text() else _HINTS)[lang]
+    def _asking(persona: Persona, lang: str, question: str) -> str:
+        """The user's message: the answer hint, then the question. The hint comes first so the
+        model has read it (with the visitor's words so far) before the visitor stops: at the
+        endpoint only the last words are left to read, not the hint as well."""
+        return f"{(_GROUNDED_HINTS if persona.facts_text() else _HINTS)[lang]}\n{question}"
 
     def _chunk(self, text: str, started: float, persona: Persona, emotion: Emotion | None = None) -> Chunk:
         tagged = tag(text, Emotion(persona.emotion), persona.emotion_intensity) if emotion is None \

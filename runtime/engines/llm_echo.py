@@ -33,8 +33,8 @@ class EchoEngine(LlmEngine):
         self.prefix = prefix
 
     def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
-        """The question (without the dialogue's language hint) after the prefix."""
-        question = messages[-1]["content"].split("\n")[0]
+        """The question (without the dialogue's hint, the line before it) after the prefix."""
+        question = messages[-1]["content"].split("\n")[-1]
         words = (self.prefix + question).split(" ")
         for i, word in enumerate(words[:max_tokens]):
             if should_stop():
