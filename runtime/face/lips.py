@@ -62,6 +62,15 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
     # lips). It passes below every tooth's tip, not into the dark gaps between the tips (a
     # closing: notches narrower than such a gap are filled, slopes kept; smoothed).
     edge = np.interp(xs, xs[known], edge[known]).astype(np.float32)
+    # Beside the outermost teeth found (the dark corners, side teeth in shade) the line keeps the
+    # height above the lower lip it has along the last teeth, down to nothing at the lips' corner
+    # (a level line rose to the short last tooth at a corner and carried a sliver of it down with
+    # the jaw).
+    found = np.flatnonzero(known)
+    k = max(3, len(xs) // 20)
+    for ends, near, fade in ((slice(None, found[0]), found[:k], np.linspace(0, 1, found[0] + 1)[:-1]),
+                             (slice(found[-1] + 1, None), found[-k:], np.linspace(1, 0, len(xs) - found[-1])[1:])):
+        edge[ends] = bottoms[ends] - float(np.median(bottoms[near] - edge[near])) * fade
     edge = cv2.morphologyEx(edge[None], cv2.MORPH_CLOSE, np.ones((1, 2 * reach + 1), np.uint8),
                             borderType=cv2.BORDER_REPLICATE)[0]
     edge = cv2.GaussianBlur(edge[None], (0, 0), max(1.0, reach / 2))[0]
