@@ -144,3 +144,36 @@ def test_check_config_and_models_verify_say_when_the_turn_model_is_missing(tmp_p
     (tmp_path / "store" / TURN_MODEL / TURN_FILE).unlink()
     done = run_cli("models", "verify", TURN_MODEL, env={"EDGE_TALKER_MODELS": str(tmp_path / "store")}, timeout=60)
     assert "error[model-missing]" in done.stdout and "optional" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("where", CUT_MID_SENTENCE[:2], ids=lambda w: f"{w[1]}@{w[2]}")
+def test_the_second_look_at_a_pause_sees_the_same_silence_however_late_it_is_asked(model, where):
+    """The listen actor asks the model a second time just before min_silence_s. On a busy machine
+    the first verdict comes back late and the actor asks with more silence in hand (0.7 s of a
+    breath): the model must still look at the words and the same 0.35 s of silence, so it gives
+    the same verdict as on a quiet machine (a look at more silence says "finished" sooner: on a
+    loaded CI box a breath split a visitor's sentence in two)."""
+    import queue
+
+    from runtime.config import ListenConfig
+    from runtime.speech.endpoint import Verdict
+    from runtime.speech.endpointing import TurnJudge
+
+    words = clip(*where, silence_after_s=0.0)
+    verdicts = []
+    for late_s in (0.36, 0.7):
+        answers: queue.Queue = queue.Queue()
+        judge = TurnJudge(ListenConfig(), model, answers.put)
+        try:
+            judge.pause(1, np.concatenate([words, np.zeros(int(0.16 * SAMPLE_RATE), np.float32)]), "t", 0.16)
+            assert judge.take(answers.get(timeout=60))
+            heard = np.concatenate([words, np.zeros(int(late_s * SAMPLE_RATE), np.float32)])
+            judge.silence_needed(1, Verdict.OPEN, late_s, lambda heard=heard: heard)
+            second = answers.get(timeout=60)
+        finally:
+            judge.close()
+        verdicts.append((len(second.job.audio) / SAMPLE_RATE, second.probability))
+    (on_time_s, on_time_p), (late_len_s, late_p) = verdicts
+    assert late_len_s == pytest.approx(on_time_s, abs=0.01), \
+        f"asked late, the model heard {late_len_s:.2f} s, on time {on_time_s:.2f} s"
+    assert late_p == pytest.approx(on_time_p, abs=1e-4), f"p={late_p:.2f} asked late, {on_time_p:.2f} on time"

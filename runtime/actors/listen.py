@@ -375,7 +375,10 @@ class ListenActor(Actor):
                 self._heard_nothing(utt)
             return
         if job.kind == JobKind.PARTIAL:
-            if not utt.endpoint_at and done.result.text and utt.phrase_end < 0:
+            # (also when it comes in a pause, as on a busy machine: until the endpoint, unless the
+            # pause's own decode, which covers more, came first)
+            newer = utt.speculative is None or job.end > utt.speculative_end
+            if not utt.endpoint_at and done.result.text and newer:
                 self.publish(Transcript(turn=utt.turn, text=clean_text(done.result.text), final=False,
                                         language=done.result.language, start_s=utt.onset / SAMPLE_RATE,
                                         end_s=job.end / SAMPLE_RATE))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime.speech.audio import SAMPLE_RATE
 from runtime.speech.endpoint import Verdict
 from runtime.speech.turn import TurnModel
 
@@ -117,7 +118,9 @@ class TurnJudge:
     def silence_needed(self, utterance: int, words: Verdict, silence_s: float,
                        audio: Callable[[], np.ndarray]) -> float:
         """The silence that ends the utterance now (seconds); `audio` gives its audio up to now,
-        for the model's second look."""
+        for the model's second look. The look always sees the same silence (min_silence_s less
+        RECHECK_LEAD_S), however late it is asked: on a busy machine the first verdict comes late,
+        and a look at all the silence in hand by then says "finished" sooner (a breath split a turn)."""
         s = self.settings
         unfinished = max(s.endpoint_unfinished_s, s.min_silence_s)
         pause = self._pauses.get(utterance)
@@ -133,8 +136,11 @@ class TurnJudge:
                 return s.endpoint_incomplete_s
             return s.endpoint_complete_s if len(pause.verdicts) == 1 else s.min_silence_s
         if len(pause.verdicts) == 1:
-            if silence_s >= max(s.min_silence_s - RECHECK_LEAD_S, s.pause_s):
-                self._ask(utterance, pause, audio(), silence_s)
+            look_s = max(s.min_silence_s - RECHECK_LEAD_S, s.pause_s)
+            if silence_s >= look_s:
+                heard = audio()
+                self._ask(utterance, pause, heard[: max(0, len(heard) - round((silence_s - look_s) * SAMPLE_RATE))],
+                          look_s)
                 return unfinished
         return max(unfinished, s.endpoint_incomplete_s if words == Verdict.INCOMPLETE else 0.0)
 
