@@ -316,8 +316,8 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     from runtime import product
     from runtime.config import load_config
+    from runtime.engines.transcribe import transcribe_file
     from runtime.speech.audio import read_audio
-    from runtime.speech.transcribe import transcribe_file
 
     settings = load_config(args.config)
     read_audio(args.file, report=False)  # refuse a bad file before loading any model

@@ -36,8 +36,8 @@ from runtime.core.errors import RuntimeFault
 from runtime.core.paths import instance_lock, models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads, peak_rss_mb
 from runtime.devices import sound
+from runtime.needed import required_models
 from runtime.store.models import ModelStore
-from runtime.store.needed import required_models
 from runtime.store.recordings import Recordings, Retention
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def build_voices(settings: Settings, store: ModelStore):
     """The configured voice of each language (an enrolled voice, [speak] voice, replaces that of its
     language) plus the personas' pinned ones; one engine serves every voice it has (all Kokoro
     voices, stock and enrolled, share one model)."""
-    from runtime.speech.voices import Voice, Voices
+    from runtime.engines.voices import Voice, Voices
     from runtime.voice import bundle
 
     state = state_dir(settings.paths.state)

@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from runtime import __version__
+from runtime.actors.control import ControlActor
 from runtime.control import homeassistant
-from runtime.control.actor import ControlActor
 from runtime.control.mqtt import Link, ReplyCache, Request, Topics, parse_body, reply_body, to_json
 from runtime.control.trial import rolled_back_event
 from runtime.core.errors import ControlFault, RuntimeFault

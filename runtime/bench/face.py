@@ -12,10 +12,10 @@ import numpy as np
 from runtime.bench.stats import percentiles
 from runtime.config import Settings
 from runtime.core.paths import models_dir
+from runtime.core.rates import VOICE_RATE
 from runtime.face import avatars
 from runtime.face.animator import Animator
 from runtime.face.enroll import enroll
-from runtime.speech.audio import VOICE_RATE
 from runtime.speech.visemes import from_audio
 from runtime.store.models import ModelStore
 

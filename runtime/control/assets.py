@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.config import LANGUAGES, Settings
+from runtime.control.targets import check_targets
 from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault, VoiceFault
 from runtime.core.paths import models_dir, state_dir
 from runtime.store.models import ModelStore
@@ -240,7 +241,7 @@ def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
 
 def models_in_use(settings: Settings, store: ModelStore) -> list[str]:
     """Manifest ids the running product loads (models and voices)."""
-    from runtime.store.needed import required_models
+    from runtime.needed import required_models
 
     return sorted(required_models(settings, store, listens=settings.capture.type != "console"))
 
@@ -266,8 +267,6 @@ def bench_report(settings: Settings) -> dict:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ControlFault("bench-damaged", f"{path} cannot be read: {err}", "run the benchmark again") from err
-    from runtime.bench.report import check_targets
-
     try:
         targets = [{"metric": k, "value": v, "target": t, "met": met} for k, v, t, met in check_targets(report)]
     except (AttributeError, TypeError) as err:

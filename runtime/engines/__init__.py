@@ -34,7 +34,6 @@ def build(section: Backend, store: ModelStore) -> Any:
 
 def vad(store: ModelStore) -> Callable[..., Any]:
     """A function making Silero speech detectors with given thresholds."""
-    from runtime.engines.vad_silero import SileroVad
-    from runtime.store.needed import VAD_MODEL
+    from runtime.engines.vad_silero import VAD_MODEL, SileroVad
 
     return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)

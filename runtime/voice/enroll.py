@@ -69,7 +69,7 @@ class Tools:
 def tools(settings: Settings, store: ModelStore | None = None) -> Tools:
     """The Kokoro engine, the d-vector embedder, VAD and ASR of these settings."""
     from runtime import engines
-    from runtime.store.needed import VAD_MODEL
+    from runtime.engines.vad_silero import VAD_MODEL
 
     store = store or ModelStore(models_dir(settings.paths.models))
     section = settings.speak.kokoro()

@@ -4,16 +4,14 @@ loads and for the fleet's report of the models in use."""
 from __future__ import annotations
 
 from runtime.config import Settings
+from runtime.engines.vad_silero import VAD_MODEL
+from runtime.face import avatars
 from runtime.store.models import ModelStore
-
-VAD_MODEL = "vad-silero"
 
 
 def required_models(settings: Settings, store: ModelStore, *, listens: bool) -> list[str]:
     """The manifest models the product loads with these settings (models given as paths are not
     listed); `listens`: speech is heard (VAD and ASR load), not typed."""
-    from runtime.face import avatars
-
     sections = [settings.think, settings.speak]
     ids = []
     if listens:
