@@ -267,6 +267,7 @@ def _log_format() -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from runtime.config import FileCapture, load_config
+    from runtime.places import Places
     from runtime.product import RESTART, check_models, restart_process, run_app
 
     settings = load_config(args.config)
@@ -282,8 +283,9 @@ def _run(args: argparse.Namespace) -> int:
         changes["record"] = settings.record.model_copy(update={"path": args.record, "directory": "",
                                                                 "include_input": True})
     settings = settings.model_copy(update=changes)
-    check_models(settings)
-    code = run_app(settings, exit_when_idle=args.exit_when_idle)
+    places = Places.of(settings.paths)
+    check_models(settings, places)
+    code = run_app(settings, exit_when_idle=args.exit_when_idle, places=places)
     if code == RESTART:
         restart_process()
     return code
@@ -293,17 +295,19 @@ def _check_config(args: argparse.Namespace) -> int:
     from runtime import product
     from runtime.config import config_path, load_config
     from runtime.core.errors import ModelFault
+    from runtime.places import Places
 
     settings = load_config(args.config)
+    places = Places.of(settings.paths)
     try:
-        measured = product.measure_personas(settings)
+        measured = product.measure_personas(settings, places.models)
     except ModelFault as fault:  # the file is valid; this machine cannot measure it
         print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
         measured = ""
-    applied = product.check_applied(settings)
+    applied = product.check_applied(settings, places)
     servers = product.check_servers(settings)
     camera = product.check_camera(settings)
-    if note := product.turn_note(settings):
+    if note := product.turn_note(settings, places.models):
         print(f"note: {note}", file=sys.stderr)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid"
@@ -403,11 +407,12 @@ def _avatar(args: argparse.Namespace) -> int:
     import cv2
 
     from runtime.config import load_config
-    from runtime.core.paths import state_dir
     from runtime.face import avatars, bundle
+    from runtime.places import Places
 
     settings = load_config(args.config)
-    state = state_dir(settings.paths.state)
+    places = Places.of(settings.paths)
+    state = places.state
     command = args.avatar_command
     if command == "enroll":
         name = args.name
@@ -415,7 +420,7 @@ def _avatar(args: argparse.Namespace) -> int:
             name = re.sub(r"[^a-z0-9_-]+", "-", Path(args.photo).stem.lower()).strip("-_")[:64] or "avatar"
         bundle.check_name(name)
         try:
-            folder = avatars.enroll_photo(settings, Path(args.photo), name, replace=args.replace)
+            folder = avatars.enroll_photo_in(places, settings.avatar, Path(args.photo), name, replace=args.replace)
         except OSError as err:  # a read-only or full state directory: nothing half-written is left
             from runtime.core.errors import AvatarFault
 
@@ -427,7 +432,7 @@ def _avatar(args: argparse.Namespace) -> int:
         for name in bundle.names(state) or ["(none yet: the default avatar is enrolled on first use)"]:
             print(name)
     elif command == "show":
-        print(json.dumps(avatars.load_avatar(settings, args.name).meta, indent=1))
+        print(json.dumps(avatars.load_avatar_in(places, settings.avatar, args.name).meta, indent=1))
     elif command == "remove":
         bundle.remove(state, args.name)
         print(f"removed {args.name}")
@@ -436,7 +441,7 @@ def _avatar(args: argparse.Namespace) -> int:
         from runtime.core.outputs import check_output
 
         check_output(args.out, (".png",), fault=AvatarFault, prefix="avatar-preview", force=args.force)
-        sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, args.name)))
+        sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar_in(places, settings.avatar, args.name)))
         if not cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
             raise AvatarFault("avatar-preview-out-unwritable", f"cannot write {args.out}", "write it elsewhere")
         print(f"{args.out}: {', '.join(avatars.POSES)}")
@@ -537,10 +542,9 @@ def _print_schemas(words: list[str]) -> int:
 
 def _selected(ids: list[str]):
     from runtime.config import load_config
-    from runtime.core.paths import models_dir
-    from runtime.store.models import ModelStore
+    from runtime.places import Places
 
-    store = ModelStore(models_dir(load_config().paths.models))
+    store = Places.of(load_config().paths).models
     entries = [store.manifest.get(i) for i in ids] if ids else list(store.manifest.model)
     return store, entries
 

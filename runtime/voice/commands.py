@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 from runtime.config import load_config
-from runtime.core.paths import state_dir
+from runtime.places import Places
 from runtime.voice import bundle
 
 
 def main(args: argparse.Namespace) -> int:
     """Run one voice sub-command; returns the exit code."""
     settings = load_config(args.config)
-    state = state_dir(settings.paths.state)
+    places = Places.of(settings.paths)
+    state = places.state
     command = args.voice_command
     if command == "enroll":
         from runtime.voice.enroll import enroll_file
@@ -25,7 +26,7 @@ def main(args: argparse.Namespace) -> int:
 
             state.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=state).close()  # before a minute of work, not after it
-            folder, meta, notices = enroll_file(settings, Path(args.sample), args.name, language=args.language,
+            folder, meta, notices = enroll_file(settings, places, Path(args.sample), args.name, language=args.language,
                                                 replace=args.replace, report=lambda line: print(line, flush=True))
         except OSError as err:  # a read-only or full state directory
             from runtime.core.errors import VoiceFault
@@ -53,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         from runtime.voice.enroll import preview
 
         check_output(args.out, (".wav",), fault=VoiceFault, prefix="voice-preview", force=args.force)
-        audio, rate = preview(settings, args.name, args.text)
+        audio, rate = preview(settings, places, args.name, args.text)
         soundfile.write(args.out, audio, rate, subtype="PCM_16")
         print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz")
     return 0
