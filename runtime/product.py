@@ -296,11 +296,11 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
                 places: Places | None = None) -> list[ActorSpec]:
     """The actors the config asks for, consumers first (so nothing published is lost); with a
     control plane (`device`), its actors come first and see every other actor start. `places`:
-    where the files are (else the device's)."""
+    where the files are (else the device's, else those the settings name)."""
     from runtime.actors.caption import CaptionActor
     from runtime.actors.think import ThinkActor
 
-    places = places if places is not None else device.places
+    places = places or (device.places if device is not None else Places.of(settings.paths))
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
     current = (lambda: device.settings) if device is not None else None
     specs = control_specs(device, bus) if device is not None else []
