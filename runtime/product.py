@@ -141,9 +141,7 @@ def check_models(settings: Settings, places: Places) -> None:
     listens = not isinstance(resolve_capture(settings), ConsoleCapture)
     places.models.require(required_models(settings, places, listens=listens))
     if listens:
-        from runtime.speech.turn import turn_factory as check_turn
-
-        check_turn(settings.listen, places.models)
+        turn_factory(settings, places.models)
     if settings.speak.voice:
         from runtime.voice import bundle
 
