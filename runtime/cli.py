@@ -267,6 +267,7 @@ def _log_format() -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from runtime.config import FileCapture, load_config
+    from runtime.places import Places
     from runtime.product import RESTART, check_models, restart_process, run_app
 
     settings = load_config(args.config)
@@ -282,8 +283,9 @@ def _run(args: argparse.Namespace) -> int:
         changes["record"] = settings.record.model_copy(update={"path": args.record, "directory": "",
                                                                 "include_input": True})
     settings = settings.model_copy(update=changes)
-    check_models(settings)
-    code = run_app(settings, exit_when_idle=args.exit_when_idle)
+    places = Places.of(settings.paths)
+    check_models(settings, places)
+    code = run_app(settings, exit_when_idle=args.exit_when_idle, places=places)
     if code == RESTART:
         restart_process()
     return code
@@ -293,17 +295,19 @@ def _check_config(args: argparse.Namespace) -> int:
     from runtime import product
     from runtime.config import config_path, load_config
     from runtime.core.errors import ModelFault
+    from runtime.places import Places
 
     settings = load_config(args.config)
+    places = Places.of(settings.paths)
     try:
-        measured = product.measure_personas(settings)
+        measured = product.measure_personas(settings, places.models)
     except ModelFault as fault:  # the file is valid; this machine cannot measure it
         print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
         measured = ""
-    applied = product.check_applied(settings)
+    applied = product.check_applied(settings, places)
     servers = product.check_servers(settings)
     camera = product.check_camera(settings)
-    if note := product.turn_note(settings):
+    if note := product.turn_note(settings, places.models):
         print(f"note: {note}", file=sys.stderr)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid"
@@ -316,8 +320,8 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     from runtime import product
     from runtime.config import load_config
+    from runtime.engines.transcribe import transcribe_file
     from runtime.speech.audio import read_audio
-    from runtime.speech.transcribe import transcribe_file
 
     settings = load_config(args.config)
     read_audio(args.file, report=False)  # refuse a bad file before loading any model
@@ -495,10 +499,9 @@ def _print_schemas(words: list[str]) -> int:
 
 def _selected(ids: list[str]):
     from runtime.config import load_config
-    from runtime.core.paths import models_dir
-    from runtime.store.models import ModelStore
+    from runtime.places import Places
 
-    store = ModelStore(models_dir(load_config().paths.models))
+    store = Places.of(load_config().paths).models
     entries = [store.manifest.get(i) for i in ids] if ids else list(store.manifest.model)
     return store, entries
 

@@ -16,13 +16,13 @@ import numpy as np
 
 from runtime.config import Settings
 from runtime.core.errors import RenderFault
+from runtime.core.rates import VOICE_RATE
 from runtime.devices.media import Mp4Writer
 from runtime.dialogue.chunker import chunk_text
 from runtime.dialogue.emotion import tag
 from runtime.face import avatars
 from runtime.face.animator import Animator
 from runtime.face.expression import Mood, mood_of
-from runtime.speech.audio import VOICE_RATE
 from runtime.speech.visemes import VisemeTrack, concat, from_audio
 
 LEAD_S, TAIL_S = 0.3, 0.5

@@ -8,6 +8,7 @@ supervisor knows nothing about the product; nothing imports this module but the 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -33,11 +34,11 @@ from runtime.config import (
 )
 from runtime.core.bus import Bus
 from runtime.core.errors import RuntimeFault
-from runtime.core.paths import instance_lock, models_dir, state_dir
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads, peak_rss_mb
 from runtime.devices import sound
+from runtime.needed import required_models
+from runtime.places import Places
 from runtime.store.models import ModelStore
-from runtime.store.needed import required_models
 from runtime.store.recordings import Recordings, Retention
 
 if TYPE_CHECKING:
@@ -50,8 +51,8 @@ RESTART = 75
 
 
 def model_store(settings: Settings) -> ModelStore:
-    """The configured model store."""
-    return ModelStore(models_dir(settings.paths.models))
+    """The model store the settings name."""
+    return Places.of(settings.paths).models
 
 
 def resolve_capture(settings: Settings) -> CaptureSource:
@@ -73,18 +74,19 @@ def asr_factory(settings: Settings, store: ModelStore | None = None) -> Callable
 
 def tts_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
     """A function that loads the voices of every language and persona (called in the speak actor's thread)."""
-    store = store or model_store(settings)
-    return lambda: build_voices(settings, store)
+    places = Places.of(settings.paths)
+    places = dataclasses.replace(places, models=store) if store is not None else places
+    return lambda: build_voices(settings, places)
 
 
-def build_voices(settings: Settings, store: ModelStore):
+def build_voices(settings: Settings, places: Places):
     """The configured voice of each language (an enrolled voice, [speak] voice, replaces that of its
     language) plus the personas' pinned ones; one engine serves every voice it has (all Kokoro
     voices, stock and enrolled, share one model)."""
-    from runtime.speech.voices import Voice, Voices
+    from runtime.engines.voices import Voice, Voices
     from runtime.voice import bundle
 
-    state = state_dir(settings.paths.state)
+    state, store = places.state, places.models
     loaded: list[tuple[object, object]] = []  # (section without its voice, engine)
 
     def voice(section, name: str = "") -> Voice:
@@ -123,28 +125,27 @@ def turn_factory(settings: Settings, store: ModelStore | None = None) -> Callabl
     return factory(settings.listen, store or model_store(settings))
 
 
-def turn_note(settings: Settings) -> str:
+def turn_note(settings: Settings, store: ModelStore) -> str:
     """check-config's word on the turn model when it is on but cannot be used ("" when it can)."""
     from runtime.speech.turn import TURN_FILE, TURN_MODEL, turn_model_state
 
-    code, detail = turn_model_state(model_store(settings)) if settings.listen.turn_model else ("ok", "")
+    code, detail = turn_model_state(store) if settings.listen.turn_model else ("ok", "")
     return "" if code == "ok" else (f"[{code}] the turn model {TURN_MODEL}/{TURN_FILE} {detail}: the end of what "
                                     f"the visitor says is judged from the words alone; run `edge-talker models "
                                     f"fetch {TURN_MODEL}` (or set [listen] turn_model = false)")
 
 
-def check_models(settings: Settings) -> None:
+def check_models(settings: Settings, places: Places) -> None:
     """Refuse to start, naming every missing or corrupt model at once, before any model loads (the
     optional turn model: refused when damaged, a warning when missing)."""
-    store = model_store(settings)
     listens = not isinstance(resolve_capture(settings), ConsoleCapture)
-    store.require(required_models(settings, store, listens=listens))
+    places.models.require(required_models(settings, places, listens=listens))
     if listens:
-        turn_factory(settings, store)
+        turn_factory(settings, places.models)
     if settings.speak.voice:
         from runtime.voice import bundle
 
-        bundle.load(state_dir(settings.paths.state), settings.speak.voice)  # voice-unknown / -damaged now
+        bundle.load(places.state, settings.speak.voice)  # voice-unknown / -damaged now
 
 
 def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,
@@ -169,13 +170,13 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
     return make
 
 
-def measure_personas(settings: Settings) -> str:
+def measure_personas(settings: Settings, store: ModelStore) -> str:
     """Check that every persona fits the model's context, with the model's own tokenizer (its
     vocabulary only: about a second); returns what was measured against, for check-config."""
     engine_module = engines.module_of(settings.think)
     if not hasattr(engine_module, "tokenizer"):
         return ""
-    engine = dialogue_factory(settings, build=engine_module.tokenizer)().engine
+    engine = dialogue_factory(settings, store, build=engine_module.tokenizer)().engine
     return f"every persona fits the {engine.n_ctx}-token context of {settings.think.model}"
 
 
@@ -190,21 +191,21 @@ def check_servers(settings: Settings) -> str:
     return "; ".join(filter(None, found))
 
 
-def check_applied(settings: Settings) -> str:
+def check_applied(settings: Settings, places: Places) -> str:
     """check-config's look at what operators applied (applied-config.json in the state directory):
     validated with the config file under it and checked as the kiosk would start with it; a fault
     names that document. Returns what was checked ("" when nothing is applied)."""
     from runtime.control import desired
     from runtime.core.errors import ConfigFault
 
-    store = desired.AppliedStore(state_dir(settings.paths.state))
+    store = desired.AppliedStore(places.state)
     applied = store.load()
     if not applied.overlay:
         return ""
-    effective = desired.effective(settings, applied.overlay, str(store.path))
+    effective = desired.effective_in(places, settings, applied.overlay, str(store.path))
     try:
-        check_models(effective)
-        measure_personas(effective)
+        check_models(effective, places)
+        measure_personas(effective, places.models)
     except RuntimeFault as fault:
         raise ConfigFault(fault.code if isinstance(fault, ConfigFault) else "config-applied-invalid",
                           f"{store.path} (version {applied.version!r}, applied by operators): [{fault.code}] "
@@ -217,7 +218,7 @@ DEMO = Retention(segment_s=120.0, max_file_mb=100.0, keep_files=3, keep_mb=300.0
 """Demo clips on a box with no window: the newest three, two minutes each at most."""
 
 
-def recordings(settings: Settings) -> Recordings | None:
+def recordings(settings: Settings, places: Places) -> Recordings | None:
     """Where the recording goes, or None when nothing is recorded (the default with a window,
     and always under systemd unless configured)."""
     from runtime.core.systemd import under_systemd
@@ -234,11 +235,12 @@ def recordings(settings: Settings) -> Recordings | None:
     # A person trying it at a terminal (make run) gets a clip to look at; a service or a script does not.
     at_terminal = sys.stdin is not None and sys.stdin.isatty()
     if record.demo and headless and at_terminal and not under_systemd():
-        return Recordings(state_dir(settings.paths.state) / "recordings", DEMO, directory=True)
+        return Recordings(places.recordings, DEMO, directory=True)
     return None
 
 
-def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None, current: Callable[[], Settings] | None = None,
+def presentation_specs(settings: Settings, bus: Bus, places: Places, *, on_idle=None,
+                       current: Callable[[], Settings] | None = None,
                        recording: Recordings | None = None) -> list[ActorSpec]:
     """Voice, speaker, face, recording and the idle watch, consumers first. Settings operators may
     change while running (avatar, voice, volume, mute) are read from `current` whenever an actor
@@ -268,7 +270,7 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None, current: C
     display = settings.display
 
     def face(name: str | None = None):
-        return avatars.renderer(avatars.load_avatar(current(), name))
+        return avatars.renderer(avatars.load_avatar_in(places, current().avatar, name))
 
     specs.append(ActorSpec("render", lambda: RenderActor(
         "render", bus, face_factory=face, avatar_factory=face,
@@ -280,39 +282,42 @@ def presentation_specs(settings: Settings, bus: Bus, *, on_idle=None, current: C
     specs.append(ActorSpec("play", lambda: PlayActor(
         "play", bus, output_factory=functools.partial(sound.open_output, play.device),
         volume=current().play.volume, mute=current().play.mute, **beat)))
-    store = model_store(settings)
     # A voice switched by an operator is already in current() when SetVoice arrives: rebuild from it.
     specs.append(ActorSpec("speak", lambda: SpeakActor(
-        "speak", bus, engine_factory=lambda: build_voices(current(), store),
-        voice_factory=lambda _voice: build_voices(current(), store), **beat)))
+        "speak", bus, engine_factory=lambda: build_voices(current(), places),
+        voice_factory=lambda _voice: build_voices(current(), places), **beat)))
     return specs
 
 
 def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | None = None,
-                on_idle=None, device: Device | None = None, recording: Recordings | None = None) -> list[ActorSpec]:
+                on_idle=None, device: Device | None = None, recording: Recordings | None = None,
+                places: Places | None = None) -> list[ActorSpec]:
     """The actors the config asks for, consumers first (so nothing published is lost); with a
-    control plane (`device`), its actors come first and see every other actor start."""
+    control plane (`device`), its actors come first and see every other actor start. `places`:
+    where the files are (else the device's, else those the settings name)."""
     from runtime.actors.caption import CaptionActor
     from runtime.actors.think import ThinkActor
 
+    places = places or (device.places if device is not None else Places.of(settings.paths))
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
     current = (lambda: device.settings) if device is not None else None
     specs = control_specs(device, bus) if device is not None else []
-    specs += presentation_specs(settings, bus, on_idle=on_idle, current=current, recording=recording)
+    specs += presentation_specs(settings, bus, places, on_idle=on_idle, current=current, recording=recording)
     if captions_on(settings):
         specs.append(ActorSpec("caption", lambda: CaptionActor("caption", bus, stream=stdout, **beat)))
     camera = settings.camera.enabled
     specs.append(ActorSpec("think", functools.partial(ThinkActor, "think", bus,
-                                                      dialogue_factory=dialogue_factory(settings, current=current),
+                                                      dialogue_factory=dialogue_factory(settings, places.models,
+                                                                                        current=current),
                                                       greet=camera and settings.presence.greet,
                                                       greet_language=greet_language(settings), **beat)))
     if camera:
-        specs.append(presence_spec(settings, bus))
+        specs.append(presence_spec(settings, bus, store=places.models))
     capture = resolve_capture(settings)
     if not isinstance(capture, ConsoleCapture):
         from runtime.actors.listen import ListenActor
 
-        store = model_store(settings)
+        store = places.models
         specs.append(ActorSpec("listen", functools.partial(
             ListenActor, "listen", bus, asr_factory=asr_factory(settings, store),
             vad_factory=vad_factory(settings, store), turn_factory=turn_factory(settings, store),
@@ -332,18 +337,20 @@ def greet_language(settings: Settings) -> str:
     return language if language in LANGUAGES else "en"
 
 
-def presence_spec(settings: Settings, bus: Bus, camera_factory: Callable | None = None) -> ActorSpec:
-    """The presence actor on the [camera] (camera_factory: another camera at the hardware edge)."""
+def presence_spec(settings: Settings, bus: Bus, camera_factory: Callable | None = None,
+                  store: ModelStore | None = None) -> ActorSpec:
+    """The presence actor on the [camera] (camera_factory: another camera at the hardware edge;
+    store: the model store, else the one the settings name)."""
     from runtime.actors.presence import PresenceActor
     from runtime.devices.camera import open_camera
     from runtime.face import avatars
 
     cam = settings.camera
-    store = model_store(settings)
+    store = store or model_store(settings)
     return ActorSpec("presence", functools.partial(
         PresenceActor, "presence", bus,
         camera_factory=camera_factory or functools.partial(open_camera, cam.source, cam.width, cam.height),
-        detector_factory=lambda: avatars.face_models(settings, store), settings=settings.presence,
+        detector_factory=lambda: avatars.face_models(store=store), settings=settings.presence,
         fps=cam.fps, mirrored=cam.mirrored, heartbeat_s=settings.bus.heartbeat_s))
 
 
@@ -363,7 +370,7 @@ def check_camera(settings: Settings) -> str:
         camera.close()
 
 
-def preflight(settings: Settings, *, personas: bool = True) -> None:
+def preflight(settings: Settings, places: Places, *, personas: bool = True) -> None:
     """Refuse settings the kiosk could not start with, before they are accepted: the secrets they
     name, every model and device they need, and (personas=True) every persona measured against the
     model's context with its own tokenizer."""
@@ -385,33 +392,35 @@ def preflight(settings: Settings, *, personas: bool = True) -> None:
         from runtime.speech.audio import read_audio
 
         read_audio(capture.path, report=False)  # audio-file-missing, -too-long, ... as the start would say
-    check_models(settings)
+    check_models(settings, places)
     if personas:
-        measure_personas(settings)
+        measure_personas(settings, places.models)
 
 
-def control_device(settings: Settings, *, on_restart: Callable[[], None]) -> tuple[Settings, Device | None]:
+def control_device(settings: Settings, *, on_restart: Callable[[], None],
+                   places: Places | None = None) -> tuple[Settings, Device | None]:
     """The settings to run with (the config plus what operators applied over it, kept in the
     state directory) and the control plane's device when [remote] or [api] is on; a document on
-    trial gets its safety net (runtime.control.trial)."""
+    trial gets its safety net (runtime.control.trial). `places`: else those the settings name."""
     from runtime.control import desired
     from runtime.control.commands import Device
     from runtime.control.trial import Trial
 
-    effective, applied, store = desired.load_effective(settings)
+    places = places or Places.of(settings.paths)
+    effective, applied, store = desired.load_effective_in(places, settings)
     if effective.remote.type == "off" and not effective.api.enabled:
         return effective, None
     for attempt in range(3):
         try:
-            preflight(effective, personas=False)  # a missing secret stops the start before any model loads
+            preflight(effective, places, personas=False)  # a missing secret stops the start before any model loads
             break
         except RuntimeFault as fault:
             if not applied.overlay or attempt == 2:
                 raise
             applied = store.roll_back(applied, fault.render())
-            effective = desired.effective(settings, applied.overlay) if applied.overlay else settings
-    device = Device(settings, effective, applied, store, on_restart=on_restart, models=model_store(settings),
-                    preflight=preflight)
+            effective = desired.effective_in(places, settings, applied.overlay) if applied.overlay else settings
+    device = Device(settings, places, effective, applied, store, on_restart=on_restart,
+                    preflight=functools.partial(preflight, places=places))
     device.trial = Trial(device, effective.supervisor.confirm_s, needs_link=effective.remote.type == "mqtt",
                          on_rollback=on_restart)
     return effective, device
@@ -473,21 +482,23 @@ def _describe_think(settings: Settings) -> str:
 
 
 def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None = None,
-            exit_when_idle: bool = False) -> int:
-    """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI)."""
+            exit_when_idle: bool = False, places: Places | None = None) -> int:
+    """Run the product until SIGINT/SIGTERM; returns the exit code (raises faults for the CLI).
+    `places`: where the files are (else those the settings name, resolved here once)."""
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.getLevelName(settings.log.level.upper())))
-    lock = instance_lock(state_dir(settings.paths.state))  # held until the process ends
+    places = places or Places.of(settings.paths)
+    lock = places.lock()  # held until the process ends
     stop, restart = threading.Event(), threading.Event()
-    settings, device = control_device(settings, on_restart=lambda: (restart.set(), stop.set()))
-    recording = recordings(settings)
+    settings, device = control_device(settings, on_restart=lambda: (restart.set(), stop.set()), places=places)
+    recording = recordings(settings, places)
     if recording is not None:
         recording.check()  # a target that cannot be written is refused before any model loads
     context = zmq.Context()
     bus = Bus(settings.bus.pub_endpoint, settings.bus.sub_endpoint, hwm=settings.bus.hwm, context=context)
     on_idle = stop.set if exit_when_idle else None
-    specs = build(settings, bus, on_idle=on_idle) if build else build_specs(settings, bus, on_idle=on_idle,
-                                                                             device=device, recording=recording)
+    specs = build(settings, bus, on_idle=on_idle) if build else build_specs(
+        settings, bus, on_idle=on_idle, device=device, recording=recording, places=places)
     supervisor = Supervisor(bus, specs, settings.supervisor)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     fault: RuntimeFault | None = None

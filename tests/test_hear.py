@@ -142,7 +142,7 @@ def test_quiet_speech_is_heard_when_the_avatar_is_silent(bus, tmp_path):
 
 
 def test_human_read_speech_file_transcript(tmp_path):
-    from runtime.speech.transcribe import transcribe_file
+    from runtime.engines.transcribe import transcribe_file
 
     settings = SETTINGS
     vad = product.vad_factory(settings, STORE)(threshold=0.5, min_silence_s=0.5, min_speech_s=0.25,

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from runtime.actors.control import ControlActor
 from runtime.config import ApiConfig, is_loopback
-from runtime.control.actor import ControlActor
 from runtime.control.hub import Hub
 from runtime.control.state import SUBSCRIPTIONS, StatePush
 from runtime.core.errors import ApiFault, ControlFault, RuntimeFault

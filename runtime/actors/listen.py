@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.actors.decoder import DecodeWorker, Done, Job, JobKind
 from runtime.core.actor import Actor
 from runtime.core.errors import ListenFault
 from runtime.core.limits import clean_text
@@ -47,7 +48,6 @@ from runtime.core.messages import (
 )
 from runtime.engines.asr import AsrResult
 from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
-from runtime.speech.decoder import DecodeWorker, Done, Job, JobKind
 from runtime.speech.echo import EchoGate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
 from runtime.speech.endpointing import Answer, TurnJudge

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from runtime import __version__
+from runtime.actors.control import ControlActor
 from runtime.control import homeassistant
-from runtime.control.actor import ControlActor
 from runtime.control.mqtt import (
     Arrival,
     Arrived,

@@ -1,7 +1,7 @@
 """speak actor: answer chunks in, speech audio with a sample-exact viseme track out.
 
 Each chunk is synthesized as soon as it arrives, sentence by sentence, by the voice of its
-language (and of the persona that answered: runtime.speech.voices); between sentences the control
+language (and of the persona that answered: runtime.engines.voices); between sentences the control
 socket is read, so an Interrupt stops synthesis and the base class drops queued chunks of the old
 turn. Text no voice can say (a language without a voice, symbols only) is logged with its code
 and skipped: the caption still shows it.

@@ -28,7 +28,7 @@ from runtime.config import Settings
 from runtime.core.bus import receive
 from runtime.core.compat import tomllib
 from runtime.core.messages import REGISTRY, ActorState, ActorStatus, AudioFrame, Heartbeat, ProcessStats, VideoFrame
-from runtime.core.paths import models_dir
+from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, frame_rms, read_audio, to_db
 from runtime.store.models import ModelStore
 
@@ -84,7 +84,7 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     settings = settings or Settings()
     out = (out or Path("bench-out")).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    store = ModelStore(models_dir(settings.paths.models))
+    store = Places.of(settings.paths).models
     audio, script = visitor_track(store)
     load_before = os.getloadavg()
     from runtime.bench.broker import free_port

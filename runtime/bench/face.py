@@ -11,20 +11,19 @@ import numpy as np
 
 from runtime.bench.stats import percentiles
 from runtime.config import Settings
-from runtime.core.paths import models_dir
+from runtime.core.rates import VOICE_RATE
 from runtime.face import avatars
 from runtime.face.animator import Animator
 from runtime.face.enroll import enroll
-from runtime.speech.audio import VOICE_RATE
+from runtime.places import Places
 from runtime.speech.visemes import from_audio
-from runtime.store.models import ModelStore
 
 
 def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     """Run the benchmark, print it, return (and optionally write) the numbers."""
     settings = settings or Settings()
     cv2.setNumThreads(1)  # the figure that matters: one core, the rest is for ASR/LLM/TTS
-    store = ModelStore(models_dir(settings.paths.models))
+    store = Places.of(settings.paths).models
     models = avatars.face_models(settings, store)
     photo = store.path("portrait-astronaut", "astronaut.png")
     enroll_ms = []

@@ -21,8 +21,8 @@ from runtime.config import Settings
 from runtime.core.bus import Bus, receive
 from runtime.core.compat import tomllib
 from runtime.core.messages import InputEnded, Transcript
-from runtime.core.paths import models_dir
 from runtime.core.supervisor import ActorSpec, Supervisor
+from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.speech.language import join_words
 from runtime.speech.textnorm import cer, wer
@@ -93,7 +93,7 @@ def heard(settings: Settings, store: ModelStore, audio: np.ndarray, kinds: tuple
 def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     """Run the benchmark, print the table, return (and optionally write) the numbers."""
     settings = settings or Settings()
-    store = ModelStore(models_dir(settings.paths.models))
+    store = Places.of(settings.paths).models
     corpus = _corpus(store)
     engine = product.asr_factory(settings, store)()
     engine.transcribe(np.zeros(SAMPLE_RATE, np.float32))  # warm-up

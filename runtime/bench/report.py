@@ -12,6 +12,7 @@ import numpy as np
 from runtime.bench.avsync import envelope, mouth_opening, offset_ms
 from runtime.bench.stats import median, percentiles
 from runtime.config import Settings
+from runtime.control.targets import check_targets
 from runtime.core.messages import (
     AudioFrame,
     Interrupt,
@@ -30,8 +31,6 @@ from runtime.speech.audio import frame_rms
 STAGES = ["vad_endpoint", "speculative_transcript", "final_transcript", "first_chunk", "first_answer_chunk",
           "first_answer_tts_audio", "first_playback", "answer_playback", "first_lip_synced_frame"]
 """Per-turn stages, each in ms after the visitor stopped speaking (first_*: greeting or answer)."""
-TARGETS = {"voice_to_voice_ms.p50": 1000, "voice_to_voice_ms.p95": 1400, "barge_in_ms.p50": 150,
-           "barge_in_ms.p95": 150, "render_fps": 30, "av_offset_ms": 40, "peak_rss_mb": 2048, "cold_start_s": 10}
 BARGE_IN_WITHIN_S = 2.0
 """A barge-in is heard and the avatar silent within this of the visitor's onset, or it is none."""
 HEARD_WITHIN_S = 8.0
@@ -159,23 +158,6 @@ def _cores() -> int:
     import os
 
     return len(os.sched_getaffinity(0))
-
-
-def check_targets(report: dict) -> list[tuple[str, float | None, float, bool]]:
-    """(metric, value, target, met) for each target of the product."""
-    rows = []
-    for key, target in TARGETS.items():
-        value = report
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if key == "av_offset_ms" and value is not None:
-            met = abs(value) <= target
-        elif key == "render_fps":
-            met = value is not None and value >= target
-        else:
-            met = value is not None and value <= target
-        rows.append((key, value, target, met))
-    return rows
 
 
 def write_reports(report: dict, out: Path) -> None:

@@ -26,6 +26,7 @@ from runtime.config import MicrophoneCapture, Settings
 from runtime.core.bus import Bus
 from runtime.core.messages import PlaybackFinished, PlaybackStarted, SpeechAudio, Transcript
 from runtime.core.supervisor import ActorSpec, Supervisor, process_stats
+from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 
 _QUESTIONS = [("speech-samples", "en-hello_world.wav"), ("speech-human", "beckett.wav"),
@@ -121,8 +122,8 @@ def run(out: Path | None = None, settings: Settings | None = None, *, turns: int
         "display": settings.display.model_copy(update={"window": "off"}),
         "record": settings.record.model_copy(update={"path": "", "directory": "", "demo": False}),
         "caption": settings.caption.model_copy(update={"enabled": False})})
-    store = product.model_store(settings)
-    questions = [read_audio(store.path(model, name)) for model, name in _QUESTIONS]
+    places = Places.of(settings.paths)
+    questions = [read_audio(places.models.path(model, name)) for model, name in _QUESTIONS]
     context = zmq.Context()
     bus = Bus("inproc://soak-pub", "inproc://soak-sub", context=context)
     done = threading.Event()
@@ -136,7 +137,7 @@ def run(out: Path | None = None, settings: Settings | None = None, *, turns: int
         visitor[:] = [actor]
         return actor
 
-    specs = [s for s in product.build_specs(settings, bus) if s.name != "capture"]
+    specs = [s for s in product.build_specs(settings, bus, places=places) if s.name != "capture"]
     specs.append(ActorSpec("capture", functools.partial(make_visitor)))
     supervisor = Supervisor(bus, specs, settings.supervisor, notify=lambda _: None)
     stop = threading.Event()

@@ -21,7 +21,7 @@ import numpy as np
 
 from runtime.bench.stats import percentiles
 from runtime.config import Settings
-from runtime.core.paths import models_dir
+from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.speech.turn import TURN_FILE, TURN_MODEL, TurnModel
 from runtime.store.models import ModelStore
@@ -65,7 +65,7 @@ def _pauses(model: TurnModel, store: ModelStore, settings: Settings) -> list[dic
 def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     """Run the benchmark, print it, return (and optionally write) the numbers."""
     settings = settings or Settings()
-    store = ModelStore(models_dir(settings.paths.models))
+    store = Places.of(settings.paths).models
     started = time.perf_counter()
     model = TurnModel(store.path(TURN_MODEL, TURN_FILE))
     report = {"load_s": round(time.perf_counter() - started, 2), "inference_ms": _timing(model)}

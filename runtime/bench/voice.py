@@ -28,7 +28,8 @@ import numpy as np
 
 from runtime.bench.stats import median
 from runtime.config import Settings
-from runtime.core.paths import cache_dir, models_dir
+from runtime.core.paths import cache_dir
+from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, read_audio
 from runtime.speech.pitch import median_f0
 from runtime.speech.textnorm import wer
@@ -82,7 +83,7 @@ def speakers(store: ModelStore, vad, names: dict[str, str]) -> dict[str, np.ndar
 def run(out: Path | None = None, settings: Settings | None = None, *, tuning: bool = False) -> dict:
     """Run the benchmark, print it, return (and optionally write) the numbers."""
     settings = settings or Settings()
-    store = ModelStore(models_dir(settings.paths.models))
+    store = Places.of(settings.paths).models
     kit = enroll.tools(settings, store)
     budget = match.Budget(settings.voice.candidates, settings.voice.enroll_s)
     started = time.monotonic()

@@ -12,10 +12,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.config import LANGUAGES, Settings
+from runtime.config import LANGUAGES, AvatarConfig, Settings
+from runtime.control.targets import check_targets
 from runtime.core.errors import AvatarFault, ControlFault, ModelFault, SpeakFault, VoiceFault
-from runtime.core.paths import models_dir, state_dir
 from runtime.engines.tts import KOKORO_VOICE, is_piper_voice
+from runtime.places import Places
 from runtime.store.models import ModelStore
 from runtime.voice import bundle as voice_bundle
 
@@ -41,7 +42,7 @@ def in_memory_file(data: bytes) -> Iterator[Path]:
         yield path
 
 
-def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: bool = False) -> dict:
+def enroll(cfg: AvatarConfig, places: Places, name: str, photo: bytes, limit: int, *, replace: bool = False) -> dict:
     """Enroll photo bytes as avatar `name` (replace: an existing one gets the new photo); the photo
     itself is not kept (unless keep_original). `warnings` tells what the operator should check."""
     from runtime.face import avatars, bundle
@@ -51,7 +52,7 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: 
                           f"at most {limit / 2**20:.0f} MB are accepted", "send a smaller JPEG")
     with in_memory_file(photo) as path:
         try:
-            avatars.enroll_photo(settings, path, name, replace=replace)
+            avatars.enroll_photo_in(places, cfg, path, name, replace=replace)
         except AvatarFault as fault:
             if fault.code == "avatar-exists":  # the command line's --replace is not the operators' way
                 raise AvatarFault(fault.code, fault.message, "choose another name, send it again with replace "
@@ -60,7 +61,7 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: 
             if fault.code != "avatar-bad-image":
                 raise
             raise AvatarFault(fault.code, "the photo is not a readable image", fault.hint) from fault
-    meta = bundle.load(state_dir(settings.paths.state), name).meta
+    meta = bundle.load(places.state, name).meta
     warnings = []
     if meta.get("faces", 1) > 1:
         warnings.append({"code": "avatar-several-faces", "faces": meta["faces"],
@@ -70,8 +71,8 @@ def enroll(settings: Settings, name: str, photo: bytes, limit: int, *, replace: 
             "enroll_s": meta.get("enroll_s"), "replaced": replace, "warnings": warnings}
 
 
-def enroll_voice(settings: Settings, name: str, sample: bytes, language: str | None, *, replace: bool = False,
-                 keep_alive=lambda: None) -> dict:
+def enroll_voice(settings: Settings, places: Places, name: str, sample: bytes, language: str | None, *,
+                 replace: bool = False, keep_alive=lambda: None) -> dict:
     """Enroll sample bytes as voice `name` (kept in memory, never on disk unless keep_sample). The
     reply states the similarity reached on the held-back speech against the nearest stock voice
     and the default, whether the voice was stored, and what to use instead when it was not."""
@@ -79,7 +80,7 @@ def enroll_voice(settings: Settings, name: str, sample: bytes, language: str | N
 
     with in_memory_file(sample) as path:
         try:
-            _, meta, notices = enroll_file(settings, path, name, language=language, replace=replace,
+            _, meta, notices = enroll_file(settings, places, path, name, language=language, replace=replace,
                                            keep_alive=keep_alive)
         except VoiceFault as fault:
             if fault.code != "voice-exists":
@@ -93,14 +94,14 @@ def enroll_voice(settings: Settings, name: str, sample: bytes, language: str | N
             "notices": [{"code": n.split(":", 1)[0], "message": n.split(":", 1)[1].strip()} for n in notices]}
 
 
-def contact_sheet_jpeg(settings: Settings, name: str) -> bytes:
+def contact_sheet_jpeg(cfg: AvatarConfig, places: Places, name: str) -> bytes:
     """The avatar's key poses side by side, as JPEG (a PNG of nine 512 px tiles is 5 MB)."""
     import cv2
 
     from runtime.face import avatars, bundle
 
     bundle.check_name(name)
-    sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar(settings, name)))
+    sheet = avatars.contact_sheet(avatars.renderer(avatars.load_avatar_in(places, cfg, name)))
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise AvatarFault("avatar-damaged", f"the contact sheet of {name!r} cannot be encoded", "enroll it again")
@@ -124,21 +125,20 @@ def wav_bytes(audio, rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def voices_in_use(settings: Settings) -> dict[str, str]:
+def voices_in_use(settings: Settings, state: Path) -> dict[str, str]:
     """The voice in use for each language that has one ([speak.en], [speak.zh]; the enrolled
-    [speak] voice for its language)."""
+    [speak] voice, of the state directory, for its language)."""
     used = {lang: getattr(settings.speak, lang).voice for lang in LANGUAGES
             if hasattr(getattr(settings.speak, lang), "voice")}
-    state = state_dir(settings.paths.state)
     if voice_bundle.is_enrolled(state, settings.speak.voice):
         used[voice_bundle.language(state, settings.speak.voice)] = settings.speak.voice
     return used
 
 
-def voice_patch(settings: Settings, voice: str) -> dict:
-    """The [speak] change that makes a voice speak its language: an enrolled voice becomes [speak]
-    voice; a stock one replaces its language's voice (and an enrolled voice of that language)."""
-    state = state_dir(settings.paths.state)
+def voice_patch(settings: Settings, state: Path, voice: str) -> dict:
+    """The [speak] change that makes a voice speak its language: an enrolled voice (of the state
+    directory) becomes [speak] voice; a stock one replaces its language's voice (and an enrolled
+    voice of that language)."""
     if voice_bundle.is_enrolled(state, voice):
         return {"voice": voice}
     language = voice_language(settings, voice)
@@ -155,12 +155,12 @@ def with_voice(settings: Settings, voice: str) -> Settings:
     """The settings with a voice (enrolled or stock) speaking its language (speak --voice, render --voice)."""
     from runtime.control import desired
 
+    places = Places.of(settings.paths)
     speak = settings.speak.model_dump(mode="json")
-    merged = desired.merge({"speak": speak}, {"speak": voice_patch(settings, voice)})["speak"]
+    merged = desired.merge({"speak": speak}, {"speak": voice_patch(settings, places.state, voice)})["speak"]
     new = settings.model_copy(update={"speak": type(settings.speak).model_validate(merged)})
-    if not voice_bundle.is_enrolled(state_dir(settings.paths.state), voice):
-        check_voice(ModelStore(models_dir(settings.paths.models)), voice,
-                    getattr(new.speak, voice_language(settings, voice)))
+    if not voice_bundle.is_enrolled(places.state, voice):
+        check_voice(places.models, voice, getattr(new.speak, voice_language(settings, voice)))
     return new
 
 
@@ -207,10 +207,12 @@ def check_voice(store: ModelStore, voice: str, section) -> None:
                          "give a voice of `voices`, or a piper .onnx file with its .onnx.json")
 
 
-def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
-    """The voices an operator can pick: every piper voice of the manifest (installed or not) and
-    the installed Kokoro voices that fit the language of a Kokoro section."""
+def voice_list(settings: Settings, places: Places) -> list[dict]:
+    """The voices an operator can pick: every piper voice of the manifest (installed or not), the
+    installed Kokoro voices that fit the language of a Kokoro section and the enrolled voices."""
     from runtime.engines.tts_kokoro import ENGLISH, MANDARIN
+
+    store = places.models
 
     voices = [{"id": e.id, "description": e.description, "engine": "piper", "language": voice_language(settings, e.id),
                "installed": installed(store, e)} for e in store.manifest.model if _is_piper_voice(e)]
@@ -227,7 +229,7 @@ def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
                 kind = "Mandarin" if name.startswith(MANDARIN) else "English"
                 voices.append({"id": name, "description": f"Kokoro {kind} voice {name}", "engine": "kokoro",
                                "language": lang, "installed": True})
-    state = state_dir(settings.paths.state)
+    state = places.state
     for name in voice_bundle.names(state):
         try:
             language = voice_bundle.language(state, name)
@@ -238,11 +240,11 @@ def voice_list(settings: Settings, store: ModelStore) -> list[dict]:
     return voices
 
 
-def models_in_use(settings: Settings, store: ModelStore) -> list[str]:
+def models_in_use(settings: Settings, places: Places) -> list[str]:
     """Manifest ids the running product loads (models and voices)."""
-    from runtime.store.needed import required_models
+    from runtime.needed import required_models
 
-    return sorted(required_models(settings, store, listens=settings.capture.type != "console"))
+    return sorted(required_models(settings, places, listens=settings.capture.type != "console"))
 
 
 def installed(store: ModelStore, entry) -> bool:
@@ -266,8 +268,6 @@ def bench_report(settings: Settings) -> dict:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ControlFault("bench-damaged", f"{path} cannot be read: {err}", "run the benchmark again") from err
-    from runtime.bench.report import check_targets
-
     try:
         targets = [{"metric": k, "value": v, "target": t, "met": met} for k, v, t, met in check_targets(report)]
     except (AttributeError, TypeError) as err:

@@ -49,8 +49,7 @@ from runtime.control.samples import VoiceSamples
 from runtime.control.state import Observer
 from runtime.core.errors import AvatarFault, ConfirmFault, ControlFault, ThinkFault, VoiceFault
 from runtime.core.messages import ConfigApplied, Interrupt, InterruptReason, Message, Say, SetAvatar
-from runtime.core.paths import models_dir, state_dir
-from runtime.store.models import ModelStore
+from runtime.places import Places
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,16 +70,18 @@ class Device:
     """The control plane's shared state, one per process (made by the composition root): the
     config file's settings, what operators applied over it, and the settings in force."""
 
-    def __init__(self, base: Settings, settings: Settings | None = None, applied: desired.Applied | None = None,
-                 store: desired.AppliedStore | None = None, *, on_restart: Callable[[], None] = lambda: None,
-                 models: ModelStore | None = None, preflight: Callable[[Settings], None] = lambda _s: None) -> None:
+    def __init__(self, base: Settings, places: Places, settings: Settings | None = None,
+                 applied: desired.Applied | None = None, store: desired.AppliedStore | None = None, *,
+                 on_restart: Callable[[], None] = lambda: None,
+                 preflight: Callable[[Settings], None] = lambda _s: None) -> None:
         self.lock = threading.RLock()
         """Serializes operations: each one sees and leaves a consistent device."""
         self.base = base
+        self.places, self.models = places, places.models
+        """Where the device's files are, and its model store ([paths]: operators never change it)."""
         self.settings = settings or base
         self.applied = applied or desired.Applied()
-        self.store = store or desired.AppliedStore(state_dir(base.paths.state))
-        self.models = models or ModelStore(models_dir(base.paths.models))
+        self.store = store or desired.AppliedStore(places.state)
         self.on_restart = on_restart
         self.preflight = preflight
         """Refuses settings the kiosk could not start with (models, devices, personas vs context)."""
@@ -144,10 +145,10 @@ class Commands:
     def state(self, _=None) -> dict:
         """What the device is now: settings in force, health, the last turn's numbers."""
         s, device = self.settings, self.device
-        voices = assets.voices_in_use(s)
+        voices = assets.voices_in_use(s, device.places.state)
         return {"device": device.id, "version": __version__, "persona": s.think.persona, "avatar": s.avatar.name,
                 "voice": voices.get("en", ""), "voices": voices, "volume": s.play.volume, "muted": s.play.mute,
-                "config_version": device.applied.version, "models": assets.models_in_use(s, device.models),
+                "config_version": device.applied.version, "models": assets.models_in_use(s, device.places),
                 "uptime_s": round(time.monotonic() - device.started, 1), "restart_pending": device.restart_pending,
                 **(self.observer.presence() if s.camera.enabled else {}),
                 **({"config_problem": device.applied.problem} if device.applied.problem else {}),
@@ -163,15 +164,15 @@ class Commands:
         """The enrolled avatars and the one shown."""
         from runtime.face import bundle
 
-        names = set(bundle.names(state_dir(self.settings.paths.state))) | {bundle.DEFAULT}
+        names = set(bundle.names(self.device.places.state)) | {bundle.DEFAULT}
         return {"active": self.settings.avatar.name, "avatars": sorted(names)}
 
     def voices(self, _=None) -> dict:
         """The voices an operator can pick (piper voices of the manifest, installed or not; the
         Kokoro voices of the installed voice folder) and the one in use for each language."""
-        active = assets.voices_in_use(self.settings)
+        active = assets.voices_in_use(self.settings, self.device.places.state)
         return {"active": active.get("en", ""), "active_by_language": active,
-                "voices": assets.voice_list(self.settings, self.device.models)}
+                "voices": assets.voice_list(self.settings, self.device.places)}
 
     def config_get(self, _=None) -> dict:
         """The configuration in force, and what operators applied over the config file."""
@@ -258,7 +259,7 @@ class Commands:
         with replace, an avatar of that name gets the new photo."""
         validate(AvatarRequest, {"name": name})
         self._keep_alive()
-        result = assets.enroll(self.settings, name, photo, limit, replace=replace)
+        result = assets.enroll(self.settings.avatar, self.device.places, name, photo, limit, replace=replace)
         if name == self.settings.avatar.name:
             self.publish(SetAvatar(avatar=name))  # the face on show was replaced: reload it
         return result
@@ -266,13 +267,13 @@ class Commands:
     def avatar_sheet(self, name: str) -> bytes:
         """JPEG contact sheet of an avatar's key poses (shown before switching to it)."""
         validate(AvatarRequest, {"name": name})
-        return assets.contact_sheet_jpeg(self.settings, name)
+        return assets.contact_sheet_jpeg(self.settings.avatar, self.device.places, name)
 
     def voice_sample(self, voice: str, text: str = "") -> bytes:
         """WAV of a voice saying a sentence (the console's listen button), from the device's
         cache of sample engines (runtime.control.samples)."""
         request = validate(VoiceRequest, {"id": voice})
-        return self.device.samples.wav(self.settings, self.device.models, request.id, text)
+        return self.device.samples.wav(self.settings, self.device.places, request.id, text)
 
     def bench_latest(self) -> dict:
         """The last end-to-end benchmark report ([api] bench_dir)."""
@@ -289,7 +290,7 @@ class Commands:
         if request.name == self.settings.avatar.name:
             raise AvatarFault("avatar-in-use", f"avatar {request.name!r} is on show",
                               "switch to another avatar first")
-        bundle.remove(state_dir(self.settings.paths.state), request.name)
+        bundle.remove(self.device.places.state, request.name)
         return {"removed": request.name}
 
     def voice_enroll(self, request: VoiceEnrollRequest) -> dict:
@@ -303,12 +304,12 @@ class Commands:
         except (binascii.Error, ValueError) as err:
             raise VoiceFault("voice-sample-not-base64", f"the sample is not base64: {err}",
                              "send the sound file's bytes base64-encoded") from err
-        return assets.enroll_voice(self.settings, request.name, data, request.language or None,
+        return assets.enroll_voice(self.settings, self.device.places, request.name, data, request.language or None,
                                    replace=request.replace, keep_alive=self._keep_alive)
 
     def voice(self, request: VoiceRequest) -> dict:
         """Speak with another voice (stock or enrolled)."""
-        return self._patch({"speak": assets.voice_patch(self.settings, request.id)})
+        return self._patch({"speak": assets.voice_patch(self.settings, self.device.places.state, request.id)})
 
     def volume(self, request: VolumeRequest) -> dict:
         """Set the speaker's loudness."""
@@ -338,7 +339,7 @@ class Commands:
                 confirm: bool = True) -> dict:
         device = self.device
         with device.lock:
-            new = desired.effective(device.base, overlay)
+            new = desired.effective_in(device.places, device.base, overlay)
             old = device.settings
             self._check_assets(old, new)
             changed = desired.changed_paths(old, new)
@@ -374,17 +375,18 @@ class Commands:
         """What the schema cannot check: the avatar and the voice exist on this device."""
         from runtime.face import bundle
 
+        state = self.device.places.state
         if new.avatar.name != old.avatar.name and new.avatar.name != bundle.DEFAULT:
             bundle.check_name(new.avatar.name)
-            if new.avatar.name not in bundle.names(state_dir(new.paths.state)):
+            if new.avatar.name not in bundle.names(state):
                 raise AvatarFault("avatar-unknown", f"no avatar {new.avatar.name!r}",
                                   "enroll it first (avatar.enroll); `avatars` lists the avatars")
         if new.speak.voice and new.speak.voice != old.speak.voice:
             from runtime.voice import bundle
 
-            bundle.load(state_dir(new.paths.state), new.speak.voice)  # voice-unknown / voice-damaged
-        before = assets.voices_in_use(old)
-        for lang, voice in assets.voices_in_use(new).items():
+            bundle.load(state, new.speak.voice)  # voice-unknown / voice-damaged
+        before = assets.voices_in_use(old, state)
+        for lang, voice in assets.voices_in_use(new, state).items():
             if voice != before.get(lang) and voice != new.speak.voice:
                 assets.check_voice(self.device.models, voice, getattr(new.speak, lang))
 

@@ -23,7 +23,7 @@ from runtime.control.remote_paths import check_remote_paths
 from runtime.core.compat import tomllib
 from runtime.core.errors import ConfigFault, ControlFault
 from runtime.core.messages import Message, PutPersona, SetAvatar, SetMute, SetPersona, SetVoice, SetVolume
-from runtime.core.paths import state_dir
+from runtime.places import Places
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,13 +73,18 @@ def merge(base: dict, overlay: dict, path: str = "") -> dict:
 
 
 def effective(base: Settings, overlay: dict, source: str = "applied config") -> Settings:
+    """effective_in() the places the base config's [paths] name."""
+    return effective_in(Places.of(base.paths), base, overlay, source)
+
+
+def effective_in(places: Places, base: Settings, overlay: dict, source: str = "applied config") -> Settings:
     """Validate the base config with the overlay on top; ConfigFault (every problem) when invalid,
-    config-path-not-remote when it points the device at files its config file does not
-    (runtime.control.remote_paths)."""
+    config-path-not-remote when it points the device at files its config file does not, outside
+    `places` (runtime.control.remote_paths)."""
     check_document(overlay, source)
     data = merge(base.model_dump(mode="json"), overlay)
     settings = parse_config(_to_toml(data, source), source, config_dir=base.config_dir)
-    check_remote_paths(base, settings, source)
+    check_remote_paths(base, settings, source, places.roots)
     return settings
 
 
@@ -217,12 +222,17 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def load_effective(base: Settings) -> tuple[Settings, Applied, AppliedStore]:
-    """The settings to run with: the config file plus what operators applied. A document on trial
-    gets one start: if the process comes back with it still on trial, that start failed and it is
-    rolled back to the last good one. A document that does not validate (on trial, or after an
-    upgrade changed the schema) is rolled back or ignored with a logged error, so the device still
-    starts and stays reachable."""
-    store = AppliedStore(state_dir(base.paths.state))
+    """load_effective_in() the places the config's [paths] name."""
+    return load_effective_in(Places.of(base.paths), base)
+
+
+def load_effective_in(places: Places, base: Settings) -> tuple[Settings, Applied, AppliedStore]:
+    """The settings to run with: the config file plus what operators applied (kept in the state
+    directory). A document on trial gets one start: if the process comes back with it still on
+    trial, that start failed and it is rolled back to the last good one. A document that does not
+    validate (on trial, or after an upgrade changed the schema) is rolled back or ignored with a
+    logged error, so the device still starts and stays reachable."""
+    store = AppliedStore(places.state)
     try:
         applied = store.load()
         if applied.trial and applied.starts >= 1:
@@ -234,22 +244,22 @@ def load_effective(base: Settings) -> tuple[Settings, Applied, AppliedStore]:
         _LOGGER.error("ignoring the applied config: %s", fault.render())
         return base, Applied(problem=fault.render()), store
     try:
-        return _with_overlay(base, applied, store), applied, store
+        return _with_overlay(places, base, applied, store), applied, store
     except ConfigFault as fault:
         if applied.trial:
             applied = store.roll_back(applied, fault.render())
             try:
-                return _with_overlay(base, applied, store), applied, store
+                return _with_overlay(places, base, applied, store), applied, store
             except ConfigFault as again:
                 fault = again
         _LOGGER.error("ignoring the applied config: %s", fault.render())
         return base, replace(applied, overlay={}, problem=fault.render()), store
 
 
-def _with_overlay(base: Settings, applied: Applied, store: AppliedStore) -> Settings:
+def _with_overlay(places: Places, base: Settings, applied: Applied, store: AppliedStore) -> Settings:
     if not applied.overlay:
         return base
-    settings = effective(base, applied.overlay, str(store.path))
+    settings = effective_in(places, base, applied.overlay, str(store.path))
     _LOGGER.info("applied config %r from %s%s", applied.version, store.path, " (on trial)" if applied.trial else "")
     return settings
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from runtime.config import LANGUAGES, Settings
 from runtime.core import confine
 from runtime.core.errors import ConfigFault
-from runtime.core.paths import models_dir, state_dir
 
 FIXED, MODEL, READ, WRITE = "fixed", "model", "read", "write"
 """What a path-valued setting is: the installer's only, a model, a file read, a file written."""
@@ -74,11 +73,12 @@ def _settings_paths(doc: dict) -> Iterator[tuple[str, str, object]]:
     yield "api.bench_dir", READ, section("api").get("bench_dir")
 
 
-def check_remote_paths(base: Settings, new: Settings, source: str) -> None:
+def check_remote_paths(base: Settings, new: Settings, source: str, roots: list[Path]) -> None:
     """Refuse (ConfigFault config-path-not-remote, every offending key at once) a document that
-    changes a path-valued setting of the config file to a place the rule above does not allow."""
+    changes a path-valued setting of the config file to a place the rule above does not allow;
+    `roots`: the model store's folder and the state directory (runtime.places.Places.roots)."""
     old = dict((key, value) for key, _kind, value in _settings_paths(base.model_dump(mode="json")))
-    store, state = models_dir(base.paths.models), state_dir(base.paths.state)
+    store, state = roots
     bad = []
     for key, kind, value in _settings_paths(new.model_dump(mode="json")):
         if value is None or value == old.get(key) or (kind != FIXED and value in ("", _KEYWORDS.get(key))):

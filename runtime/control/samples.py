@@ -17,7 +17,7 @@ from typing import Any
 
 from runtime.config import Settings
 from runtime.control import assets
-from runtime.core.paths import state_dir
+from runtime.places import Places
 from runtime.store.models import ModelStore
 
 MAX_PER_KIND = 2
@@ -36,12 +36,12 @@ class VoiceSamples:
         self.loads = 0
         """Engines loaded so far (a click on a voice whose engine is cached loads none)."""
 
-    def wav(self, settings: Settings, models: ModelStore, voice: str, text: str = "") -> bytes:
+    def wav(self, settings: Settings, places: Places, voice: str, text: str = "") -> bytes:
         """WAV of a voice (stock or enrolled) saying `text`, else its language's sample sentence."""
         from runtime.voice import bundle
 
         text = " ".join(text.split())[:200]
-        state = state_dir(settings.paths.state)
+        state, models = places.state, places.models
         with self._lock:
             if bundle.is_enrolled(state, voice):
                 enrolled = bundle.load(state, voice)

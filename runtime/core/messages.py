@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from runtime.core.compat import StrEnum
-from runtime.speech.audio import SAMPLE_RATE, VOICE_RATE
+from runtime.core.rates import SAMPLE_RATE, VOICE_RATE
 
 PAYLOAD = {"payload": True}
 """Field metadata: send this field (numpy array or bytes) as a raw frame."""
@@ -335,7 +335,7 @@ class SafetyEvent(Message):
     the avatar gave the persona's fixed response instead of a model's answer."""
 
     category: str
-    """`lost_child`, `emergency` or `unwell` (runtime.config.SafetyCategory)."""
+    """`lost_child`, `emergency` or `unwell` (runtime.dialogue.safety.SafetyCategory)."""
     language: str
     """Language of the visitor's words (ISO 639-1)."""
     persona: str = ""

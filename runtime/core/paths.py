@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from runtime.core.errors import RuntimeFault
-
 
 def models_dir(configured: str = "") -> Path:
     """Model store: config, else $EDGE_TALKER_MODELS, else $STATE_DIRECTORY/models, else ~/.cache."""
@@ -56,30 +54,3 @@ def file_lock(lock_path: Path, *, shared: bool = False) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def instance_lock(state: Path):
-    """One product per state directory: a second `run` on it refuses (it would fight over the
-    speaker, the display and the files). The lock is an flock, released by the kernel however the
-    process ends, so a killed run leaves nothing to clean up. Returns the open lock file."""
-    import fcntl
-
-    try:
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = open(state / "edge-talker.lock", "a+", encoding="utf-8")
-    except OSError as err:
-        raise RuntimeFault("run-state-unwritable", f"cannot use the state directory {state}: {err}",
-                           "set [paths] state or $EDGE_TALKER_STATE to a writable directory") from err
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        other = handle.read().strip() or "another process"
-        handle.close()
-        raise RuntimeFault("run-already-running", f"EdgeTalker already runs on {state} (pid {other})",
-                           "stop it first (systemctl stop edge-talker), or give this one its own "
-                           "[paths] state") from None
-    handle.truncate(0)
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle

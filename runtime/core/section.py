@@ -1,5 +1,5 @@
 """The base of every config section and of every backend's section (shared by the config schema,
-runtime/config.py, and the engines in runtime/engines/, whose backend sections live beside them)."""
+runtime/config/, and the engines in runtime/engines/, whose backend sections live beside them)."""
 
 from __future__ import annotations
 

@@ -17,11 +17,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runtime.config import SupervisorConfig
+from pydantic import Field, model_validator
+
 from runtime.core.actor import Actor
 from runtime.core.bus import Bus
 from runtime.core.errors import RuntimeFault, SupervisorFault
 from runtime.core.messages import ProcessStats
+from runtime.core.section import Section
 from runtime.core.systemd import sd_notify
 
 _LOGGER = logging.getLogger(__name__)
@@ -32,6 +34,34 @@ _WATCH_AFTER_S = 1.5
 """The CPU of an actor's thread is looked at once its loop has been silent this long (or a quarter
 of the shortest silence that counts, when that is shorter)."""
 """An actor that computes for this many hang timeouts without checking in is hung all the same."""
+
+
+class SupervisorConfig(Section):
+    """[supervisor] start/stop budgets, restarts with backoff, restart-storm limit."""
+
+    start_timeout_s: float = Field(60.0, gt=0, le=600,
+        description="Time one actor may take to become ready (seconds).")
+    stop_timeout_s: float = Field(1.5, gt=0, le=30, description="Time all actors together may take to stop (seconds).")
+    restart_backoff_s: float = Field(0.2, ge=0, le=60,
+        description="Delay before the first restart of a failed actor (seconds).")
+    restart_backoff_max_s: float = Field(5.0, ge=0, le=600,
+        description="Longest delay between restarts; doubles up to this (seconds).")
+    storm_max_restarts: int = Field(5, ge=1, le=1000,
+        description="Restarts of one actor within storm_window_s that end the process.")
+    storm_window_s: float = Field(60.0, gt=0, le=86400, description="Window for counting restarts (seconds).")
+    hang_timeout_s: float = Field(30.0, gt=0, le=3600,
+        description="An actor whose loop has not turned this long, and whose thread did not compute meanwhile, is "
+                    "hung: the process exits non-zero (seconds). Computing without checking in counts for 10x this.")
+    confirm_s: float = Field(120.0, ge=5, le=3600,
+        description="An operator's change that restarts the kiosk must be healthy (every actor ready, the fleet link "
+                    "connected) within this time, else the kiosk rolls back to the last good document (seconds).")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> SupervisorConfig:
+        if self.restart_backoff_max_s < self.restart_backoff_s:
+            raise ValueError(f"restart_backoff_max_s ({self.restart_backoff_max_s:g}) is below restart_backoff_s "
+                             f"({self.restart_backoff_s:g})")
+        return self
 
 
 @dataclass

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.core.errors import RecordFault
-from runtime.speech.audio import VOICE_RATE, to_int16
+from runtime.core.rates import VOICE_RATE
+from runtime.speech.audio import to_int16
 
 
 class Mp4Writer:

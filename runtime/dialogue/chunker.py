@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from runtime.speech.language import is_cjk
+from runtime.speech.language import is_cjk, units
 
 SENTENCE_END = "。！？；!?;\n"
 CLAUSE_END = "，、,：:；"
@@ -46,13 +46,6 @@ _INLINE_CODE = re.compile(r"`([^`]*)`")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|~~)(?=\S)(.+?)(?<=\S)\1")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.MULTILINE)
 _HEADING = re.compile(r"^\s*#{1,6}\s*", re.MULTILINE)
-
-
-def units(text: str) -> float:
-    """How long a text takes to say, roughly: one unit per CJK character, 1.5 per Latin word."""
-    cjk = sum(1 for c in text if is_cjk(c))
-    words = len(re.findall(r"[A-Za-z0-9]+", text))
-    return cjk + 1.5 * words
 
 
 def speakable(text: str) -> str:

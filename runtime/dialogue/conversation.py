@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from runtime.config import Persona
 from runtime.core.errors import ConfigFault, ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker, chunk_text
 from runtime.dialogue.emotion import Emotion, Tagged, tag
 from runtime.dialogue.guard import REFUSALS, UNAVAILABLE, RecitalCheck, asks_for_instructions
 from runtime.dialogue.memory import Memory, Turn
+from runtime.dialogue.persona import Persona
 from runtime.dialogue.safety import SafetyCheck
 from runtime.speech.language import is_chinese, join_words
 

@@ -2,7 +2,7 @@
 
 A backend is one file here: its config section class (`type: Literal[...]`, on the bases of
 runtime/core/section.py) and `create(section, store)`, which turns the section into the engine.
-The schema (runtime/config.py) lists the section in its stage's union; nothing else chooses
+The schema (runtime/config/backends.py) lists the section in its stage's union; nothing else chooses
 backends. A section class defined apart from its engine names the engine's module in ENGINE.
 """
 
@@ -34,7 +34,6 @@ def build(section: Backend, store: ModelStore) -> Any:
 
 def vad(store: ModelStore) -> Callable[..., Any]:
     """A function making Silero speech detectors with given thresholds."""
-    from runtime.engines.vad_silero import SileroVad
-    from runtime.store.needed import VAD_MODEL
+    from runtime.engines.vad_silero import VAD_MODEL, SileroVad
 
     return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)

@@ -2,7 +2,7 @@
 
 An engine declares the `languages` it speaks and yields Speech whose track comes from its own
 phoneme durations (piper's alignments, Kokoro's predicted durations). Pieces of speech carry their
-own sample rate (runtime.speech.voices brings every voice to one).
+own sample rate (runtime.engines.voices brings every voice to one).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ class PiperEngine:
         """Speech per sentence; refuses empty text, text with nothing to say, and a language it lacks."""
         if not self.has_voice(voice):
             raise SpeakFault("tts-voice-unknown", f"this piper engine speaks with {self.voice}, not {voice!r}",
-                             "load the other voice as its own engine (see runtime.speech.voices)")
+                             "load the other voice as its own engine (see runtime.engines.voices)")
         check_speakable(text, self.languages)
         for chunk in self.piper.synthesize(text, syn_config=self.syn_config, include_alignments=True):
             audio = np.asarray(chunk.audio_float_array, dtype=np.float32)

@@ -9,6 +9,8 @@ import numpy as np
 
 from runtime.speech.audio import SAMPLE_RATE
 
+VAD_MODEL = "vad-silero"
+"""The manifest model the detector loads (silero_vad.onnx)."""
 WINDOW = 512
 """Samples per Silero window at 16 kHz."""
 

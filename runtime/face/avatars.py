@@ -7,9 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.config import Settings
+from runtime.config import AvatarConfig, Settings
 from runtime.core.errors import AvatarFault
-from runtime.core.paths import models_dir, state_dir
 from runtime.face import bundle, glasses
 from runtime.face import landmarks as L
 from runtime.face.enroll import enroll
@@ -18,6 +17,7 @@ from runtime.face.moods import ACTIVITIES, EMOTIONS, Activity
 from runtime.face.mouth import shows_teeth
 from runtime.face.render import FaceRenderer
 from runtime.face.rig import build_rig
+from runtime.places import Places
 from runtime.speech.visemes import TARGETS, Viseme
 from runtime.store.models import ModelStore
 
@@ -27,50 +27,57 @@ DEFAULT_PORTRAIT = "portrait-astronaut"
 """The bundled photo the default avatar is enrolled from."""
 
 
-def face_models(settings: Settings, store: ModelStore | None = None):
-    """The detector and mesh from the model store."""
+def face_models(settings: Settings | None = None, store: ModelStore | None = None):
+    """The detector and mesh from the model store (else from the one the settings name)."""
     from runtime.engines.face_mediapipe import FaceModels
 
-    store = store or ModelStore(models_dir(settings.paths.models))
+    store = store or Places.of(settings.paths).models
     store.require(list(FACE_MODELS))
     return FaceModels(store.path(FACE_MODELS[0], "face_detection_short_range.onnx"),
                       store.path(FACE_MODELS[1], "face_landmark.onnx"))
 
 
-def models_needed(settings: Settings, name: str | None = None) -> list[str]:
-    """Manifest models that showing avatar `name` needs: none once it is enrolled; the bundled
-    portrait and the face models when the default avatar is enrolled on first use."""
-    name = name or settings.avatar.name
-    if name == bundle.DEFAULT and name not in bundle.names(state_dir(settings.paths.state)):
+def models_needed(state: Path, name: str) -> list[str]:
+    """Manifest models that showing avatar `name` (of this state directory) needs: none once it is
+    enrolled; the bundled portrait and the face models when the default avatar is enrolled on
+    first use."""
+    if name == bundle.DEFAULT and name not in bundle.names(state):
         return [*FACE_MODELS, DEFAULT_PORTRAIT]
     return []
 
 
 def enroll_photo(settings: Settings, photo: Path, name: str, *, replace: bool = False) -> Path:
+    """enroll_photo_in() the places the settings name."""
+    return enroll_photo_in(Places.of(settings.paths), settings.avatar, photo, name, replace=replace)
+
+
+def enroll_photo_in(places: Places, cfg: AvatarConfig, photo: Path, name: str, *, replace: bool = False) -> Path:
     """Enroll a photo as avatar `name` in the state directory; avatar-exists when the name is
     taken, unless replace (then the avatar switches to the new photo atomically)."""
-    cfg = settings.avatar
-    state = state_dir(settings.paths.state)
     if not replace:
-        bundle.refuse_existing(state, name)  # before the work; save() checks again under its lock
-    enrolled = enroll(photo, face_models(settings), resolution=cfg.resolution, min_face_px=cfg.min_face_px,
-                      several=cfg.several_faces)
-    return bundle.save(state, name, enrolled, photo if cfg.keep_original else None, replace=replace)
+        bundle.refuse_existing(places.state, name)  # before the work; save() checks again under its lock
+    enrolled = enroll(photo, face_models(store=places.models), resolution=cfg.resolution,
+                      min_face_px=cfg.min_face_px, several=cfg.several_faces)
+    return bundle.save(places.state, name, enrolled, photo if cfg.keep_original else None, replace=replace)
 
 
 def load_avatar(settings: Settings, name: str | None = None) -> bundle.Avatar:
-    """An avatar by name; the default one is enrolled from the bundled portrait on first use."""
-    name = name or settings.avatar.name
-    state = state_dir(settings.paths.state)
-    if name == bundle.DEFAULT and name not in bundle.names(state):
-        store = ModelStore(models_dir(settings.paths.models))
-        store.require(models_needed(settings, name))
+    """load_avatar_in() the places the settings name."""
+    return load_avatar_in(Places.of(settings.paths), settings.avatar, name)
+
+
+def load_avatar_in(places: Places, cfg: AvatarConfig, name: str | None = None) -> bundle.Avatar:
+    """An avatar by name (else [avatar] name); the default one is enrolled from the bundled
+    portrait on first use."""
+    name = name or cfg.name
+    if name == bundle.DEFAULT and name not in bundle.names(places.state):
+        places.models.require(models_needed(places.state, name))
         try:
-            enroll_photo(settings, store.path(DEFAULT_PORTRAIT, "astronaut.png"), bundle.DEFAULT)
+            enroll_photo_in(places, cfg, places.models.path(DEFAULT_PORTRAIT, "astronaut.png"), bundle.DEFAULT)
         except AvatarFault as fault:
             if fault.code != "avatar-exists":
                 raise  # else another process enrolled it meanwhile: use theirs
-    return bundle.load(state, name)
+    return bundle.load(places.state, name)
 
 
 def renderer(avatar: bundle.Avatar) -> FaceRenderer:

@@ -1,1 +1,1 @@
-"""Audio and language helpers, viseme tracks, the decode worker and transcript scoring."""
+"""Audio and language helpers, viseme tracks, phonemes, endpointing and transcript scoring."""

@@ -9,11 +9,8 @@ import numpy as np
 
 from runtime.core.errors import CaptureFault
 from runtime.core.limits import MAX_AUDIO_S
+from runtime.core.rates import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
-"""The pipeline's internal rate for heard audio (hertz)."""
-VOICE_RATE = 22050
-"""Rate of the bundled piper voice (hertz): only a default; every piece of speech carries its own rate."""
 SILENCE_DB = -120.0
 """The level reported for digital silence (dBFS)."""
 

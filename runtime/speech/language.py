@@ -6,6 +6,9 @@ import functools
 import re
 from collections.abc import Iterable
 
+LANGUAGES = ("en", "zh")
+"""Languages the avatar hears and speaks."""
+
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
 
 
@@ -24,6 +27,13 @@ def is_chinese(text: str) -> bool:
     有免费WiFi吗 is Chinese, "Where is the 恐龙馆" is English)."""
     cjk = sum(1 for c in text if is_cjk(c))
     return cjk > len(_LATIN_WORD.findall(text))
+
+
+def units(text: str) -> float:
+    """How long a text takes to say, roughly: one unit per CJK character, 1.5 per Latin word."""
+    cjk = sum(1 for c in text if is_cjk(c))
+    words = len(re.findall(r"[A-Za-z0-9]+", text))
+    return cjk + 1.5 * words
 
 
 def join_words(pieces: Iterable[str]) -> str:

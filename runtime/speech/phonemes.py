@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runtime.core.paths import cache_dir
+from runtime.speech.language import units
 
 CLAUSE_MARKS = "，、,：:；;"
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -177,14 +178,12 @@ class _CopiesIn:
 
 
 def pieces(text: str, first_clause_units: float = 0, max_units: float = 30) -> Iterator[str]:
-    """Sentences to synthesize one by one (see runtime.dialogue.chunker.units for the measure).
+    """Sentences to synthesize one by one (see runtime.speech.language.units for the measure).
 
     With first_clause_units > 0 the first sentence is cut after its first clause that is at least
     that long, so its audio is ready sooner; a sentence longer than max_units is cut at clause
     marks into parts of at most that (a model call's memory grows with the audio it makes).
     """
-    from runtime.dialogue.chunker import units
-
     for n, sentence in enumerate(sentences(text)):
         parts = clauses(sentence)
         if n == 0 and first_clause_units > 0:

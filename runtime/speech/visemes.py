@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.core.compat import StrEnum
-from runtime.speech.audio import VOICE_RATE, frame_rms, to_db
+from runtime.core.rates import VOICE_RATE
+from runtime.speech.audio import frame_rms, to_db
 
 
 class Viseme(StrEnum):

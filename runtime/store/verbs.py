@@ -8,12 +8,13 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.core.outputs import check_output
-from runtime.core.paths import state_dir
 from runtime.store.bundles import BundleKind
+
+if TYPE_CHECKING:
+    from runtime.places import Places
 
 
 @dataclass(frozen=True)
@@ -23,28 +24,30 @@ class Verbs:
     bundles: BundleKind
     empty: str
     """What `list` prints when there are none."""
-    enroll: Callable[[Any, Path, argparse.Namespace], str]
-    """enroll(settings, state, args): enroll one; the line that says what was stored."""
-    show: Callable[[Any, Path, str], dict]
-    """show(settings, state, name): the metadata `show` prints."""
-    preview: Callable[[Any, argparse.Namespace], str]
-    """preview(settings, args): write args.out; the line that says what it holds."""
+    enroll: Callable[[Any, Places, argparse.Namespace], str]
+    """enroll(settings, places, args): enroll one; the line that says what was stored."""
+    show: Callable[[Any, Places, str], dict]
+    """show(settings, places, name): the metadata `show` prints."""
+    preview: Callable[[Any, Places, argparse.Namespace], str]
+    """preview(settings, places, args): write args.out; the line that says what it holds."""
     preview_suffix: str
 
 
 def run(verbs: Verbs, args: argparse.Namespace) -> int:
     """Run one verb; returns the exit code."""
     from runtime.config import load_config
+    from runtime.places import Places
 
     settings = load_config(args.config)
-    state = state_dir(settings.paths.state)
+    places = Places.of(settings.paths)
+    state = places.state
     kind = verbs.bundles.kind
     command = getattr(args, f"{kind}_command")
     if command == "enroll":
         try:
             state.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=state).close()  # before a minute of work, not after it
-            done = verbs.enroll(settings, state, args)
+            done = verbs.enroll(settings, places, args)
         except OSError as err:  # a read-only or full state directory: nothing half-written is left
             raise verbs.bundles.fault(f"{kind}-state-unwritable", f"cannot write the {kind} into {state}: "
                                       f"{err.strerror}", "set [paths] state or $EDGE_TALKER_STATE to a writable "
@@ -54,12 +57,12 @@ def run(verbs: Verbs, args: argparse.Namespace) -> int:
         for name in verbs.bundles.names(state) or [verbs.empty]:
             print(name)
     elif command == "show":
-        print(json.dumps(verbs.show(settings, state, args.name), indent=1, ensure_ascii=False))
+        print(json.dumps(verbs.show(settings, places, args.name), indent=1, ensure_ascii=False))
     elif command == "remove":
         verbs.bundles.remove(state, args.name)
         print(f"removed {args.name}")
     else:
         check_output(args.out, (verbs.preview_suffix,), fault=verbs.bundles.fault, prefix=f"{kind}-preview",
                      force=args.force)
-        print(verbs.preview(settings, args))
+        print(verbs.preview(settings, places, args))
     return 0

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from runtime.config import Settings
-from runtime.core.paths import cache_dir, models_dir, state_dir
+from runtime.core.paths import cache_dir
 from runtime.engines.speaker_dvector import SpeakerEmbedder, unit
 from runtime.engines.speaker_ge2e import GE2EEncoder
+from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, to_rate
 from runtime.speech.pitch import median_f0
 from runtime.speech.textnorm import cer, wer
@@ -66,12 +67,11 @@ class Tools:
     on first use."""
 
 
-def tools(settings: Settings, store: ModelStore | None = None) -> Tools:
-    """The Kokoro engine, the d-vector embedder, VAD and ASR of these settings."""
+def tools(settings: Settings, store: ModelStore) -> Tools:
+    """The Kokoro engine, the d-vector embedder, VAD and ASR of these settings, from the store."""
     from runtime import engines
-    from runtime.store.needed import VAD_MODEL
+    from runtime.engines.vad_silero import VAD_MODEL
 
-    store = store or ModelStore(models_dir(settings.paths.models))
     section = settings.speak.kokoro()
     store.require([EMBEDDER, GE2E, VAD_MODEL, *(m for m in (section.model, section.voices) if store.known(m))])
     kokoro = engines.build(section, store)
@@ -189,20 +189,20 @@ def heard_error(kit: Tools, audio: np.ndarray, language: str) -> float:
     return (cer if language == "zh" else wer)(CHECK[language], heard)
 
 
-def enroll_file(settings: Settings, sample: Path, name: str, *, language: str | None = None,
+def enroll_file(settings: Settings, places: Places, sample: Path, name: str, *, language: str | None = None,
                 replace: bool = False, report: Callable[[str], None] = lambda _: None,
                 keep_alive: Callable[[], None] = lambda: None,
                 kit: Tools | None = None) -> tuple[Path | None, dict, list[str]]:
     """Enroll a sample file as voice `name` in the state directory; voice-exists when the name is
     taken, unless replace. Returns the voice's folder (None when the match was poor and nothing
     was stored: meta["offer"] names the voice to use instead), its metadata and notices."""
-    state = state_dir(settings.paths.state)
+    state = places.state
     bundle.check_name(name)
     if not replace:
         bundle.refuse_existing(state, name)  # before the work; save() checks again under its lock
     audio = read_sample(sample)
     cfg = settings.voice
-    kit = kit or tools(settings)
+    kit = kit or tools(settings, places.models)
     enrolled = enroll_audio(kit, audio, language, match.Budget(cfg.candidates, cfg.enroll_s), report=report,
                             keep_alive=keep_alive)
     if enrolled.style is None:
@@ -228,14 +228,13 @@ def summary(name: str, meta: dict) -> str:
             f"{meta['pitch_hz']['sample']:.0f} Hz); round trip {trip['metric']} {trip['error']:.0%}")
 
 
-def preview(settings: Settings, name: str, text: str = "") -> tuple[np.ndarray, int]:
+def preview(settings: Settings, places: Places, name: str, text: str = "") -> tuple[np.ndarray, int]:
     """An enrolled voice saying a fixed sentence (or `text`): audio and its rate."""
     from runtime import engines
     from runtime.core.errors import SpeakFault
 
-    voice = bundle.load(state_dir(settings.paths.state), name)
-    store = ModelStore(models_dir(settings.paths.models))
-    engine = engines.build(settings.speak.kokoro(), store)
+    voice = bundle.load(places.state, name)
+    engine = engines.build(settings.speak.kokoro(), places.models)
     engine.add_voice(name, voice.style)
     pieces = [p.audio for p in engine.synthesize(text or PREVIEW[voice.language], name)]
     if not pieces:

@@ -4,16 +4,14 @@ loads and for the fleet's report of the models in use."""
 from __future__ import annotations
 
 from runtime.config import Settings
-from runtime.store.models import ModelStore
+from runtime.engines.vad_silero import VAD_MODEL
+from runtime.face import avatars
+from runtime.places import Places
 
-VAD_MODEL = "vad-silero"
 
-
-def required_models(settings: Settings, store: ModelStore, *, listens: bool) -> list[str]:
+def required_models(settings: Settings, places: Places, *, listens: bool) -> list[str]:
     """The manifest models the product loads with these settings (models given as paths are not
     listed); `listens`: speech is heard (VAD and ASR load), not typed."""
-    from runtime.face import avatars
-
     sections = [settings.think, settings.speak]
     ids = []
     if listens:
@@ -21,10 +19,10 @@ def required_models(settings: Settings, store: ModelStore, *, listens: bool) -> 
         ids.append(VAD_MODEL)
     if settings.speak.voice:  # an enrolled voice speaks through Kokoro
         sections.append(settings.speak.kokoro())
-    ids += [value for section in sections for value in _strings(section.model_dump()) if store.known(value)]
+    ids += [value for section in sections for value in _strings(section.model_dump()) if places.models.known(value)]
     if settings.camera.enabled:  # presence finds faces with the face models
         ids += list(avatars.FACE_MODELS)
-    return list(dict.fromkeys(ids + avatars.models_needed(settings)))
+    return list(dict.fromkeys(ids + avatars.models_needed(places.state, settings.avatar.name)))
 
 
 def _strings(tree) -> list[str]:

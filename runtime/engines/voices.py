@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from runtime.core.errors import Unspeakable
 from runtime.core.limits import clean_text
+from runtime.core.rates import VOICE_RATE
 from runtime.engines.tts import Speech, TtsEngine, check_speakable
-from runtime.speech.audio import VOICE_RATE, to_rate
+from runtime.speech.audio import to_rate
 from runtime.speech.phonemes import has_cjk, sentences
 from runtime.speech.visemes import resampled
 
