@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime.face import bundle
-from runtime.store.verbs import Verbs, run
+from runtime.verbs import Verbs, run
 
 if TYPE_CHECKING:
     from runtime.places import Places

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.store.verbs import Verbs, run
+from runtime.verbs import Verbs, run
 from runtime.voice import bundle
 
 if TYPE_CHECKING:

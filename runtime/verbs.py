@@ -8,13 +8,11 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runtime.core.outputs import check_output
+from runtime.places import Places
 from runtime.store.bundles import BundleKind
-
-if TYPE_CHECKING:
-    from runtime.places import Places
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,6 @@ class Verbs:
 def run(verbs: Verbs, args: argparse.Namespace) -> int:
     """Run one verb; returns the exit code."""
     from runtime.config import load_config
-    from runtime.places import Places
 
     settings = load_config(args.config)
     places = Places.of(settings.paths)
