@@ -245,7 +245,7 @@ def guarded(func) -> int:
         sys.stdout.flush()  # a reader that went away shows up here, not as noise at exit
         return code
     except RuntimeFault as fault:
-        print(fault.render(), file=sys.stderr)
+        print(fault.as_text(), file=sys.stderr)
         return fault.exit_code
     except KeyboardInterrupt:
         return 130
@@ -266,9 +266,10 @@ def _log_format() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from runtime.checks import check_models
     from runtime.config import FileCapture, load_config
     from runtime.places import Places
-    from runtime.product import RESTART, check_models, restart_process, run_app
+    from runtime.product import RESTART, restart_process, run_app
 
     settings = load_config(args.config)
     changes = {}
@@ -292,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from runtime import product
+    from runtime import checks
     from runtime.config import config_path, load_config
     from runtime.core.errors import ModelFault
     from runtime.places import Places
@@ -300,14 +301,14 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     places = Places.of(settings.paths)
     try:
-        measured = product.measure_personas(settings, places.models)
+        measured = checks.measure_personas(settings, places.models)
     except ModelFault as fault:  # the file is valid; this machine cannot measure it
         print(f"note: personas not measured against the model's context: {fault.message}", file=sys.stderr)
         measured = ""
-    applied = product.check_applied(settings, places)
-    servers = product.check_servers(settings)
-    camera = product.check_camera(settings)
-    if note := product.turn_note(settings, places.models):
+    applied = checks.check_applied(settings, places)
+    servers = checks.check_servers(settings)
+    camera = checks.check_camera(settings)
+    if note := checks.turn_note(settings, places.models):
         print(f"note: {note}", file=sys.stderr)
     source = config_path(args.config)
     print(f"ok: {source if source else 'built-in defaults'} is valid"
@@ -318,7 +319,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _transcribe(args: argparse.Namespace) -> int:
     import json
 
-    from runtime import product
+    from runtime import factories
     from runtime.config import load_config
     from runtime.engines.transcribe import transcribe_file
     from runtime.speech.audio import read_audio
@@ -326,9 +327,9 @@ def _transcribe(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     read_audio(args.file, report=False)  # refuse a bad file before loading any model
     listen = settings.listen
-    vad = product.vad_factory(settings)(threshold=listen.threshold, min_silence_s=listen.min_silence_s,
+    vad = factories.vad_factory(settings)(threshold=listen.threshold, min_silence_s=listen.min_silence_s,
                                          min_speech_s=listen.min_speech_s, max_speech_s=listen.max_utterance_s)
-    result = transcribe_file(args.file, product.asr_factory(settings)(), vad, args.language or listen.language)
+    result = transcribe_file(args.file, factories.asr_factory(settings)(), vad, args.language or listen.language)
     print(json.dumps(result.as_dict(), ensure_ascii=False) if args.json else result.text)
     return 0
 
@@ -349,7 +350,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _reply(args: argparse.Namespace) -> int:
     import json
 
-    from runtime import product
+    from runtime import factories
     from runtime.config import load_config
 
     settings = load_config(args.config)
@@ -358,7 +359,7 @@ def _reply(args: argparse.Namespace) -> int:
                            f"use one of: {', '.join(sorted(settings.personas))}")
     if not args.text.strip():
         raise ThinkFault("think-empty-input", "nothing to answer: the text is empty", "pass the visitor's words")
-    dialogue = product.dialogue_factory(settings, persona=args.persona)()
+    dialogue = factories.dialogue_factory(settings, persona=args.persona)()
     for chunk in dialogue.reply(args.text):
         if args.json:
             print(json.dumps({"text": chunk.text, "emotion": chunk.emotion, "intensity": chunk.intensity,
@@ -374,7 +375,7 @@ def _speak(args: argparse.Namespace) -> int:
     import numpy as np
     import soundfile
 
-    from runtime import product
+    from runtime import factories
     from runtime.config import load_config
     from runtime.core.errors import SpeakFault
     from runtime.core.outputs import check_output
@@ -389,7 +390,7 @@ def _speak(args: argparse.Namespace) -> int:
         from runtime.control.assets import with_voice
 
         settings = with_voice(settings, args.voice)
-    engine = product.tts_factory(settings)()
+    engine = factories.tts_factory(settings)()
     pieces = list(engine.synthesize(args.text))
     audio = np.concatenate([p.audio for p in pieces])
     soundfile.write(args.out, audio, engine.sample_rate, subtype="PCM_16")
@@ -440,7 +441,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
-    from runtime.devices import sound
+    from runtime.hardware import sound
 
     for kind in ("input", "output"):
         print(f"{kind}:\n{sound.describe(kind)}")

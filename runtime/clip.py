@@ -17,12 +17,12 @@ import numpy as np
 from runtime.config import Settings
 from runtime.core.errors import RenderFault
 from runtime.core.rates import VOICE_RATE
-from runtime.devices.media import Mp4Writer
 from runtime.dialogue.chunker import chunk_text
 from runtime.dialogue.emotion import tag
 from runtime.face import avatars
 from runtime.face.animator import Animator
 from runtime.face.expression import Mood, mood_of
+from runtime.hardware.media import Mp4Writer
 from runtime.speech.visemes import VisemeTrack, concat, from_audio
 
 LEAD_S, TAIL_S = 0.3, 0.5
@@ -49,9 +49,9 @@ def speech_for(settings: Settings, text: str | None,
     """Audio (float32), its rate, its viseme track and the moods of its sentences (seconds from
     the audio's start): synthesized from text sentence by sentence, or from a WAV's sound (no mood)."""
     if text is not None:
-        from runtime import product
+        from runtime import factories
 
-        engine = product.tts_factory(settings)()
+        engine = factories.tts_factory(settings)()
         audio, tracks, moods, at = [], [], [], 0.0
         for sentence in list(chunk_text([text])) or [text]:
             pieces = list(engine.synthesize(sentence))

@@ -8,7 +8,6 @@ supervisor knows nothing about the product; nothing imports this module but the 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -22,21 +21,25 @@ from typing import TYPE_CHECKING, TextIO
 
 import zmq
 
-from runtime import engines
+from runtime.checks import preflight
 from runtime.config import (
     LANGUAGES,
-    AutoCapture,
-    CaptureSource,
     ConsoleCapture,
-    FileCapture,
-    MicrophoneCapture,
     Settings,
 )
 from runtime.core.bus import Bus
 from runtime.core.errors import RuntimeFault
 from runtime.core.supervisor import ActorSpec, Supervisor, exit_now, lingering_threads, peak_rss_mb
-from runtime.devices import sound
-from runtime.needed import required_models
+from runtime.factories import (
+    asr_factory,
+    build_voices,
+    dialogue_factory,
+    model_store,
+    resolve_capture,
+    turn_factory,
+    vad_factory,
+)
+from runtime.hardware import sound
 from runtime.places import Places
 from runtime.store.models import ModelStore
 from runtime.store.recordings import Recordings, Retention
@@ -50,170 +53,6 @@ RESTART = 75
 """run_app's exit code when an operator's change needs a new process (see restart_process)."""
 
 
-def model_store(settings: Settings) -> ModelStore:
-    """The model store the settings name."""
-    return Places.of(settings.paths).models
-
-
-def resolve_capture(settings: Settings) -> CaptureSource:
-    """The capture config to use: `auto` becomes the microphone when one exists, else the console."""
-    capture = settings.capture
-    if capture.type != AutoCapture().type:
-        return capture
-    if sound.has_any("input"):
-        return MicrophoneCapture(type="microphone")
-    _LOGGER.info("no audio input; using typed input")
-    return ConsoleCapture(type="console")
-
-
-def asr_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
-    """A function that loads the configured ASR engine (called in the listen actor's thread)."""
-    store = store or model_store(settings)
-    return lambda: engines.build(settings.asr, store)
-
-
-def tts_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
-    """A function that loads the voices of every language and persona (called in the speak actor's thread)."""
-    places = Places.of(settings.paths)
-    places = dataclasses.replace(places, models=store) if store is not None else places
-    return lambda: build_voices(settings, places)
-
-
-def build_voices(settings: Settings, places: Places):
-    """The configured voice of each language (an enrolled voice, [speak] voice, replaces that of its
-    language) plus the personas' pinned ones; one engine serves every voice it has (all Kokoro
-    voices, stock and enrolled, share one model)."""
-    from runtime.engines.voices import Voice, Voices
-    from runtime.voice import bundle
-
-    state, store = places.state, places.models
-    loaded: list[tuple[object, object]] = []  # (section without its voice, engine)
-
-    def voice(section, name: str = "") -> Voice:
-        name = name or section.voice
-        enrolled = bundle.load(state, name) if bundle.is_enrolled(state, name) else None
-        if enrolled is not None:
-            section = settings.speak.kokoro()
-        general = section.model_copy(update={"voice": ""})
-        engine = next((e for key, e in loaded if key == general and (enrolled or e.has_voice(name))), None)
-        if engine is None:
-            engine = engines.build(section if enrolled else section.model_copy(update={"voice": name}), store)
-            loaded.append((general, engine))
-        if enrolled is not None:
-            engine.add_voice(name, enrolled.style)
-        return Voice(engine, name)
-
-    sections = {lang: getattr(settings.speak, lang) for lang in LANGUAGES}
-    voices = {lang: voice(section) for lang, section in sections.items() if engines.module_of(section)}
-    if settings.speak.voice:
-        language = bundle.load(state, settings.speak.voice).language  # voice-unknown / voice-damaged first
-        voices[language] = voice(settings.speak.kokoro(), settings.speak.voice)
-    pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
-              for lang, name in persona.voices.items() if engines.module_of(sections[lang])}
-    return Voices(voices, pinned)
-
-
-def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable:
-    """A function making Silero detectors with given thresholds."""
-    return engines.vad(store or model_store(settings))
-
-
-def turn_factory(settings: Settings, store: ModelStore | None = None) -> Callable | None:
-    """A function that loads the turn model, or None (off, or not in the store: the words decide)."""
-    from runtime.speech.turn import turn_factory as factory
-
-    return factory(settings.listen, store or model_store(settings))
-
-
-def turn_note(settings: Settings, store: ModelStore) -> str:
-    """check-config's word on the turn model when it is on but cannot be used ("" when it can)."""
-    from runtime.speech.turn import TURN_FILE, TURN_MODEL, turn_model_state
-
-    code, detail = turn_model_state(store) if settings.listen.turn_model else ("ok", "")
-    return "" if code == "ok" else (f"[{code}] the turn model {TURN_MODEL}/{TURN_FILE} {detail}: the end of what "
-                                    f"the visitor says is judged from the words alone; run `edge-talker models "
-                                    f"fetch {TURN_MODEL}` (or set [listen] turn_model = false)")
-
-
-def check_models(settings: Settings, places: Places) -> None:
-    """Refuse to start, naming every missing or corrupt model at once, before any model loads (the
-    optional turn model: refused when damaged, a warning when missing)."""
-    listens = not isinstance(resolve_capture(settings), ConsoleCapture)
-    places.models.require(required_models(settings, places, listens=listens))
-    if listens:
-        turn_factory(settings, places.models)
-    if settings.speak.voice:
-        from runtime.voice import bundle
-
-        bundle.load(places.state, settings.speak.voice)  # voice-unknown / -damaged now
-
-
-def dialogue_factory(settings: Settings, store: ModelStore | None = None, persona: str | None = None,
-                     build: Callable = engines.build, current: Callable[[], Settings] | None = None) -> Callable:
-    """A function that loads the configured LLM and returns a Dialogue (called in the think thread);
-    the Dialogue refuses personas that do not fit the model's context; the personas are those in
-    force when it is called (`current`, for operators' changes)."""
-    from runtime.dialogue.conversation import Dialogue
-    from runtime.dialogue.safety import SafetyCheck
-
-    cfg = settings.think
-    store = store or model_store(settings)
-
-    def make() -> Dialogue:
-        now = current() if current else settings
-        return Dialogue(build(cfg, store), now.personas, persona or now.think.persona,
-                        memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
-                        max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
-                        first_chunk_units=cfg.first_chunk_units,
-                        safety=SafetyCheck(now.safety.phrases, now.safety.enabled))
-
-    return make
-
-
-def measure_personas(settings: Settings, store: ModelStore) -> str:
-    """Check that every persona fits the model's context, with the model's own tokenizer (its
-    vocabulary only: about a second); returns what was measured against, for check-config."""
-    engine_module = engines.module_of(settings.think)
-    if not hasattr(engine_module, "tokenizer"):
-        return ""
-    engine = dialogue_factory(settings, store, build=engine_module.tokenizer)().engine
-    return f"every persona fits the {engine.n_ctx}-token context of {settings.think.model}"
-
-
-def check_servers(settings: Settings) -> str:
-    """check-config's look at the servers the engines use (a Wyoming ASR server, an
-    OpenAI-compatible LLM server):
-    they answer; returns what was checked ("" when no engine uses a server)."""
-    found = []
-    for section in (settings.asr, settings.think, *(getattr(settings.speak, lang) for lang in LANGUAGES)):
-        check = getattr(engines.module_of(section), "check", None)
-        found.append(check(section) if check else "")
-    return "; ".join(filter(None, found))
-
-
-def check_applied(settings: Settings, places: Places) -> str:
-    """check-config's look at what operators applied (applied-config.json in the state directory):
-    validated with the config file under it and checked as the kiosk would start with it; a fault
-    names that document. Returns what was checked ("" when nothing is applied)."""
-    from runtime.control import desired
-    from runtime.core.errors import ConfigFault
-
-    store = desired.AppliedStore(places.state)
-    applied = store.load()
-    if not applied.overlay:
-        return ""
-    effective = desired.effective_in(places, settings, applied.overlay, str(store.path))
-    try:
-        check_models(effective, places)
-        measure_personas(effective, places.models)
-    except RuntimeFault as fault:
-        raise ConfigFault(fault.code if isinstance(fault, ConfigFault) else "config-applied-invalid",
-                          f"{store.path} (version {applied.version!r}, applied by operators): [{fault.code}] "
-                          f"{fault.message}", f"{fault.hint}; or apply a corrected document (config.apply), or "
-                          f"delete {store.path} to run with the config file alone") from fault
-    return f"{store.path} (version {applied.version!r}) is valid over it"
-
-
 DEMO = Retention(segment_s=120.0, max_file_mb=100.0, keep_files=3, keep_mb=300.0)
 """Demo clips on a box with no window: the newest three, two minutes each at most."""
 
@@ -222,7 +61,7 @@ def recordings(settings: Settings, places: Places) -> Recordings | None:
     """Where the recording goes, or None when nothing is recorded (the default with a window,
     and always under systemd unless configured)."""
     from runtime.core.systemd import under_systemd
-    from runtime.devices.display import display_available
+    from runtime.hardware.display import display_available
 
     record = settings.record
     retention = Retention(segment_s=record.segment_s, max_file_mb=record.max_file_mb, keep_files=record.keep_files,
@@ -248,8 +87,8 @@ def presentation_specs(settings: Settings, bus: Bus, places: Places, *, on_idle=
     from runtime.actors.play import PlayActor
     from runtime.actors.render import RenderActor
     from runtime.actors.speak import SpeakActor
-    from runtime.devices.display import open_display
     from runtime.face import avatars
+    from runtime.hardware.display import open_display
 
     current = current or (lambda: settings)
     beat = {"heartbeat_s": settings.bus.heartbeat_s}
@@ -342,8 +181,8 @@ def presence_spec(settings: Settings, bus: Bus, camera_factory: Callable | None 
     """The presence actor on the [camera] (camera_factory: another camera at the hardware edge;
     store: the model store, else the one the settings name)."""
     from runtime.actors.presence import PresenceActor
-    from runtime.devices.camera import open_camera
     from runtime.face import avatars
+    from runtime.hardware.camera import open_camera
 
     cam = settings.camera
     store = store or model_store(settings)
@@ -352,49 +191,6 @@ def presence_spec(settings: Settings, bus: Bus, camera_factory: Callable | None 
         camera_factory=camera_factory or functools.partial(open_camera, cam.source, cam.width, cam.height),
         detector_factory=lambda: avatars.face_models(store=store), settings=settings.presence,
         fps=cam.fps, mirrored=cam.mirrored, heartbeat_s=settings.bus.heartbeat_s))
-
-
-def check_camera(settings: Settings) -> str:
-    """check-config's look at [camera]: the source opens and gives a frame (camera-* faults);
-    "" when the camera is off."""
-    from runtime.devices.camera import open_camera
-
-    cam = settings.camera
-    if not cam.enabled:
-        return ""
-    camera = open_camera(cam.source, cam.width, cam.height)
-    camera.open()
-    try:
-        return f"the camera ({camera.name}) opens"
-    finally:
-        camera.close()
-
-
-def preflight(settings: Settings, places: Places, *, personas: bool = True) -> None:
-    """Refuse settings the kiosk could not start with, before they are accepted: the secrets they
-    name, every model and device they need, and (personas=True) every persona measured against the
-    model's context with its own tokenizer."""
-    if settings.remote.type == "mqtt":
-        from runtime.control.mqtt import password
-
-        password(settings.remote)
-    if settings.api.enabled:
-        from runtime.actors.api import api_token
-
-        api_token(settings.api)
-    capture = settings.capture
-    if isinstance(capture, MicrophoneCapture) and not sound.has_any("input"):
-        from runtime.core.errors import CaptureFault
-
-        raise CaptureFault("capture-no-device", "[capture] type = \"microphone\" but this kiosk has no sound input",
-                           "use type = \"auto\" (typed input when there is no microphone), or attach one")
-    if isinstance(capture, FileCapture):
-        from runtime.speech.audio import read_audio
-
-        read_audio(capture.path, report=False)  # audio-file-missing, -too-long, ... as the start would say
-    check_models(settings, places)
-    if personas:
-        measure_personas(settings, places.models)
 
 
 def control_device(settings: Settings, *, on_restart: Callable[[], None],
@@ -407,7 +203,7 @@ def control_device(settings: Settings, *, on_restart: Callable[[], None],
     from runtime.control.trial import Trial
 
     places = places or Places.of(settings.paths)
-    effective, applied, store = desired.load_effective_in(places, settings)
+    effective, applied, applied_store = desired.load_effective_in(places, settings)
     if effective.remote.type == "off" and not effective.api.enabled:
         return effective, None
     for attempt in range(3):
@@ -417,9 +213,9 @@ def control_device(settings: Settings, *, on_restart: Callable[[], None],
         except RuntimeFault as fault:
             if not applied.overlay or attempt == 2:
                 raise
-            applied = store.roll_back(applied, fault.render())
+            applied = applied_store.roll_back(applied, fault.as_text())
             effective = desired.effective_in(places, settings, applied.overlay) if applied.overlay else settings
-    device = Device(settings, places, effective, applied, store, on_restart=on_restart,
+    device = Device(settings, places, effective, applied, applied_store, on_restart=on_restart,
                     preflight=functools.partial(preflight, places=places))
     device.trial = Trial(device, effective.supervisor.confirm_s, needs_link=effective.remote.type == "mqtt",
                          on_rollback=on_restart)
@@ -453,7 +249,7 @@ def captions_on(settings: Settings) -> bool:
 
 def describe_io(settings: Settings, recording: Recordings | None = None) -> list[str]:
     """Where input comes from and where output goes, for the start-up banner."""
-    from runtime.devices.display import display_available
+    from runtime.hardware.display import display_available
 
     window = settings.display.window == "on" or (settings.display.window == "auto" and display_available())
     speaker = settings.play.device != "none" and sound.has_any("output")
@@ -528,7 +324,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         return code
     except RuntimeFault as err:
         fault, code = err, err.exit_code
-        if trial is not None and trial.failed(err.render(), at_start=not ready):
+        if trial is not None and trial.failed(err.as_text(), at_start=not ready):
             fault, code = None, RESTART  # the last good document is back: start again with it
             return code
         raise
@@ -550,7 +346,7 @@ def run_app(settings: Settings, *, build: Callable[..., list[ActorSpec]] | None 
         lingering = lingering_threads()
         if not clean or (lingering and code != RESTART):  # a restart execs over lingering threads
             if fault is not None:  # say why before leaving without the usual unwinding
-                print(fault.render(), file=sys.stderr, flush=True)
+                print(fault.as_text(), file=sys.stderr, flush=True)
             if not clean:
                 exit_now(fault.exit_code if fault is not None else _unclean_exit_code(supervisor, code))
             # Every actor stopped and everything is written; only work nobody waits for is left

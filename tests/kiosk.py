@@ -20,7 +20,7 @@ from runtime.config import parse_config
 from runtime.core.bus import Bus
 from runtime.core.messages import PlaybackFinished, PlaybackStarted, ReplyChunk, SpeechAudio
 from runtime.core.supervisor import ActorSpec
-from runtime.devices.sound import SilentOutput
+from runtime.hardware.sound import SilentOutput
 from tests.conftest import seed_state, term_within, wait_for
 from tests.harness import Running
 

@@ -162,7 +162,8 @@ BAD_JSON = [
 
 def test_bad_requests_get_json_errors_and_change_nothing(kiosk):
     before = kiosk.http("GET", "/config").json
-    applied = kiosk.device.store.path.read_bytes() if kiosk.device.store.path.exists() else None
+    applied_file = kiosk.device.applied_store.path
+    applied = applied_file.read_bytes() if applied_file.exists() else None
     says = len(kiosk.rec.of(Say))
     wrong = []
     for method, path, body, kind, status, code in BAD_JSON:
@@ -172,7 +173,7 @@ def test_bad_requests_get_json_errors_and_change_nothing(kiosk):
             wrong.append((method, path, reply.status, reply.json))
     assert not wrong, wrong
     assert kiosk.http("GET", "/config").json == before
-    assert (kiosk.device.store.path.read_bytes() if kiosk.device.store.path.exists() else None) == applied
+    assert (applied_file.read_bytes() if applied_file.exists() else None) == applied, "the applied config changed"
     assert len(kiosk.rec.of(Say)) == says
     assert "x" not in kiosk.http("GET", "/personas").json["personas"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.config import Settings, SherpaAsr
 from runtime.core.errors import RuntimeFault
 from tests.data.make_ctc_model import write
@@ -29,7 +29,7 @@ def test_configured_sherpa_engine_decodes_real_audio_features(tiny):
     model, tokens = tiny
     settings = Settings(asr=SherpaAsr(type="sherpa", kind="zipformer_ctc", files={"model": str(model)},
                                       tokens=str(tokens)))
-    engine = product.asr_factory(settings)()
+    engine = factories.asr_factory(settings)()
     assert engine.transcribe(bursts(0)).text == ""
     assert engine.transcribe(bursts(1)).text == "HELLO"
     assert engine.transcribe(bursts(2)).text == "HELLO HELLO"

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.bench.broker import free_port
@@ -92,8 +92,8 @@ def test_the_listen_actor_hears_a_visitor_through_the_server(bus, server, tmp_pa
     names = ["en-hello_world", "en-quick_brown_fox"]
     audio = np.concatenate([silence(0.5)] + [x for n in names for x in (clip(n), silence(1.2))])
     settings = wyoming(server.uri)
-    listen = functools.partial(ListenActor, "listen", bus, asr_factory=product.asr_factory(settings, STORE),
-                               vad_factory=product.vad_factory(settings, STORE), settings=settings.listen)
+    listen = functools.partial(ListenActor, "listen", bus, asr_factory=factories.asr_factory(settings, STORE),
+                               vad_factory=factories.vad_factory(settings, STORE), settings=settings.listen)
     path = write_wav(tmp_path / "visitor.wav", audio)
     with Running(bus, [ActorSpec("listen", listen),
                        ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=2.0))]) as rec:
@@ -104,7 +104,7 @@ def test_the_listen_actor_hears_a_visitor_through_the_server(bus, server, tmp_pa
 
 
 def test_a_server_that_is_down_or_not_wyoming_is_a_coded_error(tmp_path):
-    down = product.asr_factory(wyoming(f"tcp://127.0.0.1:{free_port()}"), STORE)()
+    down = factories.asr_factory(wyoming(f"tcp://127.0.0.1:{free_port()}"), STORE)()
     with pytest.raises(ListenFault) as raised:
         down.transcribe(clip("en-hello_world"))
     assert raised.value.code == "asr-server-unreachable" and "[asr] uri" in raised.value.hint
@@ -124,10 +124,10 @@ def test_a_server_that_is_down_or_not_wyoming_is_a_coded_error(tmp_path):
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        http = product.asr_factory(wyoming(f"tcp://127.0.0.1:{web.getsockname()[1]}"), STORE)()
+        http = factories.asr_factory(wyoming(f"tcp://127.0.0.1:{web.getsockname()[1]}"), STORE)()
         with pytest.raises(ListenFault) as raised:
             http.transcribe(clip("en-hello_world"))
-        assert raised.value.code == "asr-server-invalid", raised.value.render()
+        assert raised.value.code == "asr-server-invalid", raised.value.as_text()
     finally:
         web.close()
 
@@ -144,8 +144,8 @@ def test_a_server_that_is_down_or_not_wyoming_is_a_coded_error(tmp_path):
 def test_the_listen_actor_is_degraded_while_the_server_is_down_and_recovers(bus, tmp_path):
     later = WyomingWhisper(tmp_path)
     settings = wyoming(later.uri)
-    listen = functools.partial(ListenActor, "listen", bus, asr_factory=product.asr_factory(settings, STORE),
-                               vad_factory=product.vad_factory(settings, STORE), settings=settings.listen)
+    listen = functools.partial(ListenActor, "listen", bus, asr_factory=factories.asr_factory(settings, STORE),
+                               vad_factory=factories.vad_factory(settings, STORE), settings=settings.listen)
     with Running(bus, [ActorSpec("listen", listen)]) as rec:
         def states():
             return [(s.state, s.detail) for s in rec.of(ActorStatus) if s.actor == "listen"]

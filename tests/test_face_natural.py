@@ -12,10 +12,10 @@ import pytest
 
 from runtime.clip import LEAD_S, render_clip
 from runtime.config import Settings
-from runtime.devices.media import read_clip
 from runtime.face import avatars
 from runtime.face import landmarks as L
 from runtime.face.animator import Animator
+from runtime.hardware.media import read_clip
 from tests.conftest import FACE_PORTRAITS as ALL
 from tests.conftest import luma
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from runtime import product
+from runtime import factories
 from runtime.actors.capture import FileSource
 from runtime.actors.idle import IdleActor
 from runtime.actors.listen import ListenActor
@@ -63,10 +63,10 @@ def test_a_listener_restarted_mid_conversation_hears_and_gets_the_next_question_
     path = write_wav(tmp_path / "three-questions.wav", audio)
     specs = [
         ActorSpec("think", functools.partial(ThinkActor, "think", bus,
-                                             dialogue_factory=product.dialogue_factory(SETTINGS, STORE))),
+                                             dialogue_factory=factories.dialogue_factory(SETTINGS, STORE))),
         ActorSpec("listen", functools.partial(
-            CrashesAfterSecondQuestion, "listen", bus, asr_factory=product.asr_factory(SETTINGS, STORE),
-            vad_factory=product.vad_factory(SETTINGS, STORE), settings=SETTINGS.listen)),
+            CrashesAfterSecondQuestion, "listen", bus, asr_factory=factories.asr_factory(SETTINGS, STORE),
+            vad_factory=factories.vad_factory(SETTINGS, STORE), settings=SETTINGS.listen)),
         ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=1.0)),
     ]
     fast_restart = SupervisorConfig(restart_backoff_s=0.05)

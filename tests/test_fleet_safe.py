@@ -15,7 +15,7 @@ import pytest
 
 from runtime.bench.broker import free_port
 from runtime.core.paths import models_dir
-from runtime.devices import sound
+from runtime.hardware import sound
 from tests.broker import Broker, Watch
 from tests.conftest import run_cli, seed_state, wait_for
 from tests.test_fleet import DeviceProcess, remote

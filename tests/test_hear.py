@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.bench import hear as hear_bench
@@ -48,8 +48,8 @@ def hear(bus, tmp_path, audio: np.ndarray, *, speed: float = 2.0, playing: bool 
     """Play audio through FileSource -> ListenActor; return the recorder once input has ended."""
     path = write_wav(tmp_path / f"in-{next(_names)}.wav", audio)
     listen_actor = functools.partial(
-        ListenActor, "listen", bus, asr_factory=product.asr_factory(SETTINGS, STORE),
-        vad_factory=product.vad_factory(SETTINGS, STORE), settings=listen or SETTINGS.listen)
+        ListenActor, "listen", bus, asr_factory=factories.asr_factory(SETTINGS, STORE),
+        vad_factory=factories.vad_factory(SETTINGS, STORE), settings=listen or SETTINGS.listen)
     specs = [ActorSpec("listen", listen_actor)]
     if not playing:
         specs.append(ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=speed)))
@@ -145,9 +145,9 @@ def test_human_read_speech_file_transcript(tmp_path):
     from runtime.engines.transcribe import transcribe_file
 
     settings = SETTINGS
-    vad = product.vad_factory(settings, STORE)(threshold=0.5, min_silence_s=0.5, min_speech_s=0.25,
+    vad = factories.vad_factory(settings, STORE)(threshold=0.5, min_silence_s=0.5, min_speech_s=0.25,
                                                 max_speech_s=15)
-    result = transcribe_file(str(HUMAN / "two_cities.wav"), product.asr_factory(settings, STORE)(), vad, "en")
+    result = transcribe_file(str(HUMAN / "two_cities.wav"), factories.asr_factory(settings, STORE)(), vad, "en")
     assert wer(REFERENCES["two_cities"]["text"], result.text) <= 0.05, result.text
     assert result.language == "en"
     assert all(b.start_s >= a.end_s - 0.01 for a, b in zip(result.segments, result.segments[1:], strict=False))
@@ -158,6 +158,6 @@ def test_the_silence_after_a_short_answer_is_not_heard_as_its_first_words_again(
     # words as a second segment, "I would be glad. I would be": a visitor would be answered on
     # words they never said (CI heard the same of a whole sentence through the Wyoming server).
     audio = read_audio(Path(__file__).parent / "data" / "glad_then_silence.wav")
-    heard = product.asr_factory(SETTINGS, STORE)().transcribe(audio, "en")
+    heard = factories.asr_factory(SETTINGS, STORE)().transcribe(audio, "en")
     assert heard.text == "I would be glad.", heard.text
     assert [s.text for s in heard.segments] == ["I would be glad."]

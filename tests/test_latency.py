@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.actors.play import PlayActor
@@ -32,7 +32,7 @@ from runtime.core.messages import (
 )
 from runtime.core.paths import models_dir
 from runtime.core.supervisor import ActorSpec
-from runtime.devices.sound import SilentOutput
+from runtime.hardware.sound import SilentOutput
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16, to_rate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
 from runtime.store.models import ModelStore
@@ -75,17 +75,17 @@ class Microphone:
 def hearing(bus, listen: ListenConfig) -> ActorSpec:
     """The listen actor with Silero and Whisper base."""
     return ActorSpec("listen", functools.partial(
-        ListenActor, "listen", bus, asr_factory=product.asr_factory(SETTINGS, STORE),
-        vad_factory=product.vad_factory(SETTINGS, STORE), settings=listen))
+        ListenActor, "listen", bus, asr_factory=factories.asr_factory(SETTINGS, STORE),
+        vad_factory=factories.vad_factory(SETTINGS, STORE), settings=listen))
 
 
 def conversation(bus, listen: ListenConfig = PATIENT) -> list[ActorSpec]:
     """Listen, think (SmolLM2), speak (piper) and play (the silent clock: no speaker here)."""
     return [
         ActorSpec("play", lambda: PlayActor("play", bus, output_factory=lambda fill: SilentOutput(None, fill))),
-        ActorSpec("speak", lambda: SpeakActor("speak", bus, engine_factory=product.tts_factory(SETTINGS, STORE))),
+        ActorSpec("speak", lambda: SpeakActor("speak", bus, engine_factory=factories.tts_factory(SETTINGS, STORE))),
         ActorSpec("think", functools.partial(ThinkActor, "think", bus,
-                                             dialogue_factory=product.dialogue_factory(SETTINGS, STORE))),
+                                             dialogue_factory=factories.dialogue_factory(SETTINGS, STORE))),
         hearing(bus, listen),
     ]
 
@@ -193,7 +193,7 @@ def test_a_breath_mid_sentence_does_not_split_the_turn(bus, tmp_path, breath_s):
                          [(-48.0, 0.0, 0.0), (-42.0, 6.0, 0.0), (-30.0, 6.0, 0.0), (-36.0, 6.0, 1.2)])
 def test_the_avatars_own_voice_is_no_barge_in_but_the_visitor_talking_over_it_stops_it_at_once(bus, echo_db,
                                                                                                    margin_db, fade_s):
-    engine = product.tts_factory(SETTINGS, STORE)()
+    engine = factories.tts_factory(SETTINGS, STORE)()
     pieces = list(engine.synthesize("Welcome to the museum. The galleries are open every day from nine until six, "
                                     "the cafe is on the ground floor, and the shop is next to the exit."))
     said = np.concatenate([to_rate(p.audio, p.sample_rate) for p in pieces])

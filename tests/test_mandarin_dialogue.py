@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.think import ThinkActor
 from runtime.config import LlamaThink, Persona, SupervisorConfig, load_config, parse_config
 from runtime.core.errors import ConfigFault
@@ -29,7 +29,7 @@ DONT_KNOW = re.compile(r"(don't|do not|not) (know|have|sure)|no information|staf
 
 @pytest.fixture(scope="module")
 def engine():
-    return product.dialogue_factory(SETTINGS)().engine
+    return factories.dialogue_factory(SETTINGS)().engine
 
 
 def ask(engine, question: str) -> str:
@@ -86,7 +86,7 @@ def test_safety_phrases_get_the_fixed_response_never_the_models(engine):
 
 @pytest.mark.timeout(600)
 def test_think_actor_tells_the_staff_with_a_safety_event(bus):
-    actor = functools.partial(ThinkActor, "think", bus, dialogue_factory=product.dialogue_factory(SETTINGS))
+    actor = functools.partial(ThinkActor, "think", bus, dialogue_factory=factories.dialogue_factory(SETTINGS))
     with Running(bus, [ActorSpec("think", actor)], SupervisorConfig(start_timeout_s=300)) as rec:
         pub = bus.publisher()
         pub.publish(Interrupt(turn=1))

@@ -8,14 +8,14 @@ import shutil
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.bench.avsync import envelope, mouth_opening, offset_ms
 from runtime.clip import render_clip
 from runtime.config import KokoroSpeak, Settings, parse_config
 from runtime.core.errors import RuntimeFault
-from runtime.devices.media import read_clip
 from runtime.engines import build
 from runtime.engines.tts_kokoro import SAMPLE_RATE
+from runtime.hardware.media import read_clip
 from runtime.speech import phonemes
 from runtime.speech.audio import frame_rms, to_rate
 from runtime.speech.language import to_simplified
@@ -24,7 +24,7 @@ from runtime.speech.visemes import concat
 from tests.conftest import run_cli
 
 SETTINGS = Settings()
-STORE = product.model_store(SETTINGS)
+STORE = factories.model_store(SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +34,12 @@ def kokoro():
 
 @pytest.fixture(scope="module")
 def voices():
-    return product.tts_factory(SETTINGS)()
+    return factories.tts_factory(SETTINGS)()
 
 
 @pytest.fixture(scope="module")
 def asr():
-    return product.asr_factory(SETTINGS, STORE)()
+    return factories.asr_factory(SETTINGS, STORE)()
 
 
 def _runs(track, viseme: str) -> int:
@@ -141,7 +141,7 @@ def test_a_persona_pins_its_own_voice_per_language():
     settings = parse_config('[personas.guide]\nname = "Mia"\nsystem_prompt = "You are Mia."\n'
                             '[personas.guide.voices]\nzh = "zm_yunxi"\n'
                             '[personas.host]\nname = "Li"\nsystem_prompt = "You are Li."\n')
-    voices = product.tts_factory(settings)()
+    voices = factories.tts_factory(settings)()
     pinned, default = voices.voice("zh", "guide"), voices.voice("zh", "host")
     assert (pinned.name, default.name) == ("zm_yunxi", "zf_xiaoxiao")
     assert pinned.engine is default.engine, "one Kokoro model serves every Kokoro voice"

@@ -28,8 +28,8 @@ from runtime.core.messages import (
 )
 from runtime.core.paths import models_dir
 from runtime.core.supervisor import ActorSpec
-from runtime.devices.camera import VideoFileCamera
 from runtime.face.animator import Animator
+from runtime.hardware.camera import VideoFileCamera
 from runtime.store.models import ModelStore
 from tests.broker import Broker, Watch
 from tests.conftest import run_cli, wait_for

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.play import PlayActor
 from runtime.actors.render import RenderActor
 from runtime.bench.avsync import mouth_opening
@@ -26,9 +26,9 @@ from runtime.core.messages import (
     VideoFrame,
 )
 from runtime.core.supervisor import ActorSpec
-from runtime.devices.sound import SilentOutput
 from runtime.face import avatars
 from runtime.face.animator import Activity
+from runtime.hardware.sound import SilentOutput
 from tests.conftest import require_tool
 from tests.harness import Running
 
@@ -52,7 +52,7 @@ class RecordingSpeaker(SilentOutput):
 
 @pytest.fixture(scope="module")
 def speech():
-    engine = product.tts_factory(SETTINGS)()
+    engine = factories.tts_factory(SETTINGS)()
     text = "Welcome to the museum. Our galleries are open every day from nine until six, and the cafe is open too."
     return list(engine.synthesize(text))
 
@@ -116,7 +116,7 @@ def test_interrupt_silences_the_speaker_at_its_next_block_and_the_mouth_rests(bu
 
 def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    from runtime.devices.display import open_display
+    from runtime.hardware.display import open_display
 
     made = []
     face = avatars.renderer(avatars.load_avatar(SETTINGS))
@@ -135,7 +135,7 @@ def test_window_runs_under_sdl_dummy_driver(bus, monkeypatch):
 SCREENSHOT = """
 import numpy as np, sys, cv2
 from runtime.config import Settings
-from runtime.devices.display import open_display
+from runtime.hardware.display import open_display
 from runtime.face import avatars
 face = avatars.renderer(avatars.load_avatar(Settings()))
 window = open_display("on", 512)
@@ -185,9 +185,9 @@ def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
     import sys
 
     from runtime.bench.avsync import envelope, offset_ms
-    from runtime.devices.media import read_clip
+    from runtime.hardware.media import read_clip
 
-    engine = product.tts_factory(SETTINGS)()
+    engine = factories.tts_factory(SETTINGS)()
     question = np.concatenate([p.audio for p in engine.synthesize("Hello! Where is the cafe, please?")])
     import soundfile
 

@@ -16,7 +16,7 @@ import pytest
 from runtime.actors.record import RATE, RecordActor
 from runtime.core.messages import ActorState, ActorStatus, AudioFrame, PlaybackStarted, SpeechAudio, VideoFrame
 from runtime.core.supervisor import ActorSpec
-from runtime.devices.media import read_clip
+from runtime.hardware.media import read_clip
 from runtime.speech.audio import to_int16
 from runtime.store.recordings import Recordings, Retention
 from tests.conftest import REPO, wait_for
@@ -198,7 +198,7 @@ def test_the_sound_of_a_file_is_where_it_was_written(tmp_path, live):
     """A fragmented MP4 has no edit list to hide the AAC encoder's 1024 priming samples: every
     player heard a live recording's sound 43 ms late, so its lips looked early (the live run's
     AV offset of -47 to -77 ms)."""
-    from runtime.devices.media import Mp4Writer
+    from runtime.hardware.media import Mp4Writer
 
     fps, at_s = 25, 1.0
     writer = Mp4Writer(tmp_path / "beep.mp4", width=64, height=64, fps=fps, sample_rate=RATE, threads=1, live=live)

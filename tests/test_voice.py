@@ -244,16 +244,16 @@ def test_config_names_an_enrolled_voice_and_old_flat_sections_still_work(tmp_pat
     bundle.save(state, "anna", _blend(("af_heart", "af_bella"), (0.6, 0.4)),
                 {"language": "en", "nearest_stock": "af_heart"})
     settings = Settings(paths=PathsConfig(state=str(state)), speak=parse_config('[speak]\nvoice = "anna"\n').speak)
-    from runtime import product
+    from runtime import factories
 
-    voices = product.tts_factory(settings)()
+    voices = factories.tts_factory(settings)()
     assert voices.voice("en").name == "anna" and voices.voice("zh").name == "zf_xiaoxiao"
     assert voices.voice("en").engine is voices.voice("zh").engine  # one Kokoro model for both
     english = np.concatenate([s.audio for s in voices.synthesize("Hello, I speak with an enrolled voice.")])
     assert len(english) > voices.sample_rate
     missing = Settings(paths=PathsConfig(state=str(state)), speak=parse_config('[speak]\nvoice = "bob"\n').speak)
     with pytest.raises(RuntimeFault) as info:
-        product.tts_factory(missing)()
+        factories.tts_factory(missing)()
     assert info.value.code == "voice-unknown"
 
 

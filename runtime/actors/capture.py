@@ -167,7 +167,7 @@ class FileSource(AudioSource):
 
 
 class MicrophoneSource(AudioSource):
-    """A microphone (runtime.devices.sound.InputDevice), resampled with soxr when the device does
+    """A microphone (runtime.hardware.sound.InputDevice), resampled with soxr when the device does
     not run at 16 kHz. A microphone that goes away (unplugged, driver failure) is reported once
     (capture-device-lost: the actor is degraded, the rest of the product goes on) and reopened
     every few seconds until it is back."""
@@ -184,7 +184,7 @@ class MicrophoneSource(AudioSource):
     def __init__(self, name: str, bus, *, device: str | int | None = None, device_rate: int | None = None,
                  input_factory=None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
-        from runtime.devices.sound import InputDevice
+        from runtime.hardware.sound import InputDevice
 
         self.device = device
         self.device_rate = device_rate

@@ -51,6 +51,7 @@ from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.echo import EchoGate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
 from runtime.speech.endpointing import Answer, TurnJudge
+from runtime.speech.heard import HeardAudio
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,9 +98,7 @@ class ListenActor(Actor):
         super().__init__(name, bus, **kwargs)
         self.settings = settings
         self._asr_factory, self._vad_factory, self._turn_factory = asr_factory, vad_factory, turn_factory
-        self._store = np.zeros(30 * SAMPLE_RATE, np.float32)
-        self._filled = 0
-        self._buffer_start = 0  # input-timeline sample of _buffer[0]
+        self._heard = HeardAudio()
         self._playing = False
         self._echo_until = 0.0
         self._echo = EchoGate(window_s=settings.barge_in_min_speech_s)
@@ -155,18 +154,19 @@ class ListenActor(Actor):
                 self._phrase_ended(segment)
             utt = self._current
             if utt is not None and utt.accepted and utt.phrase_end >= 0:
-                self._endpoint(utt, self._buffer_end)
+                self._endpoint(utt, self._heard.end)
 
     def _audio(self, frame: AudioFrame) -> None:
         audio = to_float(frame.pcm)
         if self._vad_base is None:
-            self._vad_base = self._buffer_start = frame.offset_samples
-        self._append(audio)
+            self._vad_base = frame.offset_samples
+            self._heard.begin_at(frame.offset_samples)
+        self._heard.append(audio)
         self._note_level(audio)
         for vad in (self.speech, self.barge):
             vad.accept(audio)
         self.barge.segments()  # only its state is used: finished segments are let go
-        now_sample = self._buffer_end
+        now_sample = self._heard.end
         # While the avatar talks, the quicker strict detector may open the utterance: a barge-in
         # should not wait for the normal minimum speech time.
         if self._current is None and (self.speech.speaking or (self._echo_policy_on() and self.barge.speaking)):
@@ -195,11 +195,6 @@ class ListenActor(Actor):
                 self._maybe_endpoint(utt, now_sample)
         self._trim()
 
-    @property
-    def _buffer_end(self) -> int:
-        """Input-timeline sample one past the newest audio."""
-        return self._buffer_start + self._filled
-
     # --- utterances -------------------------------------------------------------------------
 
     def _onset(self, now_sample: int) -> None:
@@ -207,7 +202,7 @@ class ListenActor(Actor):
         self._ids += 1
         lookback = int((s.min_speech_s + _PREROLL_S) * SAMPLE_RATE)
         playing = self._echo_policy_on()
-        self._current = _Utterance(self._ids, max(self._buffer_start, now_sample - lookback), playing,
+        self._current = _Utterance(self._ids, max(self._heard.start, now_sample - lookback), playing,
                                    heard_at=now_sample)
 
     def _echo_policy_on(self) -> bool:
@@ -230,12 +225,12 @@ class ListenActor(Actor):
         """Accept an utterance at once, or during playback only when it passes the echo policy."""
         s = self.settings
         if utt.during_playback:
-            recent = self._buffer[-int(s.barge_in_min_speech_s * SAMPLE_RATE):]
+            recent = self._heard.last(int(s.barge_in_min_speech_s * SAMPLE_RATE))
             if not self.barge.speaking or dbfs(recent) < max(s.barge_in_min_dbfs, self._echo_peak()):
                 return
         if utt.during_playback:  # the speech before (the avatar's own voice) is not the visitor's
             lookback = int((s.barge_in_min_speech_s + _PREROLL_S) * SAMPLE_RATE)
-            utt.onset = max(utt.onset, self._buffer_end - lookback)
+            utt.onset = max(utt.onset, self._heard.end - lookback)
         utt.accepted = True
         self._echo.release()
         utt.turn = self.open_turn()
@@ -258,8 +253,8 @@ class ListenActor(Actor):
             return -1
         # Where speech began: the detector hears it min_speech_s late, and up to _PREROLL_S more.
         started = utt.heard_at - int((self.settings.min_speech_s + _PREROLL_S) * SAMPLE_RATE)
-        if (started - last.phrase_end > self.settings.resume_s * SAMPLE_RATE or last.onset < self._buffer_start
-                or self._buffer_end - last.onset >= self.settings.max_utterance_s * SAMPLE_RATE):
+        if (started - last.phrase_end > self.settings.resume_s * SAMPLE_RATE or last.onset < self._heard.start
+                or self._heard.end - last.onset >= self.settings.max_utterance_s * SAMPLE_RATE):
             return -1  # a real pause, or a monologue cut at max_utterance_s
         self._finishing.pop(last.id, None)
         utt.onset = last.onset
@@ -273,13 +268,13 @@ class ListenActor(Actor):
         if utt is None or not utt.accepted:
             return
         if utt.phrase_end < 0 and utt.speculative_end < 0:  # the first phrase places the onset better
-            utt.onset = max(self._buffer_start, min(utt.onset, self._vad_base + segment.start))
+            utt.onset = max(self._heard.start, min(utt.onset, self._vad_base + segment.start))
         self._pause_at(utt, self._vad_base + segment.end)
 
     def _pause_at(self, utt: _Utterance, speech_end: int) -> None:
         """Speech stopped at this input-timeline sample: decode the utterance so far."""
         utt.phrase_end = speech_end
-        end = self._buffer_end
+        end = self._heard.end
         if self._submit(JobKind.SPECULATIVE, utt, end):
             utt.speculative_end, utt.speculative = end, None
         self._judge.pause(utt.id, self._audio_of(utt, end), f"turn {utt.turn}", (end - speech_end) / SAMPLE_RATE)
@@ -317,7 +312,7 @@ class ListenActor(Actor):
         """The utterance is over: its final is the decode at the last pause when that covers it."""
         if self._current is utt:
             self._current = None
-        utt.end = min(utt.phrase_end + _TRAILING, self._buffer_end)
+        utt.end = min(utt.phrase_end + _TRAILING, self._heard.end)
         utt.silence_s = max(0.0, (now_sample - utt.phrase_end) / SAMPLE_RATE)
         utt.endpoint_at = time.monotonic()
         self._judge.went_on(utt.id)
@@ -332,7 +327,7 @@ class ListenActor(Actor):
 
     def _audio_of(self, utt: _Utterance, end: int) -> np.ndarray:
         """A copy of the utterance's audio up to an input-timeline sample."""
-        return self._buffer[max(utt.onset, self._buffer_start) - self._buffer_start:end - self._buffer_start].copy()
+        return self._heard.between(utt.onset, end)
 
     def _submit(self, kind: JobKind, utt: _Utterance, end: int) -> bool:
         audio = self._audio_of(utt, end)
@@ -346,7 +341,7 @@ class ListenActor(Actor):
     def _judged(self, answer: Answer) -> None:
         utt = self._current
         if self._judge.take(answer) and utt is not None and utt.accepted:  # the model's verdict came
-            self._maybe_endpoint(utt, self._buffer_end)
+            self._maybe_endpoint(utt, self._heard.end)
 
     def _heard_nothing(self, utt) -> None:
         """The utterance ended without words: an empty final transcript closes its turn (nothing
@@ -389,7 +384,7 @@ class ListenActor(Actor):
             if utt.endpoint_at:
                 self._final(utt, done.result)
                 return
-            self._maybe_endpoint(utt, self._buffer_end)
+            self._maybe_endpoint(utt, self._heard.end)
             if not utt.endpoint_at:
                 self._speculate(utt, done.result)
         else:
@@ -404,7 +399,7 @@ class ListenActor(Actor):
                                 language=result.language, start_s=utt.onset / SAMPLE_RATE,
                                 end_s=utt.phrase_end / SAMPLE_RATE))
         _LOGGER.debug("turn %d: answering ahead at a %.2f s pause", utt.turn,
-                      (self._buffer_end - utt.phrase_end) / SAMPLE_RATE)
+                      (self._heard.end - utt.phrase_end) / SAMPLE_RATE)
 
     def _final(self, utt: _Utterance, result: AsrResult) -> None:
         self._finishing.pop(utt.id, None)
@@ -425,27 +420,9 @@ class ListenActor(Actor):
                      ", answered ahead" if hit else "")
         _LOGGER.debug("turn %d: heard %r", utt.turn, result.text)
 
-    def _append(self, audio: np.ndarray) -> None:
-        """Add audio to a preallocated buffer (no per-frame reallocation of seconds of audio)."""
-        if self._filled + len(audio) > len(self._store):
-            grown = np.zeros(max(2 * len(self._store), self._filled + len(audio)), np.float32)
-            grown[: self._filled] = self._store[: self._filled]
-            self._store = grown
-        self._store[self._filled:self._filled + len(audio)] = audio
-        self._filled += len(audio)
-
-    @property
-    def _buffer(self) -> np.ndarray:
-        """The kept audio (a view, no copy)."""
-        return self._store[: self._filled]
-
     def _trim(self) -> None:
         """Keep the audio an utterance may still need, and no more."""
-        keep_from = self._buffer_start + self._filled - int((self.settings.max_utterance_s + 2.0) * SAMPLE_RATE)
+        keep_from = self._heard.end - int((self.settings.max_utterance_s + 2.0) * SAMPLE_RATE)
         if self._current is not None:
             keep_from = min(keep_from, self._current.onset)
-        drop = keep_from - self._buffer_start
-        if drop > 4 * SAMPLE_RATE:  # shift rarely: once per few seconds of audio
-            self._store[: self._filled - drop] = self._store[drop:self._filled]
-            self._filled -= drop
-            self._buffer_start += drop
+        self._heard.keep_from(keep_from)

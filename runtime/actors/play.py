@@ -82,7 +82,7 @@ class PlayActor(Actor):
     def tick(self) -> None:
         """A speaker that went away: the silent clock takes over at once (the face, the timeline
         and the recording go on), and the speaker is reopened every few seconds until it is back."""
-        from runtime.devices.sound import SilentOutput
+        from runtime.hardware.sound import SilentOutput
 
         if self.output.gone():
             lost, self.output = self.output, SilentOutput(None, self._fill, rate=self.output.rate)

@@ -16,8 +16,8 @@ from runtime.config import PresenceConfig
 from runtime.core.actor import Actor
 from runtime.core.errors import CameraFault
 from runtime.core.messages import Visitor, VisitorChange
-from runtime.devices.camera import Camera
 from runtime.face.presence import PresenceTracker, Sighting, nearest_face
+from runtime.hardware.camera import Camera
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from runtime.core.messages import (
     SpeechAudio,
     VideoFrame,
 )
-from runtime.devices.media import Mp4Writer
+from runtime.hardware.media import Mp4Writer
 from runtime.speech.audio import SAMPLE_RATE, to_float, to_rate
 from runtime.store.recordings import Recordings
 
@@ -296,7 +296,7 @@ class RecordActor(Actor):
     def _give_up(self, fault: RecordFault) -> None:
         """Stop recording for good (the conversation goes on); say so once."""
         self._stopped = True
-        _LOGGER.error("%s", fault.render())
+        _LOGGER.error("%s", fault.as_text())
         self.degrade(fault)
         if self._writer is not None:
             writer, self._writer = self._writer, None

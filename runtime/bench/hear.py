@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from runtime import product
+from runtime import factories
 from runtime.bench.stats import percentiles
 from runtime.config import Settings
 from runtime.core.bus import Bus, receive
@@ -66,9 +66,9 @@ def heard(settings: Settings, store: ModelStore, audio: np.ndarray, kinds: tuple
         context = zmq.Context()
         bus = Bus("inproc://bench-pub", "inproc://bench-sub", context=context)
         specs = [ActorSpec("listen", lambda: ListenActor(
-                     "listen", bus, asr_factory=product.asr_factory(settings, store),
-                     vad_factory=product.vad_factory(settings, store), settings=settings.listen,
-                     turn_factory=product.turn_factory(settings, store))),
+                     "listen", bus, asr_factory=factories.asr_factory(settings, store),
+                     vad_factory=factories.vad_factory(settings, store), settings=settings.listen,
+                     turn_factory=factories.turn_factory(settings, store))),
                  ActorSpec("capture", lambda: FileSource("capture", bus, path=str(path), tail_silence_s=2.0))]
         supervisor = Supervisor(bus, specs, settings.supervisor)
         bus.start()  # before subscribing; Supervisor.start() finds it running
@@ -95,7 +95,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     settings = settings or Settings()
     store = Places.of(settings.paths).models
     corpus = _corpus(store)
-    engine = product.asr_factory(settings, store)()
+    engine = factories.asr_factory(settings, store)()
     engine.transcribe(np.zeros(SAMPLE_RATE, np.float32))  # warm-up
     decode_s = sum(_timed(engine, audio, lang) for _, lang, _, audio in corpus)
     total_s = sum(len(a) for *_, a in corpus) / SAMPLE_RATE

@@ -22,9 +22,9 @@ from runtime.config import Settings
 from runtime.core.bus import Bus, receive
 from runtime.core.messages import Visitor, VisitorChange
 from runtime.core.supervisor import ActorSpec, Supervisor
-from runtime.devices.camera import VideoFileCamera
 from runtime.face import avatars
 from runtime.face.presence import STAY
+from runtime.hardware.camera import VideoFileCamera
 
 WALKERS = [("woman_older_glasses_neutral.jpg", 0.4), ("man_darkskin_smile_teeth.jpg", -0.3),
            ("man_older_turned15.jpg", 0.0), ("man_beard_smile_teeth_turned20_tilted.jpg", -0.5)]

@@ -24,8 +24,8 @@ from runtime.core.messages import (
     SpeechStarted,
     Transcript,
 )
-from runtime.devices.media import read_clip
 from runtime.face import avatars
+from runtime.hardware.media import read_clip
 from runtime.speech.audio import frame_rms
 
 STAGES = ["vad_endpoint", "speculative_transcript", "final_transcript", "first_chunk", "first_answer_chunk",

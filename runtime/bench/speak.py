@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime import product
+from runtime import factories
 from runtime.bench.stats import percentiles
 from runtime.config import Settings
 from runtime.speech.audio import to_rate
@@ -49,10 +49,10 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
     """Run the benchmark, print it, return (and optionally write) the numbers."""
     settings = settings or Settings()
     started = time.perf_counter()
-    voices = product.tts_factory(settings)()
+    voices = factories.tts_factory(settings)()
     load_s = time.perf_counter() - started
     voices.warm()
-    asr = product.asr_factory(settings)()
+    asr = factories.asr_factory(settings)()
     report = {"voices": settings.speak.describe(), "load_s": round(load_s, 2), "languages": {}}
     for language in voices.languages:
         report["languages"][language] = _language(voices, asr, language)

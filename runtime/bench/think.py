@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from runtime import product
+from runtime import factories
 from runtime.bench.stats import median, percentiles
 from runtime.config import Persona, Settings
 from runtime.dialogue.conversation import Dialogue
@@ -66,7 +66,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
                 system_prompt="You are Mia, a museum guide.")}
     settings = settings.model_copy(update={"personas": personas,
                                            "think": settings.think.model_copy(update={"persona": "long"})})
-    dialogue = product.dialogue_factory(settings)()
+    dialogue = factories.dialogue_factory(settings)()
     started = time.perf_counter()
     dialogue.warm()
     report = {"model": getattr(settings.think, "model", settings.think.type),

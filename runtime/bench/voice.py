@@ -124,7 +124,7 @@ def _row(kit: enroll.Tools, name: str, who: str, sample: np.ndarray, held: np.nd
     default_name, default = kit.default("en")
 
     def kokoro(style):
-        return verdict.speech(lambda text: kit.kokoro.render(text, style), kit.kokoro.sample_rate, EVAL)
+        return verdict.speech(lambda text: kit.kokoro.audio_with_style(text, style), kit.kokoro.sample_rate, EVAL)
 
     def piper():
         return verdict.speech(lambda text: np.concatenate([p.audio for p in default.synthesize(text, "")]),

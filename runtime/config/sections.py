@@ -49,7 +49,7 @@ class BusConfig(Section):
 
 class AutoCapture(CaptureSource):
     """[capture] type = "auto": the default microphone when there is one, else typed lines (the
-    composition root decides at start, see runtime.product.resolve_capture)."""
+    composition root decides at start, see runtime.factories.resolve_capture)."""
 
     type: Literal["auto"] = "auto"
 

@@ -71,7 +71,7 @@ class Device:
     config file's settings, what operators applied over it, and the settings in force."""
 
     def __init__(self, base: Settings, places: Places, settings: Settings | None = None,
-                 applied: desired.Applied | None = None, store: desired.AppliedStore | None = None, *,
+                 applied: desired.Applied | None = None, applied_store: desired.AppliedStore | None = None, *,
                  on_restart: Callable[[], None] = lambda: None,
                  preflight: Callable[[Settings], None] = lambda _s: None) -> None:
         self.lock = threading.RLock()
@@ -81,7 +81,7 @@ class Device:
         """Where the device's files are, and its model store ([paths]: operators never change it)."""
         self.settings = settings or base
         self.applied = applied or desired.Applied()
-        self.store = store or desired.AppliedStore(places.state)
+        self.applied_store = applied_store or desired.AppliedStore(places.state)
         self.on_restart = on_restart
         self.preflight = preflight
         """Refuses settings the kiosk could not start with (models, devices, personas vs context)."""
@@ -359,7 +359,7 @@ class Commands:
                 device.preflight(new)  # as the kiosk will start with it, before it is accepted
             applied = desired.next_applied(device.applied, overlay, version, restart=restart)
             if changed or version is not None:
-                device.store.save(applied)  # persisted before anything changes
+                device.applied_store.save(applied)  # persisted before anything changes
             device.settings, device.applied = new, applied
             for msg in desired.live_messages(new, live):
                 self.publish(msg)

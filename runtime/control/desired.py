@@ -241,19 +241,19 @@ def load_effective_in(places: Places, base: Settings) -> tuple[Settings, Applied
             applied = replace(applied, starts=applied.starts + 1)
             store.save(applied)
     except (ConfigFault, ControlFault) as fault:
-        _LOGGER.error("ignoring the applied config: %s", fault.render())
-        return base, Applied(problem=fault.render()), store
+        _LOGGER.error("ignoring the applied config: %s", fault.as_text())
+        return base, Applied(problem=fault.as_text()), store
     try:
         return _with_overlay(places, base, applied, store), applied, store
     except ConfigFault as fault:
         if applied.trial:
-            applied = store.roll_back(applied, fault.render())
+            applied = store.roll_back(applied, fault.as_text())
             try:
                 return _with_overlay(places, base, applied, store), applied, store
             except ConfigFault as again:
                 fault = again
-        _LOGGER.error("ignoring the applied config: %s", fault.render())
-        return base, replace(applied, overlay={}, problem=fault.render()), store
+        _LOGGER.error("ignoring the applied config: %s", fault.as_text())
+        return base, replace(applied, overlay={}, problem=fault.as_text()), store
 
 
 def _with_overlay(places: Places, base: Settings, applied: Applied, store: AppliedStore) -> Settings:

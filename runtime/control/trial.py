@@ -57,7 +57,7 @@ class Trial:
             applied = self.device.applied
             if applied.trial and applied.starts:
                 self.device.applied = replace(applied, starts=0)
-                self.device.store.save(self.device.applied)
+                self.device.applied_store.save(self.device.applied)
 
     def actors_ready(self) -> None:
         """Every actor started."""
@@ -74,7 +74,7 @@ class Trial:
         with device.lock:
             if self.active and self._ready and (self._linked or not self.needs_link):
                 self.stop()
-                device.applied = device.store.confirm(device.applied)
+                device.applied = device.applied_store.confirm(device.applied)
 
     def _expired(self) -> None:
         missing = [] if self._ready else ["not every actor became ready"]
@@ -92,7 +92,7 @@ class Trial:
             if not (applied.trial or (at_start and applied.overlay)):
                 return False
             self.stop()
-            device.applied = device.store.roll_back(applied, reason)
+            device.applied = device.applied_store.roll_back(applied, reason)
             return True
 
 

@@ -22,7 +22,7 @@ class RuntimeFault(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
-    def render(self) -> str:
+    def as_text(self) -> str:
         """The fault as the CLI prints it: code, message, hint."""
         text = f"error[{self.code}]: {self.message}"
         if self.hint:
@@ -48,7 +48,7 @@ class ConfigFault(RuntimeFault):
         """The fault as a JSON-able map, with one entry per configuration problem."""
         return {**super().as_dict(), "errors": list(self.errors)}
 
-    def render(self) -> str:
+    def as_text(self) -> str:
         """The fault with one line per configuration problem."""
         lines = [f"error[{self.code}]: {self.message}"]
         lines += [f"  - {err}" for err in self.errors]

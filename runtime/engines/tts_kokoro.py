@@ -146,7 +146,7 @@ class KokoroEngine:
         """The style tensor [510, 256] of a voice (stock or added)."""
         return self._style(name)
 
-    def render(self, text: str, style: np.ndarray) -> np.ndarray:
+    def audio_with_style(self, text: str, style: np.ndarray) -> np.ndarray:
         """Audio (24 kHz) of text spoken with a style tensor, without a track (voice matching)."""
         style = np.asarray(style, np.float32)
         parts = [self._run(ids, symbols, style)[0] for piece in phonemes.pieces(text)

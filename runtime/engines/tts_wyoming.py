@@ -61,7 +61,7 @@ class WyomingTtsEngine:
         return name in ("", self.voice)
 
     def synthesize(self, text: str, voice: str = "") -> Iterator[Speech]:
-        """Speech per sentence, as the server renders each."""
+        """Speech per sentence, as the server synthesizes each."""
         check_speakable(text, self.languages)
         for sentence in chunk_text([text]):
             started = time.perf_counter()

@@ -162,7 +162,7 @@ def judge(kit: Tools, style: np.ndarray, spoken: list[np.ndarray], nearest: str,
     texts = (CHECK[language], SECOND[language])
 
     def kokoro(styled: np.ndarray) -> list[np.ndarray]:
-        return verdict.speech(lambda text: kit.kokoro.render(text, styled), kit.kokoro.sample_rate, texts)
+        return verdict.speech(lambda text: kit.kokoro.audio_with_style(text, styled), kit.kokoro.sample_rate, texts)
 
     matched = spoken + kokoro(style)[len(spoken):] if spoken else kokoro(style)
     scores = {"matched": verdict.similarity(matched, person, kit.embedder, kit.ge2e),
@@ -180,7 +180,7 @@ def judge(kit: Tools, style: np.ndarray, spoken: list[np.ndarray], nearest: str,
 
 def kokoro_speech(kit: Tools, style: np.ndarray, language: str) -> np.ndarray:
     """CHECK spoken with a style, at 16 kHz."""
-    return to_rate(kit.kokoro.render(CHECK[language], style), kit.kokoro.sample_rate, SAMPLE_RATE)
+    return to_rate(kit.kokoro.audio_with_style(CHECK[language], style), kit.kokoro.sample_rate, SAMPLE_RATE)
 
 
 def heard_error(kit: Tools, audio: np.ndarray, language: str) -> float:

@@ -170,7 +170,8 @@ def basis(engine, embedder: SpeakerEmbedder, language: str, cache: Path,
 
 def probe(engine, embedder: SpeakerEmbedder, style: np.ndarray, language: str) -> tuple[np.ndarray, float]:
     """The d-vector and the median pitch (hertz) of the PROBES sentences spoken with a style."""
-    audio = [to_rate(engine.render(text, style), engine.sample_rate, SAMPLE_RATE) for text in PROBES[language]]
+    audio = [to_rate(engine.audio_with_style(text, style), engine.sample_rate, SAMPLE_RATE)
+             for text in PROBES[language]]
     vector = unit(np.concatenate([embedder.windows(a) for a in audio]).mean(axis=0))
     return vector, median_f0(np.concatenate(audio))
 

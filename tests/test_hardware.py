@@ -15,7 +15,7 @@ from runtime.actors.play import PlayActor
 from runtime.core.errors import CaptureFault
 from runtime.core.messages import ActorState, ActorStatus, AudioFrame, PlaybackFinished, PlaybackStarted, SpeechAudio
 from runtime.core.supervisor import ActorSpec
-from runtime.devices.sound import InputDevice, OutputDevice, SilentOutput
+from runtime.hardware.sound import InputDevice, OutputDevice, SilentOutput
 from runtime.speech.audio import to_int16
 from tests.harness import Running
 
