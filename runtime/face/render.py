@@ -58,7 +58,11 @@ class FaceRenderer:
         for name, value in params.items():
             if abs(value) < 1e-3 or name in rig.blinks:
                 continue
-            self._add(rig.fields[name], value)
+            if name == "lip_press" and rig.press is not None:  # (the lips slide over the teeth)
+                x0, y0, x1, y1 = rig.press.box
+                self._add(Field(y0, y1, x0, x1, rig.press.field(value)), 1.0)
+            else:
+                self._add(rig.fields[name], value)
             moved += value * rig.landmark_moves[name]
             above, below = rig.split_moves[name]
             up += value * above
@@ -81,6 +85,9 @@ class FaceRenderer:
             opened = float(np.max(down[:, 1] - up[:, 1]))
             down[:, 1] += rig.strip * float(np.clip(opened / (0.12 * rig.mouth_width), 0, 1))
         self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
+        if rig.press is not None:
+            rig.press.shade(frame, params.get("lip_press", 0.0), params.get("jaw_open", 0.0), (jaw_dx, jaw_dy),
+                            0.5 * (self.mouth.cavity + self.mouth.deep))
         if seam is not None:
             paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)
         self.lids.paint(frame, closing, shifts)

@@ -1,0 +1,97 @@
+"""Lips closing over the teeth at m, b, p, frame by frame as a visitor sees them: the teeth a smile
+shows stay fixed to the upper jaw at their own size while the lips slide over them; what is left
+between the lips in the last frames before they meet is in their shade. Judged from rendered
+frames of an utterance. Portraits and their licences: tests/data/portraits/SOURCES.md."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtime.face.animator import Animator
+from runtime.face.rig import HEAD
+from runtime.speech.visemes import from_alignments
+from tests.conftest import luma
+from tests.test_face_depth import skin_light, teeth_like
+
+FPS = 25
+SMILES = ["default", "man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned20_tilted.jpg",
+          "woman_sunglasses_smile_small_face.jpg"]
+"""Portraits that show their teeth (the default avatar is one)."""
+WORDS = [("a", 0.16), ("m", 0.08), ("a", 0.2), ("b", 0.06), ("e", 0.17), ("p", 0.07), ("a", 0.18), (".", 0.3)]
+"""Open vowels running into m, b and p."""
+STILL = (*HEAD, "gaze_x", "gaze_y", "blink_left", "blink_right")
+"""Held at rest: the mouth alone moves, so each column of a frame lines up with the rest frame."""
+
+
+def teeth_heights(face, frame: np.ndarray, light: float) -> np.ndarray:
+    """Per column over the middle half of the mouth: how many rows are tooth-coloured, from above
+    the upper lip to below the lower lip."""
+    lm = face.landmarks
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    cx, cy = lm[[13, 14]].mean(axis=0)
+    box = frame[int(cy - 0.25 * mw):int(cy + 0.5 * mw), int(cx - 0.25 * mw):int(cx + 0.25 * mw)]
+    return teeth_like(box, light).sum(axis=0)
+
+
+@pytest.fixture(scope="module")
+def default_face(face_models):
+    from runtime.face import avatars
+    from runtime.face.bundle import Avatar
+    from runtime.face.enroll import enroll
+    from tests.test_face import PORTRAIT
+
+    enrolled = enroll(PORTRAIT, face_models)
+    return avatars.renderer(Avatar("default", enrolled.portrait, enrolled.landmarks, enrolled.meta))
+
+
+@pytest.mark.parametrize("name", SMILES)
+def test_closing_lips_cover_the_teeth_never_squash_them_into_a_thin_bright_row(portrait_faces, default_face, name):
+    """In every frame between open and shut around an m, b or p (25 fps, three phases of the frames
+    against the sound), over the middle half of the mouth, at most 15 % of the columns show a row
+    of lit teeth thinner than 40 % of that column's teeth at rest. Real lips closing over teeth
+    cover them; through the last slit before the lips meet no light reaches them. A thin bright
+    row (the teeth's roots carried down with the upper lip, or lit teeth seen through a slit of a
+    pixel or two) reads as a jagged white crack or a row of pebbles; 40 % of the teeth's height is
+    about where a visitor stops seeing teeth behind the lips and sees a crack, and 15 % of the
+    columns leaves room for the gaps between teeth and for a pixel of anti-aliasing."""
+    face = default_face if name == "default" else portrait_faces[name]
+    light = 0.45 * skin_light(face)
+    rest = teeth_heights(face, face.render({}), light).astype(np.float32)
+    assert np.median(rest) >= 4, "the portrait shows no teeth?"
+    rate = 16000
+    track = from_alignments([(sound, int(seconds * rate)) for sound, seconds in WORDS], rate)
+    worst = (0.0, None, 0.0)
+    for lead in (0.1, 0.117, 0.133):
+        animator = Animator(seed=5)
+        animator.speak(track, lead)
+        for i in range(int((lead + track.num_samples / rate) * FPS)):
+            params = {**animator.params(i / FPS), **dict.fromkeys(STILL, 0.0)}
+            if not 0.05 < params["lip_press"] < 0.95:  # (between open and shut)
+                continue
+            seen = teeth_heights(face, face.render(params), light)
+            thin = float(((seen > 0) & (seen < 0.4 * rest) & (rest >= 3)).mean())
+            worst = max(worst, (thin, i, params["lip_press"]))
+    thin, frame, press = worst
+    assert thin <= 0.15, (f"{thin:.0%} of the mouth's middle columns show a thin bright row of teeth "
+                          f"(frame {frame}, lips {press:.0%} closed)")
+
+
+def test_the_teeth_between_closing_lips_stay_where_they_are(portrait_faces):
+    """Half way shut, the teeth still seen between the lips are the photo's teeth in place: over the
+    tooth-coloured pixels of that frame the mean difference from the rest frame is under 12 grey
+    levels (teeth carried down with the upper lip show their roots and gaps where the enamel was,
+    tens of levels apart: a visitor sees the teeth slide)."""
+    face = portrait_faces["man_darkskin_smile_teeth.jpg"]
+    light = 0.45 * skin_light(face)
+    lm = face.landmarks
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    cx, cy = lm[[13, 14]].mean(axis=0)
+    box = (slice(int(cy - 0.25 * mw), int(cy + 0.5 * mw)), slice(int(cx - 0.3 * mw), int(cx + 0.3 * mw)))
+    rest = face.render({})[box]
+    for press in (0.2, 0.35):
+        frame = face.render({"lip_press": press})[box]
+        teeth = teeth_like(frame, light)
+        assert teeth.sum() > 0.02 * mw * mw, f"no teeth left at {press:.0%} closed"
+        moved = float(np.abs(luma(frame) - luma(rest))[teeth].mean())
+        assert moved < 12, f"the teeth left between the lips moved ({moved:.0f} grey levels at {press:.0%} closed)"
