@@ -69,12 +69,17 @@ class Press:
         self._d = np.zeros((*xx.shape, 2), np.float32)
         self._taper = taper(xx.shape)
         self._x = x.astype(np.float32)
+        self.teeth_end = bottom.astype(np.float32)
+        """Per column: where the teeth end (their lower edge; by default the lower lip)."""
+        self.jaw_drop = np.zeros_like(self._x)
+        """Per column: how far the jaw at 1 drops the lower lip's edge (pixels)."""
 
     def field(self, amount: float) -> np.ndarray:
         """(h, w, 2) displacement over self.box at closing amount 0..1 (reused buffer)."""
         v = np.float32(np.clip(amount, 0.0, 1.0))
         yy = self._yy
-        down, up = v * self.down[None].astype(np.float32), v * self.up[None].astype(np.float32)
+        down = descent(v) * self.down[None].astype(np.float32)
+        up = descent(v) * self.up[None].astype(np.float32)
         upper_edge, lower_edge = self._top + down, self._bottom - up
         # Output rows above the upper lip's edge show the lip (and the skin above it, stretched)
         # moved down; rows below the lower lip's edge the lower lip moved up; rows between show
@@ -95,20 +100,29 @@ class Press:
 
     def shade(self, frame: np.ndarray, amount: float, jaw: float, shift: tuple[float, float],
               colour: np.ndarray) -> None:
-        """In place: what still shows between the closing lips is in their shade. Light reaches the
-        teeth through a wide opening; through a slit of a few pixels (the last frames before the
-        lips meet) it does not, so the slit is the mouth's dark `colour` there, never a thin bright
-        row of teeth (a jagged white crack). `jaw`: how open the jaw is (0..1; any opening lets the
-        light back in); `shift`: how far the head moved the mouth (pixels)."""
+        """In place: teeth the closing lips have nearly covered are in their shade. Lit teeth show
+        between the lips at their own height or not at all: once less than about half of a column's
+        teeth is left between the upper lip and the lower one (the jaw's opening included), what is
+        left darkens to the mouth's `colour` (the last slit before the lips meet lets no light in),
+        never a thin bright row of teeth (a jagged white crack). `jaw`: the jaw's opening (0..1);
+        `shift`: how far the head moved the mouth (pixels)."""
         v = float(np.clip(amount, 0.0, 1.0))
         if v < 0.02:
             return
         keep = self.down > 0
         top, bottom = self._top[0, keep] + shift[1], self._bottom[0, keep] + shift[1]
-        opening = np.maximum(bottom - top, 1.0)
-        upper_edge, lower_edge = top + v * self.down[keep], bottom - v * self.up[keep]
-        seen = np.clip((lower_edge - upper_edge) / opening + 2.0 * jaw, 0.0, 1.0)
-        lit = _smooth((seen - 0.25) / 0.3)
+        ends = self.teeth_end[keep] + shift[1]
+        upper_edge = top + float(descent(v)) * self.down[keep]
+        # (the jaw carries the lower lip down only while its edge is below the teeth's: above
+        # that line nothing follows the jaw)
+        lower_edge = bottom - float(descent(v)) * self.up[keep]
+        lowest = lower_edge + jaw * self.jaw_drop[keep]
+        lower_edge = np.where(lower_edge >= ends, lowest, lower_edge)
+        left = (np.minimum(ends, lower_edge) - upper_edge) / np.maximum(ends - top, 1.0)
+        # (one light for the whole mouth, from its middle half: columns lit and shaded side by
+        # side would stripe the teeth)
+        middle = np.abs(np.linspace(-1.0, 1.0, len(left))) < 0.5
+        lit = np.full(len(left), float(_smooth((np.median(left[middle]) - 0.42) / 0.08)))
         if lit.min() > 0.98:
             return
         h, w = frame.shape[:2]
@@ -118,15 +132,25 @@ class Press:
         if x1 - x0 < 2 or y1 - y0 < 1:
             return
         cols = np.arange(x0, x1, dtype=np.float32)
-        ue, le = np.interp(cols, xs, upper_edge), np.interp(cols, xs, lower_edge)
-        dark = 1 - np.interp(cols, xs, lit, left=1.0, right=1.0)
+        # (over the teeth only, down to their edge; fading out into the corners)
+        ue, le = np.interp(cols, xs, upper_edge), np.interp(cols, xs, np.minimum(lower_edge, ends + 1.0))
+        ue, le = (np.convolve(np.pad(a, 3, mode="edge"), np.full(7, 1 / 7), mode="valid") for a in (ue, le))
+        across = np.abs(cols - 0.5 * (xs[0] + xs[-1])) / max(0.5 * (xs[-1] - xs[0]), 1.0)
+        dark = (1 - np.interp(cols, xs, lit, left=1.0, right=1.0)) * _smooth((1 - across) / 0.3)
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-        # (over the slit and a pixel into each lip's edge, soft)
+        # (from the upper lip's edge, a pixel into it, down to the lower lip: soft)
         inside = _smooth(yy - ue[None] + 1.0) * _smooth(le[None] + 1.0 - yy)
-        amount_px = (0.85 * inside * dark[None])[..., None]  # (a trace of what is behind stays)
         region = frame[y0:y1, x0:x1]
         rgb = region.astype(np.float32)
+        amount_px = (0.9 * inside * dark[None])[..., None]  # (a trace of what is behind stays)
         region[:] = (rgb + (colour[None, None] - rgb) * amount_px + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def descent(v):
+    """How far the lips have slid over the teeth (0..1) when they are `v` of the way shut: late. The
+    jaw brings the lower lip up first and the lips close over the teeth in the last part of the
+    closing, so the teeth keep their height until the lips meet over them."""
+    return _smooth((np.asarray(v, np.float32) - 0.35) / 0.65)
 
 
 def _outline(lm: np.ndarray, ids, x: np.ndarray) -> np.ndarray:

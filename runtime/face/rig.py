@@ -345,6 +345,10 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     # fold that closes an open smile over its teeth is no opening of its own).
     box, d = b.lips(0.0, 0.0, split_dy=-0.06)
     split_moves["lip_press"] = (_sample(box, d, above), _sample(box, d, below))
+    if b.closing is not None:  # (lips closing over teeth: the teeth's edge stays, the lower lip rises)
+        rise = np.zeros_like(below)
+        rise[:, 1] = -np.interp(split[:, 0], b.closing.box[0] + np.arange(len(b.closing.up)), b.closing.up)
+        split_moves["lip_press"] = (np.zeros_like(above), rise)
     # Lower inner-lip points sit right on the parting line: give them the jaw motion of the
     # lip below the line, not the blend the line itself gets.
     lower = L.LIPS_LOWER_INNER[1:-1]
@@ -357,6 +361,12 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
         rig.strip = np.clip(np.interp(split[:, 0], gap[:, 0], gap[:, 2]) - split[:, 1], 0, 0.2 * b.mouth_w)
         rig.strip = rig.strip.astype(np.float32)
     rig.press = b.closing
+    if rig.press is not None:  # (where the teeth end, and how far the jaw takes the lower lip)
+        x = rig.press.box[0] + np.arange(len(rig.press.up), dtype=np.float32)
+        if b.open_at_rest:
+            rig.press.teeth_end = np.interp(x, split[:, 0], split[:, 1]).astype(np.float32)
+        half = max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
+        rig.press.jaw_drop = (b.jaw_drop * lip_opening(np.abs(x - centre) / half)).astype(np.float32)
     if b.seam is not None and len(b.seam) > 1:
         rig.seam = b.seam
         # (the press itself moves the lips onto the seam, not the seam)
