@@ -201,7 +201,7 @@ class LidPainter:
             texture = np.take_along_axis(grain[:, cols], r[..., None], axis=0)
             texture -= cv2.GaussianBlur(texture, (0, 0), max(1.5, 0.03 * e))  # (fine grain only, no shading)
             near_lashes = _smooth((edge - 2.5 * thick - yy) / (2.0 * thick))  # (the lash line stays one line)
-            rgb *= 1 + 1.2 * texture * (on_skin * fade * near_lashes)[..., None]
+            rgb *= 1 + 1.4 * texture * (on_skin * fade * near_lashes)[..., None]
             # The lash line at the moving margin: thickest in the middle, thinning to the corners.
             ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
             ink *= 0.6 * min(1.0, amount / 0.3) * _smooth((1 - np.abs(u)) / 0.3)

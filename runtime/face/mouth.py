@@ -41,6 +41,8 @@ class MouthPainter:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
         lm = landmarks[:, :2]
         teeth = _teeth_mask(portrait, lm)
+        self.own_lower_teeth = shows_teeth and _teeth_below(teeth, split, lm)
+        """The portrait shows its lower teeth too: they ride on the jaw with the lower lip."""
         self._inside = None
         if shows_teeth:
             self._inside = _interior_and_lips(portrait, lm, teeth, mouth_width)
@@ -66,9 +68,6 @@ class MouthPainter:
         tongue = lip * np.array([1.0, 0.72, 0.7], np.float32)
         self.tongue = tongue / max(float(_luma(tongue)), 1.0) * min(0.62 * skin_light, 0.85 * float(_luma(lip)) + 20)
         self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.cavity)
-        self.grain = _photo_grain(portrait, lm)
-        """The photo's own fine grain (relative, per pixel of the portrait): what is painted carries
-        it, so it is not smoother than the photo around it (a plastic denture, a flat hole)."""
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
               upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
@@ -106,7 +105,6 @@ class MouthPainter:
         shade = np.clip(under - alpha, 0.0, 1.0) * (0.6 * fade_in * _smooth(opening / (0.08 * self.mw)))
         alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
-        inside = cv2.GaussianBlur(inside, (0, 0), 0.6) * (1 + self.grain[y0:y1, x0:x1, None])
         region = frame[y0:y1, x0:x1]
         mixed = region * (1 - alpha) + inside * alpha
         mixed += (self.cavity * 1.4 - mixed) * shade
@@ -165,9 +163,8 @@ class MouthPainter:
         lit = lit * (1 - 0.5 * sides)
         out = np.maximum(out * lit[..., None], 0.88 * self.deep)  # (dark, never black: see self.deep)
         out = self._tongue(out, yy, lower, gap, across, opening)
-        # (the photo's own lower teeth, if any, lie in the strip the opening takes in and are
-        # painted over: the lower tips are drawn either way, else a wide A is an empty cavity)
-        out = self.teeth.lower(out, yy, xs, lower, across, opening)
+        if not self.own_lower_teeth:
+            out = self.teeth.lower(out, yy, xs, lower, across, opening)
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
@@ -186,24 +183,6 @@ class MouthPainter:
         tone = (0.55 + 0.45 * front) * (1 - 0.35 * across ** 2)
         amount = amount * (0.55 + 0.45 * front)  # (its back fades into the mouth's shade)
         return out + (self.tongue * tone[..., None] - out) * amount[..., None]
-
-
-def _photo_grain(portrait: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """A fixed field of grain (relative brightness changes, per portrait pixel) as strong as the
-    fine detail of the photo's cheeks and forehead (robust spread; sensor noise, JPEG, pores)."""
-    r = max(3, int(0.04 * np.linalg.norm(lm[33] - lm[263])))
-    spreads = []
-    light = portrait.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    for x, y in lm[[50, 280, 151]]:
-        patch = light[max(0, int(y) - r):int(y) + r, max(0, int(x) - r):int(x) + r]
-        if patch.size >= 16:
-            smooth = cv2.GaussianBlur(patch, (0, 0), 1.5)
-            fine = (patch - smooth) / np.maximum(smooth, 1.0)
-            spreads.append(1.4826 * float(np.median(np.abs(fine - np.median(fine)))))
-    spread = float(np.clip(np.median(spreads), 0.0, 0.08)) if spreads else 0.01
-    noise = np.random.default_rng(7).normal(0.0, 1.0, portrait.shape[:2]).astype(np.float32)
-    noise = cv2.GaussianBlur(noise, (0, 0), 0.7)  # (the photo's grain is a pixel or so across)
-    return (noise * (spread / max(float(noise.std()), 1e-6))).astype(np.float32)
 
 
 def _pinkness(rgb: np.ndarray) -> np.ndarray:
@@ -280,6 +259,14 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     ys, xs = np.nonzero(matte > 0.02)
     dark = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1) if len(xs) else None
     return (int(x0), int(y0), int(x1), int(y1)), dark, matte, fill
+
+
+def _teeth_below(teeth: np.ndarray, split: np.ndarray, lm: np.ndarray) -> bool:
+    """Whether teeth (`teeth`: _teeth_mask) show between the parting line and the lower lip."""
+    lower = lm[list(reversed(L.LIPS_LOWER_INNER))]
+    poly = np.concatenate([split, lower[::-1]]).round().astype(np.int32)
+    mask = cv2.fillPoly(np.zeros(teeth.shape, np.uint8), [poly], 1).astype(bool)
+    return bool(mask.sum() > 20 and (teeth & mask).sum() > 0.15 * mask.sum())
 
 
 def _taper(top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
