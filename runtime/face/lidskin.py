@@ -50,27 +50,34 @@ class LidPainter:
         self.grain = [self._grain(rgb, one) for one in self.lids]
         self.tints = [self._tint(rgb, one) for one in self.lids]
         # A closed lid is about as light as the skin under its eye: never a dark patch (a bruise)
-        # where the lid's own band lies in the brow's shade.
-        # And never paler than the skin around the eye: at most as light as the lid's skin band or
-        # the skin under the eye, whichever is lighter (a pale disc reads as make-up or a mask).
-        # (the lid is the lighter of the two: the darker one lies in the brow's shade or hair; a
-        # lid darker than the skin around the eye reads as a bruise)
-        self.levels = [np.clip(level, 0.97 * max(under, float(np.median(level))),
-                               1.0 * max(under, float(np.median(level))))
-                       for level, (_, under) in zip(self.levels, self.tints, strict=True)]
+        # where the lid's own band lies in the brow's shade or hair (then the lid is as light as
+        # the skin under the eye), nor paler than the skin around the eye: at most as light as the
+        # lid's skin band or the skin under the eye, whichever is lighter (a pale disc reads as
+        # make-up or a mask). (A band far darker than the skin under the eye, under two thirds of
+        # its light, is a glasses frame's shade: that lid keeps within 85 % of the skin under it.)
+        levels = []
+        for level, (_, under) in zip(self.levels, self.tints, strict=True):
+            band = float(np.median(level))
+            if 0.65 * under <= band < under:
+                levels.append(np.clip(level, 0.97 * under, under))
+            else:
+                levels.append(np.minimum(np.maximum(level, 0.85 * under), 1.04 * max(under, band)))
+        self.levels = levels
         self.tints = [tint for tint, _ in self.tints]
 
     def _tint(self, rgb: np.ndarray, one: Lid) -> tuple[np.ndarray, float]:
         """The hue of the skin under the eye (colour over its light) and its light: a lid is
         skin-coloured, not the grey-brown of the brow's shade it is stretched from (a bruise)."""
         e, (h, w) = self.eye_d, rgb.shape[:2]
-        y0 = int(np.clip(round(float(np.median(one.lid + one.gap)) + 0.01 * e), 0, h - 1))
-        y1 = int(np.clip(y0 + max(3, round(0.07 * e)), y0 + 1, h))
         x0, x1 = int(np.clip(one.x0 + len(one.lid) // 4, 0, w - 1)), int(np.clip(one.x1 - len(one.lid) // 4, 1, w))
-        patch = rgb[y0:y1, x0:max(x1, x0 + 1)].reshape(-1, 3)
-        colour = np.median(patch, axis=0) if len(patch) else np.array([170, 130, 110], np.float32)
-        light = max(float(colour @ _LUMA), 1.0)
-        return (colour / light).astype(np.float32), light
+        found = []
+        for near, tall in ((0.05, 0.12), (0.01, 0.07)):  # (the hue a little lower, the light right under the eye)
+            y0 = int(np.clip(round(float(np.median(one.lid + one.gap)) + near * e), 0, h - 1))
+            y1 = int(np.clip(y0 + max(3, round(tall * e)), y0 + 1, h))
+            patch = rgb[y0:y1, x0:max(x1, x0 + 1)].reshape(-1, 3)
+            found.append(np.median(patch, axis=0) if len(patch) else np.array([170, 130, 110], np.float32))
+        colour, light = found[0], max(float(found[1] @ _LUMA), 1.0)
+        return (colour / max(float(colour @ _LUMA), 1.0)).astype(np.float32), light
 
     def _level(self, light: np.ndarray, one: Lid) -> np.ndarray:
         """Per column, the light of the lid's lit skin: the lighter part of its skin band above the
@@ -112,7 +119,7 @@ class LidPainter:
     def _grain(self, rgb, one: Lid) -> np.ndarray:
         """Skin texture, relative (rows up from the lid's margin, columns, 3): the portrait's own skin
         under the eye mirrored about the closed lids' line, without its shading, as strong as the
-        grain of the lid's own skin, at most as strong as its own."""
+        grain of the lid's own skin."""
         e, (h, w) = self.eye_d, rgb.shape[:2]
         rows = int(np.ceil(one.gap.max() + one.lashes.max() + one.skin.max())) + 4
         start = np.round(one.lid + one.gap + 0.03 * e).astype(int)
@@ -123,9 +130,7 @@ class LidPainter:
         grain = (patch - smooth) / np.maximum(smooth, 1.0)
         grain -= grain.mean(axis=1, keepdims=True)  # (no line across the whole lid)
         typical = _spread(grain @ _LUMA)
-        # (never grainier than the skin under the eye it is taken from: a lid band by the brow
-        # measures the brow's hair, and a lid with that grain reads as fur)
-        scale = min(self._texture_of_lid(rgb, one), 1.3 * typical) / typical
+        scale = self._texture_of_lid(rgb, one) / typical
         limit = 2.5 * scale * typical
         return (limit * np.tanh(scale * grain / limit)).astype(np.float32)
 
@@ -184,7 +189,7 @@ class LidPainter:
             rgb += (soft - rgb) * stretched[..., None]
             # The light: the lid's lit skin, rounded over the eyeball, by shifting the light alone.
             t = np.clip((yy - margin) / np.maximum(edge - margin, 1.0), 0, 1)
-            shade = 1.0 + 0.03 * (1 - u * u) - 0.2 * t ** 2 - 0.07 * u ** 4
+            shade = 1.0 + 0.06 * (1 - u * u) - 0.32 * t ** 1.5 - 0.07 * u ** 4
             low = cv2.GaussianBlur(rgb @ _LUMA, (0, 0), max(1.5, 0.025 * e))
             goal = level[None] * shade
             shift = np.clip(goal - low, -0.2 * goal, 0.7 * goal) * on_skin * fade
@@ -201,7 +206,7 @@ class LidPainter:
             texture = np.take_along_axis(grain[:, cols], r[..., None], axis=0)
             texture -= cv2.GaussianBlur(texture, (0, 0), max(1.5, 0.03 * e))  # (fine grain only, no shading)
             near_lashes = _smooth((edge - 2.5 * thick - yy) / (2.0 * thick))  # (the lash line stays one line)
-            rgb *= 1 + 1.4 * texture * (on_skin * fade * near_lashes)[..., None]
+            rgb *= 1 + 1.6 * texture * (on_skin * fade * near_lashes)[..., None]
             # The lash line at the moving margin: thickest in the middle, thinning to the corners.
             ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
             ink *= 0.6 * min(1.0, amount / 0.3) * _smooth((1 - np.abs(u)) / 0.3)

@@ -150,7 +150,7 @@ def descent(v):
     """How far the lips have slid over the teeth (0..1) when they are `v` of the way shut: late. The
     jaw brings the lower lip up first and the lips close over the teeth in the last part of the
     closing, so the teeth keep their height until the lips meet over them."""
-    return _smooth((np.asarray(v, np.float32) - 0.35) / 0.65)
+    return _smooth(np.asarray(v, np.float32))
 
 
 def _outline(lm: np.ndarray, ids, x: np.ndarray) -> np.ndarray:
