@@ -106,6 +106,7 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     reach = round(0.06 * mw)
     deep = round(0.08 * mw)
     h, w = light.shape
+    below = np.zeros(len(xs), np.float32)
     for i, x in enumerate(xs):
         x = int(np.clip(x, 0, w - 1))
         y0, y1 = int(max(0, tops[i] - reach)), int(min(h, bottoms[i] + reach + 1))
@@ -128,7 +129,10 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         found = np.flatnonzero(like_teeth[y:y + deep, x])
         if len(found) >= 2:
             run = found[:1 + int(np.argmax(np.r_[np.diff(found) > 2, True]))]
-            bottoms[i] = y + run[-1] + 1.0
+            below[i] = run[-1] + 1.0
+    # (a row of lower teeth spans many columns; a glint on the lower lip a few: the reach over them
+    # is the running median of its neighbours' over a sixth of the mouth)
+    bottoms = bottoms + _running_median(below, max(1, round(0.08 * mw)))
     # Smooth along the mouth: a running median (no spikes where a gap between teeth or a glint on a
     # lip was found), then a blur.
     k = max(1, round(0.03 * mw))
