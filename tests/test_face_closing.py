@@ -24,9 +24,6 @@ NOT_YET = {
     "default": pytest.mark.xfail(strict=True, reason="the default avatar's pale lips are closer in colour to its teeth "
                                  "than to its lips' median: this colour test counts the upper lip sliding over the "
                                  "teeth as a thin row of teeth (16 % of the columns in one frame)"),
-    SMILES[2]: pytest.mark.xfail(strict=True, reason="issue #29: in the frame before the lips meet the bearded man's "
-                                 "lower teeth in shade on the left, which the gap does not reach, ride up with his "
-                                 "lower lip under the slit (16 % of the columns)"),
 }
 """Where the last frames still fail (known, reported; strict: it says so once they pass)."""
 """Portraits that show their teeth (the default avatar is one)."""

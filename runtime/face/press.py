@@ -128,7 +128,7 @@ class Press:
         h, w = frame.shape[:2]
         xs = self._x[keep] + shift[0]
         x0, x1 = max(0, int(np.floor(xs.min()))), min(w, int(np.ceil(xs.max())) + 1)
-        y0, y1 = max(0, int(np.floor(upper_edge.min())) - 2), min(h, int(np.ceil(lower_edge.max())) + 3)
+        y0, y1 = max(0, int(np.floor(upper_edge.min())) - 4), min(h, int(np.ceil(lower_edge.max())) + 5)
         if x1 - x0 < 2 or y1 - y0 < 1:
             return
         cols = np.arange(x0, x1, dtype=np.float32)
@@ -138,8 +138,9 @@ class Press:
         across = np.abs(cols - 0.5 * (xs[0] + xs[-1])) / max(0.5 * (xs[-1] - xs[0]), 1.0)
         dark = (1 - np.interp(cols, xs, lit, left=1.0, right=1.0)) * _smooth((1 - across) / 0.3)
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-        # (from the upper lip's edge, a pixel into it, down to the lower lip: soft)
-        inside = _smooth(yy - ue[None] + 1.0) * _smooth(le[None] + 1.0 - yy)
+        # (from a pixel or two into the upper lip's edge to a pixel or two into the lower one: the
+        # lips' inner edges are in the same shade; soft)
+        inside = _smooth((yy - ue[None] + 3.0) / 2.0) * _smooth((le[None] + 3.0 - yy) / 2.0)
         region = frame[y0:y1, x0:x1]
         rgb = region.astype(np.float32)
         amount_px = (0.9 * inside * dark[None])[..., None]  # (a trace of what is behind stays)
