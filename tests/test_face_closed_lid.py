@@ -58,3 +58,22 @@ def test_a_closed_lid_has_the_tone_and_grain_of_the_skin_around_the_eye(portrait
         grain, lid_grain = spread(np.concatenate([band_detail.ravel(), under_detail.ravel()])), spread(lid_detail)
         assert lid_grain >= 0.6 * grain, (
             f"a smooth closed lid (fine detail {lid_grain:.1f} against {grain:.1f} in the skin around)")
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if "glasses" not in n])
+def test_a_closed_lid_is_no_darker_than_the_skin_around_the_eye(portrait_faces, name):
+    """Over the middle of each closed eye the lid is the skin of that person's own lid, not a dark
+    patch (a bruise, or the brow's hair and shade drawn down over the eye): its median tone is at
+    least 90 % of the lighter of the lid's skin band above the open eye and the skin under it (a
+    step of a tenth in tone between neighbouring skin is what reads as a mark), and at most 20 % of
+    it is darker than 80 % of that skin (the lash line along the lid's edge and its shadow, about a
+    fifth of the closed eye's height). (Not behind glasses: there the band above the eye lies in
+    the frame's shade and the skin under it may be outside the lens, so the two have no common
+    light to compare with; test_face_depth judges that lid's colour against the band.)"""
+    face = portrait_faces[name]
+    for eye, upper in EYES:
+        (lid, _), (band, _), (under, _) = lid_and_skin(face, eye, upper)
+        around = max(float(np.median(band)), float(np.median(under)))
+        assert np.median(lid) >= 0.9 * around, f"a dark closed lid ({np.median(lid):.0f} against skin at {around:.0f})"
+        dark = float((lid < 0.8 * around).mean())
+        assert dark <= 0.2, f"{dark:.0%} of the closed lid is a dark patch (skin around at {around:.0f})"

@@ -50,24 +50,34 @@ class LidPainter:
         self.grain = [self._grain(rgb, one) for one in self.lids]
         self.tints = [self._tint(rgb, one) for one in self.lids]
         # A closed lid is about as light as the skin under its eye: never a dark patch (a bruise)
-        # where the lid's own band lies in the brow's shade.
-        # And never paler than the skin around the eye: at most as light as the lid's skin band or
-        # the skin under the eye, whichever is lighter (a pale disc reads as make-up or a mask).
-        self.levels = [np.minimum(np.maximum(level, 0.85 * under), 1.04 * max(under, float(np.median(level))))
-                       for level, (_, under) in zip(self.levels, self.tints, strict=True)]
+        # where the lid's own band lies in the brow's shade or hair (then the lid is as light as
+        # the skin under the eye), nor paler than the skin around the eye: at most as light as the
+        # lid's skin band or the skin under the eye, whichever is lighter (a pale disc reads as
+        # make-up or a mask). (A band far darker than the skin under the eye, under two thirds of
+        # its light, is a glasses frame's shade: that lid keeps within 85 % of the skin under it.)
+        levels = []
+        for level, (_, under) in zip(self.levels, self.tints, strict=True):
+            band = float(np.median(level))
+            if 0.65 * under <= band < under:
+                levels.append(np.clip(level, 0.97 * under, under))
+            else:
+                levels.append(np.minimum(np.maximum(level, 0.85 * under), 1.04 * max(under, band)))
+        self.levels = levels
         self.tints = [tint for tint, _ in self.tints]
 
     def _tint(self, rgb: np.ndarray, one: Lid) -> tuple[np.ndarray, float]:
         """The hue of the skin under the eye (colour over its light) and its light: a lid is
         skin-coloured, not the grey-brown of the brow's shade it is stretched from (a bruise)."""
         e, (h, w) = self.eye_d, rgb.shape[:2]
-        y0 = int(np.clip(round(float(np.median(one.lid + one.gap)) + 0.05 * e), 0, h - 1))
-        y1 = int(np.clip(y0 + max(3, round(0.12 * e)), y0 + 1, h))
         x0, x1 = int(np.clip(one.x0 + len(one.lid) // 4, 0, w - 1)), int(np.clip(one.x1 - len(one.lid) // 4, 1, w))
-        patch = rgb[y0:y1, x0:max(x1, x0 + 1)].reshape(-1, 3)
-        colour = np.median(patch, axis=0) if len(patch) else np.array([170, 130, 110], np.float32)
-        light = max(float(colour @ _LUMA), 1.0)
-        return (colour / light).astype(np.float32), light
+        found = []
+        for near, tall in ((0.05, 0.12), (0.01, 0.07)):  # (the hue a little lower, the light right under the eye)
+            y0 = int(np.clip(round(float(np.median(one.lid + one.gap)) + near * e), 0, h - 1))
+            y1 = int(np.clip(y0 + max(3, round(tall * e)), y0 + 1, h))
+            patch = rgb[y0:y1, x0:max(x1, x0 + 1)].reshape(-1, 3)
+            found.append(np.median(patch, axis=0) if len(patch) else np.array([170, 130, 110], np.float32))
+        colour, light = found[0], max(float(found[1] @ _LUMA), 1.0)
+        return (colour / max(float(colour @ _LUMA), 1.0)).astype(np.float32), light
 
     def _level(self, light: np.ndarray, one: Lid) -> np.ndarray:
         """Per column, the light of the lid's lit skin: the lighter part of its skin band above the

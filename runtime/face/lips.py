@@ -102,8 +102,11 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(portrait.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     like_upper = _lip_like(lab, lm, L.LIPS_UPPER_OUTER, L.LIPS_UPPER_INNER, teeth) & ~between
     like_lower = _lip_like(lab, lm, L.LIPS_LOWER_OUTER, L.LIPS_LOWER_INNER, teeth) & ~between
+    like_teeth = _teeth_like(lab, lm, teeth) & (light > 0.6 * level)
     reach = round(0.06 * mw)
+    deep = round(0.08 * mw)
     h, w = light.shape
+    below = np.zeros(len(xs), np.float32)
     for i, x in enumerate(xs):
         x = int(np.clip(x, 0, w - 1))
         y0, y1 = int(max(0, tops[i] - reach)), int(min(h, bottoms[i] + reach + 1))
@@ -119,6 +122,17 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
             bottoms[i] -= 1
         while tops[i] < first and like_upper[int(np.clip(tops[i], 0, h - 1)), x]:
             tops[i] += 1
+        # Lower teeth the mask missed (in shade, behind the lower lip's edge) are nearer the teeth's
+        # colour than the lip's: the gap reaches over them too, so the lip does not carry them up.
+        # (past a strip of gum or tongue in front of them)
+        y = int(np.clip(bottoms[i], 0, h - 1))
+        found = np.flatnonzero(like_teeth[y:y + deep, x])
+        if len(found) >= 2:
+            run = found[:1 + int(np.argmax(np.r_[np.diff(found) > 2, True]))]
+            below[i] = run[-1] + 1.0
+    # (a row of lower teeth spans many columns; a glint on the lower lip a few: the reach over them
+    # is the running median of its neighbours' over a sixth of the mouth)
+    bottoms = bottoms + _running_median(below, max(1, round(0.08 * mw)))
     # Smooth along the mouth: a running median (no spikes where a gap between teeth or a glint on a
     # lip was found), then a blur.
     k = max(1, round(0.03 * mw))
@@ -143,6 +157,17 @@ def _lip_like(lab: np.ndarray, lm: np.ndarray, outer: list, inner: list, teeth: 
     lip, white = np.median(lab[mask & ~teeth], axis=0), np.median(lab[teeth], axis=0)
     red = lab[..., 1] > white[1] + 0.6 * (lip[1] - white[1])
     return red & (np.linalg.norm(lab - lip, axis=-1) < np.linalg.norm(lab - white, axis=-1))
+
+
+def _teeth_like(lab: np.ndarray, lm: np.ndarray, teeth: np.ndarray) -> np.ndarray:
+    """Pixels nearer in redness (Lab a*) to the teeth the mask found than to the lower lip (teeth in
+    shade are as dark as a lip, but not red)."""
+    ring = np.concatenate([lm[L.LIPS_LOWER_OUTER], lm[L.LIPS_LOWER_INNER][::-1]])
+    mask = cv2.fillPoly(np.zeros(lab.shape[:2], np.uint8), [ring.round().astype(np.int32)], 1).astype(bool)
+    if mask.sum() < 10 or teeth.sum() < 10:
+        return np.zeros(lab.shape[:2], bool)
+    lip, white = np.median(lab[mask & ~teeth], axis=0), np.median(lab[teeth], axis=0)
+    return lab[..., 1] < white[1] + 0.45 * (lip[1] - white[1])
 
 
 def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: float) -> None:

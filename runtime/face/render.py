@@ -58,7 +58,8 @@ class FaceRenderer:
         for name, value in params.items():
             if abs(value) < 1e-3 or name in rig.blinks:
                 continue
-            self._add(rig.fields[name], value)
+            if name not in ("lip_press", "jaw_open") or rig.press is None:  # (those two: below)
+                self._add(rig.fields[name], value)
             moved += value * rig.landmark_moves[name]
             above, below = rig.split_moves[name]
             up += value * above
@@ -76,15 +77,40 @@ class FaceRenderer:
                 blink = rig.blinks[name]
                 x0, y0, x1, y1 = blink.box
                 self._add(Field(y0, y1, x0, x1, blink.field(amount)), 1.0, dx, dy)
+        if rig.press is not None:
+            if params.get("lip_press", 0.0) >= 1e-3:
+                self._close_lips(float(params["lip_press"]))
+            if abs(params.get("jaw_open", 0.0)) >= 1e-3:
+                self._add(rig.fields["jaw_open"], params["jaw_open"])
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if rig.strip is not None:  # (the strip joins the mouth as it opens)
             opened = float(np.max(down[:, 1] - up[:, 1]))
             down[:, 1] += rig.strip * float(np.clip(opened / (0.12 * rig.mouth_width), 0, 1))
         self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
+        if rig.press is not None:
+            rig.press.shade(frame, params.get("lip_press", 0.0), params.get("jaw_open", 0.0), (jaw_dx, jaw_dy),
+                            0.5 * (self.mouth.cavity + self.mouth.deep))
         if seam is not None:
             paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)
         self.lids.paint(frame, closing, shifts)
         return frame
+
+    def _close_lips(self, amount: float) -> None:
+        """Lips apart in the photo closing over its teeth (runtime.face.press), applied where the
+        smile, the lips' shapes and the head have taken the photo's lips (so they move the closed
+        lips instead of moving the teeth out from under the edge of a lip); the jaw is added after,
+        at the line the lips part along."""
+        press = self.rig.press
+        x0, y0, x1, y1 = press.box
+        h, w = self._map_x.shape
+        side = int(0.15 * self.rig.mouth_width)
+        ox0, oy0, ox1, oy1 = max(0, x0 - side), max(0, y0 - side), min(w, x1 + side), min(h, y1 + side)
+        d = press.field(amount)
+        mx, my = self._map_x[oy0:oy1, ox0:ox1], self._map_y[oy0:oy1, ox0:ox1]
+        # (nearest: a blend across the seam of the two lips would look between them, at the teeth)
+        dy = cv2.remap(d[..., 1], mx - np.float32(x0), my - np.float32(y0), cv2.INTER_NEAREST,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        my -= dy
 
     def _add(self, f: Field, weight: float, dx: int = 0, dy: int = 0) -> None:
         """Add weight x a field (moved by whole pixels dx, dy) to the backward map (output p shows

@@ -16,6 +16,8 @@ import numpy as np
 
 from runtime.face import eyelids
 from runtime.face import landmarks as L
+from runtime.face.press import Press
+from runtime.face.press import taper as _taper
 
 # Ranges: mouth, brow, blink and emotion parameters 0..1 (smile may go to -0.5 for a frown),
 # gaze -1..1 (a fraction of the iris travel), head angles -0.06..0.06 radians (idle motion is
@@ -24,9 +26,6 @@ PARAMS = ("jaw_open", "lip_spread", "lip_round", "lip_press", "smile", "cheek_ra
           "brow_furrow", "blink_left", "blink_right", "gaze_x", "gaze_y", "head_yaw", "head_pitch", "head_roll")
 HEAD = ("head_yaw", "head_pitch", "head_roll")
 """Parameters that move the whole head (the upper teeth go with these only)."""
-MEET = 0.4
-"""Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
-carried by the jaw, travels further)."""
 
 
 @dataclass
@@ -63,6 +62,8 @@ class Rig:
     the photo's lips are closed (their own seam shows)."""
     seam_moves: dict[str, np.ndarray] = field(default_factory=dict)
     """Per parameter: (n, 2) displacement of the seam's points at value 1."""
+    press: Press | None = None
+    """Lips apart in the photo closing over the teeth (m, b, p): lip_press's field per frame."""
     lids: list | None = None
     """The upper lids the blinks slide down, right and left (runtime.face.eyelids.Lid)."""
     strip: np.ndarray | None = None
@@ -186,50 +187,18 @@ class _Builder:
         return box, d
 
     def press(self):
-        """The lips meet (m, b, p). Each lip slides as a whole towards the line where they meet
-        (keeping its colour and thickness: pressed lips, not a seam drawn on the skin), the lower
-        one (carried by the jaw) a little further than the upper; the skin above and below
-        stretches over a few gaps' height (the map stays one-to-one). Lips already closed in the
-        photo get the gentle press of closed lips instead."""
-        xy, w = self.lm, self.mouth_w
+        """The lips meet (m, b, p): lips apart in the photo slide over what lies between them
+        (runtime.face.press.Press, a field per frame; this is its linear stand-in at full press, for
+        the landmarks' and the parting line's motion); lips already closed in the photo get the
+        gentle press of closed lips instead."""
+        w = self.mouth_w
         gap = self.gap[np.argsort(self.gap[:, 0])]
-        self.seam = None
+        self.seam, self.closing = None, None
         if float((gap[:, 2] - gap[:, 1]).max(initial=0.0)) < 0.04 * w:
             return self.lips(0.0, 0.0, split_dy=-0.06)
-        cx, cy = (xy[61] + xy[291]) / 2
-        box, xx, yy = self.region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 0.9 * w)
-        x = xx[0]
-        inside = (x >= gap[0, 0]) & (x <= gap[-1, 0])
-        top, bottom = np.interp(x, gap[:, 0], gap[:, 1]), np.interp(x, gap[:, 0], gap[:, 2])
-        # (tapering into the corners: no step in the lips where the fold ends)
-        ends = _smooth((x - gap[0, 0]) / (0.05 * w)) * _smooth((gap[-1, 0] - x) / (0.05 * w))
-        opening = np.where(inside, np.maximum(bottom - top, 0.0), 0.0) * ends
-        meet = top + MEET * opening
-        keep = opening > 0.5
-        self.seam = np.stack([x[keep], meet[keep]], axis=1).astype(np.float32)
-        # (a pixel past each lip's edge: the lips overlap a little, no sliver of teeth between them)
-        # (each lip rolls in a little further: the rows next to what was found between the lips, often
-        # teeth in shade that look like lip, go under the other lip, not onto the seam)
-        roll = np.minimum(0.2 * opening, 0.025 * w)
-        down = np.where(opening > 0.5, MEET * opening + 1.0 + 0.5 * roll, 0.0)
-        up = np.where(opening > 0.5, (1 - MEET) * opening + 1.0 + roll, 0.0)
-        upper_t = np.maximum(top - self._outline(L.LIPS_UPPER_OUTER, x), 1.0)
-        lower_t = np.maximum(self._outline(L.LIPS_LOWER_OUTER, x) - bottom, 1.0)
-        # Output rows meet-thickness..meet show the whole upper lip moved down; above it the
-        # displacement fades over `reach` (the skin stretches); the same below for the lower lip.
-        reach_up, reach_down = 1.8 * down + 3.0, 1.8 * up + 3.0
-        above = down * (1 - _smooth((meet - upper_t - yy) / reach_up))
-        below = up * (1 - _smooth((yy - meet - lower_t) / reach_down))
-        d = np.zeros((*xx.shape, 2))
-        side = yy < meet  # (no blend: a row between the two would show the teeth between them)
-        d[..., 1] = above * side - below * (1 - side)
-        return box, d
-
-    def _outline(self, ids, x):
-        """y of a lip outline (mesh points `ids`) at columns x."""
-        pts = self.lm[ids]
-        order = np.argsort(pts[:, 0])
-        return np.interp(x, pts[order, 0], pts[order, 1])
+        self.closing = Press(self.lm, w, gap, self.region)
+        self.seam = self.closing.seam
+        return self.closing.box, self.closing.field(1.0).astype(np.float64)
 
     def smile(self):
         """Corners up and out; the middle of the lips stays, so the mouth curves (not just rises)."""
@@ -307,13 +276,6 @@ class _Builder:
         return box, d
 
 
-def _taper(shape, width: float = 6.0) -> np.ndarray:
-    """1 inside, 0 at the region's border: a field can never end in a step."""
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
-    edge = np.minimum(np.minimum(xx, shape[1] - 1 - xx), np.minimum(yy, shape[0] - 1 - yy))
-    return _smooth(edge / width)
-
-
 def _sample(box, d: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Displacement of a field at points (nearest pixel; zero outside its region)."""
     x0, y0, x1, y1 = box
@@ -383,6 +345,10 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     # fold that closes an open smile over its teeth is no opening of its own).
     box, d = b.lips(0.0, 0.0, split_dy=-0.06)
     split_moves["lip_press"] = (_sample(box, d, above), _sample(box, d, below))
+    if b.closing is not None:  # (lips closing over teeth: the teeth's edge stays, the lower lip rises)
+        rise = np.zeros_like(below)
+        rise[:, 1] = -np.interp(split[:, 0], b.closing.box[0] + np.arange(len(b.closing.up)), b.closing.up)
+        split_moves["lip_press"] = (np.zeros_like(above), rise)
     # Lower inner-lip points sit right on the parting line: give them the jaw motion of the
     # lip below the line, not the blend the line itself gets.
     lower = L.LIPS_LOWER_INNER[1:-1]
@@ -394,6 +360,13 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
         gap = b.gap[np.argsort(b.gap[:, 0])]
         rig.strip = np.clip(np.interp(split[:, 0], gap[:, 0], gap[:, 2]) - split[:, 1], 0, 0.2 * b.mouth_w)
         rig.strip = rig.strip.astype(np.float32)
+    rig.press = b.closing
+    if rig.press is not None:  # (where the teeth end, and how far the jaw takes the lower lip)
+        x = rig.press.box[0] + np.arange(len(rig.press.up), dtype=np.float32)
+        if b.open_at_rest:
+            rig.press.teeth_end = np.interp(x, split[:, 0], split[:, 1]).astype(np.float32)
+        half = max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
+        rig.press.jaw_drop = (b.jaw_drop * lip_opening(np.abs(x - centre) / half)).astype(np.float32)
     if b.seam is not None and len(b.seam) > 1:
         rig.seam = b.seam
         # (the press itself moves the lips onto the seam, not the seam)
