@@ -206,7 +206,8 @@ def test_live_run_from_a_file_records_what_the_visitor_sees_and_hears(tmp_path):
     _, _, visitor, _ = read_clip(out, channel=1)
     face = avatars.renderer(avatars.load_avatar(SETTINGS))
     opening = mouth_opening(frames, avatars.mouth_region(face.landmarks))
-    assert abs(offset_ms(opening, envelope(avatar, rate, fps, len(frames)), fps)) <= 40
+    offset = offset_ms(opening, envelope(avatar, rate, fps, len(frames)), fps)
+    assert abs(offset) <= 40, f"the lips are {abs(offset):.0f} ms {'behind' if offset > 0 else 'ahead of'} the voice"
     heard = np.nonzero(np.abs(visitor) > 0.02)[0]
     said = np.nonzero(np.abs(avatar) > 0.02)[0]
     assert heard.size and said.size

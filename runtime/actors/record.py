@@ -232,6 +232,8 @@ class RecordActor(Actor):
         audio = to_rate(to_float(piece.pcm), piece.sample_rate, RATE)
         start = round((msg.heard_ns - self.origin_ns) / 1e9 * RATE)
         if start < self._audio_at:  # reported late: the part already written is lost
+            _LOGGER.warning("the recording lost the first %.0f ms of a piece of speech (its report came late)",
+                            (self._audio_at - start) / RATE * 1000)
             audio, start = audio[self._audio_at - start:], self._audio_at
         self._placed[(msg.turn, msg.index, msg.part)] = (start, audio)
 

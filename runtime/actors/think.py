@@ -201,10 +201,16 @@ class ThinkActor(Actor):
         chunks = self.dialogue.reply(msg.text, msg.language, should_stop=stop, fallback=True)
         self._answering = True
         try:
-            self._publish(msg.turn, chunks, remember=True, language=self.dialogue.language(msg.text, msg.language))
+            ended = self._publish(msg.turn, chunks, remember=True,
+                                  language=self.dialogue.language(msg.text, msg.language))
         finally:
             chunks.close()  # the exchange enters the memory now, also when the answer was cut short
             self._answering = False
+        memory = self.dialogue.memory
+        if not ended and memory.turns and not memory.turns[-1].interrupted:
+            # A newer turn came between the answer's last words and its end: the speaker drops
+            # what it had not said yet, so the answer was cut, however much of it was written.
+            memory.turns[-1].interrupted, self._unread = True, True
         self._report(self.dialogue.fault)
         if self._left:
             self._forget()
@@ -212,7 +218,6 @@ class ThinkActor(Actor):
         if self._void == msg.turn:
             self._forget_void()
             return
-        memory = self.dialogue.memory
         if ahead and self._ahead_fate != "keep" and memory.turns:
             held = memory.turns.pop()  # remembered only once the final transcript commits it
             if self._ahead_fate == "":
@@ -233,8 +238,9 @@ class ThinkActor(Actor):
             self._unread = True
         self._void, self._answer_turn = -1, -1
 
-    def _publish(self, turn: int, chunks, *, remember: bool, language: str = "") -> None:
-        """Publish the chunks of one answer in order, then its end marker, unless a newer turn came."""
+    def _publish(self, turn: int, chunks, *, remember: bool, language: str = "") -> bool:
+        """Publish the chunks of one answer in order, then its end marker, unless a newer turn came
+        (False then)."""
         index = 0
         for chunk in chunks:
             if self.turn > turn or self.stop_requested:
@@ -252,5 +258,6 @@ class ThinkActor(Actor):
             self.check_control()
         if self.turn > turn or self.stop_requested:
             _LOGGER.info("turn %d: answer interrupted after %d chunk(s)", turn, index)
-            return
+            return False
         self.publish(ReplyChunk(turn=turn, text="", index=index, last=True))
+        return True
