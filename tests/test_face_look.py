@@ -355,10 +355,14 @@ def test_a_closed_lid_is_shaded_darker_towards_its_lash_line(portrait_faces, nam
     assert ratio < 0.935, f"the lid is evenly lit (lash side / brow side {ratio:.3f})"
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if "sunglasses" not in n])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
+    strict=True, reason="[face-natural] #29: the man's left lid half closed lets 30 % of the iris through"))
+    if n == "two_people_bar_flash.jpg" else n for n in ALL if "sunglasses" not in n])
 def test_a_half_closed_lid_covers_the_upper_iris_with_skin(portrait_faces, name):
-    """Half closed, the upper lid's skin covers the upper half of the iris: it is about as light
-    there as the closed lid (a translucent film would let the dark iris through)."""
+    """Half closed, the upper lid's skin covers the upper half of the iris: a translucent film
+    would let the dark iris through. Of the contrast between the iris and the closed lid, at most
+    a quarter may show through the half-closed lid: a lid letting a quarter of the iris's darkness
+    through is a grey film over a dark disc, where skin shows none of it."""
     face = portrait_faces[name]
     rest = luma(face.portrait)
     for eye, side in ((L.RIGHT_EYE, "blink_right"), (L.LEFT_EYE, "blink_left")):
@@ -368,8 +372,9 @@ def test_a_half_closed_lid_covers_the_upper_iris_with_skin(portrait_faces, name)
         assert len(ys) > 20, "no iris found"
         upper = iris & (np.arange(rest.shape[0])[:, None] < np.median(ys))
         half, closed = luma(face.render({side: 0.5})), luma(face.render({side: 1.0}))
-        covered = half[upper].mean() / closed[upper].mean()
-        assert covered > 0.8, f"{side}: the iris shows through the half-closed lid ({covered:.2f} of the lid's light)"
+        lid, dark = closed[upper].mean(), rest[upper].mean()
+        through = (lid - half[upper].mean()) / (lid - dark)
+        assert through <= 0.25, f"{side}: {through:.0%} of the iris's darkness shows through the half-closed lid"
 
 
 @pytest.mark.parametrize("name", ["man_darkskin_smile_teeth.jpg", "woman_sunglasses_smile_small_face.jpg"])
