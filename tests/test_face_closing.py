@@ -15,7 +15,7 @@ from runtime.face.rig import HEAD
 from runtime.speech.visemes import from_alignments
 from tests.conftest import luma
 from tests.test_face_depth import skin_light, teeth_like
-from tests.test_face_natural import SHOW_TEETH, closest_to_teeth, white
+from tests.test_face_natural import SHOW_TEETH, closest_to_teeth, teeth_between_the_lips, white
 
 FPS = 25
 SMILES = ["default", "man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned20_tilted.jpg",
@@ -137,13 +137,7 @@ def test_lips_pressed_under_a_smile_leave_no_teeth_between_them(portrait_faces, 
     teeth out from under the edge of the pressed lips: a white dashed line along the seam at every
     m, b, p of a happy sentence."""
     face = portrait_faces[name]
-    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
-    poly = face.landmarks[L.INNER_MOUTH].round().astype(np.int32)
-    between = cv2.fillPoly(np.zeros(face.portrait.shape[:2], np.uint8), [poly], 1)
-    reach = max(1, round(0.04 * mw))  # (the mesh puts nearly closed lips a little too close)
-    between = cv2.dilate(between, np.ones((2 * reach + 1, 1), np.uint8)).astype(bool)
-    light = 0.7 * float(np.percentile(luma(face.portrait[between]), 95))
-    teeth = white(face.portrait, light) & between
+    between, light, teeth = teeth_between_the_lips(face)
     for params in ({"lip_press": 1.0, "smile": 0.6}, {"lip_press": 0.85, "smile": 0.65, "jaw_open": 0.09}):
         closed = closest_to_teeth(face, face.render(params), teeth) & between & white(face.render(params), light)
         assert closed.sum() <= 0.03 * teeth.sum(), f"{closed.sum()} teeth-coloured pixels between the lips " \

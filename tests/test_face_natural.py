@@ -74,18 +74,24 @@ def test_the_most_open_mouth_is_no_black_hole(portrait_faces, face_models, name)
         assert black < 0.05, f"{pose}: {black:.0%} of the mouth box is near-black"
 
 
+def teeth_between_the_lips(face) -> tuple[np.ndarray, float, np.ndarray]:
+    """Where the portrait's lips part (a little wider than the mesh says: it puts nearly closed
+    lips a little too close), the light of its teeth there, and the teeth-coloured pixels."""
+    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    poly = face.landmarks[L.INNER_MOUTH].round().astype(np.int32)
+    between = cv2.fillPoly(np.zeros(face.portrait.shape[:2], np.uint8), [poly], 1)
+    reach = max(1, round(0.04 * mw))
+    between = cv2.dilate(between, np.ones((2 * reach + 1, 1), np.uint8)).astype(bool)
+    light = 0.7 * float(np.percentile(luma(face.portrait[between]), 95))
+    return between, light, white(face.portrait, light) & between
+
+
 @pytest.mark.parametrize("name", SHOW_TEETH)
 def test_lips_close_over_the_teeth_at_m_b_p(portrait_faces, name):
     """At M/B/P the lips meet: where the photo showed teeth between them, no teeth-coloured pixel
     is left (not even a sliver along the seam)."""
     face = portrait_faces[name]
-    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
-    poly = face.landmarks[L.INNER_MOUTH].round().astype(np.int32)
-    between = cv2.fillPoly(np.zeros(face.portrait.shape[:2], np.uint8), [poly], 1)
-    reach = max(1, round(0.04 * mw))  # (the mesh puts nearly closed lips a little too close)
-    between = cv2.dilate(between, np.ones((2 * reach + 1, 1), np.uint8)).astype(bool)
-    light = 0.7 * float(np.percentile(luma(face.portrait[between]), 95))
-    teeth = white(face.portrait, light) & between
+    between, _light, teeth = teeth_between_the_lips(face)
     assert teeth.sum() > 15, "the portrait shows no teeth?"
     closed = closest_to_teeth(face, face.render(avatars.POSES["M/B/P"]), teeth) & between
     assert closed.sum() <= 0.03 * teeth.sum(), f"{closed.sum()} teeth-coloured pixels between closed lips " \
