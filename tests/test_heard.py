@@ -23,3 +23,4 @@ def test_an_utterance_reads_back_the_same_samples_after_old_audio_is_let_go_and_
     assert np.allclose(heard.last(SAMPLE_RATE)[[0, -1]], [39.0, 40.0 - 1 / SAMPLE_RATE])
     early = heard.between(0, heard.start + 100)
     assert len(early) == 100, "audio before the window is not invented"
+    assert len(heard.between(heard.end - 100, heard.end + 500)) == 100, "nor is audio after it"

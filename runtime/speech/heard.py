@@ -44,7 +44,7 @@ class HeardAudio:
 
     def between(self, start: int, end: int) -> np.ndarray:
         """A copy of the audio from `start` (or the oldest kept, if later) up to `end`."""
-        return self._samples[max(start, self.start) - self.start:max(0, end - self.start)].copy()
+        return self._samples[max(start, self.start) - self.start:min(self._filled, max(0, end - self.start))].copy()
 
     def keep_from(self, sample: int) -> None:
         """Let go of the audio before this sample (in steps of a few seconds)."""
