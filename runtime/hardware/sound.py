@@ -146,13 +146,8 @@ class OutputDevice(_PortAudioDevice):
 class SilentOutput(OutputDevice):
     """No speaker attached: the same callbacks, paced by the monotonic clock, into nothing.
 
-    The playback clock (and so the face and the recording) runs exactly as with a speaker: each
-    block is heard at its place on the clock's own timeline, as a sound card's buffer plays it,
-    however late a busy machine wakes the clock's thread (it then catches up). A thread held up
-    longer than MAX_LATE_S slips the timeline instead, as a sound card underruns.
+    The playback clock (and so the face and the recording) runs exactly as with a speaker.
     """
-
-    MAX_LATE_S = 0.2
 
     silent = True
 
@@ -174,10 +169,7 @@ class SilentOutput(OutputDevice):
         buffer = np.zeros(self._block, np.float32)
         next_at = time.monotonic()
         while not self._stop.is_set():
-            now = time.monotonic()
-            if now - next_at > self.MAX_LATE_S:
-                next_at = now
-            self._fill(buffer, next_at - now)  # heard when its turn on the timeline comes (or came)
+            self._fill(buffer, 0.0)
             next_at += self._block / self.rate
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
