@@ -35,6 +35,7 @@ import random
 
 import numpy as np
 
+from runtime.face.ease import smoothstep
 from runtime.face.expression import RAMP_S, Mood
 from runtime.face.moods import ACTIVITIES, BLINK_PACE, EMOTIONS, LISTENING_BLINK_PACE, Activity
 from runtime.face.rig import PARAMS
@@ -257,7 +258,7 @@ class Animator:
             elif _BLINK_CLOSE_S <= x < opens:
                 amount = 1.0
             elif opens <= x < opens + _BLINK_OPEN_S:
-                amount = max(amount, 1 - _smooth((x - opens) / _BLINK_OPEN_S))
+                amount = max(amount, 1 - smoothstep((x - opens) / _BLINK_OPEN_S))
         self._blinks = [(s, p) for s, p in self._blinks if t - s < 1.0 * p]
         # A blink closes the lids fully even when a smile or a squint already narrowed them.
         for side in ("blink_left", "blink_right"):
@@ -318,6 +319,3 @@ def _closures(track: VisemeTrack | None) -> np.ndarray:
     return np.stack([spans[:, 0], spans[:, 0] + spans[:, 1]], axis=1)
 
 
-def _smooth(x: float) -> float:
-    x = min(1.0, max(0.0, x))
-    return x * x * (3 - 2 * x)

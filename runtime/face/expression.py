@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.dialogue.emotion import cue_start
+from runtime.face.ease import smoothstep
 from runtime.speech.visemes import Viseme, VisemeTrack
 
 RAMP_S = 0.3
@@ -36,14 +37,11 @@ class Mood:
 
     def weight(self, t: float) -> float:
         """0..1: how much of the emotion shows at clock time t."""
-        rise = _smooth((t - self.on_s) / RAMP_S)
-        fall = _smooth((self.off_s - t) / RAMP_S)
+        rise = smoothstep((t - self.on_s) / RAMP_S)
+        fall = smoothstep((self.off_s - t) / RAMP_S)
         return rise * fall
 
 
-def _smooth(x: float) -> float:
-    x = min(1.0, max(0.0, x))
-    return x * x * (3 - 2 * x)
 
 
 def spoken_at(track: VisemeTrack, fraction: float) -> float:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.ease import smoothstep
 
 _BRIDGE_CONTRAST = 15.0
 """Grey levels a band across the nose must differ from the skin above and below it."""
@@ -60,5 +61,4 @@ def still_weight(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray | No
     free = np.full(portrait.shape[:2], 255, np.uint8)
     cv2.fillPoly(free, [hull], 0)
     distance = cv2.distanceTransform(free, cv2.DIST_L2, 5)
-    t = np.clip(distance / (0.2 * e), 0.0, 1.0)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
+    return smoothstep(distance / (0.2 * e)).astype(np.float32)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from runtime.face.ease import smoothstep
 from runtime.face.eyelids import EYES, Lid, lid
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -24,9 +25,6 @@ _GRAIN = 0.03
 takes the grain of the skin it is made of, within half and twice this."""
 
 
-def _smooth(t):
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def _spread(values: np.ndarray) -> float:
@@ -181,10 +179,10 @@ class LidPainter:
             # stretched there, and where on the lid (t: 0 at the resting margin, 1 at the moving one).
             # (the lash band's upper part too: only a lash line's width of it stays as the photo has it)
             thick = lash_w * (0.55 + 0.45 * round_)
-            on_skin = _smooth((yy - crease) / np.maximum(0.4 * skin, 1.5))
-            on_skin = on_skin * _smooth((edge - 1.2 * thick - yy) / 1.5 + 0.5)
-            fade = min(1.0, amount / 0.12) * _smooth((1 - np.abs(u)) / 0.3)
-            stretched = _smooth((drop / np.maximum(skin, 1.0) - 0.3) / 1.0) * on_skin * fade
+            on_skin = smoothstep((yy - crease) / np.maximum(0.4 * skin, 1.5))
+            on_skin = on_skin * smoothstep((edge - 1.2 * thick - yy) / 1.5 + 0.5)
+            fade = min(1.0, amount / 0.12) * smoothstep((1 - np.abs(u)) / 0.3)
+            stretched = smoothstep((drop / np.maximum(skin, 1.0) - 0.3) / 1.0) * on_skin * fade
             soft = cv2.GaussianBlur(rgb, (0, 0), sigmaX=1.0, sigmaY=0.1)
             rgb += (soft - rgb) * stretched[..., None]
             # The light: the lid's lit skin, rounded over the eyeball, by shifting the light alone.
@@ -205,10 +203,10 @@ class LidPainter:
             r = np.clip(np.round(edge - yy).astype(int), 0, len(grain) - 1)
             texture = np.take_along_axis(grain[:, cols], r[..., None], axis=0)
             texture -= cv2.GaussianBlur(texture, (0, 0), max(1.5, 0.03 * e))  # (fine grain only, no shading)
-            near_lashes = _smooth((edge - 2.5 * thick - yy) / (2.0 * thick))  # (the lash line stays one line)
+            near_lashes = smoothstep((edge - 2.5 * thick - yy) / (2.0 * thick))  # (the lash line stays one line)
             rgb *= 1 + 1.6 * texture * (on_skin * fade * near_lashes)[..., None]
             # The lash line at the moving margin: thickest in the middle, thinning to the corners.
             ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
-            ink *= 0.6 * min(1.0, amount / 0.3) * _smooth((1 - np.abs(u)) / 0.3)
+            ink *= 0.6 * min(1.0, amount / 0.3) * smoothstep((1 - np.abs(u)) / 0.3)
             rgb += (lash[cols][None] - rgb) * ink[..., None]
             region[:] = (rgb + 0.5).clip(0, 255).astype(np.uint8)

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.ease import smoothstep
 from runtime.face.mouth import _teeth_mask, shows_teeth
 from runtime.face.teeth import luma as _luma
 from runtime.face.teeth import pixels_in as _pixels_in
-from runtime.face.teeth import smooth as _smooth
 
 
 def _upper_teeth_edge(teeth: np.ndarray, xs: np.ndarray, tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
@@ -186,13 +186,13 @@ def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: 
     if y1 - y0 < 2:
         return
     u = np.abs(xs - (seam[0, 0] + seam[-1, 0]) / 2) / max(0.5 * (seam[-1, 0] - seam[0, 0]), 1.0)
-    depth = 0.25 * amount * (1 - 0.5 * u ** 2) * _smooth((1 - u) / 0.15)
+    depth = 0.25 * amount * (1 - 0.5 * u ** 2) * smoothstep((1 - u) / 0.15)
     yy = np.arange(y0, y1, dtype=np.float32)[:, None]
     region = frame[y0:y1, x0:x1]
     # The lips meet along a soft line: across the seam the step between the two lips (a warp's
     # pixel step, jagged along a curve) is blurred over a pixel or two.
     rgb = region.astype(np.float32)
-    near = (amount * np.exp(-0.5 * ((yy - ys) / max(1.0, sigma)) ** 2) * _smooth((1 - u) / 0.1))[..., None]
+    near = (amount * np.exp(-0.5 * ((yy - ys) / max(1.0, sigma)) ** 2) * smoothstep((1 - u) / 0.1))[..., None]
     rgb += (cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.6, sigmaY=1.2) - rgb) * near
     # (the shadow sits a little below the line: the upper lip's edge overhangs the lower one)
     shade = 1 - depth * np.exp(-0.5 * ((yy - ys - 0.3 * sigma) / sigma) ** 2)

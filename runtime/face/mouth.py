@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.ease import smoothstep
 from runtime.face.rig import mouth_open
 from runtime.face.teeth import Teeth
 from runtime.face.teeth import luma as _luma
 from runtime.face.teeth import skin as _skin
 from runtime.face.teeth import skin_light as _skin_light
-from runtime.face.teeth import smooth as _smooth
 
 OPENING = [61, *L.LIPS_UPPER_INNER[1:-1], 291, *L.LIPS_LOWER_INNER[1:-1]]
 """Mesh points around the lips' opening out to the mouth's corners (the dark corners of a smile
@@ -102,7 +102,7 @@ class MouthPainter:
         under = np.zeros_like(mask)
         cv2.fillPoly(under, [np.round((low - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
         under = cv2.GaussianBlur(under, (0, 0), 0.5 * lip).astype(np.float32) / 255.0
-        shade = np.clip(under - alpha, 0.0, 1.0) * (0.6 * fade_in * _smooth(opening / (0.08 * self.mw)))
+        shade = np.clip(under - alpha, 0.0, 1.0) * (0.6 * fade_in * smoothstep(opening / (0.08 * self.mw)))
         alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
         region = frame[y0:y1, x0:x1]
@@ -153,13 +153,13 @@ class MouthPainter:
         # cheeks) dark. Every term varies smoothly, so no part of the cavity is one flat colour.
         t = np.clip((yy - upper) / gap, 0, 1)  # 0 under the upper lip, 1 at the lower lip
         back = (1 - t) ** 0.7 * (0.8 + 0.2 * (1 - across ** 2))
-        sides = _smooth((across - 0.3) / 0.5)
+        sides = smoothstep((across - 0.3) / 0.5)
         depth = 1 - (1 - back) * (1 - 0.8 * sides)
-        depth = depth * _smooth(opening / (0.15 * self.mw))
+        depth = depth * smoothstep(opening / (0.15 * self.mw))
         out = self.cavity + (self.deep - self.cavity) * depth[..., None]
         # (right under the upper lip, its shadow; at the lower lip, the light on its wet inside,
         # less of it towards the corners, which the cheeks shade)
-        lit = (0.86 + 0.14 * _smooth((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * _smooth((t - 0.75) / 0.25))
+        lit = (0.86 + 0.14 * smoothstep((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * smoothstep((t - 0.75) / 0.25))
         lit = lit * (1 - 0.5 * sides)
         out = np.maximum(out * lit[..., None], 0.88 * self.deep)  # (dark, never black: see self.deep)
         out = self._tongue(out, yy, lower, gap, across, opening)
@@ -173,13 +173,13 @@ class MouthPainter:
         """The tongue lies low in the mouth, seen once it is a little open: a rounded back rising from
         the floor behind the lower teeth, lightest at its front and along its middle, darker as it
         recedes into the mouth and towards its sides, its outline soft."""
-        wide = _smooth((opening - 0.06 * self.mw) / (0.16 * self.mw))
+        wide = smoothstep((opening - 0.06 * self.mw) / (0.16 * self.mw))
         if wide <= 0:
             return out
         crest = lower - gap * (0.42 - 0.34 * across ** 2)
         soft = np.maximum(0.35 * (lower - crest), 1.5)
-        amount = _smooth((yy - crest) / soft) * _smooth((0.7 - across) / 0.35) * wide
-        front = _smooth((yy - crest) / np.maximum(lower - crest, 1.0))
+        amount = smoothstep((yy - crest) / soft) * smoothstep((0.7 - across) / 0.35) * wide
+        front = smoothstep((yy - crest) / np.maximum(lower - crest, 1.0))
         tone = (0.55 + 0.45 * front) * (1 - 0.35 * across ** 2)
         amount = amount * (0.55 + 0.45 * front)  # (its back fades into the mouth's shade)
         return out + (self.tongue * tone[..., None] - out) * amount[..., None]

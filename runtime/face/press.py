@@ -14,15 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.ease import smoothstep
 
 MEET = 0.4
 """Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
 carried by the jaw, travels further)."""
 
 
-def _smooth(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 class Press:
@@ -39,7 +37,7 @@ class Press:
         inside = (x >= gap[0, 0]) & (x <= gap[-1, 0])
         top, bottom = np.interp(x, gap[:, 0], gap[:, 1]), np.interp(x, gap[:, 0], gap[:, 2])
         # (tapering into the corners: no step in the lips where the fold ends)
-        ends = _smooth((x - gap[0, 0]) / (0.05 * w)) * _smooth((gap[-1, 0] - x) / (0.05 * w))
+        ends = smoothstep((x - gap[0, 0]) / (0.05 * w)) * smoothstep((gap[-1, 0] - x) / (0.05 * w))
         opening = np.where(inside, np.maximum(bottom - top, 0.0), 0.0) * ends
         meet = top + MEET * opening
         keep = opening > 0.5
@@ -87,8 +85,8 @@ class Press:
         # meet at the seam.
         upper_to = np.minimum(upper_edge, np.maximum(lower_edge, self._meet))
         lower_from = np.maximum(lower_edge, np.minimum(upper_edge, self._meet))
-        above = down * (1 - _smooth((upper_edge - self._upper_t - yy) / self._reach_up))
-        below = up * (1 - _smooth((yy - lower_edge - self._lower_t) / self._reach_down))
+        above = down * (1 - smoothstep((upper_edge - self._upper_t - yy) / self._reach_up))
+        below = up * (1 - smoothstep((yy - lower_edge - self._lower_t) / self._reach_down))
         # (a lip's edge anti-aliased over a pixel while there is a slit between them: it moves
         # smoothly from frame to frame; once they meet, no blend: a row between the two lips would
         # show the teeth between them)
@@ -122,7 +120,7 @@ class Press:
         # (one light for the whole mouth, from its middle half: columns lit and shaded side by
         # side would stripe the teeth)
         middle = np.abs(np.linspace(-1.0, 1.0, len(left))) < 0.5
-        lit = np.full(len(left), float(_smooth((np.median(left[middle]) - 0.42) / 0.08)))
+        lit = np.full(len(left), float(smoothstep((np.median(left[middle]) - 0.42) / 0.08)))
         if lit.min() > 0.98:
             return
         h, w = frame.shape[:2]
@@ -136,11 +134,11 @@ class Press:
         ue, le = np.interp(cols, xs, upper_edge), np.interp(cols, xs, np.minimum(lower_edge, ends + 1.0))
         ue, le = (np.convolve(np.pad(a, 3, mode="edge"), np.full(7, 1 / 7), mode="valid") for a in (ue, le))
         across = np.abs(cols - 0.5 * (xs[0] + xs[-1])) / max(0.5 * (xs[-1] - xs[0]), 1.0)
-        dark = (1 - np.interp(cols, xs, lit, left=1.0, right=1.0)) * _smooth((1 - across) / 0.3)
+        dark = (1 - np.interp(cols, xs, lit, left=1.0, right=1.0)) * smoothstep((1 - across) / 0.3)
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
         # (from a pixel or two into the upper lip's edge to a pixel or two into the lower one: the
         # lips' inner edges are in the same shade; soft)
-        inside = _smooth((yy - ue[None] + 3.0) / 2.0) * _smooth((le[None] + 3.0 - yy) / 2.0)
+        inside = smoothstep((yy - ue[None] + 3.0) / 2.0) * smoothstep((le[None] + 3.0 - yy) / 2.0)
         region = frame[y0:y1, x0:x1]
         rgb = region.astype(np.float32)
         amount_px = (0.9 * inside * dark[None])[..., None]  # (a trace of what is behind stays)
@@ -151,7 +149,7 @@ def descent(v):
     """How far the lips have slid over the teeth (0..1) when they are `v` of the way shut: late. The
     jaw brings the lower lip up first and the lips close over the teeth in the last part of the
     closing, so the teeth keep their height until the lips meet over them."""
-    return _smooth(np.asarray(v, np.float32))
+    return smoothstep(np.asarray(v, np.float32))
 
 
 def _outline(lm: np.ndarray, ids, x: np.ndarray) -> np.ndarray:
@@ -165,4 +163,4 @@ def taper(shape, width: float = 6.0) -> np.ndarray:
     """1 inside, 0 at the region's border: a field can never end in a step."""
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
     edge = np.minimum(np.minimum(xx, shape[1] - 1 - xx), np.minimum(yy, shape[0] - 1 - yy))
-    return _smooth(edge / width)
+    return smoothstep(edge / width)

@@ -16,6 +16,7 @@ import numpy as np
 
 from runtime.face import eyelids
 from runtime.face import landmarks as L
+from runtime.face.ease import smoothstep
 from runtime.face.press import Press
 from runtime.face.press import taper as _taper
 
@@ -72,9 +73,6 @@ class Rig:
     it becomes part of the painted mouth, not a second outline inside the lower lip)."""
 
 
-def _smooth(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def lip_opening(u):
@@ -132,7 +130,7 @@ class _Builder:
         x0, y0, x1, y1 = self.face_box
         cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, grow * (x1 - x0) / 2, grow * (y1 - y0) / 2
         r = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
-        return 1.0 - _smooth((r - 1.0) / soft + 0.5)
+        return 1.0 - smoothstep((r - 1.0) / soft + 0.5)
 
     # --- the fields ---------------------------------------------------------------------------
 
@@ -149,17 +147,17 @@ class _Builder:
         u = np.abs(xx - cx) / (0.5 * w)  # 0 at the mouth's centre, 1 at its corners
         # The lips part sharply in the middle of the mouth; towards and beyond the corners the
         # split softens into a stretch of the cheek, so nothing tears.
-        ramp = 1.5 + 0.5 * w * _smooth((u - 0.75) / 0.6)
-        below = _smooth((yy - line) / ramp + 0.5)
-        fade_down = 1.0 - _smooth((yy - chin_y) / (0.7 * w))
+        ramp = 1.5 + 0.5 * w * smoothstep((u - 0.75) / 0.6)
+        below = smoothstep((yy - line) / ramp + 0.5)
+        fade_down = 1.0 - smoothstep((yy - chin_y) / (0.7 * w))
         # The lower lip opens rounded and stays joined to the upper lip at the corners (the
         # opening is a lens from corner to corner); away from the corners the skin under the
         # mouth line follows the jaw a little (as before the lips).
         inner = 0.5 * abs(xy[308, 0] - xy[78, 0])  # half the width of the lips' opening
         opening = lip_opening(np.abs(xx - cx) / max(inner, 1.0))
         corner = np.minimum(np.hypot(xx - xy[78, 0], yy - xy[78, 1]), np.hypot(xx - xy[308, 0], yy - xy[308, 1]))
-        opening = opening + (1 - opening) * 0.3 * _smooth(corner / (0.25 * w))
-        sideways = 1.0 - _smooth((np.abs(xx - cx) - 0.45 * w) / (0.9 * w))
+        opening = opening + (1 - opening) * 0.3 * smoothstep(corner / (0.25 * w))
+        sideways = 1.0 - smoothstep((np.abs(xx - cx) - 0.45 * w) / (0.9 * w))
         g = below * fade_down * opening * (0.25 + 0.75 * sideways) * self.face_mask(xx, yy, 1.02, 0.15)
         d = np.zeros((*xx.shape, 2))
         d[..., 1] = amount * g
@@ -182,7 +180,7 @@ class _Builder:
             side = np.tanh((yy - line) / 1.5)  # -1 above the mouth line, +1 below
             lips = _gauss(xx, yy, cx, cy, 0.55 * w, 0.3 * w)
             # Beyond the corners there is no parting: the split fades out there (no seam in the cheek).
-            lips *= 1.0 - _smooth((np.abs(xx - cx) - 0.4 * w) / (0.25 * w))
+            lips *= 1.0 - smoothstep((np.abs(xx - cx) - 0.4 * w) / (0.25 * w))
             d[..., 1] += split_dy * w * side * lips
         return box, d
 
@@ -231,9 +229,9 @@ class _Builder:
             lift = min(0.06 * e, 0.35 * opening)
             # Below the lower lid the skin rises as a sheet, fading towards the cheekbone; inside
             # the eye the rise fades out over 1.5 lifts above the lid, so the iris is not dragged.
-            up = _smooth((yy - (floor - 1.5 * lift)) / (1.5 * lift))
-            down = 1.0 - _smooth((yy - floor - 0.25 * e) / (0.55 * e))
-            across = 1.0 - _smooth((np.abs(xx - cx) - half) / (0.35 * e))
+            up = smoothstep((yy - (floor - 1.5 * lift)) / (1.5 * lift))
+            down = 1.0 - smoothstep((yy - floor - 0.25 * e) / (0.55 * e))
+            across = 1.0 - smoothstep((np.abs(xx - cx) - half) / (0.35 * e))
             d[..., 1] -= lift * up * down * across
         return box, d
 

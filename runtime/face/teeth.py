@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.ease import smoothstep
 
 _UPPER_WIDTHS = (0.135, 0.105, 0.09, 0.075, 0.065, 0.06)
 """Apparent widths of the upper teeth from the middle outwards (fractions of the mouth width)."""
@@ -31,10 +32,6 @@ barely at an O, never at an E."""
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def smooth(t):
-    """Smoothstep of t clipped to 0..1."""
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -82,7 +79,7 @@ class Teeth:
     def lower(self, out, yy, xs, lower, across, opening):
         """The lower incisors' tips just inside the lower lip, only at wide openings: partly hidden by
         the lip, in the upper teeth's tone, a little shaded, their edge one smooth curve."""
-        show = smooth((opening - _LOWER_FROM * self.mw) / (_LOWER_OVER * self.mw))
+        show = smoothstep((opening - _LOWER_FROM * self.mw) / (_LOWER_OVER * self.mw))
         if show <= 0:
             return out
         lengths, tones, warms, gaps = self.lower_row
@@ -90,9 +87,9 @@ class Teeth:
         length = np.interp(xs, grid, lengths) * show
         gap = np.interp(xs, grid, gaps)
         edge = lower - length
-        amount = smooth((yy - edge) / 1.5 + 0.5) * smooth((0.38 - across) / 0.22) * smooth(show / 0.5)
+        amount = smoothstep((yy - edge) / 1.5 + 0.5) * smoothstep((0.38 - across) / 0.22) * smoothstep(show / 0.5)
         v = np.clip((yy - edge) / np.maximum(length, 1.0), 0, 1)  # 0 at the tips, 1 at the lip
-        shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smooth(v)) * (1 - 0.12 * gap)
+        shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smoothstep(v)) * (1 - 0.12 * gap)
         teeth = self._shaded(np.interp(xs, grid, warms), shade)
         return out + (teeth - out) * amount[..., None]
 
@@ -106,19 +103,19 @@ class Teeth:
         dx, dy = shift
         lengths, tones, warms, gaps = self.upper_row
         grid = np.arange(len(lengths), dtype=np.float32)
-        shows = 0.55 + 0.45 * smooth((opening - 0.1 * self.mw) / (0.2 * self.mw))
+        shows = 0.55 + 0.45 * smoothstep((opening - 0.1 * self.mw) / (0.2 * self.mw))
         length = np.interp(xs - dx, grid, lengths) * shows
         edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
-        amount = smooth((edge - yy) / 1.5 + 0.5) * smooth((0.85 - across) / 0.45)
+        amount = smoothstep((edge - yy) / 1.5 + 0.5) * smoothstep((0.85 - across) / 0.45)
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
-        shade = np.interp(xs - dx, grid, tones) * (0.45 + 0.55 * smooth(v / 0.7))
-        shade = shade * (1 - 0.1 * smooth((v - 0.7) / 0.3)) * (1 - gap * (0.2 + 0.4 * v ** 2))
-        shade = shade * (1 - 0.5 * smooth((across - 0.2) / 0.45))
+        shade = np.interp(xs - dx, grid, tones) * (0.45 + 0.55 * smoothstep(v / 0.7))
+        shade = shade * (1 - 0.1 * smoothstep((v - 0.7) / 0.3)) * (1 - gap * (0.2 + 0.4 * v ** 2))
+        shade = shade * (1 - 0.5 * smoothstep((across - 0.2) / 0.45))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
-        edge_tint = smooth((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
+        edge_tint = smoothstep((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
         teeth = teeth * (1 + edge_tint)
         return out + (teeth - out) * amount[..., None]
 
