@@ -99,6 +99,10 @@ def test_a_long_conversation_rereads_its_history_only_now_and_then(smol):
     assert rereads <= 60 // 3, f"the history was re-read {rereads} times in 60 turns"
 
 
+_OWN_WORDS = 30
+"""Tokens a question of this test reads at most when the history is not read again."""
+
+
 def test_a_question_after_dropped_turns_reads_only_its_own_words(smol):
     """The conversation is read ahead between turns, and turns dropped from the memory are cut
     out of the cache with the kept ones shifted into their place (not read again: with the 1.5B
@@ -126,10 +130,12 @@ def test_a_question_after_dropped_turns_reads_only_its_own_words(smol):
     shifted, _, dialogue = converse(shift=True, prepare=False)
     assert len(dialogue.memory.turns) < len(questions), "turns were dropped"
     # (the second question reads the first answer again: it began with the greeting, which the
-    # model did not say itself)
-    assert max(shifted[2:]) <= 24, f"with no time between questions, a question read more than its words: {shifted}"
+    # model did not say itself). A question's own words with the template and hint are 21-23
+    # tokens; the tail of the answer before it (its last sampled token and end marker, never
+    # evaluated while it was generated) adds a few; the history read again adds 40 or more.
+    assert max(shifted[2:]) <= _OWN_WORDS, f"with no time between questions, a question read more: {shifted}"
     read, total, _ = converse(shift=True, prepare=True)
-    assert max(read) <= 24, read
+    assert max(read) <= _OWN_WORDS, read
     _, reread_total, _ = converse(shift=False, prepare=True)
     assert total < 0.7 * reread_total, f"the kept history was read again: {total} vs {reread_total} tokens"
     answer = join_words([c.text for c in dialogue.reply("What is the last thing I asked you?")])

@@ -210,7 +210,7 @@ class LlamaEngine(LlmEngine):
         asked = time.perf_counter()
         for token in self.llm.generate(tokens, temp=self.temperature, top_p=self.top_p, top_k=40,
                                        repeat_penalty=1.1, reset=True):
-            if produced:  # the first token's time holds the prompt's last token and the sampler's set-up
+            if produced:  # the first token's time holds the sampler's set-up
                 self.threads.timed(time.perf_counter() - asked)
             self.tokens_generated += 1
             if self.last_first_token_ms is None:
@@ -277,15 +277,20 @@ class LlamaEngine(LlmEngine):
                 and self._read(tokens, should_stop, min(self.check_in_s, _PREPARE_SLICE_S)))
 
     def _prefill(self, tokens: list[int], should_stop: Callable[[], bool]) -> bool:
-        """Evaluate the prompt but its last token (llama.cpp's generate then finds it there and
-        evaluates only that token). False when stopped."""
-        return self._read(tokens[:-1], should_stop, self.check_in_s)
+        """Evaluate the whole prompt, its last token in this very call (with the slice before it),
+        so llama.cpp's generate finds the prompt cached with live logits and samples the first
+        token at once: no decode of the last token on its own, one token's time (~80 ms on two
+        cores) sooner. False when stopped."""
+        return self._read(tokens, should_stop, self.check_in_s, fresh_last=True)
 
-    def _read(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float) -> bool:
-        """Evaluate the tokens, reusing what the KV cache already holds of them. False when stopped."""
+    def _read(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float,
+              fresh_last: bool = False) -> bool:
+        """Evaluate the tokens, reusing what the KV cache already holds of them (with fresh_last,
+        all but the last, whose logits must come from this evaluation). False when stopped."""
         llm = self.llm
         self._cut_dropped(tokens)
-        llm.n_tokens = _common(llm._input_ids.tolist(), tokens)  # eval drops the cache from here
+        common = _common(llm._input_ids.tolist(), tokens)
+        llm.n_tokens = min(common, len(tokens) - 1) if fresh_last else common  # eval drops the cache from here
         self.last_reused_tokens = llm.n_tokens
         return self._eval(tokens[llm.n_tokens:], should_stop, slice_s)
 
