@@ -411,3 +411,36 @@ def test_the_same_seed_gives_the_same_answer(tmp_path):
     first = answers(0)
     assert answers(0) == first and answers(0) == first, "[think] seed did not make the answer repeat"
     assert answers(7) != first  # positive control: sampling is random, and the seed is what fixes it
+
+
+def test_the_first_answer_token_is_sampled_from_the_prompt_read_not_from_another_decode(smol):
+    """Every decode before the first answer token delays the answer by a token's time (~80 ms with
+    the 1.5B model on two cores): the prompt, its last token included, is read in the engine's own
+    slices, and the first token is sampled from that read's logits (llama.cpp's generate used to
+    decode the prompt's last token again, on its own)."""
+    dialogue = fresh(smol)
+    engine = dialogue.engine
+    context = engine.llm._ctx
+    decoded: list[int] = []
+    real_decode = context.decode
+
+    def counting(batch):
+        decoded.append(batch.n_tokens())
+        return real_decode(batch)
+
+    context.decode = counting
+    try:
+        for question in ("Where is the cafe?", "And when does it open?"):
+            dialogue.prepare()
+            decoded.clear()
+            read_before = engine.tokens_read
+            messages = dialogue.memory.messages(dialogue.system_prompt(dialogue.persona), question)
+            stream = engine.stream(messages, max_tokens=8, should_stop=lambda: False)
+            first = next(stream)
+            stream.close()
+            assert first, "the model answered"
+            assert sum(decoded) == engine.tokens_read - read_before, (
+                f"{question!r}: {sum(decoded)} tokens decoded before the first answer token, of a prompt "
+                f"read of {engine.tokens_read - read_before}: batches {decoded}")
+    finally:
+        del context.decode
