@@ -92,3 +92,16 @@ def test_persona_bias_colours_neutral_lines_only():
     biased = tag("The exhibit is on floor two.", Emotion.HAPPY, 0.3)
     assert (biased.emotion, biased.intensity) == (Emotion.HAPPY, 0.3)
     assert tag("I am sorry, it is closed.", Emotion.HAPPY).emotion == Emotion.CONCERNED
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 100])
+def test_a_bracketed_aside_is_never_said_even_when_it_streams_over_several_chunks(step):
+    """A small model copies stage directions such as "[interrupted by the visitor]" or "[laughs]"
+    into its answers; a visitor heard the avatar say "Never giving up, interrupted by the visitor"."""
+    text = "Never giving up [interrupted by the visitor] is what we admire most here. [laughs] Come and see."
+    chunks = stream(text, step)
+    said = " ".join(chunks)
+    assert "interrupted" not in said and "laughs" not in said and "[" not in said, chunks
+    assert "Never giving up" in said and "is what we admire most here." in said and "Come and see." in said, chunks
+    assert speakable("展览［注］很好。") == "展览很好。"
+    assert speakable("See the [map](http://x.y/z).") == "See the map.", "a link keeps its words"

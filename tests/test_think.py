@@ -444,3 +444,17 @@ def test_the_first_answer_token_is_sampled_from_the_prompt_read_not_from_another
                 f"read of {engine.tokens_read - read_before}: batches {decoded}")
     finally:
         del context.decode
+
+
+def test_an_answer_cut_short_is_remembered_as_broken_off_not_with_a_note_the_model_would_copy():
+    """The history told the model "[interrupted by the visitor]" after a cut answer; the model then
+    wrote the same note into its next answer, and the visitor heard it read aloud."""
+    from runtime.dialogue.memory import Memory, Turn
+
+    memory = Memory(1000, 300.0, lambda text: len(text.split()))
+    memory.add(Turn("Tell me about the dinosaurs.", "The big one is a", interrupted=True))
+    memory.add(Turn("Stop.", "", interrupted=True))
+    history = memory.messages("You are Mia.", "Where is the cafe?")
+    said = [m["content"] for m in history if m["role"] == "assistant"]
+    assert said == ["The big one is a—", ""], said
+    assert not any("[" in m["content"] or "interrupted" in m["content"] for m in history), history

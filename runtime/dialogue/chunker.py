@@ -46,11 +46,17 @@ _INLINE_CODE = re.compile(r"`([^`]*)`")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|~~)(?=\S)(.+?)(?<=\S)\1")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.MULTILINE)
 _HEADING = re.compile(r"^\s*#{1,6}\s*", re.MULTILINE)
+_ASIDE = re.compile(r"\[[^\[\]]*\](?!\()|［[^［］]*］")
+"""A bracketed aside, e.g. a stage direction ("[laughs]", "[interrupted]"): written, not said
+(a markdown link's bracket, followed by its address, keeps its words)."""
+_STREAMED_ASIDE = re.compile(r"\[[^\[\]]*\](?=[^(])|［[^［］]*］")
+"""An aside in streamed text: the character after it is known (it could still start a link)."""
 
 
 def speakable(text: str) -> str:
     """Markdown, URLs, inline code markers and emoji removed; whitespace collapsed."""
     text = _LINK.sub(r"\1", text)
+    text = _ASIDE.sub("", text)
     text = _URL.sub("", text)
     text = _INLINE_CODE.sub(r"\1", text)
     text = _EMPHASIS.sub(r"\2", text)
@@ -76,6 +82,7 @@ class Chunker:
     def push(self, text: str) -> list[str]:
         """Add streamed text; returns the chunks it completed."""
         self._absorb(text)
+        self._buffer = _STREAMED_ASIDE.sub("", self._buffer)  # gone before a cut could fall inside it
         out: list[str] = []
         while (cut := self._find_cut()) is not None:
             chunk, self._buffer = self._buffer[:cut], self._buffer[cut:]
@@ -116,7 +123,10 @@ class Chunker:
                 self._in_code = True
 
     def _find_cut(self) -> int | None:
-        """Index just past the next chunk boundary in the buffer, or None to wait for more text."""
+        """Index just past the next chunk boundary in the buffer, or None to wait for more text
+        (also while a bracket is open: its aside is dropped whole, never half said)."""
+        if _open_bracket(self._buffer) or self._buffer.endswith(("]", "］")):
+            return None
         cut = self._punctuation_cut()
         if self._emitted == 0:
             early = self._phrase_cut(self._buffer if cut is None else self._buffer[:cut])
@@ -204,6 +214,11 @@ def chunk_text(pieces: Iterable[str], **kwargs) -> Iterator[str]:
     for piece in pieces:
         yield from chunker.push(piece)
     yield from chunker.finish()
+
+
+def _open_bracket(text: str) -> bool:
+    """An aside's bracket is open at the end of the text."""
+    return any(text.rfind(opening) > text.rfind(closing) for opening, closing in ("[]", "［］"))
 
 
 def _is_symbol(char: str) -> bool:

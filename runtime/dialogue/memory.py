@@ -102,4 +102,6 @@ class Memory:
 
     @staticmethod
     def _said(turn: Turn) -> str:
-        return f"{turn.assistant} [interrupted by the visitor]" if turn.interrupted else turn.assistant
+        """What the avatar said: an answer the visitor cut short ends in a dash, as a transcript
+        marks speech broken off (a bracketed note there was copied by the model and read aloud)."""
+        return f"{turn.assistant.rstrip()}—" if turn.interrupted and turn.assistant.strip() else turn.assistant
