@@ -27,6 +27,7 @@ from runtime.core.messages import (
     PlaybackFinished,
     PlaybackPosition,
     PlaybackStarted,
+    RenderStats,
     SetAvatar,
     SpeechAudio,
     SpeechStarted,
@@ -60,6 +61,8 @@ class RenderActor(Actor):
         self._preview_every = max(1, round(fps / preview_fps)) if preview_fps else 0
         """Without a recording, publish every n-th frame for the remote preview (0: none)."""
         self._frames = 0
+        self._span: tuple[int, int, float] | None = None
+        """The stats span: its first frame's time, frames since, the slowest frame (ms)."""
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
         self._moods: dict[tuple[int, int, int], tuple[str, str, float]] = {}
@@ -166,5 +169,16 @@ class RenderActor(Actor):
             self.display.show(frame)
         render_ms = (time.perf_counter() - started) * 1000
         self._frames += 1
+        self._count(now_ns, render_ms)
         if self.publish_frames or (self._preview_every and self._frames % self._preview_every == 0):
             self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns, render_ms=render_ms))
+
+    def _count(self, now_ns: int, render_ms: float) -> None:
+        """Publish RenderStats about once a second (frames shown, slowest drawing)."""
+        if self._span is None:
+            self._span = (now_ns, 0, 0.0)
+        first, frames, slowest = self._span
+        if now_ns - first >= 1_000_000_000 and frames:
+            self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2)))
+            first, frames, slowest = now_ns, 0, 0.0
+        self._span = (first, frames + 1, max(slowest, render_ms))

@@ -3,15 +3,21 @@ measured on the output.
 
 The visitor track is cut from recordings of people speaking (runtime/bench/references.toml:
 questions and follow-ups from a dialogue, English and Chinese, three barge-ins that talk over an
-answer), played through the file source at real-time pace with the real clock, and recorded
-(left: the avatar, right: the visitor). Every bus message is kept with its time, so each turn's
-stages can be laid out; the latencies a visitor feels are measured on the recording itself: the
-first audible sample after the visitor stops, and the first audible sample of the ANSWER (after
-any greeting or filler).
+answer), played through the file source at real-time pace with the real clock. Every bus
+message is kept with its time, so each turn's stages can be laid out.
+
+By default the product runs as a kiosk runs it: the face in a window (on Xvfb when the machine
+has no display), no recording; the answer's time is when the speaker's clock plays its first
+sample. With `--record` it also records what the visitor sees and hears (left: the avatar,
+right: the visitor), as a kiosk does only when configured; the latencies are then measured on
+the recording itself (the first audible sample after the visitor stops, and the first audible
+sample of the ANSWER, after any greeting or filler), and so is the lips' offset from the voice.
+The recorder's H.264 encoding takes CPU from the other stages, so the two modes differ a little.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import resource
@@ -24,10 +30,20 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from runtime.bench.screen import kiosk_screen
 from runtime.config import Settings
 from runtime.core.bus import receive
 from runtime.core.compat import tomllib
-from runtime.core.messages import REGISTRY, ActorState, ActorStatus, AudioFrame, Heartbeat, ProcessStats, VideoFrame
+from runtime.core.messages import (
+    REGISTRY,
+    ActorState,
+    ActorStatus,
+    AudioFrame,
+    Heartbeat,
+    ProcessStats,
+    RenderStats,
+    VideoFrame,
+)
 from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, frame_rms, read_audio, to_db
 from runtime.store.models import ModelStore
@@ -71,12 +87,13 @@ def _voiced(audio: np.ndarray, threshold_dbfs: float = -45.0) -> np.ndarray:
 
 
 def run(out: Path | None = None, settings: Settings | None = None, config: str | None = None,
-        verbose: bool = False) -> dict:
+        verbose: bool = False, record: bool = False) -> dict:
     """Run the benchmark; print the summary; write report.json, report.md and timeline.png (and
     with verbose, the product's debug log as product.log: the bench's own visitor, no one else's).
 
-    The product runs as its own process (`edge-talker run --input ... --record ... --exit-when-idle`)
-    so memory, CPU and cold start are its own; the bench listens to its bus over TCP.
+    The product runs as its own process (`edge-talker run --input ... --exit-when-idle`, with
+    `--record` when record) so memory, CPU and cold start are its own; the bench listens to its
+    bus over TCP.
     """
     from runtime.bench.report import analyse, write_reports
     from runtime.bench.stats import percentiles
@@ -90,15 +107,20 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     from runtime.bench.broker import free_port
 
     pub, sub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, (contextlib.nullcontext(({}, "")) if record
+                                                else kiosk_screen()) as (screen_env, screen):
         import soundfile
 
         wav = Path(tmp) / "visitor.wav"
         soundfile.write(str(wav), audio, SAMPLE_RATE, subtype="PCM_16")
         base = Path(config).read_text(encoding="utf-8") if config else ""
         cfg = Path(tmp) / "bench.toml"
-        cfg.write_text(_with_bench_sections(base, pub, sub), encoding="utf-8")
-        recording = out / "recording.mp4"
+        cfg.write_text(_with_bench_sections(base, pub, sub, window=bool(screen_env) or "attached" in screen),
+                       encoding="utf-8")
+        recording = out / "recording.mp4" if record else None
+        if recording is None and (out / "recording.mp4").exists():
+            (out / "recording.mp4").unlink()  # an older run's, not this one's
+        print(f"e2e: the product draws on {screen}" if screen else "e2e: recorded (--record), no window")
         context = zmq.Context()
         probe = context.socket(zmq.SUB)
         for cls in REGISTRY.values():
@@ -108,9 +130,10 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         started, started_ns = time.monotonic(), time.monotonic_ns()
         proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(cfg), "--input", str(wav),
-                                 "--record", str(recording), "--exit-when-idle", *(["-v"] if verbose else [])],
-                                stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+                                 *(["--record", str(recording)] if recording else []), "--exit-when-idle",
+                                 *(["-v"] if verbose else [])],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **screen_env} if screen_env else None)
         log: list[tuple[float, str]] = []  # (monotonic arrival, line)
         import threading
 
@@ -143,11 +166,14 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     frames = [m for m in messages if isinstance(m, tuple) and m[1] >= first_input]
     render_ms = [m[2] for m in frames]
     span_s = (frames[-1][1] - frames[0][1]) / 1e9 if len(frames) > 1 else 0
+    shown = [m for m in messages if isinstance(m, RenderStats) and m.t_ns >= first_input]  # without a recording
     report.update({
-        "render_fps": round((len(frames) - 1) / span_s, 1) if span_s else None,
+        "render_fps": (round((len(frames) - 1) / span_s, 1) if span_s else
+                       round(sum(m.frames for m in shown) / sum(m.span_s for m in shown), 1) if shown else None),
         "dropped_frames": int(sum(round((b[1] - a[1]) / 1e9 * settings.display.fps) - 1
-                                  for a, b in itertools.pairwise(frames))),
-        "frame_ms": percentiles(render_ms, digits=2) if render_ms else None,
+                                  for a, b in itertools.pairwise(frames))) if frames else None,
+        "frame_ms": (percentiles(render_ms, digits=2) if render_ms else
+                     {"max": max(m.render_ms_max for m in shown)} if shown else None),
         "peak_rss_mb": max((m.peak_rss_mb for m in stats), default=None),
         "cpu_s_per_turn": round((cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / len(script), 2),
         "cold_start_s": round(max(ready) / 1e9 - started_ns / 1e9, 2) if ready else None,
@@ -155,12 +181,14 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         "load_average": {"before": [round(x, 2) for x in load_before],
                          "after": [round(x, 2) for x in os.getloadavg()]},
     })
+    report["shown_on"] = screen or "no window (recorded)"
     write_reports(report, out)
     return report
 
 
-def _with_bench_sections(base: str, pub: str, sub: str) -> str:
-    """The user's config with the bench's bus (TCP, so the bench can listen), no speaker, no window."""
+def _with_bench_sections(base: str, pub: str, sub: str, window: bool = False) -> str:
+    """The user's config with the bench's bus (TCP, so the bench can listen), no speaker (the
+    silent clock plays in real time), the window on or off, no captions."""
     import tomli_w
 
     from runtime.core.compat import tomllib
@@ -168,6 +196,6 @@ def _with_bench_sections(base: str, pub: str, sub: str) -> str:
     data = tomllib.loads(base) if base else {}
     data["bus"] = {**data.get("bus", {}), "pub_endpoint": pub, "sub_endpoint": sub}
     data["play"] = {**data.get("play", {}), "device": "none"}
-    data["display"] = {**data.get("display", {}), "window": "off"}
+    data["display"] = {**data.get("display", {}), "window": "on" if window else "off"}
     data["caption"] = {"enabled": False}
     return tomli_w.dumps(data)

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.add_argument("--turns", type=int, default=300, help="soak: spoken turns back to back (default 300)")
+    bench.add_argument("--record", action="store_true",
+                       help="e2e: record what the visitor sees and hears, and measure on the recording (also the "
+                            "lips' offset from the voice); without it the face is shown in a window, as on a kiosk")
     bench.set_defaults(func=stages.bench)
 
     remote = sub.add_parser("remote", help="send a command to a device or the fleet over MQTT and print the replies",

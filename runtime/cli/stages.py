@@ -119,7 +119,8 @@ def bench(args: argparse.Namespace) -> int:
     from runtime.config import load_config
 
     stage = import_module(f"runtime.bench.{args.stage}")
-    extra = ({"config": args.config, "verbose": bool(getattr(args, "verbose", False))} if args.stage == "e2e"
+    extra = ({"config": args.config, "verbose": bool(getattr(args, "verbose", False)), "record": args.record}
+             if args.stage == "e2e"
              else {"turns": args.turns} if args.stage == "soak" else {})
     stage.run(Path(args.out) if args.out else None, load_config(args.config), **extra)
     return 0

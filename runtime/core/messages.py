@@ -425,6 +425,19 @@ class VideoFrame(Message):
     """Time it took to animate and draw this frame (milliseconds)."""
 
 
+@register("render.stats")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderStats(Message):
+    """The face's drawing over the last second or so, from the render actor (benches, fleet)."""
+
+    frames: int
+    """Frames drawn and shown in the span."""
+    span_s: float
+    """From the first of them to the first frame after the span (seconds)."""
+    render_ms_max: float = 0.0
+    """The slowest frame's drawing time (milliseconds)."""
+
+
 def payload_fields(cls: type[Message]) -> tuple[str, ...]:
     """Names of the fields that travel as raw frames."""
     return tuple(f.name for f in cls.__dataclass_fields__.values() if f.metadata.get("payload"))

@@ -1,0 +1,45 @@
+"""The screen a benchmark's product draws on: the attached display, or a virtual X server (Xvfb)
+on a headless machine, so the face is drawn and shown as a kiosk shows it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+X_SOCKETS = Path("/tmp/.X11-unix")  # noqa: S108 - where every X server puts its socket
+"""X servers' sockets, one per display number (X90 for :90)."""
+
+
+@contextlib.contextmanager
+def kiosk_screen() -> Iterator[tuple[dict[str, str], str]]:
+    """(environment for the product, what it draws on). A display already there is used as it is;
+    without one, Xvfb is started for the run and stopped after it. Without either the window is
+    off, and the description says so."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        yield {}, f"the attached display ({os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')})"
+        return
+    if not shutil.which("Xvfb"):
+        yield {}, "no display and no Xvfb (apt-get install xvfb): the face is drawn, not shown"
+        return
+    number = next(n for n in range(90, 190) if not (X_SOCKETS / f"X{n}").exists())
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not (X_SOCKETS / f"X{number}").exists():  # it takes clients once its socket exists
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Xvfb :{number} did not start (exit {server.poll()})")
+            time.sleep(0.05)
+        yield {"DISPLAY": f":{number}"}, f"a window on a virtual display (Xvfb :{number})"
+    finally:
+        server.terminate()
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
