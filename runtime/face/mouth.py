@@ -40,7 +40,7 @@ class MouthPainter:
                  shows_teeth: bool) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
         lm = landmarks[:, :2]
-        teeth = _teeth_mask(portrait, lm)
+        teeth = self.teeth_mask = _teeth_mask(portrait, lm)
         self.own_lower_teeth = shows_teeth and _teeth_below(teeth, split, lm)
         """The portrait shows its lower teeth too: they ride on the jaw with the lower lip."""
         self._inside = None
@@ -78,10 +78,10 @@ class MouthPainter:
         is the frame's backward map (x, y); `inner` the lips' opening where the frame has moved it
         (OPENING).
         """
-        if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
-            self._keep_interior_inside(frame, warp, inner)
         top, bottom = _taper(top, bottom)
         opening = float((bottom[:, 1] - top[:, 1]).max())
+        if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
+            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None)
         if opening < 0.6:
             return
         poly = np.concatenate([top, bottom[::-1]])
@@ -110,10 +110,12 @@ class MouthPainter:
         mixed += (self.cavity * 1.4 - mixed) * shade
         region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
-    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray) -> None:
+    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None) -> None:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
-        an open smile) outside the lips' opening, show the lips' colour instead: lips stretch and
-        round, the cavity stays inside them."""
+        an open smile) or its teeth outside the lips' opening, show the lips' colour instead: lips
+        stretch and round, the cavity stays inside them. `floor`: the painted opening's lower edge
+        ((n, 2) left to right; None: no opening painted): below it is the lower lip (rounded lips
+        gather the opening in its middle and pull the side teeth's pixels down beside it)."""
         moved = inner - self._opening
         if np.abs(moved - np.median(moved, axis=0)).max() < 0.5:  # the lips only moved with the head
             return
@@ -130,6 +132,10 @@ class MouthPainter:
             return
         lips = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(lips, [np.round((inner - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        if floor is not None:
+            xs = np.arange(x0, x1, dtype=np.float32)
+            low = np.interp(xs, floor[:, 0], floor[:, 1], left=-np.inf, right=-np.inf) + 1.0 - y0
+            lips[np.arange(y1 - y0)[:, None] > low[None]] = 0
         lips = cv2.GaussianBlur(cv2.dilate(lips, np.ones((3, 3), np.uint8)), (0, 0), _EDGE_PX)
         amount = dark * (1 - lips.astype(np.float32) / 255.0)
         if amount.max() < 0.02:
@@ -245,7 +251,10 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     own = teeth[y0:y1, x0:x1] & inner
     level = float(np.percentile(light[own], 60)) if own.sum() > 20 else 200.0
     dark = np.clip((0.5 * level - light) / (0.2 * level), 0, 1) * inner
-    matte = cv2.GaussianBlur(dark.astype(np.float32), (0, 0), 0.7).clip(0, 1)
+    # (its teeth too: rounded lips that gather the opening in pull the side teeth's pixels outside it)
+    # (and a pixel around them: their anti-aliased edge)
+    near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & inner
+    matte = cv2.GaussianBlur(np.maximum(dark, near).astype(np.float32), (0, 0), 0.7).clip(0, 1)
     outline = [(lm[part] - shift).round().astype(np.int32) for part in (L.LIPS_UPPER_OUTER, L.LIPS_LOWER_OUTER)]
     lips = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), outline, 1)
     weight = (lips.astype(bool) & ~inner).astype(np.float32) * (1 - matte)

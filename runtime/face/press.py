@@ -20,9 +20,9 @@ from runtime.face.ease import smoothstep
 MEET = 0.4
 """Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
 carried by the jaw, travels further)."""
-JAW_FIRST = 0.5
+JAW_FIRST = 0.4
 """The jaw has brought the lower lip up to the teeth by this far into a closing (lip_press)..."""
-LIPS_AFTER = 0.3
+LIPS_AFTER = 0.1
 """...and the lips start sliding over the teeth from this far on (they meet at 1)."""
 
 
@@ -89,6 +89,21 @@ class Press:
         """Per column: where the teeth end (their lower edge; by default the lower lip)."""
         self.jaw_drop = np.zeros_like(self._x)
         """Per column: how far the jaw at 1 drops the lower lip's edge (pixels)."""
+        self.lower_teeth = False
+        """The photo shows a row of lower teeth between the lips too (below teeth_end)."""
+
+    def find_lower_teeth(self, teeth: np.ndarray) -> None:
+        """Sets lower_teeth from the photo's teeth (a mask of its pixels): teeth between where the
+        upper teeth end and the lower lip."""
+        h, w = teeth.shape
+        found = np.zeros(len(self._x), bool)
+        for i, (x, end, low) in enumerate(zip(self._x, self.teeth_end, self._bottom[0], strict=True)):
+            y0, y1 = int(np.clip(np.ceil(end) + 1, 0, h)), int(np.clip(np.floor(low), 0, h))
+            found[i] = y1 > y0 and 0 <= int(x) < w and bool(teeth[y0:y1, int(x)].any())
+        # (a row of them, where found over a sixth of the mouth or more: those in shade beside the
+        # ones found are teeth too)
+        keep = self.down > 0
+        self.lower_teeth = bool(keep.any() and found[keep].mean() > 1 / 6)
 
     def field(self, amount: float) -> np.ndarray:
         """(h, w, 2) displacement over self.box at closing amount 0..1 (reused buffer)."""
@@ -140,7 +155,7 @@ class Press:
         # (one light for the whole mouth, from its middle half: columns lit and shaded side by
         # side would stripe the teeth)
         middle = np.abs(np.linspace(-1.0, 1.0, len(left))) < 0.5
-        lit = float(smoothstep((np.median(left[middle]) - 0.42) / 0.08))
+        lit = float(smoothstep((np.median(left[middle]) - 0.5) / 0.08))
         if lit > 0.98:
             return
         h, w = frame.shape[:2]
@@ -155,7 +170,10 @@ class Press:
         xs = self._x[keep]
         cols = self._x
         gap_top = np.interp(cols, xs, top, left=np.nan, right=np.nan)[col]
-        gap_end = np.interp(cols, xs, np.minimum(bottom, ends + 1.0), left=np.nan, right=np.nan)[col]
+        # (down to the lower lip where the photo shows lower teeth too: they are in the same shade;
+        # else to the upper teeth's edge)
+        end = bottom if self.lower_teeth else np.minimum(bottom, ends + 1.0)
+        gap_end = np.interp(cols, xs, end, left=np.nan, right=np.nan)[col]
         # (soft, a pixel or two into both lips' inner edges: the lips' inner edges are in the same
         # shade)
         inside = np.nan_to_num(smoothstep((sy - gap_top + 1.0) / 2.0) * smoothstep((gap_end + 1.0 - sy) / 2.0))

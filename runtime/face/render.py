@@ -38,6 +38,8 @@ class FaceRenderer:
         self.shows_teeth = rig.open_at_rest
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
         self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth)
+        if rig.press is not None:
+            rig.press.find_lower_teeth(self.mouth.teeth_mask)
         self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance, rig.lids)
         self.blinks = not behind_dark_lenses(self.portrait, self.landmarks)
         """False behind dark glasses: a lid would be drawn over the lens."""
