@@ -40,7 +40,7 @@ class MouthPainter:
                  shows_teeth: bool) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
         lm = landmarks[:, :2]
-        teeth = self.teeth_mask = _teeth_mask(portrait, lm)
+        teeth = _teeth_mask(portrait, lm)
         self.own_lower_teeth = shows_teeth and _teeth_below(teeth, split, lm)
         """The portrait shows its lower teeth too: they ride on the jaw with the lower lip."""
         self._inside = None
@@ -51,6 +51,8 @@ class MouthPainter:
         colour): where the jaw's opening stretches it outside the painted opening (below the lip
         corners), it becomes the lips' colour, so the cavity stays inside the lips."""
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
+        self.lip = _lips_colour(portrait, lm, lip)
+        """The lips' own colour (their median, without what shows between them)."""
         # The inside of the mouth is the lips' red in shade, as dark as the photo's light makes it
         # (on a dim photo it is not a black hole, on a bright one not grey).
         # Dark red-brown, never black: a real mouth's shade in these photos stays above ~25 grey
@@ -290,3 +292,13 @@ def _taper(top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _mean_in(image: np.ndarray, polygon: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     mask = cv2.fillPoly(np.zeros(image.shape[:2], np.uint8), [polygon.round().astype(np.int32)], 1).astype(bool)
     return image[mask].mean(axis=0).astype(np.float32) if mask.sum() > 10 else fallback
+
+
+def _lips_colour(portrait: np.ndarray, lm: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The median colour of the lips: inside their outline, outside the mouth's opening."""
+    h, w = portrait.shape[:2]
+    outline = np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER][1:-1]]).round().astype(np.int32)
+    lips = cv2.fillPoly(np.zeros((h, w), np.uint8), [outline], 1)
+    inner = cv2.fillPoly(np.zeros((h, w), np.uint8), [lm[L.INNER_MOUTH].round().astype(np.int32)], 1)
+    ring = lips.astype(bool) & ~cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    return np.median(portrait[ring], axis=0).astype(np.float32) if ring.sum() > 20 else fallback

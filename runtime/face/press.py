@@ -89,21 +89,6 @@ class Press:
         """Per column: where the teeth end (their lower edge; by default the lower lip)."""
         self.jaw_drop = np.zeros_like(self._x)
         """Per column: how far the jaw at 1 drops the lower lip's edge (pixels)."""
-        self.lower_teeth = False
-        """The photo shows a row of lower teeth between the lips too (below teeth_end)."""
-
-    def find_lower_teeth(self, teeth: np.ndarray) -> None:
-        """Sets lower_teeth from the photo's teeth (a mask of its pixels): teeth between where the
-        upper teeth end and the lower lip."""
-        h, w = teeth.shape
-        found = np.zeros(len(self._x), bool)
-        for i, (x, end, low) in enumerate(zip(self._x, self.teeth_end, self._bottom[0], strict=True)):
-            y0, y1 = int(np.clip(np.ceil(end) + 1, 0, h)), int(np.clip(np.floor(low), 0, h))
-            found[i] = y1 > y0 and 0 <= int(x) < w and bool(teeth[y0:y1, int(x)].any())
-        # (a row of them, where found over a sixth of the mouth or more: those in shade beside the
-        # ones found are teeth too)
-        keep = self.down > 0
-        self.lower_teeth = bool(keep.any() and found[keep].mean() > 1 / 6)
 
     def field(self, amount: float) -> np.ndarray:
         """(h, w, 2) displacement over self.box at closing amount 0..1 (reused buffer)."""
@@ -130,12 +115,13 @@ class Press:
         return self._d
 
     def shade(self, frame: np.ndarray, amount: float, jaw: float, warp: tuple[np.ndarray, np.ndarray],
-              colour: np.ndarray) -> None:
+              colour: np.ndarray, lips: np.ndarray) -> None:
         """In place: teeth the closing lips have nearly covered are in their shade. Lit teeth show
         between the lips at their own height or not at all: once less than about half of a column's
         teeth is left between the upper lip and the lower one (the jaw's opening included), what is
-        left darkens to the mouth's `colour` (the last slit before the lips meet lets no light in),
-        never a thin bright row of teeth (a jagged white crack). `jaw`: the jaw's opening (0..1);
+        left is covered by the lips' inner faces in their shade (`lips`) with one dark line of the
+        mouth's `colour` where they are about to meet (the last slit lets no light in), never a
+        thin bright row of teeth (a jagged white crack) nor a dark band (a hole). `jaw`: the jaw's opening (0..1);
         `warp`: the frame's backward map (x, y). The slit is found where the frame shows it: the
         pixels the map takes from between the photo's lips (wherever the smile, the lips' shapes
         and the head moved them), so its shade lies on it, not beside it as a second dark line."""
@@ -170,21 +156,39 @@ class Press:
         xs = self._x[keep]
         cols = self._x
         gap_top = np.interp(cols, xs, top, left=np.nan, right=np.nan)[col]
-        # (down to the lower lip where the photo shows lower teeth too: they are in the same shade;
-        # else to the upper teeth's edge)
-        end = bottom if self.lower_teeth else np.minimum(bottom, ends + 1.0)
+        # (down to the lower lip: the lower teeth, gums or shade the photo shows under the upper
+        # teeth are covered too)
+        end = bottom
         gap_end = np.interp(cols, xs, end, left=np.nan, right=np.nan)[col]
         # (soft, a pixel or two into both lips' inner edges: the lips' inner edges are in the same
         # shade)
-        inside = np.nan_to_num(smoothstep((sy - gap_top + 1.0) / 2.0) * smoothstep((gap_end + 1.0 - sy) / 2.0))
+        inside = np.nan_to_num(smoothstep((sy - gap_top + 3.0) / 2.0) * smoothstep((gap_end + 3.0 - sy) / 2.0))
         inside = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 0.8)
         # (fading out into the corners)
         across = np.abs(cols - 0.5 * (xs[0] + xs[-1])) / max(0.5 * (xs[-1] - xs[0]), 1.0)
         fade = smoothstep((1 - across) / 0.3)[col]
         region = frame[y0:y1, x0:x1]
         rgb = region.astype(np.float32)
-        amount_px = (0.9 * (1 - lit) * inside * fade)[..., None]  # (a trace of what is behind stays)
-        region[:] = (rgb + (colour[None, None] - rgb) * amount_px + 0.5).clip(0, 255).astype(np.uint8)
+        amount_px = (1 - lit) * inside * fade
+        # What is left between lips that have nearly met is not a hole: the lips' inner faces in
+        # their own shade (`lips`, with a trace of the grain behind), and one dark line of the
+        # mouth's `colour` along the middle of the slit, where they are about to meet.
+        light = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+        faces = lips[None, None] * (0.92 + 0.16 * (light / 255.0 - 0.5))[..., None]
+        upper = np.interp(cols, xs, upper_edge, left=np.nan, right=np.nan)[col]
+        lower = np.interp(cols, xs, np.minimum(lower_edge, end), left=np.nan, right=np.nan)[col]
+        # (per column of the frame, through the pixel that shows the slit's middle: a line drawn
+        # where the photo's rows fall would break into dashes where it is thinner than they are)
+        mid = np.nan_to_num(0.5 * (upper + lower), nan=-1e6)
+        # (the row where the frame crosses from the upper lip's side of the middle to the lower's:
+        # a slit of a pixel or two skips several of the photo's rows between its neighbours)
+        cross = (sy[:-1] < mid[:-1]) & (sy[1:] >= mid[1:]) & (np.abs(sy[1:] - mid[1:]) < 0.1 * self.mw)
+        row = np.argmax(cross, axis=0) + 0.5
+        near = cross.any(axis=0)
+        yy = np.arange(sy.shape[0], dtype=np.float32)[:, None]
+        line = np.exp(-0.5 * ((yy - row[None]) / 0.8) ** 2) * near[None]
+        shaded = faces + (colour[None, None] - faces) * (0.85 * line)[..., None]
+        region[:] = (rgb + (shaded - rgb) * amount_px[..., None] + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def descent(v):

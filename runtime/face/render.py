@@ -38,8 +38,6 @@ class FaceRenderer:
         self.shows_teeth = rig.open_at_rest
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
         self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth)
-        if rig.press is not None:
-            rig.press.find_lower_teeth(self.mouth.teeth_mask)
         self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance, rig.lids)
         self.blinks = not behind_dark_lenses(self.portrait, self.landmarks)
         """False behind dark glasses: a lid would be drawn over the lens."""
@@ -94,7 +92,7 @@ class FaceRenderer:
         self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
         if rig.press is not None:
             rig.press.shade(frame, params.get("lip_press", 0.0), params.get("jaw_open", 0.0), (mx, my),
-                            0.5 * (self.mouth.cavity + self.mouth.deep))
+                            0.5 * (self.mouth.cavity + self.mouth.deep), 0.9 * self.mouth.lip)
         if seam is not None:
             paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)
         self.lids.paint(frame, closing, shifts)
