@@ -72,7 +72,7 @@ class Teeth:
         self.mw, self.cavity = mouth_width, cavity
         self.colour = teeth_colour(portrait, lm, shows_teeth)
         if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row)
-            self.colour = self.colour * np.array([0.95, 0.92, 0.82], np.float32)
+            self.colour = self.colour * np.array([0.94, 0.93, 0.84], np.float32)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
         self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW)
