@@ -185,9 +185,13 @@ class Press:
         cross = (sy[:-1] < mid[:-1]) & (sy[1:] >= mid[1:]) & (np.abs(sy[1:] - mid[1:]) < 0.1 * self.mw)
         row = np.argmax(cross, axis=0) + 0.5
         near = cross.any(axis=0)
+        # (smoothed along the mouth over a few columns: a line stepping by whole rows looks jagged)
+        if near.sum() >= 5:
+            row = np.interp(np.arange(len(row)), np.flatnonzero(near), row[near])
+            row = np.convolve(np.pad(row, 2, mode="edge"), np.full(5, 0.2), mode="valid")
         yy = np.arange(sy.shape[0], dtype=np.float32)[:, None]
-        line = np.exp(-0.5 * ((yy - row[None]) / 0.8) ** 2) * near[None]
-        shaded = faces + (colour[None, None] - faces) * (0.85 * line)[..., None]
+        line = np.exp(-0.5 * ((yy - row[None]) / 0.9) ** 2) * near[None]
+        shaded = faces + (colour[None, None] - faces) * (0.8 * line)[..., None]
         region[:] = (rgb + (shaded - rgb) * amount_px[..., None] + 0.5).clip(0, 255).astype(np.uint8)
 
 
