@@ -143,6 +143,18 @@ def portrait_faces(face_models) -> dict:
     return made
 
 
+@pytest.fixture(scope="session")
+def default_face(face_models):
+    """The bundled default avatar (a smile with teeth), as `make run` shows it."""
+    from runtime.face import avatars
+    from runtime.face.bundle import Avatar
+    from runtime.face.enroll import enroll
+    from tests.test_face import PORTRAIT
+
+    enrolled = enroll(PORTRAIT, face_models)
+    return avatars.renderer(Avatar("default", enrolled.portrait, enrolled.landmarks, enrolled.meta))
+
+
 def luma(rgb: np.ndarray) -> np.ndarray:
     """Luminance (BT.601) of RGB pixels."""
     return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)

@@ -65,17 +65,6 @@ def teeth_heights(face, frame: np.ndarray, band, light: float) -> np.ndarray:
     return found.sum(axis=0)[band.any(axis=0)]
 
 
-@pytest.fixture(scope="module")
-def default_face(face_models):
-    from runtime.face import avatars
-    from runtime.face.bundle import Avatar
-    from runtime.face.enroll import enroll
-    from tests.test_face import PORTRAIT
-
-    enrolled = enroll(PORTRAIT, face_models)
-    return avatars.renderer(Avatar("default", enrolled.portrait, enrolled.landmarks, enrolled.meta))
-
-
 @pytest.mark.parametrize("name", [pytest.param(n, marks=NOT_YET[n]) if n in NOT_YET else n for n in SMILES])
 def test_closing_lips_cover_the_teeth_never_squash_them_into_a_thin_bright_row(portrait_faces, default_face, name):
     """In every frame between open and shut around an m, b or p (25 fps, three phases of the frames

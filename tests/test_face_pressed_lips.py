@@ -48,17 +48,6 @@ def test_pressed_lips_keep_their_colour_and_thickness(portrait_faces, name):
                                                 f"{rest:.0f} at rest"
 
 
-@pytest.fixture(scope="module")
-def default_face(face_models):
-    """The bundled default avatar (a smile with teeth), as `make run` shows it."""
-    from runtime.face.bundle import Avatar
-    from runtime.face.enroll import enroll
-    from tests.test_face import PORTRAIT
-
-    enrolled = enroll(PORTRAIT, face_models)
-    return avatars.renderer(Avatar("default", enrolled.portrait, enrolled.landmarks, enrolled.meta))
-
-
 @pytest.mark.parametrize("name", ["default", "man_darkskin_smile_teeth.jpg"])
 def test_pressed_lips_meet_in_a_soft_seam(portrait_faces, default_face, name):
     """Where the lips meet there is a shadow, not a hard pencil line (a thin grey stroke drawn

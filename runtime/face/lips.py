@@ -143,8 +143,26 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     window = np.lib.stride_tricks.sliding_window_view(np.pad(bottoms, reach, mode="edge"), 2 * reach + 1)
     lowest = np.minimum(window[:, :reach + 1].max(axis=1), window[:, reach:].max(axis=1))
     bottoms = np.maximum(bottoms, lowest).astype(np.float32)
+    # Lower teeth under the lip's edge found that way (behind that strip of tongue or gum): the gap
+    # reaches over them too, where they show over more than a glint's width, else the lower lip
+    # carries their tips up to the seam at m, b, p (grey fangs between the shut lips).
     tops, bottoms = (cv2.GaussianBlur(_running_median(v, k)[None], (0, 0), 2.0)[0] for v in (tops, bottoms))
+    under = _running_median(_teeth_under(like_teeth, xs, bottoms, deep), max(1, round(0.02 * mw)))
+    bottoms = bottoms + cv2.GaussianBlur(under[None], (0, 0), 1.0)[0]
     return np.stack([xs, tops, bottoms], axis=1).astype(np.float32)
+
+
+def _teeth_under(like_teeth: np.ndarray, xs: np.ndarray, bottoms: np.ndarray, deep: int) -> np.ndarray:
+    """Per column: how far below `bottoms` a run of tooth-like pixels (`like_teeth`) reaches, within
+    `deep` rows (0: none)."""
+    h, w = like_teeth.shape
+    out = np.zeros(len(xs), np.float32)
+    for i, x in enumerate(xs):
+        y = int(np.clip(bottoms[i], 0, h - 1))
+        found = np.flatnonzero(like_teeth[y:y + deep, int(np.clip(x, 0, w - 1))])
+        if len(found) >= 2:
+            out[i] = found[:1 + int(np.argmax(np.r_[np.diff(found) > 2, True]))][-1] + 1.0 + y - bottoms[i]
+    return np.maximum(out, 0.0)
 
 
 def _lip_like(lab: np.ndarray, lm: np.ndarray, outer: list, inner: list, teeth: np.ndarray) -> np.ndarray:

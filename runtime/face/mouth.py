@@ -51,6 +51,8 @@ class MouthPainter:
         colour): where the jaw's opening stretches it outside the painted opening (below the lip
         corners), it becomes the lips' colour, so the cavity stays inside the lips."""
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
+        self.lip = _lips_colour(portrait, lm, lip)
+        """The lips' own colour (their median, without what shows between them)."""
         # The inside of the mouth is the lips' red in shade, as dark as the photo's light makes it
         # (on a dim photo it is not a black hole, on a bright one not grey).
         # Dark red-brown, never black: a real mouth's shade in these photos stays above ~25 grey
@@ -78,10 +80,10 @@ class MouthPainter:
         is the frame's backward map (x, y); `inner` the lips' opening where the frame has moved it
         (OPENING).
         """
-        if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
-            self._keep_interior_inside(frame, warp, inner)
         top, bottom = _taper(top, bottom)
         opening = float((bottom[:, 1] - top[:, 1]).max())
+        if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
+            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None)
         if opening < 0.6:
             return
         poly = np.concatenate([top, bottom[::-1]])
@@ -110,10 +112,12 @@ class MouthPainter:
         mixed += (self.cavity * 1.4 - mixed) * shade
         region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
-    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray) -> None:
+    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None) -> None:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
-        an open smile) outside the lips' opening, show the lips' colour instead: lips stretch and
-        round, the cavity stays inside them."""
+        an open smile) or its teeth outside the lips' opening, show the lips' colour instead: lips
+        stretch and round, the cavity stays inside them. `floor`: the painted opening's lower edge
+        ((n, 2) left to right; None: no opening painted): below it is the lower lip (rounded lips
+        gather the opening in its middle and pull the side teeth's pixels down beside it)."""
         moved = inner - self._opening
         if np.abs(moved - np.median(moved, axis=0)).max() < 0.5:  # the lips only moved with the head
             return
@@ -130,6 +134,10 @@ class MouthPainter:
             return
         lips = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(lips, [np.round((inner - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        if floor is not None:
+            xs = np.arange(x0, x1, dtype=np.float32)
+            low = np.interp(xs, floor[:, 0], floor[:, 1], left=-np.inf, right=-np.inf) + 1.0 - y0
+            lips[np.arange(y1 - y0)[:, None] > low[None]] = 0
         lips = cv2.GaussianBlur(cv2.dilate(lips, np.ones((3, 3), np.uint8)), (0, 0), _EDGE_PX)
         amount = dark * (1 - lips.astype(np.float32) / 255.0)
         if amount.max() < 0.02:
@@ -245,7 +253,10 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     own = teeth[y0:y1, x0:x1] & inner
     level = float(np.percentile(light[own], 60)) if own.sum() > 20 else 200.0
     dark = np.clip((0.5 * level - light) / (0.2 * level), 0, 1) * inner
-    matte = cv2.GaussianBlur(dark.astype(np.float32), (0, 0), 0.7).clip(0, 1)
+    # (its teeth too: rounded lips that gather the opening in pull the side teeth's pixels outside it)
+    # (and a pixel around them: their anti-aliased edge)
+    near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & inner
+    matte = cv2.GaussianBlur(np.maximum(dark, near).astype(np.float32), (0, 0), 0.7).clip(0, 1)
     outline = [(lm[part] - shift).round().astype(np.int32) for part in (L.LIPS_UPPER_OUTER, L.LIPS_LOWER_OUTER)]
     lips = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), outline, 1)
     weight = (lips.astype(bool) & ~inner).astype(np.float32) * (1 - matte)
@@ -281,3 +292,13 @@ def _taper(top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _mean_in(image: np.ndarray, polygon: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     mask = cv2.fillPoly(np.zeros(image.shape[:2], np.uint8), [polygon.round().astype(np.int32)], 1).astype(bool)
     return image[mask].mean(axis=0).astype(np.float32) if mask.sum() > 10 else fallback
+
+
+def _lips_colour(portrait: np.ndarray, lm: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The median colour of the lips: inside their outline, outside the mouth's opening."""
+    h, w = portrait.shape[:2]
+    outline = np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER][1:-1]]).round().astype(np.int32)
+    lips = cv2.fillPoly(np.zeros((h, w), np.uint8), [outline], 1)
+    inner = cv2.fillPoly(np.zeros((h, w), np.uint8), [lm[L.INNER_MOUTH].round().astype(np.int32)], 1)
+    ring = lips.astype(bool) & ~cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    return np.median(portrait[ring], axis=0).astype(np.float32) if ring.sum() > 20 else fallback

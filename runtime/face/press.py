@@ -11,6 +11,7 @@ depends on how far the lips have closed, so the field is computed per frame over
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
@@ -19,9 +20,26 @@ from runtime.face.ease import smoothstep
 MEET = 0.4
 """Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
 carried by the jaw, travels further)."""
+JAW_FIRST = 0.4
+"""The jaw has brought the lower lip up to the teeth by this far into a closing (lip_press)..."""
+LIPS_AFTER = 0.1
+"""...and the lips start sliding over the teeth from this far on (they meet at 1)."""
 
 
-
+def in_order(params: dict[str, float]) -> dict[str, float]:
+    """The parameters of a closing at m, b, p in the order real lips close over teeth: the jaw rises
+    first (the dark gap under the teeth closes while they still show whole), then the lips slide
+    over the teeth from both sides until they meet; reopening, the same backwards. Applied at once
+    (the upper lip covering the teeth while the jaw still held the mouth open below them), a frame
+    showed a thin jagged strip of tooth tips over a dark bar, and the lips nearly meeting above a
+    slit the jaw held open drew two dark lines."""
+    v = float(np.clip(params.get("lip_press", 0.0), 0.0, 1.0))
+    if v < 1e-3:
+        return params
+    out = dict(params)
+    out["jaw_open"] = params.get("jaw_open", 0.0) * (1.0 - float(smoothstep(v / JAW_FIRST)))
+    out["lip_press"] = float(np.clip((v - LIPS_AFTER) / (1.0 - LIPS_AFTER), 0.0, 1.0))
+    return out
 
 class Press:
     """The lips' closing over the gap between them as a warp at any amount 0..1 (m, b, p)."""
@@ -29,7 +47,7 @@ class Press:
     def __init__(self, lm: np.ndarray, mouth_w: float, gap: np.ndarray, region) -> None:
         """`gap`: (n, 3) x, top, bottom of what lies between the lips (runtime.face.lips.lip_gap);
         `region`: the rig's region(x0, y0, x1, y1) -> (box, xx, yy)."""
-        w = mouth_w
+        w = self.mw = float(mouth_w)
         gap = gap[np.argsort(gap[:, 0])]
         cx, cy = (lm[61] + lm[291]) / 2
         self.box, xx, yy = region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 0.9 * w)
@@ -96,20 +114,23 @@ class Press:
         self._d[..., 1] = (above * on_upper - below * on_lower) * self._taper
         return self._d
 
-    def shade(self, frame: np.ndarray, amount: float, jaw: float, shift: tuple[float, float],
-              colour: np.ndarray) -> None:
+    def shade(self, frame: np.ndarray, amount: float, jaw: float, warp: tuple[np.ndarray, np.ndarray],
+              colour: np.ndarray, lips: np.ndarray) -> None:
         """In place: teeth the closing lips have nearly covered are in their shade. Lit teeth show
         between the lips at their own height or not at all: once less than about half of a column's
         teeth is left between the upper lip and the lower one (the jaw's opening included), what is
-        left darkens to the mouth's `colour` (the last slit before the lips meet lets no light in),
-        never a thin bright row of teeth (a jagged white crack). `jaw`: the jaw's opening (0..1);
-        `shift`: how far the head moved the mouth (pixels)."""
+        left is covered by the lips' inner faces in their shade (`lips`) with one dark line of the
+        mouth's `colour` where they are about to meet (the last slit lets no light in), never a
+        thin bright row of teeth (a jagged white crack) nor a dark band (a hole). `jaw`: the jaw's opening (0..1);
+        `warp`: the frame's backward map (x, y). The slit is found where the frame shows it: the
+        pixels the map takes from between the photo's lips (wherever the smile, the lips' shapes
+        and the head moved them), so its shade lies on it, not beside it as a second dark line."""
         v = float(np.clip(amount, 0.0, 1.0))
         if v < 0.02:
             return
         keep = self.down > 0
-        top, bottom = self._top[0, keep] + shift[1], self._bottom[0, keep] + shift[1]
-        ends = self.teeth_end[keep] + shift[1]
+        top, bottom = self._top[0, keep], self._bottom[0, keep]
+        ends = self.teeth_end[keep]
         upper_edge = top + float(descent(v)) * self.down[keep]
         # (the jaw carries the lower lip down only while its edge is below the teeth's: above
         # that line nothing follows the jaw)
@@ -120,29 +141,58 @@ class Press:
         # (one light for the whole mouth, from its middle half: columns lit and shaded side by
         # side would stripe the teeth)
         middle = np.abs(np.linspace(-1.0, 1.0, len(left))) < 0.5
-        lit = np.full(len(left), float(smoothstep((np.median(left[middle]) - 0.42) / 0.08)))
-        if lit.min() > 0.98:
+        lit = float(smoothstep((np.median(left[middle]) - 0.5) / 0.08))
+        if lit > 0.98:
             return
         h, w = frame.shape[:2]
-        xs = self._x[keep] + shift[0]
-        x0, x1 = max(0, int(np.floor(xs.min()))), min(w, int(np.ceil(xs.max())) + 1)
-        y0, y1 = max(0, int(np.floor(upper_edge.min())) - 4), min(h, int(np.ceil(lower_edge.max())) + 5)
-        if x1 - x0 < 2 or y1 - y0 < 1:
+        bx0, by0, bx1, by1 = self.box
+        side = int(0.15 * self.mw)  # (as far as the lips' fields carry them: render._close_lips)
+        x0, y0, x1, y1 = max(0, bx0 - side), max(0, by0 - side), min(w, bx1 + side), min(h, by1 + side)
+        if x1 - x0 < 2 or y1 - y0 < 2:
             return
-        cols = np.arange(x0, x1, dtype=np.float32)
-        # (over the teeth only, down to their edge; fading out into the corners)
-        ue, le = np.interp(cols, xs, upper_edge), np.interp(cols, xs, np.minimum(lower_edge, ends + 1.0))
-        ue, le = (np.convolve(np.pad(a, 3, mode="edge"), np.full(7, 1 / 7), mode="valid") for a in (ue, le))
+        sx, sy = warp[0][y0:y1, x0:x1], warp[1][y0:y1, x0:x1]
+        # Per output pixel: the column of the photo it shows, and that column's gap between the lips.
+        col = np.clip(np.rint(sx - np.float32(bx0)).astype(np.int32), 0, len(self._x) - 1)
+        xs = self._x[keep]
+        cols = self._x
+        gap_top = np.interp(cols, xs, top, left=np.nan, right=np.nan)[col]
+        # (down to the lower lip: the lower teeth, gums or shade the photo shows under the upper
+        # teeth are covered too)
+        end = bottom
+        gap_end = np.interp(cols, xs, end, left=np.nan, right=np.nan)[col]
+        # (soft, a pixel or two into both lips' inner edges: the lips' inner edges are in the same
+        # shade)
+        inside = np.nan_to_num(smoothstep((sy - gap_top + 3.0) / 2.0) * smoothstep((gap_end + 3.0 - sy) / 2.0))
+        inside = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 0.8)
+        # (fading out into the corners)
         across = np.abs(cols - 0.5 * (xs[0] + xs[-1])) / max(0.5 * (xs[-1] - xs[0]), 1.0)
-        dark = (1 - np.interp(cols, xs, lit, left=1.0, right=1.0)) * smoothstep((1 - across) / 0.3)
-        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-        # (from a pixel or two into the upper lip's edge to a pixel or two into the lower one: the
-        # lips' inner edges are in the same shade; soft)
-        inside = smoothstep((yy - ue[None] + 3.0) / 2.0) * smoothstep((le[None] + 3.0 - yy) / 2.0)
+        fade = smoothstep((1 - across) / 0.3)[col]
         region = frame[y0:y1, x0:x1]
         rgb = region.astype(np.float32)
-        amount_px = (0.9 * inside * dark[None])[..., None]  # (a trace of what is behind stays)
-        region[:] = (rgb + (colour[None, None] - rgb) * amount_px + 0.5).clip(0, 255).astype(np.uint8)
+        amount_px = (1 - lit) * inside * fade
+        # What is left between lips that have nearly met is not a hole: the lips' inner faces in
+        # their own shade (`lips`, with a trace of the grain behind), and one dark line of the
+        # mouth's `colour` along the middle of the slit, where they are about to meet.
+        light = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+        faces = lips[None, None] * (0.92 + 0.16 * (light / 255.0 - 0.5))[..., None]
+        upper = np.interp(cols, xs, upper_edge, left=np.nan, right=np.nan)[col]
+        lower = np.interp(cols, xs, np.minimum(lower_edge, end), left=np.nan, right=np.nan)[col]
+        # (per column of the frame, through the pixel that shows the slit's middle: a line drawn
+        # where the photo's rows fall would break into dashes where it is thinner than they are)
+        mid = np.nan_to_num(0.5 * (upper + lower), nan=-1e6)
+        # (the row where the frame crosses from the upper lip's side of the middle to the lower's:
+        # a slit of a pixel or two skips several of the photo's rows between its neighbours)
+        cross = (sy[:-1] < mid[:-1]) & (sy[1:] >= mid[1:]) & (np.abs(sy[1:] - mid[1:]) < 0.1 * self.mw)
+        row = np.argmax(cross, axis=0) + 0.5
+        near = cross.any(axis=0)
+        # (smoothed along the mouth over a few columns: a line stepping by whole rows looks jagged)
+        if near.sum() >= 5:
+            row = np.interp(np.arange(len(row)), np.flatnonzero(near), row[near])
+            row = np.convolve(np.pad(row, 2, mode="edge"), np.full(5, 0.2), mode="valid")
+        yy = np.arange(sy.shape[0], dtype=np.float32)[:, None]
+        line = np.exp(-0.5 * ((yy - row[None]) / 0.9) ** 2) * near[None]
+        shaded = faces + (colour[None, None] - faces) * (0.8 * line)[..., None]
+        region[:] = (rgb + (shaded - rgb) * amount_px[..., None] + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def descent(v):

@@ -18,6 +18,7 @@ from runtime.face.eyelids import behind_dark_lenses
 from runtime.face.lidskin import LidPainter
 from runtime.face.lips import paint_seam
 from runtime.face.mouth import OPENING, MouthPainter
+from runtime.face.press import in_order
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
 
 BLINKS = ("blink_right", "blink_left")
@@ -51,6 +52,8 @@ class FaceRenderer:
         np.copyto(my, self._grid_y)
         moved = self.landmarks.copy()
         rig = self.rig
+        if rig.press is not None:  # (lips apart in the photo: the jaw rises before they close over the teeth)
+            params = in_order(params)
         up, down = rig.split.copy(), rig.split.copy()
         seam = None if rig.seam is None else rig.seam.copy()
         jaw_dx = jaw_dy = 0.0
@@ -85,11 +88,11 @@ class FaceRenderer:
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if rig.strip is not None:  # (the strip joins the mouth as it opens)
             opened = float(np.max(down[:, 1] - up[:, 1]))
-            down[:, 1] += rig.strip * float(np.clip(opened / (0.12 * rig.mouth_width), 0, 1))
+            down[:, 1] += rig.strip * float(np.clip(opened / (0.015 * rig.mouth_width), 0, 1))
         self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
         if rig.press is not None:
-            rig.press.shade(frame, params.get("lip_press", 0.0), params.get("jaw_open", 0.0), (jaw_dx, jaw_dy),
-                            0.5 * (self.mouth.cavity + self.mouth.deep))
+            rig.press.shade(frame, params.get("lip_press", 0.0), params.get("jaw_open", 0.0), (mx, my),
+                            0.5 * (self.mouth.cavity + self.mouth.deep), 0.9 * self.mouth.lip)
         if seam is not None:
             paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)
         self.lids.paint(frame, closing, shifts)

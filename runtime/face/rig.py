@@ -165,8 +165,9 @@ class _Builder:
             d[..., 1] -= 0.06 * w * (1 - below) * _gauss(xx, yy, cx, line, 0.5 * w, 0.25 * w)
         return box, d
 
-    def lips(self, dx_corner, dy_corner, split_dy=0.0, sigma=0.35):
-        """Corners move by (±dx, dy) with a smooth blob; split_dy opens (+) or presses (-) the lips."""
+    def lips(self, dx_corner, dy_corner, split_dy=0.0, sigma=0.35, pinch=0.0):
+        """Corners move by (±dx, dy) with a smooth blob; split_dy opens (+) or presses (-) the lips;
+        pinch closes them towards the corners (rounded lips: the opening gathers in the middle)."""
         xy, w = self.lm, self.mouth_w
         cx, cy = (xy[61] + xy[291]) / 2
         box, xx, yy = self.region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 0.9 * w)
@@ -182,6 +183,11 @@ class _Builder:
             # Beyond the corners there is no parting: the split fades out there (no seam in the cheek).
             lips *= 1.0 - smoothstep((np.abs(xx - cx) - 0.4 * w) / (0.25 * w))
             d[..., 1] += split_dy * w * side * lips
+        if pinch:
+            line = self.mouth_line(xx)
+            side = np.tanh((yy - line) / 1.5)
+            for corner in (xy[61], xy[291]):
+                d[..., 1] -= pinch * w * side * _gauss(xx, yy, corner[0], corner[1], 0.22 * w, 0.2 * w)
         return box, d
 
     def press(self):
@@ -288,7 +294,7 @@ def _fields(b: _Builder) -> dict:
     return {
         "jaw_open": b.jaw(),
         "lip_spread": b.lips(0.1, -0.01, split_dy=-0.01),
-        "lip_round": b.lips(-0.13, 0.0, split_dy=0.04, sigma=0.45),
+        "lip_round": b.lips(-0.18, 0.0, split_dy=0.04, sigma=0.4, pinch=0.06),
         "lip_press": b.press(),
         "smile": b.smile(),
         "cheek_raise": b.cheeks(),

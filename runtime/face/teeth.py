@@ -71,10 +71,18 @@ class Teeth:
                  cavity: np.ndarray) -> None:
         self.mw, self.cavity = mouth_width, cavity
         self.colour = teeth_colour(portrait, lm, shows_teeth)
+        if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row)
+            self.colour = self.colour * np.array([0.94, 0.93, 0.84], np.float32)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
         self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW)
         self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, _LOWER_SHOW)
+        self.grain = grain(portrait, lm, shows_teeth)
+        """(h, w) the photo's own grain (its sensor noise, as strong as on the skin) laid over the teeth
+        drawn into it: without it they are smooth blocks in a grainy photo (a denture)."""
+        self._gaps = 1.0 if shows_teeth else 0.6
+        """How dark the gaps between teeth are drawn: teeth the photo does not show are in the mouth's
+        shade, less defined than a smile's."""
 
     def lower(self, out, yy, xs, lower, across, opening):
         """The lower incisors' tips just inside the lower lip, only at wide openings: partly hidden by
@@ -89,8 +97,8 @@ class Teeth:
         edge = lower - length
         amount = smoothstep((yy - edge) / 1.5 + 0.5) * smoothstep((0.38 - across) / 0.22) * smoothstep(show / 0.5)
         v = np.clip((yy - edge) / np.maximum(length, 1.0), 0, 1)  # 0 at the tips, 1 at the lip
-        shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smoothstep(v)) * (1 - 0.12 * gap)
-        teeth = self._shaded(np.interp(xs, grid, warms), shade)
+        shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smoothstep(v)) * (1 - 0.12 * self._gaps * gap)
+        teeth = self._shaded(np.interp(xs, grid, warms), shade) + self._grain(yy, xs, 0.0, 0.0)
         return out + (teeth - out) * amount[..., None]
 
     def upper(self, out, yy, xs, upper, rest, shift, across, opening):
@@ -111,13 +119,21 @@ class Teeth:
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
         shade = np.interp(xs - dx, grid, tones) * (0.45 + 0.55 * smoothstep(v / 0.7))
-        shade = shade * (1 - 0.1 * smoothstep((v - 0.7) / 0.3)) * (1 - gap * (0.2 + 0.4 * v ** 2))
+        shade = shade * (1 - 0.1 * smoothstep((v - 0.7) / 0.3)) * (1 - self._gaps * gap * (0.2 + 0.4 * v ** 2))
         shade = shade * (1 - 0.5 * smoothstep((across - 0.2) / 0.45))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smoothstep((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
-        teeth = teeth * (1 + edge_tint)
+        teeth = teeth * (1 + edge_tint) + self._grain(yy, xs, dx, dy)
         return out + (teeth - out) * amount[..., None]
+
+    def _grain(self, yy: np.ndarray, xs: np.ndarray, dx: float, dy: float) -> np.ndarray:
+        """The photo's grain over rows `yy` (a column) and columns `xs`, carried by (dx, dy) with the
+        teeth (it does not crawl over them as the head moves), (h, w, 1)."""
+        h, w = self.grain.shape
+        rows = np.clip(np.round(yy[:, 0] - dy).astype(int), 0, h - 1)
+        cols = np.clip(np.round(xs - dx).astype(int), 0, w - 1)
+        return self.grain[np.ix_(rows, cols)][..., None]
 
     def _shaded(self, warm: np.ndarray, shade: np.ndarray) -> np.ndarray:
         """Teeth colour per pixel: warmer (more yellow) where `warm` (per column) is higher, and in
@@ -152,6 +168,19 @@ def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.
     # Teeth in a mouth are in its shade: a little darker and warmer than eye whites in the open.
     ivory = ivory * np.array([1.0, 0.97, 0.92], np.float32)
     return (ivory * 0.85 * level / float(luma(ivory))).clip(0, 255).astype(np.float32)
+
+
+def grain(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.ndarray:
+    """A fixed field of noise over the portrait as strong as the photo's own grain on the skin beside
+    the mouth (the median of what a 3x3 median filter takes out of the cheeks), in grey levels."""
+    r = max(2, int(0.04 * np.linalg.norm(lm[33] - lm[263])))
+    light = luma(portrait.astype(np.float32))
+    residual = np.abs(light - cv2.medianBlur(light.clip(0, 255).astype(np.uint8), 3))
+    patches = [residual[max(0, int(y) - r):int(y) + r, max(0, int(x) - r):int(x) + r].ravel() for x, y in lm[[50, 280]]]
+    level = float(np.median(np.concatenate(patches))) if sum(map(len, patches)) > 20 else 1.0
+    noise = np.random.default_rng(7).normal(0.0, 1.0, portrait.shape[:2]).astype(np.float32)
+    # (white noise: the median of |n - median3(n)| is 0.58 of its deviation)
+    return noise * (level / 0.58)
 
 
 def skin_light(image: np.ndarray, lm: np.ndarray) -> float:
