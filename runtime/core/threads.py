@@ -15,19 +15,20 @@ _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SPIN_BRIEFLY = {"GOMP_SPINCOUNT": "300000"}
-"""OpenMP (llama.cpp's and CTranslate2's thread pools) spins a moment at each barrier before it
-sleeps (libgomp's own default, stated here; `OMP_WAIT_POLICY=passive` would sleep at once). The
-LLM's decoding meets a barrier hundreds of times per token: on this 2-core box, with other work
-running, sleeping at every one cost a quarter of the speed (`edge-talker bench think`, alternated:
-first speakable chunk p50 876-1117 ms passive, 718 ms spinning briefly; 11.5-13.0 vs 15.3
-tokens/s). The spin is bounded, so an idle pool still sleeps."""
+WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""OpenMP threads (llama.cpp's and CTranslate2's pools) sleep at a barrier instead of spinning.
+The LLM's decoding meets a barrier hundreds of times per token, and its two threads must both
+arrive: when anything else wants a core (the face, the voice, the listener, another program), a
+spinning thread holds its core while its partner waits for one. On this 2-core box beside one
+busy process a token took 320-1376 ms spinning (libgomp's default) and 134-137 ms sleeping, and
+inside the product single reads of 13-70 tokens stalled for 4-9 s; alone on a quiet box the two
+are alike (62-69 vs 66 ms). (`/work/exp/gil2.py`-style decode, alternated; see the README.)"""
 
 
 def share_cores() -> None:
     """Set the thread pools' wait policy before any library starts one (runtime/__init__.py calls
     this first); an operator's own setting wins."""
-    for name, value in SPIN_BRIEFLY.items():
+    for name, value in WAIT_POLICY.items():
         os.environ.setdefault(name, value)
 
 

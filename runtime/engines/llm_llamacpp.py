@@ -273,8 +273,13 @@ class LlamaEngine(LlmEngine):
         stopped (what was read stays read). Slices are short: a visitor may speak at any time."""
         tokens = self._tokens(messages, generation=False)
         system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
-        return (self._restore_prefix(tokens, system, should_stop)
+        started, read = time.perf_counter(), self.tokens_read
+        done = (self._restore_prefix(tokens, system, should_stop)
                 and self._read(tokens, should_stop, min(self.check_in_s, _PREPARE_SLICE_S)))
+        if self.tokens_read > read:
+            _LOGGER.debug("read %d tokens ahead in %.0f ms (%d in the cache%s)", self.tokens_read - read,
+                          (time.perf_counter() - started) * 1000, self.last_reused_tokens, "" if done else "; stopped")
+        return done
 
     def _prefill(self, tokens: list[int], should_stop: Callable[[], bool]) -> bool:
         """Evaluate the whole prompt, its last token in this very call (with the slice before it),
@@ -329,6 +334,10 @@ class LlamaEngine(LlmEngine):
             part = tokens[start:start + size]
             began = time.perf_counter()
             self.llm.eval(part)
+            took = time.perf_counter() - began
+            if took > 0.5:
+                _LOGGER.debug("a read of %d tokens took %.0f ms (%d thread(s))", len(part), took * 1000,
+                              self.threads.threads)
             self.tokens_read += len(part)
             if len(part) >= _SLICE_MIN:
                 rate = len(part) / max(time.perf_counter() - began, 1e-3)
