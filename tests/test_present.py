@@ -20,6 +20,7 @@ from runtime.core.messages import (
     PlaybackFinished,
     PlaybackPosition,
     PlaybackStarted,
+    RenderStats,
     SpeechAudio,
     SpeechStarted,
     Transcript,
@@ -251,3 +252,15 @@ def test_the_face_follows_the_conversation_listening_thinking_speaking_idle(bus,
         pub.publish(Interrupt(turn=2, reason="barge-in"))
         assert rec.wait_for(lambda r: animator.activity == Activity.LISTENING, 5)
         pub.close()
+
+
+def test_a_kiosk_face_reports_its_frame_rate_without_sending_its_frames(bus):
+    """Without a recording the face's frames stay in the render actor (0.8 MB each), yet a bench or
+    the fleet still sees how many were drawn each second, and the slowest one."""
+    face = avatars.renderer(avatars.load_avatar(SETTINGS))
+    specs = [ActorSpec("render", lambda: RenderActor("render", bus, face_factory=lambda: face, fps=30))]
+    with Running(bus, specs) as rec:
+        assert rec.wait_for(lambda r: len(r.of(RenderStats)) >= 2, 10), "no frame-rate report"
+        stats = rec.of(RenderStats)
+        assert not rec.of(VideoFrame), "a kiosk without a recording sent its frames over the bus"
+    assert all(s.frames > 0 and s.span_s >= 1.0 and s.render_ms_max > 0 for s in stats), stats
