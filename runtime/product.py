@@ -149,6 +149,7 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
                                                       dialogue_factory=dialogue_factory(settings, places.models,
                                                                                         current=current),
                                                       greet=camera and settings.presence.greet,
+                                                      first_audio_hold_s=settings.think.first_audio_hold_s,
                                                       greet_language=greet_language(settings), **beat)))
     if camera:
         specs.append(presence_spec(settings, bus, store=places.models))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from runtime import factories
 from runtime.actors.think import ThinkActor
 from runtime.config import LlamaThink, Persona, Settings
 from runtime.core.errors import RuntimeFault
-from runtime.core.messages import Interrupt, ReplyChunk, SetPersona, Transcript
+from runtime.core.messages import Interrupt, ReplyChunk, SetPersona, SpeechAudio, Transcript
 from runtime.core.supervisor import ActorSpec
 from runtime.speech.language import is_chinese, join_words
 from tests.conftest import run_cli
@@ -458,3 +459,26 @@ def test_an_answer_cut_short_is_remembered_as_broken_off_not_with_a_note_the_mod
     said = [m["content"] for m in history if m["role"] == "assistant"]
     assert said == ["The big one is a—", ""], said
     assert not any("[" in m["content"] or "interrupted" in m["content"] for m in history), history
+
+
+def test_the_model_waits_for_the_first_chunks_voice_before_it_writes_on(bus):
+    """On two cores the voice synthesizing the answer's first chunk and the model writing the
+    next one share the CPU, and the first sound came late: the model pauses after its first chunk
+    until the speak actor has that chunk's sound (here the test is the speak actor)."""
+    settings = SMOL.model_copy(update={"think": SMOL.think.model_copy(update={"max_reply_tokens": 400})})
+    actor = functools.partial(ThinkActor, "think", bus, dialogue_factory=factories.dialogue_factory(settings),
+                              first_audio_hold_s=5.0)
+    with Running(bus, [ActorSpec("think", actor)]) as rec:
+        pub = bus.publisher()
+        pub.publish(Interrupt(turn=1))
+        pub.publish(Transcript(turn=1, text="Tell me a very long story about the museum and its dinosaurs, please."))
+        # Chunk 0 is the greeting (no model time); chunk 1 is the model's first.
+        assert rec.wait_for(lambda r: any(c.index == 1 and c.text for c in r.of(ReplyChunk)), 60)
+        time.sleep(1.5)  # SmolLM writes ~100 tokens a second: without the pause the answer would go on
+        assert not any(c.index >= 2 for c in rec.of(ReplyChunk)), "the model wrote on before the voice had a sound"
+        pub.publish(SpeechAudio(turn=1, pcm=np.zeros(2205, np.int16), spans=np.zeros((0, 2), np.int32),
+                                targets=np.zeros((0, 5), np.float32), index=1))
+        assert rec.wait_for(lambda r: any(c.last for c in r.of(ReplyChunk)), 60)
+        said = [c for c in rec.of(ReplyChunk) if c.text]
+        assert len(said) >= 3, f"positive control: the answer goes on after its first chunk: {said}"
+        pub.close()

@@ -8,6 +8,12 @@ A speculative transcript (the visitor paused) is answered at once, ahead of the 
 exchange enters the memory only when the final transcript of the same turn commits it. A newer
 turn (the visitor went on) cancels it like any interrupted answer, and nothing of it is remembered.
 
+The answer's first chunk owns the CPU until it is heard: the model pauses after it until the
+speak actor has synthesized its first sound (SpeechAudio on a socket of its own), at most
+first_audio_hold_s. On two cores the voice and the model's two threads otherwise share the cores,
+and the first sound came a third of a second after the chunk instead of a tenth; the next chunk
+is written while the first one plays.
+
 With a camera ([presence]), a visitor who approaches is greeted (a turn of its own) and the
 memory is forgotten the moment the visitor leaves: the next visitor starts afresh.
 
@@ -36,6 +42,7 @@ from runtime.core.messages import (
     SafetyEvent,
     Say,
     SetPersona,
+    SpeechAudio,
     Transcript,
     Visitor,
     VisitorChange,
@@ -57,8 +64,9 @@ class ThinkActor(Actor):
     drop_stale = False  # playback reports of an interrupted turn are exactly what memory needs
 
     def __init__(self, name: str, bus, *, dialogue_factory, greet: bool = False, greet_language: str = "",
-                 **kwargs) -> None:
+                 first_audio_hold_s: float = 0.0, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
+        self.first_audio_hold_s = first_audio_hold_s
         self._dialogue_factory = dialogue_factory
         self.greet, self.greet_language = greet, greet_language
         """Greet a visitor who approaches ([presence] greet), in this language unless the persona has one."""
@@ -241,6 +249,16 @@ class ThinkActor(Actor):
     def _publish(self, turn: int, chunks, *, remember: bool, language: str = "") -> bool:
         """Publish the chunks of one answer in order, then its end marker, unless a newer turn came
         (False then)."""
+        # The speak actor's speech, watched from before the first chunk until its voice is heard
+        # (subscribed now, so no message is missed; closed after, so nothing queues between answers).
+        voiced = self.bus.subscriber([SpeechAudio]) if remember and self.first_audio_hold_s > 0 else None
+        try:
+            return self._publish_chunks(turn, chunks, voiced, remember=remember, language=language)
+        finally:
+            if voiced is not None:
+                voiced.close()
+
+    def _publish_chunks(self, turn: int, chunks, voiced, *, remember: bool, language: str) -> bool:
         index = 0
         for chunk in chunks:
             if self.turn > turn or self.stop_requested:
@@ -254,6 +272,10 @@ class ThinkActor(Actor):
             self.publish(ReplyChunk(turn=turn, text=chunk.text, index=index, emotion=chunk.emotion,
                                     intensity=chunk.intensity, persona=persona))
             _LOGGER.debug("turn %d: chunk %d after %.0f ms", turn, index, chunk.t_ms)
+            if voiced is not None and chunk.written:  # the model's first chunk (not a greeting)
+                self._hold_for_voice(voiced, turn, index)
+                voiced.close()
+                voiced = None
             index += 1
             self.check_control()
         if self.turn > turn or self.stop_requested:
@@ -261,3 +283,21 @@ class ThinkActor(Actor):
             return False
         self.publish(ReplyChunk(turn=turn, text="", index=index, last=True))
         return True
+
+    def _hold_for_voice(self, voiced, turn: int, index: int) -> None:
+        """Wait (the model paused) until the speak actor has the first sound of chunk `index` of
+        `turn`, a newer turn comes, or first_audio_hold_s passes."""
+        started = time.monotonic()
+        deadline = started + self.first_audio_hold_s
+        while (left := deadline - time.monotonic()) > 0:
+            if self.check_control() and (self.turn > turn or self.stop_requested):
+                return
+            if not voiced.poll(min(left, 0.05) * 1000):
+                continue
+            msg = self._receive(voiced)
+            if isinstance(msg, SpeechAudio) and msg.turn == turn and msg.index >= index:
+                _LOGGER.debug("turn %d: the model waited %.0f ms for chunk %d's voice", turn,
+                              (time.monotonic() - started) * 1000, index)
+                return
+        _LOGGER.debug("turn %d: chunk %d's voice not ready after %.1f s; the model goes on", turn, index,
+                      self.first_audio_hold_s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runtime.core.errors import ConfigFault, ThinkFault
 from runtime.dialogue.chunker import SENTENCE_END, Chunker, chunk_text
@@ -40,6 +40,8 @@ class Chunk:
     """Time since the request (milliseconds)."""
     safety: str = ""
     """The safety category this chunk is the fixed response to (empty: a normal answer)."""
+    written: bool = False
+    """The model wrote it (a greeting, a refusal or a fixed line is not written)."""
 
 
 _SERVER_FAULTS = ("think-server-",)
@@ -262,7 +264,7 @@ class Dialogue:
                 return
             answer.append(text)
             spoken.append(text)
-            yield self._chunk(text, started, persona)
+            yield replace(self._chunk(text, started, persona), written=True)
             sentences += text[-1] in SENTENCE_END + "."
             if sentences >= persona.max_sentences:
                 return
