@@ -22,6 +22,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def end(proc: subprocess.Popen, timeout_s: float = 5) -> None:
+    """Stop a process a benchmark started: asked to end, killed if it does not within timeout_s."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout_s)
+
+
 class Mosquitto:
     """`mosquitto -c conf`; restartable on the same port. `extra` is appended to the config
     (default: anonymous clients allowed)."""
@@ -55,13 +66,8 @@ class Mosquitto:
 
     def stop(self) -> None:
         """Stop it."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            end(self.proc)
         self.proc = None
 
     def log(self) -> str:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runtime.bench.broker import Mosquitto
+from runtime.bench.broker import Mosquitto, end
 from runtime.bench.stats import percentiles
 from runtime.config import RemoteConfig, Settings
 from runtime.core.errors import RuntimeFault
@@ -133,11 +133,7 @@ def run(out: Path | None = None, settings: Settings | None = None) -> dict:
         finally:
             if operator is not None:
                 operator.close()
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            end(proc, 20)
             broker.stop()
     rt = report["round_trip_ms"]
     print("control benchmark — loopback broker, the product as its own process")

@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.bench.broker import end
+
 X_SOCKETS = Path("/tmp/.X11-unix")  # noqa: S108 - where every X server puts its socket
 """X servers' sockets, one per display number (X90 for :90)."""
 
@@ -37,9 +39,4 @@ def kiosk_screen() -> Iterator[tuple[dict[str, str], str]]:
             time.sleep(0.05)
         yield {"DISPLAY": f":{number}"}, f"a window on a virtual display (Xvfb :{number})"
     finally:
-        server.terminate()
-        try:
-            server.wait(5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        end(server)
