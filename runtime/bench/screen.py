@@ -28,7 +28,8 @@ def kiosk_screen() -> Iterator[tuple[dict[str, str], str]]:
     if not shutil.which("Xvfb"):
         yield {}, "no display and no Xvfb (apt-get install xvfb): the face is drawn, not shown"
         return
-    number = next(n for n in range(90, 190) if not (X_SOCKETS / f"X{n}").exists())
+    number = next(n for n in range(90, 190)  # a display number no X server has (socket) or had (lock file)
+                  if not (X_SOCKETS / f"X{n}").exists() and not (X_SOCKETS.parent / f".X{n}-lock").exists())
     server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
