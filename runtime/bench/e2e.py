@@ -107,16 +107,15 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     from runtime.bench.broker import free_port
 
     pub, sub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    with tempfile.TemporaryDirectory() as tmp, (contextlib.nullcontext(({}, "")) if record
-                                                else kiosk_screen()) as (screen_env, screen):
+    with tempfile.TemporaryDirectory() as tmp, (contextlib.nullcontext(({}, False, "")) if record
+                                                else kiosk_screen()) as (screen_env, window, screen):
         import soundfile
 
         wav = Path(tmp) / "visitor.wav"
         soundfile.write(str(wav), audio, SAMPLE_RATE, subtype="PCM_16")
         base = Path(config).read_text(encoding="utf-8") if config else ""
         cfg = Path(tmp) / "bench.toml"
-        cfg.write_text(_with_bench_sections(base, pub, sub, window=bool(screen_env) or "attached" in screen),
-                       encoding="utf-8")
+        cfg.write_text(_with_bench_sections(base, pub, sub, window=window), encoding="utf-8")
         recording = out / "recording.mp4" if record else None
         if recording is None and (out / "recording.mp4").exists():
             (out / "recording.mp4").unlink()  # an older run's, not this one's

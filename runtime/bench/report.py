@@ -82,7 +82,7 @@ def analyse(messages: list, script: list[dict], recording: Path | None, settings
         row = {"line": item.get("line"), "text": item["text"], "language": item["language"],
                "barge_in": item["barge_in"], "heard": final.text if final else None, "turns": len(spoken)}
         end_ns = origin + int(item["end_s"] * 1e9)
-        play = None
+        play = first_play = None
         if final is not None and final.text:
             turn = final.turn
             ahead = _first(messages, Transcript, turn, lambda m: m.speculative)
@@ -107,8 +107,7 @@ def analyse(messages: list, script: list[dict], recording: Path | None, settings
             first = _sound_from(sound, item["end_s"])
             heard = _sound_from(sound, (play.heard_ns - origin) / 1e9 - 0.05) if play is not None else None
         else:  # the speaker's clock: when it played the first sample of the turn, and of its answer
-            started = final and _first(messages, PlaybackStarted, final.turn)
-            first = _played_within((started.heard_ns - origin) / 1e9, item["end_s"]) if started else None
+            first = _played_within((first_play.heard_ns - origin) / 1e9, item["end_s"]) if first_play else None
             heard = _played_within((play.heard_ns - origin) / 1e9, item["end_s"]) if play is not None else None
         row["first_audio_ms"] = round((first - item["end_s"]) * 1000, 1) if first is not None else None
         row["voice_to_voice_ms"] = round((heard - item["end_s"]) * 1000, 1) if heard is not None else None

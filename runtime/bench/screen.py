@@ -12,21 +12,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.bench.broker import end
+from runtime.hardware.display import display_available
 
 X_SOCKETS = Path("/tmp/.X11-unix")  # noqa: S108 - where every X server puts its socket
 """X servers' sockets, one per display number (X90 for :90)."""
 
 
 @contextlib.contextmanager
-def kiosk_screen() -> Iterator[tuple[dict[str, str], str]]:
-    """(environment for the product, what it draws on). A display already there is used as it is;
-    without one, Xvfb is started for the run and stopped after it. Without either the window is
-    off, and the description says so."""
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        yield {}, f"the attached display ({os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')})"
+def kiosk_screen() -> Iterator[tuple[dict[str, str], bool, str]]:
+    """(environment for the product, whether it has a window, what it draws on). A display already
+    there is used as it is; without one, Xvfb is started for the run and stopped after it; without
+    either the window is off, and the description says so."""
+    if display_available():
+        shown = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "SDL's own driver"
+        yield {}, True, f"the attached display ({shown})"
         return
     if not shutil.which("Xvfb"):
-        yield {}, "no display and no Xvfb (apt-get install xvfb): the face is drawn, not shown"
+        yield {}, False, "no display and no Xvfb (apt-get install xvfb): the face is drawn, not shown"
         return
     number = next(n for n in range(90, 190)  # a display number no X server has (socket) or had (lock file)
                   if not (X_SOCKETS / f"X{n}").exists() and not (X_SOCKETS.parent / f".X{n}-lock").exists())
@@ -38,6 +40,6 @@ def kiosk_screen() -> Iterator[tuple[dict[str, str], str]]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Xvfb :{number} did not start (exit {server.poll()})")
             time.sleep(0.05)
-        yield {"DISPLAY": f":{number}"}, f"a window on a virtual display (Xvfb :{number})"
+        yield {"DISPLAY": f":{number}"}, True, f"a window on a virtual display (Xvfb :{number})"
     finally:
         end(server)
