@@ -22,7 +22,7 @@ import zmq
 from runtime.core.bus import Bus, Publisher, await_echo, receive
 from runtime.core.errors import BusFault, RuntimeFault
 from runtime.core.messages import ActorState, ActorStatus, Heartbeat, Interrupt, Message
-from runtime.core.threads import Inbox, lower_priority
+from runtime.core.threads import Inbox, lower_priority, name_thread
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -216,6 +216,7 @@ class Actor:
 
     def _run(self) -> None:
         sockets: list[zmq.Socket] = []
+        name_thread(self.name)
         if self.nice:
             lower_priority(self.nice)
         try:

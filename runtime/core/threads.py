@@ -32,6 +32,15 @@ def share_cores() -> None:
         os.environ.setdefault(name, value)
 
 
+def name_thread(name: str) -> None:
+    """Give the calling thread an OS name ("et-" and the first 12 characters of `name`), as
+    `top -H`, `ps -L` and py-spy show it; threads it starts from now on (a model's thread pool)
+    inherit it. Linux only, best effort."""
+    with contextlib.suppress(OSError):
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w", encoding="ascii") as comm:
+            comm.write("et-" + name.encode("ascii", "replace").decode("ascii")[:12])
+
+
 def lower_priority(nice: int) -> None:
     """Make the calling thread (and threads it starts from now on) `nice` steps nicer than it is
     (a service started at Nice=-5 keeps the order between its threads); Linux only, best effort.
