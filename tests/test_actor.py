@@ -197,3 +197,24 @@ def test_an_actor_waiting_for_its_next_tick_sleeps_instead_of_spinning(bus):
         actor.stop(5)
     assert ticks >= 20, f"only {ticks} ticks in {span:.1f} s"
     assert used / span < 0.03, f"{100 * used / span:.1f} % of a core spent waiting for {ticks} ticks"
+
+
+def test_an_actors_thread_and_the_threads_it_starts_carry_its_name_for_top(bus):
+    """An operator looking at a busy kiosk with `top -H` or `ps -L` sees which actor uses the CPU
+    ("et-ticker"), and a model's thread pool started from an actor shows under that actor's name."""
+    actor = Ticker("ticker", bus)
+    actor.start()
+    try:
+        assert wait_for(lambda: actor.clock is not None, 10), "the actor never ticked"
+        names = {}
+
+        def started_by_the_actor():
+            names["child"] = open(f"/proc/self/task/{threading.get_native_id()}/comm").read().strip()
+
+        child = threading.Thread(target=started_by_the_actor)
+        actor.tick = lambda: child.ident is None and child.start()  # once, from the actor's thread
+        assert wait_for(lambda: "child" in names, 10)
+        names["actor"] = open(f"/proc/self/task/{actor._thread.native_id}/comm").read().strip()
+    finally:
+        actor.stop(5)
+    assert names == {"actor": "et-ticker", "child": "et-ticker"}
