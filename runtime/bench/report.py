@@ -35,6 +35,9 @@ BARGE_IN_WITHIN_S = 2.0
 """A barge-in is heard and the avatar silent within this of the visitor's onset, or it is none."""
 HEARD_WITHIN_S = 8.0
 """An answer more than this after the visitor stopped counts as none."""
+GAP_MS = 30.0
+"""Silence between two pieces of one answer longer than this is a gap: the speaker ran dry while
+the answer was still being written or synthesized (a pause the visitor hears mid-answer)."""
 
 
 def _first(messages, cls, turn, when=lambda m: True):
@@ -103,6 +106,7 @@ def analyse(messages: list, script: list[dict], recording: Path | None, settings
             row["stages_ms"] = {k: round((v - end_ns) / 1e6, 1) if v else None for k, v in marks.items()}
             row["answered_ahead"] = ahead is not None
             row["silence_ms"] = round(final.silence_ms, 1)
+            row["gaps_ms"] = _gaps(messages, turn)
         if recording is not None:
             first = _sound_from(sound, item["end_s"])
             heard = _sound_from(sound, (play.heard_ns - origin) / 1e9 - 0.05) if play is not None else None
@@ -126,6 +130,7 @@ def analyse(messages: list, script: list[dict], recording: Path | None, settings
         "voice_to_voice_en_ms": percentiles(by_language["en"]), "voice_to_voice_zh_ms": percentiles(by_language["zh"]),
         "first_audio_ms": percentiles(t["first_audio_ms"] for t in turns),
         "speculation": _speculation(messages, finals),
+        "answer_gaps_ms": _gap_summary([t.get("gaps_ms") for t in turns if "gaps_ms" in t]),
         "stages_ms": stages, "first_frame_ms": stages["first_lip_synced_frame"],
         "av_offset_ms": round(av, 1) if av is not None else None,
         "barge_in_ms": percentiles(t.get("barge_in_ms") for t in barges),
@@ -152,6 +157,30 @@ def _speculation(messages: list, finals: list) -> dict:
     return {"attempts": len(ahead), "hits": hits, "discarded": discarded,
             "hit_rate": round(hits / len(ahead), 2) if ahead else None,
             "answered_ahead": round(hits / len(spoken), 2) if spoken else None}
+
+
+def _gaps(messages: list, turn: int) -> list[float]:
+    """The silences (ms) between one piece of the turn's speech ending and the next starting, each
+    longer than GAP_MS, on the speaker's clock (an answer cut short ends at its cut)."""
+    pieces = [m for m in messages if isinstance(m, PlaybackStarted | PlaybackFinished) and m.turn == turn]
+    pieces.sort(key=lambda m: (m.heard_ns, isinstance(m, PlaybackStarted)))  # (an end before a start at one time)
+    gaps, ended = [], None
+    for m in pieces:
+        if isinstance(m, PlaybackFinished):
+            ended = None if m.interrupted else m.heard_ns
+        elif ended is not None:
+            gap = (m.heard_ns - ended) / 1e6
+            if gap > GAP_MS:
+                gaps.append(round(gap, 1))
+            ended = None
+    return gaps
+
+
+def _gap_summary(per_turn: list[list[float]]) -> dict:
+    """How many answers had a gap mid-answer, and how long the gaps were."""
+    every = [g for gaps in per_turn for g in gaps]
+    return {"answers": len(per_turn), "with_gap": sum(1 for gaps in per_turn if gaps), "gaps": len(every),
+            "p50": median(every), "max": max(every) if every else None, "total": round(sum(every), 1)}
 
 
 def _barge_in(messages, onset_ns: int) -> dict:
@@ -196,18 +225,20 @@ def write_reports(report: dict, out: Path) -> None:
     for key in ("voice_to_voice_en_ms", "voice_to_voice_zh_ms", "first_audio_ms", "barge_in_detected_ms"):
         lines.append(f"| {key} | {report.get(key)} | | |")
     lines.append(f"| speculation | {report.get('speculation')} | | |")
+    lines.append(f"| answer_gaps_ms (the speaker ran dry mid-answer) | {report.get('answer_gaps_ms')} | | |")
     lines += ["", "| stage (ms after the visitor stops) | median |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report["stages_ms"].items()]
     slowest = _holding_back(report["stages_ms"])
     if slowest:
         lines += ["", f"Largest step towards the answer: {slowest}."]
-    lines += ["", "| line | language | heard | turns | ahead | silence ms | first audio ms | answer ms | barge-in ms |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| line | language | heard | turns | ahead | silence ms | first audio ms | answer ms | barge-in ms "
+                  "| gaps ms |", "|---|---|---|---|---|---|---|---|---|---|"]
     for t in report["turns"]:
         lines.append(f"| {t['line']}{' (barge-in)' if t['barge_in'] else ''} | {t['language']} | {t['heard']} | "
                      f"{t['turns']} | {'yes' if t.get('answered_ahead') else 'no'} | {t.get('silence_ms')} | "
                      f"{t['first_audio_ms']} | {t['voice_to_voice_ms']} | "
-                     f"{t.get('barge_in_note', '') if t.get('barge_in_ms') is None else t['barge_in_ms']} |")
+                     f"{t.get('barge_in_note', '') if t.get('barge_in_ms') is None else t['barge_in_ms']} | "
+                     f"{' '.join(f'{g:.0f}' for g in t.get('gaps_ms', []))} |")
     table = "\n".join(lines)
     machine = report["machine"]
     (out / "report.md").write_text(f"# EdgeTalker benchmark\n\nMachine: {machine['cpu']}, {machine['cores']} cores, "
