@@ -51,9 +51,15 @@ class RenderActor(Actor):
     controls = (Interrupt, SetAvatar, Visitor)
 
     def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
-                 publish_frames: bool = False, avatar_factory=None, preview_fps: int = 0, **kwargs) -> None:
+                 thinking_fps: int | None = None, publish_frames: bool = False, avatar_factory=None,
+                 preview_fps: int = 0, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.tick_interval_s = 1.0 / fps
+        self._thinking_every = 1 if publish_frames else max(1, round(fps / min(thinking_fps or fps, fps)))
+        """While the avatar thinks, draw every n-th tick: from the visitor's last words to the
+        answer's first sound the model writes the words the visitor waits for, and the face only
+        looks aside (a recording keeps its frame rate)."""
+        self._ticks = 0
         self._face_factory, self._display_factory = face_factory, display_factory
         self._avatar_factory = avatar_factory
         """avatar name -> renderer, for avatars switched at run time (None: the avatar is fixed)."""
@@ -61,8 +67,8 @@ class RenderActor(Actor):
         self._preview_every = max(1, round(fps / preview_fps)) if preview_fps else 0
         """Without a recording, publish every n-th frame for the remote preview (0: none)."""
         self._frames = 0
-        self._span: tuple[int, int, float] | None = None
-        """The stats span: its first frame's time, frames since, the slowest frame (ms)."""
+        self._span: tuple[int, int, float, bool] | None = None
+        """The stats span: its first frame's time, frames since, the slowest frame (ms), thinking."""
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
         self._moods: dict[tuple[int, int, int], tuple[str, str, float]] = {}
@@ -161,7 +167,11 @@ class RenderActor(Actor):
         _LOGGER.info("avatar: %s", msg.avatar)
 
     def tick(self) -> None:
-        """Draw the frame for now."""
+        """Draw the frame for now (while thinking, every n-th tick's)."""
+        self._ticks += 1
+        thinking = self._thinking_every > 1 and self.animator.activity == Activity.THINKING
+        if thinking and self._ticks % self._thinking_every:
+            return
         started = time.perf_counter()
         now_ns = time.monotonic_ns()
         frame = self.face.render(self.animator.params(now_ns / 1e9))
@@ -169,16 +179,18 @@ class RenderActor(Actor):
             self.display.show(frame)
         render_ms = (time.perf_counter() - started) * 1000
         self._frames += 1
-        self._count(now_ns, render_ms)
+        self._count(now_ns, render_ms, thinking)
         if self.publish_frames or (self._preview_every and self._frames % self._preview_every == 0):
             self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns, render_ms=render_ms))
 
-    def _count(self, now_ns: int, render_ms: float) -> None:
-        """Publish RenderStats about once a second (frames shown, slowest drawing)."""
+    def _count(self, now_ns: int, render_ms: float, thinking: bool) -> None:
+        """Publish RenderStats about once a second and where the frame rate changes (frames
+        shown, slowest drawing, whether at the thinking rate)."""
         if self._span is None:
-            self._span = (now_ns, 0, 0.0)
-        first, frames, slowest = self._span
-        if now_ns - first >= 1_000_000_000 and frames:
-            self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2)))
+            self._span = (now_ns, 0, 0.0, thinking)
+        first, frames, slowest, paced = self._span
+        if frames and (now_ns - first >= 1_000_000_000 or paced != thinking):
+            self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2),
+                                     thinking=paced))
             first, frames, slowest = now_ns, 0, 0.0
-        self._span = (first, frames + 1, max(slowest, render_ms))
+        self._span = (first, frames + 1, max(slowest, render_ms), thinking)
