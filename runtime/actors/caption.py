@@ -6,10 +6,8 @@ import sys
 from typing import TextIO
 
 from runtime.core.actor import Actor
-from runtime.core.messages import InterruptReason, Message, ReplyChunk, Transcript
-
-_MAX_AHEAD = 4
-"""Turns answered ahead whose chunks wait for their final transcript, at most."""
+from runtime.core.ledger import TurnLedger
+from runtime.core.messages import Message, ReplyChunk, Transcript
 
 
 class CaptionActor(Actor):
@@ -23,30 +21,30 @@ class CaptionActor(Actor):
     def __init__(self, name: str, bus, *, stream: TextIO | None = None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.stream = stream or sys.stdout
-        self._ahead: dict[int, list[str]] = {}
+        self.ledger = TurnLedger(newest=self.turn)
+        """Which turns are answered ahead (their chunks wait)."""
+        self._waiting: dict[int, list[str]] = {}
         """Chunks of turns answered ahead, by turn, until their final transcript."""
 
     def handle(self, msg: Message) -> None:
         """Print one line per final transcript or non-empty chunk."""
-        if isinstance(msg, Transcript) and msg.speculative and msg.turn >= self.turn:
-            self._ahead.setdefault(msg.turn, [])
-        elif isinstance(msg, Transcript) and msg.final and msg.text:
-            self._line(f"visitor> {msg.text}")
-            for text in self._ahead.pop(msg.turn, []):
-                self._line(f"avatar> {text}")
-        elif isinstance(msg, ReplyChunk) and msg.text:
-            if msg.turn in self._ahead:
-                self._ahead[msg.turn].append(msg.text)
+        if isinstance(msg, Transcript):
+            self.ledger.note(msg)
+            if msg.final and msg.text:
+                self._line(f"visitor> {msg.text}")
+                for text in self._waiting.pop(msg.turn, []):
+                    self._line(f"avatar> {text}")
+        elif isinstance(msg, ReplyChunk) and msg.text and msg.turn not in self.ledger.void:
+            if msg.turn in self.ledger.held:
+                self._waiting.setdefault(msg.turn, []).append(msg.text)
             else:
                 self._line(f"avatar> {msg.text}")
+        self._waiting = {turn: lines for turn, lines in self._waiting.items() if turn in self.ledger.held}
 
     def on_interrupt(self, msg) -> None:
-        """A discarded answer prepared ahead is never printed (any other new turn comes after the
-        final transcript that commits the older one; a few turns are kept at most)."""
-        if msg.reason == InterruptReason.SPECULATION:
-            self._ahead = {turn: lines for turn, lines in self._ahead.items() if turn >= msg.turn}
-        while len(self._ahead) > _MAX_AHEAD:
-            self._ahead.pop(min(self._ahead))
+        """An answer prepared ahead of a turn that a newer one replaced is never printed."""
+        self.ledger.interrupt(msg)
+        self._waiting = {turn: lines for turn, lines in self._waiting.items() if turn in self.ledger.held}
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")

@@ -11,10 +11,10 @@ import logging
 import time
 
 from runtime.core.actor import Actor
+from runtime.core.ledger import TurnLedger
 from runtime.core.messages import (
     InputEnded,
     Interrupt,
-    InterruptReason,
     PlaybackFinished,
     PlaybackStarted,
     ReplyChunk,
@@ -41,53 +41,27 @@ class IdleActor(Actor):
         self.on_idle, self.idle_s, self.stuck_s = on_idle, idle_s, stuck_s
         self._ended = False
         self._last = time.monotonic()
-        self._hearing: set[int] = set()
-        """Turns whose visitor's words are still being transcribed."""
-        self._answering: set[int] = set()
-        """Turns whose answer is not yet completely said."""
-        self._answered: set[int] = set()
-        """Turns whose answer is completely synthesized (of the current turn on)."""
-        self._pieces: set[tuple[int, int, int]] = set()
-        """Speech pieces synthesized or playing, not yet finished."""
+        self.ledger = TurnLedger(newest=self.turn)
+        """Which turns are still heard, answered or played."""
         self._fired = False
 
     @property
     def in_flight(self) -> bool:
         """Some turn's answer is still being prepared, synthesized or played."""
-        return bool(self._hearing or self._answering or self._pieces)
+        return self.ledger.in_flight
 
     def handle(self, msg) -> None:
         """Note activity and follow each turn to the end of its answer."""
         self._last = time.monotonic()
         if isinstance(msg, InputEnded):
             self._ended = True
-        elif isinstance(msg, SpeechStarted) and msg.turn >= self.turn:
-            self._hearing.add(msg.turn)
-        elif isinstance(msg, Transcript) and (msg.final or msg.speculative):
-            if msg.final:
-                self._hearing.discard(msg.turn)
-            # An answer prepared ahead may be complete before its final transcript comes.
-            if msg.text.strip() and msg.turn >= self.turn and msg.turn not in self._answered:
-                self._answering.add(msg.turn)
-        elif isinstance(msg, SpeechAudio):
-            if msg.last:
-                self._answering.discard(msg.turn)
-                self._answered = {t for t in self._answered if t >= self.turn} | {msg.turn}
-            elif msg.turn >= self.turn:
-                self._pieces.add((msg.turn, msg.index, msg.part))
-        elif isinstance(msg, PlaybackStarted):
-            self._pieces.add((msg.turn, msg.index, msg.part))
-        elif isinstance(msg, PlaybackFinished):
-            self._pieces.discard((msg.turn, msg.index, msg.part))
+        else:
+            self.ledger.note(msg)
 
     def on_interrupt(self, msg: Interrupt) -> None:
         """Older turns are cancelled: nothing more of them will be said."""
         self._last = time.monotonic()
-        self._hearing = {t for t in self._hearing if t >= msg.turn}
-        if msg.reason == InterruptReason.SPECULATION:  # the visitor's utterance goes on as this turn
-            self._hearing.add(msg.turn)
-        self._answering = {t for t in self._answering if t >= msg.turn}
-        self._pieces = {p for p in self._pieces if p[0] >= msg.turn}
+        self.ledger.interrupt(msg)
 
     def tick(self) -> None:
         """Fire when quiet long enough after the input ended."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from runtime.core.actor import Actor
 from runtime.core.errors import PlayFault
+from runtime.core.ledger import TurnLedger
 from runtime.core.messages import (
     Interrupt,
     PlaybackFinished,
@@ -62,8 +63,8 @@ class PlayActor(Actor):
         self._output_factory = output_factory
         self.volume, self.mute = volume, mute
         self._pieces: list[_Piece] = []
-        self._held: set[int] = set()
-        """Turns answered ahead whose final transcript has not come yet: their speech waits."""
+        self._ledger = TurnLedger(newest=self.turn)
+        """Its `held`: turns answered ahead whose final transcript has not come yet (their speech waits)."""
         self._lock = threading.Lock()
         self._heard: Inbox[list] | None = None
         """What the callback saw reach the listener (Playback* messages), for the actor to publish."""
@@ -114,11 +115,10 @@ class PlayActor(Actor):
         """Queue a piece of speech of the current turn; hold or release a turn answered ahead."""
         if isinstance(msg, Transcript):
             with self._lock:
-                if msg.speculative:
-                    self._held.add(msg.turn)
-                elif msg.final and msg.turn in self._held:
-                    self._held.discard(msg.turn)
-                    _LOGGER.debug("turn %d: the answer prepared ahead is committed", msg.turn)
+                held = msg.turn in self._ledger.held
+                self._ledger.note(msg)
+            if held and msg.final:
+                _LOGGER.debug("turn %d: the answer prepared ahead is committed", msg.turn)
             return
         if not isinstance(msg, SpeechAudio) or msg.last or not len(msg.pcm):
             return
@@ -131,7 +131,7 @@ class PlayActor(Actor):
         """Drop everything queued; the callback goes silent on its next block."""
         with self._lock:
             dropped, self._pieces = self._pieces, []
-            self._held = {turn for turn in self._held if turn >= msg.turn}
+            self._ledger.interrupt(msg)
         # What is already in the device's buffer still plays: the silence is heard after it.
         now = time.monotonic_ns() + int(self._buffered_s * 1e9)
         for piece in dropped:
@@ -160,7 +160,7 @@ class PlayActor(Actor):
         gain = 0.0 if self.mute else self.volume
         heard: list = []
         with self._lock:
-            while written < len(out) and self._pieces and self._pieces[0].turn not in self._held:
+            while written < len(out) and self._pieces and self._pieces[0].turn not in self._ledger.held:
                 piece = self._pieces[0]
                 take = min(len(out) - written, len(piece.audio) - piece.played)
                 at = {"turn": piece.turn, "index": piece.index, "part": piece.part,

@@ -21,6 +21,7 @@ import time
 
 from runtime.core.actor import Actor
 from runtime.core.errors import RuntimeFault
+from runtime.core.ledger import TurnLedger
 from runtime.core.messages import (
     Interrupt,
     InterruptReason,
@@ -73,12 +74,8 @@ class RenderActor(Actor):
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
         self._moods: dict[tuple[int, int, int], tuple[str, str, float]] = {}
         """Per piece not yet heard: its text, emotion and intensity (shown once it is heard)."""
-        self._unplayed: set[tuple[int, int, int]] = set()
-        """Pieces of the current answer not yet played to their end."""
-        self._answer_complete = False
-        """The current answer's last audio piece has been announced (SpeechAudio last)."""
-        self._complete_turn = -1
-        """The turn of that last piece."""
+        self.ledger = TurnLedger(newest=self.turn)
+        """Which pieces of the answer are still to be played, and whether its last one was made."""
         self._question_turn = -1
         """Turn of the last final transcript (its Interrupt may be handled after it)."""
         self.face = self.display = None
@@ -101,14 +98,12 @@ class RenderActor(Actor):
 
     def handle(self, msg) -> None:
         """Keep tracks; follow the playback clock; take the answer's emotion and the activity."""
+        self.ledger.note(msg)
         if isinstance(msg, SpeechAudio):
             key = (msg.turn, msg.index, msg.part)
-            if msg.last:
-                self._answer_complete, self._complete_turn = True, msg.turn
-            else:
+            if not msg.last:
                 self._tracks[key] = VisemeTrack(msg.sample_rate, msg.spans, msg.targets, msg.visemes)
                 self._moods[key] = (msg.text, msg.emotion, msg.intensity)
-                self._unplayed.add(key)
         elif isinstance(msg, (PlaybackStarted, PlaybackPosition)):
             track = self._tracks.get((msg.turn, msg.index, msg.part))
             if track is not None:
@@ -123,15 +118,13 @@ class RenderActor(Actor):
         elif isinstance(msg, PlaybackFinished):
             self._tracks.pop((msg.turn, msg.index, msg.part), None)
             self._moods.pop((msg.turn, msg.index, msg.part), None)
-            self._unplayed.discard((msg.turn, msg.index, msg.part))
-            if self._answer_complete and not self._unplayed:
+            if self.ledger.said(msg.turn):
                 self.animator.set_activity(Activity.IDLE)
         elif isinstance(msg, SpeechStarted):
             self.animator.set_activity(Activity.LISTENING)
         elif isinstance(msg, Transcript) and msg.final and msg.text.strip():
             # An answer prepared ahead (speculation) may be synthesized already: keep its pieces.
-            self._unplayed = {k for k in self._unplayed if k[0] == msg.turn}
-            self._answer_complete = self._answer_complete and self._complete_turn == msg.turn
+            self.ledger.forget_other_answers(msg.turn)
             self._question_turn = msg.turn
             self.animator.set_activity(Activity.THINKING)
         elif isinstance(msg, Transcript) and msg.final and msg.turn == self.turn:  # heard no words
@@ -147,9 +140,7 @@ class RenderActor(Actor):
             self.animator.set_activity(Activity.IDLE)
         self._tracks = {k: v for k, v in self._tracks.items() if k[0] >= msg.turn}
         self._moods = {k: v for k, v in self._moods.items() if k[0] >= msg.turn}
-        self._unplayed = {k for k in self._unplayed if k[0] >= msg.turn}
-        if self._question_turn < msg.turn:
-            self._answer_complete = False
+        self.ledger.interrupt(msg)
 
     def on_control(self, msg) -> None:
         """Look at the visitor; show another avatar from the next frame on (one that fails to load
