@@ -173,4 +173,8 @@ def test_soak_bench_counts_every_turn_and_reports_resources(capsys):
     turns = report["per_turn"]
     assert [t["question"] for t in turns] == ["en-hello_world.wav", "beckett.wav", "en-quick_brown_fox.wav"]
     assert all(t["completed"] and t["response_ms"] is not None for t in turns), turns
+    # Each answer is timed from the question's delivery: it takes the listener, the model and the
+    # voice some time (a soak that clamped it to 0 showed nothing of a stall).
+    assert all(t["response_ms"] > 0 for t in turns), turns
+    assert all(b["slowest_ms"] >= b["response_ms"]["p50"] for b in report["blocks"])
     assert "RSS" in capsys.readouterr().out

@@ -4,7 +4,9 @@ kiosk that runs for months must keep flat: memory, open files, threads, and the 
 A test visitor (a fake microphone: an AudioSource at the hardware edge) asks the next recorded
 question as soon as the previous answer finished playing, unpaced, so the run goes as fast as the
 pipeline allows. Every `every` turns it prints the process's RSS, fds and threads and the median
-response time of the block (end of the question's audio -> first audible sample of the answer).
+response time of the block and its slowest turn (the question's delivery -> the answer's first
+audible sample: the question arrives at once, so the endpoint's wait for silence is not in it; a
+long re-read of the conversation shows as a slow turn).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class Turn:
     """One question and its answer."""
 
     response_ms: float | None
-    """End of the question's audio -> first audio of the answer; None when nothing was said."""
+    """The question's delivery (all its audio at once) -> first audio of the answer; None when
+    nothing was said."""
     completed: bool
     question: str = ""
     """Which recorded question was asked (its file name)."""
@@ -104,8 +107,10 @@ class SoakVisitor(AudioSource):
     def _finish(self, completed: bool) -> None:
         response = None
         if self._first_audio is not None:
-            # Unpaced: the question's audio ended when it was published (plus its 1.5 s tail of silence).
-            response = max(0.0, (self._first_audio - self._asked_at) * 1000 - 1500)
+            # Unpaced: the question's audio, its 1.5 s tail of silence included, arrives at once and
+            # is heard as fast as the listener reads it, so the answer is timed from its delivery
+            # (the endpoint's own wait for silence is not in it).
+            response = (self._first_audio - self._asked_at) * 1000
         asked = self.names[len(self.results) % len(self.names)] if self.names else ""
         self.results.append(Turn(response, completed, asked))
         self._asked_at = None
@@ -144,7 +149,8 @@ def run(out: Path | None = None, settings: Settings | None = None, *, turns: int
     runner = threading.Thread(target=supervisor.run, args=(stop,), name="soak-supervisor", daemon=True)
     blocks: list[dict] = []
     print(f"soak: {turns} turns, a line every {every}")
-    print(f"{'turns':>6} {'rss MB':>8} {'fds':>5} {'threads':>8} {'response p50 ms':>16} {'completed':>10}")
+    print(f"{'turns':>6} {'rss MB':>8} {'fds':>5} {'threads':>8} {'response p50 ms':>16} {'slowest ms':>11} "
+          f"{'completed':>10}")
     try:
         supervisor.start()
         runner.start()
@@ -175,10 +181,16 @@ def _block(results: list[Turn], upto: int) -> dict:
     stats = process_stats(ready=True)
     row = {"turns": upto, "rss_mb": stats.rss_mb, "fds": stats.fds, "threads": stats.threads,
            "response_ms": percentiles(r.response_ms for r in results),
+           "slowest_ms": max((round(r.response_ms, 1) for r in results if r.response_ms is not None), default=None),
            "completed": sum(r.completed for r in results), "of": len(results)}
     print(f"{upto:>6} {stats.rss_mb:>8.1f} {stats.fds:>5} {stats.threads:>8} "
-          f"{row['response_ms'].get('p50') or float('nan'):>16.0f} {row['completed']:>6}/{len(results)}", flush=True)
+          f"{_or_nan(row['response_ms'].get('p50')):>16.0f} {_or_nan(row['slowest_ms']):>11.0f} "
+          f"{row['completed']:>6}/{len(results)}", flush=True)
     return row
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _summary(blocks: list[dict], results: list[Turn], every: int) -> dict:
