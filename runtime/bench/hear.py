@@ -20,7 +20,7 @@ from runtime.bench.stats import percentiles
 from runtime.config import Settings
 from runtime.core.bus import Bus, receive
 from runtime.core.compat import tomllib
-from runtime.core.messages import InputEnded, Transcript
+from runtime.core.messages import InputEnded, Interrupt, Transcript
 from runtime.core.supervisor import ActorSpec, Supervisor
 from runtime.places import Places
 from runtime.speech.audio import SAMPLE_RATE, read_audio
@@ -47,8 +47,12 @@ def _corpus(store: ModelStore) -> list[tuple[str, str, str, np.ndarray]]:
 
 
 def _live(settings: Settings, store: ModelStore, audio: np.ndarray) -> list[Transcript]:
-    """Finals of the live listen path for the audio, played at real-time pace."""
-    return [m for m in heard(settings, store, audio, (Transcript,)) if isinstance(m, Transcript) and m.final]
+    """Finals of the live listen path for the audio, played at real-time pace; a final whose
+    utterance the reader went on with after a breath is void (its words come again in the final
+    of the turn that resumed it, as the conversation hears them)."""
+    messages = heard(settings, store, audio, (Transcript, Interrupt))
+    voided = {m.resumes for m in messages if isinstance(m, Interrupt) and m.resumes >= 0}
+    return [m for m in messages if isinstance(m, Transcript) and m.final and m.turn not in voided]
 
 
 def heard(settings: Settings, store: ModelStore, audio: np.ndarray, kinds: tuple[type, ...]) -> list:

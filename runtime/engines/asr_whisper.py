@@ -129,8 +129,16 @@ class WhisperEngine:
             return AsrResult(text="", language=lang)
         parts = tuple(_segments(tokens, tokenizer, len(audio) / SAMPLE_RATE))
         text = join_words(p.text for p in parts)
-        if check and (len(tokens) + len(tokenizer.sot_sequence) >= max_length or looks_looped(text)):
+        if check and len(tokens) + len(tokenizer.sot_sequence) >= max_length:
             return None
+        if check and looks_looped(text):
+            # The commonest slip: the utterance (or its last sentence) said again. Said once, it
+            # is the transcript a full-window decode gives too, without a second decode (0.6-1.2 s
+            # after the endpoint on 2 cores); any other loop is decoded again.
+            parts = _said_once(parts)
+            text = join_words(p.text for p in parts)
+            if looks_looped(text):
+                return None
         return AsrResult(text=text, language=lang, segments=parts)
 
     def partial(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
@@ -182,6 +190,22 @@ def looks_looped(text: str) -> bool:
     if any(words[-k:] == words[-2 * k:-k] for k in range(2, len(words) // 2 + 1)):
         return True
     return any(len(set(words[i:i + 4])) == 1 for i in range(len(words) - 3))
+
+
+def _said_once(parts: tuple[AsrSegment, ...]) -> tuple[AsrSegment, ...]:
+    """The segments with every sentence that repeats the one just before it left out (within a
+    segment or across two), and a last unfinished sentence that only begins the one before again
+    ("... a good story. Ah, that's"); a segment left with no words goes."""
+    said: list[tuple[int, str, list[str]]] = []  # (segment, sentence, its words)
+    for n, part in enumerate(parts):
+        for match in _SENTENCE.finditer(part.text):
+            words = re.findall(r"\w+", match.group(0).casefold())
+            if words and not (said and words == said[-1][2]):
+                said.append((n, match.group(0).strip(), words))
+    if len(said) >= 2 and said[-1][1][-1] not in ".!?。！？" and said[-2][2][: len(said[-1][2])] == said[-1][2]:
+        said.pop()
+    return tuple(AsrSegment(part.start_s, part.end_s, join_words(t for m, t, _ in said if m == n))
+                 for n, part in enumerate(parts) if any(m == n for m, _, _ in said))
 
 
 def _segments(tokens: list[int], tokenizer, duration_s: float):
