@@ -161,10 +161,12 @@ class RenderActor(Actor):
         """Draw the frame for now (while thinking, every n-th tick's)."""
         self._ticks += 1
         thinking = self._thinking_every > 1 and self.animator.activity == Activity.THINKING
+        now_ns = time.monotonic_ns()
+        if self._span is not None and self._span[3] != thinking:
+            self._publish_span(now_ns, thinking)  # (the rate changes on this tick, drawn or not)
         if thinking and self._ticks % self._thinking_every:
             return
         started = time.perf_counter()
-        now_ns = time.monotonic_ns()
         frame = self.face.render(self.animator.params(now_ns / 1e9))
         if self.display is not None:
             self.display.show(frame)
@@ -175,13 +177,17 @@ class RenderActor(Actor):
             self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns, render_ms=render_ms))
 
     def _count(self, now_ns: int, render_ms: float, thinking: bool) -> None:
-        """Publish RenderStats about once a second and where the frame rate changes (frames
-        shown, slowest drawing, whether at the thinking rate)."""
-        if self._span is None:
-            self._span = (now_ns, 0, 0.0, thinking)
-        first, frames, slowest, paced = self._span
-        if frames and (now_ns - first >= 1_000_000_000 or paced != thinking):
+        """Count a frame drawn; publish RenderStats about once a second."""
+        if self._span is None or (self._span[1] and now_ns - self._span[0] >= 1_000_000_000):
+            self._publish_span(now_ns, thinking)
+        first, frames, slowest, _ = self._span
+        self._span = (first, frames + 1, max(slowest, render_ms), thinking)
+
+    def _publish_span(self, now_ns: int, thinking: bool) -> None:
+        """RenderStats of the span up to now (frames shown, slowest drawing, whether at the
+        thinking rate), when it has frames; a new span starts now."""
+        if self._span is not None and self._span[1]:
+            first, frames, slowest, paced = self._span
             self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2),
                                      thinking=paced))
-            first, frames, slowest = now_ns, 0, 0.0
-        self._span = (first, frames + 1, max(slowest, render_ms), thinking)
+        self._span = (now_ns, 0, 0.0, thinking)
