@@ -107,6 +107,7 @@ def analyse(messages: list, script: list[dict], recording: Path | None, settings
             row["answered_ahead"] = ahead is not None
             row["silence_ms"] = round(final.silence_ms, 1)
             row["gaps_ms"] = _gaps(messages, turn)
+            row["first_answer_chunk"] = answer.text if answer else None  # (the bench's own visitor)
         if recording is not None:
             first = _sound_from(sound, item["end_s"])
             heard = _sound_from(sound, (play.heard_ns - origin) / 1e9 - 0.05) if play is not None else None
