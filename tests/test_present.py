@@ -264,39 +264,3 @@ def test_a_kiosk_face_reports_its_frame_rate_without_sending_its_frames(bus):
         stats = rec.of(RenderStats)
         assert not rec.of(VideoFrame), "a kiosk without a recording sent its frames over the bus"
     assert all(s.frames > 0 and s.span_s >= 1.0 and s.render_ms_max > 0 for s in stats), stats
-
-
-def _rates(stats, thinking: bool) -> float:
-    spans = [s for s in stats if s.thinking == thinking]
-    return sum(s.frames for s in spans) / sum(s.span_s for s in spans)
-
-
-@pytest.mark.parametrize("recording", [False, True])
-def test_while_the_avatar_thinks_its_face_is_drawn_at_the_thinking_rate_unless_recorded(bus, recording):
-    """From the visitor's last words until the answer is heard the face only looks aside: a kiosk
-    draws it at [display] thinking_fps (15 of 30), so the model writing the answer has the CPU back
-    (on 2 cores the face takes about a fifth of one). Once the visitor speaks again the face is
-    drawn at full rate. A recording keeps every frame, as its video has a fixed rate."""
-    face = avatars.renderer(avatars.load_avatar(SETTINGS))
-    specs = [ActorSpec("render", lambda: RenderActor("render", bus, face_factory=lambda: face, fps=30,
-                                                     thinking_fps=15, publish_frames=recording))]
-    with Running(bus, specs, frames=recording) as rec:
-        pub = bus.publisher()
-        try:
-            assert rec.wait_for(lambda r: len(r.of(RenderStats)) >= 2, 10), "no frame-rate report"
-            pub.publish(Transcript(turn=0, text="Where is the cafe?"))  # the final: the avatar thinks
-            assert rec.wait_for(lambda r: sum(s.span_s for s in r.of(RenderStats) if s.thinking) >= 1.5
-                                or (recording and len(r.of(RenderStats)) >= 5), 15)
-            pub.publish(SpeechStarted(turn=1, start_s=9.0))  # the visitor speaks again: listening
-            count = len(rec.of(RenderStats))
-            assert rec.wait_for(lambda r: len(r.of(RenderStats)) >= count + 2, 10)
-        finally:
-            pub.close()
-        stats = rec.of(RenderStats)
-    if recording:
-        assert not any(s.thinking for s in stats), "a recording dropped frames while the avatar thought"
-        return
-    full, thinking = _rates(stats, False), _rates(stats, True)
-    assert thinking <= 0.6 * full, f"{thinking:.1f} fps while thinking against {full:.1f} otherwise"
-    assert thinking >= 0.35 * full, f"the thinking face stalls: {thinking:.1f} fps against {full:.1f}"
-    assert not stats[-1].thinking, "still drawn at the thinking rate while the visitor speaks"

@@ -52,15 +52,9 @@ class RenderActor(Actor):
     controls = (Interrupt, SetAvatar, Visitor)
 
     def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
-                 thinking_fps: int | None = None, publish_frames: bool = False, avatar_factory=None,
-                 preview_fps: int = 0, **kwargs) -> None:
+                 publish_frames: bool = False, avatar_factory=None, preview_fps: int = 0, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.tick_interval_s = 1.0 / fps
-        self._thinking_every = 1 if publish_frames else max(1, round(fps / min(thinking_fps or fps, fps)))
-        """While the avatar thinks, draw every n-th tick: from the visitor's last words to the
-        answer's first sound the model writes the words the visitor waits for, and the face only
-        looks aside (a recording keeps its frame rate)."""
-        self._ticks = 0
         self._face_factory, self._display_factory = face_factory, display_factory
         self._avatar_factory = avatar_factory
         """avatar name -> renderer, for avatars switched at run time (None: the avatar is fixed)."""
@@ -68,8 +62,8 @@ class RenderActor(Actor):
         self._preview_every = max(1, round(fps / preview_fps)) if preview_fps else 0
         """Without a recording, publish every n-th frame for the remote preview (0: none)."""
         self._frames = 0
-        self._span: tuple[int, int, float, bool] | None = None
-        """The stats span: its first frame's time, frames since, the slowest frame (ms), thinking."""
+        self._span: tuple[int, int, float] | None = None
+        """The stats span: its first frame's time, frames since, the slowest frame (ms)."""
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
         self._moods: dict[tuple[int, int, int], tuple[str, str, float]] = {}
@@ -158,36 +152,24 @@ class RenderActor(Actor):
         _LOGGER.info("avatar: %s", msg.avatar)
 
     def tick(self) -> None:
-        """Draw the frame for now (while thinking, every n-th tick's)."""
-        self._ticks += 1
-        thinking = self._thinking_every > 1 and self.animator.activity == Activity.THINKING
-        now_ns = time.monotonic_ns()
-        if self._span is not None and self._span[3] != thinking:
-            self._publish_span(now_ns, thinking)  # (the rate changes on this tick, drawn or not)
-        if thinking and self._ticks % self._thinking_every:
-            return
+        """Draw the frame for now."""
         started = time.perf_counter()
+        now_ns = time.monotonic_ns()
         frame = self.face.render(self.animator.params(now_ns / 1e9))
         if self.display is not None:
             self.display.show(frame)
         render_ms = (time.perf_counter() - started) * 1000
         self._frames += 1
-        self._count(now_ns, render_ms, thinking)
+        self._count(now_ns, render_ms)
         if self.publish_frames or (self._preview_every and self._frames % self._preview_every == 0):
             self.publish(VideoFrame(turn=self.turn, rgb=frame, shown_ns=now_ns, render_ms=render_ms))
 
-    def _count(self, now_ns: int, render_ms: float, thinking: bool) -> None:
-        """Count a frame drawn; publish RenderStats about once a second."""
-        if self._span is None or (self._span[1] and now_ns - self._span[0] >= 1_000_000_000):
-            self._publish_span(now_ns, thinking)
-        first, frames, slowest, _ = self._span
-        self._span = (first, frames + 1, max(slowest, render_ms), thinking)
-
-    def _publish_span(self, now_ns: int, thinking: bool) -> None:
-        """RenderStats of the span up to now (frames shown, slowest drawing, whether at the
-        thinking rate), when it has frames; a new span starts now."""
-        if self._span is not None and self._span[1]:
-            first, frames, slowest, paced = self._span
-            self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2),
-                                     thinking=paced))
-        self._span = (now_ns, 0, 0.0, thinking)
+    def _count(self, now_ns: int, render_ms: float) -> None:
+        """Publish RenderStats about once a second (frames shown, slowest drawing)."""
+        if self._span is None:
+            self._span = (now_ns, 0, 0.0)
+        first, frames, slowest = self._span
+        if now_ns - first >= 1_000_000_000 and frames:
+            self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2)))
+            first, frames, slowest = now_ns, 0, 0.0
+        self._span = (first, frames + 1, max(slowest, render_ms))

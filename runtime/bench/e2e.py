@@ -165,8 +165,7 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     frames = [m for m in messages if isinstance(m, tuple) and m[1] >= first_input]
     render_ms = [m[2] for m in frames]
     span_s = (frames[-1][1] - frames[0][1]) / 1e9 if len(frames) > 1 else 0
-    shown = [m for m in messages if isinstance(m, RenderStats) and m.t_ns >= first_input  # without a recording
-             and not m.thinking]  # (the face's rate, not the rate it keeps while the model writes)
+    shown = [m for m in messages if isinstance(m, RenderStats) and m.t_ns >= first_input]  # without a recording
     report.update({
         "render_fps": (round((len(frames) - 1) / span_s, 1) if span_s else
                        round(sum(m.frames for m in shown) / sum(m.span_s for m in shown), 1) if shown else None),

@@ -179,9 +179,6 @@ class DisplayConfig(Section):
     fullscreen: bool = Field(False, description="Fill the screen.")
     hide_cursor: bool = Field(False, description="Kiosk mode: no mouse pointer.")
     fps: int = Field(30, ge=5, le=120, description="Frames drawn per second.")
-    thinking_fps: int = Field(15, ge=1, le=120,
-        description="Frames drawn per second while the avatar thinks (from the visitor's last words to the first "
-                    "sound of the answer), so the model has the CPU; at most fps. A recording keeps fps.")
 
 
 class CameraConfig(Section):

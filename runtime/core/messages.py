@@ -436,9 +436,6 @@ class RenderStats(Message):
     """From the first of them to the first frame after the span (seconds)."""
     render_ms_max: float = 0.0
     """The slowest frame's drawing time (milliseconds)."""
-    thinking: bool = False
-    """Drawn at the thinking rate ([display] thinking_fps: the model has the CPU until the answer
-    is heard); a span ends where the rate changes."""
 
 
 def payload_fields(cls: type[Message]) -> tuple[str, ...]:
