@@ -105,6 +105,16 @@ class MouthPainter:
         cv2.fillPoly(under, [np.round((low - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
         under = cv2.GaussianBlur(under, (0, 0), 0.5 * lip).astype(np.float32) / 255.0
         shade = np.clip(under - alpha, 0.0, 1.0) * (0.6 * fade_in * smoothstep(opening / (0.08 * self.mw)))
+        if inner is not None:  # (the cavity stays inside the lips: where the jaw's opening of the
+            # parting line runs below the lower lip's moved inner edge, at the corners, the lip shows)
+            keep = np.zeros_like(mask)
+            n = len(OPENING) // 2
+            bound = np.concatenate([top - [0.0, 2 * lip], inner[n:], inner[:1]])
+            cv2.fillPoly(keep, [np.round((bound - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+            k = 2 * round(0.6 * lip) + 1  # (the mesh's inner lip edge runs a little inside the lip's wet edge)
+            keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+            keep = cv2.GaussianBlur(keep, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
+            alpha, shade = alpha * keep, shade * keep
         alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
         region = frame[y0:y1, x0:x1]

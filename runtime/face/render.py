@@ -98,6 +98,17 @@ class FaceRenderer:
         self.lids.paint(frame, closing, shifts)
         return frame
 
+    def landmarks_at(self, params: dict[str, float]) -> np.ndarray:
+        """Where the frame for these parameters shows the portrait's landmarks ((n, 2): where the
+        warp carries them; the blinks, which move no landmark, left out)."""
+        if self.rig.press is not None:
+            params = in_order(params)
+        moved = self.landmarks.copy()
+        for name, value in params.items():
+            if abs(value) >= 1e-3 and name not in self.rig.blinks:
+                moved += value * self.rig.landmark_moves[name]
+        return moved
+
     def _close_lips(self, amount: float) -> None:
         """Lips apart in the photo closing over its teeth (runtime.face.press), applied where the
         smile, the lips' shapes and the head have taken the photo's lips (so they move the closed

@@ -1,0 +1,108 @@
+"""The open mouth's inside as a visitor sees it, from output pixels: it stays inside the lips (no
+dark wedge over the lower lip beside the corners), and its back is the shade of a real mouth, not a
+black slab. The lips' opening is taken where the warp carries the photo's lip points
+(FaceRenderer.landmarks_at): the face mesh read on a frame takes a lit tongue's crest for the lower
+lip and a dark wedge for part of the opening, so it cannot judge either. Portraits and their
+licences: tests/data/portraits/SOURCES.md."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.face import avatars
+from runtime.face import landmarks as L
+from runtime.face.mouth import OPENING
+from tests.conftest import FACE_PORTRAITS, luma
+from tests.test_face_depth import skin_light, teeth_like
+
+ALL = ["default", *FACE_PORTRAITS]
+
+
+def face_of(request, name):
+    return request.getfixturevalue("default_face") if name == "default" else (
+        request.getfixturevalue("portrait_faces")[name])
+
+
+def fill(shape, points: np.ndarray) -> np.ndarray:
+    return cv2.fillPoly(np.zeros(shape, np.uint8), [np.round(points).astype(np.int32)], 1).astype(bool)
+
+
+def dark_on_the_lips(face, pose: dict) -> tuple[int, float]:
+    """Pixels on the lower lip (inside the lips' outer outline, under their opening grown by 4 % of
+    the mouth's width) darker than 30 % of the skin's light that were not dark at rest; and the mouth width."""
+    light, mw = skin_light(face), float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    rest = luma(face.render({})) < 0.3 * light
+    rest = cv2.dilate(rest.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    frame = face.render(pose)
+    at = face.landmarks_at(pose)
+    lips = fill(frame.shape[:2], np.concatenate([at[L.LIPS_UPPER_OUTER], at[L.LIPS_LOWER_OUTER][1:-1]]))
+    k = max(3, int(0.04 * mw)) | 1
+    opening = cv2.dilate(fill(frame.shape[:2], at[OPENING]).astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    below = np.cumsum(opening, axis=0) > 0  # (the lower lip: under the opening in each column)
+    dark = (luma(frame) < 0.3 * light) & lips & below & ~opening & ~rest
+    return int(dark.sum()), mw
+
+
+STREAK = pytest.mark.xfail(strict=True, reason="the turned, tilted man's left corner at A and O: a dark streak "
+                           "along the lower lip, as on the old code (4-5 per mille)")
+
+
+RIM = pytest.mark.xfail(strict=True, reason="the older woman at A: 19 pixels (2.3 per mille) of a dark rim on her "
+                        "lower lip where the cavity is cut to the lips; 2.0 or less before the cut")
+
+
+def _marks(name: str, pose: str) -> tuple:
+    if name == "man_beard_smile_teeth_turned20_tilted.jpg" and pose != "joy":
+        return (STREAK,)
+    return (RIM,) if name == "woman_older_glasses_neutral.jpg" and pose == "A" else ()
+
+
+@pytest.mark.parametrize(("name", "pose"), [pytest.param(n, p, marks=_marks(n, p))
+                                            for n in ALL for p in ("A", "O", "joy")])
+def test_the_open_mouths_inside_stays_inside_the_lips(request, name, pose):
+    """At an open vowel, an O and joy, no more than 2 per mille of the mouth's width squared of the
+    lips' surface turns cavity-dark (a 5 x 5 pixel spot at a 110-pixel mouth): the inside of a mouth
+    ends at the lips' wet edge. The default avatar's opening ran past its lower lip beside the
+    right corner as a black wedge of about 90 pixels (6-7 per mille) at every open vowel, which a
+    visitor sees from across the room."""
+    face = face_of(request, name)
+    dark, mw = dark_on_the_lips(face, avatars.POSES[pose])
+    assert dark <= 0.002 * mw * mw, f"{pose}: {dark} lip pixels are cavity-dark ({dark / mw / mw * 1000:.1f} per mille)"
+
+
+SLAB = pytest.mark.xfail(strict=True, reason="not fixed yet: the back of the default avatar's and the sunglasses "
+                         "woman's open mouth is 16-17 % of the skin's light, a flat dark slab (a lighter cavity "
+                         "was tried and set the face's mesh-read tests, which sit at their limits, failing)")
+
+
+SLABS = ("default", "woman_sunglasses_smile_small_face.jpg")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=SLAB) if n in SLABS else n for n in ALL])
+def test_the_back_of_an_open_mouth_is_shade_not_a_black_slab(request, name):
+    """At A, in the middle third of the opening, the upper third of each column's cavity (the back of
+    the mouth, teeth left out) averages at least 18 % of the skin's light. That is the darkest tenth
+    of the real open mouths in these photos (their own interiors beside the teeth: 18-47 % of the
+    skin's light at the 10th percentile); the old cavity's back was 16-17 % on the bright portraits
+    (the default and the sunglasses here; the bar's photo in the review too), a flat near-black slab
+    under the teeth."""
+    face = face_of(request, name)
+    light = skin_light(face)
+    pose = avatars.POSES["A"]
+    frame = face.render(pose)
+    inner = fill(frame.shape[:2], face.landmarks_at(pose)[OPENING])
+    inner = cv2.erode(inner.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    teeth = cv2.dilate(teeth_like(frame, 0.45 * light).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    cavity = inner & ~teeth
+    xs = np.flatnonzero(inner.any(axis=0))
+    centre, half = (xs.min() + xs.max()) / 2, (xs.max() - xs.min()) / 2
+    gray, back = luma(frame), []
+    for x in range(int(centre - half / 3), int(centre + half / 3) + 1):
+        rows = np.flatnonzero(cavity[:, x])
+        if len(rows) >= 6:
+            back.extend(gray[rows[:len(rows) // 3], x])
+    assert back, "no open mouth at A"
+    level = float(np.mean(back))
+    assert level >= 0.18 * light, f"the back of the mouth is {level:.0f}, {level / light:.0%} of the skin's light"
