@@ -85,6 +85,9 @@ class TurnLedger:
                 self.pending.add((msg.turn, msg.index, msg.part))
         elif isinstance(msg, PlaybackFinished):
             self.pending.discard((msg.turn, msg.index, msg.part))
+            return
+        else:
+            return  # (PlaybackPosition and the rest: nothing added, nothing to trim)
         self._trim()
 
     def _trim(self) -> None:
