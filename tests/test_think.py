@@ -13,7 +13,7 @@ from runtime import factories
 from runtime.actors.think import ThinkActor
 from runtime.config import LlamaThink, Persona, Settings
 from runtime.core.errors import RuntimeFault
-from runtime.core.messages import Interrupt, ReplyChunk, SetPersona, SpeechAudio, Transcript
+from runtime.core.messages import Interrupt, ReplyChunk, SetPersona, SpeechAudio, SpeechPaused, Transcript
 from runtime.core.supervisor import ActorSpec
 from runtime.speech.language import is_chinese, join_words
 from tests.conftest import run_cli
@@ -481,4 +481,30 @@ def test_the_model_waits_for_the_first_chunks_voice_before_it_writes_on(bus):
         assert rec.wait_for(lambda r: any(c.last for c in r.of(ReplyChunk)), 60)
         said = [c for c in rec.of(ReplyChunk) if c.text]
         assert len(said) >= 3, f"positive control: the answer goes on after its first chunk: {said}"
+        pub.close()
+
+
+def test_the_model_reads_nothing_ahead_while_the_words_of_a_pause_are_decoded(bus):
+    """At a pause the listener decodes what the visitor said (SpeechPaused); a read ahead beside
+    it took the decode's CPU and made the answer later. A partial from before the pause is not
+    read; one from after it (the visitor went on) is."""
+    made = []
+    actor = functools.partial(ThinkActor, "think", bus, dialogue_factory=factories.dialogue_factory(SMOL))
+    with Running(bus, [ActorSpec("think", lambda: made.append(actor()) or made[-1])]) as rec:
+        pub = bus.publisher()
+        pub.publish(Interrupt(turn=1))
+        assert rec.wait_for(lambda r: bool(made) and made[0].dialogue is not None, 60)
+        engine = made[0].dialogue.engine
+        read = engine.tokens_read
+        pub.publish(Transcript(turn=1, text="Where is the dinosaur", final=False, end_s=1.2))
+        assert rec.wait_for(lambda r: engine.tokens_read > read, 30), "positive control: a partial is read ahead"
+        time.sleep(0.5)
+        pub.publish(SpeechPaused(turn=1, heard_s=2.0))
+        read = engine.tokens_read
+        pub.publish(Transcript(turn=1, text="Where is the dinosaur hall and the cafe", final=False, end_s=1.8))
+        time.sleep(1.5)
+        assert engine.tokens_read == read, "a partial from before the pause was read beside its decode"
+        pub.publish(Transcript(turn=1, text="Where is the dinosaur hall and the cafe today", final=False,
+                               end_s=2.6))
+        assert rec.wait_for(lambda r: engine.tokens_read > read, 30), "the visitor went on: their words are read"
         pub.close()

@@ -43,6 +43,7 @@ from runtime.core.messages import (
     InterruptReason,
     PlaybackFinished,
     PlaybackStarted,
+    SpeechPaused,
     SpeechStarted,
     Transcript,
 )
@@ -277,6 +278,7 @@ class ListenActor(Actor):
         end = self._heard.end
         if self._submit(JobKind.SPECULATIVE, utt, end):
             utt.speculative_end, utt.speculative = end, None
+        self.publish(SpeechPaused(turn=utt.turn, heard_s=end / SAMPLE_RATE))
         self._judge.pause(utt.id, self._audio_of(utt, end), f"turn {utt.turn}", (end - speech_end) / SAMPLE_RATE)
 
     def _went_on(self, utt: _Utterance) -> None:

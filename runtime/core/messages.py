@@ -280,6 +280,17 @@ class SpeechStarted(Message):
     """True when the avatar was speaking: this is a barge-in."""
 
 
+@register("hear.speech-paused")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechPaused(Message):
+    """The visitor paused: their words so far are being decoded. Work that can wait (reading their
+    words into the model ahead) waits for the transcript: on two cores it took the decode's CPU."""
+
+    heard_s: float
+    """Input timeline heard at the pause (seconds): a partial transcript that reaches past it
+    means the visitor went on."""
+
+
 @register("hear.transcript")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transcript(Message):
