@@ -37,6 +37,24 @@ def test_a_busy_cpu_moves_decoding_to_one_thread_and_a_quiet_one_brings_two_back
     assert applied and set(applied) == {1, 2}, "the count was never given to llama.cpp"
 
 
+def test_each_answer_starts_on_both_threads_and_keeps_them_only_if_they_are_faster():
+    """An answer's count is chosen beside its own voice (the next sentence synthesized while the
+    model writes): the next question's last words and first tokens come on a CPU that is free again."""
+    governor = ThreadGovernor(2, lambda n: None)
+    assert _decode(governor, {2: 0.120, 1: 0.030}, 40)[-20:].count(1) >= 19, "beside the voice: one thread"
+    governor.afresh()
+    quiet = _decode(governor, {2: 0.008, 1: 0.025}, 20)
+    assert quiet == [2] * 20, f"the free CPU's answer stayed on one thread at first: {quiet}"
+    _decode(governor, {2: 0.120, 1: 0.030}, 10)
+    governor.afresh()
+    busy = _decode(governor, {2: 0.120, 1: 0.030}, 20)
+    assert busy[0] == 2 and busy[1:] == [1] * 19, f"a CPU still busy cost more than one token at two threads: {busy}"
+    held = ThreadGovernor(2, lambda n: None)
+    held.hold(1)
+    held.afresh()
+    assert held.threads == 1, "a held count is kept"
+
+
 def test_one_thread_configured_is_never_changed():
     applied = []
     governor = ThreadGovernor(1, applied.append)

@@ -190,6 +190,7 @@ class LlamaEngine(LlmEngine):
                              f"holds {self.n_ctx}", "shorten the persona's system_prompt, or raise [think] n_ctx")
         max_tokens = min(max_tokens, room - 1)  # the answer ends where the context does
         system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
+        self.threads.afresh()
         try:
             if not self._restore_prefix(tokens, system, should_stop):
                 return

@@ -9,7 +9,9 @@ quiet box, but a mean of 98-134 ms with 2 and 28-30 ms with 1 beside a busy inst
 each, two runs); with two CPU hogs the 2-thread decode fell to 0.3 tokens a second.
 
 So the governor times every token and keeps the thread count that has been faster lately,
-trying the other one for a token now and then: the box's load changes within seconds. Answers
+trying the other one for a token now and then: the box's load changes within seconds. Each new
+answer starts on `most` threads again: the last answer's count was chosen beside its own voice,
+and the prompt's last words are read in one call that two free cores read twice as fast. Answers
 are the same whatever the count (llama.cpp splits the work by rows, not by sums).
 """
 
@@ -57,6 +59,16 @@ class ThreadGovernor:
             self._set(other)  # try it (or again: the load may have changed)
         else:
             self._set(min(self.cost, key=self.cost.__getitem__))
+
+    def afresh(self) -> None:
+        """A new request: what `most` threads cost was measured beside the last answer's voice,
+        which is done now. Its prompt and first tokens go to `most` threads again (their cost
+        measured anew; the cost of one thread is kept to compare with)."""
+        if self.most <= 1 or self.held is not None:
+            return
+        self.cost.pop(self.most, None)
+        self._since_probe = 0
+        self._set(self.most)
 
     def hold(self, threads: int | None) -> None:
         """Decode with `threads` from now on (None: follow the cost of tokens again)."""
