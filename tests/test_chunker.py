@@ -105,3 +105,16 @@ def test_a_bracketed_aside_is_never_said_even_when_it_streams_over_several_chunk
     assert "Never giving up" in said and "is what we admire most here." in said and "Come and see." in said, chunks
     assert speakable("展览［注］很好。") == "展览很好。"
     assert speakable("See the [map](http://x.y/z).") == "See the map.", "a link keeps its words"
+
+
+@pytest.mark.parametrize("text, first", [
+    ("这个号码是：1234567890。", "这个号码是："),
+    ("电话，13800138000，请记好。", "电话，"),
+])
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_a_short_first_clause_goes_out_alone_before_a_long_number(text, first, step):
+    """A number is said one syllable a digit or more: the first chunk stops at the clause before
+    it instead of making the voice wait for all the digits (the bench's 1234567890 line waited
+    2-3 s for its first sound)."""
+    chunks = stream(text, step)
+    assert chunks[0] == first and "".join(chunks) == text

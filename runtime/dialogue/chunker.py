@@ -3,9 +3,10 @@
 Chunks end at sentence boundaries (。！？；!?. and line breaks), never inside a number (3.14), an
 abbreviation (Dr., e.g.), an initial (J. K.) or a time (10:30, 3 p.m.). The first chunk may end
 early, so the voice starts sooner: at a clause boundary (，、,;:) once it is long enough to say,
-and in English also between two phrases with no punctuation at all (before "and", "to", "with"
-..., never after "the" or "can"). An over-long sentence is cut at a clause boundary too. Before a
-chunk is emitted, markdown, code, URLs and emoji are turned into speakable text or dropped.
+or at its last one once it is twice that long, and in English also between two phrases with no
+punctuation at all (before "and", "to", "with" ..., never after "the" or "can"). An over-long
+sentence is cut at a clause boundary too. Before a chunk is emitted, markdown, code, URLs and
+emoji are turned into speakable text or dropped.
 """
 
 from __future__ import annotations
@@ -172,8 +173,8 @@ class Chunker:
                 last_clause = i + 1
                 if self._emitted == 0 and units(buf[:i]) >= self.first_min_units:
                     return self._past_closers(buf, i + 1)
-            if last_clause and units(buf[:i]) >= self.max_units:
-                return last_clause
+            if last_clause and units(buf[:i]) >= (self.max_units if self._emitted else 2 * self.first_min_units):
+                return last_clause  # the first chunk: its voice would start late (这个号码是：| 1234567890)
         return None
 
     def _sentence_end(self, buf: str, i: int) -> int | None:

@@ -69,8 +69,8 @@ class KokoroSpeak(Backend):
     volume: float = Field(1.0, gt=0, le=4, description="Loudness multiplier.")
     first_clause_units: float = Field(2.0, ge=0, le=100,
         description="The first sentence of a chunk is synthesized in two parts, cut after its first clause "
-                    "at least this long (CJK characters; a word counts 1.5), so the first audio comes sooner; "
-                    "0 = whole sentences.")
+                    "at least this long (CJK characters; a word counts 1.5, a digit 1), so the first audio comes "
+                    "sooner; 0 = whole sentences.")
 
 
 def create(cfg: KokoroSpeak, store: ModelStore) -> KokoroEngine:
