@@ -171,6 +171,8 @@ class Chunker:
                     return end
             if char in CLAUSE_END and not self._inside_number(buf, i):
                 last_clause = i + 1
+            elif char == " " and self._emitted == 0 and _between_chinese(buf, i):
+                last_clause = i + 1  # a space between Chinese phrases (a verse's caesura) may end a long first chunk
                 if self._emitted == 0 and units(buf[:i]) >= self.first_min_units:
                     return self._past_closers(buf, i + 1)
             if last_clause and units(buf[:i]) >= (self.max_units if self._emitted else 2 * self.first_min_units):
@@ -215,6 +217,11 @@ def chunk_text(pieces: Iterable[str], **kwargs) -> Iterator[str]:
     for piece in pieces:
         yield from chunker.push(piece)
     yield from chunker.finish()
+
+
+def _between_chinese(text: str, i: int) -> bool:
+    """text[i] stands between two Chinese characters (a space between phrases)."""
+    return 0 < i < len(text) - 1 and is_cjk(text[i - 1]) and is_cjk(text[i + 1])
 
 
 def _open_bracket(text: str) -> bool:
