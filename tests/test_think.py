@@ -15,6 +15,7 @@ from runtime.config import LlamaThink, Persona, Settings
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import Interrupt, ReplyChunk, SetPersona, SpeechAudio, SpeechPaused, Transcript
 from runtime.core.supervisor import ActorSpec
+from runtime.dialogue import conversation
 from runtime.speech.language import is_chinese, join_words
 from tests.conftest import run_cli
 from tests.harness import Running
@@ -173,6 +174,22 @@ def test_the_visitors_words_read_while_they_speak_are_not_read_again_at_the_endp
     assert left_at_endpoint(True) <= hint + 6
     stopped = fresh(smol)
     assert not stopped.read_ahead(question, lambda: True), "a message that comes first stops the reading"
+
+
+def test_the_visitors_words_are_read_in_short_slices_that_yield_to_a_message(smol):
+    """A read ahead that started just before the visitor paused held the CPU until it was done
+    (up to 0.8 s beside the pause's decode): the words are read a few tokens a call, and a message
+    that comes in between (the pause) stops the reading."""
+    dialogue = fresh(smol)
+    list(dialogue.reply("Hello there."))
+    assert dialogue.prepare()
+    checks = []
+    words = ("Could you please tell me where I can find the cloakroom, the toilets, the lift to the second "
+             "floor and the cafe with the big windows that look over the harbour?")
+    read = dialogue.engine.tokens_read
+    stopped = not dialogue.read_ahead(words, lambda: checks.append(1) or len(checks) > 2)
+    assert stopped, "a message that came after the reading began did not stop it"
+    assert 0 < dialogue.engine.tokens_read - read <= 2 * conversation.WORDS_SLICE
 
 
 def test_idle_visitor_gap_resets_memory(smol):

@@ -22,6 +22,10 @@ from runtime.speech.language import is_chinese, join_words
 
 _LOGGER = logging.getLogger(__name__)
 
+WORDS_SLICE = 8
+"""The visitor's words are read ahead at most this many tokens a call (~0.1 s on two free cores),
+so a pause's decode, which needs the CPU, waits at most that long for the read to yield."""
+
 _HINTS = {"en": "(Answer in English.)", "zh": "（请用简体中文回答。）"}
 _GROUNDED_HINTS = {"en": "(Answer in English, only from the venue facts; if they do not say, say you do not know.)",
                    "zh": "（请只根据场馆信息，用简体中文回答；信息里没有的，就说不知道。）"}
@@ -173,7 +177,7 @@ class Dialogue:
         asked = self._asking(self.persona, self.language(words, language), words)
         messages = ([{"role": "system", "content": system}, {"role": "user", "content": asked}]
                     if self.memory.expired() else self.memory.messages(system, asked))
-        return self.engine.prepare(messages, should_stop)
+        return self.engine.prepare(messages, should_stop, slice_tokens=WORDS_SLICE)
 
     def language(self, text: str, heard: str = "") -> str:
         """The answer language: the persona's, else the visitor's."""

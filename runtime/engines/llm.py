@@ -76,7 +76,9 @@ class LlmEngine:
     def warm(self, system_prompts: list[str]) -> None:
         """Make the first answer with each of these system prompts fast (nothing by default)."""
 
-    def prepare(self, messages: list[dict], should_stop: Callable[[], bool] = lambda: False) -> bool:
-        """Read these messages ahead of the question that will follow them (nothing by default).
-        False when should_stop() stopped the reading."""
+    def prepare(self, messages: list[dict], should_stop: Callable[[], bool] = lambda: False,
+                slice_tokens: int = 0) -> bool:
+        """Read these messages ahead of the question that will follow them (nothing by default),
+        checking should_stop() at least every `slice_tokens` tokens (0: as the reading speed
+        allows). False when should_stop() stopped the reading."""
         return True

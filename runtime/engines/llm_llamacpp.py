@@ -268,7 +268,8 @@ class LlamaEngine(LlmEngine):
             self.llm.load_state(state)
         return True
 
-    def prepare(self, messages: list[dict], should_stop: Callable[[], bool] = lambda: False) -> bool:
+    def prepare(self, messages: list[dict], should_stop: Callable[[], bool] = lambda: False,
+                slice_tokens: int = 0) -> bool:
         """Read a conversation so far (system prompt and history, no question yet) into the KV
         cache while nobody waits, so the next question costs only its own tokens; False when
         stopped (what was read stays read). Slices are short: a visitor may speak at any time."""
@@ -276,7 +277,7 @@ class LlamaEngine(LlmEngine):
         system = self._tokens(messages[:1], generation=False) if messages[0]["role"] == "system" else []
         started, read = time.perf_counter(), self.tokens_read
         done = (self._restore_prefix(tokens, system, should_stop)
-                and self._read(tokens, should_stop, min(self.check_in_s, _PREPARE_SLICE_S)))
+                and self._read(tokens, should_stop, min(self.check_in_s, _PREPARE_SLICE_S), most=slice_tokens))
         if self.tokens_read > read:
             _LOGGER.debug("read %d tokens ahead in %.0f ms (%d in the cache%s)", self.tokens_read - read,
                           (time.perf_counter() - started) * 1000, self.last_reused_tokens, "" if done else "; stopped")
@@ -290,7 +291,7 @@ class LlamaEngine(LlmEngine):
         return self._read(tokens, should_stop, self.check_in_s, fresh_last=True)
 
     def _read(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float,
-              fresh_last: bool = False) -> bool:
+              fresh_last: bool = False, most: int = 0) -> bool:
         """Evaluate the tokens, reusing what the KV cache already holds of them (with fresh_last,
         all but the last, whose logits must come from this evaluation). False when stopped."""
         llm = self.llm
@@ -298,7 +299,7 @@ class LlamaEngine(LlmEngine):
         common = _common(llm._input_ids.tolist(), tokens)
         llm.n_tokens = min(common, len(tokens) - 1) if fresh_last else common  # eval drops the cache from here
         self.last_reused_tokens = llm.n_tokens
-        return self._eval(tokens[llm.n_tokens:], should_stop, slice_s)
+        return self._eval(tokens[llm.n_tokens:], should_stop, slice_s, most)
 
     def _cut_dropped(self, tokens: list[int]) -> None:
         """When the conversation dropped its oldest turns, the cache holds them between the system
@@ -324,14 +325,17 @@ class LlamaEngine(LlmEngine):
         llm.n_tokens = start + kept
         _LOGGER.debug("cut %d tokens of dropped turns out of the cache; %d shifted", gap_end - start, kept)
 
-    def _eval(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float | None = None) -> bool:
+    def _eval(self, tokens: list[int], should_stop: Callable[[], bool], slice_s: float | None = None,
+              most: int = 0) -> bool:
         """Evaluate tokens after the cached ones in slices of about slice_s seconds each
-        (check_in_s by default, at the speed measured lately), checking in between; False when stopped."""
+        (check_in_s by default, at the speed measured lately; at most `most` tokens unless 0),
+        checking in between; False when stopped."""
         start = 0
         while start < len(tokens):
             if should_stop():
                 return False
             size = int(min(max(self._read_rate * (slice_s or self.check_in_s), _SLICE_MIN), _SLICE_MAX))
+            size = min(size, most) if most > 0 else size
             part = tokens[start:start + size]
             began = time.perf_counter()
             self.llm.eval(part)
