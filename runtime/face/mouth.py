@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.cavity import Cavity
 from runtime.face.ease import smoothstep
 from runtime.face.rig import mouth_open
 from runtime.face.teeth import Teeth
@@ -53,23 +54,10 @@ class MouthPainter:
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
         self.lip = _lips_colour(portrait, lm, lip)
         """The lips' own colour (their median, without what shows between them)."""
-        # The inside of the mouth is the lips' red in shade, as dark as the photo's light makes it
-        # (on a dim photo it is not a black hole, on a bright one not grey).
-        # Dark red-brown, never black: a real mouth's shade in these photos stays above ~25 grey
-        # levels (a visitor reads a black hole as a cut-out).
-        # (a dark red-brown: the lips' hue, a third of its way to grey, never the lips' full red)
-        red = lip * np.array([1.0, 0.5, 0.42], np.float32)
-        red = red + (float(_luma(red)) - red) * 0.35
-        skin_light = _skin_light(portrait, lm)
-        unit = red / max(float(_luma(red)), 1.0)
-        self.cavity = unit * max(0.3 * skin_light, 42.0)
-        """The cavity near the lips (the light they let in); deeper in it is darker."""
-        self.deep = unit * max(0.1 * skin_light, 24.0)
-        # The tongue is pinker and lighter than the cavity it lies in: the lips' colour in the
-        # mouth's light.
-        tongue = lip * np.array([1.0, 0.72, 0.7], np.float32)
-        self.tongue = tongue / max(float(_luma(tongue)), 1.0) * min(0.62 * skin_light, 0.85 * float(_luma(lip)) + 20)
-        self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.cavity)
+        self.inside = Cavity(portrait, lm, mouth_width, self.lip)
+        self.cavity, self.deep = self.inside.front, self.inside.back
+        """The cavity near the lips (the light they let in) and at the back of the mouth."""
+        self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.deep)
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
               upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
@@ -163,44 +151,16 @@ class MouthPainter:
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
         upper = np.interp(xs, top[:, 0], top[:, 1])
         lower = np.interp(xs, bottom[:, 0], bottom[:, 1])
-        gap = np.maximum(lower - upper, 1.0)
         left, right = top[0, 0], top[-1, 0]
         across = np.clip(np.abs(xs - (left + right) / 2) / max(0.5 * (right - left), 1.0), 0, 1)
-        # Depth: the back of the mouth and the shade under the upper lip and teeth are darkest; the
-        # front (towards the lower lip, which lets the light in) lightest; the sides (behind the
-        # cheeks) dark. Every term varies smoothly, so no part of the cavity is one flat colour.
-        t = np.clip((yy - upper) / gap, 0, 1)  # 0 under the upper lip, 1 at the lower lip
-        back = (1 - t) ** 0.7 * (0.8 + 0.2 * (1 - across ** 2))
-        sides = smoothstep((across - 0.3) / 0.5)
-        depth = 1 - (1 - back) * (1 - 0.8 * sides)
-        depth = depth * smoothstep(opening / (0.15 * self.mw))
-        out = self.cavity + (self.deep - self.cavity) * depth[..., None]
-        # (right under the upper lip, its shadow; at the lower lip, the light on its wet inside,
-        # less of it towards the corners, which the cheeks shade)
-        lit = (0.86 + 0.14 * smoothstep((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * smoothstep((t - 0.75) / 0.25))
-        lit = lit * (1 - 0.5 * sides)
-        out = np.maximum(out * lit[..., None], 0.88 * self.deep)  # (dark, never black: see self.deep)
-        out = self._tongue(out, yy, lower, gap, across, opening)
+        # (the inside shows below the upper teeth: its shade starts under their edge)
+        seen = upper if self.shows_teeth else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
+        out = self.inside.shade(yy, xs, seen, lower, opening, (float(left), float(right)))
         if not self.own_lower_teeth:
             out = self.teeth.lower(out, yy, xs, lower, across, opening)
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
-
-    def _tongue(self, out, yy, lower, gap, across, opening):
-        """The tongue lies low in the mouth, seen once it is a little open: a rounded back rising from
-        the floor behind the lower teeth, lightest at its front and along its middle, darker as it
-        recedes into the mouth and towards its sides, its outline soft."""
-        wide = smoothstep((opening - 0.06 * self.mw) / (0.16 * self.mw))
-        if wide <= 0:
-            return out
-        crest = lower - gap * (0.42 - 0.34 * across ** 2)
-        soft = np.maximum(0.35 * (lower - crest), 1.5)
-        amount = smoothstep((yy - crest) / soft) * smoothstep((0.7 - across) / 0.35) * wide
-        front = smoothstep((yy - crest) / np.maximum(lower - crest, 1.0))
-        tone = (0.55 + 0.45 * front) * (1 - 0.35 * across ** 2)
-        amount = amount * (0.55 + 0.45 * front)  # (its back fades into the mouth's shade)
-        return out + (self.tongue * tone[..., None] - out) * amount[..., None]
 
 
 def _pinkness(rgb: np.ndarray) -> np.ndarray:

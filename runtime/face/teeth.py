@@ -68,8 +68,9 @@ class Teeth:
     """One avatar's synthesized teeth (colour from the portrait); built once per avatar."""
 
     def __init__(self, portrait: np.ndarray, lm: np.ndarray, mouth_width: float, shows_teeth: bool,
-                 cavity: np.ndarray) -> None:
-        self.mw, self.cavity = mouth_width, cavity
+                 back: np.ndarray) -> None:
+        self.mw, self.back = mouth_width, back
+        """The back of the mouth's colour (runtime.face.cavity): the light teeth in shade get."""
         self.colour = teeth_colour(portrait, lm, shows_teeth)
         if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row)
             self.colour = self.colour * np.array([0.94, 0.93, 0.84], np.float32)
@@ -111,9 +112,7 @@ class Teeth:
         dx, dy = shift
         lengths, tones, warms, gaps = self.upper_row
         grid = np.arange(len(lengths), dtype=np.float32)
-        shows = 0.55 + 0.45 * smoothstep((opening - 0.1 * self.mw) / (0.2 * self.mw))
-        length = np.interp(xs - dx, grid, lengths) * shows
-        edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
+        edge = self._upper_edge(xs, rest, shift, opening)
         amount = smoothstep((edge - yy) / 1.5 + 0.5) * smoothstep((0.85 - across) / 0.45)
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
@@ -126,6 +125,21 @@ class Teeth:
         edge_tint = smoothstep((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
         teeth = teeth * (1 + edge_tint) + self._grain(yy, xs, dx, dy)
         return out + (teeth - out) * amount[..., None]
+
+    def below_upper(self, xs, upper, rest, shift, across, opening) -> np.ndarray:
+        """Per column: where the mouth shows below the upper teeth (their edge; the upper lip
+        `upper` beside them, where the row fades into the mouth's shade)."""
+        edge = self._upper_edge(xs, rest, shift, opening)
+        return upper + np.maximum(edge - upper, 0.0) * smoothstep((0.85 - across) / 0.45)
+
+    def _upper_edge(self, xs, rest, shift, opening) -> np.ndarray:
+        """Per column: the upper teeth's biting edge, hanging below the resting parting line `rest`
+        (moved by the upper jaw's `shift`) by as much as the opening shows."""
+        dx, dy = shift
+        lengths = self.upper_row[0]
+        shows = 0.55 + 0.45 * smoothstep((opening - 0.1 * self.mw) / (0.2 * self.mw))
+        length = np.interp(xs - dx, np.arange(len(lengths), dtype=np.float32), lengths) * shows
+        return np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
 
     def _grain(self, yy: np.ndarray, xs: np.ndarray, dx: float, dy: float) -> np.ndarray:
         """The photo's grain over rows `yy` (a column) and columns `xs`, carried by (dx, dy) with the
@@ -140,7 +154,7 @@ class Teeth:
         shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
         tint = self.colour[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
         shade = shade[..., None]
-        return tint[None] * shade + (0.35 * self.cavity) * (1 - shade)
+        return tint[None] * shade + (0.5 * self.back) * (1 - shade)
 
 
 def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.ndarray:
