@@ -69,11 +69,16 @@ class Cavity:
         # (the upper teeth's or lip's contact shadow: a little darker in their first pixels, not a bar)
         out = out * (0.86 + 0.14 * smoothstep((yy - upper) / (1.5 + 0.12 * gap)))[..., None]
         # The corners are in the cheeks' shade.
-        out = out * (1 - 0.45 * smoothstep((across - 0.35) / 0.55))[..., None]
+        shaded = (1 - 0.5 * smoothstep((across - 0.3) / 0.5)) * (1 - 0.35 * smoothstep((across - 0.7) / 0.3))
+        out = out * shaded[..., None]
+        # Where the lips nearly meet (towards the corners) no light gets in: a dark slit.
+        wide = smoothstep(gap / max(0.35 * opening, 1.0))
+        out = out * (0.55 + 0.45 * wide)[..., None]
         # The lower lip's wet inner edge catches the light.
         reach = 1.0 + 0.04 * self.mw
-        wet = np.exp(-np.maximum(lower - yy, 0.0) / reach) * (1 - across ** 2) * 0.4
+        wet = np.exp(-np.maximum(lower - yy, 0.0) / reach) * (1 - across ** 2) * 0.4 * wide
         out = out + (self.rim - out) * wet[..., None]
+        out = np.maximum(out, 0.6 * self.back)  # (dark, never black)
         return self._tongue(out, yy, xs, lower, gap, across, opening, centre)
 
     def _tongue(self, out, yy, xs, lower, gap, across, opening, centre):
@@ -90,11 +95,11 @@ class Cavity:
         amount = smoothstep((yy - crest) / edge + 0.5) * smoothstep((0.85 - across) / 0.3) * show
         # (the mouth behind the tongue's crest is in its shade: a soft contour above it)
         behind = smoothstep((yy - crest + 0.12 * gap) / (0.12 * gap)) * (1 - amount) * show
-        out = out * (1 - 0.2 * behind * (1 - across ** 2))[..., None]
+        out = out * (1 - 0.3 * behind * (1 - across ** 2))[..., None]
         depth = np.clip((yy - crest) / np.maximum(lower - crest, 1.0), 0, 1)  # 0 at its crest, 1 at the lip
         # Lit at its front, darker as it recedes into the mouth and towards its sides; a sheen
         # across its middle and a faint furrow down it.
-        tone = (0.62 + 0.38 * smoothstep(depth / 0.7)) * (1 - 0.3 * across ** 2)
+        tone = (0.72 + 0.28 * smoothstep(depth / 0.7)) * (1 - 0.3 * across ** 2)
         tone = tone * (1 + 0.07 * np.exp(-(((depth - 0.45) / 0.2) ** 2)) * (1 - across ** 2))
         furrow = np.exp(-(((xs - centre) / max(1.2, 0.035 * self.mw)) ** 2))
         tone = tone * (1 - 0.06 * furrow * smoothstep(depth / 0.3))

@@ -1,14 +1,11 @@
-"""The mouth interior painted where the lips part: cavity, tongue, upper and lower teeth.
+"""The mouth interior painted where the lips part: the cavity and tongue (runtime.face.cavity),
+upper and lower teeth (runtime.face.teeth), with a soft edge, kept inside the lips.
 
-The cavity is shaded in depth: darkest at the back of the mouth and in the shade under the upper
-lip and teeth, lighter towards the lower lip that lets the light in, dark at the sides; the tongue
-lies low, lightest at its front, fading into the shade as it recedes; every term varies smoothly,
-so no part of it is one flat colour. The teeth (runtime.face.teeth) are placed per frame: the
-upper row hangs from the upper jaw (it moves with the head only, so it stays under the upper lip
-as the jaw drops), the lower tips ride on the jaw and show only at wide openings. A portrait that
-shows its own teeth keeps them (the lips part below them) and gets only the lower tips. Colours
-come from the portrait: its teeth when it shows them, else its eye whites and skin; the cavity
-and the tongue from its lips.
+The teeth are placed per frame: the upper row hangs from the upper jaw (it moves with the head
+only, so it stays under the upper lip as the jaw drops), the lower tips ride on the jaw and show
+only at wide openings. A portrait that shows its own teeth keeps them (the lips part below them)
+and gets only the lower tips. Colours come from the portrait: its teeth when it shows them, else
+its eye whites and skin; the cavity and the tongue from its lips.
 """
 
 from __future__ import annotations

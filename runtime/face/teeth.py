@@ -25,7 +25,7 @@ _UPPER_LENGTHS = (1.0, 0.88, 0.93, 0.8, 0.76, 0.72)
 _LOWER_LENGTHS = (1.0, 1.0, 0.95, 0.85, 0.8, 0.75)
 _UPPER_SHOW = 0.085
 """How far the upper incisors reach below the line where the lips part (mouth widths)."""
-_LOWER_SHOW = 0.03
+_LOWER_SHOW = 0.036
 _LOWER_FROM, _LOWER_OVER = 0.3, 0.1
 """The lower tips appear from an opening of 0.31 mouth widths on and show fully 0.1 later: at an A,
 barely at an O, never at an E."""
@@ -119,7 +119,7 @@ class Teeth:
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
         shade = np.interp(xs - dx, grid, tones) * (0.45 + 0.55 * smoothstep(v / 0.7))
         shade = shade * (1 - 0.1 * smoothstep((v - 0.7) / 0.3)) * (1 - self._gaps * gap * (0.2 + 0.4 * v ** 2))
-        shade = shade * (1 - 0.5 * smoothstep((across - 0.2) / 0.45))
+        shade = shade * (1 - 0.6 * smoothstep((across - 0.2) / 0.45))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smoothstep((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
