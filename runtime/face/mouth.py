@@ -223,7 +223,10 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     # (its teeth too: rounded lips that gather the opening in pull the side teeth's pixels outside it)
     # (and a pixel around them: their anti-aliased edge)
     near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & inner
-    matte = cv2.GaussianBlur(np.maximum(dark, near).astype(np.float32), (0, 0), 0.7).clip(0, 1)
+    # (and its rim, a pixel round it: the photo's anti-aliased edge between the dark and the lip,
+    # half dark, stayed behind as a thin dark outline of the smile's opening beside rounded lips)
+    matte = cv2.dilate(np.maximum(dark, near).astype(np.float32), np.ones((3, 3), np.uint8))
+    matte = cv2.GaussianBlur(matte, (0, 0), 0.7).clip(0, 1)
     outline = [(lm[part] - shift).round().astype(np.int32) for part in (L.LIPS_UPPER_OUTER, L.LIPS_LOWER_OUTER)]
     lips = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), outline, 1)
     weight = (lips.astype(bool) & ~inner).astype(np.float32) * (1 - matte)
