@@ -58,17 +58,18 @@ class MouthPainter:
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
               upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
-              inner: np.ndarray | None = None) -> None:
+              inner: np.ndarray | None = None, shut: float = 0.0) -> None:
         """Fill the gap between `top` and `bottom` (the parted lips, (n, 2) left to right) in place.
 
         `rest` is the parting line at rest; the upper jaw has moved by (upper_dx, upper_dy); `warp`
         is the frame's backward map (x, y); `inner` the lips' opening where the frame has moved it
-        (OPENING).
+        (OPENING); `shut` (0..1) how far pressed lips have met (m, b, p): then none of the photo's
+        own dark inside shows, not even at the corners.
         """
         top, bottom = _taper(top, bottom)
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
-            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None)
+            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut)
         if opening < 0.6:
             return
         poly = np.concatenate([top, bottom[::-1]])
@@ -107,7 +108,8 @@ class MouthPainter:
         mixed += (self.cavity * 1.4 - mixed) * shade
         region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
-    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None) -> None:
+    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None,
+                              shut: float = 0.0) -> None:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
         an open smile) or its teeth outside the lips' opening, show the lips' colour instead: lips
         stretch and round, the cavity stays inside them. `floor`: the painted opening's lower edge
@@ -134,7 +136,7 @@ class MouthPainter:
             low = np.interp(xs, floor[:, 0], floor[:, 1], left=-np.inf, right=-np.inf) + 1.0 - y0
             lips[np.arange(y1 - y0)[:, None] > low[None]] = 0
         lips = cv2.GaussianBlur(cv2.dilate(lips, np.ones((3, 3), np.uint8)), (0, 0), _EDGE_PX)
-        amount = dark * (1 - lips.astype(np.float32) / 255.0)
+        amount = dark * (1 - (1 - shut) * lips.astype(np.float32) / 255.0)
         if amount.max() < 0.02:
             return
         colour = cv2.remap(fill, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -214,7 +216,9 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     x1, y1 = np.minimum(np.ceil(outer.max(axis=0)).astype(int) + m, (w, h))
     rgb = portrait[y0:y1, x0:x1].astype(np.float32)
     shift = np.array([x0, y0], np.float32)
-    inner = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), [(lm[L.INNER_MOUTH] - shift).round().astype(np.int32)], 1)
+    # (out to the mouth's corners: a smile's dark corners beyond the inner lip corners stayed as dark
+    # dots beside lips closed at m, b, p)
+    inner = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), [(lm[OPENING] - shift).round().astype(np.int32)], 1)
     inner = cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
     light = _luma(rgb)
     own = teeth[y0:y1, x0:x1] & inner
