@@ -72,7 +72,10 @@ class MouthPainter:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut)
         if opening < 0.6:
             return
-        poly = np.concatenate([top, bottom[::-1]])
+        # (over the photo's own teeth the opening starts a pixel higher: the row the lips part
+        # along, stretched by the jaw, showed as a dotted dark line under the teeth)
+        lift = np.array([0.0, 1.0 if self.shows_teeth else 0.0], np.float32) * min(1.0, opening / 3.0)
+        poly = np.concatenate([top - lift, bottom[::-1]])
         h, w = frame.shape[:2]
         lip = max(2.0, _INNER_LIP * self.mw)
         x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 4, 0)
