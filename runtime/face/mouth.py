@@ -132,6 +132,10 @@ class MouthPainter:
         dark = cv2.remap(matte, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if dark.max() < 0.02:
             return
+        if shut > 0:  # (lips that meet cover the photo's dark corners and the half-dark rim round them
+            # too: a soft matte over a dark spot left its rim as a ring)
+            sigma = max(1.0, 0.02 * self.mw)
+            dark = np.maximum(dark, shut * np.clip(cv2.GaussianBlur(dark, (0, 0), sigma) * 2.5, 0, 1))
         lips = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(lips, [np.round((inner - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
         if floor is not None:
