@@ -58,18 +58,19 @@ class MouthPainter:
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
               upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
-              inner: np.ndarray | None = None, shut: float = 0.0) -> None:
+              inner: np.ndarray | None = None, shut: float = 0.0, rounded: float = 0.0) -> None:
         """Fill the gap between `top` and `bottom` (the parted lips, (n, 2) left to right) in place.
 
         `rest` is the parting line at rest; the upper jaw has moved by (upper_dx, upper_dy); `warp`
         is the frame's backward map (x, y); `inner` the lips' opening where the frame has moved it
         (OPENING); `shut` (0..1) how far pressed lips have met (m, b, p): then none of the photo's
-        own dark inside shows, not even at the corners.
+        own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
         top, bottom = _taper(top, bottom)
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
-            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut)
+            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
+                                       max(shut, rounded))
         if opening < 0.6:
             return
         # (over the photo's own teeth the opening starts a pixel higher: the row the lips part
@@ -112,7 +113,7 @@ class MouthPainter:
         region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
     def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None,
-                              shut: float = 0.0) -> None:
+                              shut: float = 0.0, cover: float = 0.0) -> None:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
         an open smile) or its teeth outside the lips' opening, show the lips' colour instead: lips
         stretch and round, the cavity stays inside them. `floor`: the painted opening's lower edge
@@ -132,10 +133,11 @@ class MouthPainter:
         dark = cv2.remap(matte, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if dark.max() < 0.02:
             return
-        if shut > 0:  # (lips that meet cover the photo's dark corners and the half-dark rim round them
-            # too: a soft matte over a dark spot left its rim as a ring)
+        if cover > 0:  # (lips moving in over the photo's dark corners, shut or rounded, cover the
+            # half-dark rim round them too: a soft matte over a dark spot left its rim as a ring round
+            # closed lips' corners and an outline beside rounded ones)
             sigma = max(1.0, 0.02 * self.mw)
-            dark = np.maximum(dark, shut * np.clip(cv2.GaussianBlur(dark, (0, 0), sigma) * 2.5, 0, 1))
+            dark = np.maximum(dark, cover * np.clip(cv2.GaussianBlur(dark, (0, 0), sigma) * 2.5, 0, 1))
         lips = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(lips, [np.round((inner - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
         if floor is not None:

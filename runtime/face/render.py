@@ -90,7 +90,8 @@ class FaceRenderer:
             opened = float(np.max(down[:, 1] - up[:, 1]))
             down[:, 1] += rig.strip * float(np.clip(opened / (0.015 * rig.mouth_width), 0, 1))
         shut = float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1))  # (the lips meet)
-        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING], shut)
+        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING], shut,
+                         float(np.clip(params.get("lip_round", 0.0), 0, 1)))
         if rig.press is not None:
             rig.press.shade(frame, params.get("lip_press", 0.0), params.get("jaw_open", 0.0), (mx, my),
                             0.5 * (self.mouth.cavity + self.mouth.deep), 0.9 * self.mouth.lip)
