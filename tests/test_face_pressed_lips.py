@@ -62,3 +62,32 @@ def test_pressed_lips_meet_in_a_soft_seam(portrait_faces, default_face, name):
     band = grey[y0:y1, int(cx - 0.3 * mw):int(cx + 0.3 * mw)]
     step = float(np.percentile(np.abs(np.diff(band, axis=0)).max(axis=0), 90))
     assert step < 45, f"{step:.0f} grey-level steps across the closed lips (a drawn line)"
+
+
+SMILES = ["default", "man_darkskin_smile_teeth.jpg", "man_beard_smile_teeth_turned20_tilted.jpg",
+          "woman_sunglasses_smile_small_face.jpg", "two_people_bar_flash.jpg"]
+"""The portraits whose lips are apart (a smile with teeth)."""
+
+
+@pytest.mark.parametrize("name", SMILES)
+def test_lips_pressed_from_a_smile_leave_no_dark_dots_at_the_corners(request, name):
+    """At M/B/P, within 6 % of the mouth's width of each corner of the closed mouth (where the warp
+    put them), nothing is darker than 27 % of the skin's light. A smile's dark corners (the mouth's
+    inside beside the teeth) stayed behind as dark dots at both ends of the shut lips: 15-25 % of
+    the skin's light on the dark-skinned man, the bearded man and the woman in sunglasses; now
+    30-56 %, as light as the corners of the bar photo's mouth, which had none."""
+    from tests.conftest import luma
+    from tests.test_face_depth import skin_light
+    from tests.test_face_inside import face_of
+
+    face = face_of(request, name)
+    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    pose = avatars.POSES["M/B/P"]
+    gray, at = luma(face.render(pose)), face.landmarks_at(pose)
+    r = int(np.ceil(0.06 * mw))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    disc = xx ** 2 + yy ** 2 <= r * r
+    for corner in (61, 291):
+        x, y = np.round(at[corner]).astype(int)
+        darkest = float(gray[y - r:y + r + 1, x - r:x + r + 1][disc].min()) / skin_light(face)
+        assert darkest >= 0.27, f"a dark dot at corner {corner}: {darkest:.0%} of the skin's light"

@@ -1,14 +1,11 @@
-"""The mouth interior painted where the lips part: cavity, tongue, upper and lower teeth.
+"""The mouth interior painted where the lips part: the cavity and tongue (runtime.face.cavity),
+upper and lower teeth (runtime.face.teeth), with a soft edge, kept inside the lips.
 
-The cavity is shaded in depth: darkest at the back of the mouth and in the shade under the upper
-lip and teeth, lighter towards the lower lip that lets the light in, dark at the sides; the tongue
-lies low, lightest at its front, fading into the shade as it recedes; every term varies smoothly,
-so no part of it is one flat colour. The teeth (runtime.face.teeth) are placed per frame: the
-upper row hangs from the upper jaw (it moves with the head only, so it stays under the upper lip
-as the jaw drops), the lower tips ride on the jaw and show only at wide openings. A portrait that
-shows its own teeth keeps them (the lips part below them) and gets only the lower tips. Colours
-come from the portrait: its teeth when it shows them, else its eye whites and skin; the cavity
-and the tongue from its lips.
+The teeth are placed per frame: the upper row hangs from the upper jaw (it moves with the head
+only, so it stays under the upper lip as the jaw drops), the lower tips ride on the jaw and show
+only at wide openings. A portrait that shows its own teeth keeps them (the lips part below them)
+and gets only the lower tips. Colours come from the portrait: its teeth when it shows them, else
+its eye whites and skin; the cavity and the tongue from its lips.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.cavity import Cavity
 from runtime.face.ease import smoothstep
 from runtime.face.rig import mouth_open
 from runtime.face.teeth import Teeth
@@ -53,40 +51,32 @@ class MouthPainter:
         lip = _mean_in(portrait, lm[L.LIPS_LOWER_OUTER], np.array([150, 70, 70], np.float32))
         self.lip = _lips_colour(portrait, lm, lip)
         """The lips' own colour (their median, without what shows between them)."""
-        # The inside of the mouth is the lips' red in shade, as dark as the photo's light makes it
-        # (on a dim photo it is not a black hole, on a bright one not grey).
-        # Dark red-brown, never black: a real mouth's shade in these photos stays above ~25 grey
-        # levels (a visitor reads a black hole as a cut-out).
-        # (a dark red-brown: the lips' hue, a third of its way to grey, never the lips' full red)
-        red = lip * np.array([1.0, 0.5, 0.42], np.float32)
-        red = red + (float(_luma(red)) - red) * 0.35
-        skin_light = _skin_light(portrait, lm)
-        unit = red / max(float(_luma(red)), 1.0)
-        self.cavity = unit * max(0.3 * skin_light, 42.0)
-        """The cavity near the lips (the light they let in); deeper in it is darker."""
-        self.deep = unit * max(0.1 * skin_light, 24.0)
-        # The tongue is pinker and lighter than the cavity it lies in: the lips' colour in the
-        # mouth's light.
-        tongue = lip * np.array([1.0, 0.72, 0.7], np.float32)
-        self.tongue = tongue / max(float(_luma(tongue)), 1.0) * min(0.62 * skin_light, 0.85 * float(_luma(lip)) + 20)
-        self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.cavity)
+        self.inside = Cavity(portrait, lm, mouth_width, self.lip)
+        self.cavity, self.deep = self.inside.front, self.inside.back
+        """The cavity near the lips (the light they let in) and at the back of the mouth."""
+        self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.deep)
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
               upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
-              inner: np.ndarray | None = None) -> None:
+              inner: np.ndarray | None = None, shut: float = 0.0, rounded: float = 0.0) -> None:
         """Fill the gap between `top` and `bottom` (the parted lips, (n, 2) left to right) in place.
 
         `rest` is the parting line at rest; the upper jaw has moved by (upper_dx, upper_dy); `warp`
         is the frame's backward map (x, y); `inner` the lips' opening where the frame has moved it
-        (OPENING).
+        (OPENING); `shut` (0..1) how far pressed lips have met (m, b, p): then none of the photo's
+        own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
         top, bottom = _taper(top, bottom)
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
-            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None)
+            self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
+                                       max(shut, rounded))
         if opening < 0.6:
             return
-        poly = np.concatenate([top, bottom[::-1]])
+        # (over the photo's own teeth the opening starts a pixel higher: the row the lips part
+        # along, stretched by the jaw, showed as a dotted dark line under the teeth)
+        lift = np.array([0.0, 1.0 if self.shows_teeth else 0.0], np.float32) * min(1.0, opening / 3.0)
+        poly = np.concatenate([top - lift, bottom[::-1]])
         h, w = frame.shape[:2]
         lip = max(2.0, _INNER_LIP * self.mw)
         x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int) - 4, 0)
@@ -122,7 +112,8 @@ class MouthPainter:
         mixed += (self.cavity * 1.4 - mixed) * shade
         region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
-    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None) -> None:
+    def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None,
+                              shut: float = 0.0, cover: float = 0.0) -> None:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
         an open smile) or its teeth outside the lips' opening, show the lips' colour instead: lips
         stretch and round, the cavity stays inside them. `floor`: the painted opening's lower edge
@@ -142,6 +133,11 @@ class MouthPainter:
         dark = cv2.remap(matte, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if dark.max() < 0.02:
             return
+        if cover > 0:  # (lips moving in over the photo's dark corners, shut or rounded, cover the
+            # half-dark rim round them too: a soft matte over a dark spot left its rim as a ring round
+            # closed lips' corners and an outline beside rounded ones)
+            sigma = max(1.0, 0.02 * self.mw)
+            dark = np.maximum(dark, cover * np.clip(cv2.GaussianBlur(dark, (0, 0), sigma) * 2.5, 0, 1))
         lips = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(lips, [np.round((inner - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
         if floor is not None:
@@ -149,7 +145,7 @@ class MouthPainter:
             low = np.interp(xs, floor[:, 0], floor[:, 1], left=-np.inf, right=-np.inf) + 1.0 - y0
             lips[np.arange(y1 - y0)[:, None] > low[None]] = 0
         lips = cv2.GaussianBlur(cv2.dilate(lips, np.ones((3, 3), np.uint8)), (0, 0), _EDGE_PX)
-        amount = dark * (1 - lips.astype(np.float32) / 255.0)
+        amount = dark * (1 - (1 - shut) * lips.astype(np.float32) / 255.0)
         if amount.max() < 0.02:
             return
         colour = cv2.remap(fill, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -163,44 +159,16 @@ class MouthPainter:
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
         upper = np.interp(xs, top[:, 0], top[:, 1])
         lower = np.interp(xs, bottom[:, 0], bottom[:, 1])
-        gap = np.maximum(lower - upper, 1.0)
         left, right = top[0, 0], top[-1, 0]
         across = np.clip(np.abs(xs - (left + right) / 2) / max(0.5 * (right - left), 1.0), 0, 1)
-        # Depth: the back of the mouth and the shade under the upper lip and teeth are darkest; the
-        # front (towards the lower lip, which lets the light in) lightest; the sides (behind the
-        # cheeks) dark. Every term varies smoothly, so no part of the cavity is one flat colour.
-        t = np.clip((yy - upper) / gap, 0, 1)  # 0 under the upper lip, 1 at the lower lip
-        back = (1 - t) ** 0.7 * (0.8 + 0.2 * (1 - across ** 2))
-        sides = smoothstep((across - 0.3) / 0.5)
-        depth = 1 - (1 - back) * (1 - 0.8 * sides)
-        depth = depth * smoothstep(opening / (0.15 * self.mw))
-        out = self.cavity + (self.deep - self.cavity) * depth[..., None]
-        # (right under the upper lip, its shadow; at the lower lip, the light on its wet inside,
-        # less of it towards the corners, which the cheeks shade)
-        lit = (0.86 + 0.14 * smoothstep((yy - upper) / (2.0 + 0.1 * gap))) * (1 + 0.15 * smoothstep((t - 0.75) / 0.25))
-        lit = lit * (1 - 0.5 * sides)
-        out = np.maximum(out * lit[..., None], 0.88 * self.deep)  # (dark, never black: see self.deep)
-        out = self._tongue(out, yy, lower, gap, across, opening)
+        # (the inside shows below the upper teeth: its shade starts under their edge)
+        seen = upper if self.shows_teeth else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
+        out = self.inside.shade(yy, xs, seen, lower, opening, (float(left), float(right)))
         if not self.own_lower_teeth:
             out = self.teeth.lower(out, yy, xs, lower, across, opening)
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
-
-    def _tongue(self, out, yy, lower, gap, across, opening):
-        """The tongue lies low in the mouth, seen once it is a little open: a rounded back rising from
-        the floor behind the lower teeth, lightest at its front and along its middle, darker as it
-        recedes into the mouth and towards its sides, its outline soft."""
-        wide = smoothstep((opening - 0.06 * self.mw) / (0.16 * self.mw))
-        if wide <= 0:
-            return out
-        crest = lower - gap * (0.42 - 0.34 * across ** 2)
-        soft = np.maximum(0.35 * (lower - crest), 1.5)
-        amount = smoothstep((yy - crest) / soft) * smoothstep((0.7 - across) / 0.35) * wide
-        front = smoothstep((yy - crest) / np.maximum(lower - crest, 1.0))
-        tone = (0.55 + 0.45 * front) * (1 - 0.35 * across ** 2)
-        amount = amount * (0.55 + 0.45 * front)  # (its back fades into the mouth's shade)
-        return out + (self.tongue * tone[..., None] - out) * amount[..., None]
 
 
 def _pinkness(rgb: np.ndarray) -> np.ndarray:
@@ -257,7 +225,9 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     x1, y1 = np.minimum(np.ceil(outer.max(axis=0)).astype(int) + m, (w, h))
     rgb = portrait[y0:y1, x0:x1].astype(np.float32)
     shift = np.array([x0, y0], np.float32)
-    inner = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), [(lm[L.INNER_MOUTH] - shift).round().astype(np.int32)], 1)
+    # (out to the mouth's corners: a smile's dark corners beyond the inner lip corners stayed as dark
+    # dots beside lips closed at m, b, p)
+    inner = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), [(lm[OPENING] - shift).round().astype(np.int32)], 1)
     inner = cv2.dilate(inner, np.ones((3, 3), np.uint8)).astype(bool)
     light = _luma(rgb)
     own = teeth[y0:y1, x0:x1] & inner
@@ -266,7 +236,10 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     # (its teeth too: rounded lips that gather the opening in pull the side teeth's pixels outside it)
     # (and a pixel around them: their anti-aliased edge)
     near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & inner
-    matte = cv2.GaussianBlur(np.maximum(dark, near).astype(np.float32), (0, 0), 0.7).clip(0, 1)
+    # (and its rim, a pixel round it: the photo's anti-aliased edge between the dark and the lip,
+    # half dark, stayed behind as a thin dark outline of the smile's opening beside rounded lips)
+    matte = cv2.dilate(np.maximum(dark, near).astype(np.float32), np.ones((3, 3), np.uint8))
+    matte = cv2.GaussianBlur(matte, (0, 0), 0.7).clip(0, 1)
     outline = [(lm[part] - shift).round().astype(np.int32) for part in (L.LIPS_UPPER_OUTER, L.LIPS_LOWER_OUTER)]
     lips = cv2.fillPoly(np.zeros(rgb.shape[:2], np.uint8), outline, 1)
     weight = (lips.astype(bool) & ~inner).astype(np.float32) * (1 - matte)

@@ -89,12 +89,14 @@ class FaceRenderer:
         if rig.strip is not None:  # (the strip joins the mouth as it opens)
             opened = float(np.max(down[:, 1] - up[:, 1]))
             down[:, 1] += rig.strip * float(np.clip(opened / (0.015 * rig.mouth_width), 0, 1))
-        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING])
+        shut = float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1))  # (the lips meet)
+        self.mouth.paint(frame, rig.split, up, down, jaw_dx, jaw_dy, (mx, my), moved[OPENING], shut,
+                         float(np.clip(params.get("lip_round", 0.0), 0, 1)))
         if rig.press is not None:
             rig.press.shade(frame, params.get("lip_press", 0.0), params.get("jaw_open", 0.0), (mx, my),
                             0.5 * (self.mouth.cavity + self.mouth.deep), 0.9 * self.mouth.lip)
         if seam is not None:
-            paint_seam(frame, seam, float(np.clip((params.get("lip_press", 0.0) - 0.6) / 0.4, 0, 1)), rig.mouth_width)
+            paint_seam(frame, seam, shut, rig.mouth_width)
         self.lids.paint(frame, closing, shifts)
         return frame
 

@@ -27,6 +27,9 @@ PARAMS = ("jaw_open", "lip_spread", "lip_round", "lip_press", "smile", "cheek_ra
           "brow_furrow", "blink_left", "blink_right", "gaze_x", "gaze_y", "head_yaw", "head_pitch", "head_roll")
 HEAD = ("head_yaw", "head_pitch", "head_roll")
 """Parameters that move the whole head (the upper teeth go with these only)."""
+PARTING = ("jaw_open", "lip_spread", "lip_round", "lip_press")
+"""Parameters whose field parts (or presses) the lips along the parting line; every other field is
+smooth across it and only stretches the photo there, which the photo's own pixels fill."""
 
 
 @dataclass
@@ -344,7 +347,12 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
             d = d * still[box[1]:box[3], box[0]:box[2], None]
         fields[name] = Field(box[1], box[3], box[0], box[2], d.astype(np.float32))
         moves[name] = _sample(box, d, xy)
-        split_moves[name] = (_sample(box, d, above), _sample(box, d, below))
+        if name in PARTING:
+            split_moves[name] = (_sample(box, d, above), _sample(box, d, below))
+        else:  # (a smile stretches the lips: sampled 3 px either side it opened a dark slit under
+            # the teeth of a smiling photo, past the corners of its mouth)
+            on = _sample(box, d, split)
+            split_moves[name] = (on, on.copy())
     # The parting line is where the mouth interior is painted: pressed lips only narrow it (the
     # fold that closes an open smile over its teeth is no opening of its own).
     box, d = b.lips(0.0, 0.0, split_dy=-0.06)

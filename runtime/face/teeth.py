@@ -25,7 +25,7 @@ _UPPER_LENGTHS = (1.0, 0.88, 0.93, 0.8, 0.76, 0.72)
 _LOWER_LENGTHS = (1.0, 1.0, 0.95, 0.85, 0.8, 0.75)
 _UPPER_SHOW = 0.085
 """How far the upper incisors reach below the line where the lips part (mouth widths)."""
-_LOWER_SHOW = 0.03
+_LOWER_SHOW = 0.036
 _LOWER_FROM, _LOWER_OVER = 0.3, 0.1
 """The lower tips appear from an opening of 0.31 mouth widths on and show fully 0.1 later: at an A,
 barely at an O, never at an E."""
@@ -68,8 +68,9 @@ class Teeth:
     """One avatar's synthesized teeth (colour from the portrait); built once per avatar."""
 
     def __init__(self, portrait: np.ndarray, lm: np.ndarray, mouth_width: float, shows_teeth: bool,
-                 cavity: np.ndarray) -> None:
-        self.mw, self.cavity = mouth_width, cavity
+                 back: np.ndarray) -> None:
+        self.mw, self.back = mouth_width, back
+        """The back of the mouth's colour (runtime.face.cavity): the light teeth in shade get."""
         self.colour = teeth_colour(portrait, lm, shows_teeth)
         if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row)
             self.colour = self.colour * np.array([0.94, 0.93, 0.84], np.float32)
@@ -111,21 +112,34 @@ class Teeth:
         dx, dy = shift
         lengths, tones, warms, gaps = self.upper_row
         grid = np.arange(len(lengths), dtype=np.float32)
-        shows = 0.55 + 0.45 * smoothstep((opening - 0.1 * self.mw) / (0.2 * self.mw))
-        length = np.interp(xs - dx, grid, lengths) * shows
-        edge = np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
+        edge = self._upper_edge(xs, rest, shift, opening)
         amount = smoothstep((edge - yy) / 1.5 + 0.5) * smoothstep((0.85 - across) / 0.45)
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
         shade = np.interp(xs - dx, grid, tones) * (0.45 + 0.55 * smoothstep(v / 0.7))
         shade = shade * (1 - 0.1 * smoothstep((v - 0.7) / 0.3)) * (1 - self._gaps * gap * (0.2 + 0.4 * v ** 2))
-        shade = shade * (1 - 0.5 * smoothstep((across - 0.2) / 0.45))
+        shade = shade * (1 - 0.6 * smoothstep((across - 0.2) / 0.45))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smoothstep((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
         teeth = teeth * (1 + edge_tint) + self._grain(yy, xs, dx, dy)
         return out + (teeth - out) * amount[..., None]
+
+    def below_upper(self, xs, upper, rest, shift, across, opening) -> np.ndarray:
+        """Per column: where the mouth shows below the upper teeth (their edge; the upper lip
+        `upper` beside them, where the row fades into the mouth's shade)."""
+        edge = self._upper_edge(xs, rest, shift, opening)
+        return upper + np.maximum(edge - upper, 0.0) * smoothstep((0.85 - across) / 0.45)
+
+    def _upper_edge(self, xs, rest, shift, opening) -> np.ndarray:
+        """Per column: the upper teeth's biting edge, hanging below the resting parting line `rest`
+        (moved by the upper jaw's `shift`) by as much as the opening shows."""
+        dx, dy = shift
+        lengths = self.upper_row[0]
+        shows = 0.55 + 0.45 * smoothstep((opening - 0.1 * self.mw) / (0.2 * self.mw))
+        length = np.interp(xs - dx, np.arange(len(lengths), dtype=np.float32), lengths) * shows
+        return np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
 
     def _grain(self, yy: np.ndarray, xs: np.ndarray, dx: float, dy: float) -> np.ndarray:
         """The photo's grain over rows `yy` (a column) and columns `xs`, carried by (dx, dy) with the
@@ -140,7 +154,7 @@ class Teeth:
         shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
         tint = self.colour[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
         shade = shade[..., None]
-        return tint[None] * shade + (0.35 * self.cavity) * (1 - shade)
+        return tint[None] * shade + (0.5 * self.back) * (1 - shade)
 
 
 def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.ndarray:
