@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.dialogue.chunker import chunk_text, speakable
+from runtime.dialogue.chunker import Chunker, chunk_text, speakable
 from runtime.dialogue.emotion import Emotion, tag
 
 
@@ -120,3 +120,10 @@ def test_a_long_first_sentence_goes_out_from_its_last_clause_or_phrase(text, fir
     its phrases (the bench's 千字文 line waited 5.6 s for a 32-character sentence)."""
     chunks = stream(text, step)
     assert chunks[0] == first and "".join(chunks).replace(" ", "") == text.replace(" ", "")
+
+
+@pytest.mark.parametrize("text", ["The museum opens at nine,", "欢迎来到科学博物馆，"])
+def test_the_first_chunk_leaves_the_moment_its_comma_comes(text):
+    """Its voice starts while the model writes on: a first clause long enough to say is not held
+    until more text comes."""
+    assert Chunker().push(text) == [text]

@@ -171,10 +171,10 @@ class Chunker:
                     return end
             if char in CLAUSE_END and not self._inside_number(buf, i):
                 last_clause = i + 1
-            elif char == " " and self._emitted == 0 and _between_chinese(buf, i):
-                last_clause = i + 1  # a space between Chinese phrases (a verse's caesura) may end a long first chunk
                 if self._emitted == 0 and units(buf[:i]) >= self.first_min_units:
                     return self._past_closers(buf, i + 1)
+            elif char == " " and self._emitted == 0 and _between_chinese(buf, i):
+                last_clause = i + 1  # a space between Chinese phrases (a verse's caesura) may end a long first chunk
             if last_clause and units(buf[:i]) >= (self.max_units if self._emitted else 2 * self.first_min_units):
                 return last_clause  # the first chunk: its voice would start late (这个号码是：| 1234567890)
         return None
