@@ -111,6 +111,7 @@ def test_a_bracketed_aside_is_never_said_even_when_it_streams_over_several_chunk
     ("这个号码是：1234567890。", "这个号码是："),
     ("电话，13800138000，请记好。", "电话，"),
     ("“天地玄皇宇宙 洪荒日月营则陈素列长”这句话出自《千字文》。", "“天地玄皇宇宙"),
+    ("这个号码是0123456789。", "这个号码是"),
 ])
 @pytest.mark.parametrize("step", [1, 3, 1000])
 def test_a_long_first_sentence_goes_out_from_its_last_clause_or_phrase(text, first, step):

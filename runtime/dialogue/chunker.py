@@ -173,8 +173,9 @@ class Chunker:
                 last_clause = i + 1
                 if self._emitted == 0 and units(buf[:i]) >= self.first_min_units:
                     return self._past_closers(buf, i + 1)
-            elif char == " " and self._emitted == 0 and _between_chinese(buf, i):
-                last_clause = i + 1  # a space between Chinese phrases (a verse's caesura) may end a long first chunk
+            elif self._emitted == 0 and ((char == " " and _between_chinese(buf, i)) or _number_after_chinese(buf, i)):
+                last_clause = i + (char == " ")  # a space between Chinese phrases (a verse's caesura), or
+                # where a number follows Chinese words (这个号码是|0123456789), may end a long first chunk
             if last_clause and units(buf[:i]) >= (self.max_units if self._emitted else 2 * self.first_min_units):
                 return last_clause  # the first chunk: its voice would start late (这个号码是：| 1234567890)
         return None
@@ -222,6 +223,11 @@ def chunk_text(pieces: Iterable[str], **kwargs) -> Iterator[str]:
 def _between_chinese(text: str, i: int) -> bool:
     """text[i] stands between two Chinese characters (a space between phrases)."""
     return 0 < i < len(text) - 1 and is_cjk(text[i - 1]) and is_cjk(text[i + 1])
+
+
+def _number_after_chinese(text: str, i: int) -> bool:
+    """text[i] is the first digit of a number that follows a Chinese character."""
+    return 0 < i and text[i].isdigit() and is_cjk(text[i - 1])
 
 
 def _open_bracket(text: str) -> bool:
