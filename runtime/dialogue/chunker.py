@@ -3,8 +3,8 @@
 Chunks end at sentence boundaries (。！？；!?. and line breaks), never inside a number (3.14), an
 abbreviation (Dr., e.g.), an initial (J. K.) or a time (10:30, 3 p.m.). The first chunk may end
 early, so the voice starts sooner: at a clause boundary (，、,;:) once it is long enough to say,
-or at its last one once it is twice that long, and in English also between two phrases with no
-punctuation at all (before "and", "to", "with" ..., never after "the" or "can"). An over-long
+in Chinese also at its last one once it is twice that long, and in English between two phrases
+with no punctuation at all (before "and", "to", "with" ..., never after "the" or "can"). An over-long
 sentence is cut at a clause boundary too. Before a chunk is emitted, markdown, code, URLs and
 emoji are turned into speakable text or dropped.
 """
@@ -162,6 +162,7 @@ class Chunker:
     def _punctuation_cut(self) -> int | None:
         buf = self._buffer
         last_clause = None
+        chinese = self._emitted == 0 and any(is_cjk(c) for c in buf)  # (English ends early between phrases)
         for i, char in enumerate(buf):
             if char in SENTENCE_END or char == ".":
                 end = self._sentence_end(buf, i)
@@ -176,8 +177,9 @@ class Chunker:
             elif self._emitted == 0 and ((char == " " and _between_chinese(buf, i)) or _number_after_chinese(buf, i)):
                 last_clause = i + (char == " ")  # a space between Chinese phrases (a verse's caesura), or
                 # where a number follows Chinese words (这个号码是|0123456789), may end a long first chunk
-            if last_clause and units(buf[:i]) >= (self.max_units if self._emitted else 2 * self.first_min_units):
-                return last_clause  # the first chunk: its voice would start late (这个号码是：| 1234567890)
+            if last_clause and units(buf[:i]) >= (self.max_units if self._emitted or not chinese
+                                                  else 2 * self.first_min_units):
+                return last_clause  # a Chinese first chunk: its voice would start late (这个号码是：| 1234567890)
         return None
 
     def _sentence_end(self, buf: str, i: int) -> int | None:
