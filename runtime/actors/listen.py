@@ -3,7 +3,9 @@ final transcripts out.
 
 Two Silero detectors watch the same audio:
 - `speech` finds phrases: onset after min_speech_s, a phrase ends after pause_s of silence;
-- `barge` is stricter (higher threshold, shorter minimum speech) and is used while the avatar
+- `barge` is stricter (higher threshold) and quicker: it reads Silero's score of each window
+  itself (SileroOnset), so the visitor talking over the avatar is heard one window after the
+  onset, not the 100-160 ms later sherpa-onnx's detector says so. It is used while the avatar
   speaks (self-echo policy below).
 
 Endpointing. When a phrase ends, the utterance so far is decoded at once and the turn model is
@@ -48,6 +50,7 @@ from runtime.core.messages import (
     Transcript,
 )
 from runtime.engines.asr import AsrResult
+from runtime.engines.vad_silero import WINDOW
 from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.echo import EchoGate
 from runtime.speech.endpoint import Verdict, same_words, text_verdict
@@ -120,8 +123,9 @@ class ListenActor(Actor):
         s = self.settings
         self.speech = self._vad_factory(threshold=s.threshold, min_silence_s=s.pause_s,
                                         min_speech_s=s.min_speech_s, max_speech_s=s.max_utterance_s)
-        self.barge = self._vad_factory(threshold=s.barge_in_threshold, min_silence_s=s.min_silence_s,
-                                       min_speech_s=s.barge_in_min_speech_s, max_speech_s=s.max_utterance_s)
+        # One Silero window over the threshold: the level test (_consider) asks for the rest.
+        self.barge = self._vad_factory(quick=True, threshold=s.barge_in_threshold, min_silence_s=s.min_silence_s,
+                                       min_speech_s=WINDOW / SAMPLE_RATE, max_speech_s=s.max_utterance_s)
         decoded, judged = self.inbox(self._result), self.inbox(self._judged)
         engine = self._asr_factory()
         try:

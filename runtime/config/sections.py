@@ -130,7 +130,8 @@ class ListenConfig(Section):
     barge_in_threshold: float = Field(0.6, gt=0, lt=1,
         description="While the avatar speaks: speech probability needed to count as the visitor.")
     barge_in_min_speech_s: float = Field(0.08, gt=0, le=2,
-        description="While the avatar speaks: speech needed before it counts as a barge-in (seconds).")
+        description="While the avatar speaks: how long the voice must be at barge_in_min_dbfs to count "
+                    "as a barge-in, once Silero scores a window at barge_in_threshold (seconds).")
     barge_in_min_dbfs: float = Field(-35.0, ge=-90, le=0,
         description="While the avatar speaks: level the visitor's speech must reach (dBFS).")
     barge_in_echo_margin_db: float = Field(0.0, ge=0, le=40,

@@ -33,7 +33,9 @@ def build(section: Backend, store: ModelStore) -> Any:
 
 
 def vad(store: ModelStore) -> Callable[..., Any]:
-    """A function making Silero speech detectors with given thresholds."""
-    from runtime.engines.vad_silero import VAD_MODEL, SileroVad
+    """A function making Silero speech detectors with given thresholds (`quick=True`: an onset
+    detector without segments, for barge-in)."""
+    from runtime.engines.vad_silero import VAD_MODEL, SileroOnset, SileroVad
 
-    return lambda **kw: SileroVad(store.path(VAD_MODEL, "silero_vad.onnx"), **kw)
+    return lambda quick=False, **kw: (SileroOnset if quick else SileroVad)(store.path(VAD_MODEL, "silero_vad.onnx"),
+                                                                          **kw)
