@@ -296,16 +296,16 @@ def test_sigint_while_models_load_cancels_the_start(tmp_path):
     assert not any("ready:" in line for line in product.stderr), "it went on loading every model first"
 
 
-def test_thread_pools_sleep_at_a_barrier_unless_the_operator_says_otherwise():
-    """llama.cpp's and CTranslate2's OpenMP pools sleep at a barrier instead of spinning: beside one
-    busy process a spinning pool made a token 3-10x slower, and reads inside the product stalled
-    for seconds (see runtime/core/threads.WAIT_POLICY)."""
+def test_thread_pools_spin_briefly_at_a_barrier_unless_the_operator_says_otherwise():
+    """llama.cpp's OpenMP pool spins about 3 ms at a barrier before it sleeps: sleeping at once made
+    a token of the default model 53-63 ms instead of 37-40 alone, and English answers ~300 ms later
+    inside the product (see runtime/core/threads.WAIT_POLICY). An operator's wait policy wins."""
     probe = ["-c", "import os, runtime; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     ours = subprocess.run([sys.executable, *probe], capture_output=True, text=True, env=env, cwd=REPO, check=True)
     theirs = subprocess.run([sys.executable, *probe], capture_output=True, text=True, cwd=REPO, check=True,
-                            env={**env, "GOMP_SPINCOUNT": "0", "OMP_WAIT_POLICY": "PASSIVE"})
-    theirs_active = subprocess.run([sys.executable, *probe], capture_output=True, text=True, cwd=REPO, check=True,
-                                   env={**env, "OMP_WAIT_POLICY": "ACTIVE"})
-    assert (ours.stdout.split(), theirs.stdout.split(), theirs_active.stdout.split()) == (
-        ["None", "PASSIVE"], ["0", "PASSIVE"], ["None", "ACTIVE"])
+                            env={**env, "GOMP_SPINCOUNT": "0"})
+    theirs_passive = subprocess.run([sys.executable, *probe], capture_output=True, text=True, cwd=REPO, check=True,
+                                    env={**env, "OMP_WAIT_POLICY": "PASSIVE"})
+    assert (ours.stdout.split(), theirs.stdout.split(), theirs_passive.stdout.split()) == (
+        ["300000", "None"], ["0", "None"], ["None", "PASSIVE"])

@@ -15,19 +15,28 @@ _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
-"""OpenMP threads (llama.cpp's and CTranslate2's pools) sleep at a barrier instead of spinning.
-The LLM's decoding meets a barrier hundreds of times per token, and its two threads must both
-arrive: when anything else wants a core (the face, the voice, the listener, another program), a
-spinning thread holds its core while its partner waits for one. On this 2-core box beside one
-busy process a token took 320-1376 ms spinning (libgomp's default) and 134-137 ms sleeping, and
-inside the product single reads of 13-70 tokens stalled for 4-9 s; alone on a quiet box the two
-are alike (62-69 vs 66 ms). (`/work/exp/gil2.py`-style decode, alternated; see the README.)"""
+WAIT_POLICY = {"GOMP_SPINCOUNT": "300000"}
+"""How long OpenMP threads (llama.cpp's pool) spin at a barrier before they sleep: libgomp's own
+default, about 3 ms, set explicitly. The LLM's decoding meets a barrier hundreds of times per
+token; a thread that sleeps there costs a futex wake-up each time. Measured with the default
+Qwen2.5 1.5B, 2 threads, alone (llama-cpp-python: a 53-token prompt, a 7-token tail, 20 tokens,
+three times each, 2026-12-06): sleeping at once
+(OMP_WAIT_POLICY=PASSIVE, this product's setting until then) 53-63 ms a token and 64-79 prompt
+tokens/s; spinning 37-40 ms and 83-89 tokens/s. Beside a thread busy 18-40 % of the time (the
+face) spinning is still faster (39-46 against 58-60 ms); beside one or two programs that keep a
+core busy it is slower (92-124 against 57-65 ms a token), where the thread governor
+(runtime/engines/llm_threads.py) moves the decoding to one thread, which has no partner to wait
+for. Inside the product (`edge-talker bench`, quiet box): English answers p50 1232 ms spinning
+against 1501-1571 sleeping, the first answer chunk 1114 against 1361-1444 ms after the visitor's
+last word. CTranslate2's pool (its own libgomp) decodes with one thread: no barrier to wait at."""
 
 
 def share_cores() -> None:
     """Set the thread pools' wait policy before any library starts one (runtime/__init__.py calls
-    this first); an operator's own setting wins."""
+    this first); an operator's own setting wins (OMP_WAIT_POLICY too: GOMP_SPINCOUNT would
+    override it)."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
     for name, value in WAIT_POLICY.items():
         os.environ.setdefault(name, value)
 
