@@ -240,8 +240,9 @@ class _Builder:
         e = self.eye_d
         # (wide enough that the rise has faded out at its sides: beside a turned face's far eye the
         # face's edge cut it off in a vertical line)
-        box, xx, yy = self.region(min(self.face_box[0], self.eye_r[0] - 0.9 * e), min(self.eye_r[1], self.eye_l[1]) - 0.3 * e,
-                                  max(self.face_box[2], self.eye_l[0] + 0.9 * e), max(self.eye_r[1], self.eye_l[1]) + 1.0 * e)
+        left, right = min(self.face_box[0], self.eye_r[0] - 0.9 * e), max(self.face_box[2], self.eye_l[0] + 0.9 * e)
+        box, xx, yy = self.region(left, min(self.eye_r[1], self.eye_l[1]) - 0.3 * e,
+                                  right, max(self.eye_r[1], self.eye_l[1]) + 1.0 * e)
         d = np.zeros((*xx.shape, 2))
         for upper, lower, corners in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS),
                                       (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS)):
