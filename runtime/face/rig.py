@@ -317,7 +317,7 @@ def _fields(b: _Builder) -> dict:
     return {
         "jaw_open": b.jaw(),
         "lip_spread": b.lips(0.1, -0.01, split_dy=-0.01),
-        "lip_round": b.lips(-0.18, 0.0, split_dy=0.04, sigma=0.4, pinch=0.06),
+        "lip_round": b.lips(-0.22, 0.0, split_dy=0.05, sigma=0.4, pinch=0.07),
         "lip_press": b.press(),
         "smile": b.smile(),
         "cheek_raise": b.cheeks(),
