@@ -50,7 +50,8 @@ class Press:
         w = self.mw = float(mouth_w)
         gap = gap[np.argsort(gap[:, 0])]
         cx, cy = (lm[61] + lm[291]) / 2
-        self.box, xx, yy = region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 1.3 * w)  # (room below for the chin to stretch)
+        # (reaching well below the lips: room for the chin to stretch over)
+        self.box, xx, yy = region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 1.3 * w)
         x = xx[0]
         inside = (x >= gap[0, 0]) & (x <= gap[-1, 0])
         top, bottom = np.interp(x, gap[:, 0], gap[:, 1]), np.interp(x, gap[:, 0], gap[:, 2])
