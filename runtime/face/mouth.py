@@ -106,7 +106,7 @@ class MouthPainter:
             keep = cv2.GaussianBlur(keep, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
             alpha, shade = alpha * keep, shade * keep
         alpha, shade = alpha[..., None], shade[..., None]
-        inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
+        inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
         region = frame[y0:y1, x0:x1]
         mixed = region * (1 - alpha) + inside * alpha
         mixed += (self.cavity * 1.4 - mixed) * shade
@@ -164,7 +164,7 @@ class MouthPainter:
             region += (target - region) * np.asarray(tint, np.float32)[..., None]
         frame[y0:y1, x0:x1] = (region + 0.5).astype(np.uint8)
 
-    def _interior(self, rest, top, bottom, opening, box, upper_shift) -> np.ndarray:
+    def _interior(self, rest, top, bottom, opening, box, upper_shift, rounded: float = 0.0) -> np.ndarray:
         x0, y0, x1, y1 = box
         xs = np.arange(x0, x1, dtype=np.float32)
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
@@ -178,8 +178,9 @@ class MouthPainter:
         # (the photo's own grain, a little weaker in the dark, carried with the upper jaw: a smooth
         # painted inside in a grainy photo reads as pasted in)
         out = out + 0.8 * self.teeth.grain_at(yy, xs, *upper_shift)
-        if not self.own_lower_teeth:
-            out = self.teeth.lower(out, yy, xs, lower, across, opening)
+        if not self.own_lower_teeth and rounded < 0.95:  # (rounded lips cover the lower teeth: at an
+            # O their tips showed as a grey point at the bottom of the opening)
+            out = self.teeth.lower(out, yy, xs, lower, across, opening, 1.0 - rounded)
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out

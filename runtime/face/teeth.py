@@ -91,10 +91,11 @@ class Teeth:
         """How dark the gaps between teeth are drawn: teeth the photo does not show are in the mouth's
         shade, less defined than a smile's."""
 
-    def lower(self, out, yy, xs, lower, across, opening):
+    def lower(self, out, yy, xs, lower, across, opening, seen: float = 1.0):
         """The lower incisors' tips just inside the lower lip, only at wide openings: partly hidden by
-        the lip, in the upper teeth's tone, a little shaded, their edge one smooth curve."""
-        show = smoothstep((opening - _LOWER_FROM * self.mw) / (_LOWER_OVER * self.mw))
+        the lip, in the upper teeth's tone, a little shaded, their edge one smooth curve. `seen`
+        (0..1): how much of them the lips leave showing (rounded lips cover them)."""
+        show = smoothstep((opening - _LOWER_FROM * self.mw) / (_LOWER_OVER * self.mw)) * seen
         if show <= 0:
             return out
         lengths, tones, warms, gaps = self.lower_row
