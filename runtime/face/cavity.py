@@ -82,7 +82,7 @@ class Cavity:
         reach = 1.0 + 0.04 * self.mw
         wet = np.exp(-np.maximum(lower - yy, 0.0) / reach) * (1 - across ** 2) * 0.4 * wide
         out = out + (self.rim - out) * wet[..., None]
-        out = np.maximum(out, 0.6 * self.back)  # (dark, never black)
+        out = np.maximum(out, 0.7 * self.back)  # (dark, never black)
         return self._tongue(out, yy, xs, lower, gap, across, opening, centre)
 
     def _tongue(self, out, yy, xs, lower, gap, across, opening, centre):

@@ -66,7 +66,11 @@ class MouthPainter:
         (OPENING); `shut` (0..1) how far pressed lips have met (m, b, p): then none of the photo's
         own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
+        split = top
         top, bottom = _taper(top, bottom)
+        if self.shows_teeth:  # (the opening's top stays on the line the jaw tears the photo along, out
+            # to the corners: tapered below it, the torn row showed as a dotted line beside the teeth)
+            top = np.minimum(top, split)
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
