@@ -74,7 +74,7 @@ class Teeth:
         """The back of the mouth's colour (runtime.face.cavity): the light teeth in shade get."""
         self.colour = teeth_colour(portrait, lm, shows_teeth)
         if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row)
-            self.colour = self.colour * np.array([0.86, 0.85, 0.77], np.float32)
+            self.colour = self.colour * np.array([0.88, 0.85, 0.82], np.float32)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
         # Teeth the photo does not show are drawn as soft as the photo (its lips' edges are some
