@@ -45,3 +45,24 @@ def test_made_up_teeth_have_the_photos_grain(portrait_faces, name):
         cheeks[int(y) - r:int(y) + r, int(x) - r:int(x) + r] = True
     ratio = grain(a, teeth) / max(grain(rest, cheeks), 0.25)
     assert 2 / 3 <= ratio <= 1.5, f"the teeth have {ratio:.2f} times the cheeks' grain"
+
+
+@pytest.mark.parametrize("name", CLOSED)
+def test_made_up_teeth_are_as_soft_as_the_photo(portrait_faces, name):
+    """At A, down the middle fifth of the mouth (from the top of the drawn teeth to below them)
+    the light steps by at most 45 % of the skin's light from one row to the next (median over the
+    columns): the made-up teeth's edges are as soft as the photo's own (a 92-pixel mouth in a soft
+    photo has lip edges some pixels wide). Cut with a pixel-sharp edge (57 % on the older woman
+    before) they read as clip-art laid over the photo."""
+    face = portrait_faces[name]
+    light = skin_light(face)
+    rest, a = face.render({}), face.render(avatars.POSES["A"])
+    lm = face.landmarks
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    teeth = teeth_like(a, 0.45 * light) & ~teeth_like(rest, 0.45 * light)
+    ys = np.flatnonzero(teeth.any(axis=1))
+    assert len(ys), "no teeth drawn at A"
+    cx = int((lm[61, 0] + lm[291, 0]) / 2)
+    band = luma(a)[ys.min():ys.max() + 10, cx - int(0.1 * mw):cx + int(0.1 * mw)]
+    step = float(np.median(np.abs(np.diff(band, axis=0)).max(axis=0))) / light
+    assert step <= 0.45, f"the drawn teeth's edge steps {step:.0%} of the skin's light in one row"

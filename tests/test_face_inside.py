@@ -111,15 +111,55 @@ def up_the_middle(face, pose: dict) -> tuple[np.ndarray, int]:
 @pytest.mark.parametrize("name", ALL)
 def test_the_tongue_shows_its_top_at_an_open_vowel(request, name):
     """At A, going up the middle of the mouth from the lower lip, somewhere between a fifth and four
-    fifths of the way to the upper teeth the light falls by at least 8 % of the skin's light within
-    two pixels more than it changes around there: the lit top of the tongue ends in an edge against
-    the mouth's shade behind it, a shape a visitor reads as a tongue (11-19 % here). The old cavity
-    darkened in one smooth ramp from the lower lip to a near-black back (an edge of 0-5 %), which
-    reads as a hole."""
+    fifths of the way to the upper teeth the light falls by at least 10 % of the skin's light over
+    5 % of the mouth's width: the lit top of the tongue ends against the mouth's shade behind it, a
+    shape a visitor reads as a tongue (13-27 % here). The old cavity darkened in one smooth ramp
+    from the lower lip to a near-black back, which reads as a hole. (Until round 9 this asked for
+    the fall within two pixels; a tongue cut that sharply was the review's "hard-edged pink patch",
+    so the edge now only has to show, over a soft few pixels.)"""
     face = face_of(request, name)
     gray, height = up_the_middle(face, avatars.POSES["A"])
     assert height > 10, "no open mouth at A"
-    r = np.arange(max(2, int(0.2 * height)), int(0.8 * height))
-    edge = (gray[r] - gray[r + 2]) - 0.5 * ((gray[r - 2] - gray[r]) + (gray[r + 2] - gray[r + 4]))
-    step = float(edge.max()) / skin_light(face)
-    assert step >= 0.08, f"no tongue's top: the sharpest fall of the light is {step:.0%} of the skin's light"
+    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    k = max(3, round(0.05 * mw))
+    r = np.arange(max(2, int(0.2 * height)), min(int(0.8 * height), len(gray) - k))
+    step = float((gray[r] - gray[r + k]).max()) / skin_light(face)
+    assert step >= 0.1, f"no tongue's top: the light falls at most {step:.0%} of the skin's light over {k} px"
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("pose", ["A", "O"])
+def test_an_open_mouth_has_no_black_corners(request, name, pose):
+    """At A and O, no more than 3 per mille of the mouth's width squared inside the lips' opening
+    (where the warp put it) is darker than 12 % of the skin's light: the whole inside is the
+    painted mouth's dark red-brown. The photo's own near-black corners beside a smile's teeth were
+    left as they were and, beside the maroon cavity, read as black wedges cut out of the face
+    (7 per mille on the default avatar at A, 13 on the dark-skinned man)."""
+    face = face_of(request, name)
+    light, mw = skin_light(face), float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    frame = face.render(avatars.POSES[pose])
+    inside = fill(frame.shape[:2], face.landmarks_at(avatars.POSES[pose])[OPENING])
+    black = int(((luma(frame) < 0.12 * light) & inside).sum())
+    assert black <= 0.003 * mw * mw, f"{black} near-black pixels inside the mouth ({black / mw / mw:.1%} of mw²)"
+
+
+def dark_dots(face, frame: np.ndarray) -> int:
+    """One-pixel dark dots around the mouth (1.8 x 0.9 mouth widths): pixels darker by 15 % of the
+    skin's light than the closing of their 3 x 3 neighbourhood."""
+    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    cx, cy = face.landmarks[[13, 14]].mean(axis=0)
+    gray = luma(frame)[int(cy - 0.4 * mw):int(cy + 0.5 * mw), int(cx - 0.9 * mw):int(cx + 0.9 * mw)]
+    dots = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    return int((dots > 0.15 * skin_light(face)).sum())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_an_open_vowel_adds_no_dotted_line_beside_the_teeth(request, name):
+    """At A the mouth shows no more one-pixel dark dots than at rest (give or take 0.2 per mille of
+    the mouth's width squared): where a smile's teeth meet its dark corners, the row the jaw tears
+    the photo along was left between the corner and the painted mouth, a dotted line of dark and
+    light pixels from the teeth to the corner (9 dots on the default avatar, none at rest)."""
+    face = face_of(request, name)
+    mw = float(np.linalg.norm(face.landmarks[61] - face.landmarks[291]))
+    rest, a = dark_dots(face, face.render({})), dark_dots(face, face.render(avatars.POSES["A"]))
+    assert a <= rest + 0.0002 * mw * mw, f"A shows {a} one-pixel dark dots round the mouth, {rest} at rest"

@@ -14,7 +14,6 @@ from runtime.face import landmarks as L
 from tests.conftest import FACE_PORTRAITS as ALL
 from tests.conftest import luma
 from tests.test_face_depth import CLOSED, skin_light, teeth_like
-from tests.test_face_motion import mesh_of
 
 
 def mouth(face, pose: str):
@@ -40,14 +39,16 @@ def opening_of(mask: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_the_open_mouth_is_darker_at_its_corners_than_in_its_middle(portrait_faces, face_models, name):
-    """At A, inside the lips' opening (as the face mesh finds it on the frame, teeth left out), the
-    outer fifths towards the corners are darker on average than the middle third (the back of the
-    mouth over a lit tongue): the cheeks shade the corners of a real open mouth; an opening as light
-    at its corners as in its middle reads as a flat cut-out."""
+def test_the_open_mouth_is_darker_at_its_corners_than_in_its_middle(portrait_faces, name):
+    """At A, inside the lips' opening (where the frame draws it: where the warp carries the photo's
+    inner lip points, FaceRenderer.landmarks_at; teeth left out), the outer fifths towards the
+    corners are darker on average than the middle third (the back of the mouth over a lit tongue):
+    the cheeks shade the corners of a real open mouth; an opening as light at its corners as in its
+    middle reads as a flat cut-out. (The face mesh re-detected on the frame took the tongue's lit
+    top for the lower lip, so it measured the upper half of the opening only.)"""
     face = portrait_faces[name]
     frame = face.render(avatars.POSES["A"])
-    mesh = mesh_of(face_models, frame)
+    mesh = face.landmarks_at(avatars.POSES["A"])
     inner = cv2.fillPoly(np.zeros(frame.shape[:2], np.uint8), [np.round(mesh[L.INNER_MOUTH]).astype(np.int32)], 1)
     inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool) & ~teeth_like(frame, 0.45 * skin_light(face))
     ys, xs = np.nonzero(inner)

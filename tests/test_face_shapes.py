@@ -35,14 +35,14 @@ def opening_width(face, frame: np.ndarray) -> float:
 
 @pytest.mark.parametrize("name", ["default", *FACE_PORTRAITS])
 def test_an_o_is_narrower_than_an_a(portrait_faces, default_face, name):
-    """At the O pose the mouth's opening is at most 75 % as wide as at the A pose. Rounded lips
+    """At the O pose the mouth's opening is at most 64 % as wide as at the A pose. Rounded lips
     draw the corners in and gather the opening in the middle: in people speaking an o is about a
-    third narrower than an a. The review of the last round saw the O as the same mouth as the A
-    where it was 78-89 % as wide (the default avatar, the bearded man, the dark-skinned man, the
-    woman in sunglasses); a quarter narrower is where the two shapes start to read apart."""
+    third narrower than an a. The review of round 8 saw the O as the same mouth as the A where it
+    was 78-89 % as wide; round 9's O (64-67 % on the smiling portraits) was still "never really
+    rounded" to the review, so the lips now draw in further (46-61 % here)."""
     face = default_face if name == "default" else portrait_faces[name]
     a = opening_width(face, face.render(avatars.POSES["A"]))
     o = opening_width(face, face.render(avatars.POSES["O"]))
     assert a > 0.3, f"no open mouth found at A ({a:.2f} mouth widths)"
     assert o > 0.1, f"no open mouth found at O ({o:.2f} mouth widths)"
-    assert o <= 0.75 * a, f"the O is {o / a:.0%} as wide as the A ({o:.2f} and {a:.2f} mouth widths)"
+    assert o <= 0.64 * a, f"the O is {o / a:.0%} as wide as the A ({o:.2f} and {a:.2f} mouth widths)"

@@ -23,7 +23,7 @@ BACK = 0.2
 open mouths in the test photos are 18-47 % of it at their darkest tenth)."""
 FRONT = 0.38
 """The cavity along the lips (the light they let in): this much of the skin's light."""
-TONGUE = 0.55
+TONGUE = 0.5
 """The tongue's lit front: this much of the skin's light (at most 90 % of the lips' own)."""
 _TONGUE_FROM, _TONGUE_OVER = 0.1, 0.12
 """The tongue shows from an opening of 0.1 mouth widths on and fully 0.12 later (an A, an O; an
@@ -47,6 +47,7 @@ class Cavity:
         self.back = unit * max(BACK * light, 28.0)
         """The back of the mouth (a dark red-brown, never black)."""
         tongue = lip * np.array([1.0, 0.64, 0.7], np.float32)
+        tongue = tongue + (float(_luma(tongue)) - tongue) * 0.25  # (less saturated than the lips)
         self.tongue = tongue / max(float(_luma(tongue)), 1.0) * min(TONGUE * light, 0.9 * float(_luma(lip)))
         """The tongue's lit front."""
         self.rim = 0.5 * (self.front + lip * np.array([0.8, 0.62, 0.6], np.float32))
@@ -64,7 +65,10 @@ class Cavity:
         # Depth: a small opening is all front (the lips' light reaches its back); a wide one shows
         # the back of the mouth under the upper teeth, lightening towards the lower lip.
         deep = smoothstep(opening / (0.18 * self.mw))
-        depth = deep * (1 - smoothstep(t) ** 0.8)
+        # (the throat: the darkest in the middle, a little below the upper teeth, fading out in
+        # every direction; a uniform dark band under the teeth read as a flat slab)
+        throat = np.exp(-((across / 0.55) ** 2 + ((t - 0.3) / 0.38) ** 2))
+        depth = deep * np.clip(0.6 * (1 - smoothstep(t) ** 0.8) + 0.55 * throat, 0, 1)
         out = self.front + (self.back - self.front) * depth[..., None]
         # (the upper teeth's or lip's contact shadow: a little darker in their first pixels, not a bar)
         out = out * (0.86 + 0.14 * smoothstep((yy - upper) / (1.5 + 0.12 * gap)))[..., None]
@@ -78,7 +82,7 @@ class Cavity:
         reach = 1.0 + 0.04 * self.mw
         wet = np.exp(-np.maximum(lower - yy, 0.0) / reach) * (1 - across ** 2) * 0.4 * wide
         out = out + (self.rim - out) * wet[..., None]
-        out = np.maximum(out, 0.6 * self.back)  # (dark, never black)
+        out = np.maximum(out, 0.7 * self.back)  # (dark, never black)
         return self._tongue(out, yy, xs, lower, gap, across, opening, centre)
 
     def _tongue(self, out, yy, xs, lower, gap, across, opening, centre):
@@ -90,16 +94,19 @@ class Cavity:
         # towards the corners (a band along the lip would read as a second lip).
         mid = int(np.argmin(across))
         top = lower[mid] - gap[mid] * _TONGUE_HEIGHT * (0.6 + 0.4 * show)
-        crest = top + (lower - top) * np.clip(across / 0.85, 0, 1) ** 2.2
-        edge = max(1.0, 0.014 * self.mw)
+        crest = top + (lower - top) * np.clip(across / 0.8, 0, 1) ** 1.8
+        edge = max(1.5, 0.04 * self.mw)  # (soft: a crisp outline read as a pasted pink patch)
         amount = smoothstep((yy - crest) / edge + 0.5) * smoothstep((0.85 - across) / 0.3) * show
         # (the mouth behind the tongue's crest is in its shade: a soft contour above it)
-        behind = smoothstep((yy - crest + 0.12 * gap) / (0.12 * gap)) * (1 - amount) * show
-        out = out * (1 - 0.3 * behind * (1 - across ** 2))[..., None]
+        behind = smoothstep((yy - crest + 0.25 * gap) / (0.25 * gap)) * (1 - amount) * show
+        out = out * (1 - 0.2 * behind * (1 - across ** 2))[..., None]
         depth = np.clip((yy - crest) / np.maximum(lower - crest, 1.0), 0, 1)  # 0 at its crest, 1 at the lip
         # Lit at its front, darker as it recedes into the mouth and towards its sides; a sheen
         # across its middle and a faint furrow down it.
-        tone = (0.72 + 0.28 * smoothstep(depth / 0.7)) * (1 - 0.3 * across ** 2)
+        # (its front, just inside the lower lip, is in the lip's shade: lit all the way down it
+        # read as a second lower lip)
+        tone = (0.7 + 0.3 * smoothstep(depth / 0.55)) * (1 - 0.3 * across ** 2)
+        tone = tone * (1 - 0.22 * smoothstep((depth - 0.6) / 0.4))
         tone = tone * (1 + 0.07 * np.exp(-(((depth - 0.45) / 0.2) ** 2)) * (1 - across ** 2))
         furrow = np.exp(-(((xs - centre) / max(1.2, 0.035 * self.mw)) ** 2))
         tone = tone * (1 - 0.06 * furrow * smoothstep(depth / 0.3))

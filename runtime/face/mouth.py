@@ -66,11 +66,15 @@ class MouthPainter:
         (OPENING); `shut` (0..1) how far pressed lips have met (m, b, p): then none of the photo's
         own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
+        split = top
         top, bottom = _taper(top, bottom)
+        if self.shows_teeth:  # (the opening's top stays on the line the jaw tears the photo along, out
+            # to the corners: tapered below it, the torn row showed as a dotted line beside the teeth)
+            top = np.minimum(top, split)
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
-                                       max(shut, rounded))
+                                       max(shut, rounded), smoothstep(opening / (0.06 * self.mw)))
         if opening < 0.6:
             return
         # (over the photo's own teeth the opening starts a pixel higher: the row the lips part
@@ -106,23 +110,25 @@ class MouthPainter:
             keep = cv2.GaussianBlur(keep, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
             alpha, shade = alpha * keep, shade * keep
         alpha, shade = alpha[..., None], shade[..., None]
-        inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy))
+        inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
         region = frame[y0:y1, x0:x1]
         mixed = region * (1 - alpha) + inside * alpha
         mixed += (self.cavity * 1.4 - mixed) * shade
         region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
     def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None,
-                              shut: float = 0.0, cover: float = 0.0) -> None:
+                              shut: float = 0.0, cover: float = 0.0, opened: float = 0.0) -> None:
         """Where the warp carries the portrait's own dark interior (the corners beside the teeth of
         an open smile) or its teeth outside the lips' opening, show the lips' colour instead: lips
         stretch and round, the cavity stays inside them. `floor`: the painted opening's lower edge
         ((n, 2) left to right; None: no opening painted): below it is the lower lip (rounded lips
-        gather the opening in its middle and pull the side teeth's pixels down beside it)."""
+        gather the opening in its middle and pull the side teeth's pixels down beside it). Inside
+        the lips, as the mouth opens (`opened`, 0..1), the photo's near-black corners take the
+        painted mouth's dark red-brown: black wedges beside a maroon cavity looked cut out."""
         moved = inner - self._opening
         if np.abs(moved - np.median(moved, axis=0)).max() < 0.5:  # the lips only moved with the head
             return
-        (bx0, by0, _, _), (dx0, dy0, dx1, dy1), matte, fill = self._inside
+        (bx0, by0, _, _), (dx0, dy0, dx1, dy1), matte, fill, shadow = self._inside
         h, w = frame.shape[:2]
         m = int(np.ceil(0.12 * self.mw))  # (as far as the lips' fields carry it)
         x0, y0, x1, y1 = max(0, dx0 - m), max(0, dy0 - m), min(w, dx1 + m), min(h, dy1 + 2 * m)
@@ -145,15 +151,24 @@ class MouthPainter:
             low = np.interp(xs, floor[:, 0], floor[:, 1], left=-np.inf, right=-np.inf) + 1.0 - y0
             lips[np.arange(y1 - y0)[:, None] > low[None]] = 0
         lips = cv2.GaussianBlur(cv2.dilate(lips, np.ones((3, 3), np.uint8)), (0, 0), _EDGE_PX)
-        amount = dark * (1 - (1 - shut) * lips.astype(np.float32) / 255.0)
-        if amount.max() < 0.02:
+        within = lips.astype(np.float32) / 255.0
+        amount = dark * (1 - (1 - shut) * within)
+        tint = opened * (1 - shut)
+        if tint > 0.02:
+            tint = tint * within * cv2.remap(shadow, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                             borderValue=0)
+        if amount.max() < 0.02 and np.max(tint) < 0.02:
             return
         colour = cv2.remap(fill, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        amount = amount[..., None]
-        region = frame[y0:y1, x0:x1]
-        region[:] = (region + (colour - region) * amount + 0.5).astype(np.uint8)
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        region += (colour - region) * amount[..., None]
+        if np.max(tint) >= 0.02:  # (the mouth's hue, as light as the photo there but never black)
+            deep = float(_luma(self.deep))
+            target = (self.deep / max(deep, 1.0)) * np.maximum(_luma(region), 0.9 * deep)[..., None]
+            region += (target - region) * np.asarray(tint, np.float32)[..., None]
+        frame[y0:y1, x0:x1] = (region + 0.5).astype(np.uint8)
 
-    def _interior(self, rest, top, bottom, opening, box, upper_shift) -> np.ndarray:
+    def _interior(self, rest, top, bottom, opening, box, upper_shift, rounded: float = 0.0) -> np.ndarray:
         x0, y0, x1, y1 = box
         xs = np.arange(x0, x1, dtype=np.float32)
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
@@ -164,8 +179,12 @@ class MouthPainter:
         # (the inside shows below the upper teeth: its shade starts under their edge)
         seen = upper if self.shows_teeth else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
         out = self.inside.shade(yy, xs, seen, lower, opening, (float(left), float(right)))
-        if not self.own_lower_teeth:
-            out = self.teeth.lower(out, yy, xs, lower, across, opening)
+        # (the photo's own grain, a little weaker in the dark, carried with the upper jaw: a smooth
+        # painted inside in a grainy photo reads as pasted in)
+        out = out + 0.8 * self.teeth.grain_at(yy, xs, *upper_shift)
+        if not self.own_lower_teeth and rounded < 0.95:  # (rounded lips cover the lower teeth: at an
+            # O their tips showed as a grey point at the bottom of the opening)
+            out = self.teeth.lower(out, yy, xs, lower, across, opening, 1.0 - rounded)
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
@@ -215,9 +234,10 @@ def shows_teeth(portrait: np.ndarray, landmarks: np.ndarray) -> bool:
 
 
 def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, mw: float):
-    """(box, dark box, dark, lip colour) around an open mouth: a soft matte (0..1) of its dark
-    interior between the lips (not teeth, not gums), where it is (None: nowhere), and a smooth
-    colour of the lips around it (a blur of the lip pixels only), both over the box."""
+    """(box, dark box, matte, lip colour, shadow) around an open mouth: a soft matte (0..1) of its
+    dark interior between the lips with its teeth, where it is (None: nowhere), a smooth colour of
+    the lips around it (a blur of the lip pixels only) and a matte of the dark interior alone, all
+    over the box."""
     h, w = portrait.shape[:2]
     outer = np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER]])
     m = int(np.ceil(0.1 * mw))
@@ -250,9 +270,10 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     far = cv2.GaussianBlur(rgb * weight[..., None], (0, 0), 3 * sigma) / np.maximum(wide, 1e-4)[..., None]
     trust = np.clip(cv2.GaussianBlur(weight, (0, 0), sigma) / 0.2, 0, 1)[..., None]
     fill = (fill * trust + far * (1 - trust)).astype(np.float32)
+    shadow = cv2.GaussianBlur(dark.astype(np.float32), (0, 0), 0.7).clip(0, 1)
     ys, xs = np.nonzero(matte > 0.02)
     dark = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1) if len(xs) else None
-    return (int(x0), int(y0), int(x1), int(y1)), dark, matte, fill
+    return (int(x0), int(y0), int(x1), int(y1)), dark, matte, fill, shadow
 
 
 def _teeth_below(teeth: np.ndarray, split: np.ndarray, lm: np.ndarray) -> bool:

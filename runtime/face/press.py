@@ -50,7 +50,8 @@ class Press:
         w = self.mw = float(mouth_w)
         gap = gap[np.argsort(gap[:, 0])]
         cx, cy = (lm[61] + lm[291]) / 2
-        self.box, xx, yy = region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 0.9 * w)
+        # (reaching well below the lips: room for the chin to stretch over)
+        self.box, xx, yy = region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 1.3 * w)
         x = xx[0]
         inside = (x >= gap[0, 0]) & (x <= gap[-1, 0])
         top, bottom = np.interp(x, gap[:, 0], gap[:, 1]), np.interp(x, gap[:, 0], gap[:, 2])
@@ -78,9 +79,13 @@ class Press:
         lower_t = np.maximum(_outline(lm, L.LIPS_LOWER_OUTER, x) - bottom, 1.0)
         self._top, self._bottom, self._meet = (a[None].astype(np.float32) for a in (top, bottom, meet))
         self._upper_t, self._lower_t = upper_t[None].astype(np.float32), lower_t[None].astype(np.float32)
-        # The skin above and below stretches over a reach that grows with the lip's travel.
-        self._reach_up = (1.8 * self.down + 3.0)[None].astype(np.float32)
-        self._reach_down = (1.8 * self.up + 3.0)[None].astype(np.float32)
+        # The skin above and below stretches over a reach that grows with the lip's travel, long
+        # enough that it is never stretched to more than about 1.6 times (over 1.8 travels a beard
+        # under the lower lip was drawn out into vertical streaks), within the field's region.
+        room_down = np.maximum(self.box[3] - 8.0 - _outline(lm, L.LIPS_LOWER_OUTER, x), 3.0)
+        room_up = np.maximum(_outline(lm, L.LIPS_UPPER_OUTER, x) - self.box[1] - 8.0, 3.0)
+        self._reach_up = np.minimum(3.5 * self.down + 3.0, room_up)[None].astype(np.float32)
+        self._reach_down = np.minimum(3.5 * self.up + 3.0, room_down)[None].astype(np.float32)
         self._yy = yy[:, :1].astype(np.float32)
         self._d = np.zeros((*xx.shape, 2), np.float32)
         self._taper = taper(xx.shape)

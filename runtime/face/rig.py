@@ -135,6 +135,15 @@ class _Builder:
         r = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
         return 1.0 - smoothstep((r - 1.0) / soft + 0.5)
 
+    def window(self, box, xx, yy):
+        """1 inside a field's region, falling smoothly to 0 over 0.3 mouth widths at its edges: a
+        wide blob cut off there showed as the outline of a box round the mouth (at O) and as a
+        line across the cheeks (joy)."""
+        x0, y0, x1, y1 = box
+        edge = 0.3 * self.mouth_w
+        return (smoothstep((xx - x0) / edge) * smoothstep((x1 - 1 - xx) / edge)
+                * smoothstep((yy - y0) / edge) * smoothstep((y1 - 1 - yy) / edge))
+
     # --- the fields ---------------------------------------------------------------------------
 
     def jaw(self):
@@ -175,20 +184,25 @@ class _Builder:
         cx, cy = (xy[61] + xy[291]) / 2
         box, xx, yy = self.region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 0.9 * w)
         d = np.zeros((*xx.shape, 2))
+        window = self.window(box, xx, yy)
         for corner, sign in ((xy[61], -1.0), (xy[291], 1.0)):
-            blob = _gauss(xx, yy, corner[0], corner[1], sigma * w)
+            blob = _gauss(xx, yy, corner[0], corner[1], sigma * w) * window
             d[..., 0] += sign * dx_corner * w * blob
             d[..., 1] += dy_corner * w * blob
+        # Beyond the corners the lips do not part: the shear across the mouth line widens into a
+        # soft stretch of the cheek there (a sharp one drew a line across the cheek at O).
+        u = np.abs(xx - cx) / (0.5 * w)
+        ramp = 1.5 + 0.3 * w * smoothstep((u - 0.85) / 0.45)
         if split_dy:
             line = self.mouth_line(xx, press=split_dy < 0)
-            side = np.tanh((yy - line) / 1.5)  # -1 above the mouth line, +1 below
+            side = np.tanh((yy - line) / ramp)  # -1 above the mouth line, +1 below
             lips = _gauss(xx, yy, cx, cy, 0.55 * w, 0.3 * w)
             # Beyond the corners there is no parting: the split fades out there (no seam in the cheek).
             lips *= 1.0 - smoothstep((np.abs(xx - cx) - 0.4 * w) / (0.25 * w))
             d[..., 1] += split_dy * w * side * lips
         if pinch:
             line = self.mouth_line(xx)
-            side = np.tanh((yy - line) / 1.5)
+            side = np.tanh((yy - line) / ramp)
             for corner in (xy[61], xy[291]):
                 d[..., 1] -= pinch * w * side * _gauss(xx, yy, corner[0], corner[1], 0.22 * w, 0.2 * w)
         return box, d
@@ -213,18 +227,22 @@ class _Builder:
         w, xy = self.mouth_w, self.lm
         x0, y0, x1, y1 = box
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        window = self.window(box, xx, yy)
         for corner in (xy[61], xy[291]):
             # Narrower than the sideways pull: a corner rises, the middle of the lip much less.
-            d[..., 1] -= 0.16 * w * _gauss(xx, yy, corner[0], corner[1], 0.26 * w, 0.32 * w)
+            d[..., 1] -= 0.16 * w * _gauss(xx, yy, corner[0], corner[1], 0.26 * w, 0.32 * w) * window
         for eye in (self.eye_r, self.eye_l):  # cheeks rise and the lower lids follow a little
-            d[..., 1] -= 0.07 * w * _gauss(xx, yy, eye[0], eye[1] + 0.45 * self.eye_d, 0.35 * self.eye_d)
+            d[..., 1] -= 0.07 * w * _gauss(xx, yy, eye[0], eye[1] + 0.45 * self.eye_d, 0.35 * self.eye_d) * window
         return box, d
 
     def cheeks(self):
         """Cheeks rise: the lower lids push up and narrow the eyes from below (joy)."""
         e = self.eye_d
-        box, xx, yy = self.region(self.face_box[0], min(self.eye_r[1], self.eye_l[1]) - 0.3 * e,
-                                  self.face_box[2], max(self.eye_r[1], self.eye_l[1]) + 0.9 * e)
+        # (wide enough that the rise has faded out at its sides: beside a turned face's far eye the
+        # face's edge cut it off in a vertical line)
+        left, right = min(self.face_box[0], self.eye_r[0] - 0.9 * e), max(self.face_box[2], self.eye_l[0] + 0.9 * e)
+        box, xx, yy = self.region(left, min(self.eye_r[1], self.eye_l[1]) - 0.3 * e,
+                                  right, max(self.eye_r[1], self.eye_l[1]) + 1.0 * e)
         d = np.zeros((*xx.shape, 2))
         for upper, lower, corners in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER, L.RIGHT_EYE_CORNERS),
                                       (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER, L.LEFT_EYE_CORNERS)):
@@ -239,7 +257,8 @@ class _Builder:
             # Below the lower lid the skin rises as a sheet, fading towards the cheekbone; inside
             # the eye the rise fades out over 1.5 lifts above the lid, so the iris is not dragged.
             up = smoothstep((yy - (floor - 1.5 * lift)) / (1.5 * lift))
-            down = 1.0 - smoothstep((yy - floor - 0.25 * e) / (0.55 * e))
+            # (it has faded out before the region ends: cut off there it drew a line across the cheeks)
+            down = 1.0 - smoothstep((yy - floor - 0.2 * e) / (0.5 * e))
             across = 1.0 - smoothstep((np.abs(xx - cx) - half) / (0.35 * e))
             d[..., 1] -= lift * up * down * across
         return box, d
@@ -249,6 +268,7 @@ class _Builder:
         box, xx, yy = self.region(self.face_box[0], self.face_box[1] - 0.2 * e,
                                   self.face_box[2], (self.eye_r[1] + self.eye_l[1]) / 2 + 0.9 * e)
         d = np.zeros((*xx.shape, 2))
+        window = self.window(box, xx, yy)
         for brow, inner in ((L.RIGHT_BROW, L.RIGHT_BROW_INNER), (L.LEFT_BROW, L.LEFT_BROW_INNER)):
             if raise_ == "inner":  # sad or sympathetic brows: the inner ends rise, slanting the brow
                 c = self.lm[inner].mean(axis=0)
@@ -256,7 +276,7 @@ class _Builder:
                 d[..., 1] -= 0.13 * e * blob
             elif raise_:
                 c = self.lm[brow].mean(axis=0)
-                blob = _gauss(xx, yy, c[0], c[1], 0.42 * e, 0.3 * e)
+                blob = _gauss(xx, yy, c[0], c[1], 0.42 * e, 0.3 * e) * window
                 d[..., 1] -= 0.1 * e * blob
             else:
                 c = self.lm[inner].mean(axis=0)
@@ -297,7 +317,7 @@ def _fields(b: _Builder) -> dict:
     return {
         "jaw_open": b.jaw(),
         "lip_spread": b.lips(0.1, -0.01, split_dy=-0.01),
-        "lip_round": b.lips(-0.18, 0.0, split_dy=0.04, sigma=0.4, pinch=0.06),
+        "lip_round": b.lips(-0.22, 0.0, split_dy=0.05, sigma=0.4, pinch=0.07),
         "lip_press": b.press(),
         "smile": b.smile(),
         "cheek_raise": b.cheeks(),

@@ -39,10 +39,11 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return rgb @ _LUMA
 
 
-def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: float) -> tuple:
+def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: float,
+              gap_width: float = 0.008) -> tuple:
     """Per column: how far the row shows beyond its line (pixels), its light (0..1), how much warmer
-    than the front teeth it is (0..1), where two teeth meet (1 at a gap, a soft bump) and how far
-    across one tooth the column is (0..1)."""
+    than the front teeth it is (0..1), where two teeth meet (1 at a gap, a soft bump, `gap_width`
+    mouth widths wide) and how far across one tooth the column is (0..1)."""
     bounds = np.cumsum((0.0, *widths)) * mw
     off = np.abs(xs - centre)
     index = np.clip(np.searchsorted(bounds, off, side="right") - 1, 0, len(widths) - 1)
@@ -60,7 +61,7 @@ def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: f
     tone = light * (0.9 + 0.1 * np.sin(np.pi * pos)) * np.clip(1.0 - 0.8 * u ** 2, 0.2, 1)
     warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index]
     to_gap = np.minimum(pos, 1 - pos) * width
-    gap = np.exp(-((to_gap / max(0.7, 0.008 * mw)) ** 2))
+    gap = np.exp(-((to_gap / max(0.7, gap_width * mw)) ** 2))
     return tuple(np.asarray(a, np.float32) for a in (np.clip(length, 0, None), tone, warm, gap))
 
 
@@ -73,22 +74,28 @@ class Teeth:
         """The back of the mouth's colour (runtime.face.cavity): the light teeth in shade get."""
         self.colour = teeth_colour(portrait, lm, shows_teeth)
         if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row)
-            self.colour = self.colour * np.array([0.94, 0.93, 0.84], np.float32)
+            self.colour = self.colour * np.array([0.88, 0.85, 0.82], np.float32)
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
-        self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW)
-        self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, _LOWER_SHOW)
+        # Teeth the photo does not show are drawn as soft as the photo (its lips' edges are some
+        # pixels wide at a small mouth): crisp edges and hairline gaps read as clip-art.
+        gap_width = 0.008 if shows_teeth else 0.013
+        self._soft = 1.5 if shows_teeth else max(1.5, 0.028 * mouth_width)
+        """How wide (pixels) a drawn tooth's edge fades into the mouth."""
+        self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW, gap_width)
+        self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, _LOWER_SHOW, gap_width)
         self.grain = grain(portrait, lm, shows_teeth)
         """(h, w) the photo's own grain (its sensor noise, as strong as on the skin) laid over the teeth
         drawn into it: without it they are smooth blocks in a grainy photo (a denture)."""
-        self._gaps = 1.0 if shows_teeth else 0.6
+        self._gaps = 1.0 if shows_teeth else 0.45
         """How dark the gaps between teeth are drawn: teeth the photo does not show are in the mouth's
         shade, less defined than a smile's."""
 
-    def lower(self, out, yy, xs, lower, across, opening):
+    def lower(self, out, yy, xs, lower, across, opening, seen: float = 1.0):
         """The lower incisors' tips just inside the lower lip, only at wide openings: partly hidden by
-        the lip, in the upper teeth's tone, a little shaded, their edge one smooth curve."""
-        show = smoothstep((opening - _LOWER_FROM * self.mw) / (_LOWER_OVER * self.mw))
+        the lip, in the upper teeth's tone, a little shaded, their edge one smooth curve. `seen`
+        (0..1): how much of them the lips leave showing (rounded lips cover them)."""
+        show = smoothstep((opening - _LOWER_FROM * self.mw) / (_LOWER_OVER * self.mw)) * seen
         if show <= 0:
             return out
         lengths, tones, warms, gaps = self.lower_row
@@ -96,10 +103,11 @@ class Teeth:
         length = np.interp(xs, grid, lengths) * show
         gap = np.interp(xs, grid, gaps)
         edge = lower - length
-        amount = smoothstep((yy - edge) / 1.5 + 0.5) * smoothstep((0.38 - across) / 0.22) * smoothstep(show / 0.5)
+        amount = (smoothstep((yy - edge) / self._soft + 0.5) * smoothstep((0.38 - across) / 0.22)
+                  * smoothstep(show / 0.5))
         v = np.clip((yy - edge) / np.maximum(length, 1.0), 0, 1)  # 0 at the tips, 1 at the lip
         shade = 0.93 * np.interp(xs, grid, tones) * (1 - 0.14 * smoothstep(v)) * (1 - 0.12 * self._gaps * gap)
-        teeth = self._shaded(np.interp(xs, grid, warms), shade) + self._grain(yy, xs, 0.0, 0.0)
+        teeth = self._shaded(np.interp(xs, grid, warms), shade) + self.grain_at(yy, xs, 0.0, 0.0)
         return out + (teeth - out) * amount[..., None]
 
     def upper(self, out, yy, xs, upper, rest, shift, across, opening):
@@ -113,7 +121,7 @@ class Teeth:
         lengths, tones, warms, gaps = self.upper_row
         grid = np.arange(len(lengths), dtype=np.float32)
         edge = self._upper_edge(xs, rest, shift, opening)
-        amount = smoothstep((edge - yy) / 1.5 + 0.5) * smoothstep((0.85 - across) / 0.45)
+        amount = smoothstep((edge - yy) / self._soft + 0.5) * smoothstep((0.85 - across) / 0.45)
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
@@ -123,7 +131,7 @@ class Teeth:
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smoothstep((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
-        teeth = teeth * (1 + edge_tint) + self._grain(yy, xs, dx, dy)
+        teeth = teeth * (1 + edge_tint) + self.grain_at(yy, xs, dx, dy)
         return out + (teeth - out) * amount[..., None]
 
     def below_upper(self, xs, upper, rest, shift, across, opening) -> np.ndarray:
@@ -141,7 +149,7 @@ class Teeth:
         length = np.interp(xs - dx, np.arange(len(lengths), dtype=np.float32), lengths) * shows
         return np.interp(xs - dx, rest[:, 0], rest[:, 1]) + dy + length
 
-    def _grain(self, yy: np.ndarray, xs: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    def grain_at(self, yy: np.ndarray, xs: np.ndarray, dx: float, dy: float) -> np.ndarray:
         """The photo's grain over rows `yy` (a column) and columns `xs`, carried by (dx, dy) with the
         teeth (it does not crawl over them as the head moves), (h, w, 1)."""
         h, w = self.grain.shape
