@@ -53,7 +53,8 @@ def test_a_visitor_talking_over_the_avatar_is_heard_a_window_after_the_voice_beg
                                    min_silence_s=LISTEN.min_silence_s), audio)
     assert quick is not None and phrases is not None
     assert quick <= 130, f"heard {quick:.0f} ms after the voice began"
-    assert quick <= phrases - 60, f"the quick detector ({quick:.0f} ms) is no quicker than the phrase one ({phrases:.0f})"
+    assert quick <= phrases - 60, \
+        f"the quick detector ({quick:.0f} ms) is no quicker than the phrase one ({phrases:.0f})"
 
 
 def _noises() -> dict[str, np.ndarray]:
