@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from runtime.speech.language import first_words, is_cjk, units
+from runtime.speech.language import is_cjk, units
 
 SENTENCE_END = "。！？；!?;\n"
 CLAUSE_END = "，、,：:；"
@@ -139,12 +139,9 @@ class Chunker:
         """Where the first chunk of an English answer may end before any punctuation: once it is
         first_min_units long, before a word that opens a phrase (and, to, with, which ...); once
         twice that, after any word that can end one (not after "the", "your", "can" ...). The
-        voice then starts on the first few words instead of waiting for the whole first sentence.
-        A Chinese first chunk with no clause mark to end at ends where a word does once the text is
-        twice first_min_units long ("这是一句有关" | "宇宙和皇权的句子。"): the model writes a
-        character a token or two, and Kokoro takes about half as long for half the characters."""
+        voice then starts on the first few words instead of waiting for the whole first sentence."""
         if any(is_cjk(c) for c in buf):
-            return len(first_words(buf, self.first_min_units)) or None
+            return None
         words = list(_WORD.finditer(buf))
         for n, word in enumerate(words[:-1], start=1):
             said = units(buf[:word.end()])

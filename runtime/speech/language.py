@@ -64,19 +64,3 @@ def _opencc():
     import opencc
 
     return opencc.OpenCC("t2s.json")
-
-
-def first_words(sentence: str, least: float) -> str:
-    """The first words of a long Chinese sentence, at least `least` units and leaving as many,
-    cut where jieba says a word ends (the voice starts on them while the rest is made); "" when
-    the sentence is not Chinese or not twice that long."""
-    if units(sentence) < 2 * least or not any(is_cjk(c) for c in sentence):
-        return ""
-    import jieba
-
-    head = ""
-    for word in jieba.cut(sentence):
-        head += word
-        if units(head) >= least:
-            return head if units(sentence[len(head):]) >= least and is_cjk(word[-1]) else ""
-    return ""
