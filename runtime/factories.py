@@ -111,7 +111,7 @@ def dialogue_factory(settings: Settings, store: ModelStore | None = None, person
         return Dialogue(build(cfg, store), now.personas, persona or now.think.persona,
                         memory_tokens=cfg.memory_tokens, idle_reset_s=cfg.idle_reset_s,
                         max_reply_tokens=cfg.max_reply_tokens, max_input_tokens=cfg.max_input_tokens,
-                        first_chunk_units=cfg.first_chunk_units,
+                        first_chunk_units=cfg.first_chunk_units, first_chunk_units_zh=cfg.first_chunk_units_zh,
                         safety=SafetyCheck(now.safety.phrases, now.safety.enabled))
 
     return make

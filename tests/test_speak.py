@@ -150,3 +150,33 @@ def test_speak_cli_writes_wav_and_track(tmp_path):
     data = json.loads(track.read_text())
     assert rate == data["sample_rate"] == 22050
     assert sum(row["samples"] for row in data["track"]) == len(audio)
+
+
+def _silent_ms(audio: np.ndarray, rate: int) -> tuple[float, float]:
+    """Milliseconds of silence (10 ms windows under -60 dBFS) before and after a piece's voice."""
+    hop = rate // 100
+    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
+    loud = np.flatnonzero(20 * np.log10(np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)) + 1e-12) >= -60)
+    return loud[0] * 10.0, (len(frames) - 1 - loud[-1]) * 10.0
+
+
+@pytest.mark.parametrize(("text", "first_pause_ms"), [("Hello. How are you?", (100, 220)),
+                                                    ("你好，我是米娅！", (80, 140))])
+def test_the_voice_starts_at_once_and_pauses_as_the_text_asks(voice, text, first_pause_ms):
+    # Kokoro made ~100 ms of silence before every piece, piper 30-60 ms: an answer's first sound
+    # came that much later. And a piece cut between two phrases ("...find your way" | "and ...")
+    # ended with a sentence's pause (150-290 ms) in the middle of a sentence.
+    pieces = list(voice.synthesize(text))
+    assert len(pieces) == 2, [p.text for p in pieces]
+    for piece in pieces:
+        lead, _ = _silent_ms(piece.audio, piece.sample_rate)
+        assert lead <= 30, f"{piece.text!r}: {lead:.0f} ms of silence before its voice"
+        assert piece.track.num_samples == len(piece.audio)
+    _, after_first = _silent_ms(pieces[0].audio, pieces[0].sample_rate)
+    _, after_last = _silent_ms(pieces[1].audio, pieces[1].sample_rate)
+    low, high = first_pause_ms
+    assert low <= after_first <= high, f"{after_first:.0f} ms after {pieces[0].text!r}"
+    assert after_last >= 120, f"a sentence's pause is kept: {after_last:.0f} ms after {pieces[1].text!r}"
+    phrase = list(voice.synthesize("I'm here to help you find your way"))[-1]
+    _, after_phrase = _silent_ms(phrase.audio, phrase.sample_rate)
+    assert after_phrase <= 60, f"{after_phrase:.0f} ms of silence after a phrase the next piece goes on with"

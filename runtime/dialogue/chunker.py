@@ -3,8 +3,9 @@
 Chunks end at sentence boundaries (。！？；!?. and line breaks), never inside a number (3.14), an
 abbreviation (Dr., e.g.), an initial (J. K.) or a time (10:30, 3 p.m.). The first chunk may end
 early, so the voice starts sooner: at a clause boundary (，、,;:) once it is long enough to say,
-in Chinese also at its last one once it is twice that long, and in English between two phrases
-with no punctuation at all (before "and", "to", "with" ..., never after "the" or "can"). An over-long
+in English also between two phrases with no punctuation at all (before "and", "to", "with" ...,
+never after "the" or "can"); in Chinese, whose voice takes time for every character, at a shorter
+clause ("你好，") or where a word ends once it is twice that long ("天、地和宇宙" | "是..."). An over-long
 sentence is cut at a clause boundary too. Before a chunk is emitted, markdown, code, URLs and
 emoji are turned into speakable text or dropped.
 """
@@ -15,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from runtime.speech.language import is_cjk, units
+from runtime.speech.language import first_words, is_cjk, units
 
 SENTENCE_END = "。！？；!?;\n"
 CLAUSE_END = "，、,：:；"
@@ -69,9 +70,11 @@ def speakable(text: str) -> str:
 class Chunker:
     """Feed tokens' text with push(); read finished chunks from it; call finish() at the end."""
 
-    def __init__(self, first_min_units: float = 6.0, max_units: float = 60.0) -> None:
+    def __init__(self, first_min_units: float = 6.0, max_units: float = 60.0, first_min_units_zh: float = 2.0) -> None:
         self.first_min_units = first_min_units
         """The first chunk may end at a clause boundary once it is this long (see units())."""
+        self.first_min_units_zh = first_min_units_zh
+        """... a Chinese one once it is this long, or where a word ends once twice that."""
         self.max_units = max_units
         """A sentence longer than this is cut at its last clause boundary."""
         self._buffer = ""
@@ -79,6 +82,8 @@ class Chunker:
         self._code_tail = ""
         """Backticks at the end of a code block's text that may start its closing fence."""
         self._emitted = 0
+        self._mid_clause = False
+        """The first chunk ended between two words: the second ends at the clause's mark."""
 
     def push(self, text: str) -> list[str]:
         """Add streamed text; returns the chunks it completed."""
@@ -125,10 +130,19 @@ class Chunker:
 
     def _find_cut(self) -> int | None:
         """Index just past the next chunk boundary in the buffer, or None to wait for more text
-        (also while a bracket is open: its aside is dropped whole, never half said)."""
+        (also while a bracket is open: its aside is dropped whole, never half said). A Chinese first
+        clause four times first_min_units_zh long or more ends where a word does once twice that
+        long, the next word whole ("天、地和宇宙" | "是玄皇所掌管的，"): the model writes a character
+        or two a token, and Kokoro needs about 0.1 s a character on two cores."""
         if _open_bracket(self._buffer) or self._buffer.endswith(("]", "］")):
             return None
         cut = self._punctuation_cut()
+        if self._emitted == 0 and any(is_cjk(c) for c in self._buffer):
+            head = self._buffer if cut is None else self._buffer[:cut]
+            if units(head) >= 4 * self.first_min_units_zh and (words := first_words(head, 2 * self.first_min_units_zh)):
+                self._mid_clause = True  # the rest of the clause goes out at its mark: the voice has it in time
+                return len(words)
+            return cut
         if self._emitted == 0:
             early = self._phrase_cut(self._buffer if cut is None else self._buffer[:cut])
             if early is not None:
@@ -140,8 +154,6 @@ class Chunker:
         first_min_units long, before a word that opens a phrase (and, to, with, which ...); once
         twice that, after any word that can end one (not after "the", "your", "can" ...). The
         voice then starts on the first few words instead of waiting for the whole first sentence."""
-        if any(is_cjk(c) for c in buf):
-            return None
         words = list(_WORD.finditer(buf))
         for n, word in enumerate(words[:-1], start=1):
             said = units(buf[:word.end()])
@@ -163,6 +175,7 @@ class Chunker:
         buf = self._buffer
         last_clause = None
         chinese = self._emitted == 0 and any(is_cjk(c) for c in buf)  # (English ends early between phrases)
+        least = self.first_min_units_zh if chinese else self.first_min_units
         for i, char in enumerate(buf):
             if char in SENTENCE_END or char == ".":
                 end = self._sentence_end(buf, i)
@@ -172,14 +185,13 @@ class Chunker:
                     return end
             if char in CLAUSE_END and not self._inside_number(buf, i):
                 last_clause = i + 1
-                if self._emitted == 0 and units(buf[:i]) >= self.first_min_units:
+                if (self._emitted == 0 and units(buf[:i]) >= least) or (self._emitted == 1 and self._mid_clause):
                     return self._past_closers(buf, i + 1)
-            elif self._emitted == 0 and ((char == " " and _between_chinese(buf, i)) or _number_after_chinese(buf, i)):
-                last_clause = i + (char == " ")  # a space between Chinese phrases (a verse's caesura), or
-                # where a number follows Chinese words (这个号码是|0123456789), may end a long first chunk
-            if last_clause and units(buf[:i]) >= (self.max_units if self._emitted or not chinese
-                                                  else 2 * self.first_min_units):
-                return last_clause  # a Chinese first chunk: its voice would start late (这个号码是：| 1234567890)
+            elif chinese and ((char == " " and _between_chinese(buf, i)) or _number_after_chinese(buf, i)):
+                if units(buf[:i]) >= least:  # a space between Chinese phrases (a verse's caesura), or where a
+                    return i + (char == " ")  # number follows Chinese words (这个号码是|0123456789): a comma's place
+            if last_clause and units(buf[:i]) >= self.max_units:
+                return last_clause
         return None
 
     def _sentence_end(self, buf: str, i: int) -> int | None:

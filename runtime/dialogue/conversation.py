@@ -57,7 +57,7 @@ class Dialogue:
 
     def __init__(self, engine, personas: dict[str, Persona], persona: str, *, memory_tokens: int = 1200,
                  idle_reset_s: float = 120.0, max_reply_tokens: int = 160, max_input_tokens: int = 256,
-                 first_chunk_units: float = 6.0, safety: SafetyCheck | None = None,
+                 first_chunk_units: float = 6.0, first_chunk_units_zh: float = 2.0, safety: SafetyCheck | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.safety = safety or SafetyCheck()
@@ -65,6 +65,7 @@ class Dialogue:
         self.max_reply_tokens = max_reply_tokens
         self.max_input_tokens = max_input_tokens
         self.first_chunk_units = first_chunk_units
+        self.first_chunk_units_zh = first_chunk_units_zh
         self.clock = clock
         self.memory = Memory(memory_tokens, idle_reset_s, engine.count, clock)
         self.persona_id = ""
@@ -115,7 +116,8 @@ class Dialogue:
     def recite(self, text: str) -> Iterator[Chunk]:
         """An operator's text as speakable chunks tagged with emotion (no model, no memory)."""
         started, persona = self.clock(), self.persona
-        for piece in chunk_text([text], first_min_units=self.first_chunk_units):
+        for piece in chunk_text([text], first_min_units=self.first_chunk_units,
+                                first_min_units_zh=self.first_chunk_units_zh):
             yield self._chunk(piece, started, persona)
 
     def system_prompt(self, persona: Persona | None = None) -> str:
@@ -252,7 +254,8 @@ class Dialogue:
 
     def _answer(self, messages, started, persona: Persona, spoken: list[str], stop, recital: RecitalCheck,
                 lang: str) -> Iterator[Chunk]:
-        chunker, sentences, answer = Chunker(first_min_units=self.first_chunk_units), 0, []
+        chunker = Chunker(self.first_chunk_units, first_min_units_zh=self.first_chunk_units_zh)
+        sentences, answer = 0, []
 
         def texts() -> Iterator[str]:
             for piece in self.engine.stream(messages, max_tokens=self.max_reply_tokens, should_stop=stop):

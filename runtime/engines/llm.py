@@ -29,6 +29,9 @@ class ThinkBackend(Backend):
         description="Silence after which the next visitor starts fresh (seconds).")
     first_chunk_units: float = Field(6.0, gt=0, le=100,
         description="The first chunk may end at a comma once this long (CJK characters; a word counts 1.5, a digit 1).")
+    first_chunk_units_zh: float = Field(2.0, gt=0, le=100,
+        description="The first chunk of a Chinese answer may end at a comma once this long, or where a word ends "
+                    "once twice that (Kokoro's synthesis grows with every character).")
     first_audio_hold_s: float = Field(2.0, ge=0, le=5,
         description="After an answer's first chunk, the model waits until its speech is synthesized, at "
                     "most this long (seconds; 0: never): the voice gets the CPU and the answer is heard sooner.")

@@ -134,3 +134,17 @@ def to_db(level: float | np.ndarray) -> float | np.ndarray:
 def dbfs(audio: np.ndarray) -> float:
     """RMS level of float32 audio in dB relative to full scale (SILENCE_DB for silence)."""
     return float(to_db(rms(audio))) if audio.size else SILENCE_DB
+
+
+VOICED_DB = -60.0
+"""A 10 ms window of a synthesized voice at or above this level is voice, not its silent edge."""
+
+
+def voiced_span(audio: np.ndarray, sample_rate: int, floor_db: float = VOICED_DB) -> tuple[int, int]:
+    """First and last sample (exclusive) of the 10 ms windows at or above floor_db; (0, 0) when none is."""
+    hop = max(1, sample_rate // 100)
+    levels = to_db(frame_rms(np.concatenate([audio, np.zeros(-len(audio) % hop, audio.dtype)]), hop))
+    loud = np.flatnonzero(levels >= floor_db)
+    if not len(loud):
+        return 0, 0
+    return int(loud[0]) * hop, min(len(audio), (int(loud[-1]) + 1) * hop)

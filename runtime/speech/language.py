@@ -64,3 +64,20 @@ def _opencc():
     import opencc
 
     return opencc.OpenCC("t2s.json")
+
+
+def first_words(text: str, least: float) -> str:
+    """The first words of Chinese text, at least `least` units, cut where jieba says a word ends
+    with a whole word after it (the word at the end of streamed text may still grow); "" when the
+    text is not Chinese or not that long yet."""
+    if units(text) < least or not any(is_cjk(c) for c in text):
+        return ""
+    import jieba
+
+    head = ""
+    words = list(jieba.cut(text))
+    for n, word in enumerate(words[:-2]):
+        head += word
+        if units(head) >= least:
+            return head if is_cjk(word[-1]) and any(is_cjk(c) for c in words[n + 1]) else ""
+    return ""

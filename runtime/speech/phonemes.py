@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runtime.core.paths import cache_dir
-from runtime.speech.language import units
+from runtime.speech.language import first_words, units
 
 CLAUSE_MARKS = "，、,：:；;"
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -33,7 +33,6 @@ _DIGIT_STRING = re.compile(r"(?<![\d.])(?:0\d+|\d{5,})(?![\d.])")
 _ZH_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
 _SENTENCE = re.compile(r"(?<=[。！？!?；;…\n])|(?<=\.)(?=\s|$)")
 _CLAUSE = re.compile(f"(?<=[{CLAUSE_MARKS}])")
-_HAN = re.compile(f"[{_CJK}]")
 _WIDE_SPACE = re.compile(f" (?=[{_CJK}\u3000-\u303f\uff00-\uffef!?,.;:])|(?<=[{_CJK}\u3000-\u303f\uff00-\uffef]) ")
 """A space next to a Chinese character or punctuation: not a pause (Chinese has no spaces)."""
 _UNSAID = {"So", "Sk", "Cc", "Cf", "Co", "Cs", "Cn"}
@@ -58,16 +57,8 @@ def clauses(text: str) -> list[str]:
 def _first_words(sentence: str, least: float) -> str:
     """The first words of a long Chinese sentence (at least `least` units, leaving as much), cut
     where jieba says a word ends; "" when it is not Chinese or not twice that long."""
-    if units(sentence) < 2 * least or not _HAN.search(sentence):
-        return ""
-    import jieba
-
-    head = ""
-    for word in jieba.cut(sentence):
-        head += word
-        if units(head) >= least:
-            return head if units(sentence[len(head):]) >= least and _HAN.match(word[-1]) else ""
-    return ""
+    head = first_words(sentence, least) if units(sentence) >= 2 * least else ""
+    return head if units(sentence[len(head):]) >= least else ""
 
 
 def speakable(text: str) -> str:

@@ -185,6 +185,16 @@ def resampled(track: VisemeTrack, sample_rate: int, num_samples: int) -> VisemeT
                        tuple(v for v, k in zip(track.visemes, keep, strict=True) if k))
 
 
+def clipped(track: VisemeTrack, start: int, stop: int) -> VisemeTrack:
+    """The part of the track heard from sample `start` to `stop` (exclusive), starting at 0."""
+    begins = np.clip(track.spans[:, 0].astype(np.int64), start, stop)
+    ends = np.clip(track.spans[:, 0].astype(np.int64) + track.spans[:, 1], start, stop)
+    keep = ends > begins
+    spans = np.stack([begins[keep] - start, (ends - begins)[keep]], axis=1).astype(np.int32).reshape(-1, 2)
+    return VisemeTrack(track.sample_rate, spans, track.targets[keep],
+                       tuple(v for v, k in zip(track.visemes, keep, strict=True) if k))
+
+
 def from_audio(audio: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> VisemeTrack:
     """Track derived from the sound alone (a user's WAV): loudness opens the jaw, the spectral
     centroid decides spread (bright: s, i, e) against round (dark: o, u); near-silence closes the
