@@ -241,6 +241,8 @@ def test_the_avatars_own_voice_is_no_barge_in_but_the_visitor_talking_over_it_st
     ("I would like to go to the", Verdict.INCOMPLETE), ("Tell me about the gallery and", Verdict.INCOMPLETE),
     ("Um.", Verdict.INCOMPLETE), ("我想问一下那个", Verdict.INCOMPLETE), ("So,", Verdict.INCOMPLETE),
     ("The museum is nice.", Verdict.OPEN), ("", Verdict.OPEN),
+    ("Hello!", Verdict.INCOMPLETE), ("Hi there.", Verdict.INCOMPLETE), ("您好！", Verdict.INCOMPLETE),
+    ("Hello, where is the cafe?", Verdict.COMPLETE), ("Hello Mia, I like your dress.", Verdict.OPEN),
 ])
 def test_the_words_say_how_long_to_wait(text, expected):
     assert text_verdict(text) == expected

@@ -15,6 +15,7 @@ from runtime.actors.think import ThinkActor
 from runtime.config import ListenConfig
 from runtime.core.messages import Interrupt, PlaybackFinished, ReplyChunk, Transcript
 from runtime.core.supervisor import ActorSpec
+from runtime.speech.audio import to_rate
 from tests.conftest import wait_for
 from tests.harness import Running, write_wav
 from tests.test_latency import SETTINGS, STORE, Microphone, conversation, human, silence
@@ -63,6 +64,26 @@ def test_a_breath_in_the_middle_of_a_sentence_is_one_turn_answered_once(bus, tmp
     assert not [p.turn for p in rec.of(PlaybackFinished) if not p.interrupted and p.turn != whole], \
         "an answer to half the sentence was heard"
     assert len(remembered) == 1 and "evil" in remembered[0].lower(), f"the memory holds {remembered}"
+
+
+def test_a_visitor_who_greets_and_then_asks_is_one_turn(bus, tmp_path):
+    """"Hello! [0.5 s] Where is the cafe, please?": the greeting alone does not end the turn (the
+    turn model hears "Hello!" as finished, and it ended after 0.3 s: the avatar answered the
+    greeting while the visitor asked, and the question voided that turn and was heard again)."""
+    voice = factories.tts_factory(SETTINGS, STORE)()
+    hello, question = (to_rate(np.concatenate([p.audio for p in voice.synthesize(text)]), voice.sample_rate)
+                       for text in ("Hello!", "Where is the cafe, please?"))
+    audio = np.concatenate([silence(0.5), hello, silence(0.5), question, silence(2.5)])
+    path = write_wav(tmp_path / "greet.wav", audio)
+    listen = ListenConfig()
+    specs = [hearing_with_the_turn_model(bus, listen),
+             ActorSpec("capture", lambda: FileSource("capture", bus, path=path, speed=1.0))]
+    with Running(bus, specs) as rec:
+        assert rec.wait_for(lambda r: [f for f in _finals(r) if "cafe" in f.text.lower()], 60), \
+            f"the question was not heard: {[f.text for f in _finals(rec)]}"
+    heard = [f.text for f in _finals(rec)]
+    assert len(heard) == 1 and "hello" in heard[0].lower(), f"the greeting was a turn of its own: heard {heard}"
+    assert not [i.resumes for i in rec.of(Interrupt) if i.resumes >= 0], f"a turn was voided: heard {heard}"
 
 
 def test_a_finished_sentence_and_a_question_end_after_the_short_silence(bus, caplog):

@@ -304,7 +304,10 @@ class ListenActor(Actor):
     def _maybe_endpoint(self, utt: _Utterance, now_sample: int) -> None:
         if utt.phrase_end < 0:
             return
-        words = text_verdict(utt.speculative.text) if utt.speculative is not None else Verdict.OPEN
+        if utt.speculative is not None:
+            words = text_verdict(utt.speculative.text)
+        else:  # None: the decode of this pause is on its way
+            words = None if utt.speculative_end >= utt.phrase_end else Verdict.OPEN
         silence_s = (now_sample - utt.phrase_end) / SAMPLE_RATE
         if silence_s >= self._judge.silence_needed(utt.id, words, silence_s, lambda: self._audio_of(utt, now_sample)):
             self._endpoint(utt, now_sample)

@@ -34,6 +34,13 @@ INCOMPLETE_EN = frozenset({
 INCOMPLETE_ZH = ("那个", "这个", "然后", "就是", "还有", "而且", "但是", "因为", "所以", "或者", "嗯", "呃", "额", "和",
                  "跟", "的", "在", "想", "要", "请问")
 """Chinese endings that ask for more: fillers, conjunctions, a particle or verb that needs its object."""
+GREETINGS = frozenset({
+    "hello", "hi", "hey", "hiya", "hello there", "hi there", "hey there", "excuse me", "good morning",
+    "good afternoon", "good evening", "greetings", "你好", "您好", "你好呀", "您好呀", "嗨", "哈喽", "哈啰",
+    "打扰一下", "早上好", "下午好", "晚上好", "喂",
+})
+"""An utterance that is only one of these asks for more: a visitor who greets the kiosk goes on
+with what they want after a breath ("Hello! [0.4 s] Where is the cafe, please?")."""
 _QUESTION = "?？"
 _TRAILING_OFF = ("...", "…", ",", "，", "、")
 _WORD = re.compile(r"[a-z']+")
@@ -41,10 +48,13 @@ _WORD = re.compile(r"[a-z']+")
 
 def text_verdict(text: str) -> Verdict:
     """What the words say: a trailing comma or ellipsis does not end a turn, a question mark does,
-    a filler, conjunction, article or preposition at the end does not; anything else is open."""
+    a filler, conjunction, article or preposition at the end does not, nor a greeting alone;
+    anything else is open."""
     stripped = text.strip()
     if not stripped:
         return Verdict.OPEN
+    if normalised_words(stripped) in GREETINGS:
+        return Verdict.INCOMPLETE
     if stripped.endswith(_TRAILING_OFF):
         return Verdict.INCOMPLETE
     if stripped[-1] in _QUESTION:

@@ -115,14 +115,18 @@ class TurnJudge:
             return True
         return False
 
-    def silence_needed(self, utterance: int, words: Verdict, silence_s: float,
+    def silence_needed(self, utterance: int, words: Verdict | None, silence_s: float,
                        audio: Callable[[], np.ndarray]) -> float:
         """The silence that ends the utterance now (seconds); `audio` gives its audio up to now,
         for the model's second look. The look always sees the same silence (min_silence_s less
         RECHECK_LEAD_S), however late it is asked: on a busy machine the first verdict comes late,
-        and a look at all the silence in hand by then says "finished" sooner (a breath split a turn)."""
+        and a look at all the silence in hand by then says "finished" sooner (a breath split a turn).
+        `words` None: the pause's words are still being decoded; a "finished" from the model then
+        waits for them (no longer than a breath may last), as they may ask for more ("Hello!"):
+        the transcript needs them anyway, so this costs no time."""
         s = self.settings
         unfinished = max(s.endpoint_unfinished_s, s.min_silence_s)
+        pending, words = words is None, words or Verdict.OPEN
         pause = self._pauses.get(utterance)
         if words == Verdict.COMPLETE:
             return s.endpoint_complete_s
@@ -134,6 +138,8 @@ class TurnJudge:
         if latest >= s.turn_threshold:
             if words == Verdict.INCOMPLETE:
                 return s.endpoint_incomplete_s
+            if pending:
+                return unfinished
             return s.endpoint_complete_s if len(pause.verdicts) == 1 else s.min_silence_s
         if len(pause.verdicts) == 1:
             look_s = max(s.min_silence_s - RECHECK_LEAD_S, s.pause_s)
