@@ -82,8 +82,10 @@ class Chunker:
         self._code_tail = ""
         """Backticks at the end of a code block's text that may start its closing fence."""
         self._emitted = 0
-        self._mid_clause = False
-        """The first chunk ended between two words: the second ends at the clause's mark."""
+        self._chinese = False
+        """The first chunk was Chinese: every chunk ends at a clause. Kokoro makes speech hardly
+        faster than it is said while the model writes beside it: a second chunk as long as a
+        sentence came 0.5-1.5 s after a short first one had been said."""
 
     def push(self, text: str) -> list[str]:
         """Add streamed text; returns the chunks it completed."""
@@ -139,8 +141,8 @@ class Chunker:
         cut = self._punctuation_cut()
         if self._emitted == 0 and any(is_cjk(c) for c in self._buffer):
             head = self._buffer if cut is None else self._buffer[:cut]
+            self._chinese = True
             if units(head) >= 4 * self.first_min_units_zh and (words := first_words(head, 2 * self.first_min_units_zh)):
-                self._mid_clause = True  # the rest of the clause goes out at its mark: the voice has it in time
                 return len(words)
             return cut
         if self._emitted == 0:
@@ -175,7 +177,7 @@ class Chunker:
         buf = self._buffer
         last_clause = None
         chinese = self._emitted == 0 and any(is_cjk(c) for c in buf)  # (English ends early between phrases)
-        least = self.first_min_units_zh if chinese else self.first_min_units
+        least = self.first_min_units_zh if chinese or self._chinese else self.first_min_units
         for i, char in enumerate(buf):
             if char in SENTENCE_END or char == ".":
                 end = self._sentence_end(buf, i)
@@ -185,7 +187,7 @@ class Chunker:
                     return end
             if char in CLAUSE_END and not self._inside_number(buf, i):
                 last_clause = i + 1
-                if (self._emitted == 0 and units(buf[:i]) >= least) or (self._emitted == 1 and self._mid_clause):
+                if (self._emitted == 0 or self._chinese) and units(buf[:i]) >= least:
                     return self._past_closers(buf, i + 1)
             elif chinese and ((char == " " and _between_chinese(buf, i)) or _number_after_chinese(buf, i)):
                 if units(buf[:i]) >= least:  # a space between Chinese phrases (a verse's caesura), or where a
