@@ -66,6 +66,7 @@ def test_the_voice_starts_on_the_first_phrase_of_a_long_sentence(text, first, st
     ("天、地和宇宙是玄皇所掌管的，这是开头。", ["天、地和宇宙", "是玄皇所掌管的，", "这是开头。"]),
     ("你好我是米娅，很高兴。", ["你好我是米娅，", "很高兴。"]),
     ("好，请跟我来。", ["好，请跟我来。"]),
+    ("You said: 你好", ["You said: 你好"]),  # English words before a colon are read by the Chinese voice too
 ])
 @pytest.mark.parametrize("step", [1, 2, 3, 1000])
 def test_a_chinese_answer_starts_on_its_first_short_clause_or_words(text, chunks, step):

@@ -177,8 +177,10 @@ class Chunker:
         buf = self._buffer
         last_clause = None
         chinese = self._emitted == 0 and any(is_cjk(c) for c in buf)  # (English ends early between phrases)
-        least = self.first_min_units_zh if chinese or self._chinese else self.first_min_units
+        said_chinese = False  # a clause with Chinese words in it goes to Kokoro: it may end sooner
         for i, char in enumerate(buf):
+            said_chinese = said_chinese or is_cjk(char)
+            least = self.first_min_units_zh if (chinese or self._chinese) and said_chinese else self.first_min_units
             if char in SENTENCE_END or char == ".":
                 end = self._sentence_end(buf, i)
                 if end == -1:
