@@ -50,7 +50,7 @@ class Cavity:
         tongue = tongue + (float(_luma(tongue)) - tongue) * 0.25  # (less saturated than the lips)
         self.tongue = tongue / max(float(_luma(tongue)), 1.0) * min(TONGUE * light, 0.9 * float(_luma(lip)))
         """The tongue's lit front."""
-        self.rim = 0.5 * (self.front + lip * np.array([0.8, 0.62, 0.6], np.float32))
+        self.rim = 0.5 * (self.front + 0.75 * lip)  # (in the lip's own hue: a redder rim read as a red line)
         """The lower lip's wet inner edge, where it turns into the mouth."""
 
     def shade(self, yy: np.ndarray, xs: np.ndarray, upper: np.ndarray, lower: np.ndarray, opening: float,

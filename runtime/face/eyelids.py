@@ -31,6 +31,8 @@ _BELOW_BROW = 0.03
 _BROW_LOWER = ([46, 53, 52, 65, 55], [276, 283, 282, 295, 285])
 """Mesh points along the lower edge of the right and left brows."""
 _PAST_CORNERS = 0.05
+CREASE_SMOOTH = 0.1
+"""How smooth the sliding skin band's top is along the eye (Gaussian sigma, eye distances)."""
 """How far a lid's columns reach past the eye's corners (eye distances)."""
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -127,7 +129,9 @@ def _measure(portrait: np.ndarray, xs: np.ndarray, line: np.ndarray, e: float, r
     skin = cv2.erode(skin[None].astype(np.float32), kernel)[0]
     lashes = cv2.dilate(lashes[None].astype(np.float32), kernel)[0]
     sigma = max(1.0, 0.03 * e)
-    skin = cv2.GaussianBlur(skin[None], (0, 0), sigma)[0]
+    # (the band's top, the crease, is one smooth arc along the eye: a band rising steeply from a thin
+    # one near a corner drew the edge of a dome across the closed lid)
+    skin = cv2.GaussianBlur(skin[None], (0, 0), max(1.0, CREASE_SMOOTH * e), borderType=cv2.BORDER_REPLICATE)[0]
     lashes = cv2.GaussianBlur(lashes[None], (0, 0), sigma)[0]
     return lashes.astype(np.float64), np.clip(skin, _SKIN_BAND[0] * e, _SKIN_BAND[1] * e).astype(np.float64)
 

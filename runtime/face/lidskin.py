@@ -23,6 +23,9 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _GRAIN = 0.03
 """Typical texture of lid skin: relative brightness changes (robust standard deviation); the lid
 takes the grain of the skin it is made of, within half and twice this."""
+LID_GRAIN_MAX = 2.0
+"""The grain laid over a closed lid is at most this many times the grain of the skin it is taken
+from (the skin under the eye)."""
 
 
 
@@ -128,7 +131,9 @@ class LidPainter:
         grain = (patch - smooth) / np.maximum(smooth, 1.0)
         grain -= grain.mean(axis=1, keepdims=True)  # (no line across the whole lid)
         typical = _spread(grain @ _LUMA)
-        scale = self._texture_of_lid(rgb, one) / typical
+        # (not much grainier than the skin it is taken from: amplified threefold, a flash photo's
+        # compression blocks under the eye showed as a chequered lid)
+        scale = min(self._texture_of_lid(rgb, one), LID_GRAIN_MAX * typical) / typical
         limit = 2.5 * scale * typical
         return (limit * np.tanh(scale * grain / limit)).astype(np.float32)
 
@@ -190,7 +195,11 @@ class LidPainter:
             shade = 1.0 + 0.06 * (1 - u * u) - 0.32 * t ** 1.5 - 0.07 * u ** 4
             low = cv2.GaussianBlur(rgb @ _LUMA, (0, 0), max(1.5, 0.025 * e))
             goal = level[None] * shade
-            shift = np.clip(goal - low, -0.2 * goal, 0.7 * goal) * on_skin * fade
+            # (above the resting lash line the lid is the photo's own, in the socket's shade: lit up
+            # to the lid's level there too, a deep-set eye's closed lid swelled into a pale dome up to
+            # the brow)
+            lift = 0.15 + 0.55 * smoothstep((yy - margin) / np.maximum(0.35 * (edge - margin), 1.5))
+            shift = np.clip(goal - low, -0.2 * goal, lift * goal) * on_skin * fade
             rgb += shift[..., None]
             # The skin's hue (the light stays): no grey or brown bruise where brow shade was stretched.
             hue = tint[None, None] * (rgb @ _LUMA)[..., None]

@@ -55,6 +55,13 @@ class MouthPainter:
         self.cavity, self.deep = self.inside.front, self.inside.back
         """The cavity near the lips (the light they let in) and at the back of the mouth."""
         self.teeth = Teeth(portrait, lm, mouth_width, shows_teeth, self.deep)
+        edge = self.cavity * 1.4
+        paler = float(smoothstep((_saturation(edge) - _saturation(self.lip) - 0.1) / 0.2))
+        in_lip_hue = self.lip / max(float(_luma(self.lip)), 1.0) * float(_luma(edge))
+        self._inner_edge = edge + (in_lip_hue - edge) * 0.6 * paler
+        """The lower lip's inner edge as it turns into the mouth, in the cavity's light: the cavity's
+        red, most of the way to the lip's own hue where the lips are much paler than it (the cavity's
+        red alone drew a red line round the opening of a pale-lipped mouth)."""
 
     def paint(self, frame: np.ndarray, rest: np.ndarray, top: np.ndarray, bottom: np.ndarray,
               upper_dx: float, upper_dy: float, warp: tuple[np.ndarray, np.ndarray] | None = None,
@@ -113,7 +120,7 @@ class MouthPainter:
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
         region = frame[y0:y1, x0:x1]
         mixed = region * (1 - alpha) + inside * alpha
-        mixed += (self.cavity * 1.4 - mixed) * shade
+        mixed += (self._inner_edge - mixed) * shade
         region[:] = (mixed + 0.5).clip(0, 255).astype(np.uint8)
 
     def _keep_interior_inside(self, frame: np.ndarray, warp, inner: np.ndarray, floor: np.ndarray | None,
@@ -188,6 +195,11 @@ class MouthPainter:
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
+
+
+def _saturation(rgb: np.ndarray) -> float:
+    """How saturated a colour is (HSV saturation, 0..1)."""
+    return float((rgb.max() - rgb.min()) / max(float(rgb.max()), 1.0))
 
 
 def _pinkness(rgb: np.ndarray) -> np.ndarray:

@@ -40,10 +40,12 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: float,
-              gap_width: float = 0.008) -> tuple:
+              gap_width: float = 0.008, worn: float = 0.0) -> tuple:
     """Per column: how far the row shows beyond its line (pixels), its light (0..1), how much warmer
     than the front teeth it is (0..1), where two teeth meet (1 at a gap, a soft bump, `gap_width`
-    mouth widths wide) and how far across one tooth the column is (0..1)."""
+    mouth widths wide) and how far across one tooth the column is (0..1). `worn` (0..1): how
+    uneven the teeth are (each a little longer or shorter, lit a little differently, their corners
+    rounded off where two meet): made-up teeth all alike read as a denture."""
     bounds = np.cumsum((0.0, *widths)) * mw
     off = np.abs(xs - centre)
     index = np.clip(np.searchsorted(bounds, off, side="right") - 1, 0, len(widths) - 1)
@@ -53,15 +55,21 @@ def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: f
     side = np.where(xs < centre, 0, 1)
     # Each tooth a little longer or shorter than its neighbour (per side), joined smoothly: the
     # edge is one gentle curve that rises towards the corners.
-    step = np.asarray(lengths, np.float64)[index] * np.where(side == 0, 1.0, 0.985)
+    # (worn teeth: a fixed draw per tooth and side, the same every frame)
+    odd = np.random.default_rng(11).uniform(-1.0, 1.0, (3, 2, len(widths)))[:, side, index] * worn
+    step = np.asarray(lengths, np.float64)[index] * np.where(side == 0, 1.0, 0.985) * (1 + 0.07 * odd[0])
     length = show * mw * step * (1.0 - 0.4 * np.clip(u, 0, 1.2) ** 2)
-    length = cv2.GaussianBlur(length[None].astype(np.float32), (0, 0), max(1.0, 0.012 * mw))[0]
+    length = cv2.GaussianBlur(length[None].astype(np.float32), (0, 0), max(1.0, (0.012 - 0.005 * worn) * mw))[0]
     light = np.array([[1.0, 0.93, 0.94, 0.88, 0.86, 0.84], [0.97, 0.95, 0.91, 0.89, 0.85, 0.83]])[side, index]
+    light = light * (1 + 0.06 * odd[1]) * (1 - worn * np.array([0.0, 0.1, 0.2, 0.28, 0.34, 0.4])[index])
     # Each tooth rounds away from the light at its sides; teeth further back are in the mouth's shade.
-    tone = light * (0.9 + 0.1 * np.sin(np.pi * pos)) * np.clip(1.0 - 0.8 * u ** 2, 0.2, 1)
-    warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index]
+    tone = light * (0.9 - 0.1 * worn + (0.1 + 0.1 * worn) * np.sin(np.pi * pos)) * np.clip(1.0 - 0.8 * u ** 2, 0.2, 1)
+    warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index] + 0.15 * worn * (1 + odd[2])
     to_gap = np.minimum(pos, 1 - pos) * width
     gap = np.exp(-((to_gap / max(0.7, gap_width * mw)) ** 2))
+    # (where two worn teeth meet their corners are rounded off: a small notch in the biting edge,
+    # as deep as a pixel or two, not a saw)
+    length = length * (1 - 0.14 * worn * np.exp(-((to_gap / max(1.0, 2.2 * gap_width * mw)) ** 2)))
     return tuple(np.asarray(a, np.float32) for a in (np.clip(length, 0, None), tone, warm, gap))
 
 
@@ -73,21 +81,28 @@ class Teeth:
         self.mw, self.back = mouth_width, back
         """The back of the mouth's colour (runtime.face.cavity): the light teeth in shade get."""
         self.colour = teeth_colour(portrait, lm, shows_teeth)
-        if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row)
+        if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row
+            # and never lighter than the lit skin around the mouth)
             self.colour = self.colour * np.array([0.88, 0.85, 0.82], np.float32)
+            self.colour *= min(1.0, 0.85 * skin_light(portrait, lm) / max(float(luma(self.colour)), 1.0))
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
         # Teeth the photo does not show are drawn as soft as the photo (its lips' edges are some
         # pixels wide at a small mouth): crisp edges and hairline gaps read as clip-art.
-        gap_width = 0.008 if shows_teeth else 0.013
-        self._soft = 1.5 if shows_teeth else max(1.5, 0.028 * mouth_width)
+        gap_width = 0.008 if shows_teeth else 0.011
+        self._soft = 1.5 if shows_teeth else max(1.5, 0.024 * mouth_width)
         """How wide (pixels) a drawn tooth's edge fades into the mouth."""
-        self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW, gap_width)
-        self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, _LOWER_SHOW, gap_width)
+        worn = 0.0 if shows_teeth else 1.0
+        self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW, gap_width, worn)
+        # (made up, the lower row hides behind the lower lip but for a sliver of its tips)
+        lower_show = _LOWER_SHOW * (1.0 if shows_teeth else 0.85)
+        self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, lower_show, gap_width)
         self.grain = grain(portrait, lm, shows_teeth)
         """(h, w) the photo's own grain (its sensor noise, as strong as on the skin) laid over the teeth
         drawn into it: without it they are smooth blocks in a grainy photo (a denture)."""
-        self._gaps = 1.0 if shows_teeth else 0.45
+        self._gaps = 1.0 if shows_teeth else 0.8
+        self._fade = 0.0 if shows_teeth else 0.35
+        """How much colour made-up teeth lose in shade (0..1)."""
         """How dark the gaps between teeth are drawn: teeth the photo does not show are in the mouth's
         shade, less defined than a smile's."""
 
@@ -159,10 +174,13 @@ class Teeth:
 
     def _shaded(self, warm: np.ndarray, shade: np.ndarray) -> np.ndarray:
         """Teeth colour per pixel: warmer (more yellow) where `warm` (per column) is higher, and in
-        shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey."""
+        shade (0..1 of their light) lit by the mouth's own warm, reddish light, never grey. Made-up
+        teeth also lose their colour in shade (towards the corners and in the gaps: a row as
+        saturated at its ends as in its middle read as a sticker)."""
         tint = self.colour[None] * (1 - warm[:, None] * np.array([0.0, 0.04, 0.12], np.float32))
         shade = shade[..., None]
-        return tint[None] * shade + (0.5 * self.back) * (1 - shade)
+        tint = tint[None] + (luma(tint)[None, ..., None] - tint[None]) * (self._fade * (1 - shade))
+        return tint * shade + (0.5 * self.back) * (1 - shade)
 
 
 def teeth_colour(portrait: np.ndarray, lm: np.ndarray, shows_teeth: bool) -> np.ndarray:
