@@ -97,8 +97,17 @@ class FaceRenderer:
                             0.5 * (self.mouth.cavity + self.mouth.deep), 0.9 * self.mouth.lip)
         if seam is not None:
             paint_seam(frame, seam, shut, rig.mouth_width)
+        if params.get("lip_round", 0.0) >= 1e-3 and rig.pucker is not None:
+            self._pucker(frame, float(params["lip_round"]))
         self.lids.paint(frame, closing, shifts)
         return frame
+
+    def _pucker(self, frame: np.ndarray, amount: float) -> None:
+        """Rounded lips drawn in and pushed out: the finished mouth squeezed (runtime.face.rig.Rig.pucker)."""
+        f = self.rig.pucker
+        mx = self._grid_x[f.y0:f.y1, f.x0:f.x1] - np.float32(amount) * f.d[..., 0]
+        my = self._grid_y[f.y0:f.y1, f.x0:f.x1] - np.float32(amount) * f.d[..., 1]
+        frame[f.y0:f.y1, f.x0:f.x1] = cv2.remap(frame, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
     def landmarks_at(self, params: dict[str, float]) -> np.ndarray:
         """Where the frame for these parameters shows the portrait's landmarks ((n, 2): where the
@@ -109,6 +118,11 @@ class FaceRenderer:
         for name, value in params.items():
             if abs(value) >= 1e-3 and name not in self.rig.blinks:
                 moved += value * self.rig.landmark_moves[name]
+        if params.get("lip_round", 0.0) >= 1e-3 and self.rig.pucker is not None:
+            # (the frame at p shows itself at p - r d(p): a point q is seen at p = q + r d(p))
+            r, q = float(params["lip_round"]), moved
+            for _ in range(3):
+                moved = q + r * _at(self.rig.pucker, moved)
         return moved
 
     def _close_lips(self, amount: float) -> None:
@@ -139,6 +153,15 @@ class FaceRenderer:
         mx, my = self._map_x[y0:y1, x0:x1], self._map_y[y0:y1, x0:x1]
         cv2.scaleAdd(d[..., 0], -weight, mx, mx)
         cv2.scaleAdd(d[..., 1], -weight, my, my)
+
+
+def _at(f: Field, points: np.ndarray) -> np.ndarray:
+    """A field's displacement at points (nearest pixel; zero outside its region)."""
+    ix = np.round(points[:, 0]).astype(int) - f.x0
+    iy = np.round(points[:, 1]).astype(int) - f.y0
+    h, w = f.d.shape[:2]
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    return np.where(inside[:, None], f.d[np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)], 0.0).astype(np.float32)
 
 
 def rest() -> dict[str, float]:
