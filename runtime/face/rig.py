@@ -366,7 +366,7 @@ def _fields(b: _Builder) -> dict:
         "lip_spread": b.lips(0.1, -0.01, split_dy=-0.01),
         # (the corners come in mostly through the pucker, which squeezes the opened mouth whole: the
         # corners pulled in and the opening pinched towards them here made the O a V between them)
-        "lip_round": b.lips(-0.1, 0.0, split_dy=0.05, sigma=0.4, pinch=0.03),
+        "lip_round": b.lips(-0.15, 0.0, split_dy=0.05, sigma=0.4, pinch=0.03),
         "lip_press": b.press(),
         "smile": b.smile(),
         "cheek_raise": b.cheeks(),
@@ -434,11 +434,8 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
     # lip below the line, not the blend the line itself gets.
     lower = L.LIPS_LOWER_INNER[1:-1]
     centre = (xy[61, 0] + xy[291, 0]) / 2
-    # (with the field's own profile: at an O the squeezed opening's lower corners are as open as drawn)
-    moves["jaw_open"][lower, 1] = b.jaw_drop * b.lower_lip_drop(b.lm[lower, 0], b.lm[lower, 1])
-    box, d = _fields_round = (fields["lip_round"].x0, fields["lip_round"].y0, fields["lip_round"].x1,
-                              fields["lip_round"].y1), fields["lip_round"].d
-    moves["lip_round"][lower] = _sample(box, d, xy[lower] + step)  # (rounded lips part there too)
+    u = np.abs(xy[lower, 0] - centre) / max(0.5 * abs(xy[308, 0] - xy[78, 0]), 1.0)
+    moves["jaw_open"][lower, 1] = b.jaw_drop * lip_opening(u)
     rig = Rig(size, fields, moves, b.mouth_w, b.eye_d, split, split_moves, b.open_at_rest)
     if b.open_at_rest:  # (what lies between the parting line and the lower lip's inner edge)
         gap = b.gap[np.argsort(b.gap[:, 0])]
