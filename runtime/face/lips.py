@@ -71,6 +71,10 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
     for ends, near, fade in ((slice(None, found[0]), found[:k], np.linspace(0, 1, found[0] + 1)[:-1]),
                              (slice(found[-1] + 1, None), found[-k:], np.linspace(1, 0, len(xs) - found[-1])[1:])):
         edge[ends] = bottoms[ends] - float(np.median(bottoms[near] - edge[near])) * fade
+    # Where the photo's dark inside reaches past the last teeth, the line runs under it, no lower: the
+    # lower lip below it goes with the jaw (the mesh's inner lip there lay on the lip, and a wedge of
+    # the lower lip stayed beside the last tooth as a pink notch in the open mouth).
+    edge = np.minimum(edge, _under_the_dark(portrait, xs, tops, bottoms, known, edge))
     edge = cv2.morphologyEx(edge[None], cv2.MORPH_CLOSE, np.ones((1, 2 * reach + 1), np.uint8),
                             borderType=cv2.BORDER_REPLICATE)[0]
     edge = cv2.GaussianBlur(edge[None], (0, 0), max(1.0, reach / 2))[0]
@@ -80,6 +84,36 @@ def parting_line(portrait: np.ndarray, landmarks: np.ndarray, open_at_rest: bool
     line = np.stack([xs[pick].astype(np.float32), edge[pick]], axis=1)
     # The ends: the lips' inner corners.
     return np.concatenate([lower[:1], line, lower[-1:]]).astype(np.float32)
+
+
+def _under_the_dark(portrait: np.ndarray, xs: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
+                    teeth: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """Per column beside the outermost teeth found: just under the lowest pixel of the photo's dark
+    inside between the lips (darker than 60 % of the lower lip under it); elsewhere, and where
+    there is none, `edge`."""
+    out = edge.copy()
+    found = np.flatnonzero(teeth)
+    if not len(found):
+        return out
+    h = portrait.shape[0]
+    light = portrait.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    for i in [*range(0, found[0]), *range(found[-1] + 1, len(xs))]:
+        x, top, bottom = int(xs[i]), int(np.ceil(tops[i])), int(np.floor(bottoms[i]))
+        if bottom - top < 2 or not 0 <= x < portrait.shape[1]:
+            continue
+        lip = float(np.median(light[min(h - 1, bottom + 1):min(h, bottom + 4), x]))
+        dark = np.flatnonzero(light[top:bottom + 1, x] < 0.6 * lip)
+        if len(dark):
+            out[i] = min(edge[i], top + dark[-1] + 1.0)
+    # (how far the line rises: a column's odd dark pixel is noise, and the rise changes by less
+    # than a pixel per pixel along the mouth, as the line did before)
+    rise = cv2.medianBlur(np.ascontiguousarray((edge - out)[None].astype(np.float32)), 5)[0]
+    for _ in range(2):
+        for order in (range(1, len(rise)), range(len(rise) - 2, -1, -1)):
+            for i in order:
+                j = i - 1 if order.step > 0 else i + 1
+                rise[i] = min(rise[i], rise[j] + 0.5)
+    return edge - rise
 
 
 def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
