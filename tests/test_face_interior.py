@@ -103,3 +103,32 @@ def test_the_teeth_of_a_smile_part_from_the_lower_lip_without_a_step_at_the_corn
     height = np.interp(line[:, 0], lower[:, 0], lower[:, 1]) - line[:, 1]
     slope = np.abs(np.diff(height)) / np.maximum(np.diff(line[:, 0]), 1e-3)
     assert float(slope[1:-1].max()) <= 1.0, f"the parting line jumps {slope[1:-1].max():.2f} px per px"
+
+
+def test_no_wedge_of_the_lower_lip_stays_with_the_upper_teeth_at_the_corner(face_models):
+    """Beside the default avatar's last upper teeth on the right, where the photo's own dark corner
+    shows between the lips, what lies just above the parting line (it stays with the upper jaw when
+    the mouth opens) is that dark corner, not the lower lip: in the columns 3-12 % of the mouth's
+    width in from the right end of the line, the pixels 1-3 px above it are at most 35 % as light
+    as the lower lip under it (the median column; 21 % now). Until round 12 the line ran on along
+    the mesh's lower lip, a little below the lip's real edge (51 %), and a pink wedge of lower lip
+    stayed beside the last tooth as a red-rimmed notch at every open vowel."""
+    from runtime.face import lips
+    from runtime.face.enroll import enroll
+    from tests.test_face import PORTRAIT
+
+    enrolled = enroll(PORTRAIT, face_models)
+    portrait, lm = enrolled.portrait, np.asarray(enrolled.landmarks, np.float32)
+    line = lips.parting_line(portrait, lm, True)
+    gray = luma(portrait.astype(np.float32))
+    mw = float(np.linalg.norm(lm[61, :2] - lm[291, :2]))
+    right = int(line[-1, 0])
+    ratios = []
+    for x in range(right - round(0.12 * mw), right - round(0.03 * mw)):
+        y = float(np.interp(x, line[:, 0], line[:, 1]))
+        above = gray[int(np.floor(y)) - 3:int(np.floor(y)), x]
+        below = gray[int(np.ceil(y)) + 1:int(np.ceil(y)) + 4, x]
+        ratios.append(float(np.median(above)) / max(float(np.median(below)), 1.0))
+    assert len(ratios) >= 3
+    worst = float(np.median(ratios))
+    assert worst <= 0.35, f"at the right corner the line runs under the lower lip ({worst:.0%} as light)"
