@@ -137,14 +137,8 @@ BILABIALS = [("a", 0.16), ("m", 0.06), ("a", 0.2), ("b", 0.05), ("e", 0.17), ("p
 """Wide vowels running into m, b and p (one of them shorter than a frame at 25 fps)."""
 
 
-SLAM = pytest.mark.xfail(strict=True, reason="the dark-skinned man at lead 0.1: the frame before the first "
-                         "m shows his own resting smile (lip_press 0.33 moves the lips hardly at all), which "
-                         "the mesh reads at 65-66 % of the widest opening (64-65 % until round 10, passing by "
-                         "0.5 %): the lips go from the photo's smile to shut within one frame")
-
-
 @pytest.mark.parametrize(("name", "lead"), [
-    pytest.param(name, lead, marks=(SLAM,) if (name, lead) == ("man_darkskin_smile_teeth.jpg", 0.1) else ())
+    (name, lead)
     for name in ("man_darkskin_smile_teeth.jpg", "woman_older_glasses_neutral.jpg") for lead in (0.1, 0.117, 0.133)])
 def test_an_m_b_or_p_closes_over_frames_and_reopens_over_frames(portrait_faces, face_models, name, lead):
     """Around every m, b and p at 25 fps (whatever the phase of the frames against the sound, and a

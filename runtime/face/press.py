@@ -20,10 +20,12 @@ from runtime.face.ease import smoothstep
 MEET = 0.4
 """Where lips apart in the photo meet at m, b, p: this far down the gap between them (the lower lip,
 carried by the jaw, travels further)."""
-JAW_FIRST = 0.4
+JAW_FIRST = 0.55
 """The jaw has brought the lower lip up to the teeth by this far into a closing (lip_press)..."""
-LIPS_AFTER = 0.1
-"""...and the lips start sliding over the teeth from this far on (they meet at 1)."""
+LIPS_AFTER = 0.0
+"""...and the lips start sliding over the teeth from this far on (they meet at 1). (From the start,
+while the jaw still rises: with the jaw up by 0.4 and the lips waiting until 0.1, the frame before
+a closure showed a smiling photo's own open smile, and the lips went from it to shut in one frame.)"""
 
 
 def in_order(params: dict[str, float]) -> dict[str, float]:
