@@ -19,6 +19,7 @@ from runtime.face import landmarks as L
 from runtime.face.ease import smoothstep
 from runtime.face.press import Press
 from runtime.face.press import taper as _taper
+from runtime.face.pucker import pucker
 
 # Ranges: mouth, brow, blink and emotion parameters 0..1 (smile may go to -0.5 for a frown),
 # gaze -1..1 (a fraction of the iris travel), head angles -0.06..0.06 radians (idle motion is
@@ -79,11 +80,6 @@ class Rig:
     it becomes part of the painted mouth, not a second outline inside the lower lip)."""
 
 
-
-
-PUCKER_GATHER, PUCKER_THICKEN = 0.45, 0.25
-"""Rounded lips (lip_round 1): how far the mouth is drawn in towards its middle (a fraction of the
-distance) and how much taller the lips grow about the mouth line (Rig.pucker)."""
 
 
 def lip_opening(u):
@@ -173,7 +169,10 @@ class _Builder:
         # The lower lip opens rounded and stays joined to the upper lip at the corners (the
         # opening is a lens from corner to corner); away from the corners the skin under the
         # mouth line follows the jaw a little (as before the lips).
-        opening = self.lower_lip_drop(xx, yy)
+        inner = 0.5 * abs(xy[308, 0] - xy[78, 0])  # half the width of the lips' opening
+        opening = lip_opening(np.abs(xx - cx) / max(inner, 1.0))
+        corner = np.minimum(np.hypot(xx - xy[78, 0], yy - xy[78, 1]), np.hypot(xx - xy[308, 0], yy - xy[308, 1]))
+        opening = opening + (1 - opening) * 0.3 * smoothstep(corner / (0.25 * w))
         sideways = 1.0 - smoothstep((np.abs(xx - cx) - 0.45 * w) / (0.9 * w))
         g = below * fade_down * opening * (0.25 + 0.75 * sideways) * self.face_mask(xx, yy, 1.02, 0.15)
         d = np.zeros((*xx.shape, 2))
@@ -181,16 +180,6 @@ class _Builder:
         if not self.open_at_rest:  # the upper lip lifts a little (teeth, where shown, do not)
             d[..., 1] -= 0.06 * w * (1 - below) * _gauss(xx, yy, cx, line, 0.5 * w, 0.25 * w)
         return box, d
-
-    def lower_lip_drop(self, xx, yy):
-        """How far the jaw's opening takes the lower lip (0..1 of its drop) at points (xx, yy): a
-        rounded opening joined to the upper lip at the corners (a lens from corner to corner)."""
-        xy, w = self.lm, self.mouth_w
-        cx = (xy[61, 0] + xy[291, 0]) / 2
-        inner = 0.5 * abs(xy[308, 0] - xy[78, 0])  # half the width of the lips' opening
-        opening = lip_opening(np.abs(xx - cx) / max(inner, 1.0))
-        corner = np.minimum(np.hypot(xx - xy[78, 0], yy - xy[78, 1]), np.hypot(xx - xy[308, 0], yy - xy[308, 1]))
-        return opening + (1 - opening) * 0.3 * smoothstep(corner / (0.25 * w))
 
     def lips(self, dx_corner, dy_corner, split_dy=0.0, sigma=0.35, pinch=0.0):
         """Corners move by (±dx, dy) with a smooth blob; split_dy opens (+) or presses (-) the lips;
@@ -220,32 +209,6 @@ class _Builder:
             side = np.tanh((yy - line) / ramp)
             for corner in (xy[61], xy[291]):
                 d[..., 1] -= pinch * w * side * _gauss(xx, yy, corner[0], corner[1], 0.22 * w, 0.2 * w)
-        return box, d
-
-    def pucker(self, gather=PUCKER_GATHER, thicken=PUCKER_THICKEN):
-        """Rounded lips pushed forward (o, u, w), as a squeeze of the finished mouth (Rig.pucker):
-        the lips, their corners and the opening between them are drawn in towards the middle by
-        `gather` (a fraction of their distance from it), and grow taller about the mouth line by
-        `thicken` (pushed out, the lips show more of their red). Smooth everywhere, applied after
-        the lips have parted and the mouth is painted: the opening narrows into an oval with the
-        lips round it (no second parting, nothing torn), the cheeks beside the mouth take up the
-        stretch."""
-        xy, w = self.lm, self.mouth_w
-        cx, cy = (xy[61] + xy[291]) / 2
-        box, xx, yy = self.region(cx - 1.2 * w, cy - 0.8 * w, cx + 1.2 * w, cy + 1.0 * w)
-        window = self.window(box, xx, yy)
-        line = self.mouth_line(xx, press=True)
-        top = np.interp(xx, *_outline(xy, L.LIPS_UPPER_OUTER))
-        bottom = np.interp(xx, *_outline(xy, L.LIPS_LOWER_OUTER))
-        x = xx - cx
-        across = 1.0 - smoothstep((np.abs(x) - 0.45 * w) / (0.7 * w) + 0.5)
-        # (the lips' band and the skin just above and below it; the chin and the nose stay)
-        band = (smoothstep((yy - (top - 0.1 * w)) / (0.3 * w) + 0.5)
-                * (1.0 - smoothstep((yy - (bottom + 0.1 * w)) / (0.45 * w) + 0.5)))
-        d = np.zeros((*xx.shape, 2))
-        d[..., 0] = -gather * x * across * band * window
-        dy = yy - line
-        d[..., 1] = thicken * dy * np.exp(-((dy / (0.28 * w)) ** 2) / 2) * across * window
         return box, d
 
     def press(self):
@@ -342,12 +305,6 @@ class _Builder:
             d[..., 0] = -(yy - y1) * weight
             d[..., 1] = (xx - cx) * weight
         return box, d
-
-
-def _outline(xy, idx):
-    pts = xy[idx]
-    order = np.argsort(pts[:, 0])
-    return pts[order, 0], pts[order, 1]
 
 
 def _sample(box, d: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -453,7 +410,7 @@ def build_rig(landmarks: np.ndarray, size: int, split: np.ndarray | None = None,
         # (the press itself moves the lips onto the seam, not the seam)
         rig.seam_moves = {name: _sample((f.x0, f.y0, f.x1, f.y1), f.d, b.seam) * (name != "lip_press")
                           for name, f in fields.items()}
-    box, d = b.pucker()
+    box, d = pucker(b)
     rig.pucker = Field(box[1], box[3], box[0], box[2], d.astype(np.float32))
     rig.lids = [eyelids.lid(b.lm, b.eye_d, eye, portrait) for eye in eyelids.EYES]
     for name, eye, one in zip(("blink_right", "blink_left"), eyelids.EYES, rig.lids, strict=True):
