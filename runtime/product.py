@@ -115,7 +115,8 @@ def presentation_specs(settings: Settings, bus: Bus, places: Places, *, on_idle=
         "render", bus, face_factory=face, avatar_factory=face,
         display_factory=lambda: open_display(display.window, settings.avatar.resolution,
                                              fullscreen=display.fullscreen, hide_cursor=display.hide_cursor),
-        fps=display.fps, publish_frames=recording is not None,
+        fps=display.fps, thinking_fps=display.thinking_fps if recording is None else display.fps,
+        publish_frames=recording is not None,
         preview_fps=settings.api.preview_fps if settings.api.enabled else 0, **beat)))
     play = settings.play
     specs.append(ActorSpec("play", lambda: PlayActor(

@@ -14,6 +14,7 @@ from runtime.config import Settings, parse_config
 from runtime.core.errors import RuntimeFault
 from runtime.core.messages import Interrupt, ReplyChunk, SpeechAudio
 from runtime.core.supervisor import ActorSpec
+from runtime.engines.voices import SAID_KEPT, Voice, Voices
 from runtime.speech.audio import read_audio
 from runtime.speech.textnorm import wer
 from runtime.speech.visemes import concat, from_audio
@@ -180,3 +181,34 @@ def test_the_voice_starts_at_once_and_pauses_as_the_text_asks(voice, text, first
     phrase = list(voice.synthesize("I'm here to help you find your way"))[-1]
     _, after_phrase = _silent_ms(phrase.audio, phrase.sample_rate)
     assert after_phrase <= 60, f"{after_phrase:.0f} ms of silence after a phrase the next piece goes on with"
+
+
+def test_a_short_opener_once_said_is_said_again_without_synthesis(voice):
+    # Kokoro took ~0.5 s for "你好，" before every answer that began with it (most Chinese answers
+    # to a greeting); the warm-up says it, so even the first visitor's answer starts at once.
+    fresh = Voices(voice.voices, sample_rate=voice.sample_rate)
+    fresh.warm()
+    first = list(fresh.synthesize("你好，"))
+    assert fresh.said_again == 1, "the warm-up's opener is kept"
+    again = list(fresh.synthesize("您好！")), list(fresh.synthesize("您好！"))
+    assert fresh.said_again == 2
+    for a, b in zip(*again, strict=True):
+        assert np.array_equal(a.audio, b.audio) and a.track.num_samples == b.track.num_samples == len(b.audio)
+        assert np.array_equal(a.track.spans, b.track.spans)
+    assert first[0].text == "你好，"
+    # A sentence is synthesized every time (only openers are kept) ...
+    for _ in range(2):
+        list(fresh.synthesize("The gallery is on the second floor."))
+    assert fresh.said_again == 2
+    # ... another voice of the same engine never speaks with the kept one's sound ...
+    kokoro = voice.voices["zh"].engine
+    other = Voices(voice.voices, {("host", "zh"): Voice(kokoro, "zm_yunxi")}, sample_rate=voice.sample_rate)
+    mine, theirs = list(other.synthesize("你好，")), list(other.synthesize("你好，", persona="host"))
+    assert other.said_again == 0 and not np.array_equal(mine[0].audio[:2000], theirs[0].audio[:2000])
+    # ... and what is kept stays bounded, the least recently said going first.
+    for n in range(SAID_KEPT + 5):
+        list(fresh.synthesize(f"Room {n}!"))
+    assert fresh.kept == SAID_KEPT
+    list(fresh.synthesize("Room 10!"))
+    list(fresh.synthesize("Room 0!"))
+    assert fresh.said_again == 3, "Room 0 was said longest ago: no longer kept; Room 10 still is"

@@ -9,6 +9,10 @@ and, when recording, onto the bus. An Interrupt returns the face to rest at once
 The conversation also sets what the face does between words: listening while the visitor speaks
 (small nods), thinking from the final transcript until the first answer audio is heard (gaze up
 and aside), speaking while answer audio plays, idle once the answer's last piece has played.
+While thinking the face only looks aside: it is drawn at `thinking_fps` (15 of 30), and the model
+writing the answer's first words and the voice saying them get that CPU (on two cores the face took
+10-25 % of one core from them). Lip-synced speech is drawn at the full rate from its first frame.
+
 With a camera, the eyes and a small head turn follow the visitor (`Visitor` messages): the camera
 looks out of the screen, so a visitor on the right of its picture stands at the avatar's right,
 which is the left of the picture the avatar is shown in.
@@ -52,9 +56,13 @@ class RenderActor(Actor):
     controls = (Interrupt, SetAvatar, Visitor)
 
     def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
-                 publish_frames: bool = False, avatar_factory=None, preview_fps: int = 0, **kwargs) -> None:
+                 thinking_fps: int = 0, publish_frames: bool = False, avatar_factory=None, preview_fps: int = 0,
+                 **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self.tick_interval_s = 1.0 / fps
+        self._thinking_every_ns = int(1e9 / min(thinking_fps or fps, fps) - 0.5e9 / fps)
+        """While thinking, a frame is drawn once this long after the last one (a tick's half of slack)."""
+        self._drawn_ns = 0
         self._face_factory, self._display_factory = face_factory, display_factory
         self._avatar_factory = avatar_factory
         """avatar name -> renderer, for avatars switched at run time (None: the avatar is fixed)."""
@@ -64,6 +72,8 @@ class RenderActor(Actor):
         self._frames = 0
         self._span: tuple[int, int, float] | None = None
         """The stats span: its first frame's time, frames since, the slowest frame (ms)."""
+        self._thinking = (0, 0.0)
+        """Of the stats span: frames drawn while thinking, and the seconds spent thinking."""
         self.animator = Animator()
         self._tracks: dict[tuple[int, int, int], VisemeTrack] = {}
         self._moods: dict[tuple[int, int, int], tuple[str, str, float]] = {}
@@ -152,9 +162,17 @@ class RenderActor(Actor):
         _LOGGER.info("avatar: %s", msg.avatar)
 
     def tick(self) -> None:
-        """Draw the frame for now."""
+        """Draw the frame for now (while thinking, every other one)."""
         started = time.perf_counter()
         now_ns = time.monotonic_ns()
+        thinking = self.animator.activity == Activity.THINKING
+        if thinking:
+            frames, seconds = self._thinking
+            self._thinking = (frames, seconds + self.tick_interval_s)
+            if now_ns - self._drawn_ns < self._thinking_every_ns:
+                return
+            self._thinking = (frames + 1, seconds + self.tick_interval_s)
+        self._drawn_ns = now_ns
         frame = self.face.render(self.animator.params(now_ns / 1e9))
         if self.display is not None:
             self.display.show(frame)
@@ -170,6 +188,9 @@ class RenderActor(Actor):
             self._span = (now_ns, 0, 0.0)
         first, frames, slowest = self._span
         if now_ns - first >= 1_000_000_000 and frames:
-            self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2)))
+            thinking_frames, thinking_s = self._thinking
+            self.publish(RenderStats(frames=frames, span_s=(now_ns - first) / 1e9, render_ms_max=round(slowest, 2),
+                                     thinking_frames=thinking_frames, thinking_s=round(thinking_s, 3)))
             first, frames, slowest = now_ns, 0, 0.0
+            self._thinking = (0, 0.0)
         self._span = (first, frames + 1, max(slowest, render_ms))

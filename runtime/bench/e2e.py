@@ -172,8 +172,8 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     span_s = (frames[-1][1] - frames[0][1]) / 1e9 if len(frames) > 1 else 0
     shown = [m for m in messages if isinstance(m, RenderStats) and m.t_ns >= first_input]  # without a recording
     report.update({
-        "render_fps": (round((len(frames) - 1) / span_s, 1) if span_s else
-                       round(sum(m.frames for m in shown) / sum(m.span_s for m in shown), 1) if shown else None),
+        "render_fps": (round((len(frames) - 1) / span_s, 1) if span_s else _fps(shown, thinking=False)),
+        "thinking_fps": None if span_s else _fps(shown, thinking=True),
         "dropped_frames": int(sum(round((b[1] - a[1]) / 1e9 * settings.display.fps) - 1
                                   for a, b in itertools.pairwise(frames))) if frames else None,
         "frame_ms": (percentiles(render_ms, digits=2) if render_ms else
@@ -203,3 +203,10 @@ def _with_bench_sections(base: str, pub: str, sub: str, window: bool = False) ->
     data["display"] = {**data.get("display", {}), "window": "on" if window else "off"}
     data["caption"] = {"enabled": False}
     return tomli_w.dumps(data)
+
+
+def _fps(shown: list[RenderStats], *, thinking: bool) -> float | None:
+    """Frames drawn a second while the avatar thought (at the display's thinking_fps), or the rest of the time."""
+    frames = sum(m.thinking_frames if thinking else m.frames - m.thinking_frames for m in shown)
+    seconds = sum(m.thinking_s if thinking else m.span_s - m.thinking_s for m in shown)
+    return round(frames / seconds, 1) if seconds > 0 else None

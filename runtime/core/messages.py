@@ -447,6 +447,10 @@ class RenderStats(Message):
     """From the first of them to the first frame after the span (seconds)."""
     render_ms_max: float = 0.0
     """The slowest frame's drawing time (milliseconds)."""
+    thinking_frames: int = 0
+    """Of the frames, those drawn while the avatar thought (at the display's thinking_fps)."""
+    thinking_s: float = 0.0
+    """Of the span, the seconds the avatar thought."""
 
 
 def payload_fields(cls: type[Message]) -> tuple[str, ...]:

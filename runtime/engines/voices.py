@@ -6,11 +6,18 @@ chunks are sentences (or clauses), so each chunk is read by one voice. A
 persona may pin its own voice per language. Every piece comes out at one sample rate (tracks
 rescaled exactly), so the speaker, the face and the recorder never see the rate change between
 two voices.
+
+Short pieces are kept once synthesized (`SAID_UNITS`, at most `SAID_KEPT` of them, the least
+recently said go first): an answer's first words are often the same ("你好，", "Hello!"), and Kokoro
+takes half a second for "你好，" on two cores, which the visitor would wait for before every such
+answer. The warm-up says each language's most common opener, so even the first visitor's is kept.
+The kept pieces are the avatar's own speech, in memory only.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,10 +26,18 @@ from runtime.core.limits import clean_text
 from runtime.core.rates import VOICE_RATE
 from runtime.engines.tts import Speech, TtsEngine, check_speakable
 from runtime.speech.audio import to_rate, voiced_span
+from runtime.speech.language import units
 from runtime.speech.phonemes import has_cjk, sentences
 from runtime.speech.visemes import clipped, resampled
 
-WARM_UP = {"en": "Hello.", "zh": "你好。"}
+WARM_UP = {"en": "Hello!", "zh": "你好，"}
+"""Said once by every voice before the first visitor: the engine's warm-up, and the most common first
+piece of an answer in that language, kept from then on."""
+SAID_UNITS = 4.5
+"""A piece at most this long (runtime.speech.language.units: 4 Chinese characters, 3 English words) is
+kept once said."""
+SAID_KEPT = 32
+"""At most this many pieces are kept (about 3 MB)."""
 LEAD_S = 0.02
 """Silence kept before a piece's voice begins (Kokoro makes ~100 ms of it, piper 30-60 ms: the
 answer's first sound comes that much sooner)."""
@@ -88,6 +103,15 @@ class Voices:
         self.sample_rate = sample_rate
         """Every piece comes out at this rate (hertz)."""
         self.languages = tuple(voices)
+        self._said: OrderedDict[tuple[int, str, str], tuple[Speech, ...]] = OrderedDict()
+        """(engine, voice, text) -> its pieces, for short texts once said (SAID_UNITS, SAID_KEPT)."""
+        self.said_again = 0
+        """Pieces taken from the kept ones instead of synthesized (for the log and tests)."""
+
+    @property
+    def kept(self) -> int:
+        """How many short pieces are kept."""
+        return len(self._said)
 
     def voice(self, language: str, persona: str = "") -> Voice:
         """The voice for a language (the persona's pin, else the configured one)."""
@@ -106,21 +130,40 @@ class Voices:
         for language, _ in runs:
             self.voice(language, persona)  # refuse before saying anything
         for language, part in runs:
-            voice = self.voice(language, persona)
-            for speech in voice.engine.synthesize(part, voice.name):
-                speech = fitted(speech)
-                if speech.sample_rate == self.sample_rate:
-                    yield speech
-                    continue
-                audio = to_rate(speech.audio, speech.sample_rate, self.sample_rate)
-                yield Speech(audio, self.sample_rate, resampled(speech.track, self.sample_rate, len(audio)),
-                             speech.text)
+            yield from self._say(self.voice(language, persona), part)
+
+    def _say(self, voice: Voice, part: str) -> Iterator[Speech]:
+        """The pieces of one run of text in one voice: kept ones again, or synthesized (and kept when short)."""
+        key = (id(voice.engine), voice.name, part)
+        kept = self._said.get(key)
+        if kept is not None:
+            self._said.move_to_end(key)
+            self.said_again += 1
+            yield from kept
+            return
+        pieces = []
+        for speech in voice.engine.synthesize(part, voice.name):
+            pieces.append(self._at_rate(fitted(speech)))
+            yield pieces[-1]
+        if pieces and units(part) <= SAID_UNITS:
+            for piece in pieces:
+                piece.audio.flags.writeable = False  # given out again: nobody may change it
+            self._said[key] = tuple(pieces)
+            while len(self._said) > SAID_KEPT:
+                self._said.popitem(last=False)
+
+    def _at_rate(self, speech: Speech) -> Speech:
+        if speech.sample_rate == self.sample_rate:
+            return speech
+        audio = to_rate(speech.audio, speech.sample_rate, self.sample_rate)
+        return Speech(audio, self.sample_rate, resampled(speech.track, self.sample_rate, len(audio)), speech.text)
 
     def warm(self) -> None:
-        """Synthesize once with every engine, so the first visitor does not pay for warm-up."""
+        """Say each language's opener with every voice, so the first visitor does not pay for the
+        engines' warm-up nor wait for the opener (it is kept)."""
         done = set()
         for language, voice in [*self.voices.items(), *((lang, v) for (_, lang), v in self.pinned.items())]:
             if id(voice.engine) not in done:
                 done.add(id(voice.engine))
-                for _ in voice.engine.synthesize(WARM_UP[language], voice.name):
+                for _ in self._say(voice, WARM_UP[language]):
                     pass
