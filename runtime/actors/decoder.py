@@ -8,7 +8,6 @@ never waits behind stale work. Each result is handed to `deliver` (the actor's i
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -63,8 +62,6 @@ class DecodeWorker:
         self.engine = engine
         self.language = language
         self.deliver = deliver
-        self._words_only = "segments" in inspect.signature(engine.transcribe).parameters
-        """The engine can leave the segments' times out of a final."""
         """Takes each finished job (from the worker's thread)."""
         self._pending: list[Job] = []
         self._busy = False
@@ -116,13 +113,8 @@ class DecodeWorker:
                 self._busy = True
             started = time.monotonic()
             try:
-                if job.kind == JobKind.PARTIAL:
-                    result = self.engine.partial(job.audio, self.language)
-                elif self._words_only:  # segment times are for files (runtime.engines.transcribe)
-                    result = self.engine.transcribe(job.audio, self.language, segments=False)
-                else:  # a plugin engine written before `segments`
-                    result = self.engine.transcribe(job.audio, self.language)
-                done = Done(job, result, time.monotonic() - started)
+                decode = self.engine.partial if job.kind == JobKind.PARTIAL else self.engine.transcribe
+                done = Done(job, decode(job.audio, self.language), time.monotonic() - started)
             except Exception as err:  # noqa: BLE001 - reported to the actor, which logs it once
                 done = Done(job, None, time.monotonic() - started, f"{type(err).__name__}: {err}",
                             err if isinstance(err, RuntimeFault) else None)

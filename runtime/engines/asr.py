@@ -30,10 +30,8 @@ class AsrResult:
 class AsrEngine(Protocol):
     """Speech to text on 16 kHz float32 mono audio."""
 
-    def transcribe(self, audio: np.ndarray, language: str = "auto", *, segments: bool = True) -> AsrResult:
-        """The best transcript of the whole audio (for finals); without `segments` the engine may
-        skip what only the segments' times need (a live final needs the words alone). An engine
-        without the `segments` keyword (a plugin written before it) is always asked for them."""
+    def transcribe(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
+        """The best transcript of the whole audio (for finals)."""
 
     def partial(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
         """A quick, possibly rougher transcript of audio still being spoken."""

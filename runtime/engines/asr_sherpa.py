@@ -76,7 +76,7 @@ class SherpaEngine:
             raise ListenFault("asr-model-invalid", f"sherpa-onnx cannot load the {kind} model: {err}",
                                "check that the files match the model kind in [asr]") from err
 
-    def transcribe(self, audio: np.ndarray, language: str = "auto", *, segments: bool = True) -> AsrResult:
+    def transcribe(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
         """Decode the whole audio."""
         stream = self._recognizer.create_stream()
         stream.accept_waveform(SAMPLE_RATE, audio)

@@ -99,41 +99,37 @@ class WhisperEngine:
         self.languages = languages
         """Languages `auto` may choose from (empty: any the model knows)."""
 
-    def transcribe(self, audio: np.ndarray, language: str = "auto", *, segments: bool = True) -> AsrResult:
+    def transcribe(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
         """Transcript with segment times: one encoder pass (over the fitted or the full window),
-        the language detected from that same pass (restricted to `languages`), then one decode.
-        Without `segments` the decode writes no timestamp tokens (a third fewer tokens: the live
-        final, which needs the words alone, comes ~30 ms sooner on one core) and the transcript is
-        one segment."""
+        the language detected from that same pass (restricted to `languages`), then one decode."""
         audio = audio[: _WINDOW_S * SAMPLE_RATE]
         if self.window == "fit" and len(audio) / SAMPLE_RATE + _FIT_PAD_S < _WINDOW_S:
             padded = np.concatenate([audio, np.zeros(int(_FIT_PAD_S * SAMPLE_RATE), np.float32)])
             features = self.model.feature_extractor(padded)
             cap = len(self._tokenizer("en").sot_sequence) + 8 + int(_FIT_TOKENS_PER_S * len(audio) / SAMPLE_RATE)
             result = self._decode(audio, features[:, : features.shape[1] - features.shape[1] % 2], language,
-                                  min(cap, _MAX_TOKENS), timed=segments)
+                                  min(cap, _MAX_TOKENS))
             if result is not None:
                 return result
             _LOGGER.debug("a fitted decode looked looped: decoding again on the full window")
         features = self.model.feature_extractor(audio, padding=_WINDOW_S * SAMPLE_RATE)[:, : _WINDOW_FRAMES]
-        return self._decode(audio, features, language, _MAX_TOKENS, check=False, timed=segments)
+        return self._decode(audio, features, language, _MAX_TOKENS, check=False)
 
     def _decode(self, audio: np.ndarray, features: np.ndarray, language: str, max_length: int,
-                check: bool = True, timed: bool = True) -> AsrResult | None:
+                check: bool = True) -> AsrResult | None:
         """One encoder pass and one decode; None when `check` finds it looped (or cut at max_length)."""
         encoded = self._encode(features)
         lang = language if language != "auto" else self._detect(encoded)
         tokenizer = self._tokenizer(lang)
-        prompt = list(tokenizer.sot_sequence) if timed else [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         result = self.model.model.generate(
-            encoded, [prompt], beam_size=self.beam_size, max_length=max_length,
+            encoded, [list(tokenizer.sot_sequence)], beam_size=self.beam_size, max_length=max_length,
             suppress_blank=True, suppress_tokens=[-1], return_no_speech_prob=True, return_scores=True)[0]
         tokens = result.sequences_ids[0]
         if result.no_speech_prob > _NO_SPEECH and result.scores[0] < _LOW_LOGPROB:  # score: mean log-prob
             return AsrResult(text="", language=lang)
         parts = tuple(_segments(tokens, tokenizer, len(audio) / SAMPLE_RATE))
         text = join_words(p.text for p in parts)
-        if check and len(tokens) + len(prompt) >= max_length:
+        if check and len(tokens) + len(tokenizer.sot_sequence) >= max_length:
             return None
         if check and looks_looped(text):
             # The commonest slip: the utterance (or its last sentence) said again. Said once, it

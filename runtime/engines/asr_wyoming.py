@@ -50,7 +50,7 @@ class WyomingAsrEngine:
         self.uri = uri
         self.link = WyomingLink(uri, timeout_s, ListenFault, "asr", "[asr] uri")
 
-    def transcribe(self, audio: np.ndarray, language: str = "auto", *, segments: bool = True) -> AsrResult:
+    def transcribe(self, audio: np.ndarray, language: str = "auto") -> AsrResult:
         """The server's transcript of the whole audio."""
         started = time.perf_counter()
         text, heard = self.link.run(self._request(audio, language))
