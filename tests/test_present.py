@@ -22,6 +22,7 @@ from runtime.core.messages import (
     PlaybackStarted,
     RenderStats,
     SpeechAudio,
+    SpeechPaused,
     SpeechStarted,
     Transcript,
     VideoFrame,
@@ -270,10 +271,10 @@ def test_a_kiosk_face_reports_its_frame_rate_without_sending_its_frames(bus):
     assert all(s.frames > 0 and s.span_s >= 1.0 and s.render_ms_max > 0 for s in stats), stats
 
 
-def test_a_thinking_face_yields_half_its_frames_and_speaks_at_the_full_rate(bus, speech):
-    """From the visitor's last words to the answer's first sound the face only looks aside: it is
-    drawn at the display's thinking_fps, so the model and the voice get that CPU; the spoken answer
-    is drawn at the full rate again."""
+def test_a_waiting_face_yields_half_its_frames_and_speaks_at_the_full_rate(bus, speech):
+    """From the visitor's pause to the answer's first sound the face only nods or looks aside: it is
+    drawn at the display's thinking_fps, so the decode, the model and the voice get that CPU; a
+    visitor who goes on, and the spoken answer, are drawn at the full rate again."""
     face = avatars.renderer(avatars.load_avatar(SETTINGS))
     specs = [ActorSpec("render", lambda: RenderActor("render", bus, face_factory=lambda: face, fps=30,
                                                      thinking_fps=15)),
@@ -282,8 +283,16 @@ def test_a_thinking_face_yields_half_its_frames_and_speaks_at_the_full_rate(bus,
     with Running(bus, specs) as rec:
         pub = bus.publisher()
         pub.publish(Interrupt(turn=1, reason="new-input"))
+        pub.publish(SpeechStarted(turn=1, start_s=0.0))
+        pub.publish(Transcript(turn=1, text="Where is", final=False, end_s=1.0))
+        pub.publish(SpeechPaused(turn=1, heard_s=1.2))
+        assert rec.wait_for(lambda r: sum(s.thinking_s for s in r.of(RenderStats)) >= 1.0, 10)
+        pub.publish(Transcript(turn=1, text="Where is the", final=False, end_s=1.8))  # went on
+        went_on = time.monotonic_ns()
+        assert rec.wait_for(lambda r: sum(s.t_ns > went_on + 1.2e9 for s in r.of(RenderStats)) >= 1, 10)
+        listened = [s for s in rec.of(RenderStats) if s.t_ns > went_on + 1.2e9]
         pub.publish(Transcript(turn=1, text="Where is the cafe?"))
-        assert rec.wait_for(lambda r: sum(s.thinking_s for s in r.of(RenderStats)) >= 2.0, 10)
+        assert rec.wait_for(lambda r: sum(s.thinking_s for s in r.of(RenderStats)) >= 3.0, 10)
         thought = list(rec.of(RenderStats))
         pub.publish(as_message(speech[0]))
         assert rec.wait_for(lambda r: r.of(PlaybackStarted), 10)
@@ -292,5 +301,6 @@ def test_a_thinking_face_yields_half_its_frames_and_speaks_at_the_full_rate(bus,
         spoke = [s for s in rec.of(RenderStats) if s.t_ns > started + 1.2e9]
         pub.close()
     frames, seconds = sum(s.thinking_frames for s in thought), sum(s.thinking_s for s in thought)
-    assert frames / seconds <= 16.5, f"{frames} frames in {seconds:.1f} s of thinking"
-    assert all(s.thinking_s == 0 and s.thinking_frames == 0 for s in spoke), "speech was drawn at the thinking rate"
+    assert frames / seconds <= 16.5, f"{frames} frames in {seconds:.1f} s of waiting"
+    assert all(s.thinking_s == 0 for s in listened), "a visitor who went on was watched at the waiting rate"
+    assert all(s.thinking_s == 0 and s.thinking_frames == 0 for s in spoke), "speech was drawn at the waiting rate"

@@ -9,9 +9,11 @@ and, when recording, onto the bus. An Interrupt returns the face to rest at once
 The conversation also sets what the face does between words: listening while the visitor speaks
 (small nods), thinking from the final transcript until the first answer audio is heard (gaze up
 and aside), speaking while answer audio plays, idle once the answer's last piece has played.
-While thinking the face only looks aside: it is drawn at `thinking_fps` (15 of 30), and the model
-writing the answer's first words and the voice saying them get that CPU (on two cores the face took
-10-25 % of one core from them). Lip-synced speech is drawn at the full rate from its first frame.
+From the visitor's pause to the answer's first sound the face only nods or looks aside: it is drawn
+at `thinking_fps` (15 of 30), and the decode of the visitor's words, the model writing the answer's
+first words and the voice saying them get that CPU (on two cores the face took 10-25 % of one core
+from them). A visitor who goes on (a partial transcript past the pause) is watched at the full rate
+again, and lip-synced speech is drawn at the full rate from its first frame.
 
 With a camera, the eyes and a small head turn follow the visitor (`Visitor` messages): the camera
 looks out of the screen, so a visitor on the right of its picture stands at the avatar's right,
@@ -35,6 +37,7 @@ from runtime.core.messages import (
     RenderStats,
     SetAvatar,
     SpeechAudio,
+    SpeechPaused,
     SpeechStarted,
     Transcript,
     VideoFrame,
@@ -52,7 +55,7 @@ class RenderActor(Actor):
     """Draws the avatar; `display_factory` may return None (no window)."""
 
     subscriptions = (SpeechAudio, PlaybackStarted, PlaybackPosition, PlaybackFinished,
-                     SpeechStarted, Transcript)
+                     SpeechStarted, SpeechPaused, Transcript)
     controls = (Interrupt, SetAvatar, Visitor)
 
     def __init__(self, name: str, bus, *, face_factory, display_factory=lambda: None, fps: int = 30,
@@ -61,8 +64,11 @@ class RenderActor(Actor):
         super().__init__(name, bus, **kwargs)
         self.tick_interval_s = 1.0 / fps
         self._thinking_every_ns = int(1e9 / min(thinking_fps or fps, fps) - 0.5e9 / fps)
-        """While thinking, a frame is drawn once this long after the last one (a tick's half of slack)."""
+        """While waiting (thinking, or the visitor paused), a frame is drawn once this long after the last
+        one (a tick's half of slack)."""
         self._drawn_ns = 0
+        self._paused_at: float | None = None
+        """Input timeline of the visitor's latest pause (seconds) while they have not gone on, else None."""
         self._face_factory, self._display_factory = face_factory, display_factory
         self._avatar_factory = avatar_factory
         """avatar name -> renderer, for avatars switched at run time (None: the avatar is fixed)."""
@@ -125,7 +131,13 @@ class RenderActor(Actor):
             if self.ledger.said(msg.turn):
                 self.animator.set_activity(Activity.IDLE)
         elif isinstance(msg, SpeechStarted):
+            self._paused_at = None
             self.animator.set_activity(Activity.LISTENING)
+        elif isinstance(msg, SpeechPaused):
+            self._paused_at = msg.heard_s
+        elif isinstance(msg, Transcript) and not msg.final and not msg.speculative:
+            if self._paused_at is not None and msg.end_s > self._paused_at:
+                self._paused_at = None  # the visitor went on
         elif isinstance(msg, Transcript) and msg.final and msg.text.strip():
             # An answer prepared ahead (speculation) may be synthesized already: keep its pieces.
             self.ledger.forget_other_answers(msg.turn)
@@ -136,6 +148,7 @@ class RenderActor(Actor):
 
     def on_interrupt(self, msg: Interrupt) -> None:
         """Back to rest: the old answer is no longer heard (a barge-in: the visitor is speaking)."""
+        self._paused_at = None
         self.animator.speak(None, 0.0)
         self.animator.feel("neutral", 0.0)
         if msg.reason in (InterruptReason.BARGE_IN, InterruptReason.SPECULATION):  # the visitor is speaking
@@ -162,11 +175,11 @@ class RenderActor(Actor):
         _LOGGER.info("avatar: %s", msg.avatar)
 
     def tick(self) -> None:
-        """Draw the frame for now (while thinking, every other one)."""
+        """Draw the frame for now (while waiting for the answer, every other one)."""
         started = time.perf_counter()
         now_ns = time.monotonic_ns()
-        thinking = self.animator.activity == Activity.THINKING
-        if thinking:
+        activity = self.animator.activity
+        if activity == Activity.THINKING or (activity == Activity.LISTENING and self._paused_at is not None):
             frames, seconds = self._thinking
             self._thinking = (frames, seconds + self.tick_interval_s)
             if now_ns - self._drawn_ns < self._thinking_every_ns:

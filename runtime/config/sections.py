@@ -181,9 +181,9 @@ class DisplayConfig(Section):
     hide_cursor: bool = Field(False, description="Kiosk mode: no mouse pointer.")
     fps: int = Field(30, ge=5, le=120, description="Frames drawn per second.")
     thinking_fps: int = Field(15, ge=5, le=120,
-        description="Frames drawn per second while the avatar thinks (from the visitor's last words to the answer's "
-                    "first sound: the face only looks aside), so the model and the voice get the CPU; at most fps. "
-                    "Not while recording.")
+        description="Frames drawn per second while the avatar waits for its answer (from the visitor's pause to "
+                    "the answer's first sound: the face only nods or looks aside), so the decode, the model and the "
+                    "voice get the CPU; at most fps. Not while recording.")
 
 
 class CameraConfig(Section):
