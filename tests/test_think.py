@@ -176,6 +176,32 @@ def test_the_visitors_words_read_while_they_speak_are_not_read_again_at_the_endp
     assert not stopped.read_ahead(question, lambda: True), "a message that comes first stops the reading"
 
 
+def test_the_answer_hint_is_read_before_the_visitor_speaks_in_the_language_spoken_last(smol):
+    """A short question ("Do you hear me?") has no partial transcript to read ahead: its answer hint
+    and the chat template were read at the endpoint (the first visitor's first question waited
+    ~430 ms for 18 tokens with the 1.5B model). The hint is read while nobody waits, in the language
+    the visitor spoke last: at the endpoint only the question's own words are left."""
+
+    def left_at_endpoint(prepare: bool, first: str, question: str) -> int:
+        dialogue = fresh(smol)
+        if first:
+            list(dialogue.reply(first))
+        # The cache holds the conversation and another question (as after a partial transcript) ...
+        history = dialogue.memory.messages(dialogue.system_prompt(), "")[:-1]
+        assert engine.prepare([*history, {"role": "user", "content": "Something else entirely."}])
+        if prepare:  # ... until the conversation is read ahead
+            assert dialogue.prepare()
+        list(dialogue.reply(question))
+        return dialogue.engine.last_prompt_tokens - dialogue.engine.last_reused_tokens
+
+    engine = smol.engine
+    for first, question, hint in (("", "Do you hear me?", "(Answer in English.)"),
+                                  ("你好", "请问洗手间在哪里？", "（请用简体中文回答。）")):
+        own = engine.count(question) + 6  # the question, its end marker and the assistant's start
+        assert left_at_endpoint(False, first, question) >= own + engine.count(hint) - 2, "positive control"
+        assert left_at_endpoint(True, first, question) <= own, f"the hint of {question!r} was read at the endpoint"
+
+
 def test_the_visitors_words_are_read_in_short_slices_that_yield_to_a_message(smol):
     """A read ahead that started just before the visitor paused held the CPU until it was done
     (up to 0.8 s beside the pause's decode): the words are read a few tokens a call, and a message

@@ -89,8 +89,9 @@ class ThinkActor(Actor):
         """What became of it while it was generated: "", "keep" (committed) or "drop" (discarded)."""
         self._ahead_memory: Turn | None = None
         """Its exchange, remembered once the final transcript commits it."""
-        self._unread = False
-        """The memory changed since the model last read the conversation ahead."""
+        self._unread = True
+        """The memory changed since the model last read the conversation ahead (and before the first
+        visitor: the question's start, its answer hint, is read ahead too)."""
         self._answering = False
         """An answer is being generated (its exchange enters the memory when it ends)."""
         self._void = -1

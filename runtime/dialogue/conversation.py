@@ -66,6 +66,8 @@ class Dialogue:
         self.max_input_tokens = max_input_tokens
         self.first_chunk_units = first_chunk_units
         self.first_chunk_units_zh = first_chunk_units_zh
+        self._spoken = ""
+        """The language of the last answer: the next question's hint is read ahead in it."""
         self.clock = clock
         self.memory = Memory(memory_tokens, idle_reset_s, engine.count, clock)
         self.persona_id = ""
@@ -163,10 +165,13 @@ class Dialogue:
 
     def prepare(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
         """Read the conversation so far into the model while nobody waits (the answer plays, the
-        visitor thinks): the next question then costs only its own words. False when stopped."""
-        if not self.memory.turns:
-            return True
-        return self.engine.prepare(self.memory.messages(self.system_prompt(self.persona), "")[:-1], should_stop)
+        visitor thinks), and the start of the next question, its answer hint in the language spoken
+        last: the next question then costs only its own words. False when stopped."""
+        system = self.system_prompt(self.persona)
+        hint = self._asking(self.persona, self.language("", self._spoken), "")
+        messages = ([{"role": "system", "content": system}, {"role": "user", "content": hint}]
+                    if self.memory.expired() or not self.memory.turns else self.memory.messages(system, hint))
+        return self.engine.prepare(messages, should_stop)
 
     def read_ahead(self, words: str, should_stop: Callable[[], bool] = lambda: False, language: str = "") -> bool:
         """Read the conversation, the answer hint and the visitor's words so far (a partial
@@ -204,6 +209,7 @@ class Dialogue:
             _LOGGER.warning("think-input-trimmed: visitor input cut from %d to %d characters",
                             len(question), len(trimmed))
         started, persona, lang = self.clock(), self.persona, self.language(trimmed, language)
+        self._spoken = lang
         stopped = []
 
         def stop() -> bool:
