@@ -37,6 +37,8 @@ class MouthPainter:
     def __init__(self, portrait: np.ndarray, landmarks: np.ndarray, mouth_width: float, split: np.ndarray,
                  shows_teeth: bool) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
+        self.opened: tuple[int, int, np.ndarray] | None = None
+        """The last frame's painted opening: (x0, y0, matte 0..1) over its box (None: none painted)."""
         lm = landmarks[:, :2]
         teeth = _teeth_mask(portrait, lm)
         self.own_lower_teeth = shows_teeth and _teeth_below(teeth, split, lm)
@@ -74,6 +76,7 @@ class MouthPainter:
         own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
         split = top
+        self.opened = None
         top, bottom = _taper(top, bottom)
         if self.shows_teeth:  # (the opening's top stays on the line the jaw tears the photo along, out
             # to the corners: tapered below it, the torn row showed as a dotted line beside the teeth)
@@ -116,6 +119,7 @@ class MouthPainter:
             keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
             keep = cv2.GaussianBlur(keep, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
             alpha, shade = alpha * keep, shade * keep
+        self.opened = (int(x0), int(y0), alpha)
         alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
         region = frame[y0:y1, x0:x1]
