@@ -85,7 +85,8 @@ class MouthPainter:
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
                                        max(shut, rounded), smoothstep(opening / (0.06 * self.mw)))
-        if opening < 0.6:
+        if opening < 0.6 or shut >= 0.999:  # (lips that have met have no opening between them: its
+            # shaded rim and lower-lip band drew the smile's outline in grey loops beside closed lips)
             return
         # (over the photo's own teeth the opening starts a pixel higher: the row the lips part
         # along, stretched by the jaw, showed as a dotted dark line under the teeth)
@@ -172,6 +173,10 @@ class MouthPainter:
             return
         colour = cv2.remap(fill, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = frame[y0:y1, x0:x1].astype(np.float32)
+        if shut > 0:  # (closed lips: what the smile's dark corners are carried onto is skin or lip,
+            # whichever the frame shows round them: the lips' colour there drew pink-grey blobs with a
+            # grey outline, the smile's opening, beside closed lips)
+            colour += (_around(region, amount, 0.04 * self.mw) - colour) * shut
         region += (colour - region) * amount[..., None]
         if np.max(tint) >= 0.02:  # (the mouth's hue, as light as the photo there but never black)
             deep = float(_luma(self.deep))
@@ -199,6 +204,21 @@ class MouthPainter:
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
+
+
+def _around(region: np.ndarray, hidden: np.ndarray, sigma: float) -> np.ndarray:
+    """Per pixel, the colour of what the region shows around it where it is not `hidden` (0..1):
+    a blur of the shown pixels only, wider where they are far."""
+    weight = np.clip(1.0 - 2.0 * hidden, 0, 1).astype(np.float32)
+    out = np.zeros_like(region)
+    norm = np.zeros(weight.shape, np.float32)
+    for s in (sigma, 3 * sigma):  # (a wide blur fills what the narrow one cannot reach)
+        near = cv2.GaussianBlur(weight, (0, 0), s)
+        trust = np.clip(near / 0.3, 0, 1) * (1 - norm)
+        out += cv2.GaussianBlur(region * weight[..., None], (0, 0), s) / np.maximum(near, 1e-4)[..., None] * trust[
+            ..., None]
+        norm += trust
+    return out + region * (1 - norm)[..., None]
 
 
 def _saturation(rgb: np.ndarray) -> float:
