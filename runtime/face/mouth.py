@@ -85,8 +85,10 @@ class MouthPainter:
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
                                        max(shut, rounded), smoothstep(opening / (0.06 * self.mw)))
-        if opening < 0.6 or shut >= 0.999:  # (lips that have met have no opening between them: its
-            # shaded rim and lower-lip band drew the smile's outline in grey loops beside closed lips)
+        # (lips apart in the photo that have met have no opening between them: its shaded rim and
+        # lower-lip band drew the smile's outline in grey loops beside the closed lips)
+        met = shut if self.shows_teeth else 0.0
+        if opening < 0.6 or met >= 0.999:
             return
         # (over the photo's own teeth the opening starts a pixel higher: the row the lips part
         # along, stretched by the jaw, showed as a dotted dark line under the teeth)
@@ -100,7 +102,8 @@ class MouthPainter:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        fade_in = min(1.0, (opening - 0.6) / 3.0)  # a hairline gap fades in, never a black line
+        # (a hairline gap fades in, never a black line; and out as the lips meet)
+        fade_in = min(1.0, (opening - 0.6) / 3.0) * (1.0 - met)
         alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32) / 255.0 * fade_in
         # The lower lip's inner edge turns into the mouth, in its shade: a band under the opening
         # darkens smoothly towards the cavity, so the moved lip's own edge (a pale rim, the tips of
@@ -180,7 +183,9 @@ class MouthPainter:
         region += (colour - region) * amount[..., None]
         if np.max(tint) >= 0.02:  # (the mouth's hue, as light as the photo there but never black)
             deep = float(_luma(self.deep))
-            target = (self.deep / max(deep, 1.0)) * np.maximum(_luma(region), 0.9 * deep)[..., None]
+            hue = self.deep / max(deep, 1.0)
+            hue = hue + (1.0 - hue) * 0.5  # (half-way to grey: the full red drew a red rim at the corners)
+            target = hue * np.maximum(_luma(region), 0.9 * deep)[..., None]
             region += (target - region) * np.asarray(tint, np.float32)[..., None]
         frame[y0:y1, x0:x1] = (region + 0.5).astype(np.uint8)
 

@@ -46,8 +46,6 @@ class FaceRenderer:
             upper = self.landmarks[L.LIPS_UPPER_INNER]
             outline = np.concatenate([upper[np.argsort(upper[:, 0])], rig.split[::-1]])
             self._own_teeth = (self.portrait, outline, self.landmarks[13])
-        self._fold = None
-        """(x0, y0, mask) where the closing lips' map jumps this frame (Renderer._close_lips)."""
         self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance, rig.lids)
         self.blinks = not behind_dark_lenses(self.portrait, self.landmarks)
         """False behind dark glasses: a lid would be drawn over the lens."""
@@ -96,9 +94,6 @@ class FaceRenderer:
             if abs(params.get("jaw_open", 0.0)) >= 1e-3:
                 self._add(rig.fields["jaw_open"], params["jaw_open"])
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if self._fold is not None:
-            soften(frame, *self._fold)
-            self._fold = None
         if rig.strip is not None:  # (the strip joins the mouth as it opens)
             opened = float(np.max(down[:, 1] - up[:, 1]))
             down[:, 1] += rig.strip * float(np.clip(opened / (0.015 * rig.mouth_width), 0, 1))
@@ -114,8 +109,9 @@ class FaceRenderer:
             inner = moved[OPENING]
             n = len(OPENING) // 2
             end = float(up[len(up) // 2, 1]) if self.shows_teeth else float(inner[n // 2, 1]) + 0.15 * rig.mouth_width
-            squeeze(frame, rig.pucker, float(params["lip_round"]), inner, self.mouth.opened, end, rig.mouth_width,
-                    self._own_teeth)
+            # (the photo's own teeth only while no lips press over them: m, b, p cover them)
+            own = self._own_teeth if params.get("lip_press", 0.0) < 1e-3 else None
+            squeeze(frame, rig.pucker, float(params["lip_round"]), inner, self.mouth.opened, end, rig.mouth_width, own)
         self.lids.paint(frame, closing, shifts)
         return frame
 
@@ -151,11 +147,6 @@ class FaceRenderer:
         dy = cv2.remap(d[..., 1], mx - np.float32(x0), my - np.float32(y0), cv2.INTER_NEAREST,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         my -= dy
-        # (where the lips meet the map jumps from one lip to the other; sampled per pixel, the fold
-        # was a stair-stepped line, the ghost of the smile's opening between closed lips)
-        jump = np.zeros(dy.shape, np.uint8)
-        jump[1:] = np.abs(np.diff(dy, axis=0)) > 0.75
-        self._fold = (ox0, oy0, jump) if jump.any() else None
 
     def _add(self, f: Field, weight: float, dx: int = 0, dy: int = 0) -> None:
         """Add weight x a field (moved by whole pixels dx, dy) to the backward map (output p shows
@@ -168,23 +159,6 @@ class FaceRenderer:
         mx, my = self._map_x[y0:y1, x0:x1], self._map_y[y0:y1, x0:x1]
         cv2.scaleAdd(d[..., 0], -weight, mx, mx)
         cv2.scaleAdd(d[..., 1], -weight, my, my)
-
-
-def soften(frame: np.ndarray, x0: int, y0: int, line: np.ndarray) -> None:
-    """Blur the frame a little along a line (mask over a box at x0, y0), in place: a fold in the
-    warp anti-aliased like the photo's own edges, not a hard stair-stepped one."""
-    h, w = line.shape
-    if not line.any():
-        return
-    ys, xs = np.nonzero(line)
-    a0, b0 = max(0, int(xs.min()) - 4), max(0, int(ys.min()) - 4)
-    a1, b1 = min(w, int(xs.max()) + 5), min(h, int(ys.max()) + 5)
-    region = frame[y0 + b0:y0 + b1, x0 + a0:x0 + a1]
-    weight = cv2.GaussianBlur(cv2.dilate(line[b0:b1, a0:a1], np.ones((3, 1), np.uint8)).astype(np.float32),
-                              (0, 0), 1.0)
-    weight = np.clip(weight * 2.0, 0, 1)[..., None]
-    blurred = cv2.GaussianBlur(region, (0, 0), 1.0).astype(np.float32)
-    region[:] = (region * (1 - weight) + blurred * weight + 0.5).astype(np.uint8)
 
 
 def _at(f: Field, points: np.ndarray) -> np.ndarray:
