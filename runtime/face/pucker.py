@@ -72,6 +72,9 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
     mx, my = xx - np.float32(amount) * f.d[..., 0], yy - np.float32(amount) * f.d[..., 1]
     before = frame[f.y0:f.y1, f.x0:f.x1].copy()
     squeezed = cv2.remap(frame, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    if amount < 0.2:  # (barely rounded, as round an m, b or p: the teeth hardly narrow)
+        frame[f.y0:f.y1, f.x0:f.x1] = squeezed
+        return
     # The opening before the squeeze where the squeeze takes it: the oval the teeth are seen
     # through. It is what was painted, and above it the lips' inner outline (the photo's own
     # teeth) in the columns that were painted (beyond them, out to the corners, the lips meet).
