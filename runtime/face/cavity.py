@@ -38,9 +38,9 @@ class Cavity:
     def __init__(self, portrait: np.ndarray, lm: np.ndarray, mouth_width: float, lip: np.ndarray) -> None:
         self.mw = mouth_width
         light = _skin_light(portrait, lm)
-        # The lips' hue in shade: deeper red (less green and blue), a fifth of its way to grey.
+        # The lips' hue in shade: deeper red (less green and blue), a third of its way to grey.
         red = lip * np.array([1.0, 0.46, 0.42], np.float32)
-        red = red + (float(_luma(red)) - red) * 0.2
+        red = red + (float(_luma(red)) - red) * 0.3  # (redder, it drew a dark-red rim round the opening)
         unit = red / max(float(_luma(red)), 1.0)
         self.front = unit * max(FRONT * light, 44.0)
         """The cavity along the lips."""

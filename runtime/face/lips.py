@@ -238,7 +238,9 @@ def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: 
     if y1 - y0 < 2:
         return
     u = np.abs(xs - (seam[0, 0] + seam[-1, 0]) / 2) / max(0.5 * (seam[-1, 0] - seam[0, 0]), 1.0)
-    depth = 0.25 * amount * (1 - 0.5 * u ** 2) * smoothstep((1 - u) / 0.15)
+    # (faded out well before the seam's ends: where a smile's corners were, a dark line on out to
+    # them drew the smile's outline beside closed lips, a grey squiggle into the cheeks)
+    depth = 0.25 * amount * (1 - 0.5 * u ** 2) * smoothstep((0.9 - u) / 0.35)
     yy = np.arange(y0, y1, dtype=np.float32)[:, None]
     region = frame[y0:y1, x0:x1]
     # The lips meet along a soft line: across the seam the step between the two lips (a warp's

@@ -37,6 +37,8 @@ class MouthPainter:
     def __init__(self, portrait: np.ndarray, landmarks: np.ndarray, mouth_width: float, split: np.ndarray,
                  shows_teeth: bool) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
+        self.opened: tuple[int, int, np.ndarray] | None = None
+        """The last frame's painted opening: (x0, y0, matte 0..1) over its box (None: none painted)."""
         lm = landmarks[:, :2]
         teeth = _teeth_mask(portrait, lm)
         self.own_lower_teeth = shows_teeth and _teeth_below(teeth, split, lm)
@@ -74,6 +76,7 @@ class MouthPainter:
         own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
         split = top
+        self.opened = None
         top, bottom = _taper(top, bottom)
         if self.shows_teeth:  # (the opening's top stays on the line the jaw tears the photo along, out
             # to the corners: tapered below it, the torn row showed as a dotted line beside the teeth)
@@ -82,7 +85,10 @@ class MouthPainter:
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
                                        max(shut, rounded), smoothstep(opening / (0.06 * self.mw)))
-        if opening < 0.6:
+        # (lips apart in the photo that have met have no opening between them: its shaded rim and
+        # lower-lip band drew the smile's outline in grey loops beside the closed lips)
+        met = shut if self.shows_teeth else 0.0
+        if opening < 0.6 or met >= 0.999:
             return
         # (over the photo's own teeth the opening starts a pixel higher: the row the lips part
         # along, stretched by the jaw, showed as a dotted dark line under the teeth)
@@ -96,7 +102,8 @@ class MouthPainter:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        fade_in = min(1.0, (opening - 0.6) / 3.0)  # a hairline gap fades in, never a black line
+        # (a hairline gap fades in, never a black line; and out as the lips meet)
+        fade_in = min(1.0, (opening - 0.6) / 3.0) * (1.0 - met)
         alpha = cv2.GaussianBlur(mask, (0, 0), _EDGE_PX).astype(np.float32) / 255.0 * fade_in
         # The lower lip's inner edge turns into the mouth, in its shade: a band under the opening
         # darkens smoothly towards the cavity, so the moved lip's own edge (a pale rim, the tips of
@@ -116,6 +123,7 @@ class MouthPainter:
             keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
             keep = cv2.GaussianBlur(keep, (0, 0), _EDGE_PX).astype(np.float32) / 255.0
             alpha, shade = alpha * keep, shade * keep
+        self.opened = (int(x0), int(y0), alpha)
         alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
         region = frame[y0:y1, x0:x1]
@@ -168,10 +176,16 @@ class MouthPainter:
             return
         colour = cv2.remap(fill, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = frame[y0:y1, x0:x1].astype(np.float32)
+        if shut > 0:  # (closed lips: what the smile's dark corners are carried onto is skin or lip,
+            # whichever the frame shows round them: the lips' colour there drew pink-grey blobs with a
+            # grey outline, the smile's opening, beside closed lips)
+            colour += (_around(region, amount, 0.04 * self.mw) - colour) * shut
         region += (colour - region) * amount[..., None]
         if np.max(tint) >= 0.02:  # (the mouth's hue, as light as the photo there but never black)
             deep = float(_luma(self.deep))
-            target = (self.deep / max(deep, 1.0)) * np.maximum(_luma(region), 0.9 * deep)[..., None]
+            hue = self.deep / max(deep, 1.0)
+            hue = hue + (1.0 - hue) * 0.5  # (half-way to grey: the full red drew a red rim at the corners)
+            target = hue * np.maximum(_luma(region), 0.9 * deep)[..., None]
             region += (target - region) * np.asarray(tint, np.float32)[..., None]
         frame[y0:y1, x0:x1] = (region + 0.5).astype(np.uint8)
 
@@ -195,6 +209,21 @@ class MouthPainter:
         if not self.shows_teeth:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
+
+
+def _around(region: np.ndarray, hidden: np.ndarray, sigma: float) -> np.ndarray:
+    """Per pixel, the colour of what the region shows around it where it is not `hidden` (0..1):
+    a blur of the shown pixels only, wider where they are far."""
+    weight = np.clip(1.0 - 2.0 * hidden, 0, 1).astype(np.float32)
+    out = np.zeros_like(region)
+    norm = np.zeros(weight.shape, np.float32)
+    for s in (sigma, 3 * sigma):  # (a wide blur fills what the narrow one cannot reach)
+        near = cv2.GaussianBlur(weight, (0, 0), s)
+        trust = np.clip(near / 0.3, 0, 1) * (1 - norm)
+        out += cv2.GaussianBlur(region * weight[..., None], (0, 0), s) / np.maximum(near, 1e-4)[..., None] * trust[
+            ..., None]
+        norm += trust
+    return out + region * (1 - norm)[..., None]
 
 
 def _saturation(rgb: np.ndarray) -> float:

@@ -10,6 +10,7 @@ the stretch.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
@@ -53,3 +54,101 @@ def _outline(xy, idx):
     pts = xy[idx]
     order = np.argsort(pts[:, 0])
     return pts[order, 0], pts[order, 1]
+
+
+def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teeth_end: float,
+            mouth_w: float, own_teeth=None) -> None:
+    """Apply rounded lips (`f`: Rig.pucker at `amount`) to the finished frame in place, the teeth
+    clipped by the narrower opening, not squeezed with it: the lips and the opening between them
+    narrow into an oval, while the upper teeth (and the mouth just below them) only move with the
+    upper lip's middle, keeping their own width and height (squeezed with the lips they grew tall
+    and thin, a caricature). `inner`: the lips' opening (mouth.OPENING) before the squeeze;
+    `opened`: the painted opening (MouthPainter.opened); `teeth_end`: y of the upper teeth's
+    lower edge in the middle before the squeeze. `own_teeth`: (portrait, outline of its teeth,
+    the upper lip's inner middle) of a portrait that shows its teeth: they are taken from the
+    portrait itself, hanging from the upper lip's middle (the lips' fields had narrowed them)."""
+    h, w = f.d.shape[:2]
+    yy, xx = np.mgrid[f.y0:f.y1, f.x0:f.x1].astype(np.float32)
+    mx, my = xx - np.float32(amount) * f.d[..., 0], yy - np.float32(amount) * f.d[..., 1]
+    before = frame[f.y0:f.y1, f.x0:f.x1].copy()
+    squeezed = cv2.remap(frame, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    if amount < 0.2:  # (barely rounded, as round an m, b or p: the teeth hardly narrow)
+        frame[f.y0:f.y1, f.x0:f.x1] = squeezed
+        return
+    # The opening before the squeeze where the squeeze takes it: the oval the teeth are seen
+    # through. It is what was painted, and above it the lips' inner outline (the photo's own
+    # teeth) in the columns that were painted (beyond them, out to the corners, the lips meet).
+    hole = np.zeros((h, w), np.float32)
+    if opened is not None:
+        ox, oy, matte = opened
+        x0, y0 = max(ox, f.x0), max(oy, f.y0)
+        x1, y1 = min(ox + matte.shape[1], f.x1), min(oy + matte.shape[0], f.y1)
+        if x1 > x0 and y1 > y0:
+            hole[y0 - f.y0:y1 - f.y0, x0 - f.x0:x1 - f.x0] = matte[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    lips = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(lips, [np.round((inner - [f.x0, f.y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+    columns = np.clip(hole.max(axis=0, keepdims=True) * 1.5 - 0.5, 0, 1)
+    teeth = lips.astype(np.float32) / 255.0 * columns
+    n = len(inner) // 2
+    mid = inner[n // 2] if n > 1 else inner.mean(axis=0)  # (the upper lip's inner edge, in the middle)
+    top = _moved(f, amount, mid)
+    shift = top - mid
+    # the rows of the teeth and a little below them, fading into the squeezed mouth's shade; below
+    # the teeth only where the squeezed mouth was painted (the unsqueezed dark beside it widened the O)
+    end = max(teeth_end + shift[1], float(_moved(f, amount, np.array([mid[0], teeth_end]))[1])) + 0.02 * mouth_w
+    rows = 1.0 - smoothstep((yy[:, :1] - end) / (0.06 * mouth_w))
+    below = 1.0 - smoothstep((yy[:, :1] - (teeth_end + shift[1])) / max(1.0, 0.02 * mouth_w))
+    weight = np.maximum(_seen(hole, f, mx, my), _seen(teeth, f, mx, my) * below) * rows
+    if float(weight.max()) < 0.02:
+        frame[f.y0:f.y1, f.x0:f.x1] = squeezed
+        return
+    rigid = cv2.warpAffine(before, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (w, h),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if own_teeth is not None:
+        rigid = _own_teeth(rigid, f, own_teeth, top)
+    # (under the teeth, down to where the squeezed teeth ended, whatever of them is lighter than the
+    # mouth there goes: their squeezed edge showed as a white fleck under the teeth)
+    lighter = np.clip((_luma(squeezed) - _luma(rigid) - 10.0) / 30.0, 0, 1)
+    weight = np.maximum(weight, _seen(teeth, f, mx, my) * rows * (1 - below) * lighter)[..., None]
+    out = squeezed.astype(np.float32) * (1 - weight) + rigid.astype(np.float32) * weight
+    frame[f.y0:f.y1, f.x0:f.x1] = (out + 0.5).astype(np.uint8)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """Luminance (BT.601) of RGB pixels."""
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _seen(mask: np.ndarray, f, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """A matte of the frame before the squeeze (over the box) where the squeeze takes it, a pixel
+    inside its edge (the squeezed lips keep their own anti-aliased edge)."""
+    seen = cv2.remap(mask, mx - np.float32(f.x0), my - np.float32(f.y0), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.GaussianBlur(np.clip(seen * 1.6 - 0.6, 0, 1), (0, 0), 0.8)
+
+
+def _moved(f, amount: float, point: np.ndarray) -> np.ndarray:
+    """Where the squeeze shows a point of the frame before it (the frame at p shows p - r d(p))."""
+    q = np.asarray(point, np.float64)
+    p = q.copy()
+    h, w = f.d.shape[:2]
+    for _ in range(4):
+        ix = int(np.clip(round(p[0]) - f.x0, 0, w - 1))
+        iy = int(np.clip(round(p[1]) - f.y0, 0, h - 1))
+        p = q + amount * f.d[iy, ix]
+    return p
+
+
+def _own_teeth(rigid: np.ndarray, f, own_teeth, top: np.ndarray) -> np.ndarray:
+    """`rigid` (the box of the frame) with the portrait's own teeth hung from `top`, the upper
+    lip's inner middle where the frame shows it."""
+    portrait, outline, mid = own_teeth
+    h, w = rigid.shape[:2]
+    shift = np.asarray(top, np.float32) - np.asarray(mid, np.float32)
+    m = np.float32([[1, 0, shift[0] - f.x0], [0, 1, shift[1] - f.y0]])
+    teeth = cv2.warpAffine(portrait, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    band = np.zeros((h, w), np.uint8)
+    where = (outline + shift - [f.x0, f.y0]) * 4
+    cv2.fillPoly(band, [np.round(where).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+    band = cv2.GaussianBlur(band, (0, 0), 0.7).astype(np.float32)[..., None] / 255.0
+    return (rigid * (1 - band) + teeth * band + 0.5).astype(np.uint8)

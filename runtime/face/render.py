@@ -19,6 +19,7 @@ from runtime.face.lidskin import LidPainter
 from runtime.face.lips import paint_seam
 from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.press import in_order
+from runtime.face.pucker import squeeze
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
 
 BLINKS = ("blink_right", "blink_left")
@@ -38,6 +39,13 @@ class FaceRenderer:
         self.shows_teeth = rig.open_at_rest
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
         self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth)
+        self._own_teeth = None
+        """(portrait, outline of its teeth, the upper lip's inner edge in the middle) of a portrait
+        that shows its teeth (runtime.face.pucker.squeeze)."""
+        if self.shows_teeth:
+            upper = self.landmarks[L.LIPS_UPPER_INNER]
+            outline = np.concatenate([upper[np.argsort(upper[:, 0])], rig.split[::-1]])
+            self._own_teeth = (self.portrait, outline, self.landmarks[13])
         self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance, rig.lids)
         self.blinks = not behind_dark_lenses(self.portrait, self.landmarks)
         """False behind dark glasses: a lid would be drawn over the lens."""
@@ -98,16 +106,14 @@ class FaceRenderer:
         if seam is not None:
             paint_seam(frame, seam, shut, rig.mouth_width)
         if params.get("lip_round", 0.0) >= 1e-3 and rig.pucker is not None:
-            self._pucker(frame, float(params["lip_round"]))
+            inner = moved[OPENING]
+            n = len(OPENING) // 2
+            end = float(up[len(up) // 2, 1]) if self.shows_teeth else float(inner[n // 2, 1]) + 0.15 * rig.mouth_width
+            # (the photo's own teeth only while no lips press over them: m, b, p cover them)
+            own = self._own_teeth if params.get("lip_press", 0.0) < 1e-3 else None
+            squeeze(frame, rig.pucker, float(params["lip_round"]), inner, self.mouth.opened, end, rig.mouth_width, own)
         self.lids.paint(frame, closing, shifts)
         return frame
-
-    def _pucker(self, frame: np.ndarray, amount: float) -> None:
-        """Rounded lips drawn in and pushed out: the finished mouth squeezed (runtime.face.rig.Rig.pucker)."""
-        f = self.rig.pucker
-        mx = self._grid_x[f.y0:f.y1, f.x0:f.x1] - np.float32(amount) * f.d[..., 0]
-        my = self._grid_y[f.y0:f.y1, f.x0:f.x1] - np.float32(amount) * f.d[..., 1]
-        frame[f.y0:f.y1, f.x0:f.x1] = cv2.remap(frame, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
     def landmarks_at(self, params: dict[str, float]) -> np.ndarray:
         """Where the frame for these parameters shows the portrait's landmarks ((n, 2): where the
