@@ -177,3 +177,26 @@ def test_the_second_look_at_a_pause_sees_the_same_silence_however_late_it_is_ask
     assert late_len_s == pytest.approx(on_time_s, abs=0.01), \
         f"asked late, the model heard {late_len_s:.2f} s, on time {on_time_s:.2f} s"
     assert late_p == pytest.approx(on_time_p, abs=1e-4), f"p={late_p:.2f} asked late, {on_time_p:.2f} on time"
+
+
+def test_a_finished_sound_waits_for_its_words_as_long_as_they_take(model):
+    """The model hears "What are you talking about?" as finished; while its words are still being
+    decoded (a busy machine: the decode of "Hello!" took longer than a breath), the endpoint waits
+    for them up to endpoint_incomplete_s, since the transcript needs them anyway; once they are in
+    and say nothing more is coming, the short silence ends it."""
+    import queue
+
+    from runtime.config import ListenConfig
+    from runtime.speech.endpoint import Verdict
+    from runtime.speech.endpointing import TurnJudge
+
+    settings, answers = ListenConfig(), queue.Queue()
+    judge = TurnJudge(settings, model, answers.put)
+    try:
+        judge.pause(1, clip(*FINISHED[0]), "t", 0.15)
+        judge.take(answers.get(timeout=60))
+        silence_s = settings.endpoint_unfinished_s + 0.05
+        assert judge.silence_needed(1, None, silence_s, lambda: None) >= settings.endpoint_incomplete_s > silence_s
+        assert judge.silence_needed(1, Verdict.OPEN, silence_s, lambda: None) == settings.endpoint_complete_s
+    finally:
+        judge.close()

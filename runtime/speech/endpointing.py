@@ -16,7 +16,10 @@ The silence that ends the utterance:
   say;
 - no model (turn_model = false, or its file is not in the store), or no verdict yet: the words
   alone (runtime.speech.endpoint), as before; a verdict on its way holds the endpoint until it
-  comes (at most `endpoint_unfinished_s`).
+  comes (at most `endpoint_unfinished_s`);
+- the pause's words still being decoded: the endpoint waits for them (at most
+  `endpoint_incomplete_s`), whatever the model says: the final transcript is that decode, so the
+  wait costs no time, and a visitor who goes on meanwhile stays in the same utterance.
 """
 
 from __future__ import annotations
@@ -121,15 +124,18 @@ class TurnJudge:
         for the model's second look. The look always sees the same silence (min_silence_s less
         RECHECK_LEAD_S), however late it is asked: on a busy machine the first verdict comes late,
         and a look at all the silence in hand by then says "finished" sooner (a breath split a turn).
-        `words` None: the pause's words are still being decoded; a "finished" from the model then
-        waits for them (no longer than a breath may last), as they may ask for more ("Hello!"):
-        the transcript needs them anyway, so this costs no time."""
+        `words` None: the pause's words are still being decoded; the endpoint waits for them (up to
+        `endpoint_incomplete_s`) whatever the model says, as they may ask for more ("Hello!"): the
+        transcript needs them anyway, so this costs no time (on a busy machine the decode of a
+        greeting took longer than a breath may last, and the visitor's question became a turn of its own)."""
         s = self.settings
         unfinished = max(s.endpoint_unfinished_s, s.min_silence_s)
         pending, words = words is None, words or Verdict.OPEN
         pause = self._pauses.get(utterance)
         if words == Verdict.COMPLETE:
             return s.endpoint_complete_s
+        if pending:  # whatever the model says or is about to say
+            return max(unfinished, s.endpoint_incomplete_s)
         if pause is None:
             return s.endpoint_incomplete_s if words == Verdict.INCOMPLETE else s.min_silence_s
         latest = pause.verdicts[-1]
@@ -138,8 +144,6 @@ class TurnJudge:
         if latest >= s.turn_threshold:
             if words == Verdict.INCOMPLETE:
                 return s.endpoint_incomplete_s
-            if pending:
-                return unfinished
             return s.endpoint_complete_s if len(pause.verdicts) == 1 else s.min_silence_s
         if len(pause.verdicts) == 1:
             look_s = max(s.min_silence_s - RECHECK_LEAD_S, s.pause_s)
