@@ -67,12 +67,12 @@ def test_a_breath_in_the_middle_of_a_sentence_is_one_turn_answered_once(bus, tmp
 
 
 def test_a_visitor_who_greets_and_then_asks_is_one_turn(bus, tmp_path):
-    """"Hello! [0.5 s] Where is the cafe, please?": the greeting alone does not end the turn (the
+    """"Hello! [0.5 s] Where can I find the cafe?": the greeting alone does not end the turn (the
     turn model hears "Hello!" as finished, and it ended after 0.3 s: the avatar answered the
     greeting while the visitor asked, and the question voided that turn and was heard again)."""
     voice = factories.tts_factory(SETTINGS, STORE)()
     hello, question = (to_rate(np.concatenate([p.audio for p in voice.synthesize(text)]), voice.sample_rate)
-                       for text in ("Hello!", "Where is the cafe, please?"))
+                       for text in ("Hello!", "Where can I find the cafe?"))  # no comma: one pause, after the greeting
     audio = np.concatenate([silence(0.5), hello, silence(0.5), question, silence(2.5)])
     path = write_wav(tmp_path / "greet.wav", audio)
     listen = ListenConfig()
