@@ -163,7 +163,9 @@ def test_the_second_look_at_a_pause_sees_the_same_silence_however_late_it_is_ask
     verdicts = []
     for late_s in (0.36, 0.7):
         answers: queue.Queue = queue.Queue()
-        judge = TurnJudge(ListenConfig(), model, answers.put)
+        # (an operator who holds breaths: with the default 0.45 s a look that late is not asked, the
+        # silence has ended the utterance whatever it says)
+        judge = TurnJudge(ListenConfig(endpoint_unfinished_s=1.2), model, answers.put)
         try:
             judge.pause(1, np.concatenate([words, np.zeros(int(0.16 * SAMPLE_RATE), np.float32)]), "t", 0.16)
             assert judge.take(answers.get(timeout=60))
@@ -198,5 +200,29 @@ def test_a_finished_sound_waits_for_its_words_as_long_as_they_take(model):
         silence_s = settings.endpoint_unfinished_s + 0.05
         assert judge.silence_needed(1, None, silence_s, lambda: None) >= settings.endpoint_incomplete_s > silence_s
         assert judge.silence_needed(1, Verdict.OPEN, silence_s, lambda: None) == settings.endpoint_complete_s
+    finally:
+        judge.close()
+
+
+def test_no_second_look_once_the_silence_has_ended_the_utterance(model):
+    """The pause's words came late (a busy box): by then the silence is over what any verdict would
+    ask, so the model is not asked again; its inference would only take the CPU from the answer."""
+    import queue
+
+    from runtime.config import ListenConfig
+    from runtime.speech.endpoint import Verdict
+    from runtime.speech.endpointing import TurnJudge
+
+    settings, answers = ListenConfig(), queue.Queue()
+    words = clip(*CUT_MID_SENTENCE[0], silence_after_s=0.0)
+    judge = TurnJudge(settings, model, answers.put)
+    try:
+        judge.pause(1, np.concatenate([words, np.zeros(int(0.16 * SAMPLE_RATE), np.float32)]), "t", 0.16)
+        judge.take(answers.get(timeout=60))
+        late_s = settings.endpoint_unfinished_s + 0.05
+        heard = np.concatenate([words, np.zeros(int(late_s * SAMPLE_RATE), np.float32)])
+        assert judge.silence_needed(1, Verdict.OPEN, late_s, lambda: heard) <= late_s
+        with pytest.raises(queue.Empty):
+            answers.get(timeout=1.0)
     finally:
         judge.close()

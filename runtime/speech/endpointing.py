@@ -128,14 +128,15 @@ class TurnJudge:
         `endpoint_incomplete_s`) whatever the model says, as they may ask for more ("Hello!"): the
         transcript needs them anyway, so this costs no time (on a busy machine the decode of a
         greeting took longer than a breath may last, and the visitor's question became a turn of its own)."""
+        needed = self._needed(utterance, words or Verdict.OPEN, silence_s, audio)
+        return max(needed, self.settings.endpoint_incomplete_s) if words is None else needed
+
+    def _needed(self, utterance: int, words: Verdict, silence_s: float, audio: Callable[[], np.ndarray]) -> float:
         s = self.settings
         unfinished = max(s.endpoint_unfinished_s, s.min_silence_s)
-        pending, words = words is None, words or Verdict.OPEN
         pause = self._pauses.get(utterance)
         if words == Verdict.COMPLETE:
             return s.endpoint_complete_s
-        if pending:  # whatever the model says or is about to say
-            return max(unfinished, s.endpoint_incomplete_s)
         if pause is None:
             return s.endpoint_incomplete_s if words == Verdict.INCOMPLETE else s.min_silence_s
         latest = pause.verdicts[-1]
@@ -147,7 +148,9 @@ class TurnJudge:
             return s.endpoint_complete_s if len(pause.verdicts) == 1 else s.min_silence_s
         if len(pause.verdicts) == 1:
             look_s = max(s.min_silence_s - RECHECK_LEAD_S, s.pause_s)
-            if silence_s >= look_s:
+            # Not once the silence is over what any answer would ask (the pause's words came late):
+            # the look would only take the CPU from the answer the endpoint starts.
+            if look_s <= silence_s < unfinished:
                 heard = audio()
                 self._ask(utterance, pause, heard[: max(0, len(heard) - round((silence_s - look_s) * SAMPLE_RATE))],
                           look_s)
