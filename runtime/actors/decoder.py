@@ -13,23 +13,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 
 from runtime.core.errors import RuntimeFault
 from runtime.core.threads import lower_priority
 from runtime.engines.asr import AsrEngine, AsrResult
+from runtime.speech.segmenter import JobKind
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class JobKind(IntEnum):
-    """What a decode is for; lower runs first."""
-
-    FINAL = 0
-    SPECULATIVE = 1
-    PARTIAL = 2
 
 
 @dataclass(frozen=True, slots=True)
