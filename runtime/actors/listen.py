@@ -49,7 +49,7 @@ class ListenActor(Actor):
         self._vad_base: int | None = None  # input-timeline sample of the detectors' sample 0
         self._worker: DecodeWorker | None = None
         self._judge: TurnJudge | None = None
-        self._turns: Segmenter | None = None
+        self._segmenter: Segmenter | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -71,7 +71,7 @@ class ListenActor(Actor):
             self.degrade(fault)  # a speech server that is down now may be up for the first visitor
         self._worker = DecodeWorker(engine, s.language, decoded.put)
         self._judge = TurnJudge(s, self._turn_factory() if self._turn_factory else None, judged.put)
-        self._turns = Segmenter(s, self._judge, publish=self.publish, open_turn=self.open_turn, decode=self._submit,
+        self._segmenter = Segmenter(s, self._judge, publish=self.publish, open_turn=self.open_turn, decode=self._submit,
                                 audio=self._heard.between)
 
     def teardown(self) -> None:
@@ -87,11 +87,11 @@ class ListenActor(Actor):
         if isinstance(msg, AudioFrame):
             self._audio(msg)
         elif isinstance(msg, PlaybackStarted):
-            self._turns.playback_started()
+            self._segmenter.playback_started()
         elif isinstance(msg, PlaybackFinished):
-            self._turns.playback_finished()
+            self._segmenter.playback_finished()
         elif isinstance(msg, InputEnded):
-            self._turns.ended(self._phrases(self.speech.flush()))
+            self._segmenter.ended(self._phrases(self.speech.flush()))
 
     def _audio(self, frame: AudioFrame) -> None:
         audio = to_float(frame.pcm)
@@ -102,7 +102,7 @@ class ListenActor(Actor):
         for vad in (self.speech, self.barge):
             vad.accept(audio)
         self.barge.segments()  # only its state is used: finished segments are let go
-        self._turns.frame(Heard(self._heard.start, self._heard.end, self.speech.speaking, self.barge.speaking,
+        self._segmenter.frame(Heard(self._heard.start, self._heard.end, self.speech.speaking, self.barge.speaking,
                                 dbfs(audio), dbfs(self._heard.last(self._recent)),
                                 self._phrases(self.speech.segments())))
         self._trim()
@@ -122,22 +122,22 @@ class ListenActor(Actor):
     def _trim(self) -> None:
         """Keep the audio an utterance may still need, and no more."""
         keep_from = self._heard.end - int((self.settings.max_utterance_s + 2.0) * SAMPLE_RATE)
-        if self._turns.current is not None:
-            keep_from = min(keep_from, self._turns.current.onset)
+        if self._segmenter.current is not None:
+            keep_from = min(keep_from, self._segmenter.current.onset)
         self._heard.keep_from(keep_from)
 
     # --- results ----------------------------------------------------------------------------
 
     def _judged(self, answer: Answer) -> None:
-        self._turns.judged(answer)
+        self._segmenter.judged(answer)
 
     def _result(self, done: Done) -> None:
         job = done.job
         _LOGGER.debug("%s decode of utterance %d took %.0f ms", job.kind.name, job.utterance, done.seconds * 1000)
-        if not self._turns.expects(job.utterance):
+        if not self._segmenter.expects(job.utterance):
             return
         if done.fault is not None:
             self.degrade(done.fault)  # e.g. the speech server is down: health shows it until it answers
         elif done.result is not None:
             self.recover()
-        self._turns.decoded(job.kind, job.utterance, job.end, done.result, done.error)
+        self._segmenter.decoded(job.kind, job.utterance, job.end, done.result, done.error)
