@@ -71,8 +71,8 @@ class ListenActor(Actor):
             self.degrade(fault)  # a speech server that is down now may be up for the first visitor
         self._worker = DecodeWorker(engine, s.language, decoded.put)
         self._judge = TurnJudge(s, self._turn_factory() if self._turn_factory else None, judged.put)
-        self._segmenter = Segmenter(s, self._judge, publish=self.publish, open_turn=self.open_turn, decode=self._submit,
-                                audio=self._heard.between)
+        self._segmenter = Segmenter(s, self._judge, publish=self.publish, open_turn=self.open_turn,
+                                    decode=self._submit, audio=self._heard.between)
 
     def teardown(self) -> None:
         """Stop the decode and turn model threads (work in progress is not waited for)."""
@@ -103,8 +103,8 @@ class ListenActor(Actor):
             vad.accept(audio)
         self.barge.segments()  # only its state is used: finished segments are let go
         self._segmenter.frame(Heard(self._heard.start, self._heard.end, self.speech.speaking, self.barge.speaking,
-                                dbfs(audio), dbfs(self._heard.last(self._recent)),
-                                self._phrases(self.speech.segments())))
+                                    dbfs(audio), dbfs(self._heard.last(self._recent)),
+                                    self._phrases(self.speech.segments())))
         self._trim()
 
     def _phrases(self, segments) -> tuple[tuple[int, int], ...]:
