@@ -15,6 +15,7 @@ import functools
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class Turn:
     completed: bool
     question: str = ""
     """Which recorded question was asked (its file name)."""
+    missed: str = ""
+    """Why a turn did not complete: "heard nothing" (an empty final) or "no answer" (timed out)."""
 
 
 class SoakVisitor(AudioSource):
@@ -79,7 +82,7 @@ class SoakVisitor(AudioSource):
             self._asked_at = time.monotonic()
             self._turn, self._first_audio, self._pieces, self._last_seen = None, None, set(), False
         elif time.monotonic() - self._asked_at > _TURN_TIMEOUT_S:
-            self._finish(completed=False)
+            self._finish(completed=False, missed=f"no answer within {_TURN_TIMEOUT_S:.0f} s")
 
     def handle(self, msg) -> None:
         """Follow the turn this question opened to the end of its answer."""
@@ -89,7 +92,7 @@ class SoakVisitor(AudioSource):
             if msg.turn != self._turn:  # an answer prepared ahead is synthesized before its final comes
                 self._turn, self._pieces, self._last_seen = msg.turn, set(), False
             if msg.final and not msg.text.strip():
-                self._finish(completed=False)
+                self._finish(completed=False, missed="heard nothing")
         elif msg.turn != self._turn:
             return
         elif isinstance(msg, SpeechAudio):
@@ -104,7 +107,7 @@ class SoakVisitor(AudioSource):
         if self._last_seen and not self._pieces:
             self._finish(completed=True)
 
-    def _finish(self, completed: bool) -> None:
+    def _finish(self, completed: bool, missed: str = "") -> None:
         response = None
         if self._first_audio is not None:
             # Unpaced: the question's audio, its 1.5 s tail of silence included, arrives at once and
@@ -112,7 +115,7 @@ class SoakVisitor(AudioSource):
             # (the endpoint's own wait for silence is not in it).
             response = (self._first_audio - self._asked_at) * 1000
         asked = self.names[len(self.results) % len(self.names)] if self.names else ""
-        self.results.append(Turn(response, completed, asked))
+        self.results.append(Turn(response, completed, asked, missed))
         self._asked_at = None
         if len(self.results) >= self.turns:
             self.done.set()
@@ -196,8 +199,8 @@ def _or_nan(value: float | None) -> float:
 def _summary(blocks: list[dict], results: list[Turn], every: int) -> dict:
     report = {"turns": len(results), "completed": sum(r.completed for r in results), "blocks": blocks,
               "response_ms": percentiles(r.response_ms for r in results),
-              "per_turn": [{"question": r.question, "response_ms": r.response_ms, "completed": r.completed}
-                           for r in results]}
+              "per_turn": [{"question": r.question, "response_ms": r.response_ms, "completed": r.completed,
+                            **({"missed": r.missed} if r.missed else {})} for r in results]}
     if len(blocks) >= 3:
         warm, last = blocks[0], blocks[-1]  # the first block warms caches and arenas up
         per_100 = (last["rss_mb"] - warm["rss_mb"]) / max(1, last["turns"] - warm["turns"]) * 100
@@ -206,6 +209,8 @@ def _summary(blocks: list[dict], results: list[Turn], every: int) -> dict:
                       threads_range=[min(b["threads"] for b in blocks[1:]), max(b["threads"] for b in blocks[1:])])
         print(f"after warm-up: RSS {per_100:+.1f} MB per 100 turns; fds {report['fds_range']}, "
               f"threads {report['threads_range']}")
-    print(f"completed {report['completed']}/{report['turns']}; response p50 {report['response_ms'].get('p50')} ms, "
-          f"p95 {report['response_ms'].get('p95')} ms")
+    missed = Counter(f"{r.question}: {r.missed}" for r in results if r.missed)
+    why = f" ({', '.join(f'{n} x {what}' for what, n in missed.items())})" if missed else ""
+    print(f"completed {report['completed']}/{report['turns']}{why}; "
+          f"response p50 {report['response_ms'].get('p50')} ms, p95 {report['response_ms'].get('p95')} ms")
     return report
