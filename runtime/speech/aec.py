@@ -1,0 +1,132 @@
+"""Echo cancellation where the microphone's audio enters: what the speaker played (EchoReference,
+from the play actor) is lined up with each microphone block by the monotonic clock and taken out
+of it, before voice activity detection ever hears it.
+
+Alignment. Both ends stamp their blocks on PortAudio's threads: the speaker with the time its
+first sample is heard (DAC time), the microphone with the time its first sample was captured.
+Each end is a `SampleClock` (sample n at base + n / rate, the base following the earliest stamps,
+so callback jitter does not shift the reference frame to frame). A microphone sample captured at
+t is paired with the speaker's sample heard at t + `lead_s`: the echo then always comes after its
+reference (a canceller can only model a causal path), by the room's delay plus the lead, which
+WebRTC's delay estimator finds. The reference is kept in a ring indexed by the speaker's sample
+number; a sample it never got (a late or lost message, silence, no speaker) reads as zero.
+
+Cost. A microphone frame with no sound played in the last `idle_s` (the visitor talking to a
+silent avatar: the endpoint's critical path) is passed through untouched; the canceller runs
+only while the avatar may be heard. It never waits: the microphone is never held for a reference.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from runtime.core.messages import EchoReference
+from runtime.speech.audio import SAMPLE_RATE, to_float, to_int16, to_rate
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class SampleClock:
+    """When sample n of a stream is heard or captured: base_ns + n / rate, fitted to block stamps.
+
+    A stamp comes late by scheduling jitter, never early, so the earliest is the truest: the base
+    follows the minimum, creeping up by `creep_ns` per stamp to follow clock drift; a stamp more
+    than `jump_ns` away (a device reopened, a long pause) starts afresh.
+    """
+
+    def __init__(self, rate: int, *, creep_ns: int = 20_000, jump_ns: int = 60_000_000) -> None:
+        self.rate = rate
+        self._creep, self._jump = creep_ns, jump_ns
+        self.base_ns: float | None = None
+
+    def stamp(self, sample: int, t_ns: int) -> None:
+        """Sample `sample` was heard (or captured) at monotonic time t_ns."""
+        base = t_ns - sample * 1e9 / self.rate
+        if self.base_ns is None or abs(base - self.base_ns) > self._jump:
+            self.base_ns = base
+        else:
+            self.base_ns = min(base, self.base_ns + self._creep)
+
+    def sample_at(self, t_ns: float) -> int:
+        """The sample heard at monotonic time t_ns (needs one stamp)."""
+        return round((t_ns - self.base_ns) * self.rate / 1e9)
+
+    def time_of(self, sample: int) -> float:
+        """The monotonic time of a sample (needs one stamp)."""
+        return self.base_ns + sample * 1e9 / self.rate
+
+
+class EchoCanceller:
+    """The microphone's audio (float32, 16 kHz) with the speaker's echo taken out.
+
+    `engine` cancels one frame given the aligned reference (runtime.engines.aec_webrtc).
+    """
+
+    def __init__(self, engine, *, rate: int = SAMPLE_RATE, lead_s: float = 0.02, idle_s: float = 0.6,
+                 history_s: float = 4.0) -> None:
+        self.engine = engine
+        self.rate = rate
+        self.frame = engine.frame
+        self._lead_ns = lead_s * 1e9
+        self._idle = int(idle_s * rate)
+        self._ring = np.zeros(int(history_s * rate), np.int16)
+        self._slot = np.full(len(self._ring), -1, np.int64)
+        """The speaker sample each ring slot holds (-1: none)."""
+        self.speaker = SampleClock(rate)
+        self.microphone = SampleClock(rate)
+        self._heard = 0
+        """Microphone samples taken in so far (16 kHz): the next one's number."""
+        self._carry = np.zeros(0, np.float32)
+        self._sounded = -(2**62)
+        """The speaker's last non-silent sample."""
+        self.frames = 0
+        """Frames the canceller ran on (the others were passed through)."""
+
+    def reference(self, msg: EchoReference) -> None:
+        """Keep a block of what the speaker plays, by its sample number."""
+        pcm = np.asarray(msg.pcm)
+        offset = msg.offset_samples
+        if msg.sample_rate != self.rate:  # a speaker tap at another rate: on our timeline
+            pcm = to_int16(to_rate(to_float(pcm), msg.sample_rate, self.rate))
+            offset = round(offset * self.rate / msg.sample_rate)
+        if not len(pcm):
+            return
+        self.speaker.stamp(offset, msg.heard_ns)
+        pcm = pcm[-len(self._ring):]
+        samples = offset + np.arange(len(pcm), dtype=np.int64)
+        slots = samples % len(self._ring)
+        self._ring[slots] = pcm
+        self._slot[slots] = samples
+        loud = np.flatnonzero(pcm)
+        if loud.size:
+            self._sounded = max(self._sounded, int(samples[loud[-1]]))
+
+    def cancel(self, audio: np.ndarray, captured_ns: int | None) -> np.ndarray:
+        """The echo-free audio of a microphone block whose first sample was captured at captured_ns
+        (None: unknown, the last fit is used). Returns whole frames; a remainder waits for the next block."""
+        if captured_ns is not None:
+            self.microphone.stamp(self._heard + len(self._carry), captured_ns)
+        audio = np.concatenate([self._carry, np.asarray(audio, np.float32)])
+        whole = len(audio) - len(audio) % self.frame
+        out, self._carry = audio[:whole].copy(), audio[whole:]
+        for start in range(0, whole, self.frame):
+            ref = self._reference_for(self._heard + start)
+            if ref is not None:
+                out[start:start + self.frame] = to_float(self.engine.process(to_int16(out[start:start + self.frame]),
+                                                                             ref))
+                self.frames += 1
+        self._heard += whole
+        return out
+
+    def _reference_for(self, mic_sample: int) -> np.ndarray | None:
+        """The speaker's samples paired with a microphone frame, or None when nothing was played lately."""
+        if self.speaker.base_ns is None or self.microphone.base_ns is None:
+            return None
+        first = self.speaker.sample_at(self.microphone.time_of(mic_sample) + self._lead_ns)
+        if first - self._sounded > self._idle:
+            return None
+        samples = first + np.arange(self.frame, dtype=np.int64)
+        slots = samples % len(self._ring)
+        return np.where(self._slot[slots] == samples, self._ring[slots], 0).astype(np.int16)
