@@ -8,8 +8,12 @@ Each end is a `SampleClock` (sample n at base + n / rate, the base following the
 so callback jitter does not shift the reference frame to frame). A microphone sample captured at
 t is paired with the speaker's sample heard at t + `lead_s`: the echo then always comes after its
 reference (a canceller can only model a causal path), by the room's delay plus the lead, which
-WebRTC's delay estimator finds. The reference is kept in a ring indexed by the speaker's sample
-number; a sample it never got (a late or lost message, silence, no speaker) reads as zero.
+WebRTC's delay estimator finds. Where the devices' clocks are off (a sound server that reports
+more buffering than it does), the echo is measured coming before its reference (EchoDelay, once
+a second while the avatar speaks, twice running) and the pairing moves so that it comes
+`margin_s` after. The
+reference is kept in a ring indexed by the speaker's sample number; a sample it never got (a late
+or lost message, silence, no speaker) reads as zero.
 
 Cost. A microphone frame with no sound played in the last `idle_s` (the visitor talking to a
 silent avatar: the endpoint's critical path) is passed through untouched; the canceller runs
@@ -24,6 +28,7 @@ import numpy as np
 
 from runtime.core.messages import EchoReference
 from runtime.speech.audio import SAMPLE_RATE, to_float, to_int16, to_rate
+from runtime.speech.echo_delay import EchoDelay
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,11 +70,16 @@ class EchoCanceller:
     """
 
     def __init__(self, engine, *, rate: int = SAMPLE_RATE, lead_s: float = 0.02, idle_s: float = 0.6,
-                 history_s: float = 4.0) -> None:
+                 history_s: float = 4.0, margin_s: float = 0.02, max_lead_s: float = 0.3) -> None:
         self.engine = engine
         self.rate = rate
         self.frame = engine.frame
-        self._lead_ns = lead_s * 1e9
+        self.lead_ns = lead_s * 1e9
+        """How much later the speaker's sample paired with a microphone sample is heard (ns)."""
+        self._margin = int(margin_s * rate)
+        self._max_lead_ns = max_lead_s * 1e9
+        self._delay = EchoDelay(rate)
+        self._last_lag: int | None = None
         self._idle = int(idle_s * rate)
         self._ring = np.zeros(int(history_s * rate), np.int16)
         self._slot = np.full(len(self._ring), -1, np.int64)
@@ -114,17 +124,31 @@ class EchoCanceller:
         for start in range(0, whole, self.frame):
             ref = self._reference_for(self._heard + start)
             if ref is not None:
-                out[start:start + self.frame] = to_float(self.engine.process(to_int16(out[start:start + self.frame]),
-                                                                             ref))
+                mic = to_int16(out[start:start + self.frame])
+                out[start:start + self.frame] = to_float(self.engine.process(mic, ref))
                 self.frames += 1
+                self._realign(self._delay.add(mic, ref))
         self._heard += whole
         return out
+
+    def _realign(self, lag: int | None) -> None:
+        """The echo comes too early for its reference (lag < margin) in two measurements running
+        (one alone may be a chance peak): pair later speaker samples."""
+        if lag is None:
+            return
+        last, self._last_lag = self._last_lag, lag
+        if last is None or abs(lag - last) > self.rate // 500 or lag >= self._margin // 2:
+            return
+        lead = min(self._max_lead_ns, self.lead_ns + (self._margin - lag) * 1e9 / self.rate)
+        _LOGGER.info("echo came %.0f ms before its reference: the speaker is paired %.0f ms later",
+                     -lag * 1000 / self.rate, (lead - self.lead_ns) / 1e6)
+        self.lead_ns = lead
 
     def _reference_for(self, mic_sample: int) -> np.ndarray | None:
         """The speaker's samples paired with a microphone frame, or None when nothing was played lately."""
         if self.speaker.base_ns is None or self.microphone.base_ns is None:
             return None
-        first = self.speaker.sample_at(self.microphone.time_of(mic_sample) + self._lead_ns)
+        first = self.speaker.sample_at(self.microphone.time_of(mic_sample) + self.lead_ns)
         if first - self._sounded > self._idle:
             return None
         samples = first + np.arange(self.frame, dtype=np.int64)
