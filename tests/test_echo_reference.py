@@ -116,13 +116,16 @@ def test_a_reference_at_another_rate_or_empty_is_taken_as_it_is():
     assert len(canceller.cancel(np.zeros(BLOCK, np.float32), T0)) == BLOCK
 
 
-def test_the_clock_follows_the_earliest_stamps_and_restarts_after_a_jump():
+def test_the_clock_follows_the_earliest_stamps_ignores_a_starved_one_and_restarts_after_a_jump():
     clock = SampleClock(SAMPLE_RATE)
     for n, late_ms in enumerate([4, 0, 7, 2, 9, 1]):
         clock.stamp(n * BLOCK, T0 + n * 20_000_000 + int(late_ms * 1e6))
     assert abs(clock.base_ns - T0) < 0.2e6, "callback jitter moved the clock"
-    clock.stamp(10 * BLOCK, T0 + 10 * 20_000_000 + 500_000_000)  # the device was reopened
-    assert clock.sample_at(T0 + 10 * 20_000_000 + 500_000_000) == 10 * BLOCK
+    clock.stamp(6 * BLOCK, T0 + 6 * 20_000_000 + 300_000_000)  # a starved thread, once
+    assert abs(clock.base_ns - T0) < 0.3e6, "one late stamp moved the clock"
+    for n in range(10, 40):  # the device was reopened: its samples come 500 ms later from now on
+        clock.stamp(n * BLOCK, T0 + n * 20_000_000 + 500_000_000)
+    assert clock.sample_at(T0 + 40 * 20_000_000 + 500_000_000) == 40 * BLOCK
 
 
 @pytest.mark.parametrize("value", ['"yes"', "1", '"on"'])

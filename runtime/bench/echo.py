@@ -158,7 +158,7 @@ def _cell(settings: Settings, store, voices, lines, level_db: float, echo_cancel
     room = Room(impulse_response(delay_s, seed=seed), echo_gain=gain)
     mics: list[RoomMicrophone] = []
     session = _Session(settings, lambda bus: _specs(bus, room, mics, settings, store, echo_cancel))
-    latencies, falses, missed, erles, solo_ns, solo_falses = [], 0, 0, [], 0, 0
+    latencies, early, missed, erles, solo_ns, solo_falses = [], [], 0, [], 0, 0
     try:
         session.wait_for(lambda: mics and session.of(AudioFrame), 30)
         index = 0
@@ -187,7 +187,7 @@ def _cell(settings: Settings, store, voices, lines, level_db: float, echo_cancel
             if barge is None:
                 missed += 1
             elif barge.t_ns < onset_ns:
-                falses += 1
+                early.append(round((onset_ns - barge.t_ns) / 1e6))
             else:
                 latencies.append((barge.t_ns - onset_ns) / 1e6)
             time.sleep(max(0.0, (end_ns - time.monotonic_ns()) / 1e9) + 2.5)  # the line's endpoint and final
@@ -217,7 +217,7 @@ def _cell(settings: Settings, store, voices, lines, level_db: float, echo_cancel
     minutes = solo_ns / 60e9
     return {"echo_db": level_db, "echo_cancel": echo_cancel, "room_delay_ms": round(delay_s * 1000),
             "barge_in_ms": percentiles(latencies), "barge_ins_heard": len(latencies), "barge_ins": TRIALS,
-            "false_before_visitor": falses, "missed": missed,
+            "false_before_visitor": len(early), "early_ms": early, "missed": missed,
             "false_per_min": round(solo_falses / minutes, 2) if minutes else None,
             "solo_s": round(solo_ns / 1e9, 1), "erle_db": round(float(np.median(erles)), 1) if erles else None}
 
@@ -253,7 +253,7 @@ def run(out: Path | None, settings: Settings) -> dict:
     print(f"echo canceller (WebRTC AEC3): {cpu['percent_of_one_core']} % of one core while the avatar speaks")
     print(f"[listen] barge_in_echo_margin_db = {settings.listen.barge_in_echo_margin_db}, "
           f"barge_in_min_dbfs = {settings.listen.barge_in_min_dbfs}; visitor at {VISITOR_DB} dBFS")
-    print("| echo dB | cancel | room ms | barge-in p50 ms | p95 ms | heard | false before visitor | missed "
+    print("| echo dB | cancel | room ms | barge-in p50 ms | p95 ms | heard | false before visitor (ms early) | missed "
           "| false / min alone | ERLE dB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     cells = []
@@ -264,6 +264,7 @@ def run(out: Path | None, settings: Settings) -> dict:
             lat = cell["barge_in_ms"]
             print(f"| {level:+.0f} | {'on' if cancel else 'off'} | {cell['room_delay_ms']} | {lat.get('p50')} | "
                   f"{lat.get('p95')} | {cell['barge_ins_heard']}/{cell['barge_ins']} | {cell['false_before_visitor']} "
+                  f"{cell['early_ms'] or ''}"
                   f"| {cell['missed']} | {cell['false_per_min']} ({cell['solo_s']} s) | {cell['erle_db']} |",
                   flush=True)
     report = {"cpu": cpu, "visitor_dbfs": VISITOR_DB, "cells": cells,

@@ -37,22 +37,32 @@ class SampleClock:
     """When sample n of a stream is heard or captured: base_ns + n / rate, fitted to block stamps.
 
     A stamp comes late by scheduling jitter, never early, so the earliest is the truest: the base
-    follows the minimum, creeping up by `creep_ns` per stamp to follow clock drift; a stamp more
-    than `jump_ns` away (a device reopened, a long pause) starts afresh.
+    follows the minimum, creeping up by `creep_ns` per stamp to follow clock drift. Stamps more
+    than `jump_ns` late are a starved thread's, and ignored, unless `settle` of them come in a row
+    (a device reopened, a new stream): then the clock starts afresh from them.
     """
 
-    def __init__(self, rate: int, *, creep_ns: int = 20_000, jump_ns: int = 60_000_000) -> None:
+    def __init__(self, rate: int, *, creep_ns: int = 20_000, jump_ns: int = 60_000_000, settle: int = 25) -> None:
         self.rate = rate
-        self._creep, self._jump = creep_ns, jump_ns
+        self._creep, self._jump, self._settle = creep_ns, jump_ns, settle
         self.base_ns: float | None = None
+        self._late: list[float] = []
 
     def stamp(self, sample: int, t_ns: int) -> None:
         """Sample `sample` was heard (or captured) at monotonic time t_ns."""
         base = t_ns - sample * 1e9 / self.rate
-        if self.base_ns is None or abs(base - self.base_ns) > self._jump:
+        if self.base_ns is not None and base > self.base_ns + self._jump:
+            if self._late and abs(base - self._late[-1]) > self._jump:
+                self._late.clear()  # not one new stream: late by different amounts
+            self._late.append(base)
+            if len(self._late) < self._settle:
+                return
+            base = min(self._late)
+        if self.base_ns is None or self._late:
             self.base_ns = base
         else:
             self.base_ns = min(base, self.base_ns + self._creep)
+        self._late.clear()
 
     def sample_at(self, t_ns: float) -> int:
         """The sample heard at monotonic time t_ns (needs one stamp)."""
