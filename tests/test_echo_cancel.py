@@ -9,20 +9,15 @@ With [capture] echo_cancel off, each of these tests fails: the echo alone barges
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 
 from runtime import factories
-from runtime.actors.capture import MicrophoneSource
-from runtime.actors.listen import ListenActor
-from runtime.actors.play import PlayActor
-from runtime.bench.room import Room, RoomMicrophone, RoomSpeaker, active_db, erle_db, impulse_response
+from runtime.bench.echo import kiosk_specs
+from runtime.bench.room import Room, RoomMicrophone, active_db, erle_db, impulse_response
 from runtime.config import ListenConfig, Settings
 from runtime.core.messages import AudioFrame, Interrupt, PlaybackFinished, PlaybackStarted, SpeechAudio, SpeechStarted
 from runtime.core.paths import models_dir
-from runtime.core.supervisor import ActorSpec
 from runtime.speech.audio import SAMPLE_RATE, read_audio, to_int16, to_rate
 from runtime.store.models import ModelStore
 from tests.harness import Running, scaled_to
@@ -57,20 +52,8 @@ def echo_gain(voice: tuple[np.ndarray, int], relative_db: float) -> float:
 
 
 def kiosk(bus, room: Room, microphones: list, *, echo_cancel: bool, listen: ListenConfig = NO_MARGIN):
-    """Play, capture (the room's microphone) and listen."""
-    def microphone(device, take, rate=None):
-        microphones.append(RoomMicrophone(room, take))
-        return microphones[-1]
-
-    return [
-        ActorSpec("play", lambda: PlayActor("play", bus, output_factory=lambda fill: RoomSpeaker(room, fill),
-                                            echo_reference=echo_cancel)),
-        ActorSpec("capture", lambda: MicrophoneSource("capture", bus, input_factory=microphone,
-                                                      echo_cancel=echo_cancel)),
-        ActorSpec("listen", functools.partial(
-            ListenActor, "listen", bus, asr_factory=factories.asr_factory(SETTINGS, STORE),
-            vad_factory=factories.vad_factory(SETTINGS, STORE), settings=listen)),
-    ]
+    """Play, capture (the room's microphone) and listen, as the echo bench runs them."""
+    return kiosk_specs(bus, room, microphones, SETTINGS.model_copy(update={"listen": listen}), STORE, echo_cancel)
 
 
 def speech(voice: tuple[np.ndarray, int]) -> SpeechAudio:

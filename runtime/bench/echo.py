@@ -72,7 +72,8 @@ def _speech(audio: np.ndarray, turn: int, index: int) -> SpeechAudio:
                        targets=np.zeros((1, 5), np.float32), sample_rate=SAMPLE_RATE, index=index)
 
 
-def _specs(bus, room: Room, mics: list, settings: Settings, store, echo_cancel: bool) -> list[ActorSpec]:
+def kiosk_specs(bus, room: Room, mics: list, settings: Settings, store, echo_cancel: bool) -> list[ActorSpec]:
+    """Play, capture (the room's microphone, appended to `mics` when it opens) and listen."""
     from runtime import factories
     from runtime.actors.capture import MicrophoneSource
     from runtime.actors.listen import ListenActor
@@ -157,7 +158,7 @@ def _cell(settings: Settings, store, voices, lines, level_db: float, echo_cancel
     gain = 10 ** ((VISITOR_DB + level_db - np.mean([active_db(v) for v in voices])) / 20)
     room = Room(impulse_response(delay_s, seed=seed), echo_gain=gain)
     mics: list[RoomMicrophone] = []
-    session = _Session(settings, lambda bus: _specs(bus, room, mics, settings, store, echo_cancel))
+    session = _Session(settings, lambda bus: kiosk_specs(bus, room, mics, settings, store, echo_cancel))
     latencies, early, missed, erles, solo_ns, solo_falses = [], [], 0, [], 0, 0
     try:
         session.wait_for(lambda: mics and session.of(AudioFrame), 30)
