@@ -9,6 +9,8 @@ With [capture] echo_cancel off, each of these tests fails: the echo alone barges
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -70,19 +72,26 @@ def _playing(rec) -> bool:
     return bool(rec.of(PlaybackStarted))
 
 
-def test_the_avatars_own_voice_never_barges_in_on_itself_when_cancelled(bus, voice):
-    room = Room(impulse_response(0.12), echo_gain=echo_gain(voice, +6.0))  # the echo 6 dB over a visitor
-    microphones: list[RoomMicrophone] = []
+@contextlib.contextmanager
+def answering(bus, room: Room, microphones: list, voice):
+    """The kiosk (echo cancelled) in the room, the avatar saying ANSWER: yields the recorder once it is heard."""
     with Running(bus, kiosk(bus, room, microphones, echo_cancel=True), frames=False) as rec:
         assert rec.wait_for(lambda r: microphones and r.of(AudioFrame), 60), "the microphone never started"
         pub = bus.publisher()
         try:
             pub.publish(speech(voice))
             assert rec.wait_for(_playing, 10)
-            assert rec.wait_for(lambda r: r.of(PlaybackFinished) or _barge_ins(r), 30)
-            rec.wait_for(lambda r: False, 0.6)  # the room's tail and the echo policy's
+            yield rec
         finally:
             pub.close()
+
+
+def test_the_avatars_own_voice_never_barges_in_on_itself_when_cancelled(bus, voice):
+    room = Room(impulse_response(0.12), echo_gain=echo_gain(voice, +6.0))  # the echo 6 dB over a visitor
+    microphones: list[RoomMicrophone] = []
+    with answering(bus, room, microphones, voice) as rec:
+        assert rec.wait_for(lambda r: r.of(PlaybackFinished) or _barge_ins(r), 30)
+        rec.wait_for(lambda r: False, 0.6)  # the room's tail and the echo policy's
     started = room.sample_now()  # (the room goes on: take the played span from the messages)
     played = rec.of(PlaybackStarted)[0]
     ended = rec.of(PlaybackFinished)[-1] if rec.of(PlaybackFinished) else None
@@ -100,18 +109,11 @@ def test_a_visitor_talking_over_the_avatar_is_heard_and_only_then(bus, voice):
     room = Room(impulse_response(0.05, seed=2), echo_gain=echo_gain(voice, 0.0))  # the echo as loud as the visitor
     microphones: list[RoomMicrophone] = []
     line = visitor_line()
-    with Running(bus, kiosk(bus, room, microphones, echo_cancel=True), frames=False) as rec:
-        assert rec.wait_for(lambda r: microphones and r.of(AudioFrame), 60), "the microphone never started"
-        pub = bus.publisher()
-        try:
-            pub.publish(speech(voice))
-            assert rec.wait_for(_playing, 10)
-            heard = rec.of(PlaybackStarted)[0].heard_ns
-            onset = int((heard - room.t0_ns) * SAMPLE_RATE // 1e9) + int(2.5 * SAMPLE_RATE)
-            room.say(line, onset)  # 2.5 s into the answer
-            assert rec.wait_for(_barge_ins, 15), "the visitor was not heard over the avatar"
-        finally:
-            pub.close()
+    with answering(bus, room, microphones, voice) as rec:
+        heard = rec.of(PlaybackStarted)[0].heard_ns
+        onset = int((heard - room.t0_ns) * SAMPLE_RATE // 1e9) + int(2.5 * SAMPLE_RATE)
+        room.say(line, onset)  # 2.5 s into the answer
+        assert rec.wait_for(_barge_ins, 15), "the visitor was not heard over the avatar"
     barge = _barge_ins(rec)[0]
     onset_ns = room.time_of(onset)
     assert barge.t_ns > onset_ns, f"a barge-in {(onset_ns - barge.t_ns) / 1e6:.0f} ms before the visitor spoke"

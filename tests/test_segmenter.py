@@ -12,7 +12,8 @@ from runtime.core.messages import Interrupt, InterruptReason, SpeechPaused, Spee
 from runtime.engines.asr import AsrResult
 from runtime.speech.audio import SAMPLE_RATE
 from runtime.speech.endpointing import TurnJudge
-from runtime.speech.segmenter import Heard, JobKind, Segmenter
+from runtime.speech.segmenter import Segmenter
+from runtime.speech.utterance import Heard, JobKind
 
 FRAME = SAMPLE_RATE // 50
 """20 ms, as the microphone delivers it."""

@@ -19,7 +19,7 @@ import numpy as np
 from runtime.core.errors import RuntimeFault
 from runtime.core.threads import lower_priority
 from runtime.engines.asr import AsrEngine, AsrResult
-from runtime.speech.segmenter import JobKind
+from runtime.speech.utterance import JobKind
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from runtime.engines.vad_silero import WINDOW
 from runtime.speech.audio import SAMPLE_RATE, dbfs, to_float
 from runtime.speech.endpointing import Answer, TurnJudge
 from runtime.speech.heard import HeardAudio
-from runtime.speech.segmenter import Heard, JobKind, Segmenter, Utterance
+from runtime.speech.segmenter import Segmenter
+from runtime.speech.utterance import Heard, JobKind, Utterance
 
 _LOGGER = logging.getLogger(__name__)
 
