@@ -119,11 +119,11 @@ SHORT_IDS = 120
 class _Releasing:
     """Piper's session, giving the memory of a long sentence back to the system once it is said.
 
-    onnxruntime keeps what a call needed in its arena and grows the arena in powers of two: a
-    60-word sentence left ~460 MB behind for good, and a kiosk's RSS climbed in steps with the
-    longest sentence it had said (+97 MB over a 300-turn soak). Short sentences, the answer's
-    first words among them, keep their memory between calls (no page faults on the critical path);
-    after a longer one the arena is shrunk. `edge-talker bench soak` shows the effect."""
+    onnxruntime keeps what a call needed in its arena and grows the arena in powers of two: three
+    60-word sentences left ~576 MB behind for good, so a kiosk's RSS would rise with the longest
+    sentence it had said (tests/test_speak.py measures it). Short sentences, the answer's first
+    words among them, keep their memory between calls (no page faults on the critical path); after
+    a longer one the arena is shrunk."""
 
     def __init__(self, session) -> None:
         import onnxruntime as ort
