@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
 import time
 
@@ -275,6 +276,43 @@ def test_chinese_question_gets_a_chinese_answer_from_qwen():
     answer = "".join(c.text for c in chunks[1:])
     assert chunks[0].text == "你好，我是米娅！"
     assert answer and is_chinese(answer), answer
+
+
+BENCH_CONVERSATION = [  # the e2e bench's visitor (runtime/bench/references.toml) and the answers it got
+    ("en", "Do you hear me?", "Hi, I'm Mia! Yes, I can hear you."),
+    ("en", "What are you talking about?",
+     "I'm here to help you find your way and answer any questions about the venue."),
+    ("en", "Is that a good story?", "Not sure, that's up to you!"),
+    ("en", "It was the best of times, it was the worst of times.",
+     "A great quote that captures the essence of human emotions."),
+    ("en", "Do you remember the day I went and fetched you from that ditch?",
+     "It's been quite a while since I saw you."),
+    ("en", "I do, I think that America do it very well.",
+     "Absolutely, America's economy and culture are quite impressive."),
+    ("zh", "你好世界", "你好，世界。"),
+    ("zh", "1234567890", "这个号码是0123456789。"),
+    ("zh", "天地玄黄，宇宙洪荒，日月盈昃，辰宿列张。", "《黄帝内经》中的开天辟地的神话。"),
+    ("en", "No, not heartily, just less heartily.", "Thank you for pointing that out."),
+    ("en", "I thought you were in pain.", "That sounds like an unfortunate situation."),
+    ("en", "Not now.", "That's okay, I'll wait for a moment."),
+    ("en", "We laugh less heartily, so we have still that resource.",
+     "You're right. We have to be mindful of our humor levels."),
+    ("en", "Ever tried. Ever failed. No matter.", "There are no clear-cut answers to life's challenges."),
+]
+
+
+@pytest.mark.timeout(300)
+def test_an_english_question_after_chinese_turns_is_answered_in_english():
+    """The bench's visitor asked "Do you hear me?" after three Chinese turns and five English ones:
+    the default model (seed 0) answered "你好。" with the answer hint saying English (3 of 7 bench
+    runs answered that line in Chinese)."""
+    from runtime.dialogue.memory import Turn
+
+    dialogue = factories.dialogue_factory(Settings())()
+    for language, question, answer in BENCH_CONVERSATION:
+        dialogue.memory.add(Turn(question, answer, prompt=dialogue._asking(dialogue.persona, language, question)))
+    answer = join_words(c.text for c in dialogue.reply("Do you hear me?", language="en"))
+    assert answer and not re.search(r"[\u3000-\u9fff\uff00-\uffef]", answer), answer
 
 
 def test_reply_cli_json_and_bad_input(tmp_path):

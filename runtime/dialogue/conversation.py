@@ -264,7 +264,8 @@ class Dialogue:
         sentences, answer = 0, []
 
         def texts() -> Iterator[str]:
-            for piece in self.engine.stream(messages, max_tokens=self.max_reply_tokens, should_stop=stop):
+            for piece in self.engine.stream(messages, max_tokens=self.max_reply_tokens, should_stop=stop,
+                                            language=lang):
                 yield from chunker.push(piece)
             if not stop():
                 yield from chunker.finish()

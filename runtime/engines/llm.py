@@ -53,9 +53,12 @@ class LlmEngine:
     n_ctx = 0
     """The model's context (tokens) that prompts are checked against; 0 = nothing to check."""
 
-    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
+    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool],
+               language: str = "") -> Iterator[str]:
         """The answer to `messages` ({"role", "content"} maps) as text pieces, ending early once
-        should_stop() is true (checked between pieces)."""
+        should_stop() is true (checked between pieces). `language` is the answer's ("en", "zh";
+        "" = any): an engine that can keeps the answer in it (llama.cpp: an English answer has no
+        Chinese characters); the others rely on the dialogue's answer hint."""
         raise NotImplementedError
 
     def count(self, text: str) -> int:

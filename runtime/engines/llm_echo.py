@@ -32,7 +32,8 @@ class EchoEngine(LlmEngine):
     def __init__(self, prefix: str = "You said: ") -> None:
         self.prefix = prefix
 
-    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
+    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool],
+               language: str = "") -> Iterator[str]:
         """The question (without the dialogue's hint, the line before it) after the prefix."""
         question = messages[-1]["content"].split("\n")[-1]
         words = (self.prefix + question).split(" ")

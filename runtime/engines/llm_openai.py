@@ -96,7 +96,8 @@ class OpenAIEngine(LlmEngine):
 
     # --- the one request ----------------------------------------------------------------------
 
-    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool]) -> Iterator[str]:
+    def stream(self, messages: list[dict], *, max_tokens: int, should_stop: Callable[[], bool],
+               language: str = "") -> Iterator[str]:
         """The answer's text pieces as the server streams them; a fault names what went wrong."""
         body = {"messages": messages, "max_tokens": max_tokens, "stream": True, "temperature": self.temperature,
                 "top_p": self.top_p, **({"model": self.model} if self.model else {})}
