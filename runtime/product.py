@@ -163,6 +163,8 @@ def build_specs(settings: Settings, bus: Bus, *, stdin=None, stdout: TextIO | No
             ListenActor, "listen", bus, asr_factory=asr_factory(settings, store),
             vad_factory=vad_factory(settings, store), turn_factory=turn_factory(settings, store),
             settings=settings.listen, **beat)))
+    if not capture.SOURCE:  # [capture] type = "bus": another process publishes the audio
+        return specs
     module, name = capture.SOURCE.split(":")
     source = getattr(import_module(module), name)
     gate = {"require_presence": True} if camera and settings.presence.require_presence else {}

@@ -57,6 +57,7 @@ def test_default_file_documents_every_key_with_a_comment():
     ("[supervisor]\nstop_timeout_s = \"soon\"\n", "supervisor.stop_timeout_s: Input should be a valid number"),
     ("[bus]\nhwm = 0\n", "bus.hwm: Input should be greater than or equal to 1"),
     ("[capture]\ntype = \"telepathy\"\n", "capture.type"),
+    ("[capture]\ntype = \"bus\"\n", "capture.type \"bus\" needs a [bus] pub_endpoint other processes can reach"),
     ("[bus]\npub_endpoint = \"http://x\"\n", "pub_endpoint 'http://x' must start with"),
     ("[bus]\nhwm = 5\n[bus\n", "line 3"),
     ("wat = 1\n", "wat: unknown key"),
@@ -101,6 +102,7 @@ def _sections():
     from runtime import config
 
     needs = {config.FileCapture: 'path = "in.wav"',
+             config.BusCapture: '[bus]\npub_endpoint = "tcp://127.0.0.1:5555"\nsub_endpoint = "tcp://127.0.0.1:5556"',
              config.SherpaAsr: 'kind = "transducer"\nfiles = {encoder = "e.onnx"}\ntokens = "tokens.txt"',
              config.Persona: 'name = "Mia"\nsystem_prompt = "You are Mia."',
              config.OpenAIThink: 'url = "http://127.0.0.1:8000/v1"',

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from runtime.bench.live import LiveVisitor
 from runtime.bench.screen import kiosk_screen
 from runtime.config import Settings
 from runtime.core.bus import receive
@@ -52,28 +53,38 @@ REFERENCES = Path(__file__).with_name("references.toml")
 GAP_S = 10.0
 """Silence after each line, for the answer."""
 BARGE_AFTER_S = 3.5
-"""A barge-in line starts this long after the line before it ends, while the avatar answers (it
-starts about 2 s after the visitor stops; at 6 s a short answer was often over, with nothing to stop)."""
+"""In the fixed track (visitor_track), a barge-in line starts this long after the line before ends."""
+BARGE_INTO_S = 0.6
+"""The live visitor's barge-in line starts this long after the answer it talks over began to sound."""
 LEAD_S = 1.0
 """Silence before the first line."""
+LISTENING = ("listen", "think", "speak", "play")
+"""The visitor begins once these actors are ready (their models loaded)."""
 
 
-def visitor_track(store: ModelStore) -> tuple[np.ndarray, list[dict]]:
-    """The visitor's audio (16 kHz) and its script: text, language, start_s, end_s, barge_in per line."""
+def visitor_lines(store: ModelStore) -> list[tuple[np.ndarray, dict]]:
+    """Each line's voice (16 kHz, trimmed to it) and its line number, text, language and barge_in flag."""
     lines = tomllib.loads(REFERENCES.read_text(encoding="utf-8"))["visitor"]
-    pieces, script, cursor = [np.zeros(int(LEAD_S * SAMPLE_RATE), np.float32)], [], int(LEAD_S * SAMPLE_RATE)
+    out = []
     for number, line in enumerate(lines):
         audio = read_audio(store.resolve(line["asset"]) / line["file"])
         start, stop = (int(t * SAMPLE_RATE) for t in line["span"])
-        voice = _voiced(audio[start:stop])
-        barge = bool(line.get("barge_in"))
-        if barge and script:  # start while the avatar answers the line before: take back part of its gap
+        out.append((_voiced(audio[start:stop]), {"line": number + 1, "text": line["text"],
+                                                 "language": line["language"],
+                                                 "barge_in": bool(line.get("barge_in"))}))
+    return out
+
+
+def visitor_track(store: ModelStore) -> tuple[np.ndarray, list[dict]]:
+    """The visitor's audio (16 kHz) as one fixed track and its script: text, language, start_s,
+    end_s, barge_in per line (a barge-in line BARGE_AFTER_S after the line before ends)."""
+    pieces, script, cursor = [np.zeros(int(LEAD_S * SAMPLE_RATE), np.float32)], [], int(LEAD_S * SAMPLE_RATE)
+    for voice, line in visitor_lines(store):
+        if line["barge_in"] and script:  # start while the avatar answers the line before: take back part of its gap
             back = int((GAP_S - BARGE_AFTER_S) * SAMPLE_RATE)
             pieces[-1] = pieces[-1][: len(pieces[-1]) - back]
             cursor -= back
-        script.append({"line": number + 1, "text": line["text"], "language": line["language"],
-                       "start_s": cursor / SAMPLE_RATE, "end_s": (cursor + len(voice)) / SAMPLE_RATE,
-                       "barge_in": barge})
+        script.append({**line, "start_s": cursor / SAMPLE_RATE, "end_s": (cursor + len(voice)) / SAMPLE_RATE})
         pieces += [voice, np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)]
         cursor += len(voice) + int(GAP_S * SAMPLE_RATE)
     return np.concatenate(pieces), script
@@ -107,17 +118,13 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
     out = (out or Path("bench-out")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     store = Places.of(settings.paths).models
-    audio, script = visitor_track(store)
+    lines = visitor_lines(store)
     load_before = os.getloadavg()
     from runtime.bench.broker import free_port
 
     pub, sub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory() as tmp, (contextlib.nullcontext(({}, False, "")) if record
                                                 else kiosk_screen()) as (screen_env, window, screen):
-        import soundfile
-
-        wav = Path(tmp) / "visitor.wav"
-        soundfile.write(str(wav), audio, SAMPLE_RATE, subtype="PCM_16")
         base = Path(config).read_text(encoding="utf-8") if config else ""
         cfg = Path(tmp) / "bench.toml"
         cfg.write_text(_with_bench_sections(base, pub, sub, window=window), encoding="utf-8")
@@ -131,9 +138,10 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
             if cls is not Heartbeat:
                 probe.setsockopt(zmq.SUBSCRIBE, cls.TOPIC.encode())
         probe.connect(sub)
+        visitor = LiveVisitor(context, pub, lines, lead_s=LEAD_S, gap_s=GAP_S, barge_into_s=BARGE_INTO_S)
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         started, started_ns = time.monotonic(), time.monotonic_ns()
-        proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(cfg), "--input", str(wav),
+        proc = subprocess.Popen([sys.executable, "-m", "runtime", "run", "--config", str(cfg),
                                  *(["--record", str(recording)] if recording else []), "--exit-when-idle",
                                  *(["-v"] if verbose else [])],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -144,15 +152,21 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         reader = threading.Thread(target=lambda: log.extend((time.monotonic(), line) for line in proc.stderr),
                                   daemon=True)
         reader.start()
-        messages = []
+        messages, waiting = [], set(LISTENING)
         try:
             while proc.poll() is None:
                 if probe.poll(50):
                     while probe.poll(0):
                         msg = receive(probe, zmq.NOBLOCK)
+                        visitor.seen(msg)
+                        if isinstance(msg, ActorStatus) and msg.state == ActorState.READY and waiting:
+                            waiting.discard(msg.actor)
+                            if not waiting:
+                                visitor.start()  # the product hears, thinks and speaks: the visitor begins
                         messages.append((VideoFrame, msg.shown_ns, msg.render_ms) if isinstance(msg, VideoFrame)
                                         else msg)
         finally:
+            visitor.close()
             probe.close()
             context.term()
             reader.join(5)
@@ -161,6 +175,9 @@ def run(out: Path | None = None, settings: Settings | None = None, config: str |
         (out / "product.log").write_text("".join(f"{t - started:9.3f} {line}" for t, line in log), encoding="utf-8")
     if proc.returncode != 0:
         raise RuntimeError("the product failed during the benchmark:\n" + "".join(line for _, line in log[-30:]))
+    if visitor.error is not None:
+        raise RuntimeError(f"the bench's visitor failed: {visitor.error!r}")
+    script = visitor.script
     # Cold start: process start -> the last actor's READY (from the bus, as the fleet sees it).
     ready = [m.t_ns for m in messages if isinstance(m, ActorStatus) and m.state == ActorState.READY]
     stats = [m for m in messages if isinstance(m, ProcessStats)]
@@ -199,6 +216,7 @@ def _with_bench_sections(base: str, pub: str, sub: str, window: bool = False) ->
 
     data = tomllib.loads(base) if base else {}
     data["bus"] = {**data.get("bus", {}), "pub_endpoint": pub, "sub_endpoint": sub}
+    data["capture"] = {"type": "bus"}  # the bench's LiveVisitor is the microphone
     data["play"] = {**data.get("play", {}), "device": "none"}
     data["display"] = {**data.get("display", {}), "window": "on" if window else "off"}
     data["caption"] = {"enabled": False}

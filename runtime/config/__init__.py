@@ -29,6 +29,7 @@ from runtime.config.schema import Settings
 from runtime.config.sections import (
     AutoCapture,
     AvatarConfig,
+    BusCapture,
     BusConfig,
     CameraConfig,
     CaptionConfig,
@@ -75,6 +76,7 @@ __all__ = [
     "AutoCapture",
     "AvatarConfig",
     "Backend",
+    "BusCapture",
     "BusConfig",
     "CameraConfig",
     "CaptionConfig",

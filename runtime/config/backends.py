@@ -10,7 +10,7 @@ from typing import Annotated, Union
 from pydantic import BaseModel, Field, model_validator
 
 from runtime.config.migrate import flat_speak
-from runtime.config.sections import AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture
+from runtime.config.sections import AutoCapture, BusCapture, ConsoleCapture, FileCapture, MicrophoneCapture
 from runtime.core.section import Backend, Section
 from runtime.engines import module_of
 from runtime.engines.asr_sherpa import SherpaAsr
@@ -78,7 +78,7 @@ def _type_name(cls: type[Backend]) -> str:
 _ASR = (WhisperAsr, SherpaAsr, WyomingAsr)
 _THINK = (LlamaThink, EchoThink, OpenAIThink)
 _SPEAK = (PiperSpeak, KokoroSpeak, WyomingSpeak, NoSpeak)
-Capture = backends(AutoCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
+Capture = backends(AutoCapture, BusCapture, ConsoleCapture, FileCapture, MicrophoneCapture)
 Asr = backends(*_ASR, *plugins("asr", Backend, _ASR))
 Think = backends(*_THINK, *plugins("think", ThinkBackend, _THINK))
 Speak = backends(*_SPEAK, *plugins("speak", Backend, _SPEAK))

@@ -107,6 +107,13 @@ class Settings(Section):
         return self
 
     @model_validator(mode="after")
+    def _bus_capture_reachable(self) -> Settings:
+        if self.capture.type == "bus" and self.bus.pub_endpoint.startswith("inproc://"):
+            raise ValueError("capture.type \"bus\" needs a [bus] pub_endpoint other processes can reach "
+                             "(tcp:// or ipc://): nobody could publish the visitor's audio on inproc://")
+        return self
+
+    @model_validator(mode="after")
     def _persona_exists(self) -> Settings:
         if self.think.persona not in self.personas:
             raise ValueError(f"think.persona {self.think.persona!r} is not one of [personas]: "

@@ -81,6 +81,18 @@ class FileCapture(CaptureSource):
         return f"audio file {self.path} ({self.speed:g}x)"
 
 
+class BusCapture(CaptureSource):
+    """[capture] type = "bus": another process publishes the visitor's audio on the bus (AudioFrame,
+    16 kHz int16, then InputEnded): the e2e bench's live visitor, or a microphone elsewhere; the
+    bus endpoints must then be tcp:// or ipc://."""
+
+    type: Literal["bus"]
+
+    def describe(self) -> str:
+        """The banner line."""
+        return "audio published on the bus by another process"
+
+
 class MicrophoneCapture(CaptureSource):
     """[capture] type = "microphone": a sound input device."""
 
