@@ -174,9 +174,8 @@ def test_an_answer_prepared_at_a_pause_is_discarded_when_the_visitor_goes_on():
     assert [(f.turn, f.text) for f in v.finals()] == [(discard.turn, "I would like a coffee.")]
 
 
-def test_a_final_whose_words_differ_from_the_prepared_answer_moves_to_a_new_turn():
+def test_the_pauses_words_are_the_final_of_the_same_turn_when_the_visitor_stops_there():
     v = Visitor(speculate=True)
-    v.busy = False
     v.speak(1.0)
     v.pause(0.15)
     v.words(JobKind.SPECULATIVE, "I would like")

@@ -48,7 +48,7 @@ class Turn:
     question: str = ""
     """Which recorded question was asked (its file name)."""
     missed: str = ""
-    """Why a turn did not complete: "heard nothing" (an empty final) or "no answer" (timed out)."""
+    """Why a turn did not complete: "heard nothing" (an empty final) or "no answer within 90 s"."""
 
 
 class SoakVisitor(AudioSource):
