@@ -70,3 +70,39 @@ def test_a_barge_in_line_with_no_answer_to_talk_over_waits_out_the_gap(ctx, bus)
     _listen(bus, visitor, avatar_after_s=None)
     first, barge, _ = visitor.script
     assert abs(barge["start_s"] - first["end_s"] - GAP_S) <= 0.03, visitor.script
+
+
+def _msgs(onset_ns: int, *events) -> list:
+    """Bus messages at times relative to the onset (ms): ("start"|"end"|"cut", turn, ms) and ("heard", ms)."""
+    from runtime.core.messages import PlaybackFinished, SpeechStarted
+
+    out = []
+    for kind, *rest in events:
+        if kind == "heard":
+            out.append(SpeechStarted(turn=9, start_s=0.0, during_playback=True, t_ns=onset_ns + int(rest[0] * 1e6)))
+        else:
+            turn, ms = rest
+            at = onset_ns + int(ms * 1e6)
+            out.append(PlaybackStarted(turn=turn, heard_ns=at) if kind == "start"
+                       else PlaybackFinished(turn=turn, heard_ns=at, interrupted=kind == "cut"))
+    return out
+
+
+def test_the_barge_in_figure_is_when_the_answer_talked_over_falls_silent():
+    from runtime.bench.report import _barge_in
+
+    onset = 10**12
+    # The answer sounds at the onset and is cut 90 ms later: 90 ms.
+    cut = _barge_in(_msgs(onset, ("start", 3, -500), ("heard", 60), ("cut", 3, 90)), onset)
+    assert cut["barge_in_ms"] == 90.0 and cut["barge_in_detected_ms"] == 60.0
+    # Caught between two pieces (the next one was cancelled): silent already, whatever a later
+    # answer's cut says (the bench once reported 1743 ms here).
+    gap = _barge_in(_msgs(onset, ("start", 3, -900), ("end", 3, -40), ("heard", 60), ("start", 4, 900),
+                          ("cut", 4, 1700)), onset)
+    assert gap["barge_in_ms"] == 0.0 and "between two pieces" in gap["barge_in_note"]
+    # The next piece starts after the onset and plays to its end: no figure, and the note says why.
+    late = _barge_in(_msgs(onset, ("start", 3, -900), ("end", 3, -40), ("heard", 60), ("start", 3, 100),
+                           ("end", 3, 800)), onset)
+    assert late["barge_in_ms"] is None and "ended by itself" in late["barge_in_note"]
+    # Nobody was speaking: no barge-in at all.
+    assert _barge_in(_msgs(onset, ("start", 3, -3000), ("end", 3, -2000)), onset)["barge_in_ms"] is None

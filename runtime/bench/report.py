@@ -185,24 +185,31 @@ def _gap_summary(per_turn: list[list[float]]) -> dict:
 
 
 def _barge_in(messages, onset_ns: int) -> dict:
-    """Visitor speech onset -> barge-in detected, and -> the speaker's last sample heard."""
+    """Visitor speech onset -> barge-in detected, and -> the last sample heard of the answer the
+    visitor talked over (the turn the speaker played last before the onset). An answer caught
+    between two of its pieces was already silent: 0 ms, when none of it played afterwards."""
     window = int(BARGE_IN_WITHIN_S * 1e9)
     heard = next((m for m in messages if isinstance(m, SpeechStarted) and m.during_playback
                   and onset_ns <= m.t_ns < onset_ns + window), None)
     if heard is None:
         return {"barge_in_ms": None, "barge_in_note": "no barge-in: the avatar was not speaking"}
-    stopped = next((m for m in messages if isinstance(m, PlaybackFinished) and m.interrupted
-                    and onset_ns <= m.heard_ns < onset_ns + window), None)
+    detected = {"barge_in_detected_ms": round((heard.t_ns - onset_ns) / 1e6, 1)}
+    playing = sorted((m for m in messages if isinstance(m, PlaybackStarted | PlaybackFinished)),
+                     key=lambda m: m.heard_ns)
+    before = [m for m in playing if m.heard_ns <= onset_ns]
+    turn = before[-1].turn if before else None
+    after = [m for m in playing if m.turn == turn and onset_ns < m.heard_ns < onset_ns + window]
+    if before and isinstance(before[-1], PlaybackFinished) and not after:
+        return {**detected, "barge_in_ms": 0.0,
+                "barge_in_note": "the answer was between two pieces at the onset, and no more of it played"}
+    stopped = next((m for m in after if isinstance(m, PlaybackFinished) and m.interrupted), None)
     note = {}
     if stopped is None:
-        inside = [m for m in messages if isinstance(m, PlaybackStarted | PlaybackFinished)
-                  and onset_ns <= m.heard_ns < onset_ns + window]
-        ended = inside[-1] if inside and isinstance(inside[-1], PlaybackFinished) else None  # and nothing after
+        ended = after[-1] if after and isinstance(after[-1], PlaybackFinished) else None  # and nothing after
         note = {"barge_in_note": f"the answer ended by itself {(ended.heard_ns - onset_ns) / 1e6:.0f} ms after the "
                                  "onset, before it was stopped" if ended else
                                  f"heard, but not silent within {BARGE_IN_WITHIN_S:g} s"}
-    return {"barge_in_detected_ms": round((heard.t_ns - onset_ns) / 1e6, 1),
-            "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None, **note}
+    return {**detected, "barge_in_ms": round((stopped.heard_ns - onset_ns) / 1e6, 1) if stopped else None, **note}
 
 
 def _cores() -> int:
