@@ -1,9 +1,10 @@
 """End-to-end benchmark: a visitor's recorded human speech through the whole live pipeline,
 measured on the output.
 
-The visitor track is cut from recordings of people speaking (runtime/bench/references.toml:
+The visitor's lines are cut from recordings of people speaking (runtime/bench/references.toml:
 questions and follow-ups from a dialogue, English and Chinese, three barge-ins that talk over an
-answer), played through the file source at real-time pace with the real clock. Every bus
+answer) and said at real-time pace by a live microphone on the product's bus (runtime/bench/live.py:
+a barge-in line starts BARGE_INTO_S after the answer it talks over begins to sound). Every bus
 message is kept with its time, so each turn's stages can be laid out.
 
 By default the product runs as a kiosk runs it: the face in a window (on Xvfb when the machine
