@@ -46,6 +46,11 @@ class MouthPainter:
         self._inside = None
         if shows_teeth:
             self._inside = _interior_and_lips(portrait, lm, teeth, mouth_width)
+        self._rise = np.zeros((len(split), 2), np.float32)
+        """Per point of the parting line: how far above it the photo's own dark inside reaches (beside
+        the last teeth of a smile, towards its corners), as (0, dy)."""
+        if self._inside is not None and self._inside[1] is not None:
+            self._rise[:, 1] = _dark_above(self._inside, split, mouth_width)
         self._opening = lm[OPENING].astype(np.float32)
         """An open mouth's own dark interior (the corners beside its teeth), as (box, matte, lip
         colour): where the jaw's opening stretches it outside the painted opening (below the lip
@@ -75,12 +80,16 @@ class MouthPainter:
         (OPENING); `shut` (0..1) how far pressed lips have met (m, b, p): then none of the photo's
         own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
-        split = top
+        split = corner = top
         self.opened = None
         top, bottom = _taper(top, bottom)
         if self.shows_teeth:  # (the opening's top stays on the line the jaw tears the photo along, out
             # to the corners: tapered below it, the torn row showed as a dotted line beside the teeth)
             top = np.minimum(top, split)
+            # (beside the last teeth the photo's dark corner above the line joins the opening: left
+            # to the tint of the photo's inside it showed as a lighter wedge with a dotted edge)
+            corner = top
+            top = top - self._rise * smoothstep((bottom[:, 1] - top[:, 1]).max() / (0.04 * self.mw))
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
@@ -126,6 +135,14 @@ class MouthPainter:
         self.opened = (int(x0), int(y0), alpha)
         alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
+        if corner is not top:  # (under the upper lip in the corner, in its shade: half-way to grey, as
+            # the photo's dark corners are tinted; the cavity's full red there drew a red rim)
+            band = np.zeros_like(mask)
+            under = np.concatenate([top, corner[::-1] + np.array([0.0, 1.0], np.float32)])
+            cv2.fillPoly(band, [np.round((under - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+            band = cv2.GaussianBlur(band, (0, 0), 1.0)[..., None].astype(np.float32) / 255.0
+            grey = _luma(inside)[..., None]
+            inside = inside + (grey - inside) * (0.5 * band)
         region = frame[y0:y1, x0:x1]
         mixed = region * (1 - alpha) + inside * alpha
         mixed += (self._inner_edge - mixed) * shade
@@ -315,6 +332,25 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     ys, xs = np.nonzero(matte > 0.02)
     dark = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1) if len(xs) else None
     return (int(x0), int(y0), int(x1), int(y1)), dark, matte, fill, shadow
+
+
+def _dark_above(inside, split: np.ndarray, mw: float) -> np.ndarray:
+    """Per point of the parting line (`split`, (n, 2)): how many rows straight above it are the photo's
+    dark inside (`inside`: _interior_and_lips), up to a tenth of the mouth's width, smoothed."""
+    (bx0, by0, _, _), _, _, _, shadow = inside
+    h, w = shadow.shape
+    rise = np.zeros(len(split), np.float32)
+    for i, (x, y) in enumerate(split):
+        col, row = int(np.rint(x)) - bx0, int(np.rint(y)) - 1 - by0
+        if not (0 <= col < w and 0 <= row < h):
+            continue
+        n = 0
+        while n < 0.1 * mw and row - n >= 0 and shadow[row - n, col] > 0.5:
+            n += 1
+        rise[i] = n
+    # (no lone spikes: a column's dark speck is no corner)
+    rise = cv2.GaussianBlur(cv2.erode(rise[None], np.ones((1, 3), np.uint8)), (0, 0), 1.0)[0]
+    return np.maximum(rise - 1.0, 0.0)  # (a pixel short of the lip: the photo's own edge stays between them)
 
 
 def _teeth_below(teeth: np.ndarray, split: np.ndarray, lm: np.ndarray) -> bool:
