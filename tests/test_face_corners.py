@@ -31,7 +31,7 @@ def test_the_corners_beside_the_last_teeth_are_one_dark_at_a(default_face):
     seen from the upper lip down into the opening, show no lighter line inside the dark in more than
     3 in 10. Until round 16 the photo's dark corner above the line the lips part along was only
     tinted, and the default avatar's right corner showed a lighter, pinkish wedge with a dotted edge
-    along the line (7 of 10 columns; 2 of 10 after)."""
+    along the line (7 of 10 columns; none after)."""
     face = default_face
     lm = face.landmarks
     mw = float(np.linalg.norm(lm[61] - lm[291]))

@@ -351,7 +351,12 @@ def _dark_above(inside, split: np.ndarray, mw: float) -> np.ndarray:
         col, row = int(np.rint(x)) - bx0, int(np.rint(y)) - 1 - by0
         if not (0 <= col < w and 0 <= row < h):
             continue
-        n = 0
+        # (from the first dark row within a few above the line: the photo's own parting row there
+        # may be lighter, a lip's wet edge)
+        start = next((k for k in range(4) if row - k >= 0 and shadow[row - k, col] > 0.5), None)
+        if start is None:
+            continue
+        n = start
         while n < 0.1 * mw and row - n >= 0 and shadow[row - n, col] > 0.5:
             n += 1
         rise[i] = n
