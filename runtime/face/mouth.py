@@ -36,8 +36,11 @@ class MouthPainter:
     """Paints one avatar's mouth interior; built once per avatar."""
 
     def __init__(self, portrait: np.ndarray, landmarks: np.ndarray, mouth_width: float, split: np.ndarray,
-                 shows_teeth: bool, arch: float = ARCH) -> None:
+                 shows_teeth: bool, arch: float = ARCH, own_row: bool = False) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
+        self.own_row = own_row
+        """The photo shows a thin row of its own upper teeth between lips the mesh puts together (the
+        bar photo): it stays above the opening and none are made up (a second row under it)."""
         self.arch = 0.0 if shows_teeth else arch
         """How far the opening's upper edge arches down into the corners (runtime.face.arch)."""
         self.opened: tuple[int, int, np.ndarray] | None = None
@@ -222,7 +225,8 @@ class MouthPainter:
         left, right = top[0, 0], top[-1, 0]
         across = np.clip(np.abs(xs - (left + right) / 2) / max(0.5 * (right - left), 1.0), 0, 1)
         # (the inside shows below the upper teeth: its shade starts under their edge)
-        seen = upper if self.shows_teeth else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
+        own = self.shows_teeth or self.own_row
+        seen = upper if own else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
         out = self.inside.shade(yy, xs, seen, lower, opening, (float(left), float(right)))
         # (the photo's own grain, a little weaker in the dark, carried with the upper jaw: a smooth
         # painted inside in a grainy photo reads as pasted in)
@@ -230,7 +234,7 @@ class MouthPainter:
         if not self.own_lower_teeth and rounded < 0.95:  # (rounded lips cover the lower teeth: at an
             # O their tips showed as a grey point at the bottom of the opening)
             out = self.teeth.lower(out, yy, xs, lower, across, opening, 1.0 - rounded)
-        if not self.shows_teeth:
+        if not own:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
 
