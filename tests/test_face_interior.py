@@ -132,3 +132,26 @@ def test_no_wedge_of_the_lower_lip_stays_with_the_upper_teeth_at_the_corner(face
     assert len(ratios) >= 3
     worst = float(np.median(ratios))
     assert worst <= 0.35, f"at the right corner the line runs under the lower lip ({worst:.0%} as light)"
+
+
+def test_a_thin_row_of_the_photos_teeth_gets_no_second_row_under_it(portrait_faces):
+    """The bar man shows a thin row of his own teeth between lips the mesh puts together. At A, in
+    the middle third of the mouth, from just above his upper lip's inner edge down to the middle of
+    the opening, at most 4 in 10 columns show two separate runs of teeth-like pixels (more than two
+    rows apart). Until round 16 made-up upper teeth were painted under his own: a grey denture row
+    under a pale one (25 of 29 columns; 8 after, his own teeth's gaps and the lip's flash)."""
+    face = portrait_faces["two_people_bar_flash.jpg"]
+    lm = face.landmarks
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    frame = face.render(avatars.POSES["A"])
+    moved = face.landmarks_at(avatars.POSES["A"])
+    upper, lower = moved[L.LIPS_UPPER_INNER], moved[list(reversed(L.LIPS_LOWER_INNER))]
+    teeth = teeth_like(frame, 0.5 * skin_light(face))
+    middle = float(lm[[61, 291], 0].mean())
+    twice = columns = 0
+    for x in range(int(middle - mw / 6), int(middle + mw / 6)):
+        top = np.interp(x, upper[:, 0], upper[:, 1])
+        rows = np.flatnonzero(teeth[int(top - 0.08 * mw):int(0.5 * (top + np.interp(x, lower[:, 0], lower[:, 1]))), x])
+        columns += 1
+        twice += len(rows) > 0 and bool((np.diff(rows) > 2).any())
+    assert twice <= 0.4 * columns, f"{twice} of {columns} columns show two rows of teeth"

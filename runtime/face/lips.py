@@ -126,8 +126,18 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     xs = np.arange(int(np.ceil(upper[0, 0])), int(upper[-1, 0]) + 1)
     tops = np.interp(xs, upper[:, 0], upper[:, 1])
     bottoms = np.interp(xs, lower[:, 0], lower[:, 1])
-    if not len(xs) or not shows_teeth(portrait, landmarks):
+    if not len(xs):
         return np.stack([xs, tops, np.maximum(bottoms, tops)], axis=1).astype(np.float32)
+    if not shows_teeth(portrait, landmarks):
+        # (out to the mouth's corners: a smile's dark corners beyond the inner lips' stayed as dark
+        # dots beside the closed lips)
+        wide = np.arange(int(np.ceil(lm[61, 0])), int(lm[291, 0]) + 1)
+        near = (wide >= xs[0]) & (wide <= xs[-1])
+        tops, bottoms = np.interp(wide, xs, tops), np.interp(wide, xs, bottoms)
+        seen, low = _glimpse(portrait, lm, wide, tops, bottoms)
+        if (bottoms - tops).max() >= (low - seen).max():
+            return np.stack([xs, tops[near], np.maximum(bottoms, tops)[near]], axis=1).astype(np.float32)
+        return np.stack([wide, seen, np.maximum(low, seen)], axis=1).astype(np.float32)
     light = _luma(portrait.astype(np.float32))
     lips = _pixels_in(portrait, np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER][1:-1]]))
     level = float(np.median(_luma(lips))) if len(lips) > 20 else 120.0
@@ -184,6 +194,57 @@ def lip_gap(portrait: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     under = _running_median(_teeth_under(like_teeth, xs, bottoms, deep), max(1, round(0.02 * mw)))
     bottoms = bottoms + cv2.GaussianBlur(under[None], (0, 0), 1.0)[0]
     return np.stack([xs, tops, bottoms], axis=1).astype(np.float32)
+
+
+def _glimpse(portrait: np.ndarray, lm: np.ndarray, xs: np.ndarray, tops: np.ndarray,
+             bottoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tops, bottoms) of the gap between lips the mesh puts together where the photo shows a thin
+    row of teeth between them (a smile in a small, soft photo): per column, a run lighter than the
+    lips and less red, with a dark band of shade above it, up to the upper lip. The mesh lays its
+    upper inner lip on the teeth, so at m, b, p the lips were pressed together below the shade,
+    which stayed as a dark line over a pale one (the bar photo). Unchanged where there is none."""
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    rgb = portrait.astype(np.float32)
+    light, pink = _luma(rgb), (rgb[..., 0] - rgb[..., 1]) - 0.5 * (rgb[..., 1] - rgb[..., 2])
+    lips = _pixels_in(portrait, np.concatenate([lm[L.LIPS_UPPER_OUTER], lm[L.LIPS_LOWER_OUTER][1:-1]]))
+    lower = _pixels_in(portrait, np.concatenate([lm[L.LIPS_LOWER_OUTER], lm[L.LIPS_LOWER_INNER][::-1]]))
+    if len(lips) < 20 or len(lower) < 20:
+        return tops, bottoms
+    level = float(np.median(_luma(lips)))
+    # (the lower lip's red: the upper lip's outline takes in skin above it)
+    red = float(np.median((lower[:, 0] - lower[:, 1]) - 0.5 * (lower[:, 1] - lower[:, 2])))
+    reach = max(2, round(0.08 * mw))
+    h, w = light.shape
+    top, bottom = np.full(len(xs), np.nan, np.float32), np.full(len(xs), np.nan, np.float32)
+    for i, x in enumerate(xs):
+        x = int(np.clip(x, 0, w - 1))
+        y0, y1 = int(max(reach, tops[i] - reach // 2)), int(min(h - 1, bottoms[i] + 2))
+        if y1 <= y0:
+            continue
+        p = y0 + int(np.argmax(light[y0:y1, x]))
+        if light[p, x] < 1.1 * level or pink[p, x] > 0.8 * red:
+            continue
+        a = p - reach + int(np.argmin(light[p - reach:p, x]))
+        if light[a, x] > 0.75 * light[p, x]:
+            continue
+        t = a
+        while t > a - reach and light[t - 1, x] < 0.5 * (light[a, x] + level):
+            t -= 1
+        b = p
+        while b < p + reach and light[b + 1, x] > 0.5 * (light[p, x] + level):
+            b += 1
+        top[i], bottom[i] = t, b + 1.0
+    found = ~np.isnan(top)
+    if found.sum() < 0.4 * len(xs):
+        return tops, bottoms
+    k = max(1, round(0.03 * mw))
+    top, bottom = (np.interp(xs, xs[found], v[found]).astype(np.float32) for v in (top, bottom))
+    top, bottom = (cv2.GaussianBlur(_running_median(v, k)[None], (0, 0), 2.0)[0] for v in (top, bottom))
+    # (fading into the corners, where the lips meet)
+    u = np.abs(xs - 0.5 * (xs[0] + xs[-1])) / max(0.5 * (xs[-1] - xs[0]), 1.0)
+    fade = smoothstep((1.0 - u) / 0.1)
+    return (np.minimum(tops, tops + (top - tops) * fade).astype(np.float32),
+            np.maximum(bottoms, bottoms + (bottom - bottoms) * fade).astype(np.float32))
 
 
 def _teeth_under(like_teeth: np.ndarray, xs: np.ndarray, bottoms: np.ndarray, deep: int) -> np.ndarray:

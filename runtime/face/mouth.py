@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.arch import ARCH, arch_edge, lip_down
 from runtime.face.cavity import Cavity
 from runtime.face.ease import smoothstep
 from runtime.face.rig import mouth_open
@@ -35,8 +36,13 @@ class MouthPainter:
     """Paints one avatar's mouth interior; built once per avatar."""
 
     def __init__(self, portrait: np.ndarray, landmarks: np.ndarray, mouth_width: float, split: np.ndarray,
-                 shows_teeth: bool) -> None:
+                 shows_teeth: bool, arch: float = ARCH, own_row: bool = False) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
+        self.own_row = own_row
+        """The photo shows a thin row of its own upper teeth between lips the mesh puts together (the
+        bar photo): it stays above the opening and none are made up (a second row under it)."""
+        self.arch = 0.0 if shows_teeth else arch
+        """How far the opening's upper edge arches down into the corners (runtime.face.arch)."""
         self.opened: tuple[int, int, np.ndarray] | None = None
         """The last frame's painted opening: (x0, y0, matte 0..1) over its box (None: none painted)."""
         lm = landmarks[:, :2]
@@ -46,6 +52,11 @@ class MouthPainter:
         self._inside = None
         if shows_teeth:
             self._inside = _interior_and_lips(portrait, lm, teeth, mouth_width)
+        self._rise = np.zeros((len(split), 2), np.float32)
+        """Per point of the parting line: how far above it the photo's own dark inside reaches (beside
+        the last teeth of a smile, towards its corners), as (0, dy)."""
+        if self._inside is not None and self._inside[1] is not None:
+            self._rise[:, 1] = _dark_above(self._inside, split, mouth_width)
         self._opening = lm[OPENING].astype(np.float32)
         """An open mouth's own dark interior (the corners beside its teeth), as (box, matte, lip
         colour): where the jaw's opening stretches it outside the painted opening (below the lip
@@ -75,12 +86,20 @@ class MouthPainter:
         (OPENING); `shut` (0..1) how far pressed lips have met (m, b, p): then none of the photo's
         own dark inside shows, not even at the corners; `rounded` (0..1) how far the lips round.
         """
-        split = top
+        split = corner = top
         self.opened = None
         top, bottom = _taper(top, bottom)
+        if self.arch > 0:  # (the upper lip's inner edge curves down into the corners: the line a
+            # closed mouth parts on drew a knife-straight edge from corner to corner)
+            flat, top = top, arch_edge(top, bottom, self.arch)
+            lip_down(frame, flat, top, 0.12 * self.mw)
         if self.shows_teeth:  # (the opening's top stays on the line the jaw tears the photo along, out
             # to the corners: tapered below it, the torn row showed as a dotted line beside the teeth)
             top = np.minimum(top, split)
+            # (beside the last teeth the photo's dark corner above the line joins the opening: left
+            # to the tint of the photo's inside it showed as a lighter wedge with a dotted edge)
+            corner = top
+            top = top - self._rise * smoothstep((bottom[:, 1] - top[:, 1]).max() / (0.04 * self.mw))
         opening = float((bottom[:, 1] - top[:, 1]).max())
         if self._inside is not None and self._inside[1] is not None and warp is not None and inner is not None:
             self._keep_interior_inside(frame, warp, inner, bottom if opening >= 0.6 else None, shut,
@@ -126,6 +145,14 @@ class MouthPainter:
         self.opened = (int(x0), int(y0), alpha)
         alpha, shade = alpha[..., None], shade[..., None]
         inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
+        if corner is not top:  # (under the upper lip in the corner, in its shade: half-way to grey, as
+            # the photo's dark corners are tinted; the cavity's full red there drew a red rim)
+            band = np.zeros_like(mask)
+            under = np.concatenate([top, corner[::-1] + np.array([0.0, 1.0], np.float32)])
+            cv2.fillPoly(band, [np.round((under - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+            band = cv2.GaussianBlur(band, (0, 0), 1.0)[..., None].astype(np.float32) / 255.0
+            grey = _luma(inside)[..., None]
+            inside = inside + (grey - inside) * (0.5 * band)
         region = frame[y0:y1, x0:x1]
         mixed = region * (1 - alpha) + inside * alpha
         mixed += (self._inner_edge - mixed) * shade
@@ -198,7 +225,8 @@ class MouthPainter:
         left, right = top[0, 0], top[-1, 0]
         across = np.clip(np.abs(xs - (left + right) / 2) / max(0.5 * (right - left), 1.0), 0, 1)
         # (the inside shows below the upper teeth: its shade starts under their edge)
-        seen = upper if self.shows_teeth else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
+        own = self.shows_teeth or self.own_row
+        seen = upper if own else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
         out = self.inside.shade(yy, xs, seen, lower, opening, (float(left), float(right)))
         # (the photo's own grain, a little weaker in the dark, carried with the upper jaw: a smooth
         # painted inside in a grainy photo reads as pasted in)
@@ -206,7 +234,7 @@ class MouthPainter:
         if not self.own_lower_teeth and rounded < 0.95:  # (rounded lips cover the lower teeth: at an
             # O their tips showed as a grey point at the bottom of the opening)
             out = self.teeth.lower(out, yy, xs, lower, across, opening, 1.0 - rounded)
-        if not self.shows_teeth:
+        if not own:
             out = self.teeth.upper(out, yy, xs, upper, rest, upper_shift, across, opening)
         return out
 
@@ -315,6 +343,30 @@ def _interior_and_lips(portrait: np.ndarray, lm: np.ndarray, teeth: np.ndarray, 
     ys, xs = np.nonzero(matte > 0.02)
     dark = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1) if len(xs) else None
     return (int(x0), int(y0), int(x1), int(y1)), dark, matte, fill, shadow
+
+
+def _dark_above(inside, split: np.ndarray, mw: float) -> np.ndarray:
+    """Per point of the parting line (`split`, (n, 2)): how many rows straight above it are the photo's
+    dark inside (`inside`: _interior_and_lips), up to a tenth of the mouth's width, smoothed."""
+    (bx0, by0, _, _), _, _, _, shadow = inside
+    h, w = shadow.shape
+    rise = np.zeros(len(split), np.float32)
+    for i, (x, y) in enumerate(split):
+        col, row = int(np.rint(x)) - bx0, int(np.rint(y)) - 1 - by0
+        if not (0 <= col < w and 0 <= row < h):
+            continue
+        # (from the first dark row within a few above the line: the photo's own parting row there
+        # may be lighter, a lip's wet edge)
+        start = next((k for k in range(4) if row - k >= 0 and shadow[row - k, col] > 0.5), None)
+        if start is None:
+            continue
+        n = start
+        while n < 0.1 * mw and row - n >= 0 and shadow[row - n, col] > 0.5:
+            n += 1
+        rise[i] = n
+    # (no lone spikes: a column's dark speck is no corner)
+    rise = cv2.GaussianBlur(cv2.erode(rise[None], np.ones((1, 3), np.uint8)), (0, 0), 1.0)[0]
+    return np.maximum(rise - 1.0, 0.0)  # (a pixel short of the lip: the photo's own edge stays between them)
 
 
 def _teeth_below(teeth: np.ndarray, split: np.ndarray, lm: np.ndarray) -> bool:

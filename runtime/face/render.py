@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.arch import ARCH
 from runtime.face.eyelids import behind_dark_lenses
 from runtime.face.lidskin import LidPainter
 from runtime.face.lips import paint_seam
@@ -38,7 +39,9 @@ class FaceRenderer:
         self._map_x, self._map_y = self._grid_x.copy(), self._grid_y.copy()
         self.shows_teeth = rig.open_at_rest
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
-        self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth)
+        glimpse = rig.press is not None and not self.shows_teeth  # (a thin row of teeth between closed lips)
+        self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth,
+                                  0.0 if rig.press is not None else ARCH, glimpse)
         self._own_teeth = None
         """(portrait, outline of its teeth, the upper lip's inner edge in the middle) of a portrait
         that shows its teeth (runtime.face.pucker.squeeze)."""
