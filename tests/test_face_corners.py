@@ -1,12 +1,10 @@
-"""The corners of an open mouth as a visitor sees them: beside the last teeth of a smiling photo the
-mouth's inside at A is one dark, not the photo's dark corner as a lighter wedge with an edge across
-it (output pixels); between lips closed in the photo the opening's upper edge curves down into the
-corners, not a knife-straight cut. Portraits and their licences: tests/data/portraits/SOURCES.md."""
+"""The corners of an open mouth as a visitor sees them, from output pixels: beside the last teeth of
+a smiling photo the mouth's inside at A is one dark, not the photo's dark corner as a lighter wedge
+with an edge across it. Portraits and their licences: tests/data/portraits/SOURCES.md."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from runtime.face import avatars
 from runtime.face import landmarks as L
@@ -55,25 +53,3 @@ def test_the_corners_beside_the_last_teeth_are_one_dark_at_a(default_face):
             lines += lighter_line(frame[first:line + 6, x], 0.6 * lip)
         assert columns >= 5
         assert lines <= 0.3 * columns, f"{lines} of {columns} columns show a lighter line in the corner"
-
-
-@pytest.mark.parametrize("name", ["woman_older_glasses_neutral.jpg", "man_older_turned15.jpg"])
-def test_an_opening_between_closed_lips_arches_into_its_corners(portrait_faces, name):
-    """At A, the upper edge of the painted opening (where the frame's mouth matte passes one half,
-    per column) over the middle 80 % of its width fits a parabola that drops by at least 6 % of the
-    mouth's width from the middle to the ends: the upper lip's inner edge curves down to the
-    corners. Until round 16 it ran along the line the closed photo's lips part on, and the older
-    woman's opening had a knife-straight upper edge from corner to corner (a drop of 3.5 %; 3.2 %
-    for the older man; 12 % and 14 % after)."""
-    face = portrait_faces[name]
-    lm = face.landmarks
-    mw = float(np.linalg.norm(lm[61] - lm[291]))
-    face.render(avatars.POSES["A"])
-    _, _, alpha = face.mouth.opened
-    cols = np.flatnonzero((alpha > 0.5).any(axis=0))
-    xs = np.arange(cols[0], cols[-1] + 1)
-    top = np.array([np.argmax(alpha[:, c] > 0.5) for c in xs], np.float64)
-    u = (xs - xs.mean()) / (0.5 * (xs[-1] - xs[0]))
-    keep = np.abs(u) < 0.8
-    drop = float(np.polyfit(u[keep], top[keep], 2)[0])
-    assert drop >= 0.06 * mw, f"the opening's upper edge drops {drop / mw:.1%} of the mouth's width to its ends"

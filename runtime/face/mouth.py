@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
-from runtime.face.arch import ARCH, arch_edge, lip_down
 from runtime.face.cavity import Cavity
 from runtime.face.ease import smoothstep
 from runtime.face.rig import mouth_open
@@ -36,13 +35,11 @@ class MouthPainter:
     """Paints one avatar's mouth interior; built once per avatar."""
 
     def __init__(self, portrait: np.ndarray, landmarks: np.ndarray, mouth_width: float, split: np.ndarray,
-                 shows_teeth: bool, arch: float = ARCH, own_row: bool = False) -> None:
+                 shows_teeth: bool, own_row: bool = False) -> None:
         self.mw, self.shows_teeth = mouth_width, shows_teeth
         self.own_row = own_row
         """The photo shows a thin row of its own upper teeth between lips the mesh puts together (the
         bar photo): it stays above the opening and none are made up (a second row under it)."""
-        self.arch = 0.0 if shows_teeth else arch
-        """How far the opening's upper edge arches down into the corners (runtime.face.arch)."""
         self.opened: tuple[int, int, np.ndarray] | None = None
         """The last frame's painted opening: (x0, y0, matte 0..1) over its box (None: none painted)."""
         lm = landmarks[:, :2]
@@ -89,10 +86,6 @@ class MouthPainter:
         split = corner = top
         self.opened = None
         top, bottom = _taper(top, bottom)
-        if self.arch > 0:  # (the upper lip's inner edge curves down into the corners: the line a
-            # closed mouth parts on drew a knife-straight edge from corner to corner)
-            flat, top = top, arch_edge(top, bottom, self.arch)
-            lip_down(frame, flat, top, 0.12 * self.mw)
         if self.shows_teeth:  # (the opening's top stays on the line the jaw tears the photo along, out
             # to the corners: tapered below it, the torn row showed as a dotted line beside the teeth)
             top = np.minimum(top, split)

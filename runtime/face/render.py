@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
-from runtime.face.arch import ARCH
 from runtime.face.eyelids import behind_dark_lenses
 from runtime.face.lidskin import LidPainter
 from runtime.face.lips import paint_seam
@@ -41,7 +40,7 @@ class FaceRenderer:
         """The portrait's mouth is open (a smile with teeth): its own teeth stay, only lower ones are added."""
         glimpse = rig.press is not None and not self.shows_teeth  # (a thin row of teeth between closed lips)
         self.mouth = MouthPainter(self.portrait, self.landmarks, rig.mouth_width, rig.split, self.shows_teeth,
-                                  0.0 if rig.press is not None else ARCH, glimpse)
+                                  own_row=glimpse)
         self._own_teeth = None
         """(portrait, outline of its teeth, the upper lip's inner edge in the middle) of a portrait
         that shows its teeth (runtime.face.pucker.squeeze)."""
