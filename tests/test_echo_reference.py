@@ -20,6 +20,7 @@ from runtime.core.supervisor import ActorSpec
 from runtime.engines.aec_webrtc import WebRtcCanceller
 from runtime.speech.aec import EchoCanceller, SampleClock
 from runtime.speech.audio import SAMPLE_RATE, to_int16
+from runtime.speech.echo_guard import ConvergenceGuard
 from runtime.speech.echo_tap import SpeakerTap
 from tests.harness import Running
 
@@ -38,13 +39,14 @@ def voice_like(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def run(speaker_rate: int, mic_blocks, *, gap: tuple[float, float] | None = None, silent: bool = False,
-        delay_s: float = 0.08, jitter_ms: float = 3.0, late_ms: float = 0.0):
+        delay_s: float = 0.08, jitter_ms: float = 3.0, late_ms: float = 0.0, guard_db: float = 20.0):
     """Play voice_like through a room into a canceller with stamped blocks as the devices give
     them (the speaker 60 ms ahead of what is heard). Returns (echo at the microphone, cancelled, canceller)."""
     source = np.zeros(int(6 * SAMPLE_RATE), np.float32) if silent else voice_like(6.0)
     echo = np.convolve(source, impulse_response(delay_s))[: len(source)].astype(np.float32) * 0.5
     played = soxr.resample(source, SAMPLE_RATE, speaker_rate).astype(np.float32)
-    canceller, tap = EchoCanceller(WebRtcCanceller()), SpeakerTap(speaker_rate)
+    canceller = EchoCanceller(WebRtcCanceller(), guard=ConvergenceGuard(SAMPLE_RATE, BLOCK // 2, guard_db=guard_db))
+    tap = SpeakerTap(speaker_rate)
     rng = np.random.default_rng(5)
     out, mic_at, spk_block = [], 0, speaker_rate // 50
     ahead = 3 * spk_block
@@ -52,14 +54,16 @@ def run(speaker_rate: int, mic_blocks, *, gap: tuple[float, float] | None = None
         heard_ns = T0 + int((i + ahead) / speaker_rate * 1e9 + late_ms * 1e6)  # late_ms: the clock is off
         block = tap.block(played[i + ahead:i + ahead + spk_block], heard_ns + int(rng.uniform(0, jitter_ms) * 1e6))
         lost = gap is not None and gap[0] <= i / speaker_rate < gap[1]
-        if block is not None and not lost:
-            canceller.reference(tap.reference(block))
         now_s = (i + spk_block) / speaker_rate  # the microphone delivers what it has by now
+        now_ns = T0 + int(now_s * 1e9)
+        if block is not None and not lost:
+            out.append(canceller.reference(tap.reference(block), now_ns))
         while mic_at + mic_blocks(mic_at) <= now_s * SAMPLE_RATE:
             size = mic_blocks(mic_at)
             captured = T0 + int(mic_at / SAMPLE_RATE * 1e9) + int(rng.uniform(0, jitter_ms) * 1e6)
-            out.append(canceller.cancel(echo[mic_at:mic_at + size], captured))
+            out.append(canceller.cancel(echo[mic_at:mic_at + size], captured, now_ns))
             mic_at += size
+    out.append(canceller.ready(now_ns + 10**9))  # (a frame whose reference the loop never sent)
     cancelled = np.concatenate(out)
     return echo[: len(cancelled)], cancelled, canceller
 
@@ -78,7 +82,7 @@ def test_a_speaker_at_48_khz_with_jittery_callbacks_is_cancelled():
 def test_a_speaker_clock_that_says_its_sound_is_heard_later_than_it_is_is_realigned():
     # The echo (room delay 20 ms) comes 40 ms before the reference the clocks pair it with, at first:
     # nothing is cancelled (measured 1 dB from 1.2 s on without realigning) until the pairing moves.
-    echo, cancelled, canceller = run(16000, lambda _: BLOCK, delay_s=0.02, late_ms=80.0)
+    echo, cancelled, canceller = run(16000, lambda _: BLOCK, delay_s=0.02, late_ms=80.0, guard_db=0.0)
     assert canceller.lead_ns > 0.06e9, "the pairing did not move"
     assert erle(echo, cancelled, 1.2, 2.0) < 10.0, "(the scenario: an echo before its reference)"
     assert erle(echo, cancelled, 3.2, 5.2) >= 20.0

@@ -235,7 +235,7 @@ class MicrophoneSource(AudioSource):
     def handle(self, msg) -> None:
         """What the speaker plays: the echo to take out of the microphone's audio."""
         if self._canceller is not None and isinstance(msg, EchoReference):
-            self._canceller.reference(msg)
+            self.emit(self._canceller.reference(msg))  # the microphone's frames that waited for it
 
     def _open(self) -> None:
         import soxr

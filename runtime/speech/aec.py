@@ -15,20 +15,34 @@ a second while the avatar speaks, twice running) and the pairing moves so that i
 reference is kept in a ring indexed by the speaker's sample number; a sample it never got (a late
 or lost message, silence, no speaker) reads as zero.
 
+Waiting for the reference. A microphone frame is cancelled only with all of the speaker's samples
+it is paired with. When they are due (the speaker sounded up to `tail_s` before them, so the play
+actor still sends) but not here yet, the frame waits for them, at most `wait_s` after it was
+captured, and the frames behind it wait in order. Measured in the room test: the reference of a
+mic frame came with 0 ms to spare on a quiet box (the speaker's block heard 20-40 ms after its
+callback, paired 20 ms ahead) and late under load, and a reference read as zero where the speaker
+sounded is an echo let through whole and a canceller taught wrong. A frame whose reference never
+comes goes on after `wait_s` with what there is; the microphone is never held longer.
+
 Cost. A microphone frame with no sound played in the last `idle_s` (the visitor talking to a
-silent avatar: the endpoint's critical path) is passed through untouched; the canceller runs
-only while the avatar may be heard. It never waits: the microphone is never held for a reference.
+silent avatar: the endpoint's critical path) is passed through untouched and never waits; the
+canceller runs only while the avatar may be heard. Until it has converged, what it lets through
+is turned down (runtime.speech.echo_guard).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 
 import numpy as np
 
 from runtime.core.messages import EchoReference
 from runtime.speech.audio import SAMPLE_RATE, to_float, to_int16, to_rate
 from runtime.speech.echo_delay import EchoDelay
+from runtime.speech.echo_guard import ConvergenceGuard
+from runtime.speech.echo_tap import TAIL_S
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,7 +94,8 @@ class EchoCanceller:
     """
 
     def __init__(self, engine, *, rate: int = SAMPLE_RATE, lead_s: float = 0.02, idle_s: float = 0.6,
-                 history_s: float = 4.0, margin_s: float = 0.02, max_lead_s: float = 0.3) -> None:
+                 history_s: float = 4.0, margin_s: float = 0.02, max_lead_s: float = 0.3, tail_s: float = TAIL_S,
+                 wait_s: float = 0.15, guard: ConvergenceGuard | None = None) -> None:
         self.engine = engine
         self.rate = rate
         self.frame = engine.frame
@@ -91,28 +106,42 @@ class EchoCanceller:
         self._delay = EchoDelay(rate)
         self._last_lag: int | None = None
         self._idle = int(idle_s * rate)
+        self._tail = int(tail_s * rate)
+        self._wait_ns = wait_s * 1e9
+        self.guard = guard or ConvergenceGuard(rate, self.frame)
+        self._pending: deque[np.ndarray] = deque()
+        """Microphone frames taken in, waiting for their reference (oldest first)."""
+        self._taken = 0
+        """Microphone samples taken in so far (whole frames)."""
+        self._received = -1
+        """One past the newest speaker sample received."""
+        self.waited = 0
+        """Frames that waited for their reference."""
+        self._waiting = -1
+        """The microphone sample whose frame waits (counted once)."""
         self._ring = np.zeros(int(history_s * rate), np.int16)
         self._slot = np.full(len(self._ring), -1, np.int64)
         """The speaker sample each ring slot holds (-1: none)."""
         self.speaker = SampleClock(rate)
         self.microphone = SampleClock(rate)
         self._heard = 0
-        """Microphone samples taken in so far (16 kHz): the next one's number."""
+        """Microphone samples given out so far (16 kHz): the next one's number."""
         self._carry = np.zeros(0, np.float32)
         self._sounded = -(2**62)
         """The speaker's last non-silent sample."""
         self.frames = 0
         """Frames the canceller ran on (the others were passed through)."""
 
-    def reference(self, msg: EchoReference) -> None:
-        """Keep a block of what the speaker plays, by its sample number."""
+    def reference(self, msg: EchoReference, now_ns: int | None = None) -> np.ndarray:
+        """Keep a block of what the speaker plays, by its sample number; returns the microphone's
+        frames that were waiting for it and are ready now (float32, maybe empty)."""
         pcm = np.asarray(msg.pcm)
         offset = msg.offset_samples
         if msg.sample_rate != self.rate:  # a speaker tap at another rate: on our timeline
             pcm = to_int16(to_rate(to_float(pcm), msg.sample_rate, self.rate))
             offset = round(offset * self.rate / msg.sample_rate)
         if not len(pcm):
-            return
+            return self.ready(now_ns)
         self.speaker.stamp(offset, msg.heard_ns)
         pcm = pcm[-len(self._ring):]
         samples = offset + np.arange(len(pcm), dtype=np.int64)
@@ -122,24 +151,40 @@ class EchoCanceller:
         loud = np.flatnonzero(pcm)
         if loud.size:
             self._sounded = max(self._sounded, int(samples[loud[-1]]))
+        self._received = max(self._received, offset + len(pcm))
+        return self.ready(now_ns)
 
-    def cancel(self, audio: np.ndarray, captured_ns: int | None) -> np.ndarray:
-        """The echo-free audio of a microphone block whose first sample was captured at captured_ns
-        (None: unknown, the last fit is used). Returns whole frames; a remainder waits for the next block."""
+    def cancel(self, audio: np.ndarray, captured_ns: int | None, now_ns: int | None = None) -> np.ndarray:
+        """Take in a microphone block whose first sample was captured at captured_ns (None: unknown,
+        the last fit is used); returns the echo-free frames ready now, in order (whole frames: a
+        remainder waits for the next block, a frame may wait for its reference)."""
         if captured_ns is not None:
-            self.microphone.stamp(self._heard + len(self._carry), captured_ns)
+            self.microphone.stamp(self._taken + len(self._carry), captured_ns)
         audio = np.concatenate([self._carry, np.asarray(audio, np.float32)])
         whole = len(audio) - len(audio) % self.frame
-        out, self._carry = audio[:whole].copy(), audio[whole:]
-        for start in range(0, whole, self.frame):
-            ref = self._reference_for(self._heard + start)
+        self._pending.extend(audio[start:start + self.frame] for start in range(0, whole, self.frame))
+        self._carry = audio[whole:].copy()
+        self._taken += whole
+        return self.ready(now_ns)
+
+    def ready(self, now_ns: int | None = None) -> np.ndarray:
+        """The waiting frames that can go now (monotonic now_ns; None: the clock's), cancelled, in order."""
+        now = time.monotonic_ns() if now_ns is None else now_ns
+        out = []
+        while self._pending:
+            ref = self._reference_for(self._heard, now)
+            if ref is _WAIT:
+                break
+            frame = self._pending.popleft()
             if ref is not None:
-                mic = to_int16(out[start:start + self.frame])
-                out[start:start + self.frame] = to_float(self.engine.process(mic, ref))
+                mic = to_int16(frame)
+                cancelled = self.guard.apply(mic, ref, self.engine.process(mic, ref))
+                frame = to_float(cancelled)
                 self.frames += 1
                 self._realign(self._delay.add(mic, ref))
-        self._heard += whole
-        return out
+            out.append(frame)
+            self._heard += self.frame
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def _realign(self, lag: int | None) -> None:
         """The echo comes too early for its reference (lag < margin) in two measurements running
@@ -153,14 +198,27 @@ class EchoCanceller:
         _LOGGER.info("echo came %.0f ms before its reference: the speaker is paired %.0f ms later",
                      -lag * 1000 / self.rate, (lead - self.lead_ns) / 1e6)
         self.lead_ns = lead
+        self.guard.reset()
 
-    def _reference_for(self, mic_sample: int) -> np.ndarray | None:
-        """The speaker's samples paired with a microphone frame, or None when nothing was played lately."""
+    def _reference_for(self, mic_sample: int, now_ns: float) -> np.ndarray | object | None:
+        """The speaker's samples paired with a microphone frame; None when nothing was played lately;
+        _WAIT when they are due but not here yet and the frame may still wait."""
         if self.speaker.base_ns is None or self.microphone.base_ns is None:
             return None
         first = self.speaker.sample_at(self.microphone.time_of(mic_sample) + self.lead_ns)
         if first - self._sounded > self._idle:
             return None
+        due = first + self.frame
+        if (due > self._received and due - self._sounded <= self._tail
+                and now_ns < self.microphone.time_of(mic_sample + self.frame) + self._wait_ns):
+            if mic_sample != self._waiting:
+                self._waiting = mic_sample
+                self.waited += 1
+            return _WAIT
         samples = first + np.arange(self.frame, dtype=np.int64)
         slots = samples % len(self._ring)
         return np.where(self._slot[slots] == samples, self._ring[slots], 0).astype(np.int16)
+
+
+_WAIT = object()
+"""A frame's reference is due and not here yet."""

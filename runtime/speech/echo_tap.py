@@ -15,6 +15,9 @@ import numpy as np
 from runtime.core.messages import EchoReference
 from runtime.speech.audio import SAMPLE_RATE, to_int16
 
+TAIL_S = 0.5
+"""How long after the speaker went silent its (silent) blocks are still sent (seconds)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Played:
@@ -31,7 +34,7 @@ class Played:
 class SpeakerTap:
     """Turns the speaker's blocks into EchoReference messages at 16 kHz."""
 
-    def __init__(self, rate: int, *, tail_s: float = 0.5) -> None:
+    def __init__(self, rate: int, *, tail_s: float = TAIL_S) -> None:
         self.rate = rate
         self._tail = int(tail_s * rate)
         self._played = 0
