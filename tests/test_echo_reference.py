@@ -39,30 +39,37 @@ def voice_like(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def run(speaker_rate: int, mic_blocks, *, gap: tuple[float, float] | None = None, silent: bool = False,
-        delay_s: float = 0.08, jitter_ms: float = 3.0, late_ms: float = 0.0, guard_db: float = 20.0):
+        delay_s: float = 0.08, jitter_ms: float = 3.0, late_ms: float = 0.0, guard_db: float = 20.0,
+        sent_late: int = 0):
     """Play voice_like through a room into a canceller with stamped blocks as the devices give
-    them (the speaker 60 ms ahead of what is heard). Returns (echo at the microphone, cancelled, canceller)."""
+    them (the speaker 60 ms ahead of what is heard; its blocks reach the canceller `sent_late`
+    blocks after they are played: a starved play actor). Returns (echo at the microphone,
+    cancelled, canceller); run.held is the most microphone audio ever held back (seconds)."""
     source = np.zeros(int(6 * SAMPLE_RATE), np.float32) if silent else voice_like(6.0)
     echo = np.convolve(source, impulse_response(delay_s))[: len(source)].astype(np.float32) * 0.5
     played = soxr.resample(source, SAMPLE_RATE, speaker_rate).astype(np.float32)
     canceller = EchoCanceller(WebRtcCanceller(), guard=ConvergenceGuard(SAMPLE_RATE, BLOCK // 2, guard_db=guard_db))
     tap = SpeakerTap(speaker_rate)
     rng = np.random.default_rng(5)
-    out, mic_at, spk_block = [], 0, speaker_rate // 50
+    out, mic_at, spk_block, queue = [], 0, speaker_rate // 50, []
     ahead = 3 * spk_block
+    run.held = 0.0
     for i in range(0, len(played) - spk_block - ahead, spk_block):
         heard_ns = T0 + int((i + ahead) / speaker_rate * 1e9 + late_ms * 1e6)  # late_ms: the clock is off
         block = tap.block(played[i + ahead:i + ahead + spk_block], heard_ns + int(rng.uniform(0, jitter_ms) * 1e6))
         lost = gap is not None and gap[0] <= i / speaker_rate < gap[1]
         now_s = (i + spk_block) / speaker_rate  # the microphone delivers what it has by now
         now_ns = T0 + int(now_s * 1e9)
-        if block is not None and not lost:
-            out.append(canceller.reference(tap.reference(block), now_ns))
+        queue.append(None if block is None or lost else tap.reference(block))
+        if len(queue) > sent_late and queue[0] is not None:
+            out.append(canceller.reference(queue[0], now_ns))
+        del queue[:max(0, len(queue) - sent_late)]
         while mic_at + mic_blocks(mic_at) <= now_s * SAMPLE_RATE:
             size = mic_blocks(mic_at)
             captured = T0 + int(mic_at / SAMPLE_RATE * 1e9) + int(rng.uniform(0, jitter_ms) * 1e6)
             out.append(canceller.cancel(echo[mic_at:mic_at + size], captured, now_ns))
             mic_at += size
+            run.held = max(run.held, (mic_at - sum(len(x) for x in out)) / SAMPLE_RATE)
     out.append(canceller.ready(now_ns + 10**9))  # (a frame whose reference the loop never sent)
     cancelled = np.concatenate(out)
     return echo[: len(cancelled)], cancelled, canceller
@@ -88,6 +95,16 @@ def test_a_speaker_clock_that_says_its_sound_is_heard_later_than_it_is_is_realig
     assert erle(echo, cancelled, 3.2, 5.2) >= 20.0
 
 
+def test_a_reference_that_comes_late_is_waited_for_and_the_echo_taken_out():
+    # The play actor's blocks reach the canceller 100 ms after they were played (a starved thread):
+    # each microphone frame waits for its reference instead of being cancelled with zeros where the
+    # voice was (measured without waiting: 1 dB taken out; waiting: 23 dB, as with no delay: 21).
+    echo, cancelled, canceller = run(16000, lambda _: BLOCK, sent_late=5, guard_db=0.0)
+    assert canceller.waited > 100
+    assert erle(echo, cancelled, 2.0, 5.5) >= 18.0
+    assert run.held <= 0.15 + 0.02 + 0.01
+
+
 def test_microphone_blocks_of_any_size_come_out_whole_and_in_order():
     sizes = [BLOCK, 147, 441, 93, 320, 17]
     echo, cancelled, _ = run(16000, lambda at: sizes[(at // 7) % len(sizes)])
@@ -107,6 +124,7 @@ def test_a_silent_reference_leaves_the_microphone_untouched_and_costs_nothing():
 def test_a_reference_missing_for_a_while_never_stalls_the_microphone_and_cancelling_resumes():
     echo, cancelled, _ = run(16000, lambda _: BLOCK, gap=(1.5, 3.0))
     assert len(echo) - len(cancelled) < 160, "microphone audio was held back while the reference was missing"
+    assert run.held <= 0.15 + 0.02 + 0.01, f"the microphone was held {run.held * 1000:.0f} ms (150 ms at most)"
     assert erle(echo, cancelled, 3.8, 5.5) >= 20.0, "cancelling did not resume when the reference came back"
 
 
@@ -163,3 +181,26 @@ def test_with_no_speaker_at_all_the_microphone_is_never_held(bus):
     with Running(bus, [spec], frames=False) as rec:
         assert rec.wait_for(lambda r: len(r.of(AudioFrame)) >= 25, 10), "the microphone stalled without a reference"
         assert not [s for s in rec.of(ActorStatus) if s.actor == "capture" and s.state == ActorState.DEGRADED]
+
+
+def test_until_the_canceller_is_measured_converged_what_it_lets_through_is_turned_down():
+    guard = ConvergenceGuard(SAMPLE_RATE, 160, settle_s=1.0, erle_db=25.0, window_s=0.5, guard_db=20.0)
+    rng = np.random.default_rng(0)
+    loud = lambda: to_int16(rng.standard_normal(160).astype(np.float32) * 0.1)  # noqa: E731
+    leaked = loud()
+    out = guard.apply(loud(), loud(), leaked)  # early: the residual is as loud as the echo
+    assert not guard.converged and np.sqrt(np.mean(out.astype(float) ** 2)) < 0.11 * np.sqrt(np.mean(
+        leaked.astype(float) ** 2)), "the early residual was let through"
+    for _ in range(60):  # 0.6 s of good cancelling is not yet 1 s of the avatar's voice
+        guard.apply(loud(), loud(), (loud() * 0.01).astype(np.int16))
+    assert not guard.converged
+    for _ in range(50):
+        guard.apply(loud(), loud(), (loud() * 0.01).astype(np.int16))
+    assert guard.converged
+    visitor = loud()
+    np.testing.assert_array_equal(guard.apply(loud(), loud(), visitor), visitor)  # the canceller alone decides
+    guard.reset()  # the pairing moved
+    assert not guard.converged
+    for _ in range(200):  # the visitor talks all along: no measured convergence, the guard stays
+        guard.apply(loud(), loud(), loud())
+    assert not guard.converged
