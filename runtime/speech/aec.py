@@ -20,9 +20,11 @@ it is paired with. When they are due (the speaker sounded up to `tail_s` before 
 actor still sends) but not here yet, the frame waits for them, at most `wait_s` after it was
 captured, and the frames behind it wait in order. Measured in the room test: the reference of a
 mic frame came with 0 ms to spare on a quiet box (the speaker's block heard 20-40 ms after its
-callback, paired 20 ms ahead) and late under load, and a reference read as zero where the speaker
-sounded is an echo let through whole and a canceller taught wrong. A frame whose reference never
-comes goes on after `wait_s` with what there is; the microphone is never held longer.
+callback, paired 20 ms ahead) and up to 100 ms late under two CPU hogs, 150+ ms beside a benchmark
+at nice 0; a reference read as zero where the speaker sounded is an echo let through whole (-15
+dBFS) and AEC3 thrown off for ~100 ms. A frame whose reference never comes goes on after `wait_s`
+with what there is, and the guard is blind a while (runtime.speech.echo_guard); the microphone is
+never held longer.
 
 Cost. A microphone frame with no sound played in the last `idle_s` (the visitor talking to a
 silent avatar: the endpoint's critical path) is passed through untouched and never waits; the
@@ -41,7 +43,7 @@ import numpy as np
 from runtime.core.messages import EchoReference
 from runtime.speech.audio import SAMPLE_RATE, to_float, to_int16, to_rate
 from runtime.speech.echo_delay import EchoDelay
-from runtime.speech.echo_guard import ConvergenceGuard
+from runtime.speech.echo_guard import EchoGuard
 from runtime.speech.echo_tap import TAIL_S
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class EchoCanceller:
 
     def __init__(self, engine, *, rate: int = SAMPLE_RATE, lead_s: float = 0.02, idle_s: float = 0.6,
                  history_s: float = 4.0, margin_s: float = 0.02, max_lead_s: float = 0.3, tail_s: float = TAIL_S,
-                 wait_s: float = 0.15, guard: ConvergenceGuard | None = None) -> None:
+                 wait_s: float = 0.3, guard: EchoGuard | None = None) -> None:
         self.engine = engine
         self.rate = rate
         self.frame = engine.frame
@@ -106,9 +108,10 @@ class EchoCanceller:
         self._delay = EchoDelay(rate)
         self._last_lag: int | None = None
         self._idle = int(idle_s * rate)
-        self._tail = int(tail_s * rate)
+        self._tail = int((tail_s - 0.1) * rate)
+        """A reference is due this long after the speaker sounded (the tap's tail, less its resampler's slack)."""
         self._wait_ns = wait_s * 1e9
-        self.guard = guard or ConvergenceGuard(rate, self.frame)
+        self.guard = guard or EchoGuard(rate, self.frame)
         self._pending: deque[np.ndarray] = deque()
         """Microphone frames taken in, waiting for their reference (oldest first)."""
         self._taken = 0
@@ -209,12 +212,13 @@ class EchoCanceller:
         if first - self._sounded > self._idle:
             return None
         due = first + self.frame
-        if (due > self._received and due - self._sounded <= self._tail
-                and now_ns < self.microphone.time_of(mic_sample + self.frame) + self._wait_ns):
-            if mic_sample != self._waiting:
-                self._waiting = mic_sample
-                self.waited += 1
-            return _WAIT
+        if due > self._received and due - self._sounded <= self._tail:
+            if now_ns < self.microphone.time_of(mic_sample + self.frame) + self._wait_ns:
+                if mic_sample != self._waiting:
+                    self._waiting = mic_sample
+                    self.waited += 1
+                return _WAIT
+            self.guard.missed()  # waited long enough: cancelled with what there is, blind a while
         samples = first + np.arange(self.frame, dtype=np.int64)
         slots = samples % len(self._ring)
         return np.where(self._slot[slots] == samples, self._ring[slots], 0).astype(np.int16)
