@@ -71,14 +71,15 @@ class SampleClock:
             if self._late and abs(base - self._late[-1]) > self._jump:
                 self._late.clear()  # not one new stream: late by different amounts
             self._late.append(base)
-            if len(self._late) < self._settle:
-                return
-            base = min(self._late)
-        if self.base_ns is None or self._late:
-            self.base_ns = base
-        else:
-            self.base_ns = min(base, self.base_ns + self._creep)
+            if len(self._late) >= self._settle:  # a new stream: start afresh from its earliest
+                self.base_ns = min(self._late)
+                self._late.clear()
+            return
         self._late.clear()
+        # (a stamp just under jump_ns late after a starved one is late too: it must not become the
+        # base, as it did until 2026-12-07: the pairing jumped 46-57 ms and back and AEC3 let the echo
+        # through while it found the delay again, the room test's mid-answer barge-ins)
+        self.base_ns = base if self.base_ns is None else min(base, self.base_ns + self._creep)
 
     def sample_at(self, t_ns: float) -> int:
         """The sample heard at monotonic time t_ns (needs one stamp)."""
