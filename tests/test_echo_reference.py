@@ -148,6 +148,9 @@ def test_the_clock_follows_the_earliest_stamps_ignores_a_starved_one_and_restart
     for n, late_ms in ((7, 76), (8, 57), (9, 37), (10, 18)):  # its blocks catching up, late less and less
         clock.stamp(n * BLOCK, T0 + n * 20_000_000 + int(late_ms * 1e6))
         assert abs(clock.base_ns - T0) < 0.3e6, f"a stamp {late_ms} ms late after a starved one moved the clock"
+    for n in range(11, 41):  # a thread starved 800 ms: its blocks come at once, late by less and less
+        clock.stamp(n * BLOCK, T0 + 40 * 20_000_000 + 20_000_000)
+        assert abs(clock.base_ns - T0) < 0.3e6, "a starved thread's blocks catching up restarted the clock"
     for n in range(11, 41):  # the device was reopened: its samples come 500 ms later from now on
         clock.stamp(n * BLOCK, T0 + n * 20_000_000 + 500_000_000)
     assert clock.sample_at(T0 + 41 * 20_000_000 + 500_000_000) == 41 * BLOCK
