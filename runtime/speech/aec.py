@@ -183,7 +183,9 @@ class EchoCanceller:
             if ref is _WAIT:
                 break
             frame = self._pending.popleft()
-            if ref is not None:
+            if ref is None:
+                frame = self.guard.passed(frame)
+            else:
                 mic = to_int16(frame)
                 cancelled = self.guard.apply(mic, ref, self.engine.process(mic, ref))
                 frame = to_float(cancelled)
@@ -213,16 +215,17 @@ class EchoCanceller:
         if self.speaker.base_ns is None or self.microphone.base_ns is None:
             return None
         first = self.speaker.sample_at(self.microphone.time_of(mic_sample) + self.lead_ns)
-        if first - self._sounded > self._idle:
-            return None
-        due = first + self.frame
-        if due > self._received and due - self._sounded <= self._tail:
+        if first + self.frame > self._received and self._received - self._sounded <= self._tail:
+            # the play actor still sends (it stops `tail_s` after the speaker went silent): these
+            # samples are due, whether the speaker sounded or not
             if now_ns < self.microphone.time_of(mic_sample + self.frame) + self._wait_ns:
                 if mic_sample != self._waiting:
                     self._waiting = mic_sample
                     self.waited += 1
                 return _WAIT
             self.guard.missed()  # waited long enough: cancelled with what there is, blind a while
+        if first - self._sounded > self._idle:
+            return None
         samples = first + np.arange(self.frame, dtype=np.int64)
         slots = samples % len(self._ring)
         return np.where(self._slot[slots] == samples, self._ring[slots], 0).astype(np.int16)

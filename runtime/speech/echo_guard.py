@@ -15,7 +15,8 @@ kiosk, the first 2 s of the first answer after start-up, where a visitor must be
 Blind. A frame cancelled without the speaker's samples it is paired with (they came later than the
 canceller waits) leaves the echo of what was missed in the frames after it, uncancelled, and AEC3
 thrown off: measured -8..-18 dBFS for 60 ms after 90 ms of reference came 150 ms late. For
-`blind_s` after such a frame the output is `blind_db` down.
+`blind_s` after such a frame the output is `blind_db` down, cancelled or passed (a reference later
+than the canceller's idle time made frames look like silence was played: -15 dBFS let through).
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ class EchoGuard:
     def missed(self) -> None:
         """The next frame is cancelled without all of its reference: be blind for blind_s."""
         self._blind = self._blind_frames
+
+    def passed(self, frame: np.ndarray) -> np.ndarray:
+        """A frame passed uncancelled (nothing sounded lately, as far as the canceller knows), turned
+        down while blind: its reference may be late by more than the idle time (float32)."""
+        if self._blind > 0:
+            self._blind -= 1
+            return frame * np.float32(self._blind_gain)
+        return frame
 
     def apply(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The cancelled frame `out` (of `mic`, with `ref` paired), turned down while not trusted."""
