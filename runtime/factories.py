@@ -31,7 +31,7 @@ def resolve_capture(settings: Settings) -> CaptureSource:
     if capture.type != AutoCapture().type:
         return capture
     if sound.has_any("input"):
-        return MicrophoneCapture(type="microphone")
+        return MicrophoneCapture(type="microphone", echo_cancel=capture.echo_cancel)
     _LOGGER.info("no audio input; using typed input")
     return ConsoleCapture(type="console")
 

@@ -119,9 +119,10 @@ def presentation_specs(settings: Settings, bus: Bus, places: Places, *, on_idle=
         publish_frames=recording is not None,
         preview_fps=settings.api.preview_fps if settings.api.enabled else 0, **beat)))
     play = settings.play
+    echo_reference = bool(getattr(resolve_capture(settings), "echo_cancel", False))  # the microphone's canceller
     specs.append(ActorSpec("play", lambda: PlayActor(
         "play", bus, output_factory=functools.partial(sound.open_output, play.device),
-        volume=current().play.volume, mute=current().play.mute, **beat)))
+        volume=current().play.volume, mute=current().play.mute, echo_reference=echo_reference, **beat)))
     # A voice switched by an operator is already in current() when SetVoice arrives: rebuild from it.
     specs.append(ActorSpec("speak", lambda: SpeakActor(
         "speak", bus, engine_factory=lambda: build_voices(current(), places),

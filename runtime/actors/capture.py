@@ -22,6 +22,7 @@ from runtime.core.errors import CaptureFault
 from runtime.core.limits import clean_text
 from runtime.core.messages import (
     AudioFrame,
+    EchoReference,
     InputEnded,
     Interrupt,
     InterruptReason,
@@ -170,24 +171,35 @@ class MicrophoneSource(AudioSource):
     """A microphone (runtime.hardware.sound.InputDevice), resampled with soxr when the device does
     not run at 16 kHz. A microphone that goes away (unplugged, driver failure) is reported once
     (capture-device-lost: the actor is degraded, the rest of the product goes on) and reopened
-    every few seconds until it is back."""
+    every few seconds until it is back.
+
+    With echo_cancel, what the speaker plays (EchoReference from the play actor) is taken out of
+    each block before it is published (runtime.speech.aec), so listening never hears the avatar's
+    own voice. Without the canceller's library the microphone goes on uncancelled: the actor is
+    degraded (capture-echo-cancel-missing) and listen's echo policy alone guards barge-in."""
 
     source = "microphone"
     tick_interval_s = 0.5
     retry_s = 2.0
+    drop_stale = False  # the speaker's echo is not tied to a turn
 
     @classmethod
     def from_config(cls, name: str, bus, cfg: MicrophoneCapture, *, stdin=None, **kwargs) -> MicrophoneSource:
         """The source for a [capture] type = "microphone" section."""
-        return cls(name, bus, device=cfg.device or None, device_rate=cfg.device_rate or None, **kwargs)
+        return cls(name, bus, device=cfg.device or None, device_rate=cfg.device_rate or None,
+                   echo_cancel=cfg.echo_cancel, **kwargs)
 
     def __init__(self, name: str, bus, *, device: str | int | None = None, device_rate: int | None = None,
-                 input_factory=None, **kwargs) -> None:
+                 input_factory=None, echo_cancel: bool = False, canceller_factory=None, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         from runtime.hardware.sound import InputDevice
 
         self.device = device
         self.device_rate = device_rate
+        self.echo_cancel = echo_cancel
+        self.subscriptions = (EchoReference,) if echo_cancel else ()
+        self._canceller_factory = canceller_factory
+        self._canceller = None
         self._input_factory = input_factory or InputDevice
         self._blocks: Inbox[np.ndarray] | None = None
         self._input = None
@@ -197,14 +209,39 @@ class MicrophoneSource(AudioSource):
     def setup(self) -> None:
         """Open the device (clear error listing the devices when it is missing or busy)."""
         self._blocks = self.inbox(self._block)
+        if self.echo_cancel:
+            self._canceller = self._cancelling()
         self._open()
-        _LOGGER.info("input: microphone %r at %d Hz", self._input.name, self._input.rate)
+        _LOGGER.info("input: microphone %r at %d Hz%s", self._input.name, self._input.rate,
+                     ", echo cancelled" if self._canceller is not None else "")
+
+    def _cancelling(self):
+        """The echo canceller, or None (degraded, logged once) when its library is missing."""
+        from runtime.speech.aec import EchoCanceller
+
+        try:
+            if self._canceller_factory is not None:
+                return self._canceller_factory()
+            from runtime.engines.aec_webrtc import WebRtcCanceller
+
+            return EchoCanceller(WebRtcCanceller())
+        except CaptureFault as fault:
+            if fault.code != "capture-echo-cancel-missing":
+                raise
+            _LOGGER.error("%s; the microphone goes on without it (hint: %s)", fault.message, fault.hint)
+            self.degrade(fault)
+            return None
+
+    def handle(self, msg) -> None:
+        """What the speaker plays: the echo to take out of the microphone's audio."""
+        if self._canceller is not None and isinstance(msg, EchoReference):
+            self.emit(self._canceller.reference(msg))  # the microphone's frames that waited for it
 
     def _open(self) -> None:
         import soxr
 
-        # PortAudio's thread hands each block over and wakes the actor, nothing else
-        self._input = self._input_factory(self.device, self._blocks.put, rate=self.device_rate)
+        # PortAudio's thread hands each block over, stamped, and wakes the actor, nothing else
+        self._input = self._input_factory(self.device, self._stamped, rate=self.device_rate)
         rate = self._input.rate
         self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") if rate != SAMPLE_RATE else None
         self._input.start()
@@ -224,9 +261,18 @@ class MicrophoneSource(AudioSource):
         self._open()
         return self._input.name
 
-    def _block(self, block: np.ndarray) -> None:
+    def _stamped(self, block: np.ndarray) -> None:
+        """PortAudio's thread: the block and when its first sample was captured (monotonic ns)."""
+        input_ = self._input
+        ago_s = len(block) / input_.rate + getattr(input_, "latency_s", 0.0) if input_ is not None else 0.0
+        self._blocks.put((block, time.monotonic_ns() - int(ago_s * 1e9)))
+
+    def _block(self, stamped: tuple[np.ndarray, int]) -> None:
+        block, captured_ns = stamped
         if self._resampler is not None:
             block = self._resampler.resample_chunk(block)
+        if self._canceller is not None:
+            block = self._canceller.cancel(block, captured_ns)
         self.emit(block)
 
     def teardown(self) -> None:

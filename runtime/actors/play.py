@@ -34,6 +34,7 @@ from runtime.core.messages import (
 from runtime.core.reopen import Reopener
 from runtime.core.threads import Inbox
 from runtime.speech.audio import to_float, to_rate
+from runtime.speech.echo_tap import Played, SpeakerTap
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,9 +59,13 @@ class PlayActor(Actor):
     retry_s = 5.0
     controls = (Interrupt, SetVolume, SetMute)
 
-    def __init__(self, name: str, bus, *, output_factory, volume: float = 1.0, mute: bool = False, **kwargs) -> None:
+    def __init__(self, name: str, bus, *, output_factory, volume: float = 1.0, mute: bool = False,
+                 echo_reference: bool = False, **kwargs) -> None:
         super().__init__(name, bus, **kwargs)
         self._output_factory = output_factory
+        self.echo_reference = echo_reference
+        """Publish what the speaker plays (EchoReference) for the microphone's echo canceller."""
+        self._tap: SpeakerTap | None = None
         self.volume, self.mute = volume, mute
         self._pieces: list[_Piece] = []
         self._ledger = TurnLedger(newest=self.turn)
@@ -77,6 +82,8 @@ class PlayActor(Actor):
         """Open the speaker (or the silent clock when there is none) and start it."""
         self._heard = self.inbox(self._publish_all)
         self.output = self._output_factory(self._fill)
+        if self.echo_reference:
+            self._tap = SpeakerTap(self.output.rate)
         self.output.start()
         _LOGGER.info("output: %s at %d Hz", self.output.name, self.output.rate)
 
@@ -102,6 +109,8 @@ class PlayActor(Actor):
             candidate.close()
             return None
         silent, self.output = self.output, candidate
+        if self._tap is not None and self._tap.rate != candidate.rate:
+            self._tap = SpeakerTap(candidate.rate)
         candidate.start()
         silent.close()
         return candidate.name
@@ -175,6 +184,9 @@ class PlayActor(Actor):
                     heard.append(PlaybackFinished(**{**at, "heard_ns": heard0 + int(written / rate * 1e9)}))
                     self._pieces.pop(0)
         out[written:] = 0.0
+        played = self._tap.block(out, heard0) if self._tap is not None else None
+        if played is not None:
+            heard.append(played)
         if heard:
             self._heard.put(heard)
 
@@ -182,4 +194,4 @@ class PlayActor(Actor):
 
     def _publish_all(self, heard: list) -> None:
         for msg in heard:
-            self.publish(msg)
+            self.publish(self._tap.reference(msg) if isinstance(msg, Played) else msg)

@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run a benchmark and print its numbers (default: end to end)")
     bench.add_argument("stage", nargs="?", default="e2e",
                        choices=["e2e", "hear", "think", "speak", "face", "soak", "control", "voice", "turn",
-                                "presence"],
-                       help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png)")
+                                "presence", "echo"],
+                       help="what to measure (e2e: the whole pipeline, with report.json/.md and timeline.png; "
+                            "echo: barge-in over the avatar's own voice with and without echo cancellation)")
     bench.add_argument("--out", help="directory for the reports")
     bench.add_argument("--config", help="config file (models and settings to measure)")
     bench.add_argument("--turns", type=int, default=300, help="soak: spoken turns back to back (default 300)")

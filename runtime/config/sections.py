@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from runtime.core.section import Section
 from runtime.dialogue.safety import SafetyCategory
@@ -47,7 +47,17 @@ class BusConfig(Section):
         return self
 
 
-class AutoCapture(CaptureSource):
+class _Heard(CaptureSource):
+    """What a source that may be a microphone (auto, microphone) shares: echo cancellation."""
+
+    echo_cancel: StrictBool = Field(True,
+        description="Take what the speaker plays out of the microphone's audio before listening hears it "
+                    "(WebRTC's echo canceller), so the avatar never barges in on itself and a visitor is heard "
+                    "over it at once. true or false; without its library the microphone goes on uncancelled "
+                    "and the capture actor reports capture-echo-cancel-missing.")
+
+
+class AutoCapture(_Heard):
     """[capture] type = "auto": the default microphone when there is one, else typed lines (the
     composition root decides at start, see runtime.factories.resolve_capture)."""
 
@@ -93,7 +103,7 @@ class BusCapture(CaptureSource):
         return "audio published on the bus by another process"
 
 
-class MicrophoneCapture(CaptureSource):
+class MicrophoneCapture(_Heard):
     """[capture] type = "microphone": a sound input device."""
 
     SOURCE: ClassVar[str] = "runtime.actors.capture:MicrophoneSource"

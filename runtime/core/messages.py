@@ -420,6 +420,22 @@ class PlaybackFinished(_PlaybackEvent):
     interrupted: bool = False
 
 
+@register("play.reference")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EchoReference(Message):
+    """What the speaker plays, for the microphone's echo canceller: a block of the speaker's output
+    (resampled to 16 kHz) and when its first sample is heard."""
+
+    pcm: np.ndarray = field(metadata=PAYLOAD)
+    """Samples, int16 mono, shape (n,)."""
+    sample_rate: int = SAMPLE_RATE
+    """Sample rate (hertz)."""
+    offset_samples: int = 0
+    """Index of the first sample on the speaker's timeline (its output since it opened, at sample_rate)."""
+    heard_ns: int = 0
+    """Monotonic time the first sample is heard at the speaker (DAC time; nanoseconds)."""
+
+
 @register("render.frame")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VideoFrame(Message):

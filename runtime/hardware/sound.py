@@ -105,6 +105,11 @@ class InputDevice(_PortAudioDevice):
                                f"{describe('input')}", "close other programs using it, or pick "
                                "another device with [capture] device") from err
 
+    @property
+    def latency_s(self) -> float:
+        """How long a sample takes from the microphone to the callback, as PortAudio says (seconds)."""
+        return float(getattr(self._stream, "latency", 0.0) or 0.0)
+
     def _callback(self, indata, frames, time_info, status) -> None:
         self.last_callback = time.monotonic()
         if status:
