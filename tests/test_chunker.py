@@ -64,6 +64,9 @@ def test_the_voice_starts_on_the_first_phrase_of_a_long_sentence(text, first, st
 @pytest.mark.parametrize("text, chunks", [
     ("你好，世界。我是米娅，很高兴见到你，欢迎！", ["你好，", "世界。", "我是米娅，", "很高兴见到你，", "欢迎！"]),
     ("天、地和宇宙是玄皇所掌管的，这是开头。", ["天、地和宇宙", "是玄皇所掌管的，", "这是开头。"]),
+    # A title's closing mark ends the first words (the bench's answer waited 1.5 s for Kokoro to say
+    # all nineteen characters up to the comma).
+    ("《周易·乾卦》中讲的“天地玄皇宇宙”，就是这样。", ["《周易·乾卦》", "中讲的“天地玄皇宇宙”，", "就是这样。"]),
     ("你好我是米娅，很高兴。", ["你好我是米娅，", "很高兴。"]),
     ("好，请跟我来。", ["好，请跟我来。"]),
     ("You said: 你好", ["You said: 你好"]),  # English words before a colon are read by the Chinese voice too

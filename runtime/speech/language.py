@@ -79,5 +79,11 @@ def first_words(text: str, least: float) -> str:
     for n, word in enumerate(words[:-2]):
         head += word
         if units(head) >= least:
-            return head if is_cjk(word[-1]) and any(is_cjk(c) for c in words[n + 1]) else ""
+            if words[n + 1] in _CLOSING:
+                continue  # a title or a quote ends first ("《周易·乾卦》" | "中讲的")
+            return head if (is_cjk(word[-1]) or word in _CLOSING) and any(is_cjk(c) for c in words[n + 1]) else ""
     return ""
+
+
+_CLOSING = ("》", "」", "』", "”", "）", "】")
+"""Marks that close a title, a quote or an aside: the words may end after one."""
