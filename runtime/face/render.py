@@ -21,6 +21,7 @@ from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.press import in_order
 from runtime.face.pucker import squeeze
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
+from runtime.face.rounded import build as rounded_jaw
 
 BLINKS = ("blink_right", "blink_left")
 """Blink parameters, in the order of runtime.face.eyelids.EYES."""
@@ -49,6 +50,8 @@ class FaceRenderer:
             outline = np.concatenate([upper[np.argsort(upper[:, 0])], rig.split[::-1]])
             self._own_teeth = (self.portrait, outline, self.landmarks[13])
         self.lids = LidPainter(self.portrait, self.landmarks, rig.eye_distance, rig.lids)
+        self._rounded = rounded_jaw(rig, self.landmarks)
+        """The jaw's opening as rounded lips draw its corners in (runtime.face.rounded)."""
         self.blinks = not behind_dark_lenses(self.portrait, self.landmarks)
         """False behind dark glasses: a lid would be drawn over the lens."""
         self._eye_moves = {name: [rig.landmark_moves[name][eye].mean(axis=0) for eye in (L.RIGHT_EYE, L.LEFT_EYE)]
@@ -83,6 +86,16 @@ class FaceRenderer:
                 jaw_dx += value * float(above[len(above) // 2, 0])
                 jaw_dy += value * float(above[len(above) // 2, 1])
                 eyes += value * np.array(self._eye_moves[name])
+        both = self._jaw_round(params)
+        if both:  # (the jaw opens first, the rounded lips draw in what it opened)
+            rounded = self._rounded
+            moved += both * rounded.landmarks
+            up += both * rounded.split[0]
+            down += both * rounded.split[1]
+            if seam is not None and rounded.seam is not None:
+                seam += both * rounded.seam
+            if rig.press is None:
+                self._add(rounded.field, both)
         shifts = [(round(float(dx)), round(float(dy))) for dx, dy in eyes]
         closing = [float(np.clip(params.get(name, 0.0), 0.0, 1.0)) * self.blinks for name in BLINKS]
         for name, amount, (dx, dy) in zip(BLINKS, closing, shifts, strict=True):
@@ -95,6 +108,8 @@ class FaceRenderer:
                 self._close_lips(float(params["lip_press"]))
             if abs(params.get("jaw_open", 0.0)) >= 1e-3:
                 self._add(rig.fields["jaw_open"], params["jaw_open"])
+                if both:
+                    self._add(self._rounded.field, both)
         frame = cv2.remap(self.portrait, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if rig.strip is not None:  # (the strip joins the mouth as it opens)
             opened = float(np.max(down[:, 1] - up[:, 1]))
@@ -126,12 +141,41 @@ class FaceRenderer:
         for name, value in params.items():
             if abs(value) >= 1e-3 and name not in self.rig.blinks:
                 moved += value * self.rig.landmark_moves[name]
+        both = self._jaw_round(params)
+        if both:
+            moved += both * self._rounded.landmarks
+        if both and params.get("lip_press", 0.0) < 1e-3:
+            # (the lower lip's inner edge lies on the jaw's tear, where the rounded jaw's moves only
+            # estimate it (2-3 pixels short beside an O): placed where the map shows it, p = q + D(p))
+            lower = L.LIPS_LOWER_INNER[1:-1]
+            q, p = self.landmarks[lower], moved[lower]
+            for _ in range(6):
+                p = q + self._displacement(params, p)
+            moved[lower] = p
         if params.get("lip_round", 0.0) >= 1e-3 and self.rig.pucker is not None:
             # (the frame at p shows itself at p - r d(p): a point q is seen at p = q + r d(p))
             r, q = float(params["lip_round"]), moved
             for _ in range(3):
                 moved = q + r * _at(self.rig.pucker, moved)
         return moved
+
+    def _displacement(self, params: dict[str, float], points: np.ndarray) -> np.ndarray:
+        """The backward map's displacement D at points ((n, 2); the linear fields only)."""
+        d = np.zeros_like(points)
+        for name, value in params.items():
+            if abs(value) >= 1e-3 and name not in self.rig.blinks and name != "lip_press":
+                d += value * _bilinear(self.rig.fields[name], points)
+        both = self._jaw_round(params)
+        if both:
+            d += both * _bilinear(self._rounded.field, points)
+        return d
+
+    def _jaw_round(self, params: dict[str, float]) -> float:
+        """The weight of the rounded jaw's field (jaw x round; 0: none)."""
+        if self._rounded is None:
+            return 0.0
+        both = float(params.get("jaw_open", 0.0)) * float(np.clip(params.get("lip_round", 0.0), 0.0, 1.0))
+        return both if abs(both) >= 1e-3 else 0.0
 
     def _close_lips(self, amount: float) -> None:
         """Lips apart in the photo closing over its teeth (runtime.face.press), applied where the
@@ -170,6 +214,16 @@ def _at(f: Field, points: np.ndarray) -> np.ndarray:
     h, w = f.d.shape[:2]
     inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
     return np.where(inside[:, None], f.d[np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)], 0.0).astype(np.float32)
+
+
+def _bilinear(f: Field, points: np.ndarray) -> np.ndarray:
+    """A field's displacement at points (bilinear; zero outside its region)."""
+    if f.d.size == 0:
+        return np.zeros_like(points, dtype=np.float32)
+    x = (points[:, 0] - f.x0).astype(np.float32)[None]
+    y = (points[:, 1] - f.y0).astype(np.float32)[None]
+    return np.stack([cv2.remap(np.ascontiguousarray(f.d[..., k]), x, y, cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)[0] for k in range(2)], axis=1)
 
 
 def rest() -> dict[str, float]:
