@@ -80,7 +80,8 @@ def build_voices(settings: Settings, places: Places):
         voices[language] = voice(settings.speak.kokoro(), settings.speak.voice)
     pinned = {(pid, lang): voice(sections[lang], name) for pid, persona in settings.personas.items()
               for lang, name in persona.voices.items() if engines.module_of(sections[lang])}
-    return Voices(voices, pinned)
+    greetings = {pid: dict(persona.greeting) for pid, persona in settings.personas.items()}
+    return Voices(voices, pinned, greetings=greetings, persona=settings.think.persona)
 
 
 def vad_factory(settings: Settings, store: ModelStore | None = None) -> Callable:

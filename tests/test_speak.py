@@ -183,6 +183,31 @@ def test_the_voice_starts_at_once_and_pauses_as_the_text_asks(voice, text, first
     assert after_phrase <= 60, f"{after_phrase:.0f} ms of silence after a phrase the next piece goes on with"
 
 
+def test_the_personas_greeting_is_said_at_warm_up_and_never_synthesized_again(voice):
+    # Every new visitor's answer began with "Hi, I'm Mia!": piper made it beside the model reading
+    # the question (the first line's answer came 200-500 ms later than the others'), and it was
+    # too long to be kept as an opener.
+    greetings = {"guide": {"en": "Hi, I'm Mia!", "zh": "你好，我是米娅！"}, "host": {"en": "Good evening, I am Leo."}}
+    fresh = Voices(voice.voices, sample_rate=voice.sample_rate, greetings=greetings, persona="guide")
+    fresh.warm()
+    for text in ("Hi, I'm Mia!", "你好，我是米娅！"):
+        pieces = list(fresh.synthesize(text))
+        assert pieces and sum(len(p.audio) for p in pieces) > voice.sample_rate // 2
+    assert fresh.said_again == 2, "both of the active persona's greetings were kept from the warm-up"
+    # another persona's greeting is kept once said, and no amount of other speech pushes one out
+    list(fresh.synthesize("Good evening, I am Leo."))
+    for n in range(SAID_KEPT + 5):
+        list(fresh.synthesize(f"Room {n}!"))
+    before = fresh.said_again
+    for text in ("Good evening, I am Leo.", "Hi, I'm Mia!", "你好，我是米娅！"):
+        list(fresh.synthesize(text))
+    assert fresh.said_again == before + 3
+    # a line that is no greeting is synthesized every time
+    list(fresh.synthesize("Hi, I'm Mia! Welcome."))
+    list(fresh.synthesize("Hi, I'm Mia! Welcome."))
+    assert fresh.said_again == before + 3
+
+
 def test_a_short_opener_once_said_is_said_again_without_synthesis(voice):
     # Kokoro took ~0.5 s for "你好，" before every answer that began with it (most Chinese answers
     # to a greeting); the warm-up says it, so even the first visitor's answer starts at once.

@@ -11,7 +11,9 @@ Short pieces are kept once synthesized (`SAID_UNITS`, at most `SAID_KEPT` of the
 recently said go first): an answer's first words are often the same ("你好，", "Hello!"), and Kokoro
 takes half a second for "你好，" on two cores, which the visitor would wait for before every such
 answer. The warm-up says each language's most common opener, so even the first visitor's is kept.
-The kept pieces are the avatar's own speech, in memory only.
+The personas' greetings are kept too, whatever their length, and the warm-up says the active
+persona's: every new visitor's answer waited for "Hi, I'm Mia!" to be synthesized beside the
+model reading the question. The kept pieces are the avatar's own speech, in memory only.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ class Voices:
     """The avatar's voices; `synthesize` looks like a single engine's."""
 
     def __init__(self, voices: dict[str, Voice], pinned: dict[tuple[str, str], Voice] | None = None, *,
-                 sample_rate: int = VOICE_RATE) -> None:
+                 sample_rate: int = VOICE_RATE, greetings: dict[str, dict[str, str]] | None = None,
+                 persona: str = "") -> None:
         self.voices = voices
         """Language -> its voice (a language without one is shown as captions only)."""
         self.pinned = pinned or {}
@@ -105,6 +108,11 @@ class Voices:
         self.languages = tuple(voices)
         self._said: OrderedDict[tuple[int, str, str], tuple[Speech, ...]] = OrderedDict()
         """(engine, voice, text) -> its pieces, for short texts once said (SAID_UNITS, SAID_KEPT)."""
+        self.greetings = greetings or {}
+        """Persona -> language -> its greeting: kept once said, never dropped (one per persona and language)."""
+        self.persona = persona
+        """The persona whose greetings the warm-up says."""
+        self._greeted: dict[tuple[int, str, str], tuple[Speech, ...]] = {}
         self.said_again = 0
         """Pieces taken from the kept ones instead of synthesized (for the log and tests)."""
 
@@ -135,9 +143,10 @@ class Voices:
     def _say(self, voice: Voice, part: str) -> Iterator[Speech]:
         """The pieces of one run of text in one voice: kept ones again, or synthesized (and kept when short)."""
         key = (id(voice.engine), voice.name, part)
-        kept = self._said.get(key)
+        kept = self._greeted.get(key) or self._said.get(key)
         if kept is not None:
-            self._said.move_to_end(key)
+            if key in self._said:
+                self._said.move_to_end(key)
             self.said_again += 1
             yield from kept
             return
@@ -145,9 +154,13 @@ class Voices:
         for speech in voice.engine.synthesize(part, voice.name):
             pieces.append(self._at_rate(fitted(speech)))
             yield pieces[-1]
-        if pieces and units(part) <= SAID_UNITS:
+        greeting = any(part == text for by_language in self.greetings.values() for text in by_language.values())
+        if pieces and (greeting or units(part) <= SAID_UNITS):
             for piece in pieces:
                 piece.audio.flags.writeable = False  # given out again: nobody may change it
+            if greeting:
+                self._greeted[key] = tuple(pieces)
+                return
             self._said[key] = tuple(pieces)
             while len(self._said) > SAID_KEPT:
                 self._said.popitem(last=False)
@@ -160,10 +173,14 @@ class Voices:
 
     def warm(self) -> None:
         """Say each language's opener with every voice, so the first visitor does not pay for the
-        engines' warm-up nor wait for the opener (it is kept)."""
+        engines' warm-up nor wait for the opener (it is kept), and the active persona's greetings."""
         done = set()
         for language, voice in [*self.voices.items(), *((lang, v) for (_, lang), v in self.pinned.items())]:
             if id(voice.engine) not in done:
                 done.add(id(voice.engine))
                 for _ in self._say(voice, WARM_UP[language]):
+                    pass
+        for language, text in self.greetings.get(self.persona, {}).items():
+            if language in self.voices or (self.persona, language) in self.pinned:
+                for _ in self.synthesize(text, self.persona):
                     pass
