@@ -50,10 +50,10 @@ class Visitor:
         self.asked.append((kind, utt.id, end))
         return True
 
-    def _frame(self, speaking: bool, barge: bool, level_db: float, phrases=()) -> None:
+    def _frame(self, speaking: bool, barge: bool, level_db: float, phrases=(), voiced: bool = True) -> None:
         self.sample += FRAME
         self.now += FRAME / SAMPLE_RATE
-        self.seg.frame(Heard(0, self.sample, speaking, barge, level_db, level_db, tuple(phrases)))
+        self.seg.frame(Heard(0, self.sample, speaking, barge, level_db, level_db, tuple(phrases), voiced))
 
     def speak(self, seconds: float, level_db: float = -20.0) -> None:
         """Speech: the phrase detector hears it min_speech_s late, the strict one one window late."""
@@ -76,7 +76,8 @@ class Visitor:
                 if self._said >= self.settings.min_speech_s:
                     phrases = ((self._phrase_start, self._speech_end),)
                 self._phrase_start = -1
-            self._frame(in_phrase and not ended and self._said >= self.settings.min_speech_s, False, -70.0, phrases)
+            self._frame(in_phrase and not ended and self._said >= self.settings.min_speech_s, False, -70.0, phrases,
+                        voiced=False)
 
     def words(self, kind: JobKind, text: str | None) -> None:
         """The decoder answers the latest decode of this kind it was asked for (None: it failed)."""
@@ -214,6 +215,19 @@ def test_partials_come_every_partial_interval_while_the_visitor_speaks_never_aft
     v.pause(0.4)
     v.words(JobKind.PARTIAL, "Where is")  # late: the final is out
     assert not [e for e in v.events if isinstance(e, Transcript) and not e.final and not e.speculative]
+
+
+def test_no_partial_starts_once_the_visitor_has_stopped_so_the_pauses_decode_never_waits_for_one():
+    # The phrase detector hears "speech" for pause_s after the last word; a partial decode started
+    # then took the decoder when the pause's own decode came (it waited 60-250 ms for it in half
+    # the bench's turns, and the answer with it).
+    v = Visitor(partial_interval_s=0.5)
+    v.speak(1.75)  # the onset at 0.26 s, partials at 0.78 and 1.30 s; the next falls due 0.07 s into the silence
+    v.pause(0.1)
+    partial_ends = [end for kind, _, end in v.asked if kind == JobKind.PARTIAL]
+    assert len(partial_ends) == 2 and max(partial_ends) <= round(1.75 * SAMPLE_RATE), partial_ends
+    v.speak(0.3)  # the visitor goes on: partials come again
+    assert len([k for k, _, _ in v.asked if k == JobKind.PARTIAL]) == 3
 
 
 def test_a_monologue_is_cut_at_max_utterance_s():

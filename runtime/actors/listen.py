@@ -105,7 +105,8 @@ class ListenActor(Actor):
         self.barge.segments()  # only its state is used: finished segments are let go
         self._segmenter.frame(Heard(self._heard.start, self._heard.end, self.speech.speaking, self.barge.speaking,
                                     dbfs(audio), dbfs(self._heard.last(self._recent)),
-                                    self._phrases(self.speech.segments())))
+                                    self._phrases(self.speech.segments()),
+                                    self.barge.probability >= self.settings.threshold))
         self._trim()
 
     def _phrases(self, segments) -> tuple[tuple[int, int], ...]:

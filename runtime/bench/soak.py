@@ -49,6 +49,9 @@ class Turn:
     """Which recorded question was asked (its file name)."""
     missed: str = ""
     """Why a turn did not complete: "heard nothing" (an empty final) or "no answer within 90 s"."""
+    transcripts: tuple = ()
+    """What the listener sent while it was asked (turn, kind, start_s, end_s, characters: no words),
+    reported for a missed turn: why a recorded question could be heard as nothing."""
 
 
 class SoakVisitor(AudioSource):
@@ -71,6 +74,7 @@ class SoakVisitor(AudioSource):
         self._first_audio: float | None = None
         self._pieces: set[tuple[int, int]] = set()
         self._last_seen = False
+        self._heard: list[tuple] = []
 
     def tick(self) -> None:
         """Ask when nothing is pending; give up on a turn that takes too long."""
@@ -81,6 +85,7 @@ class SoakVisitor(AudioSource):
             self.emit(np.concatenate([question, np.zeros(int(1.5 * SAMPLE_RATE), np.float32)]))
             self._asked_at = time.monotonic()
             self._turn, self._first_audio, self._pieces, self._last_seen = None, None, set(), False
+            self._heard = []
         elif time.monotonic() - self._asked_at > _TURN_TIMEOUT_S:
             self._finish(completed=False, missed=f"no answer within {_TURN_TIMEOUT_S:.0f} s")
 
@@ -88,6 +93,9 @@ class SoakVisitor(AudioSource):
         """Follow the turn this question opened to the end of its answer."""
         if self._asked_at is None:
             return
+        if isinstance(msg, Transcript):
+            kind = "final" if msg.final else "speculative" if msg.speculative else "partial"
+            self._heard.append((msg.turn, kind, round(msg.start_s, 2), round(msg.end_s, 2), len(msg.text.strip())))
         if isinstance(msg, Transcript) and (msg.final or msg.speculative):
             if msg.turn != self._turn:  # an answer prepared ahead is synthesized before its final comes
                 self._turn, self._pieces, self._last_seen = msg.turn, set(), False
@@ -115,7 +123,7 @@ class SoakVisitor(AudioSource):
             # (the endpoint's own wait for silence is not in it).
             response = (self._first_audio - self._asked_at) * 1000
         asked = self.names[len(self.results) % len(self.names)] if self.names else ""
-        self.results.append(Turn(response, completed, asked, missed))
+        self.results.append(Turn(response, completed, asked, missed, tuple(self._heard) if missed else ()))
         self._asked_at = None
         if len(self.results) >= self.turns:
             self.done.set()
@@ -200,7 +208,8 @@ def _summary(blocks: list[dict], results: list[Turn], every: int) -> dict:
     report = {"turns": len(results), "completed": sum(r.completed for r in results), "blocks": blocks,
               "response_ms": percentiles(r.response_ms for r in results),
               "per_turn": [{"question": r.question, "response_ms": r.response_ms, "completed": r.completed,
-                            **({"missed": r.missed} if r.missed else {})} for r in results]}
+                            **({"missed": r.missed, "transcripts": r.transcripts} if r.missed else {})}
+                           for r in results]}
     if len(blocks) >= 3:
         warm, last = blocks[0], blocks[-1]  # the first block warms caches and arenas up
         per_100 = (last["rss_mb"] - warm["rss_mb"]) / max(1, last["turns"] - warm["turns"]) * 100

@@ -120,7 +120,7 @@ class Segmenter:
             self._pause_at(utt, now_sample)  # a word too short for a phrase (a barge-in "stop!")
         if utt.phrase_end >= 0 and heard.speaking:
             self._went_on(utt)
-        if utt.phrase_end < 0:
+        if utt.phrase_end < 0 and heard.voiced:  # (not while the visitor may be stopping)
             self._maybe_partial(utt, now_sample)
         if (now_sample - utt.onset) / SAMPLE_RATE >= self.settings.max_utterance_s:
             if utt.phrase_end < 0:  # cut a monologue into utterances

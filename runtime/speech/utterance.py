@@ -35,6 +35,10 @@ class Heard:
     """The level of the last barge_in_min_speech_s (dBFS)."""
     phrases: tuple[tuple[int, int], ...] = ()
     """Phrases the detector ended with this frame: (first sample, one past the last)."""
+    voiced: bool = True
+    """The frame's last Silero window scored as speech. The phrase detector goes on "speaking" for
+    pause_s after the visitor stops; a partial decode started then ran into the pause's own
+    decode, which waited for it (60-250 ms in half the bench's turns)."""
 
 
 @dataclass
