@@ -206,6 +206,11 @@ def test_the_personas_greeting_is_said_at_warm_up_and_never_synthesized_again(vo
     list(fresh.synthesize("Hi, I'm Mia! Welcome."))
     list(fresh.synthesize("Hi, I'm Mia! Welcome."))
     assert fresh.said_again == before + 3
+    # a greeting in a language without a voice (a caption only) does not stop the warm-up
+    english = Voices({"en": voice.voices["en"]}, sample_rate=voice.sample_rate, greetings=greetings, persona="guide")
+    english.warm()
+    list(english.synthesize("Hi, I'm Mia!"))
+    assert english.said_again == 1
 
 
 def test_a_short_opener_once_said_is_said_again_without_synthesis(voice):

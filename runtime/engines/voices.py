@@ -18,6 +18,7 @@ model reading the question. The kept pieces are the avatar's own speech, in memo
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from runtime.speech.audio import to_rate, voiced_span
 from runtime.speech.language import units
 from runtime.speech.phonemes import has_cjk, sentences
 from runtime.speech.visemes import clipped, resampled
+
+_LOGGER = logging.getLogger(__name__)
 
 WARM_UP = {"en": "Hello!", "zh": "你好，"}
 """Said once by every voice before the first visitor: the engine's warm-up, and the most common first
@@ -180,7 +183,9 @@ class Voices:
                 done.add(id(voice.engine))
                 for _ in self._say(voice, WARM_UP[language]):
                     pass
-        for language, text in self.greetings.get(self.persona, {}).items():
-            if language in self.voices or (self.persona, language) in self.pinned:
+        for text in self.greetings.get(self.persona, {}).values():
+            try:
                 for _ in self.synthesize(text, self.persona):
                     pass
+            except Unspeakable as fault:  # (a greeting in a language with no voice is shown as a caption)
+                _LOGGER.info("the greeting %r is not said: %s", text, fault.code)
