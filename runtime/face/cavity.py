@@ -109,7 +109,9 @@ class Cavity:
         dist = cv2.distanceTransform((matte > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
         deepest = max(float(dist.max()), 1.0)
         reach = max(1.5, min(_RIM_REACH * self.mw, 0.35 * deepest))  # (a small opening keeps a dark middle)
-        along = smoothstep(t / 0.45) if teeth_on_top else 0.7 + 0.3 * smoothstep(t / 0.45)
+        # (a narrow gap is dark all through: lit to its middle, lips a few pixels apart read as shut)
+        along = smoothstep((deepest - 1.0) / (0.05 * self.mw))
+        along = along * (smoothstep(t / 0.45) if teeth_on_top else 0.7 + 0.3 * smoothstep(t / 0.45))
         along = along * (1 - 0.8 * smoothstep((across - 0.4) / 0.4))
         near = np.exp(-((dist / reach) ** 1.3)) * along
         out = out + (self.lit - out) * near[..., None]
