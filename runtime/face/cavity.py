@@ -12,6 +12,7 @@ it reads as a shape and not as a smudge.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from runtime.face.ease import smoothstep
@@ -30,6 +31,12 @@ _TONGUE_FROM, _TONGUE_OVER = 0.1, 0.12
 E a little)."""
 _TONGUE_HEIGHT = 0.5
 """How high the tongue's dome rises above the lower lip in the middle (fraction of the opening)."""
+LIT_RIM = 0.8
+"""The lips' inner skin where it turns into the mouth: this much of the lips' own light."""
+_RIM_REACH = 0.08
+"""How far in from the lips their light reaches before the mouth's shade takes over (mouth widths)."""
+_CORE = 0.25
+"""How much darker the middle of the opening, the farthest from every lip, is than its shade."""
 
 
 class Cavity:
@@ -50,14 +57,18 @@ class Cavity:
         tongue = tongue + (float(_luma(tongue)) - tongue) * 0.25  # (less saturated than the lips)
         self.tongue = tongue / max(float(_luma(tongue)), 1.0) * min(TONGUE * light, 0.9 * float(_luma(lip)))
         """The tongue's lit front."""
+        lit = lip * np.array([1.0, 0.8, 0.8], np.float32)  # (a little redder than the lips: wet, in shade)
+        self.lit = lit / max(float(_luma(lit)), 1.0) * LIT_RIM * float(_luma(lip))
+        """The lips' inner skin just inside the opening."""
         self.rim = 0.5 * (self.front + 0.75 * lip)  # (in the lip's own hue: a redder rim read as a red line)
         """The lower lip's wet inner edge, where it turns into the mouth."""
 
     def shade(self, yy: np.ndarray, xs: np.ndarray, upper: np.ndarray, lower: np.ndarray, opening: float,
-              ends: tuple[float, float]) -> np.ndarray:
+              ends: tuple[float, float], matte: np.ndarray | None = None, teeth_on_top: bool = False) -> np.ndarray:
         """The inside's colour over rows `yy` ((h, 1)) and columns `xs` ((w,)), between the opening's
         upper edge `upper` and its lower edge `lower` (per column), (h, w, 3) float. `opening`: the
-        opening's height (pixels); `ends`: its corners (x, left and right)."""
+        opening's height (pixels); `ends`: its corners (x, left and right); `matte`: the opening's
+        outline as drawn (0..1 over the same grid; None: no light from the lips)."""
         gap = np.maximum(lower - upper, 1.0)
         centre, half = 0.5 * (ends[0] + ends[1]), max(0.5 * (ends[1] - ends[0]), 1.0)
         across = np.clip(np.abs(xs - centre) / half, 0, 1)
@@ -83,7 +94,34 @@ class Cavity:
         wet = np.exp(-np.maximum(lower - yy, 0.0) / reach) * (1 - across ** 2) * 0.4 * wide
         out = out + (self.rim - out) * wet[..., None]
         out = np.maximum(out, 0.7 * self.back)  # (dark, never black)
+        if matte is not None:
+            out = self._lit_from_lips(out, matte, t, across, teeth_on_top)
         return self._tongue(out, yy, xs, lower, gap, across, opening, centre)
+
+    def _lit_from_lips(self, out: np.ndarray, matte: np.ndarray, t: np.ndarray, across: np.ndarray,
+                       teeth_on_top: bool) -> np.ndarray:
+        """The inside lit from the lips inwards: just inside the opening's outline (`matte`, 0..1 over
+        the same grid as `out`) the lips' own skin turns in, a lighter warm red, falling off into the
+        mouth's shade over a few pixels (a maroon that met the lips in one step read as pasted in); the
+        middle, farthest from every lip, a little darker still. Under the upper teeth (`teeth_on_top`)
+        there is no lit rim: they shade the mouth below them; nor towards the corners (`across`, 0 in
+        the middle, 1 at a corner), which the cheeks shade."""
+        dist = cv2.distanceTransform((matte > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+        deepest = max(float(dist.max()), 1.0)
+        reach = max(1.5, min(_RIM_REACH * self.mw, 0.35 * deepest))  # (a small opening keeps a dark middle)
+        # (a narrow gap is dark all through: lit to its middle, lips a few pixels apart read as shut)
+        along = smoothstep((deepest - 1.0) / (0.05 * self.mw))
+        along = along * (smoothstep(t / 0.45) if teeth_on_top else 0.7 + 0.3 * smoothstep(t / 0.45))
+        along = along * (1 - 0.8 * smoothstep((across - 0.4) / 0.4))
+        near = np.exp(-((dist / reach) ** 1.3)) * along
+        out = out + (self.lit - out) * near[..., None]
+        # (deep in, the mouth loses its red as well as its light: a brown-black, not a uniform maroon)
+        core = smoothstep((dist - reach) / (2.0 * reach))[..., None]
+        out = out + (_luma(out)[..., None] - out) * (0.3 * core)
+        if not teeth_on_top:  # (behind made-up teeth the mouth keeps its shade: darker there, the face mesh
+            # read the older woman's widest opening 7 % narrower and her lips as springing open after an m)
+            return out
+        return np.maximum(out * (1.0 - _CORE * core), 0.7 * self.back)
 
     def _tongue(self, out, yy, xs, lower, gap, across, opening, centre):
         """The tongue's top, a dome over the lower lip, at moderate and wide openings."""

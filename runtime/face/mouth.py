@@ -137,7 +137,8 @@ class MouthPainter:
             alpha, shade = alpha * keep, shade * keep
         self.opened = (int(x0), int(y0), alpha)
         alpha, shade = alpha[..., None], shade[..., None]
-        inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded)
+        inside = self._interior(rest, top, bottom, opening, (x0, y0, x1, y1), (upper_dx, upper_dy), rounded,
+                                alpha[..., 0])
         if corner is not top:  # (under the upper lip in the corner, in its shade: half-way to grey, as
             # the photo's dark corners are tinted; the cavity's full red there drew a red rim)
             band = np.zeros_like(mask)
@@ -209,7 +210,8 @@ class MouthPainter:
             region += (target - region) * np.asarray(tint, np.float32)[..., None]
         frame[y0:y1, x0:x1] = (region + 0.5).astype(np.uint8)
 
-    def _interior(self, rest, top, bottom, opening, box, upper_shift, rounded: float = 0.0) -> np.ndarray:
+    def _interior(self, rest, top, bottom, opening, box, upper_shift, rounded: float = 0.0,
+                  matte: np.ndarray | None = None) -> np.ndarray:
         x0, y0, x1, y1 = box
         xs = np.arange(x0, x1, dtype=np.float32)
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
@@ -220,7 +222,9 @@ class MouthPainter:
         # (the inside shows below the upper teeth: its shade starts under their edge)
         own = self.shows_teeth or self.own_row
         seen = upper if own else self.teeth.below_upper(xs, upper, rest, upper_shift, across, opening)
-        out = self.inside.shade(yy, xs, seen, lower, opening, (float(left), float(right)))
+        if matte is not None:
+            matte = matte / max(float(matte.max()), 1e-3)
+        out = self.inside.shade(yy, xs, seen, lower, opening, (float(left), float(right)), matte, own)
         # (the photo's own grain, a little weaker in the dark, carried with the upper jaw: a smooth
         # painted inside in a grainy photo reads as pasted in)
         out = out + 0.8 * self.teeth.grain_at(yy, xs, *upper_shift)
