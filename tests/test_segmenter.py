@@ -148,6 +148,36 @@ def test_a_breath_after_the_endpoint_merges_into_one_turn_answered_to_the_whole(
     assert whole.turn == resumed.turn and whole.start_s == first[0].start_s, "the whole was not answered as one"
 
 
+def test_no_endpoint_while_the_visitor_may_be_going_on_so_the_answer_never_starts_over_their_words():
+    """ "Where is the cafe, [0.27 s] please?": the pause's words come when the visitor already speaks
+    again, before the phrase detector says so (min_speech_s late). An endpoint then started the
+    kept greeting at once, over "please", cut off 50 ms later (CI, 2026-12-07)."""
+    v = Visitor()
+    v.speak(1.5)
+    v.pause(0.26)
+    v.speak(0.1)  # voiced, but the phrase detector does not hear it yet
+    v.words(JobKind.SPECULATIVE, "Where is the cafe?")
+    assert not v.finals(), "the answer started while the visitor was speaking"
+    v.speak(0.4)
+    v.pause(0.2)
+    v.words(JobKind.SPECULATIVE, "Where is the cafe, please?")
+    v.pause(0.4)
+    assert [f.text for f in v.finals()] == ["Where is the cafe, please?"]
+    assert all(i.resumes == -1 for i in v.of(Interrupt)), "a turn was answered, then made void"
+
+
+def test_a_voiced_noise_in_the_pause_delays_the_endpoint_by_its_own_length_only():
+    v = Visitor()
+    v.speak(1.5)
+    v.pause(0.2)
+    v.words(JobKind.SPECULATIVE, "Where is the cafe?")
+    v.pause(0.08)
+    v.speak(0.06)  # a cough: Silero scores three frames as speech, the phrase detector never hears it
+    assert not v.finals()
+    v.pause(0.02)
+    assert [f.text for f in v.finals()] == ["Where is the cafe?"], "the first quiet frame did not end the turn"
+
+
 def test_a_real_pause_is_a_new_turn():
     v = Visitor()
     v.speak(1.0)

@@ -74,6 +74,8 @@ class Segmenter:
         self._last: Utterance | None = None
         """The utterance that ended last, which the visitor may still go on with (see _resume)."""
         self._ids = 0
+        self._voiced = False
+        """The latest frame's last Silero window scored as speech (see _maybe_endpoint)."""
         self._start = self._end = 0
         """The audio kept, as of the latest frame (input-timeline samples)."""
 
@@ -95,7 +97,7 @@ class Segmenter:
 
     def frame(self, heard: Heard) -> None:
         """One frame of audio was heard: open, accept, pause, resume or end utterances."""
-        self._start, self._end = heard.start, heard.end
+        self._start, self._end, self._voiced = heard.start, heard.end, heard.voiced
         if self._echo_policy_on():  # the level of each frame heard while the avatar speaks: its echo
             self._echo.note(heard.level_db)
         else:
@@ -233,7 +235,10 @@ class Segmenter:
                      utt.turn)
 
     def _maybe_endpoint(self, utt: Utterance, now_sample: int) -> None:
-        if utt.phrase_end < 0:
+        if utt.phrase_end < 0 or self._voiced:
+            # A voiced frame in a pause may be the visitor going on: the phrase detector says so only
+            # min_speech_s later. An endpoint now would start the answer (a kept greeting plays at
+            # once) over the visitor's next words, to be cut off when the detector catches up.
             return
         if utt.speculative is not None:
             words = text_verdict(utt.speculative.text)
