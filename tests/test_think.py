@@ -177,6 +177,29 @@ def test_the_visitors_words_read_while_they_speak_are_not_read_again_at_the_endp
     assert not stopped.read_ahead(question, lambda: True), "a message that comes first stops the reading"
 
 
+def test_a_chinese_visitors_words_are_read_while_they_speak_too(smol):
+    """Chinese is written without spaces: a partial transcript was one "word", all of it left out
+    as the word that may still change, so the whole question was read at the endpoint (the bench's
+    Thousand Character Classic line: 17 tokens, 266 ms before the first token). Now only its last
+    word, by jieba, is left out."""
+    question = "请问科学博物馆的恐龙馆和咖啡厅分别在几楼"
+
+    def left_at_endpoint(read_ahead: bool) -> int:
+        dialogue = fresh(smol)
+        list(dialogue.reply("你好。"))
+        assert dialogue.prepare()
+        if read_ahead:
+            for n in (4, 9, 14, len(question)):
+                assert dialogue.read_ahead(question[:n], language="zh")
+        list(dialogue.reply(question, "zh"))
+        return dialogue.engine.last_prompt_tokens - dialogue.engine.last_reused_tokens
+
+    everything = left_at_endpoint(False)
+    assert everything > smol.engine.count(question), "positive control: the question is read at the endpoint"
+    assert left_at_endpoint(True) <= everything - smol.engine.count(question[:-2]), \
+        "the words the visitor said before their last one were read again at the endpoint"
+
+
 def test_the_answer_hint_is_read_before_the_visitor_speaks_in_the_language_spoken_last(smol):
     """A short question ("Do you hear me?") has no partial transcript to read ahead: its answer hint
     and the chat template were read at the endpoint (the first visitor's first question waited

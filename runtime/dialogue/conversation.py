@@ -18,7 +18,7 @@ from runtime.dialogue.guard import REFUSALS, UNAVAILABLE, RecitalCheck, asks_for
 from runtime.dialogue.memory import Memory, Turn
 from runtime.dialogue.persona import Persona
 from runtime.dialogue.safety import SafetyCheck
-from runtime.speech.language import is_chinese, join_words
+from runtime.speech.language import is_chinese, join_words, settled_words
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -176,8 +176,9 @@ class Dialogue:
     def read_ahead(self, words: str, should_stop: Callable[[], bool] = lambda: False, language: str = "") -> bool:
         """Read the conversation, the answer hint and the visitor's words so far (a partial
         transcript) into the model while the visitor still speaks: when they stop, only their last
-        words are left. The last word is left out (it may still change). False when stopped."""
-        words = " ".join(" ".join(words.split()).split(" ")[:-1])
+        words are left. The last word is left out (it may still change; a Chinese partial, written
+        without spaces, used to be left out whole). False when stopped."""
+        words = settled_words(words)
         if not words:
             return True
         system = self.system_prompt(self.persona)

@@ -85,5 +85,19 @@ def first_words(text: str, least: float) -> str:
     return ""
 
 
+def settled_words(text: str) -> str:
+    """What later decodes of a growing utterance will likely keep of a partial transcript: all but
+    its last word, which may still change (Chinese has no spaces: its last word is jieba's)."""
+    head = text.split()
+    last = head.pop() if head else ""
+    if any(is_cjk(c) for c in last):
+        import jieba
+
+        kept = "".join(list(jieba.cut(last))[:-1])
+        if kept:
+            head.append(kept)
+    return " ".join(head)
+
+
 _CLOSING = ("》", "」", "』", "”", "）", "】")
 """Marks that close a title, a quote or an aside: the words may end after one."""
