@@ -150,6 +150,19 @@ def test_each_chunk_is_read_by_the_voice_of_its_language_at_one_rate(voices):
     assert voices.voice("zh").name == "zf_xiaoxiao" and voices.voice("en").engine.languages == ("en",)
 
 
+def test_a_number_alone_in_a_chinese_answer_is_read_in_mandarin(voices, asr):
+    """A Mandarin visitor said their number and the model answered "0123456789" alone: the chunk,
+    written in no script, went to the English voice ("zero one two ..."). The answer's language
+    reads it; words still decide their own voice."""
+    def heard(text: str, language: str) -> str:
+        audio = np.concatenate([p.audio for p in voices.synthesize(text, "", language)])
+        return asr.transcribe(to_rate(audio, voices.sample_rate), "auto").language
+
+    assert heard("0123456789", "zh") == "zh"
+    assert heard("0123456789", "") == "en", "without the answer's language a number is read in English"
+    assert heard("The number is 0123456789.", "zh") == "en", "English words keep the English voice"
+
+
 def test_a_persona_pins_its_own_voice_per_language():
     settings = parse_config('[personas.guide]\nname = "Mia"\nsystem_prompt = "You are Mia."\n'
                             '[personas.guide.voices]\nzh = "zm_yunxi"\n'

@@ -65,7 +65,7 @@ class SpeakActor(Actor):
         if not msg.text.strip():
             return
         try:
-            for part, speech in enumerate(self.engine.synthesize(msg.text, msg.persona)):
+            for part, speech in enumerate(self.engine.synthesize(msg.text, msg.persona, msg.language)):
                 if self.check_control() and (self.turn > msg.turn or self.stop_requested):
                     _LOGGER.info("turn %d: speech interrupted in chunk %d", msg.turn, msg.index)
                     return

@@ -108,7 +108,7 @@ class ThinkActor(Actor):
         """Answer a final transcript of the current turn; say an operator's text; count played chunks."""
         if isinstance(msg, Say):
             if msg.turn >= self.turn:
-                self._publish(msg.turn, self.dialogue.recite(msg.text), remember=False)
+                self._publish(msg.turn, self.dialogue.recite(msg.text), remember=False, language=msg.language)
             return
         if isinstance(msg, PlaybackFinished):
             if msg.turn == self._answer_turn and not msg.interrupted:
@@ -212,7 +212,7 @@ class ThinkActor(Actor):
             if chunks:  # a turn of its own, as an operator's say
                 turn = self.open_turn()
                 self.publish(Interrupt(turn=turn, reason=InterruptReason.VISITOR))
-                self._publish(turn, iter(chunks), remember=False)
+                self._publish(turn, iter(chunks), remember=False, language=self.greet_language)
                 _LOGGER.info("turn %d: greeted a new visitor", turn)
 
     def _forget(self) -> None:
@@ -293,7 +293,7 @@ class ThinkActor(Actor):
                 self.publish(SafetyEvent(turn=turn, category=chunk.safety, persona=persona,
                                          language=language, response=chunk.text))
             self.publish(ReplyChunk(turn=turn, text=chunk.text, index=index, emotion=chunk.emotion,
-                                    intensity=chunk.intensity, persona=persona))
+                                    intensity=chunk.intensity, persona=persona, language=language))
             _LOGGER.debug("turn %d: chunk %d after %.0f ms", turn, index, chunk.t_ms)
             if voiced is not None and chunk.written:  # the model's first chunk (not a greeting)
                 self._hold_for_voice(voiced, turn, index)

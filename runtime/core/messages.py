@@ -337,6 +337,9 @@ class ReplyChunk(Message):
     """Strength of the emotion, 0..1."""
     persona: str = ""
     """The persona answering (its pinned voices read the chunk); empty: the configured voices."""
+    language: str = ""
+    """The answer's language: a sentence written in no script ("0123456789") is read in it when no
+    neighbour says which (a Mandarin visitor heard their number read back in English); empty: English."""
 
 
 @register("think.safety")

@@ -58,18 +58,19 @@ def language_of(text: str) -> str:
     return "zh" if has_cjk(text) else "en"
 
 
-def language_runs(text: str) -> list[tuple[str, str]]:
-    """(language, text) of each run of consecutive sentences in one language; sentences with
-    nothing to say (an emoji) join their neighbours."""
+def language_runs(text: str, default: str = "") -> list[tuple[str, str]]:
+    """(language, text) of each run of consecutive sentences in one language; sentences written in
+    no script (a number, an emoji) join their neighbours, or take `default` (the answer's language;
+    empty: English) when they have none."""
     runs: list[list[str]] = []
     for sentence in sentences(text):
-        said = any(unicodedata.category(c)[0] in "LN" for c in sentence)
-        language = language_of(sentence) if said else (runs[-1][0] if runs else "")
+        written = any(unicodedata.category(c)[0] == "L" for c in sentence)
+        language = language_of(sentence) if written else (runs[-1][0] if runs else "")
         if runs and runs[-1][0] in (language, ""):
             runs[-1] = [language or runs[-1][0], runs[-1][1] + sentence]
         else:
             runs.append([language, sentence])
-    return [(language or "en", part) for language, part in runs]
+    return [(language or default or "en", part) for language, part in runs]
 
 
 def fitted(speech: Speech) -> Speech:
@@ -133,11 +134,12 @@ class Voices:
                               f"configure one in [speak.{language}]; until then these answers are captions only")
         return voice
 
-    def synthesize(self, text: str, persona: str = "") -> Iterator[Speech]:
-        """Speech per sentence, each run of sentences in the voice of its language, at `sample_rate`."""
+    def synthesize(self, text: str, persona: str = "", language: str = "") -> Iterator[Speech]:
+        """Speech per sentence, each run of sentences in the voice of its language (`language`: the
+        answer's, for a sentence written in no script), at `sample_rate`."""
         text = clean_text(text, None)  # whatever its source, no control character reaches a voice
         check_speakable(text, ("en", "zh"))
-        runs = language_runs(text)
+        runs = language_runs(text, language if language in self.languages else "")
         for language, _ in runs:
             self.voice(language, persona)  # refuse before saying anything
         for language, part in runs:
