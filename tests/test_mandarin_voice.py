@@ -153,14 +153,18 @@ def test_each_chunk_is_read_by_the_voice_of_its_language_at_one_rate(voices):
 def test_a_number_alone_in_a_chinese_answer_is_read_in_mandarin(voices, asr):
     """A Mandarin visitor said their number and the model answered "0123456789" alone: the chunk,
     written in no script, went to the English voice ("zero one two ..."). The answer's language
-    reads it; words still decide their own voice."""
-    def heard(text: str, language: str) -> str:
-        audio = np.concatenate([p.audio for p in voices.synthesize(text, "", language)])
-        return asr.transcribe(to_rate(audio, voices.sample_rate), "auto").language
+    reads it, in Mandarin digits (the Mandarin voice's front end takes text without a Chinese
+    character for English); words still decide their own voice."""
+    def said(text: str, language: str) -> tuple[list[str], str]:
+        pieces = list(voices.synthesize(text, "", language))
+        audio = np.concatenate([p.audio for p in pieces])
+        return [p.text for p in pieces], asr.transcribe(to_rate(audio, voices.sample_rate), "auto").language
 
-    assert heard("0123456789", "zh") == "zh"
-    assert heard("0123456789", "") == "en", "without the answer's language a number is read in English"
-    assert heard("The number is 0123456789.", "zh") == "en", "English words keep the English voice"
+    read, heard = said("0123456789", "zh")
+    assert "".join(read) == "零一二三四五六七八九" and heard == "zh", (read, heard)
+    assert said("60", "zh")[0] == ["六十"], "a number that is not a code is read by its value"
+    assert said("0123456789", "")[1] == "en", "without the answer's language a number is read in English"
+    assert said("The number is 0123456789.", "zh")[1] == "en", "English words keep the English voice"
 
 
 def test_a_persona_pins_its_own_voice_per_language():

@@ -30,7 +30,7 @@ from runtime.core.rates import VOICE_RATE
 from runtime.engines.tts import Speech, TtsEngine, check_speakable
 from runtime.speech.audio import to_rate, voiced_span
 from runtime.speech.language import units
-from runtime.speech.phonemes import has_cjk, sentences
+from runtime.speech.phonemes import chinese_numbers, has_cjk, sentences
 from runtime.speech.visemes import clipped, resampled
 
 _LOGGER = logging.getLogger(__name__)
@@ -143,6 +143,8 @@ class Voices:
         for language, _ in runs:
             self.voice(language, persona)  # refuse before saying anything
         for language, part in runs:
+            if language == "zh" and not has_cjk(part):  # a number alone, in a Chinese answer
+                part = chinese_numbers(part)
             yield from self._say(self.voice(language, persona), part)
 
     def _say(self, voice: Voice, part: str) -> Iterator[Speech]:

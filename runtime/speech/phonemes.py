@@ -98,8 +98,22 @@ class Phonemizer:
     def _chinese(self, text: str) -> str:
         if not text.strip():
             return ""
-        text = _DIGIT_STRING.sub(lambda m: "".join(_ZH_DIGITS[c] for c in m[0]), text)
-        return self._zh(text)[0] or ""
+        return self._zh(_spelled(text))[0] or ""
+
+
+def _spelled(text: str) -> str:
+    """Digit strings (a leading 0, five digits or more) in Chinese digits, to be read one by one."""
+    return _DIGIT_STRING.sub(lambda m: "".join(_ZH_DIGITS[c] for c in m[0]), text)
+
+
+def chinese_numbers(text: str) -> str:
+    """Numbers in Chinese characters, read as the Mandarin front end reads them inside Chinese:
+    digit strings digit by digit, other numbers by value ("60" -> 六十). For a number the Mandarin
+    voice says alone ("0123456789" in a Chinese answer): with no Chinese character in it, the front
+    end would take it for English ("zero one two ...", "one billion two hundred ...")."""
+    import cn2an
+
+    return re.sub(r"\d+", lambda m: cn2an.an2cn(m[0]), _spelled(text))
 
 
 _ESPEAK_LOCK = threading.Lock()
