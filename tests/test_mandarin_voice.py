@@ -129,6 +129,9 @@ def test_a_long_first_sentence_without_a_comma_is_cut_between_two_words():
     assert list(phonemes.pieces(sentence + "我们五点关门。", 2))[:2] == pieces, "only the first sentence"
     assert list(phonemes.pieces("你正在输入号码", 2)) == ["你正在输入号码"], "a short sentence stays whole"
     assert list(phonemes.pieces(sentence, 0)) == [sentence], "no first cut asked for"
+    assert list(phonemes.pieces("零一二三四五六七八九。", 2)) == ["零一二", "三四五六七八九。"], \
+        "a long number starts with its first group of three"
+    assert list(phonemes.pieces("一二三四五六。", 2)) == ["一二三四五六。"], "a short one stays whole"
     english = "This is a long English sentence without any commas at all in it."
     assert list(phonemes.pieces(english, 2)) == [english]
 

@@ -31,6 +31,7 @@ _LATIN_RUN = re.compile(r"[A-Za-z](?:[A-Za-z'’.\-]|\s+(?=[A-Za-z]))*")
 _DIGIT_STRING = re.compile(r"(?<![\d.])(?:0\d+|\d{5,})(?![\d.])")
 """Read digit by digit: a leading 0 or five digits or more (years and prices have fewer)."""
 _ZH_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+_ZH_DIGIT_RUN = re.compile("[零一二三四五六七八九]{7,}")
 _SENTENCE = re.compile(r"(?<=[。！？!?；;…\n])|(?<=\.)(?=\s|$)")
 _CLAUSE = re.compile(f"(?<=[{CLAUSE_MARKS}])")
 _WIDE_SPACE = re.compile(f" (?=[{_CJK}\u3000-\u303f\uff00-\uffef!?,.;:])|(?<=[{_CJK}\u3000-\u303f\uff00-\uffef]) ")
@@ -59,6 +60,14 @@ def _first_words(sentence: str, least: float) -> str:
     where jieba says a word ends; "" when it is not Chinese or not twice that long."""
     head = first_words(sentence, least) if units(sentence) >= 2 * least else ""
     return head if units(sentence[len(head):]) >= least else ""
+
+
+def _digit_group(sentence: str) -> str:
+    """The first three digits of a sentence that starts with a long number read digit by digit
+    ("零一二" | "三四五六七八九"), as people group a phone number; "" otherwise. Kokoro took 0.8 s
+    for the six digits jieba groups as a first word."""
+    run = _ZH_DIGIT_RUN.match(sentence)
+    return run[0][:3] if run else ""
 
 
 def speakable(text: str) -> str:
@@ -218,7 +227,7 @@ def pieces(text: str, first_clause_units: float = 0, max_units: float = 30) -> I
                     sentence, parts = rest, parts[i + 1:]
                     break
             else:
-                head = _first_words(sentence, 2 * first_clause_units)
+                head = _digit_group(sentence) or _first_words(sentence, 2 * first_clause_units)
                 if head:
                     yield head
                     sentence = sentence[len(head):]
