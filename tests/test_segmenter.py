@@ -79,6 +79,12 @@ class Visitor:
             self._frame(in_phrase and not ended and self._said >= self.settings.min_speech_s, False, -70.0, phrases,
                         voiced=False)
 
+    def stops(self, text: str) -> None:
+        """The visitor stops: the pause's decode brings these words, and the endpoint comes."""
+        self.pause(0.2)
+        self.words(JobKind.SPECULATIVE, text)
+        self.pause(0.4)
+
     def words(self, kind: JobKind, text: str | None) -> None:
         """The decoder answers the latest decode of this kind it was asked for (None: it failed)."""
         kind_, utterance, end = [a for a in self.asked if a[0] == kind][-1]
@@ -113,9 +119,7 @@ def test_the_endpoint_waits_for_the_pause_s_words_and_the_visitor_who_goes_on_st
     v.pause(0.7)  # the decode of "Hello." has not come yet
     assert not v.finals(), "the endpoint did not wait for the pause's words"
     v.speak(1.5)
-    v.pause(0.2)
-    v.words(JobKind.SPECULATIVE, "Hello. Where can I find the cafe?")
-    v.pause(0.4)
+    v.stops("Hello. Where can I find the cafe?")
     assert [f.text for f in v.finals()] == ["Hello. Where can I find the cafe?"]
     assert len(v.of(SpeechStarted)) == 1, "the visitor's second sentence opened a turn of its own"
 
@@ -141,9 +145,7 @@ def test_a_breath_after_the_endpoint_merges_into_one_turn_answered_to_the_whole(
     resumed = v.of(Interrupt)[-1]
     assert resumed.resumes == first[0].turn and resumed.reason == InterruptReason.SPECULATION, \
         "the first half's answer is not void"
-    v.pause(0.2)
-    v.words(JobKind.SPECULATIVE, "He was not an ill disposed young man, unless to be rather cold-hearted.")
-    v.pause(0.4)
+    v.stops("He was not an ill disposed young man, unless to be rather cold-hearted.")
     whole = v.finals()[-1]
     assert whole.turn == resumed.turn and whole.start_s == first[0].start_s, "the whole was not answered as one"
 
@@ -159,9 +161,7 @@ def test_no_endpoint_while_the_visitor_may_be_going_on_so_the_answer_never_start
     v.words(JobKind.SPECULATIVE, "Where is the cafe?")
     assert not v.finals(), "the answer started while the visitor was speaking"
     v.speak(0.4)
-    v.pause(0.2)
-    v.words(JobKind.SPECULATIVE, "Where is the cafe, please?")
-    v.pause(0.4)
+    v.stops("Where is the cafe, please?")
     assert [f.text for f in v.finals()] == ["Where is the cafe, please?"]
     assert all(i.resumes == -1 for i in v.of(Interrupt)), "a turn was answered, then made void"
 
