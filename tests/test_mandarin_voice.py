@@ -110,6 +110,8 @@ def test_numbers_codes_and_emoji_are_read_as_people_read_them():
     say = phonemes.Phonemizer()
     assert say("电话13800138000") == say("电话一三八零零一三八零零零"), "a phone number digit by digit"
     assert say("门票60元") == say("门票六十元"), "a price as a number"
+    assert say("号码０１２３４５６７８９") == say("号码零一二三四五六七八九"), "full-width digits as digits"
+    assert say("号码٣٤٥٦٧٨٩").startswith(say("号码")), "digits of another script are no crash (KeyError before)"
     assert say("你好🙂！") == say("你好！"), "emoji are not read aloud"
     assert say("🙂") == ""
 

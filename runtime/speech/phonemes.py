@@ -28,8 +28,9 @@ CLAUSE_MARKS = "，、,：:；;"
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAS_CJK = re.compile(f"[{_CJK}]")
 _LATIN_RUN = re.compile(r"[A-Za-z](?:[A-Za-z'’.\-]|\s+(?=[A-Za-z]))*")
-_DIGIT_STRING = re.compile(r"(?<![\d.])(?:0\d+|\d{5,})(?![\d.])")
-"""Read digit by digit: a leading 0 or five digits or more (years and prices have fewer)."""
+_DIGIT_STRING = re.compile(r"(?<![0-9.])(?:0[0-9]+|[0-9]{5,})(?![0-9.])")
+"""Read digit by digit: a leading 0 or five digits or more (years and prices have fewer). ASCII
+digits only (NFKC folds full-width ones to them; \\d would match "٣", which has no Chinese digit)."""
 _ZH_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
 _ZH_DIGIT_RUN = re.compile("[零一二三四五六七八九]{7,}")
 _SENTENCE = re.compile(r"(?<=[。！？!?；;…\n])|(?<=\.)(?=\s|$)")
@@ -122,7 +123,7 @@ def chinese_numbers(text: str) -> str:
     end would take it for English ("zero one two ...", "one billion two hundred ...")."""
     import cn2an
 
-    return re.sub(r"\d+", lambda m: cn2an.an2cn(m[0]), _spelled(text))
+    return re.sub("[0-9]+", lambda m: cn2an.an2cn(m[0]), _spelled(unicodedata.normalize("NFKC", text)))
 
 
 _ESPEAK_LOCK = threading.Lock()
