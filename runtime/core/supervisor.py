@@ -169,11 +169,12 @@ class Supervisor:
             for slot in self.slots:
                 self._watch_cpu(slot, now)
                 self._supervise(slot, now)
+            stale = self.stale(now)  # one verdict per tick: a status that says "not responding" is never followed by a ping
             if now >= next_stats:
                 self._out.publish(process_stats(ready=True))
-                self._say(self._health())
+                self._say(self._health(stale))
                 next_stats = now + self._stats_s
-            if self._watchdog_s and now >= next_watchdog and not self.stale(now):
+            if self._watchdog_s and now >= next_watchdog and not stale:
                 self.notify("WATCHDOG=1")
                 next_watchdog = now + self._watchdog_s
         return 0
@@ -218,11 +219,11 @@ class Supervisor:
         return {slot.spec.name: slot.actor.degraded for slot in self.slots
                 if slot.actor is not None and slot.actor.degraded}
 
-    def _health(self) -> str:
-        """One line for `systemctl status`: ready, or what is wrong."""
+    def _health(self, stale: list[str] | None = None) -> str:
+        """One line for `systemctl status`: ready, or what is wrong (`stale`: the tick's own verdict)."""
         troubled = [f"{slot.spec.name} restarting" for slot in self.slots if slot.restart_at is not None]
         troubled += [f"{name} {code}" for name, code in self.degraded().items()]
-        troubled += [f"{name} not responding" for name in self.stale()]
+        troubled += [f"{name} not responding" for name in (self.stale() if stale is None else stale)]
         return f"degraded: {', '.join(troubled)}" if troubled else f"ready ({len(self.slots)} actors)"
 
     def _say(self, status: str, *extra: str) -> None:
