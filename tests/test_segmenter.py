@@ -260,6 +260,32 @@ def test_no_partial_starts_once_the_visitor_has_stopped_so_the_pauses_decode_nev
     assert len([k for k, _, _ in v.asked if k == JobKind.PARTIAL]) == 3
 
 
+@pytest.mark.parametrize("decode_s", [0.15, 0.9])
+def test_on_a_slow_machine_the_decoder_rests_between_partials_as_long_as_one_takes(decode_s):
+    """Partials back to back (0.5-0.8 s each on a slow CPU) kept the decoder busy until the visitor
+    stopped, and the pause's decode waited for the one in flight: the next partial comes no sooner
+    than the last one's own decoding time after it came back. A quick decoder keeps the interval."""
+    v = Visitor(partial_interval_s=0.5)
+
+    def talk_until_a_partial(limit_s: float = 3.0) -> float:
+        asked, since = len(v.asked), v.now
+        while len(v.asked) == asked and v.now < since + limit_s:
+            v.speak(0.02)
+        assert v.asked[-1][0] == JobKind.PARTIAL
+        return v.now
+
+    queued = talk_until_a_partial()
+    v.busy = True  # decoding it
+    v.speak(decode_s)
+    v.busy = False
+    kind, utterance, end = v.asked[-1]
+    v.seg.decoded(kind, utterance, end, AsrResult("Where is", "en"), "", decode_s)
+    back = v.now
+    following = talk_until_a_partial()
+    expected = max(queued + 0.5, back + decode_s)  # 0.5 s after the last for the quick one, 0.9 s after it came back for the slow
+    assert following == pytest.approx(expected, abs=0.03), (following - queued, following - back)
+
+
 def test_a_monologue_is_cut_at_max_utterance_s():
     v = Visitor(max_utterance_s=3.0)
     v.speak(3.5)

@@ -142,4 +142,4 @@ class ListenActor(Actor):
             self.degrade(done.fault)  # e.g. the speech server is down: health shows it until it answers
         elif done.result is not None:
             self.recover()
-        self._segmenter.decoded(job.kind, job.utterance, job.end, done.result, done.error)
+        self._segmenter.decoded(job.kind, job.utterance, job.end, done.result, done.error, done.seconds)

@@ -281,11 +281,17 @@ class Segmenter:
         """Whether a decode of this utterance still matters (it has not been ended, dropped or merged)."""
         return self._owner(utterance) is not None
 
-    def decoded(self, kind: JobKind, utterance: int, end: int, result: AsrResult | None, error: str = "") -> None:
-        """A decode this segmenter asked for came back: its words, or None and the error."""
+    def decoded(self, kind: JobKind, utterance: int, end: int, result: AsrResult | None, error: str = "",
+                seconds: float = 0.0) -> None:
+        """A decode this segmenter asked for came back (after `seconds` of decoding): its words, or
+        None and the error."""
         utt = self._owner(utterance)
         if utt is None:
             return
+        if kind == JobKind.PARTIAL:
+            # The decoder rests at least as long as a partial took: on a slow machine partials
+            # back to back keep it busy, and the pause's decode would wait behind one in flight.
+            utt.next_partial_at = max(utt.next_partial_at, self._clock() + seconds)
         if result is None:
             _LOGGER.error("turn %d: ASR failed: %s", utt.turn, error)
             if kind == JobKind.FINAL or (kind == JobKind.SPECULATIVE and utt.endpoint_at
