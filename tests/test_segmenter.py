@@ -282,7 +282,8 @@ def test_on_a_slow_machine_the_decoder_rests_between_partials_as_long_as_one_tak
     v.seg.decoded(kind, utterance, end, AsrResult("Where is", "en"), "", decode_s)
     back = v.now
     following = talk_until_a_partial()
-    expected = max(queued + 0.5, back + decode_s)  # 0.5 s after the last for the quick one, 0.9 s after it came back for the slow
+    # 0.5 s after the last one for the quick decoder, 0.9 s after it came back for the slow one
+    expected = max(queued + 0.5, back + decode_s)
     assert following == pytest.approx(expected, abs=0.03), (following - queued, following - back)
 
 

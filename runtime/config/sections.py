@@ -148,8 +148,9 @@ class ListenConfig(Section):
     speculate: bool = Field(True,
         description="Answer ahead at a pause: the answer is prepared before the endpoint and played at the "
                     "endpoint when the final words are the same; cancelled when the visitor goes on.")
-    partial_interval_s: float = Field(0.6, gt=0, le=5, description="Time between partial transcripts (seconds); at least as long as the last "
-                    "one took to decode, so on a slow machine the decoder is free when the visitor stops.")
+    partial_interval_s: float = Field(0.6, gt=0, le=5,
+        description="Time between partial transcripts (seconds); at least as long as the last one took to decode, "
+                    "so on a slow machine the decoder is free when the visitor stops.")
     barge_in_threshold: float = Field(0.6, gt=0, lt=1,
         description="While the avatar speaks: speech probability needed to count as the visitor.")
     barge_in_min_speech_s: float = Field(0.08, gt=0, le=2,

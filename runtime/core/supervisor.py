@@ -169,7 +169,8 @@ class Supervisor:
             for slot in self.slots:
                 self._watch_cpu(slot, now)
                 self._supervise(slot, now)
-            stale = self.stale(now)  # one verdict per tick: a status that says "not responding" is never followed by a ping
+            # One verdict per tick: a status that says "not responding" is never followed by a ping.
+            stale = self.stale(now)
             if now >= next_stats:
                 self._out.publish(process_stats(ready=True))
                 self._say(self._health(stale))
