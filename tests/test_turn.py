@@ -204,6 +204,35 @@ def test_a_finished_sound_waits_for_its_words_as_long_as_they_take(model):
         judge.close()
 
 
+def test_words_that_ask_for_more_hold_the_endpoint_while_the_second_look_is_on_its_way(model):
+    """"Hello." [0.5 s] "Where can I find the cafe?": the model heard the greeting as unfinished and
+    is asked again at 0.35 s of silence; on a slow machine (an inference of 170-230 ms) its answer
+    is not back at endpoint_unfinished_s. The words ask for more (a greeting alone), so the endpoint
+    waits as they say, not only for the verdict: the question stays in the greeting's turn."""
+    import queue
+
+    from runtime.config import ListenConfig
+    from runtime.speech.endpoint import Verdict, text_verdict
+    from runtime.speech.endpointing import TurnJudge
+
+    settings, answers = ListenConfig(), queue.Queue()
+    words = clip(*CUT_MID_SENTENCE[0], silence_after_s=0.0)
+    judge = TurnJudge(settings, model, answers.put)
+    try:
+        judge.pause(1, np.concatenate([words, np.zeros(int(0.16 * SAMPLE_RATE), np.float32)]), "t", 0.16)
+        assert judge.take(answers.get(timeout=60))
+        look_s = settings.min_silence_s - 0.1
+        heard = np.concatenate([words, np.zeros(int(look_s * SAMPLE_RATE), np.float32)])
+        greeting = text_verdict("Hello.")
+        assert greeting == Verdict.INCOMPLETE
+        judge.silence_needed(1, greeting, look_s, lambda: heard)  # the second look is asked ...
+        late_s = settings.endpoint_unfinished_s + 0.01  # ... and not back yet (not taken)
+        assert judge.silence_needed(1, greeting, late_s, lambda: heard) >= settings.endpoint_incomplete_s
+        assert judge.silence_needed(1, Verdict.OPEN, late_s, lambda: heard) <= late_s  # plain words: as before
+    finally:
+        judge.close()
+
+
 def test_no_second_look_once_the_silence_has_ended_the_utterance(model):
     """The pause's words came late (a busy box): by then the silence is over what any verdict would
     ask, so the model is not asked again; its inference would only take the CPU from the answer."""

@@ -140,8 +140,10 @@ class TurnJudge:
         if pause is None:
             return s.endpoint_incomplete_s if words == Verdict.INCOMPLETE else s.min_silence_s
         latest = pause.verdicts[-1]
-        if latest is None:  # on its way: the endpoint waits for it (no longer than a breath may last)
-            return unfinished
+        if latest is None:  # on its way: the endpoint waits for it (no longer than a breath may
+            # last), and for as long as the words ask whatever it will say ("Hello." while a slow
+            # machine's second look is still on its way: the visitor's question became a turn of its own)
+            return max(unfinished, s.endpoint_incomplete_s) if words == Verdict.INCOMPLETE else unfinished
         if latest >= s.turn_threshold:
             if words == Verdict.INCOMPLETE:
                 return s.endpoint_incomplete_s
