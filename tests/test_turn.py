@@ -220,7 +220,8 @@ def test_words_that_ask_for_more_hold_the_endpoint_while_the_second_look_is_on_i
     judge = TurnJudge(settings, model, answers.put)
     try:
         judge.pause(1, np.concatenate([words, np.zeros(int(0.16 * SAMPLE_RATE), np.float32)]), "t", 0.16)
-        assert judge.take(answers.get(timeout=60))
+        first = answers.get(timeout=60)
+        assert judge.take(first) and first.probability < settings.turn_threshold, "heard as finished: no second look"
         look_s = settings.min_silence_s - 0.1
         heard = np.concatenate([words, np.zeros(int(look_s * SAMPLE_RATE), np.float32)])
         greeting = text_verdict("Hello.")
@@ -229,6 +230,7 @@ def test_words_that_ask_for_more_hold_the_endpoint_while_the_second_look_is_on_i
         late_s = settings.endpoint_unfinished_s + 0.01  # ... and not back yet (not taken)
         assert judge.silence_needed(1, greeting, late_s, lambda: heard) >= settings.endpoint_incomplete_s
         assert judge.silence_needed(1, Verdict.OPEN, late_s, lambda: heard) <= late_s  # plain words: as before
+        assert answers.get(timeout=60).job.index == 1, "the second look was not asked"
     finally:
         judge.close()
 

@@ -150,7 +150,7 @@ class ListenConfig(Section):
                     "endpoint when the final words are the same; cancelled when the visitor goes on.")
     partial_interval_s: float = Field(0.6, gt=0, le=5,
         description="Time between partial transcripts (seconds); at least as long as the last one took to decode, "
-                    "so on a slow machine the decoder is free when the visitor stops.")
+                    "so on a slow machine the decoder is less often busy when the visitor stops.")
     barge_in_threshold: float = Field(0.6, gt=0, lt=1,
         description="While the avatar speaks: speech probability needed to count as the visitor.")
     barge_in_min_speech_s: float = Field(0.08, gt=0, le=2,

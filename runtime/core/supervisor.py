@@ -169,7 +169,7 @@ class Supervisor:
             for slot in self.slots:
                 self._watch_cpu(slot, now)
                 self._supervise(slot, now)
-            # One verdict per tick: a status that says "not responding" is never followed by a ping.
+            # One verdict per tick: a status that says "not responding" is not followed by a ping in the same tick.
             stale = self.stale(now)
             if now >= next_stats:
                 self._out.publish(process_stats(ready=True))

@@ -16,7 +16,8 @@ The silence that ends the utterance:
   say;
 - no model (turn_model = false, or its file is not in the store), or no verdict yet: the words
   alone (runtime.speech.endpoint), as before; a verdict on its way holds the endpoint until it
-  comes (at most `endpoint_unfinished_s`, or `endpoint_incomplete_s` when the words ask for more);
+  comes (at most `endpoint_unfinished_s`); words that ask for more hold it at least
+  `endpoint_incomplete_s` meanwhile, whatever the verdict will be;
 - the pause's words still being decoded: the endpoint waits for them (at most
   `endpoint_incomplete_s`), whatever the model says: the final transcript is that decode, so the
   wait costs no time, and a visitor who goes on meanwhile stays in the same utterance.
