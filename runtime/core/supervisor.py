@@ -156,7 +156,7 @@ class Supervisor:
                 _LOGGER.info("start cancelled while %s was loading", slot.spec.name)
                 return False
         self.notify("READY=1")
-        self._say(self._health())
+        self._say(self._health(self.stale()))
         _LOGGER.info("ready: %s", ", ".join(s.spec.name for s in self.slots))
         self._out.publish(process_stats(ready=True))
         return True
@@ -220,11 +220,11 @@ class Supervisor:
         return {slot.spec.name: slot.actor.degraded for slot in self.slots
                 if slot.actor is not None and slot.actor.degraded}
 
-    def _health(self, stale: list[str] | None = None) -> str:
+    def _health(self, stale: list[str]) -> str:
         """One line for `systemctl status`: ready, or what is wrong (`stale`: the tick's own verdict)."""
         troubled = [f"{slot.spec.name} restarting" for slot in self.slots if slot.restart_at is not None]
         troubled += [f"{name} {code}" for name, code in self.degraded().items()]
-        troubled += [f"{name} not responding" for name in (self.stale() if stale is None else stale)]
+        troubled += [f"{name} not responding" for name in stale]
         return f"degraded: {', '.join(troubled)}" if troubled else f"ready ({len(self.slots)} actors)"
 
     def _say(self, status: str, *extra: str) -> None:
