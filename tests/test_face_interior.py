@@ -66,8 +66,9 @@ def test_the_open_mouth_is_darker_at_its_corners_than_in_its_middle(portrait_fac
 @pytest.mark.parametrize("pose", ["A", "O"])
 def test_synthesized_teeth_are_the_front_teeth_not_a_denture_bar(portrait_faces, name, pose):
     """A portrait that showed no teeth: in no row of the open mouth do lit teeth (lighter than half
-    the skin's light) span more than 60 % of the opening's width at that row; the side teeth are in
-    the mouth's shade, only the front ones catch the light."""
+    the skin's light) span more than 60 % of the opening's width at that row at an A (85 % at an O,
+    whose rounded lips narrow the opening to the front teeth): the side teeth are in the mouth's
+    shade, only the front ones catch the light."""
     box, mw, light = mouth(portrait_faces[name], pose)
     lit = teeth_like(box, 0.5 * light)
     opening = opening_of(lit | cavity(box, light))
@@ -78,7 +79,8 @@ def test_synthesized_teeth_are_the_front_teeth_not_a_denture_bar(portrait_faces,
     for y in rows:
         xs = np.flatnonzero(opening[y])
         worst = max(worst, (lit[y] & opening[y]).sum() / (xs.max() - xs.min() + 1))
-    assert worst <= 0.6, f"{pose}: a row of lit teeth spans {worst:.0%} of the opening (a denture bar)"
+    limit = 0.6 if pose == "A" else 0.85
+    assert worst <= limit, f"{pose}: a row of lit teeth spans {worst:.0%} of the opening (a denture bar)"
 
 
 @pytest.mark.parametrize("name", ["default", "man_darkskin_smile_teeth.jpg", "woman_sunglasses_smile_small_face.jpg"])

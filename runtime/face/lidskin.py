@@ -214,6 +214,11 @@ class LidPainter:
             texture -= cv2.GaussianBlur(texture, (0, 0), max(1.5, 0.03 * e))  # (fine grain only, no shading)
             near_lashes = smoothstep((edge - 2.5 * thick - yy) / (2.0 * thick))  # (the lash line stays one line)
             rgb *= 1 + 1.6 * texture * (on_skin * fade * near_lashes)[..., None]
+            # The photo's own lashes, slid down with the lid and squeezed thin there, are a crisp dark arc
+            # (an outline drawn round the lid): softened across, as lashes that fan out are.
+            band = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / (1.2 * thick)) ** 2) * fade
+            across = cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.1, sigmaY=max(1.0, 0.8 * lash_w))
+            rgb += (across - rgb) * band[..., None]
             # The lash line at the moving margin: thickest in the middle, thinning to the corners.
             ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)
             ink *= 0.6 * min(1.0, amount / 0.3) * smoothstep((1 - np.abs(u)) / 0.3)

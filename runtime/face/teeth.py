@@ -61,7 +61,7 @@ def tooth_row(xs: np.ndarray, centre: float, mw: float, widths, lengths, show: f
     length = show * mw * step * (1.0 - 0.4 * np.clip(u, 0, 1.2) ** 2)
     length = cv2.GaussianBlur(length[None].astype(np.float32), (0, 0), max(1.0, (0.012 - 0.005 * worn) * mw))[0]
     light = np.array([[1.0, 0.93, 0.94, 0.88, 0.86, 0.84], [0.97, 0.95, 0.91, 0.89, 0.85, 0.83]])[side, index]
-    light = light * (1 + 0.06 * odd[1]) * (1 - worn * np.array([0.0, 0.1, 0.2, 0.28, 0.34, 0.4])[index])
+    light = light * (1 + 0.06 * odd[1]) * (1 - worn * np.array([0.0, 0.06, 0.14, 0.22, 0.3, 0.38])[index])
     # Each tooth rounds away from the light at its sides; teeth further back are in the mouth's shade.
     tone = light * (0.9 - 0.1 * worn + (0.1 + 0.1 * worn) * np.sin(np.pi * pos)) * np.clip(1.0 - 0.8 * u ** 2, 0.2, 1)
     warm = np.array([0.0, 0.15, 0.6, 0.5, 0.5, 0.5])[index] + 0.15 * worn * (1 + odd[2])
@@ -83,8 +83,8 @@ class Teeth:
         self.colour = teeth_colour(portrait, lm, shows_teeth)
         if not shows_teeth:  # (teeth nobody has seen: in the mouth's shade, a little yellow, never a bright row
             # and never lighter than the lit skin around the mouth)
-            self.colour = self.colour * np.array([0.88, 0.85, 0.82], np.float32)
-            self.colour *= min(1.0, 0.85 * skin_light(portrait, lm) / max(float(luma(self.colour)), 1.0))
+            self.colour = self.colour * np.array([0.9, 0.86, 0.78], np.float32)
+            self.colour *= min(1.0, 0.82 * skin_light(portrait, lm) / max(float(luma(self.colour)), 1.0))
         xs = np.arange(portrait.shape[1], dtype=np.float32)
         centre = float((lm[61, 0] + lm[291, 0]) / 2)
         # Teeth the photo does not show are drawn as soft as the photo (its lips' edges are some
@@ -94,14 +94,13 @@ class Teeth:
         """How wide (pixels) a drawn tooth's edge fades into the mouth."""
         worn = 0.0 if shows_teeth else 1.0
         self.upper_row = tooth_row(xs, centre, mouth_width, _UPPER_WIDTHS, _UPPER_LENGTHS, _UPPER_SHOW, gap_width, worn)
-        # (made up, the lower row hides behind the lower lip but for a sliver of its tips)
-        lower_show = _LOWER_SHOW * (1.0 if shows_teeth else 0.85)
-        self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, lower_show, gap_width)
+        # (made up, the lower row shows its tips as a photo's do: a mere sliver of them read as no lower teeth)
+        self.lower_row = tooth_row(xs, centre, mouth_width, _LOWER_WIDTHS, _LOWER_LENGTHS, _LOWER_SHOW, gap_width)
         self.grain = grain(portrait, lm, shows_teeth)
         """(h, w) the photo's own grain (its sensor noise, as strong as on the skin) laid over the teeth
         drawn into it: without it they are smooth blocks in a grainy photo (a denture)."""
-        self._gaps = 1.0 if shows_teeth else 0.8
-        self._fade = 0.0 if shows_teeth else 0.35
+        self._gaps = 1.0 if shows_teeth else 0.6
+        self._fade = 0.0 if shows_teeth else 0.15
         """How much colour made-up teeth lose in shade (0..1)."""
         """How dark the gaps between teeth are drawn: teeth the photo does not show are in the mouth's
         shade, less defined than a smile's."""
@@ -140,9 +139,9 @@ class Teeth:
         v = np.clip((yy - upper) / np.maximum(edge - upper, 1.0), 0, 1)  # 0 at the lip, 1 at the edge
         gap = np.interp(xs - dx, grid, gaps)
         gap = gap ** (1.0 / (0.6 + 1.4 * v))  # (wider towards the edge, where the teeth round off)
-        shade = np.interp(xs - dx, grid, tones) * (0.45 + 0.55 * smoothstep(v / 0.7))
+        shade = np.interp(xs - dx, grid, tones) * (0.72 + 0.28 * smoothstep(v / 0.4))
         shade = shade * (1 - 0.1 * smoothstep((v - 0.7) / 0.3)) * (1 - self._gaps * gap * (0.2 + 0.4 * v ** 2))
-        shade = shade * (1 - 0.6 * smoothstep((across - 0.2) / 0.45))
+        shade = shade * (1 - 0.5 * smoothstep((across - 0.35) / 0.6))
         teeth = self._shaded(np.interp(xs - dx, grid, warms), shade)
         # The biting edge is a little translucent: cooler, the mouth's dark behind it.
         edge_tint = smoothstep((v - 0.75) / 0.25)[..., None] * np.array([-0.03, -0.01, 0.03], np.float32)
