@@ -100,3 +100,39 @@ def test_lips_pressed_from_a_smile_leave_no_dark_dots_at_the_corners(request, na
         x, y = np.round(at[corner]).astype(int)
         darkest = float(gray[y - r:y + r + 1, x - r:x + r + 1][disc].min()) / skin_light(face)
         assert darkest >= 0.27, f"a dark dot at corner {corner}: {darkest:.0%} of the skin's light"
+
+
+def seam_depth(face, frame: np.ndarray) -> float:
+    """How dark the line where the lips meet is, over the middle half of the mouth: per column, the
+    darkest row near the mouth line (a mild blur along it) over the mean light of the lips above
+    and below it (0.04-0.1 mouth widths away), the median."""
+    from tests.conftest import luma
+
+    lm = face.landmarks
+    mw = float(np.linalg.norm(lm[61] - lm[291]))
+    cx, cy = float(lm[[61, 291], 0].mean()), float(lm[[13, 14], 1].mean())
+    grey = cv2.GaussianBlur(luma(frame), (0, 0), sigmaX=1.5, sigmaY=0.01)
+    ratios = []
+    for x in range(int(cx - 0.25 * mw), int(cx + 0.25 * mw)):
+        y0 = int(cy - 0.12 * mw)
+        k = y0 + int(np.argmin(grey[y0:int(cy + 0.12 * mw), x]))
+        above = np.median(grey[int(k - 0.1 * mw):int(k - 0.04 * mw), x])
+        below = np.median(grey[int(k + 0.04 * mw):int(k + 0.1 * mw), x])
+        ratios.append(grey[k, x] / (0.5 * (above + below)))
+    return float(np.median(ratios))
+
+
+@pytest.mark.parametrize("name", SMILES)
+def test_lips_pressed_from_a_smile_meet_in_a_line_as_dark_as_a_closed_mouths(request, portrait_faces, name):
+    """At M/B/P the line where the lips meet is at most 60 % as light as the lips (seam_depth): a
+    mouth closed in a photo has that line (the older woman's and the older man's at rest: 40 and 49 %),
+    and a visitor reads the lips by it. Pressed from a smile, the seam was 62-80 % as light as the
+    lips: lips "wiped out", a pale-pink smear where the teeth were. (Soft all the same: see
+    test_pressed_lips_meet_in_a_soft_seam.)"""
+    from tests.test_face_inside import face_of
+
+    for closed in ("woman_older_glasses_neutral.jpg", "man_older_turned15.jpg"):  # (what the limit rests on)
+        assert seam_depth(portrait_faces[closed], portrait_faces[closed].render({})) <= 0.6
+    face = face_of(request, name)
+    depth = seam_depth(face, face.render(avatars.POSES["M/B/P"]))
+    assert depth <= 0.6, f"the closed lips' seam is {depth:.0%} as light as the lips (lips wiped out)"

@@ -301,7 +301,9 @@ def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: 
     u = np.abs(xs - (seam[0, 0] + seam[-1, 0]) / 2) / max(0.5 * (seam[-1, 0] - seam[0, 0]), 1.0)
     # (faded out well before the seam's ends: where a smile's corners were, a dark line on out to
     # them drew the smile's outline beside closed lips, a grey squiggle into the cheeks)
-    depth = 0.25 * amount * (1 - 0.5 * u ** 2) * smoothstep((0.9 - u) / 0.35)
+    # (darkest over the middle of the mouth: a closed mouth's own seam is 40-50 % as light as its lips,
+    # and at a quarter of that a smile's pressed lips read as wiped out)
+    depth = amount * (0.25 * (1 - 0.5 * u ** 2) + 0.25 * smoothstep((0.5 - u) / 0.2)) * smoothstep((0.9 - u) / 0.35)
     yy = np.arange(y0, y1, dtype=np.float32)[:, None]
     region = frame[y0:y1, x0:x1]
     # The lips meet along a soft line: across the seam the step between the two lips (a warp's
@@ -310,7 +312,9 @@ def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: 
     near = (amount * np.exp(-0.5 * ((yy - ys) / max(1.0, sigma)) ** 2) * smoothstep((1 - u) / 0.1))[..., None]
     rgb += (cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.6, sigmaY=1.2) - rgb) * near
     # (the shadow sits a little below the line: the upper lip's edge overhangs the lower one)
-    shade = 1 - depth * np.exp(-0.5 * ((yy - ys - 0.3 * sigma) / sigma) ** 2)
+    # (as dark as a closed mouth's own seam in these photos, and so a shadow some pixels wide: a
+    # thin line that dark reads as drawn)
+    shade = 1 - depth * np.exp(-0.5 * ((yy - ys - 0.3 * sigma) / (1.2 * sigma)) ** 2)
     region[:] = (rgb * shade[..., None] + 0.5).clip(0, 255).astype(np.uint8)
 
 
