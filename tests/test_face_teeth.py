@@ -37,9 +37,11 @@ def upper_row(face, pose: str):
 def test_made_up_teeth_are_a_row_fading_to_the_corners_not_a_strip_nor_two_teeth(portrait_faces, name):
     """At A: the seam between the two front teeth (within 0.012 mouth widths of the middle) is at
     most 80 % as light as the front teeth's middles (0.03-0.08 mouth widths out), the teeth beside
-    them (0.12-0.2 out) are darker than the front ones but still teeth (70-85 % of their light), and
-    the brightest teeth pixels (99th percentile) are darker than the photo's skin light.
-    An evenly lit row (gap 79-81 %, side teeth 70-73 % and no fade beyond) read as a denture
+    them (0.12-0.2 out) are darker than the front ones but still teeth (70-85 % of their light), the
+    ones further out (0.2-0.26) at most 65 % (the row fades into the mouth's shade), and the
+    brightest teeth pixels (99th percentile) are darker than the photo's skin light. Now: seam
+    76-80 %, side teeth 76-79 %, further out 56-58 %.
+    An evenly lit row (seam 79-81 %, side teeth 70-73 % and no fade beyond) read as a denture
     sticker; the row that followed it (side teeth 62-66 %, the top of each tooth in a dark band)
     read to a blind reviewer as "two front teeth and grey blobs", teeth missing."""
     face = portrait_faces[name]
@@ -48,8 +50,10 @@ def test_made_up_teeth_are_a_row_fading_to_the_corners_not_a_strip_nor_two_teeth
     front = np.nanmedian(profile[(np.abs(off) > 0.03) & (np.abs(off) < 0.08)])
     gap = np.nanmin(profile[np.abs(off) < 0.012])
     side = np.nanmedian(profile[(np.abs(off) > 0.12) & (np.abs(off) < 0.2)])
+    further = np.nanmedian(profile[(np.abs(off) > 0.2) & (np.abs(off) < 0.26)])
     assert gap <= 0.8 * front, f"no seam between the front teeth ({gap:.0f} vs {front:.0f})"
     assert side <= 0.85 * front, f"the side teeth are lit like the front ones ({side:.0f} vs {front:.0f})"
     assert side >= 0.7 * front, f"the side teeth are grey blocks beside the front two ({side:.0f} vs {front:.0f})"
+    assert further <= 0.65 * front, f"the row does not fade to the corners ({further:.0f} vs {front:.0f})"
     bright = float(np.percentile(pixels, 99))
     assert bright < skin_light(face), f"teeth brighter than the skin's light ({bright:.0f})"

@@ -170,7 +170,8 @@ class LidPainter:
             drop = amount * one.gap
             edge = margin + drop
             x0, x1 = max(0, one.x0 + dx), min(w, one.x1 + dx)
-            y0, y1 = max(0, int(crease.min()) - 1), min(h, int(np.ceil(edge.max())) + 2)
+            # (rows below the lid too: the lash line's softening (below) reaches some pixels under its edge)
+            y0, y1 = max(0, int(crease.min()) - 1), min(h, int(np.ceil(edge.max() + 4 * lash_w)) + 2)
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
             cols = slice(x0 - one.x0 - dx, x1 - one.x0 - dx)
@@ -214,10 +215,12 @@ class LidPainter:
             texture -= cv2.GaussianBlur(texture, (0, 0), max(1.5, 0.03 * e))  # (fine grain only, no shading)
             near_lashes = smoothstep((edge - 2.5 * thick - yy) / (2.0 * thick))  # (the lash line stays one line)
             rgb *= 1 + 1.6 * texture * (on_skin * fade * near_lashes)[..., None]
-            # The photo's own lashes, slid down with the lid and squeezed thin there, are a crisp dark arc
-            # (an outline drawn round the lid): softened across, as lashes that fan out are.
+            # The photo's own lashes, slid down with the lid and squeezed thin by the time it is mostly
+            # closed, are a crisp dark arc there (an outline drawn round the lid): softened across, as
+            # lashes that fan out are (an open eye's lashes stay as the photo has them).
             band = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / (1.2 * thick)) ** 2) * fade
-            across = cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.1, sigmaY=max(1.0, 0.8 * lash_w))
+            band *= float(smoothstep((amount - 0.3) / 0.5))
+            across = cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.1, sigmaY=0.8 * lash_w)
             rgb += (across - rgb) * band[..., None]
             # The lash line at the moving margin: thickest in the middle, thinning to the corners.
             ink = np.exp(-0.5 * ((yy - (edge - 0.5 * thick)) / np.maximum(0.5 * thick, 0.6)) ** 2)

@@ -295,14 +295,14 @@ def paint_seam(frame: np.ndarray, seam: np.ndarray, amount: float, mouth_width: 
     xs = np.arange(x0, x1, dtype=np.float32)
     ys = np.interp(xs, seam[:, 0], seam[:, 1])
     sigma = max(1.1, 0.012 * mouth_width)
-    y0, y1 = max(0, int(ys.min() - 4 * sigma)), min(h, int(np.ceil(ys.max() + 4 * sigma)) + 1)
+    y0, y1 = max(0, int(ys.min() - 5 * sigma)), min(h, int(np.ceil(ys.max() + 5 * sigma)) + 1)
     if y1 - y0 < 2:
         return
     u = np.abs(xs - (seam[0, 0] + seam[-1, 0]) / 2) / max(0.5 * (seam[-1, 0] - seam[0, 0]), 1.0)
     # (faded out well before the seam's ends: where a smile's corners were, a dark line on out to
     # them drew the smile's outline beside closed lips, a grey squiggle into the cheeks)
-    # (darkest over the middle of the mouth: a closed mouth's own seam is 40-50 % as light as its lips,
-    # and at a quarter of that a smile's pressed lips read as wiped out)
+    # (darkest over the middle of the mouth: a closed mouth's own seam is 40-50 % as light as its lips;
+    # darkened by only a quarter there, a smile's pressed lips read as wiped out)
     depth = amount * (0.25 * (1 - 0.5 * u ** 2) + 0.25 * smoothstep((0.5 - u) / 0.2)) * smoothstep((0.9 - u) / 0.35)
     yy = np.arange(y0, y1, dtype=np.float32)[:, None]
     region = frame[y0:y1, x0:x1]

@@ -100,10 +100,10 @@ class Teeth:
         """(h, w) the photo's own grain (its sensor noise, as strong as on the skin) laid over the teeth
         drawn into it: without it they are smooth blocks in a grainy photo (a denture)."""
         self._gaps = 1.0 if shows_teeth else 0.6
+        """How dark the gaps between teeth are drawn: teeth the photo does not show are in the mouth's
+        shade, less defined than a smile's (seams, not dark gaps)."""
         self._fade = 0.0 if shows_teeth else 0.15
         """How much colour made-up teeth lose in shade (0..1)."""
-        """How dark the gaps between teeth are drawn: teeth the photo does not show are in the mouth's
-        shade, less defined than a smile's."""
 
     def lower(self, out, yy, xs, lower, across, opening, seen: float = 1.0):
         """The lower incisors' tips just inside the lower lip, only at wide openings: partly hidden by
