@@ -125,8 +125,8 @@ def test_a_closed_lids_lash_line_is_soft_not_a_drawn_outline(portrait_faces, nam
     """The lash line where a closed lid meets the lower lid is soft across, as lashes that fan out
     are: its sharpness (lash_sharpness), averaged over both eyes, is at most 0.55 (a line about a
     pixel wide or wider at 512 px; now 0.33-0.53). The person's own lashes, slid down with the lid and
-    squeezed thin, drew a crisp near-black arc (0.57-0.80 on five of these portraits) that a blind
-    reviewer read as "a thin pencil-drawn dark arc outlines the lids"."""
+    squeezed thin, drew a crisp near-black arc (0.57-0.80 on four of these five portraits, 0.51 on the
+    older woman) that a blind reviewer read as "a thin pencil-drawn dark arc outlines the lids"."""
     face = portrait_faces[name]
     lm = face.landmarks
     e = float(np.linalg.norm(lm[33] - lm[263]))
