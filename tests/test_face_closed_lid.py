@@ -27,6 +27,12 @@ def spread(values: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(values - np.median(values))))
 
 
+def middle_columns(lm: np.ndarray, eye) -> tuple[int, int]:
+    """The columns over the middle 40 % of an eye (its outline `eye`, mesh points)."""
+    xs = lm[eye, 0]
+    return int(xs.min() + 0.3 * np.ptp(xs)), int(xs.max() - 0.3 * np.ptp(xs))
+
+
 def lid_and_skin(face, eye, upper):
     """(closed lid pixels over the middle of the eye, the open eye's lid skin band above it, the skin
     under the eye) as luminance, each with its fine detail."""
@@ -34,8 +40,7 @@ def lid_and_skin(face, eye, upper):
     e = float(np.linalg.norm(lm[33] - lm[263]))
     rest = luma(face.render({}))
     closed = luma(face.render({"blink_left": 1.0, "blink_right": 1.0}))
-    xs = lm[eye, 0]
-    x0, x1 = int(xs.min() + 0.3 * np.ptp(xs)), int(xs.max() - 0.3 * np.ptp(xs))
+    x0, x1 = middle_columns(lm, eye)
     inside = cv2.fillPoly(np.zeros(closed.shape, np.uint8), [np.round(lm[eye]).astype(np.int32)], 1)
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)
     inside[:, :x0] = inside[:, x1:] = False
@@ -93,8 +98,7 @@ def test_a_closed_lid_does_not_swell_into_a_pale_dome(portrait_faces, name):
     rest = luma(face.render({}))
     closed = luma(face.render({"blink_left": 1.0, "blink_right": 1.0}))
     for eye, upper in EYES:
-        xs = lm[eye, 0]
-        x0, x1 = int(xs.min() + 0.3 * np.ptp(xs)), int(xs.max() - 0.3 * np.ptp(xs))
+        x0, x1 = middle_columns(lm, eye)
         top = lm[upper, 1].min()
         above = (slice(int(top - 0.12 * e), int(top - 0.01 * e)), slice(x0, x1))
         lift = float(np.mean(closed[above] - rest[above])) / float(np.median(rest[above]))
@@ -106,8 +110,7 @@ def lash_sharpness(closed: np.ndarray, lm: np.ndarray, eye, e: float) -> float:
     steepest step of light across the darkest row (within 4 px) over how much darker that row is
     than the lid above it, the median. A soft line (a Gaussian of sigma s pixels) gives about 0.6 / s."""
     soft = cv2.GaussianBlur(closed, (0, 0), sigmaX=1.0, sigmaY=0.01)  # (along the line only)
-    xs = lm[eye, 0]
-    x0, x1 = int(xs.min() + 0.3 * np.ptp(xs)), int(xs.max() - 0.3 * np.ptp(xs))
+    x0, x1 = middle_columns(lm, eye)
     y0, y1 = int(lm[eye, 1].min() - 0.05 * e), int(lm[eye, 1].max() + 0.06 * e)
     ratios = []
     for x in range(x0, x1):

@@ -40,7 +40,7 @@ def test_made_up_teeth_are_a_row_fading_to_the_corners_not_a_strip_nor_two_teeth
     them (0.12-0.2 out) are darker than the front ones but still teeth (70-85 % of their light), the
     ones further out (0.2-0.26) at most 65 % (the row fades into the mouth's shade), and the
     brightest teeth pixels (99th percentile) are darker than the photo's skin light. Now: seam
-    76-80 %, side teeth 76-79 %, further out 56-58 %.
+    69-71 %, side teeth 76-79 %, further out 55-58 %.
     An evenly lit row (seam 79-81 %, side teeth 70-73 % and no fade beyond) read as a denture
     sticker; the row that followed it (side teeth 62-66 %, the top of each tooth in a dark band)
     read to a blind reviewer as "two front teeth and grey blobs", teeth missing."""
