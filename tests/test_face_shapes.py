@@ -92,7 +92,7 @@ def test_at_an_o_the_upper_lip_arches_over_the_side_teeth(portrait_faces, defaul
     rigidly under the upper lip's middle at its own width (runtime.face.pucker.squeeze), gave the
     opening a flat top from corner to corner, a box. Before the arch (runtime.face.pucker._arch) the
     median was -0.012: the row's ends were as high as its middle or higher (a smile's teeth curve
-    up). (An earlier test asked the opening's dark to be as tall as wide; the dark it measured is
+    up); with it, 0.041. (An earlier test asked the opening's dark to be as tall as wide; the dark it measured is
     the throat's shade over the painted tongue, a band whatever the lips do: 32-58 % on every
     portrait.)"""
     drops = []

@@ -57,7 +57,7 @@ def _outline(xy, idx):
 
 
 def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teeth_end: float,
-            mouth_w: float, own_teeth=None, lip_heights: tuple[float, float] = (0.0, 0.0)) -> None:
+            mouth_w: float, own_teeth=None, upper_lip: float = 0.0) -> None:
     """Apply rounded lips (`f`: Rig.pucker at `amount`) to the finished frame in place, the teeth
     clipped by the narrower opening, not squeezed with it: the lips and the opening between them
     narrow into an oval, while the upper teeth (and the mouth just below them) only move with the
@@ -67,8 +67,8 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
     lower edge in the middle before the squeeze. `own_teeth`: (portrait, outline of its teeth,
     the upper lip's inner middle) of a portrait that shows its teeth: they are taken from the
     portrait itself, hanging from the upper lip's middle (the lips' fields had narrowed them).
-    `lip_heights`: the upper and lower lip's heights in the middle at rest (pixels; 0: ARCH_LIP mouth
-    widths), drawn over the ends of the opening (_arch)."""
+    `upper_lip`: the upper lip's height in the middle at rest (pixels; 0: ARCH_LIP mouth widths),
+    drawn down over the ends of the opening (_arch)."""
     h, w = f.d.shape[:2]
     yy, xx = np.mgrid[f.y0:f.y1, f.x0:f.x1].astype(np.float32)
     mx, my = xx - np.float32(amount) * f.d[..., 0], yy - np.float32(amount) * f.d[..., 1]
@@ -113,29 +113,28 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
     lighter = np.clip((_luma(squeezed) - _luma(rigid) - 10.0) / 30.0, 0, 1)
     weight = np.maximum(weight, _seen(teeth, f, mx, my) * rows * (1 - below) * lighter)[..., None]
     out = squeezed.astype(np.float32) * (1 - weight) + rigid.astype(np.float32) * weight
-    heights = tuple(height if height > 1.0 else ARCH_LIP * mouth_w for height in lip_heights)
-    frame[f.y0:f.y1, f.x0:f.x1] = _arch((out + 0.5).astype(np.uint8), weight[..., 0], amount, heights,
-                                        end - 0.02 * mouth_w - f.y0, ARCH_REACH * mouth_w)
+    lip = upper_lip if upper_lip > 1.0 else ARCH_LIP * mouth_w
+    frame[f.y0:f.y1, f.x0:f.x1] = _arch((out + 0.5).astype(np.uint8), weight[..., 0], amount, lip,
+                                        ARCH_REACH * mouth_w)
 
 
 ARCH_LIP = 0.08
-"""The upper lip's height where the landmarks do not give it (mouth widths): the band above the
-opening's edge that stretches down over the teeth's corners at an O (_arch)."""
-ARCH_COVER, ARCH_WIDTH, ARCH_MEET, ARCH_REACH = 0.0, 0.75, 0.4, 0.2
-"""At an O the upper lip covers this much of the teeth in the middle, the oval is this much as
-wide as the squeezed opening, its ends are this much of the way down the opening, and the skin
-beyond the lips takes up their move over at most this much of the mouth's width (more drew the
-nostrils down with the lip)."""
+"""The upper lip's height where the landmarks do not give it (mouth widths): what moves down whole
+over the teeth's ends at an O (_arch)."""
+ARCH_WIDTH, ARCH_MEET, ARCH_REACH = 0.75, 0.4, 0.2
+"""At an O the upper lip's arch is this much as wide as the squeezed opening, its ends this much of
+the way down the opening, and the skin above the lip takes up its move over at most this much of
+the mouth's width (more drew the nostrils down with the lip). (Covering the top of the middle
+teeth too hid the photo's own teeth: test_face_teeth_o no longer found them at the O.)"""
 
 
-def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lips: tuple[float, float],
-          teeth_end: float, reach: float) -> np.ndarray:
-    """The squeezed mouth `box` with its lips drawn over the ends of the opening (`opening`: its
-    matte over the box), so the opening is an oval, not a smile's straight row of teeth over a
-    bowl: the rounded upper lip covers the side teeth and the top of the middle ones
-    (ARCH_COVER), the lower lip comes up at the sides. The oval passes through the opening's
-    bottom in the middle and is ARCH_WIDTH as wide as the opening. `lips`: the upper and lower
-    lip's heights (pixels)."""
+def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach: float) -> np.ndarray:
+    """The squeezed mouth `box` with its upper lip drawn down over the ends of the opening
+    (`opening`: its matte over the box), so the top of the opening is an arch, not a smile's
+    straight row of teeth from corner to corner: the rounded upper lip covers the side teeth.
+    The arch is half an ellipse ARCH_WIDTH as wide as the opening, from the top of the opening in
+    the middle down to ARCH_MEET of the way to its bottom at the ends. `lip`: the upper lip's
+    height (pixels); `reach`: how far above the lip the skin takes up its move (pixels)."""
     h, w = opening.shape
     inside = opening > 0.5
     cols = np.flatnonzero(inside.any(axis=0))
@@ -146,22 +145,17 @@ def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lips: tuple[float
     middle = round((left + right) / 2)
     near = slice(max(0, middle - 2), middle + 3)
     upper, lower = float(np.median(top[near])), float(np.median(bottom[near]))
-    upper += ARCH_COVER * max(0.0, min(teeth_end, lower) - upper)
     half_h, half_w = (lower - upper) / 2, ARCH_WIDTH * ((right - left) / 2 + 1)
     if half_h < 2:
         return box
     x = np.arange(w, dtype=np.float32)
     rise = np.sqrt(np.clip(1 - ((x - (left + right) / 2) / half_w) ** 2, 0, 1))
-    # (the lips meet at the ends ARCH_MEET of the way down: the upper lip moves less, so the skin
-    # up to the nose is stretched less)
     meet = upper + 2 * half_h * ARCH_MEET
-    # (past the opening's ends, where the lips meet, the lips' move fades out over a quarter of the
-    # oval's half width: cut off there, the corners of the opening stayed as dark hooks beside it)
+    # (past the opening's ends, where the lips meet, the lip's move fades out over a quarter of the
+    # arch's half width: cut off there, the corners of the opening stayed as dark hooks beside it)
     beyond = np.maximum(left - x, x - right)
     weight = smoothstep((amount - 0.2) / 0.5) * (1 - smoothstep(beyond / (0.25 * half_w)))
-    box = _cover(box, top, cols, meet - (meet - upper) * rise, lips[0], weight, reach)
-    flipped = _cover(box[::-1], h - 1 - bottom, cols, h - 1 - (meet + (lower - meet) * rise), lips[1], weight, reach)
-    return np.ascontiguousarray(flipped[::-1])
+    return _cover(box, top, cols, meet - (meet - upper) * rise, lip, weight, reach)
 
 
 def _first_row(matte: np.ndarray) -> np.ndarray:
@@ -180,8 +174,8 @@ def _cover(box: np.ndarray, top: np.ndarray, cols: np.ndarray, line: np.ndarray,
            weight: np.ndarray, reach: float) -> np.ndarray:
     """`box` with the lip above the opening (`top`: where the opening begins per column, read in
     `cols`) moved down whole to `line` where the opening begins above it (times `weight`), the
-    skin above the lip (a band three times the move, at most `reach`) taking up the stretch; what the lip moves over is
-    covered."""
+    skin above the lip (a band three times the move, at most `reach`) taking up the stretch; what
+    the lip moves over is covered."""
     h, w = box.shape[:2]
     # (the edge beyond the opening's ends held at its last height, so the blur does not bend it there)
     edge = np.interp(np.arange(w), cols, top[cols]).astype(np.float32)

@@ -128,10 +128,9 @@ class FaceRenderer:
             end = float(up[len(up) // 2, 1]) if self.shows_teeth else float(inner[n // 2, 1]) + 0.15 * rig.mouth_width
             # (the photo's own teeth only while no lips press over them: m, b, p cover them)
             own = self._own_teeth if params.get("lip_press", 0.0) < 1e-3 else None
-            lm = self.landmarks  # (the lips' heights in the middle: the oval's lips are moved whole)
-            lips = (float(lm[13, 1] - lm[0, 1]), float(lm[17, 1] - lm[14, 1]))
+            upper_lip = float(self.landmarks[13, 1] - self.landmarks[0, 1])  # (its height in the middle)
             squeeze(frame, rig.pucker, float(params["lip_round"]), inner, self.mouth.opened, end, rig.mouth_width,
-                    own, lips)
+                    own, upper_lip)
         self.lids.paint(frame, closing, shifts)
         return frame
 
