@@ -102,3 +102,26 @@ def test_at_an_o_the_upper_lip_arches_over_the_side_teeth(portrait_faces, defaul
         drops += [teeth_top(face, frame, offset) for offset in (-0.22, -0.19, 0.19, 0.22)]
     shown = ", ".join(f"{d:+.3f}" for d in drops)
     assert np.median(drops) >= 0.025, f"the teeth's top at an O is flat or curves up at the sides: {shown}"
+
+
+def test_the_os_upper_lip_never_drags_the_nostrils_down():
+    """The arch moves the upper lip down over the teeth's ends and lets the skin above it take up
+    the move, but never above the nostrils: with a smile (joy) the upper lip lies close under
+    them, and a skin band of a fixed height drew them down into two dark dots at every o of
+    "so happy for you". On a mouth of 100 pixels whose opening's top is flat from corner to
+    corner, with the nostrils 14 pixels above the lip: nothing above them changes, while the
+    opening's top corners are covered by what was above them."""
+    from runtime.face.pucker import _arch
+
+    rng = np.random.default_rng(3)
+    box = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    opening = np.zeros((90, 120), np.float32)
+    yy, xx = np.mgrid[:90, :120]
+    opening[(yy >= 40) & (yy <= 40 + 30 * np.sqrt(np.clip(1 - ((xx - 60) / 45.0) ** 2, 0, 1)))] = 1.0
+    out = _arch(box, opening, 0.75, lip=6.0, reach=20.0, ceiling=20.0)
+    assert np.array_equal(out[:20], box[:20]), "the rows above the nostrils changed"
+    corner = (slice(41, 47), slice(22, 30))
+    covered = np.abs(out[corner].astype(int) - box[corner].astype(int)).mean()
+    assert covered > 20, f"the opening's corners are not covered (mean change {covered:.0f})"
+    middle = (slice(41, 47), slice(57, 63))
+    assert np.array_equal(out[middle], box[middle]), "the middle of the opening's top was covered"

@@ -57,7 +57,7 @@ def _outline(xy, idx):
 
 
 def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teeth_end: float,
-            mouth_w: float, own_teeth=None, upper_lip: float = 0.0) -> None:
+            mouth_w: float, own_teeth=None, upper_lip: float = 0.0, nose: float | None = None) -> None:
     """Apply rounded lips (`f`: Rig.pucker at `amount`) to the finished frame in place, the teeth
     clipped by the narrower opening, not squeezed with it: the lips and the opening between them
     narrow into an oval, while the upper teeth (and the mouth just below them) only move with the
@@ -68,7 +68,8 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
     the upper lip's inner middle) of a portrait that shows its teeth: they are taken from the
     portrait itself, hanging from the upper lip's middle (the lips' fields had narrowed them).
     `upper_lip`: the upper lip's height in the middle at rest (pixels; 0: ARCH_LIP mouth widths),
-    drawn down over the ends of the opening (_arch)."""
+    drawn down over the ends of the opening (_arch); `nose`: y of the nostrils' lowest point in
+    the frame (None: unknown), which the lip's move never reaches."""
     h, w = f.d.shape[:2]
     yy, xx = np.mgrid[f.y0:f.y1, f.x0:f.x1].astype(np.float32)
     mx, my = xx - np.float32(amount) * f.d[..., 0], yy - np.float32(amount) * f.d[..., 1]
@@ -114,27 +115,30 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
     weight = np.maximum(weight, _seen(teeth, f, mx, my) * rows * (1 - below) * lighter)[..., None]
     out = squeezed.astype(np.float32) * (1 - weight) + rigid.astype(np.float32) * weight
     lip = upper_lip if upper_lip > 1.0 else ARCH_LIP * mouth_w
+    ceiling = -np.inf if nose is None else nose + 0.03 * mouth_w - f.y0
     frame[f.y0:f.y1, f.x0:f.x1] = _arch((out + 0.5).astype(np.uint8), weight[..., 0], amount, lip,
-                                        ARCH_REACH * mouth_w)
+                                        ARCH_REACH * mouth_w, ceiling)
 
 
 ARCH_LIP = 0.08
 """The upper lip's height where the landmarks do not give it (mouth widths): what moves down whole
 over the teeth's ends at an O (_arch)."""
-ARCH_WIDTH, ARCH_MEET, ARCH_REACH = 0.75, 0.4, 0.2
+ARCH_WIDTH, ARCH_MEET, ARCH_REACH = 0.75, 0.4, 0.1
 """At an O the upper lip's arch is this much as wide as the squeezed opening, its ends this much of
 the way down the opening, and the skin above the lip takes up its move over at most this much of
 the mouth's width (more drew the nostrils down with the lip). (Covering the top of the middle
 teeth too hid the photo's own teeth: test_face_teeth_o no longer found them at the O.)"""
 
 
-def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach: float) -> np.ndarray:
+def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach: float,
+          ceiling: float = -np.inf) -> np.ndarray:
     """The squeezed mouth `box` with its upper lip drawn down over the ends of the opening
     (`opening`: its matte over the box), so the top of the opening is an arch, not a smile's
     straight row of teeth from corner to corner: the rounded upper lip covers the side teeth.
     The arch is half an ellipse ARCH_WIDTH as wide as the opening, from the top of the opening in
     the middle down to ARCH_MEET of the way to its bottom at the ends. `lip`: the upper lip's
-    height (pixels); `reach`: how far above the lip the skin takes up its move (pixels)."""
+    height (pixels); `reach`: how far above the lip the skin takes up its move (pixels), never
+    above `ceiling` (the nostrils: a smiling upper lip lies close under them)."""
     h, w = opening.shape
     inside = opening > 0.5
     cols = np.flatnonzero(inside.any(axis=0))
@@ -155,7 +159,7 @@ def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach
     # arch's half width: cut off there, the corners of the opening stayed as dark hooks beside it)
     beyond = np.maximum(left - x, x - right)
     weight = smoothstep((amount - 0.2) / 0.5) * (1 - smoothstep(beyond / (0.25 * half_w)))
-    return _cover(box, top, cols, meet - (meet - upper) * rise, lip, weight, reach)
+    return _cover(box, top, cols, meet - (meet - upper) * rise, lip, weight, reach, ceiling)
 
 
 def _first_row(matte: np.ndarray) -> np.ndarray:
@@ -171,21 +175,23 @@ def _first_row(matte: np.ndarray) -> np.ndarray:
 
 
 def _cover(box: np.ndarray, top: np.ndarray, cols: np.ndarray, line: np.ndarray, lip: float,
-           weight: np.ndarray, reach: float) -> np.ndarray:
+           weight: np.ndarray, reach: float, ceiling: float) -> np.ndarray:
     """`box` with the lip above the opening (`top`: where the opening begins per column, read in
     `cols`) moved down whole to `line` where the opening begins above it (times `weight`), the
-    skin above the lip (a band three times the move, at most `reach`) taking up the stretch; what
-    the lip moves over is covered."""
+    skin above the lip (a band three times the move, at most `reach`, below `ceiling`) taking up
+    the stretch, never more than threefold (where there is no room the lip moves less); what the
+    lip moves over is covered."""
     h, w = box.shape[:2]
     # (the edge beyond the opening's ends held at its last height, so the blur does not bend it there)
     edge = np.interp(np.arange(w), cols, top[cols]).astype(np.float32)
     edge = cv2.GaussianBlur(edge.reshape(1, -1), (0, 0), 1.5).reshape(-1)
-    drop = cv2.GaussianBlur((np.clip(line - edge, 0, None) * weight).reshape(1, -1).astype(np.float32),
-                            (0, 0), 2.5).reshape(-1)
+    room = np.clip(edge - lip - ceiling, 2.0, max(reach, 2.0))
+    drop = np.minimum(np.clip(line - edge, 0, None) * weight, 2.0 * room)
+    drop = cv2.GaussianBlur(drop.reshape(1, -1).astype(np.float32), (0, 0), 2.5).reshape(-1)
     if float(drop.max()) < 0.5:
         return box
     rows = np.arange(h, dtype=np.float32)[:, None]
-    skin = np.minimum(3.0 * drop + 2.0, max(reach, 2.0))
+    skin = np.minimum(3.0 * drop + 2.0, room)
     start = edge - lip - skin
     moved = drop * smoothstep((rows - start) / skin)
     source = np.where((rows >= start) & (rows <= edge + drop), rows - moved, rows).astype(np.float32)

@@ -129,8 +129,9 @@ class FaceRenderer:
             # (the photo's own teeth only while no lips press over them: m, b, p cover them)
             own = self._own_teeth if params.get("lip_press", 0.0) < 1e-3 else None
             upper_lip = float(self.landmarks[13, 1] - self.landmarks[0, 1])  # (its height in the middle)
+            nose = float(moved[[2, 98, 327], 1].max())  # (the nostrils' lowest point)
             squeeze(frame, rig.pucker, float(params["lip_round"]), inner, self.mouth.opened, end, rig.mouth_width,
-                    own, upper_lip)
+                    own, upper_lip, nose)
         self.lids.paint(frame, closing, shifts)
         return frame
 
