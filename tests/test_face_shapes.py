@@ -92,7 +92,7 @@ def test_at_an_o_the_upper_lip_arches_over_the_side_teeth(portrait_faces, defaul
     rigidly under the upper lip's middle at its own width (runtime.face.pucker.squeeze), gave the
     opening a flat top from corner to corner, a box. Before the arch (runtime.face.pucker._arch) the
     median was -0.012: the row's ends were as high as its middle or higher (a smile's teeth curve
-    up); with it, 0.041. (An earlier test asked the opening's dark to be as tall as wide; the dark it measured is
+    up); with it, 0.036. (An earlier test asked the opening's dark to be as tall as wide; the dark it measured is
     the throat's shade over the painted tongue, a band whatever the lips do: 32-58 % on every
     portrait.)"""
     drops = []
@@ -105,23 +105,28 @@ def test_at_an_o_the_upper_lip_arches_over_the_side_teeth(portrait_faces, defaul
 
 
 def test_the_os_upper_lip_never_drags_the_nostrils_down():
-    """The arch moves the upper lip down over the teeth's ends and lets the skin above it take up
-    the move, but never above the nostrils: with a smile (joy) the upper lip lies close under
-    them, and a skin band of a fixed height drew them down into two dark dots at every o of
-    "so happy for you". On a mouth of 100 pixels whose opening's top is flat from corner to
-    corner, with the nostrils 14 pixels above the lip: nothing above them changes, while the
-    opening's top corners are covered by what was above them."""
+    """The arch stretches the upper lip down over the teeth's ends, with the skin above it, but
+    never what lies above the nostrils: with a smile (joy) the upper lip lies close under them,
+    and a skin band of a fixed height drew them down into two dark dots at every o of "so happy
+    for you" (and, moved over too thin a band, folded them into the lip). On a mouth whose
+    opening's top is flat from corner to corner, with the nostrils (a colour found nowhere else)
+    1 to 14 pixels above the lip: nothing above them changes, their colour shows nowhere below
+    them, and the opening's top corners are covered while its middle is not."""
     from runtime.face.pucker import _arch
 
     rng = np.random.default_rng(3)
-    box = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
-    opening = np.zeros((90, 120), np.float32)
     yy, xx = np.mgrid[:90, :120]
-    opening[(yy >= 40) & (yy <= 40 + 30 * np.sqrt(np.clip(1 - ((xx - 60) / 45.0) ** 2, 0, 1)))] = 1.0
-    out = _arch(box, opening, 0.75, lip=6.0, reach=20.0, ceiling=20.0)
-    assert np.array_equal(out[:20], box[:20]), "the rows above the nostrils changed"
-    corner = (slice(41, 47), slice(22, 30))
-    covered = np.abs(out[corner].astype(int) - box[corner].astype(int)).mean()
-    assert covered > 20, f"the opening's corners are not covered (mean change {covered:.0f})"
-    middle = (slice(41, 47), slice(57, 63))
-    assert np.array_equal(out[middle], box[middle]), "the middle of the opening's top was covered"
+    opening = ((yy >= 40) & (np.abs(xx - 60) <= 45)
+               & (yy <= 40 + 30 * np.sqrt(np.clip(1 - ((xx - 60) / 45.0) ** 2, 0, 1)))).astype(np.float32)
+    for nostrils in (20, 33):
+        box = rng.integers(0, 200, (90, 120, 3), dtype=np.uint8)
+        box[:nostrils] = (0, 0, 255)
+        out = _arch(box, opening, 0.75, lip=6.0, reach=20.0, ceiling=float(nostrils))
+        assert np.array_equal(out[:nostrils], box[:nostrils]), "the rows above the nostrils changed"
+        blue = (out[nostrils:, :, 2] > 200) & (out[nostrils:, :, 0] < 40)
+        assert not blue.any(), f"the nostrils' colour shows {int(blue.sum())} times below them"
+        corner = (slice(41, 47), slice(22, 30))
+        covered = np.abs(out[corner].astype(int) - box[corner].astype(int)).mean()
+        assert covered > 20, f"the opening's corners are not covered (mean change {covered:.0f})"
+        middle = (slice(41, 47), slice(57, 63))
+        assert np.array_equal(out[middle], box[middle]), "the middle of the opening's top was covered"

@@ -124,25 +124,28 @@ ARCH_LIP = 0.08
 """The upper lip's height where the landmarks do not give it (mouth widths): what moves down whole
 over the teeth's ends at an O (_arch)."""
 ARCH_WIDTH, ARCH_MEET, ARCH_REACH = 0.75, 0.4, 0.1
-"""At an O the upper lip's arch is this much as wide as the squeezed opening, its ends this much of
-the way down the opening, and the skin above the lip takes up its move over at most this much of
-the mouth's width (more drew the nostrils down with the lip). (Covering the top of the middle
-teeth too hid the photo's own teeth: test_face_teeth_o no longer found them at the O.)"""
+"""At an O the upper lip's arch is this much as wide as the squeezed teeth's matte, its ends this
+much of the way down it, and the skin above the lip takes up its move over at most this much of
+the mouth's width (more drew the nostrils down with the lip). (The arch leaves the middle teeth
+whole: covering their top too, test_face_teeth_o::test_teeth_at_an_o_keep_their_width no longer
+found the photo's teeth at the O.)"""
 
 
 def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach: float,
           ceiling: float = -np.inf) -> np.ndarray:
-    """The squeezed mouth `box` with its upper lip drawn down over the ends of the opening
-    (`opening`: its matte over the box), so the top of the opening is an arch, not a smile's
-    straight row of teeth from corner to corner: the rounded upper lip covers the side teeth.
-    The arch is half an ellipse ARCH_WIDTH as wide as the opening, from the top of the opening in
-    the middle down to ARCH_MEET of the way to its bottom at the ends. `lip`: the upper lip's
-    height (pixels); `reach`: how far above the lip the skin takes up its move (pixels), never
-    above `ceiling` (the nostrils: a smiling upper lip lies close under them)."""
+    """The squeezed mouth `box` with its upper lip drawn down over the ends of the opening, so
+    its top is an arch, not a smile's straight row of teeth from corner to corner: the rounded
+    upper lip covers the side teeth. `opening`: the matte of what squeeze hangs rigidly under the
+    upper lip (the teeth and the mouth just below them, 0..1 over the box): its top is the lip's
+    inner edge, its bottom a little below the teeth. The arch is half an ellipse ARCH_WIDTH as wide
+    as that matte, from its top in the middle down to ARCH_MEET of the way to its bottom at the
+    ends. `lip`: the upper lip's height (pixels); `reach`: how far above the lip the skin takes
+    up its move (pixels), never above `ceiling` (the nostrils: a smiling upper lip lies close
+    under them)."""
     h, w = opening.shape
     inside = opening > 0.5
     cols = np.flatnonzero(inside.any(axis=0))
-    if len(cols) < 6 or amount < 0.2:
+    if len(cols) < 6:
         return box
     top, bottom = _first_row(opening), h - 1 - _first_row(opening[::-1])
     left, right = float(cols[0]), float(cols[-1])
@@ -155,10 +158,11 @@ def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach
     x = np.arange(w, dtype=np.float32)
     rise = np.sqrt(np.clip(1 - ((x - (left + right) / 2) / half_w) ** 2, 0, 1))
     meet = upper + 2 * half_h * ARCH_MEET
-    # (past the opening's ends, where the lips meet, the lip's move fades out over a quarter of the
-    # arch's half width: cut off there, the corners of the opening stayed as dark hooks beside it)
+    # (past the opening's ends, where the lips meet, the lip's move fades out over half the arch's
+    # half width: cut off there, the corners of the opening stayed as dark hooks beside it; faded
+    # over a quarter, the skin beside a smile's corner showed a step)
     beyond = np.maximum(left - x, x - right)
-    weight = smoothstep((amount - 0.2) / 0.5) * (1 - smoothstep(beyond / (0.25 * half_w)))
+    weight = smoothstep((amount - 0.2) / 0.5) * (1 - smoothstep(beyond / (0.5 * half_w)))
     return _cover(box, top, cols, meet - (meet - upper) * rise, lip, weight, reach, ceiling)
 
 
@@ -177,28 +181,31 @@ def _first_row(matte: np.ndarray) -> np.ndarray:
 def _cover(box: np.ndarray, top: np.ndarray, cols: np.ndarray, line: np.ndarray, lip: float,
            weight: np.ndarray, reach: float, ceiling: float) -> np.ndarray:
     """`box` with the lip above the opening (`top`: where the opening begins per column, read in
-    `cols`) moved down whole to `line` where the opening begins above it (times `weight`), the
-    skin above the lip (a band three times the move, at most `reach`, below `ceiling`) taking up
-    the stretch, never more than threefold (where there is no room the lip moves less); what the
-    lip moves over is covered."""
+    `cols`) stretched down to `line` where the opening begins above it (times `weight`), with the
+    skin above it up to `reach`, never above `ceiling`: the band grows evenly, at most to twice
+    its height (where there is less room the lip comes down less); what the lip comes down over
+    is covered."""
     h, w = box.shape[:2]
     # (the edge beyond the opening's ends held at its last height, so the blur does not bend it there)
     edge = np.interp(np.arange(w), cols, top[cols]).astype(np.float32)
     edge = cv2.GaussianBlur(edge.reshape(1, -1), (0, 0), 1.5).reshape(-1)
-    room = np.clip(edge - lip - ceiling, 2.0, max(reach, 2.0))
-    drop = np.minimum(np.clip(line - edge, 0, None) * weight, 2.0 * room)
-    drop = cv2.GaussianBlur(drop.reshape(1, -1).astype(np.float32), (0, 0), 2.5).reshape(-1)
+    # (the lip and the skin above it, up to `reach` and never above the ceiling, stretch evenly;
+    # a lip moved whole over a thin band folded it, and drew the nostrils down into the lip)
+    band = lip + np.clip(edge - lip - ceiling, 0.0, reach)
+    drop = np.minimum(np.clip(line - edge, 0, None) * weight, band)
+    # (smoothed after the cap: capped, the move rose in a few columns, a step in the skin)
+    drop = cv2.GaussianBlur(drop.reshape(1, -1).astype(np.float32), (0, 0), 3.0).reshape(-1)
+    drop = np.minimum(drop, band)
     if float(drop.max()) < 0.5:
         return box
     rows = np.arange(h, dtype=np.float32)[:, None]
-    skin = np.minimum(3.0 * drop + 2.0, room)
-    start = edge - lip - skin
-    moved = drop * smoothstep((rows - start) / skin)
-    source = np.where((rows >= start) & (rows <= edge + drop), rows - moved, rows).astype(np.float32)
+    start = edge - band
+    source = np.where((rows >= start) & (rows <= edge + drop), start + (rows - start) * band / (band + drop), rows)
+    source = source.astype(np.float32)
     xs = np.broadcast_to(np.arange(w, dtype=np.float32), (h, w))
     shifted = cv2.remap(box, np.ascontiguousarray(xs), np.ascontiguousarray(source), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    cover = (np.clip(edge + drop + 0.5 - rows, 0, 1) * (drop > 0.05))[..., None]
+    cover = (np.clip(edge + drop + 0.5 - rows, 0, 1) * (rows >= start - 1.0))[..., None]
     return (box.astype(np.float32) * (1 - cover) + shifted * cover + 0.5).astype(np.uint8)
 
 
