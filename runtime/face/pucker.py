@@ -57,7 +57,8 @@ def _outline(xy, idx):
 
 
 def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teeth_end: float,
-            mouth_w: float, own_teeth=None, upper_lip: float = 0.0, nose: float | None = None) -> None:
+            mouth_w: float, own_teeth=None, upper_lip: float = 0.0, nose: float | None = None,
+            arch: float = 1.0) -> None:
     """Apply rounded lips (`f`: Rig.pucker at `amount`) to the finished frame in place, the teeth
     clipped by the narrower opening, not squeezed with it: the lips and the opening between them
     narrow into an oval, while the upper teeth (and the mouth just below them) only move with the
@@ -69,7 +70,8 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
     portrait itself, hanging from the upper lip's middle (the lips' fields had narrowed them).
     `upper_lip`: the upper lip's height in the middle at rest (pixels; 0: ARCH_LIP mouth widths),
     drawn down over the ends of the opening (_arch); `nose`: y of the nostrils' lowest point in
-    the frame (None: unknown), which the lip's move never reaches."""
+    the frame (None: unknown), which the lip's move never reaches; `arch` (0..1): how far it is
+    drawn down."""
     h, w = f.d.shape[:2]
     yy, xx = np.mgrid[f.y0:f.y1, f.x0:f.x1].astype(np.float32)
     mx, my = xx - np.float32(amount) * f.d[..., 0], yy - np.float32(amount) * f.d[..., 1]
@@ -117,12 +119,16 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
     lip = upper_lip if upper_lip > 1.0 else ARCH_LIP * mouth_w
     ceiling = -np.inf if nose is None else nose + 0.03 * mouth_w - f.y0
     frame[f.y0:f.y1, f.x0:f.x1] = _arch((out + 0.5).astype(np.uint8), weight[..., 0], amount, lip,
-                                        ARCH_REACH * mouth_w, ceiling)
+                                        ARCH_REACH * mouth_w, ceiling, arch)
 
 
 ARCH_LIP = 0.08
 """The upper lip's height where the landmarks do not give it (mouth widths): what moves down whole
 over the teeth's ends at an O (_arch)."""
+ARCH_SMILE = 0.35
+"""A smile (the `smile` parameter) this strong leaves the O's upper lip where it is (runtime.face.render):
+beside a smile's lifted corners a lip drawn down bent into a hook (a blind review preferred the flat
+top then)."""
 ARCH_WIDTH, ARCH_MEET, ARCH_REACH = 0.75, 0.4, 0.1
 """At an O the upper lip's arch is this much as wide as the squeezed teeth's matte, its ends this
 much of the way down it, and the skin above the lip takes up its move over at most this much of
@@ -132,7 +138,7 @@ found the photo's teeth at the O.)"""
 
 
 def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach: float,
-          ceiling: float = -np.inf) -> np.ndarray:
+          ceiling: float = -np.inf, strength: float = 1.0) -> np.ndarray:
     """The squeezed mouth `box` with its upper lip drawn down over the ends of the opening, so
     its top is an arch, not a smile's straight row of teeth from corner to corner: the rounded
     upper lip covers the side teeth. `opening`: the matte of what squeeze hangs rigidly under the
@@ -141,7 +147,7 @@ def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach
     as that matte, from its top in the middle down to ARCH_MEET of the way to its bottom at the
     ends. `lip`: the upper lip's height (pixels); `reach`: how far above the lip the skin takes
     up its move (pixels), never above `ceiling` (the nostrils: a smiling upper lip lies close
-    under them)."""
+    under them); `strength` (0..1): how far the lip comes down."""
     h, w = opening.shape
     inside = opening > 0.5
     cols = np.flatnonzero(inside.any(axis=0))
@@ -162,7 +168,7 @@ def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach
     # half width: cut off there, the corners of the opening stayed as dark hooks beside it; faded
     # over a quarter, the skin beside a smile's corner showed a step)
     beyond = np.maximum(left - x, x - right)
-    weight = smoothstep((amount - 0.2) / 0.5) * (1 - smoothstep(beyond / (0.5 * half_w)))
+    weight = strength * smoothstep((amount - 0.2) / 0.5) * (1 - smoothstep(beyond / (0.5 * half_w)))
     return _cover(box, top, cols, meet - (meet - upper) * rise, lip, weight, reach, ceiling)
 
 

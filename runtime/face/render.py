@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 
 from runtime.face import landmarks as L
+from runtime.face.ease import smoothstep
 from runtime.face.eyelids import behind_dark_lenses
 from runtime.face.lidskin import LidPainter
 from runtime.face.lips import paint_seam
 from runtime.face.mouth import OPENING, MouthPainter
 from runtime.face.press import in_order
-from runtime.face.pucker import squeeze
+from runtime.face.pucker import ARCH_SMILE, squeeze
 from runtime.face.rig import HEAD, PARAMS, Field, Rig
 from runtime.face.rounded import build as rounded_jaw
 
@@ -130,8 +131,10 @@ class FaceRenderer:
             own = self._own_teeth if params.get("lip_press", 0.0) < 1e-3 else None
             upper_lip = float(self.landmarks[13, 1] - self.landmarks[0, 1])  # (its height in the middle)
             nose = float(moved[[2, 98, 327], 1].max())  # (the nostrils' lowest point)
+            # (not while the avatar smiles: beside the lifted corners a lip drawn down bent into a hook)
+            arch = 1.0 - smoothstep(max(0.0, params.get("smile", 0.0)) / ARCH_SMILE)
             squeeze(frame, rig.pucker, float(params["lip_round"]), inner, self.mouth.opened, end, rig.mouth_width,
-                    own, upper_lip, nose)
+                    own, upper_lip, nose, arch)
         self.lids.paint(frame, closing, shifts)
         return frame
 
