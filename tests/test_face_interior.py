@@ -79,12 +79,13 @@ def test_synthesized_teeth_are_the_front_teeth_not_a_denture_bar(portrait_faces,
     rows = [y for y in range(top, top + int(0.45 * (bottom - top)) + 1) if (lit[y] & opening[y]).sum() > 0.05 * mw]
     assert rows, f"{pose}: no upper teeth at all"
     widest = max(np.ptp(np.flatnonzero(row)) + 1 for row in opening if row.any())
-    worst = 0.0
+    worst, measured = 0.0, 0
     for y in rows:
         xs = np.flatnonzero(opening[y])
         if pose == "O" and xs.max() - xs.min() + 1 < 0.8 * widest:
             continue  # (the top of the O's arch: front teeth alone)
-        worst = max(worst, (lit[y] & opening[y]).sum() / (xs.max() - xs.min() + 1))
+        worst, measured = max(worst, (lit[y] & opening[y]).sum() / (xs.max() - xs.min() + 1)), measured + 1
+    assert measured, f"{pose}: no row of teeth as wide as the opening to measure"
     limit = 0.6 if pose == "A" else 0.85
     assert worst <= limit, f"{pose}: a row of lit teeth spans {worst:.0%} of the opening (a denture bar)"
 

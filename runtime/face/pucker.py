@@ -123,14 +123,14 @@ def squeeze(frame: np.ndarray, f, amount: float, inner: np.ndarray, opened, teet
 
 
 ARCH_LIP = 0.08
-"""The upper lip's height where the landmarks do not give it (mouth widths): what moves down whole
-over the teeth's ends at an O (_arch)."""
+"""The upper lip's height where the landmarks do not give it (mouth widths): the least height of
+the band that stretches down over the teeth's ends at an O (_cover)."""
 ARCH_SMILE = 0.35
 """A smile (the `smile` parameter) this strong leaves the O's upper lip where it is (runtime.face.render):
 beside a smile's lifted corners a lip drawn down bent into a hook (a blind review preferred the flat
 top then)."""
 ARCH_WIDTH, ARCH_MEET, ARCH_REACH = 0.75, 0.4, 0.1
-"""At an O the upper lip's arch is this much as wide as the squeezed teeth's matte, its ends this
+"""At an O the upper lip's arch is this much as wide as the rigid teeth's matte, its ends this
 much of the way down it, and the skin above the lip takes up its move over at most this much of
 the mouth's width (more drew the nostrils down with the lip). (The arch leaves the middle teeth
 whole: covering their top too, test_face_teeth_o::test_teeth_at_an_o_keep_their_width no longer
@@ -195,9 +195,10 @@ def _cover(box: np.ndarray, top: np.ndarray, cols: np.ndarray, line: np.ndarray,
     # (the edge beyond the opening's ends held at its last height, so the blur does not bend it there)
     edge = np.interp(np.arange(w), cols, top[cols]).astype(np.float32)
     edge = cv2.GaussianBlur(edge.reshape(1, -1), (0, 0), 1.5).reshape(-1)
-    # (the lip and the skin above it, up to `reach` and never above the ceiling, stretch evenly;
-    # a lip moved whole over a thin band folded it, and drew the nostrils down into the lip)
-    band = lip + np.clip(edge - lip - ceiling, 0.0, reach)
+    # (the lip (its height at rest) and the skin above it, up to `reach` and never above the
+    # ceiling, stretch evenly; a lip moved whole over a thin band folded it, and drew the nostrils
+    # down into the lip)
+    band = np.clip(edge - ceiling, 0.0, lip + reach)
     drop = np.minimum(np.clip(line - edge, 0, None) * weight, band)
     # (smoothed after the cap: capped, the move rose in a few columns, a step in the skin)
     drop = cv2.GaussianBlur(drop.reshape(1, -1).astype(np.float32), (0, 0), 3.0).reshape(-1)
@@ -206,7 +207,8 @@ def _cover(box: np.ndarray, top: np.ndarray, cols: np.ndarray, line: np.ndarray,
         return box
     rows = np.arange(h, dtype=np.float32)[:, None]
     start = edge - band
-    source = np.where((rows >= start) & (rows <= edge + drop), start + (rows - start) * band / (band + drop), rows)
+    stretch = band / np.maximum(band + drop, 1e-3)
+    source = np.where((rows >= start) & (rows <= edge + drop), start + (rows - start) * stretch, rows)
     source = source.astype(np.float32)
     xs = np.broadcast_to(np.arange(w, dtype=np.float32), (h, w))
     shifted = cv2.remap(box, np.ascontiguousarray(xs), np.ascontiguousarray(source), cv2.INTER_LINEAR,
