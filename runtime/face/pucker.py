@@ -153,11 +153,12 @@ def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach
     cols = np.flatnonzero(inside.any(axis=0))
     if len(cols) < 6:
         return box
-    top, bottom = _first_row(opening), h - 1 - _first_row(opening[::-1])
+    top = _first_row(opening)
     left, right = float(cols[0]), float(cols[-1])
     middle = round((left + right) / 2)
     near = slice(max(0, middle - 2), middle + 3)
-    upper, lower = float(np.median(top[near])), float(np.median(bottom[near]))
+    bottom = h - 1 - _first_row(opening[::-1, near])  # (only in the middle: it sets the arch's height)
+    upper, lower = float(np.median(top[near])), float(np.median(bottom))
     half_h, half_w = (lower - upper) / 2, ARCH_WIDTH * ((right - left) / 2 + 1)
     if half_h < 2:
         return box
@@ -205,16 +206,22 @@ def _cover(box: np.ndarray, top: np.ndarray, cols: np.ndarray, line: np.ndarray,
     drop = np.minimum(drop, band)
     if float(drop.max()) < 0.5:
         return box
-    rows = np.arange(h, dtype=np.float32)[:, None]
     start = edge - band
+    # (only the rows the lip's stretch reaches are touched)
+    moving = drop > 0.05
+    y0 = int(np.clip(np.floor(start[moving].min()) - 1, 0, h))
+    y1 = int(np.clip(np.ceil((edge + drop)[moving].max()) + 2, y0, h))
+    rows = np.arange(y0, y1, dtype=np.float32)[:, None]
     stretch = band / np.maximum(band + drop, 1e-3)
     source = np.where((rows >= start) & (rows <= edge + drop), start + (rows - start) * stretch, rows)
     source = source.astype(np.float32)
-    xs = np.broadcast_to(np.arange(w, dtype=np.float32), (h, w))
+    xs = np.broadcast_to(np.arange(w, dtype=np.float32), (y1 - y0, w))
     shifted = cv2.remap(box, np.ascontiguousarray(xs), np.ascontiguousarray(source), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     cover = (np.clip(edge + drop + 0.5 - rows, 0, 1) * (rows >= start - 1.0))[..., None]
-    return (box.astype(np.float32) * (1 - cover) + shifted * cover + 0.5).astype(np.uint8)
+    out = box.copy()
+    out[y0:y1] = (box[y0:y1].astype(np.float32) * (1 - cover) + shifted * cover + 0.5).astype(np.uint8)
+    return out
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
