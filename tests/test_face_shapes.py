@@ -90,11 +90,11 @@ def test_at_an_o_the_upper_lip_arches_over_the_side_teeth(portrait_faces, defaul
     sides, both offsets; the bearded man's moustache makes steps of its own).
     The review saw the O of a smiling photo as a scream: the photo's full row of teeth, hung
     rigidly under the upper lip's middle at its own width (runtime.face.pucker.squeeze), gave the
-    opening a flat top from corner to corner, a box. Before the arch (runtime.face.pucker._arch) the
-    median was -0.012: the row's ends were as high as its middle or higher (a smile's teeth curve
-    up); with it, 0.036. (An earlier test asked the opening's dark to be as tall as wide; the dark it measured is
-    the throat's shade over the painted tongue, a band whatever the lips do: 32-58 % on every
-    portrait.)"""
+    opening a flat top from corner to corner, a box. Before the arch (runtime.face.pucker._arch)
+    the median was -0.012: the row's ends were as high as its middle or higher (a smile's teeth
+    curve up); with it, 0.036. (An earlier test asked the opening's dark to be as tall as wide;
+    the dark it measured is the throat's shade over the painted tongue, a band whatever the lips
+    do: 32-58 % on every portrait.)"""
     drops = []
     for name in ["default", "man_darkskin_smile_teeth.jpg", "woman_sunglasses_smile_small_face.jpg"]:
         face = default_face if name == "default" else portrait_faces[name]
