@@ -148,9 +148,10 @@ def _arch(box: np.ndarray, opening: np.ndarray, amount: float, lip: float, reach
     ends. `lip`: the upper lip's height (pixels); `reach`: how far above the lip the skin takes
     up its move (pixels), never above `ceiling` (the nostrils: a smiling upper lip lies close
     under them); `strength` (0..1): how far the lip comes down."""
+    if strength <= 0.0:  # (a smiling O: nothing to draw down)
+        return box
     h, w = opening.shape
-    inside = opening > 0.5
-    cols = np.flatnonzero(inside.any(axis=0))
+    cols = np.flatnonzero((opening > 0.5).any(axis=0))
     if len(cols) < 6:
         return box
     top = _first_row(opening)
